@@ -1,0 +1,92 @@
+"""The aiohttp application: REST API, Socket.IO signaling, pages and health."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import socketio
+from aiohttp import web
+
+from signaling.context import CONTEXT, AppContext
+from signaling.http_api import add_routes, errors_middleware
+from signaling.hub import Hub
+from vtax.accounts import Accounts
+from vtax.auth import TokenIssuer
+from vtax.catalog import Catalog
+from vtax.config import Settings
+from vtax.db import make_engine, migrate, session_factory
+from vtax.review.records import SessionRecords
+
+log = logging.getLogger(__name__)
+PAGES = {
+    "/": "index.html",
+    "/taxpayer": "taxpayer.html",
+    "/agent": "agent.html",
+    "/supervisor": "supervisor.html",
+}
+SOCKET_IO_CLIENT = Path("node_modules/socket.io-client/dist/socket.io.min.js")
+
+
+def _page(path: Path) -> Callable[[web.Request], Awaitable[web.FileResponse]]:
+    async def handler(request: web.Request) -> web.FileResponse:
+        return web.FileResponse(path, headers={"Cache-Control": "no-cache"})
+
+    return handler
+
+
+def add_pages(app: web.Application, web_dir: Path) -> None:
+    for route, name in PAGES.items():
+        app.router.add_get(route, _page(web_dir / name))
+    vendor = web_dir / SOCKET_IO_CLIENT
+    if not vendor.is_file():
+        log.warning("%s is missing: run `npm ci` in %s for the pages to work", vendor, web_dir)
+    app.router.add_get("/vendor/socket.io.min.js", _page(vendor))
+    for sub in ("js", "css"):
+        if (web_dir / sub).is_dir():
+            app.router.add_static(f"/static/{sub}", web_dir / sub)
+
+
+def create_app(settings: Settings, *, migrate_on_start: bool | None = None) -> web.Application:
+    """Build a node. On the embedded default (SQLite) pending migrations run at start-up."""
+    url = settings.resolved_database_url
+    engine = make_engine(url)
+    sessions = session_factory(engine)
+    ctx = AppContext(
+        settings=settings,
+        engine=engine,
+        issuer=TokenIssuer(settings.signing_key(), settings.token_ttl_s),
+        accounts=Accounts(sessions),
+        records=SessionRecords(sessions),
+        catalog=Catalog.load(),
+    )
+    app = web.Application(middlewares=[errors_middleware], client_max_size=64 * 1024)
+    app[CONTEXT] = ctx
+    sio = socketio.AsyncServer(
+        async_mode="aiohttp",
+        # Handlers of one connection run one at a time, in order: a burst of ICE candidates
+        # can never overtake the offer they belong to.
+        async_handlers=False,
+        cors_allowed_origins=list(settings.allowed_origins) or None,
+        ping_interval=settings.ping_interval_s,
+        ping_timeout=settings.ping_timeout_s,
+        max_http_buffer_size=max(settings.max_event_bytes * 4, 256 * 1024),
+    )
+    sio.attach(app, socketio_path="socket.io")
+    ctx.hub = Hub(sio, settings, ctx.issuer, ctx.accounts, ctx.records, ctx.catalog)
+    add_routes(app)
+    add_pages(app, settings.web_dir)
+    do_migrate = settings.is_embedded_database if migrate_on_start is None else migrate_on_start
+
+    async def on_startup(app: web.Application) -> None:
+        if do_migrate:
+            await migrate(url)
+
+    async def on_cleanup(app: web.Application) -> None:
+        await ctx.hub.queue.close()
+        await engine.dispose()
+
+    app.on_startup.append(on_startup)
+    app.on_cleanup.append(on_cleanup)
+    return app

@@ -1,0 +1,30 @@
+"""What the web app keeps for its lifetime (on the app, never module-level state)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from vtax.accounts import Accounts
+from vtax.auth import TokenIssuer
+from vtax.catalog import Catalog
+from vtax.config import Settings
+from vtax.review.records import SessionRecords
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    engine: AsyncEngine
+    issuer: TokenIssuer
+    accounts: Accounts
+    records: SessionRecords
+    catalog: Catalog
+    hub: Any = None
+    draining: bool = False
+
+
+CONTEXT = web.AppKey("vtax", AppContext)

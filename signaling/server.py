@@ -1,0 +1,78 @@
+"""Run a node: bind, optionally seed the demo accounts, print where the pages are."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import signal
+
+from aiohttp import web
+
+from signaling.app import create_app
+from signaling.context import CONTEXT
+from vtax.config import Settings
+from vtax.db import migrate
+
+log = logging.getLogger(__name__)
+
+
+async def _seed_demo(app: web.Application) -> list[tuple[str, str, str]]:
+    ctx = app[CONTEXT]
+    catalog = ctx.catalog
+    accounts = []
+    agent_pw, sup_pw = secrets.token_urlsafe(9), secrets.token_urlsafe(9)
+    await ctx.accounts.add_user(
+        "agent1",
+        "agent",
+        agent_pw,
+        display_name="Agent Chen (demo)",
+        skills=dict.fromkeys(catalog.categories, 4),
+        languages=sorted(catalog.languages),
+        replace=True,
+    )
+    accounts.append(("agent", "agent1", agent_pw))
+    await ctx.accounts.add_user(
+        "supervisor1", "supervisor", sup_pw, display_name="Supervisor Li (demo)", replace=True
+    )
+    accounts.append(("supervisor", "supervisor1", sup_pw))
+    return accounts
+
+
+async def _run(settings: Settings, demo: bool) -> None:
+    app = create_app(settings, migrate_on_start=False)
+    if settings.is_embedded_database:
+        await migrate(settings.resolved_database_url)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port)
+    await site.start()
+    port = runner.addresses[0][1]
+    base = f"http://{'localhost' if settings.host in ('127.0.0.1', '0.0.0.0') else settings.host}:{port}"
+    lines = [
+        f"V-Tax node listening on {base} (database: "
+        f"{settings.resolved_database_url.split('@')[-1]})",
+        f"  taxpayer page:   {base}/taxpayer",
+        f"  agent page:      {base}/agent",
+        f"  supervisor page: {base}/supervisor",
+    ]
+    if demo:
+        for role, name, password in await _seed_demo(app):
+            lines.append(f"  demo {role}: username {name}  password {password}")
+        lines.append("  demo taxpayer: USCC 91350100M000100Y43 or resident ID 11010519491231002X")
+    print("\n".join(lines), flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("shutting down")
+    app[CONTEXT].draining = True
+    await runner.cleanup()
+
+
+def serve(settings: Settings, demo: bool = False) -> int:
+    asyncio.run(_run(settings, demo))
+    return 0

@@ -1,0 +1,194 @@
+"""Shared fixtures: a real server on an ephemeral port over each database engine, and real
+Socket.IO clients that record what they receive."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import asyncpg
+import pytest
+import socketio
+from aiohttp import web
+
+from signaling.app import create_app
+from signaling.context import CONTEXT, AppContext
+from vtax.config import Settings
+
+PG_ADMIN_DSN = os.environ.get("VTAX_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+USCC = "91350100M000100Y43"
+RESIDENT_ID = "11010519491231002X"
+
+
+async def poll_until(check: Callable[[], Any], timeout: float = 5.0, interval: float = 0.02) -> Any:
+    """Call `check` until it returns something truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        await asyncio.sleep(interval)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[str]:
+    """A fresh, empty database on each engine: a SQLite file, or a new PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'vtax.db'}"
+        return
+    name = f"vtax_test_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        yield f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@dataclass
+class RunningServer:
+    url: str
+    app: web.Application
+    http: aiohttp.ClientSession
+
+    @property
+    def ctx(self) -> AppContext:
+        return self.app[CONTEXT]
+
+    async def staff(
+        self,
+        username: str,
+        role: str = "agent",
+        *,
+        skills: dict[str, int] | None = None,
+        languages: list[str] | None = None,
+    ) -> str:
+        """Create a staff account and sign in over HTTP; return the token."""
+        password = secrets.token_urlsafe(12)
+        await self.ctx.accounts.add_user(
+            username,
+            role,
+            password,
+            display_name=username.title(),
+            skills={"invoices": 3} if skills is None and role == "agent" else skills,
+            languages=["zh-CN"] if languages is None and role == "agent" else languages,
+        )
+        async with self.http.post(
+            f"{self.url}/api/auth/login", json={"username": username, "password": password}
+        ) as r:
+            assert r.status == 200, await r.text()
+            return (await r.json())["token"]
+
+    async def taxpayer(self, id_number: str = USCC, id_type: str = "uscc") -> str:
+        async with self.http.post(
+            f"{self.url}/api/auth/taxpayer", json={"id_type": id_type, "id_number": id_number}
+        ) as r:
+            assert r.status == 200, await r.text()
+            return (await r.json())["token"]
+
+
+def test_settings(database_url: str, tmp_path: Any, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "data_dir": tmp_path,
+        "secret_key": "t" * 40,
+        "recordings_dir": tmp_path / "recordings",
+        "offer_timeout_s": 3.0,
+        "wrapup_s": 0.0,
+    }
+    values.update(overrides)
+    return Settings.from_env({}, **values)
+
+
+test_settings.__test__ = False  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    return {}
+
+
+@pytest.fixture
+async def server(
+    database_url: str, tmp_path: Any, settings_overrides: dict[str, Any]
+) -> AsyncIterator[RunningServer]:
+    app = create_app(
+        test_settings(database_url, tmp_path, **settings_overrides), migrate_on_start=True
+    )
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    async with aiohttp.ClientSession() as http:
+        try:
+            yield RunningServer(url, app, http)
+        finally:
+            await runner.cleanup()
+
+
+class Client:
+    """A real python-socketio client that keeps every event it receives."""
+
+    def __init__(self, url: str, token: str | None) -> None:
+        self.url, self.token = url, token
+        self.sio = socketio.AsyncClient(reconnection=False)
+        self.received: dict[str, list[Any]] = defaultdict(list)
+        self.connect_error: Any = None
+        self.sio.on("*", self._on_any)
+        self.sio.on("connect_error", self._on_connect_error)
+
+    async def _on_any(self, event: str, *args: Any) -> None:
+        self.received[event].append(args[0] if len(args) == 1 else list(args))
+
+    async def _on_connect_error(self, data: Any) -> None:
+        self.connect_error = data
+
+    async def connect(self) -> Client:
+        auth = {"token": self.token} if self.token is not None else None
+        await self.sio.connect(self.url, auth=auth, transports=["websocket"], wait_timeout=5)
+        return self
+
+    async def call(self, event: str, payload: Any = None, timeout: float = 5) -> Any:
+        if payload is None:
+            return await self.sio.call(event, timeout=timeout)
+        return await self.sio.call(event, payload, timeout=timeout)
+
+    async def wait_for(
+        self, event: str, match: Callable[[Any], bool] = lambda _: True, timeout: float = 5.0
+    ) -> Any:
+        return await poll_until(
+            lambda: next((d for d in self.received[event] if match(d)), None), timeout
+        )
+
+    async def close(self) -> None:
+        if self.sio.connected:
+            await self.sio.disconnect()
+
+
+@pytest.fixture
+async def clients() -> AsyncIterator[Callable[..., Any]]:
+    """Factory: `await clients(server, token)` gives a connected Client, closed at teardown."""
+    made: list[Client] = []
+
+    async def make(srv: RunningServer, token: str | None) -> Client:
+        client = Client(srv.url, token)
+        made.append(client)
+        return await client.connect()
+
+    yield make
+    for client in made:
+        await client.close()

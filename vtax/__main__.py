@@ -1,0 +1,3 @@
+from vtax.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,152 @@
+"""The `vtax` command: serve, migrate, user add."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import re
+import secrets
+import sys
+from collections.abc import Sequence
+
+from vtax.accounts import Accounts
+from vtax.catalog import Catalog
+from vtax.config import Settings, SettingsError
+from vtax.db import make_engine, migrate, session_factory
+
+USERNAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+def _skill(text: str) -> tuple[str, int]:
+    category, sep, level = text.partition("=")
+    if not sep or not level.isdigit() or not 1 <= int(level) <= 5:
+        raise argparse.ArgumentTypeError(f"{text!r}: use CATEGORY=LEVEL with LEVEL 1..5")
+    return category, int(level)
+
+
+def _username(text: str) -> str:
+    if not USERNAME.match(text):
+        raise argparse.ArgumentTypeError("a username has 1-64 letters, digits, _ . or -")
+    return text
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vtax", description="V-Tax remote video tax service")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run a signaling node (API, Socket.IO, pages)")
+    serve.add_argument("--host", help="address to listen on (default VTAX_HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default VTAX_PORT or 8080; 0 = any)")
+    serve.add_argument(
+        "--demo",
+        action="store_true",
+        help="seed a demo agent and supervisor and print how to sign in",
+    )
+
+    sub.add_parser("migrate", help="apply pending database migrations")
+
+    user = sub.add_parser("user", help="manage staff accounts")
+    user_sub = user.add_subparsers(dest="user_command", required=True)
+    add = user_sub.add_parser("add", help="add an agent or supervisor; password from stdin")
+    add.add_argument("name", type=_username)
+    add.add_argument("--role", choices=["agent", "supervisor"], required=True)
+    add.add_argument(
+        "--skill",
+        type=_skill,
+        action="append",
+        default=[],
+        metavar="CATEGORY=LEVEL",
+        help="business category and proficiency 1-5",
+    )
+    add.add_argument(
+        "--language",
+        action="append",
+        default=[],
+        metavar="CODE",
+        help="zh-CN, yue, en or pt; repeatable",
+    )
+    add.add_argument("--display-name", default="")
+    add.add_argument("--replace", action="store_true", help="update the user if it exists")
+    return parser
+
+
+def _read_password() -> str:
+    if sys.stdin.isatty():
+        first = getpass.getpass("Password: ")
+        if getpass.getpass("Repeat: ") != first:
+            raise SystemExit("vtax: the passwords differ")
+        return first
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+async def _migrate(settings: Settings) -> None:
+    await migrate(settings.resolved_database_url)
+
+
+async def _user_add(settings: Settings, args: argparse.Namespace) -> str:
+    catalog = Catalog.load()
+    for category, _ in args.skill:
+        if category not in catalog.categories:
+            raise SystemExit(
+                f"vtax: unknown category {category!r}; "
+                f"known: {', '.join(sorted(catalog.categories))}"
+            )
+    for lang in args.language:
+        if lang not in catalog.languages:
+            raise SystemExit(
+                f"vtax: unknown language {lang!r}; known: {', '.join(sorted(catalog.languages))}"
+            )
+    password = _read_password()
+    if len(password) < 8:
+        raise SystemExit("vtax: the password needs at least 8 characters")
+    if settings.is_embedded_database:
+        await migrate(settings.resolved_database_url)
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        staff = await Accounts(session_factory(engine)).add_user(
+            args.name,
+            args.role,
+            password,
+            display_name=args.display_name,
+            skills=dict(args.skill),
+            languages=list(dict.fromkeys(args.language)),
+            replace=args.replace,
+        )
+    except ValueError as exc:
+        raise SystemExit(f"vtax: {exc}") from None
+    finally:
+        await engine.dispose()
+    return staff.id
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"vtax: bad setting: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "migrate":
+        asyncio.run(_migrate(settings))
+        print(f"migrated {settings.resolved_database_url.split('@')[-1]}")
+        return 0
+    if args.command == "user":
+        user_id = asyncio.run(_user_add(settings, args))
+        print(f"added {args.role} {args.name} ({user_id})")
+        return 0
+    if args.command == "serve":
+        from signaling.server import serve
+
+        overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+        if args.port is not None and not 0 <= args.port <= 65535:
+            print("vtax: --port must be 0..65535", file=sys.stderr)
+            return 2
+        return serve(settings.model_copy(update=overrides), demo=args.demo)
+    return 2
+
+
+def demo_password() -> str:
+    return secrets.token_urlsafe(9)

@@ -1,0 +1,98 @@
+"""Settings: every knob is an environment variable `VTAX_<NAME>` with a documented default."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+ENV_PREFIX = "VTAX_"
+
+
+class SettingsError(ValueError):
+    """A setting from the environment has a value that cannot be used."""
+
+
+class Settings(BaseModel):
+    """Process settings. Field `x` is read from `VTAX_X`; lists are comma-separated."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    data_dir: Path = Field(Path("var"), description="Folder for the SQLite file and the key.")
+    database_url: str = Field("", description="SQLAlchemy async URL; default SQLite in data_dir.")
+    redis_url: str | None = Field(None, description="Set to scale out over Redis.")
+    secret_key: str = Field("", description="Token signing key; default: data_dir/secret.key.")
+    token_ttl_s: int = Field(8 * 3600, ge=60, le=7 * 24 * 3600)
+    recordings_dir: Path = Path("recordings")
+    web_dir: Path = Field(Path(__file__).resolve().parent.parent / "web")
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    # Queue
+    offer_timeout_s: float = Field(15.0, gt=0, le=600)
+    wrapup_s: float = Field(30.0, ge=0, le=3600)
+    default_handle_s: float = Field(300.0, gt=0, description="Handle time assumed for the ETA.")
+    # Signaling
+    ping_interval_s: float = Field(5.0, gt=0, le=60)
+    ping_timeout_s: float = Field(5.0, gt=0, le=60)
+    allowed_origins: list[str] = Field(default_factory=list, description="Empty: same origin.")
+    max_event_bytes: int = Field(64 * 1024, ge=1024)
+    # ICE
+    stun_urls: list[str] = Field(default_factory=list)
+    turn_urls: list[str] = Field(default_factory=list)
+    turn_secret: str = ""
+    turn_ttl_s: int = Field(3600, ge=60)
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, v: str) -> str:
+        if v and not v.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("use sqlite+aiosqlite:///PATH or postgresql+asyncpg://HOST/DB")
+        return v
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'vtax.db'}"
+
+    @property
+    def is_embedded_database(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """Read `VTAX_*` variables; raise SettingsError naming the variable on a bad value."""
+        env = os.environ if env is None else env
+        raw: dict[str, object] = {}
+        for name, field in cls.model_fields.items():
+            key = ENV_PREFIX + name.upper()
+            if key not in env:
+                continue
+            value: object = env[key]
+            if field.annotation == list[str]:
+                value = [part.strip() for part in str(value).split(",") if part.strip()]
+            raw[name] = value
+        raw.update(overrides)
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{ENV_PREFIX}{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}"
+                for e in exc.errors()
+            )
+            raise SettingsError(problems) from None
+
+    def signing_key(self) -> str:
+        """The token key: VTAX_SECRET_KEY, else one kept in data_dir/secret.key (0600)."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.data_dir / "secret.key"
+        if path.exists():
+            return path.read_text().strip()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(key)
+        return key

@@ -1,0 +1,1 @@
+"""The review module: session records along ask -> handle -> check -> evaluate -> deliver."""
