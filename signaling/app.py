@@ -12,6 +12,8 @@ from aiohttp import web
 from signaling.context import CONTEXT, AppContext
 from signaling.http_api import add_routes, errors_middleware
 from signaling.hub import Hub
+from signaling.queueing import QueueHandlers
+from signaling.sessions import SessionRelay
 from vtax.accounts import Accounts
 from vtax.auth import TokenIssuer
 from vtax.catalog import Catalog
@@ -74,7 +76,11 @@ def create_app(settings: Settings, *, migrate_on_start: bool | None = None) -> w
         max_http_buffer_size=max(settings.max_event_bytes * 4, 256 * 1024),
     )
     sio.attach(app, socketio_path="socket.io")
-    ctx.hub = Hub(sio, settings, ctx.issuer, ctx.accounts, ctx.records, ctx.catalog)
+    hub = Hub(sio, settings, ctx.issuer, ctx.accounts, ctx.records, ctx.catalog)
+    relay = SessionRelay(hub)
+    queueing = QueueHandlers(hub, relay)
+    relay.on_ended.append(queueing.engine.session_ended)
+    ctx.hub, ctx.relay, ctx.queue = hub, relay, queueing
     add_routes(app)
     add_pages(app, settings.web_dir)
     do_migrate = settings.is_embedded_database if migrate_on_start is None else migrate_on_start
@@ -84,7 +90,7 @@ def create_app(settings: Settings, *, migrate_on_start: bool | None = None) -> w
             await migrate(url)
 
     async def on_cleanup(app: web.Application) -> None:
-        await ctx.hub.queue.close()
+        await ctx.queue.engine.close()
         await engine.dispose()
 
     app.on_startup.append(on_startup)

@@ -23,7 +23,9 @@ class AppContext:
     accounts: Accounts
     records: SessionRecords
     catalog: Catalog
-    hub: Any = None
+    hub: Any = None  # signaling.hub.Hub
+    relay: Any = None  # signaling.sessions.SessionRelay
+    queue: Any = None  # signaling.queueing.QueueHandlers
     draining: bool = False
 
 

@@ -137,7 +137,7 @@ async def test_keyset_pagination_walks_every_session_once(server, clients):
 
 
 async def test_offer_expiry_reoffers_the_ticket_to_another_agent(server, clients):
-    server.ctx.hub.queue.offer_timeout_s = 0.3
+    server.ctx.queue.engine.offer_timeout_s = 0.3
     first = await clients(server, await server.staff("first"))
     await first.call("agent:status", {"status": "available"})
     second = await clients(server, await server.staff("second"))
@@ -196,7 +196,7 @@ async def test_a_waiting_taxpayer_who_disconnects_is_abandoned(server, clients):
     taxpayer = await clients(server, await server.taxpayer())
     await taxpayer.call("queue:join", JOIN)
     await taxpayer.close()
-    await poll_until(lambda: not server.ctx.hub.queue.tickets)
+    await poll_until(lambda: not server.ctx.queue.engine.tickets)
 
 
 @pytest.mark.parametrize("role", ["taxpayer", "agent"])

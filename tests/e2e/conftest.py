@@ -1,0 +1,386 @@
+"""Shared fixtures and helpers for the browser end-to-end tests.
+
+The tests start the real server (`python -m vtax serve`) as a subprocess on a free port with a
+throw-away SQLite database, and drive Debian's Chromium through Playwright (async API).
+Helpers live on the `e2e` fixture (an `E2E` object), so test modules import nothing from here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+]
+STARTUP_TIMEOUT_S = 30.0
+USCC = "91350100M000100Y43"
+AGENT_LANGUAGES = ("zh-CN", "en")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if CHROMIUM.exists():
+        return
+    skip = pytest.mark.skip(reason=f"{CHROMIUM} not installed (apt-get install -y chromium)")
+    for item in items:
+        if "e2e" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """On failure, attach the server's stderr and the pages' console logs to the report."""
+    rep = yield
+    if rep.failed:
+        funcargs = getattr(item, "funcargs", {})
+        server = funcargs.get("vtax_server")
+        if isinstance(server, Server):
+            rep.sections.append(("vtax server stderr (tail)", server.stderr_tail()))
+        harness = funcargs.get("e2e")
+        if isinstance(harness, E2E) and harness.logs:
+            rep.sections.append(("browser console", "\n".join(harness.logs[-300:])))
+    return rep
+
+
+# ---------------------------------------------------------------------------------------------
+# The server
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def catalog_categories() -> list[str]:
+    """Category codes from the catalog file shipped in the vtax package (the server's source)."""
+    text = resources.files("vtax").joinpath("data/catalog.json").read_text(encoding="utf-8")
+    return [c["code"] for c in json.loads(text)["categories"]]
+
+
+@dataclass
+class Server:
+    base_url: str
+    env: dict[str, str]
+    proc: subprocess.Popen[bytes]
+    stderr_path: Path
+    categories: list[str]
+    agent: tuple[str, str]
+    supervisor: tuple[str, str]
+
+    def stderr_tail(self, limit: int = 20000) -> str:
+        try:
+            data = self.stderr_path.read_bytes()
+        except OSError as e:
+            return f"(no stderr: {e})"
+        return data[-limit:].decode("utf-8", "replace")
+
+    def get_json(self, path: str, token: str | None = None) -> Any:
+        req = urllib.request.Request(self.base_url + path)
+        if token:
+            req.add_header("Authorization", f"Bearer {token}")
+        with urllib.request.urlopen(req, timeout=5) as res:
+            return json.loads(res.read())
+
+
+def run_cli(args: list[str], env: dict[str, str], stdin: str | None = None) -> None:
+    res = subprocess.run(
+        [sys.executable, "-m", "vtax", *args],
+        env=env,
+        input=stdin.encode() if stdin is not None else None,
+        stdin=None if stdin is not None else subprocess.DEVNULL,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    if res.returncode != 0:
+        pytest.fail(
+            f"`vtax {' '.join(args)}` exited {res.returncode}\n"
+            f"stdout:\n{res.stdout.decode(errors='replace')}\n"
+            f"stderr:\n{res.stderr.decode(errors='replace')}"
+        )
+
+
+def wait_healthy(base_url: str, proc: subprocess.Popen[bytes], stderr_path: Path) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    last: object = None
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(
+                f"server exited with {proc.returncode} during start-up; stderr:\n"
+                + stderr_path.read_text(errors="replace")[-20000:]
+            )
+        try:
+            with urllib.request.urlopen(base_url + "/healthz", timeout=1) as res:
+                if res.status == 200:
+                    return
+                last = res.status
+        except (urllib.error.URLError, OSError) as e:
+            last = e
+        time.sleep(0.1)
+    pytest.fail(
+        f"server not healthy within {STARTUP_TIMEOUT_S} s (last: {last}); stderr:\n"
+        + stderr_path.read_text(errors="replace")[-20000:]
+    )
+
+
+@pytest.fixture(scope="module")
+def vtax_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    tmp = tmp_path_factory.mktemp("vtax-e2e")
+    env = dict(os.environ)
+    env.update(
+        {
+            "VTAX_DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/vtax.db",
+            "VTAX_SECRET_KEY": secrets.token_hex(32),
+            "VTAX_RECORDINGS_DIR": str(tmp / "rec"),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    for key in ("VTAX_REDIS_URL",):  # the embedded backends: no services needed
+        env.pop(key, None)
+    (tmp / "rec").mkdir()
+    categories = catalog_categories()
+    agent = ("agent1", secrets.token_urlsafe(12))
+    supervisor = ("sup1", secrets.token_urlsafe(12))
+
+    run_cli(["migrate"], env)
+    skills = [a for c in categories for a in ("--skill", f"{c}=5")]
+    langs = [a for lang in AGENT_LANGUAGES for a in ("--language", lang)]
+    run_cli(["user", "add", agent[0], "--role", "agent", *skills, *langs], env, agent[1] + "\n")
+    run_cli(["user", "add", supervisor[0], "--role", "supervisor"], env, supervisor[1] + "\n")
+
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    stderr_path = tmp / "server.stderr"
+    with open(tmp / "server.stdout", "wb") as out, open(stderr_path, "wb") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "vtax", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=err,
+        )
+    server = Server(base_url, env, proc, stderr_path, categories, agent, supervisor)
+    try:
+        wait_healthy(base_url, proc, stderr_path)
+        yield server
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+
+
+# ---------------------------------------------------------------------------------------------
+# The browser
+
+
+async def poll_until(
+    fn: Callable[[], Awaitable[Any]],
+    *,
+    within: float = 15.0,
+    interval: float = 0.05,
+    what: str = "condition",
+) -> Any:
+    """Call `fn` until it returns something truthy; fail with the last value at the deadline."""
+    deadline = time.monotonic() + within
+    last: Any = None
+    while True:
+        try:
+            last = await fn()
+        except Exception as e:  # a page navigating, an element not there yet
+            last = e
+        else:
+            if last:
+                return last
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {within} s waiting for {what}; last: {last!r}")
+        await asyncio.sleep(interval)
+
+
+INBOUND_VIDEO_JS = """
+async () => {
+  const pc = window.vtax && window.vtax.pc;
+  if (!pc) return null;
+  const stats = await pc.getStats();
+  for (const r of stats.values()) {
+    if (r.type === 'inbound-rtp' && r.kind === 'video') {
+      return {framesDecoded: r.framesDecoded || 0, bytesReceived: r.bytesReceived || 0,
+              connectionState: pc.connectionState};
+    }
+  }
+  return {framesDecoded: 0, bytesReceived: 0, connectionState: pc.connectionState};
+}
+"""
+
+
+@dataclass
+class E2E:
+    """A browser plus helpers to drive the three pages."""
+
+    server: Server
+    browser: Any
+    logs: list[str] = field(default_factory=list)
+    contexts: list[Any] = field(default_factory=list)
+
+    poll_until = staticmethod(poll_until)
+    write_timings = staticmethod(lambda values_ms: write_timings(values_ms))
+    USCC = USCC
+
+    async def page(self, path: str, name: str) -> Any:
+        """A page in its own browser context (own cookies/storage, like a separate person)."""
+        ctx = await self.browser.new_context(base_url=self.server.base_url)
+        ctx.set_default_timeout(15000)
+        self.contexts.append(ctx)
+        page = await ctx.new_page()
+        page.on("console", lambda m: self.logs.append(f"[{name}] {m.type}: {m.text}"))
+        page.on("pageerror", lambda e: self.logs.append(f"[{name}] PAGEERROR: {e}"))
+        await page.goto(path)
+        await page.wait_for_function("() => window.vtax && window.vtax.page")
+        return page
+
+    @staticmethod
+    async def state(page: Any) -> str | None:
+        return await page.evaluate("() => window.vtax && window.vtax.state")
+
+    async def wait_state(self, page: Any, state: str, within: float = 15.0) -> None:
+        async def check() -> bool:
+            return await self.state(page) == state
+
+        await poll_until(check, within=within, what=f"page state {state!r} on {page.url}")
+
+    async def error_text(self, page: Any) -> str:
+        return (await page.text_content("#error")) or ""
+
+    async def login(self, page: Any, username: str, password: str, ready: str) -> None:
+        await page.fill("#username", username)
+        await page.fill("#password", password)
+        await page.click("#login")
+        await page.wait_for_selector(ready, state="visible")
+
+    async def agent_page(self) -> Any:
+        page = await self.page("/agent", "agent")
+        await self.login(page, *self.server.agent, "#desk")
+        return page
+
+    async def agent_available(self, page: Any) -> None:
+        await page.click("#available")
+
+        async def available() -> bool:
+            return await page.evaluate("() => window.vtax.agentStatus") == "available"
+
+        await poll_until(available, what="agent status 'available'")
+
+    async def supervisor_page(self) -> Any:
+        page = await self.page("/supervisor", "supervisor")
+        await self.login(page, *self.server.supervisor, "#sessions")
+        return page
+
+    async def taxpayer_page(self, query: str = "") -> Any:
+        page = await self.page("/taxpayer" + query, "taxpayer")
+        await page.select_option("#id-type", "uscc")
+        await page.fill("#id-number", USCC)
+        await page.fill("#name", "测试企业 Test Co.")
+        await page.click("#auth")
+        await page.wait_for_selector("#step-request", state="visible")
+        return page
+
+    async def inbound_video(self, page: Any) -> dict[str, Any] | None:
+        return await page.evaluate(INBOUND_VIDEO_JS)
+
+    async def wait_media_flowing(self, *pages: Any, within: float = 15.0) -> list[Any]:
+        """On each page: inbound video framesDecoded and bytesReceived both grow over >= 1 s."""
+
+        async def one(page: Any) -> tuple[Any, Any]:
+            async def started() -> Any:
+                s = await self.inbound_video(page)
+                return s if s and s["framesDecoded"] > 0 else None
+
+            first = await poll_until(started, within=within, what=f"first frame on {page.url}")
+            t0 = time.monotonic()
+
+            async def grown() -> Any:
+                if time.monotonic() - t0 < 1.0:
+                    return None
+                s = await self.inbound_video(page)
+                ok = (
+                    s
+                    and s["framesDecoded"] > first["framesDecoded"]
+                    and s["bytesReceived"] > first["bytesReceived"]
+                )
+                return s if ok else None
+
+            later = await poll_until(
+                grown, within=within, interval=0.1, what=f"media growing on {page.url}"
+            )
+            return first, later
+
+        return list(await asyncio.gather(*(one(p) for p in pages)))
+
+    async def close(self) -> None:
+        for ctx in self.contexts:
+            try:
+                await ctx.close()
+            except Exception:
+                pass
+
+
+@pytest.fixture
+async def e2e(vtax_server: Server) -> AsyncIterator[E2E]:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        harness = E2E(vtax_server, browser)
+        try:
+            yield harness
+        finally:
+            await harness.close()
+            await browser.close()
+
+
+def write_timings(values_ms: list[float]) -> dict[str, Any]:
+    """Summarise first-frame timings; write them as JSON to $VTAX_E2E_TIMINGS if set."""
+    result = {
+        "metric": "start click -> first decoded inbound video frame on both sides",
+        "unit": "ms",
+        "runs_ms": [round(v, 1) for v in values_ms],
+        "median_ms": round(statistics.median(values_ms), 1),
+        "min_ms": round(min(values_ms), 1),
+        "max_ms": round(max(values_ms), 1),
+    }
+    path = os.environ.get("VTAX_E2E_TIMINGS")
+    if path:
+        Path(path).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    return result
