@@ -13,6 +13,7 @@ from signaling.context import CONTEXT, AppContext
 from signaling.http_api import add_routes, errors_middleware
 from signaling.hub import Hub
 from signaling.queueing import QueueHandlers
+from signaling.review_events import ReviewEvents
 from signaling.sessions import SessionRelay
 from vtax.accounts import Accounts
 from vtax.auth import TokenIssuer
@@ -78,6 +79,7 @@ def create_app(settings: Settings, *, migrate_on_start: bool | None = None) -> w
     sio.attach(app, socketio_path="socket.io")
     hub = Hub(sio, settings, ctx.issuer, ctx.accounts, ctx.records, ctx.catalog)
     relay = SessionRelay(hub)
+    ReviewEvents(hub)
     queueing = QueueHandlers(hub, relay)
     relay.on_ended.append(queueing.engine.session_ended)
     ctx.hub, ctx.relay, ctx.queue = hub, relay, queueing

@@ -54,8 +54,6 @@ class SessionRelay:
         self.on_ended: list[Callable[[str], Awaitable[None]]] = []
         hub.event("rtc:signal", schemas.RtcSignal, ("taxpayer", "agent"), self.rtc_signal)
         hub.event("session:end", schemas.SessionEnd, ("taxpayer", "agent"), self.session_end)
-        hub.event("session:summary", schemas.SessionSummaryIn, ("agent",), self.session_summary)
-        hub.event("session:rate", schemas.SessionRate, ("taxpayer",), self.session_rate)
         hub.disconnect_hooks.append(self.on_disconnect)
 
     def live_session_of(self, subject: str) -> LiveSession | None:
@@ -161,25 +159,3 @@ class SessionRelay:
         sids = [p.sid for p in live.participants.values() if p.sid is not None]
         payload = {"session_id": live.id, "reason": reason, "ended_by": by.id if by else None}
         await self.hub.send("session:end", payload, sids)
-
-    async def session_summary(self, conn: Connection, p: schemas.SessionSummaryIn) -> Ack:
-        known = self.hub.catalog.items_by_category
-        unknown = [i for i in p.items if not any(i in items for items in known.values())]
-        if unknown:
-            raise DomainError("invalid_payload", f"unknown catalog items: {', '.join(unknown)}")
-        await self.hub.records.save_summary(
-            p.session_id,
-            conn.principal.subject,
-            at(time.time()),
-            asked=p.asked,
-            handled=p.handled,
-            result=p.result,
-            items=p.items,
-        )
-        return {}
-
-    async def session_rate(self, conn: Connection, p: schemas.SessionRate) -> Ack:
-        await self.hub.records.rate(
-            p.session_id, conn.principal.subject, at(time.time()), score=p.score, comment=p.comment
-        )
-        return {}
