@@ -68,6 +68,9 @@ class Hub:
         self.connections: dict[str, Connection] = {}
         self.connect_hooks: list[Callable[[Connection], Awaitable[None]]] = []
         self.disconnect_hooks: list[Callable[[Connection], Awaitable[None]]] = []
+        # Called on every agent state change: (agent_id, status, reason, at) — the review
+        # module keeps the history for occupancy.
+        self.agent_state_hooks: list[Callable[[str, str, str, datetime], Awaitable[None]]] = []
         sio.on("connect", self.on_connect)
         sio.on("disconnect", self.on_disconnect)
         sio.on("*", self.on_unknown)

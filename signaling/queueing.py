@@ -95,6 +95,9 @@ class QueueHandlers:
     async def agent_status(self, agent: AgentState) -> None:
         payload = {"status": agent.status, "reason": agent.reason}
         await self.hub.send_user("agent:status", payload, agent.id)
+        when = at(time.time())
+        for hook in self.hub.agent_state_hooks:
+            await hook(agent.id, agent.status, agent.reason, when)
 
     # ---- client events -----------------------------------------------------------------
 
