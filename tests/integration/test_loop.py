@@ -213,3 +213,21 @@ async def test_an_outsider_cannot_signal_into_a_session(server, clients, role):
     end = await outsider.call("session:end", {"session_id": a_start["session_id"]})
     assert end["error"]["code"] == "not_in_session"
     assert taxpayer.received["rtc:signal"] == [] and agent.received["rtc:signal"] == []
+
+
+async def test_the_agent_can_summarise_after_the_taxpayer_rated(server, clients):
+    agent, taxpayer, a_start, _ = await start_session(server, clients)
+    sid = a_start["session_id"]
+    assert (await agent.call("session:end", {"session_id": sid}))["ok"]
+    await taxpayer.wait_for("session:end")
+    assert (await taxpayer.call("session:rate", {"session_id": sid, "score": 5}))["ok"]
+    summary = {"session_id": sid, "asked": "a", "handled": "h", "result": "resolved"}
+    assert (await agent.call("session:summary", summary)) == {"ok": True}
+    edit = await agent.call("session:summary", {**summary, "handled": "changed later"})
+    assert edit["error"]["code"] == "invalid_state"
+
+
+async def test_rating_a_live_session_is_refused(server, clients):
+    agent, taxpayer, a_start, _ = await start_session(server, clients)
+    ack = await taxpayer.call("session:rate", {"session_id": a_start["session_id"], "score": 5})
+    assert ack["error"]["code"] == "invalid_state"

@@ -186,14 +186,15 @@ class SessionRecords:
         result: SummaryResult,
         items: list[str],
     ) -> None:
-        """The 'handle' step: the serving agent's record. Saved again until rated."""
+        """The 'handle' step: the serving agent's record; the first save is always taken,
+        later edits only until the taxpayer has rated."""
         async with self._sessions() as db, db.begin():
             row = await db.get(ServiceSession, session_id, with_for_update=True)
             if row is None or row.agent_id != agent_id:
                 raise DomainError("not_in_session", "only the agent who served it can summarise")
-            if await db.get(SessionRating, session_id) is not None:
-                raise DomainError("invalid_state", "the session is rated; its summary is final")
             summary = await db.get(SessionSummary, session_id)
+            if summary is not None and await db.get(SessionRating, session_id) is not None:
+                raise DomainError("invalid_state", "the session is rated; its summary is final")
             if summary is None:
                 summary = SessionSummary(session_id=session_id, agent_id=agent_id)
                 db.add(summary)
