@@ -52,7 +52,13 @@ class SessionRelay:
         self.session_of: dict[str, str] = {}  # subject (taxpayer/agent id) -> live session id
         # Called with the agent id when a session ends (the queue puts the agent in wrap-up).
         self.on_ended: list[Callable[[str], Awaitable[None]]] = []
-        hub.event("rtc:signal", schemas.RtcSignal, ("taxpayer", "agent"), self.rtc_signal)
+        # Called with the session once both sides got `session:start` (e.g. recording).
+        self.on_started: list[Callable[[LiveSession], Awaitable[None]]] = []
+        # Called with (session, reason) after a session ended (e.g. stop recording).
+        self.on_session_ended: list[Callable[[LiveSession, str], Awaitable[None]]] = []
+        hub.event(
+            "rtc:signal", schemas.RtcSignal, ("taxpayer", "agent", "recorder"), self.rtc_signal
+        )
         hub.event("session:end", schemas.SessionEnd, ("taxpayer", "agent"), self.session_end)
         hub.disconnect_hooks.append(self.on_disconnect)
 
@@ -100,7 +106,38 @@ class SessionRelay:
             await self.hub.send("session:start", payload, [me.sid])
         if taxpayer_sid is None:  # the taxpayer vanished between offer and accept
             await self.end(live, "disconnected", "dropped", None)
+        else:
+            for started in self.on_started:
+                await started(live)
         return live.id
+
+    async def add_participant(
+        self, session_id: str, role: str, subject: str, sid: str, display_name: str = ""
+    ) -> Participant:
+        """Add a hidden participant (the recorder) to a live session; the media participants
+        get `session:participant {state: "joined"}` and open a peer connection to it."""
+        live = self.sessions.get(session_id)
+        if live is None:
+            raise DomainError("not_found", "no such live session")
+        participant = Participant("p-" + secrets.token_hex(6), role, subject, display_name, sid)
+        live.participants[participant.id] = participant
+        await self._announce(live, participant, "joined")
+        return participant
+
+    async def remove_participant(self, session_id: str, participant_id: str) -> None:
+        live = self.sessions.get(session_id)
+        participant = live.participants.pop(participant_id, None) if live else None
+        if live is not None and participant is not None:
+            await self._announce(live, participant, "left")
+
+    async def _announce(self, live: LiveSession, participant: Participant, state: str) -> None:
+        payload = {
+            "session_id": live.id,
+            "participant_id": participant.id,
+            "role": participant.role,
+            "state": state,
+        }
+        await self.hub.send("session:participant", payload, live.other_sids(participant.id))
 
     async def on_disconnect(self, conn: Connection) -> None:
         live = self.live_session_of(conn.principal.subject)
@@ -159,3 +196,5 @@ class SessionRelay:
         sids = [p.sid for p in live.participants.values() if p.sid is not None]
         payload = {"session_id": live.id, "reason": reason, "ended_by": by.id if by else None}
         await self.hub.send("session:end", payload, sids)
+        for ended in self.on_session_ended:
+            await ended(live, reason)
