@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import logging
+import os
+import secrets
+import socket
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import socketio
 from aiohttp import web
+from redis.asyncio import Redis
 
 from signaling.context import CONTEXT, AppContext
 from signaling.http_api import add_routes, errors_middleware
@@ -20,6 +24,9 @@ from vtax.auth import TokenIssuer
 from vtax.catalog import Catalog
 from vtax.config import Settings
 from vtax.db import make_engine, migrate, session_factory
+from vtax.live import LiveStore
+from vtax.live.memory import MemoryLiveStore
+from vtax.live.redis_store import RedisLiveStore
 from vtax.review.records import SessionRecords
 
 log = logging.getLogger(__name__)
@@ -66,8 +73,21 @@ def create_app(settings: Settings, *, migrate_on_start: bool | None = None) -> w
     )
     app = web.Application(middlewares=[errors_middleware], client_max_size=64 * 1024)
     app[CONTEXT] = ctx
+    node_id = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+    store: LiveStore
+    manager: socketio.AsyncManager | None = None
+    if settings.redis_url:
+        # Scaled out: fan-out through Redis pub/sub, live sessions in Redis.
+        ctx.redis = Redis.from_url(settings.redis_url)
+        store = RedisLiveStore(ctx.redis, settings.redis_prefix, settings.resume_buffer)
+        manager = socketio.AsyncRedisManager(
+            settings.redis_url, channel=f"{settings.redis_prefix}socketio"
+        )
+    else:
+        store = MemoryLiveStore(settings.resume_buffer)
     sio = socketio.AsyncServer(
         async_mode="aiohttp",
+        client_manager=manager,
         # Handlers of one connection run one at a time, in order: a burst of ICE candidates
         # can never overtake the offer they belong to.
         async_handlers=False,
@@ -78,7 +98,7 @@ def create_app(settings: Settings, *, migrate_on_start: bool | None = None) -> w
     )
     sio.attach(app, socketio_path="socket.io")
     hub = Hub(sio, settings, ctx.issuer, ctx.accounts, ctx.records, ctx.catalog)
-    relay = SessionRelay(hub)
+    relay = SessionRelay(hub, store, node_id)
     ReviewEvents(hub)
     queueing = QueueHandlers(hub, relay)
     relay.on_ended.append(queueing.engine.session_ended)
@@ -90,9 +110,11 @@ def create_app(settings: Settings, *, migrate_on_start: bool | None = None) -> w
     async def on_startup(app: web.Application) -> None:
         if do_migrate:
             await migrate(url)
+        relay.start_background()
 
     async def on_cleanup(app: web.Application) -> None:
         await ctx.queue.engine.close()
+        await relay.close()  # closes the store, and with it the shared Redis client
         await engine.dispose()
 
     app.on_startup.append(on_startup)

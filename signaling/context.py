@@ -26,6 +26,7 @@ class AppContext:
     hub: Any = None  # signaling.hub.Hub
     relay: Any = None  # signaling.sessions.SessionRelay
     queue: Any = None  # signaling.queueing.QueueHandlers
+    redis: Any = None  # redis.asyncio.Redis when VTAX_REDIS_URL is set (shared by the node)
     draining: bool = False
 
 

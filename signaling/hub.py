@@ -4,12 +4,13 @@ answers every event with an `{ok, ...}` ack and routes it to a feature module
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -40,10 +41,34 @@ def at(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
 
 
+class TokenBucket:
+    """`rate` tokens per second up to `burst`; one token per event."""
+
+    __slots__ = ("burst", "rate", "stamp", "tokens")
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate, self.burst = rate, float(burst)
+        self.tokens, self.stamp = float(burst), time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
+
+
 @dataclass
 class Connection:
     sid: str
     principal: Principal
+    buckets: dict[str, TokenBucket] = field(default_factory=dict)
+
+
+# Events refused while the node drains (SIGTERM): nothing new starts here.
+DRAIN_REFUSED = frozenset({"queue:join", "offer:accept"})
 
 
 class Hub:
@@ -66,6 +91,13 @@ class Hub:
         self.records = records
         self.catalog = catalog
         self.connections: dict[str, Connection] = {}
+        self.draining = False
+        self.limits = {
+            "signal": (settings.signal_rate, settings.signal_burst),
+            "join": (settings.join_rate, settings.join_burst),
+        }
+        self.rate_limited = 0  # for /metrics
+        self.events_handled = 0
         self.connect_hooks: list[Callable[[Connection], Awaitable[None]]] = []
         self.disconnect_hooks: list[Callable[[Connection], Awaitable[None]]] = []
         # Called on every agent state change: (agent_id, status, reason, at) — the review
@@ -81,9 +113,12 @@ class Hub:
         schema: type[M],
         roles: tuple[str, ...],
         fn: Callable[[Connection, M], Awaitable[Ack]],
+        limit: str | None = None,
     ) -> None:
-        """Register a client event: role check, size check, schema validation, error mapping."""
-        limit = self.settings.max_event_bytes
+        """Register a client event: role check, rate limit, size check, schema validation,
+        error mapping. `limit` names a token bucket in `self.limits` shared by such events."""
+        max_bytes = self.settings.max_event_bytes
+        refused_while_draining = name in DRAIN_REFUSED
 
         async def handler(sid: str, *args: Any) -> Ack:
             conn = self.connections.get(sid)
@@ -93,10 +128,20 @@ class Hub:
                 return error("unauthorized", "the token has expired; sign in again")
             if conn.principal.role not in roles:
                 return error("forbidden", f"{name} is not allowed for role {conn.principal.role}")
+            self.events_handled += 1
+            if limit is not None:
+                bucket = conn.buckets.get(limit)
+                if bucket is None:
+                    bucket = conn.buckets[limit] = TokenBucket(*self.limits[limit])
+                if not bucket.take():
+                    self.rate_limited += 1
+                    return error("rate_limited", f"too many {name} events; slow down")
+            if refused_while_draining and self.draining:
+                return error("draining", "this node is shutting down; reconnect to continue")
             if len(args) != 1:
                 return error("invalid_payload", f"{name} takes exactly one payload object")
-            if len(json.dumps(args[0], separators=(",", ":"))) > limit:
-                return error("payload_too_large", f"the payload is larger than {limit} bytes")
+            if len(json.dumps(args[0], separators=(",", ":"))) > max_bytes:
+                return error("payload_too_large", f"the payload is larger than {max_bytes} bytes")
             try:
                 payload = schema.model_validate(args[0])
             except ValidationError as exc:
@@ -163,6 +208,24 @@ class Hub:
 
     async def send_user(self, event: str, data: dict[str, Any], subject: str) -> None:
         await self.sio.emit(event, data, room=self.user_room(subject))
+
+    def count_by_role(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for conn in self.connections.values():
+            counts[conn.principal.role] = counts.get(conn.principal.role, 0) + 1
+        return counts
+
+    async def drain(self, grace_s: float) -> None:
+        """SIGTERM: refuse new work, tell every client to move, then let them go; sessions
+        stay resumable (their participants get the reconnect grace)."""
+        self.draining = True
+        await self.sio.emit("server:draining", {"reconnect": True, "within_s": grace_s})
+        if grace_s > 0:
+            deadline = time.monotonic() + grace_s
+            while self.connections and time.monotonic() < deadline:  # noqa: ASYNC110 - clients leave on their own
+                await asyncio.sleep(0.1)
+        for sid in list(self.connections):
+            await self.sio.disconnect(sid)
 
     def has_connection(self, subject: str) -> bool:
         return any(c.principal.subject == subject for c in self.connections.values())

@@ -105,7 +105,7 @@ class QueueHandlers:
         subject = conn.principal.subject
         if p.category not in self.hub.catalog.categories:
             raise DomainError("unknown_category", f"no business category {p.category!r}")
-        if self.sessions.live_session_of(subject) is not None:
+        if await self.sessions.session_id_of(subject) is not None:
             raise DomainError("in_session", "you are in a video session already")
         if self.engine.waiting_ticket_of(subject) is not None:
             raise DomainError("already_queued", "you are already waiting in the queue")

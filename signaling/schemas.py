@@ -68,6 +68,11 @@ class RtcSignal(Message):
     data: dict[str, Any] | None = None
 
 
+class SessionResume(Message):
+    session_id: Id
+    last_seq: Annotated[int, Field(ge=0, strict=True)] = 0
+
+
 class SessionEnd(Message):
     session_id: Id
     reason: ShortText = ""

@@ -178,12 +178,14 @@ async def test_queue_position_updates_when_the_one_ahead_leaves(server, clients)
     assert update["ticket_id"] == b["ticket_id"]
 
 
+@pytest.mark.parametrize("settings_overrides", [{"resume_grace_s": 0.3}])
 async def test_a_dropped_taxpayer_ends_the_session_as_dropped(server, clients):
     agent, taxpayer, a_start, _ = await start_session(server, clients)
     await taxpayer.close()
-    assert (await agent.wait_for("session:peer"))["state"] == "left"
+    states = lambda: [p["state"] for p in agent.received["session:peer"]]  # noqa: E731
+    await poll_until(lambda: states() == ["reconnecting", "left"])
     end = await agent.wait_for("session:end")
-    assert end["reason"] == "disconnected"
+    assert end["reason"] == "peer_lost"
     sup = await server.staff("boss", "supervisor")
     async with server.http.get(
         f"{server.url}/api/sessions/{a_start['session_id']}",

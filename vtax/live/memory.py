@@ -1,0 +1,123 @@
+"""In-memory live-session store: one process, no services (the embedded default)."""
+
+from __future__ import annotations
+
+import copy
+from collections import deque
+from typing import Any
+
+from vtax.live.model import LiveParticipant, LiveSession, SignalAppend
+
+
+class MemoryLiveStore:
+    def __init__(self, buffer_size: int = 256) -> None:
+        self.buffer_size = buffer_size
+        self._sessions: dict[str, LiveSession] = {}
+        self._buffers: dict[str, deque[tuple[list[str], dict[str, Any]]]] = {}
+        self._by_subject: dict[str, str] = {}
+
+    async def create(self, session: LiveSession) -> None:
+        self._sessions[session.id] = session
+        self._buffers[session.id] = deque(maxlen=self.buffer_size)
+        for p in session.media_participants():
+            self._by_subject[p.subject] = session.id
+
+    async def get(self, session_id: str) -> LiveSession | None:
+        session = self._sessions.get(session_id)
+        return copy.deepcopy(session) if session is not None else None
+
+    async def session_of(self, subject: str) -> str | None:
+        return self._by_subject.get(subject)
+
+    async def add_participant(self, session_id: str, participant: LiveParticipant) -> bool:
+        session = self._sessions.get(session_id)
+        if session is None:
+            return False
+        session.participants[participant.id] = participant
+        return True
+
+    async def remove_participant(self, session_id: str, participant_id: str) -> bool:
+        session = self._sessions.get(session_id)
+        return session is not None and session.participants.pop(participant_id, None) is not None
+
+    async def append_signal(
+        self, session_id: str, sender_id: str, to: str | None, message: dict[str, Any]
+    ) -> SignalAppend | None:
+        session = self._sessions.get(session_id)
+        if session is None or sender_id not in session.participants:
+            return None
+        if to is not None:
+            if to == sender_id or to not in session.participants:
+                return None
+            targets = [to]
+        else:
+            targets = [p for p in session.participants if p != sender_id]
+        session.seq += 1
+        message["seq"] = session.seq
+        self._buffers[session_id].append((targets, message))
+        sids = [
+            p.sid
+            for pid in targets
+            if (p := session.participants[pid]).sid is not None and p.state == "connected"
+        ]
+        return SignalAppend(session.seq, sids)
+
+    async def replay(
+        self, session_id: str, participant_id: str, after_seq: int
+    ) -> list[dict[str, Any]]:
+        buffer = self._buffers.get(session_id, ())
+        return [m for targets, m in buffer if participant_id in targets and m["seq"] > after_seq]
+
+    async def bind(self, session_id: str, participant_id: str, sid: str, node: str) -> bool:
+        session = self._sessions.get(session_id)
+        participant = session.participants.get(participant_id) if session else None
+        if participant is None:
+            return False
+        participant.sid, participant.node = sid, node
+        participant.state, participant.deadline = "connected", 0.0
+        return True
+
+    async def mark_reconnecting(
+        self, session_id: str, participant_id: str, sid: str, deadline: float
+    ) -> bool:
+        session = self._sessions.get(session_id)
+        participant = session.participants.get(participant_id) if session else None
+        if participant is None or participant.sid != sid:
+            return False
+        participant.state, participant.deadline = "reconnecting", deadline
+        return True
+
+    async def claim_expired(self, now: float) -> list[tuple[str, str]]:
+        expired = []
+        for session in self._sessions.values():
+            for p in session.participants.values():
+                if p.state == "reconnecting" and p.deadline <= now:
+                    p.deadline = float("inf")  # claimed: never again
+                    expired.append((session.id, p.id))
+        return expired
+
+    async def claim_end(self, session_id: str) -> LiveSession | None:
+        session = self._sessions.pop(session_id, None)
+        self._buffers.pop(session_id, None)
+        if session is not None:
+            for p in session.media_participants():
+                if self._by_subject.get(p.subject) == session_id:
+                    del self._by_subject[p.subject]
+        return session
+
+    async def node_heartbeat(self, node: str, now: float) -> None:
+        return None
+
+    async def claim_dead_nodes(self, now: float, timeout_s: float) -> list[str]:
+        return []  # one process: if this node is dead, so is its memory
+
+    async def participants_on_node(self, node: str) -> list[tuple[str, str, str]]:
+        return [
+            (s.id, p.id, p.sid)
+            for s in self._sessions.values()
+            for p in s.participants.values()
+            if p.node == node and p.sid is not None
+        ]
+
+    async def close(self) -> None:
+        return None

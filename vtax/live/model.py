@@ -1,0 +1,115 @@
+"""Live-session records and the store interface. Times are Unix seconds."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal, Protocol
+
+ParticipantState = Literal["connected", "reconnecting"]
+
+
+@dataclass(slots=True)
+class LiveParticipant:
+    id: str
+    role: str  # taxpayer | agent | recorder
+    subject: str  # taxpayer or user id (never sent by the client)
+    display_name: str = ""
+    sid: str | None = None  # the Socket.IO connection it is bound to
+    node: str = ""  # the node holding that connection
+    state: ParticipantState = "connected"
+    deadline: float = 0.0  # while reconnecting: when the grace period ends
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(slots=True)
+class LiveSession:
+    id: str
+    agent_id: str
+    taxpayer_id: str
+    started_at: float
+    participants: dict[str, LiveParticipant] = field(default_factory=dict)
+    seq: int = 0
+    info: dict[str, Any] = field(default_factory=dict)  # the ticket view for session:start
+
+    def participant_of(self, subject: str, role: str | None = None) -> LiveParticipant | None:
+        return next(
+            (
+                p
+                for p in self.participants.values()
+                if p.subject == subject and (role is None or p.role == role)
+            ),
+            None,
+        )
+
+    def media_participants(self) -> list[LiveParticipant]:
+        return [p for p in self.participants.values() if p.role in ("taxpayer", "agent")]
+
+
+@dataclass(frozen=True, slots=True)
+class SignalAppend:
+    """The result of appending a signal: its sequence number and the connections to send to."""
+
+    seq: int
+    sids: list[str]
+
+
+class LiveStore(Protocol):
+    """Storage and atomicity only; the relay decides what to do."""
+
+    async def create(self, session: LiveSession) -> None: ...
+
+    async def get(self, session_id: str) -> LiveSession | None: ...
+
+    async def session_of(self, subject: str) -> str | None:
+        """The live session a taxpayer or agent is in (recorders are not indexed)."""
+        ...
+
+    async def add_participant(self, session_id: str, participant: LiveParticipant) -> bool: ...
+
+    async def remove_participant(self, session_id: str, participant_id: str) -> bool: ...
+
+    async def append_signal(
+        self, session_id: str, sender_id: str, to: str | None, message: dict[str, Any]
+    ) -> SignalAppend | None:
+        """Stamp the next seq on `message` (adds "seq"), keep it in the bounded resume buffer
+        addressed to its targets, and return the targets' connections; None if the sender is
+        not a participant or `to` is not another participant."""
+        ...
+
+    async def replay(
+        self, session_id: str, participant_id: str, after_seq: int
+    ) -> list[dict[str, Any]]:
+        """Buffered messages addressed to the participant with seq > after_seq, in order."""
+        ...
+
+    async def bind(self, session_id: str, participant_id: str, sid: str, node: str) -> bool:
+        """Attach a participant to a (new) connection: connected again, deadline cleared."""
+        ...
+
+    async def mark_reconnecting(
+        self, session_id: str, participant_id: str, sid: str, deadline: float
+    ) -> bool:
+        """If the participant is still bound to `sid`, start its grace period."""
+        ...
+
+    async def claim_expired(self, now: float) -> list[tuple[str, str]]:
+        """Take (session_id, participant_id) pairs whose grace ran out; each is taken once."""
+        ...
+
+    async def claim_end(self, session_id: str) -> LiveSession | None:
+        """Remove the session; only the first caller gets it (ends happen once)."""
+        ...
+
+    async def node_heartbeat(self, node: str, now: float) -> None: ...
+
+    async def claim_dead_nodes(self, now: float, timeout_s: float) -> list[str]:
+        """Nodes silent for longer than timeout_s; each is claimed by one node only."""
+        ...
+
+    async def participants_on_node(self, node: str) -> list[tuple[str, str, str]]:
+        """(session_id, participant_id, sid) bound to connections on that node."""
+        ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,278 @@
+"""Redis live-session store: the nodes of a scaled-out deployment share sessions, so a
+participant on node A talks to one on node B and can resume on any node. Every multi-key
+change is one Lua script (atomic); no KEYS, no SCAN on the hot path."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from redis.asyncio import Redis
+
+from vtax.live import keys
+from vtax.live.model import LiveParticipant, LiveSession, SignalAppend
+
+SESSION_TTL_S = 24 * 3600  # a safety net: a session's keys never outlive a day
+
+_APPEND = """
+local parts = redis.call('HGETALL', KEYS[1])
+if #parts == 0 then return nil end
+local sender, to = ARGV[1], ARGV[2]
+if redis.call('HEXISTS', KEYS[1], sender) == 0 then return nil end
+if to ~= '' and (to == sender or redis.call('HEXISTS', KEYS[1], to) == 0) then return nil end
+local targets, sids = {}, {}
+for i = 1, #parts, 2 do
+  local pid = parts[i]
+  if pid ~= sender and (to == '' or to == pid) then
+    targets[#targets + 1] = pid
+    local p = cjson.decode(parts[i + 1])
+    if p.state == 'connected' and type(p.sid) == 'string' then sids[#sids + 1] = p.sid end
+  end
+end
+local seq = redis.call('HINCRBY', KEYS[2], 'seq', 1)
+redis.call('RPUSH', KEYS[3], cjson.encode({t = targets, s = seq, m = ARGV[3]}))
+redis.call('LTRIM', KEYS[3], -tonumber(ARGV[4]), -1)
+redis.call('EXPIRE', KEYS[3], tonumber(ARGV[5]))
+local out = {seq}
+for i = 1, #sids do out[#out + 1] = sids[i] end
+return out
+"""
+
+# KEYS: parts, deadlines, new node set; ARGV: pid, sid, node, member, old-node-set prefix
+_BIND = """
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if not raw then return 0 end
+local p = cjson.decode(raw)
+if type(p.node) == 'string' and p.node ~= '' and p.node ~= ARGV[3] then
+  redis.call('SREM', ARGV[5] .. p.node, ARGV[4])
+end
+p.sid, p.node, p.state, p.deadline = ARGV[2], ARGV[3], 'connected', 0
+redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(p))
+redis.call('ZREM', KEYS[2], ARGV[4])
+redis.call('SADD', KEYS[3], ARGV[4])
+return 1
+"""
+
+# KEYS: parts, deadlines; ARGV: pid, sid, deadline, member
+_RECONNECTING = """
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if not raw then return 0 end
+local p = cjson.decode(raw)
+if p.sid ~= ARGV[2] then return 0 end
+p.state, p.deadline = 'reconnecting', tonumber(ARGV[3])
+redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(p))
+redis.call('ZADD', KEYS[2], tonumber(ARGV[3]), ARGV[4])
+return 1
+"""
+
+# KEYS: zset; ARGV: max score, limit -> the members taken (removed) by this caller
+_CLAIM_DUE = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+for i = 1, #due do redis.call('ZREM', KEYS[1], due[i]) end
+return due
+"""
+
+
+def _member(session_id: str, participant_id: str) -> str:
+    return f"{session_id}|{participant_id}"
+
+
+class RedisLiveStore:
+    def __init__(self, redis: Redis, prefix: str = "vtax:", buffer_size: int = 256) -> None:
+        self.redis = redis
+        self.p = prefix
+        self.buffer_size = buffer_size
+        self._append = redis.register_script(_APPEND)
+        self._bind = redis.register_script(_BIND)
+        self._reconnecting = redis.register_script(_RECONNECTING)
+        self._claim_due = redis.register_script(_CLAIM_DUE)
+
+    async def create(self, session: LiveSession) -> None:
+        p = self.p
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(
+                keys.session(p, session.id),
+                mapping={
+                    "id": session.id,
+                    "agent_id": session.agent_id,
+                    "taxpayer_id": session.taxpayer_id,
+                    "started_at": repr(session.started_at),
+                    "seq": session.seq,
+                    "info": json.dumps(session.info),
+                },
+            )
+            pipe.hset(
+                keys.participants(p, session.id),
+                mapping={pid: json.dumps(x.to_dict()) for pid, x in session.participants.items()},
+            )
+            for x in session.participants.values():
+                if x.node:
+                    pipe.sadd(keys.node_participants(p, x.node), _member(session.id, x.id))
+            for x in session.media_participants():
+                pipe.set(keys.subject(p, x.subject), session.id, ex=SESSION_TTL_S)
+            pipe.expire(keys.session(p, session.id), SESSION_TTL_S)
+            pipe.expire(keys.participants(p, session.id), SESSION_TTL_S)
+            await pipe.execute()
+
+    async def get(self, session_id: str) -> LiveSession | None:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(keys.session(self.p, session_id))
+            pipe.hgetall(keys.participants(self.p, session_id))
+            meta, parts = await pipe.execute()
+        return self._session(meta, parts)
+
+    @staticmethod
+    def _session(meta: dict[bytes, bytes], parts: dict[bytes, bytes]) -> LiveSession | None:
+        if not meta:
+            return None
+        m = {k.decode(): v.decode() for k, v in meta.items()}
+        session = LiveSession(
+            id=m["id"],
+            agent_id=m["agent_id"],
+            taxpayer_id=m["taxpayer_id"],
+            started_at=float(m["started_at"]),
+            seq=int(m.get("seq", 0)),
+            info=json.loads(m.get("info", "{}")),
+        )
+        for pid, raw in parts.items():
+            session.participants[pid.decode()] = LiveParticipant(**json.loads(raw))
+        return session
+
+    async def session_of(self, subject: str) -> str | None:
+        value = await self.redis.get(keys.subject(self.p, subject))
+        return value.decode() if isinstance(value, bytes) else value
+
+    async def add_participant(self, session_id: str, participant: LiveParticipant) -> bool:
+        if not await self.redis.exists(keys.session(self.p, session_id)):
+            return False
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(
+                keys.participants(self.p, session_id),
+                participant.id,
+                json.dumps(participant.to_dict()),
+            )
+            if participant.node:
+                pipe.sadd(
+                    keys.node_participants(self.p, participant.node),
+                    _member(session_id, participant.id),
+                )
+            await pipe.execute()
+        return True
+
+    async def remove_participant(self, session_id: str, participant_id: str) -> bool:
+        removed = await self.redis.hdel(keys.participants(self.p, session_id), participant_id)
+        await self.redis.zrem(keys.deadlines(self.p), _member(session_id, participant_id))
+        return bool(removed)
+
+    async def append_signal(
+        self, session_id: str, sender_id: str, to: str | None, message: dict[str, Any]
+    ) -> SignalAppend | None:
+        p = self.p
+        result = await self._append(
+            keys=[
+                keys.participants(p, session_id),
+                keys.session(p, session_id),
+                keys.buffer(p, session_id),
+            ],
+            args=[
+                sender_id,
+                to or "",
+                json.dumps(message, separators=(",", ":")),
+                self.buffer_size,
+                SESSION_TTL_S,
+            ],
+        )
+        if result is None:
+            return None
+        seq = int(result[0])
+        message["seq"] = seq
+        return SignalAppend(seq, [s.decode() for s in result[1:]])
+
+    async def replay(
+        self, session_id: str, participant_id: str, after_seq: int
+    ) -> list[dict[str, Any]]:
+        out = []
+        for raw in await self.redis.lrange(keys.buffer(self.p, session_id), 0, -1):
+            entry = json.loads(raw)
+            targets = entry["t"] if isinstance(entry["t"], list) else []
+            if entry["s"] > after_seq and participant_id in targets:
+                message = json.loads(entry["m"])
+                message["seq"] = entry["s"]
+                out.append(message)
+        return out
+
+    async def bind(self, session_id: str, participant_id: str, sid: str, node: str) -> bool:
+        p = self.p
+        member = _member(session_id, participant_id)
+        done = await self._bind(
+            keys=[
+                keys.participants(p, session_id),
+                keys.deadlines(p),
+                keys.node_participants(p, node),
+            ],
+            args=[participant_id, sid, node, member, keys.node_participants(p, "")],
+        )
+        return bool(done)
+
+    async def mark_reconnecting(
+        self, session_id: str, participant_id: str, sid: str, deadline: float
+    ) -> bool:
+        done = await self._reconnecting(
+            keys=[keys.participants(self.p, session_id), keys.deadlines(self.p)],
+            args=[participant_id, sid, repr(deadline), _member(session_id, participant_id)],
+        )
+        return bool(done)
+
+    async def claim_expired(self, now: float) -> list[tuple[str, str]]:
+        taken = await self._claim_due(keys=[keys.deadlines(self.p)], args=[repr(now), 100])
+        pairs = []
+        for member in taken:
+            session_id, _, participant_id = member.decode().partition("|")
+            pairs.append((session_id, participant_id))
+        return pairs
+
+    async def claim_end(self, session_id: str) -> LiveSession | None:
+        session = await self.get(session_id)
+        if session is None:
+            return None
+        p = self.p
+        # Only the caller whose DEL removes the meta hash ends the session.
+        if not await self.redis.delete(keys.session(p, session_id)):
+            return None
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.delete(keys.participants(p, session_id), keys.buffer(p, session_id))
+            for x in session.participants.values():
+                pipe.zrem(keys.deadlines(p), _member(session_id, x.id))
+                if x.node:
+                    pipe.srem(keys.node_participants(p, x.node), _member(session_id, x.id))
+            await pipe.execute()
+        for x in session.media_participants():
+            # Only clear the index if it still points at this session.
+            key = keys.subject(p, x.subject)
+            if (await self.redis.get(key)) == session_id.encode():
+                await self.redis.delete(key)
+        return session
+
+    async def node_heartbeat(self, node: str, now: float) -> None:
+        await self.redis.zadd(keys.nodes(self.p), {node: now})
+
+    async def claim_dead_nodes(self, now: float, timeout_s: float) -> list[str]:
+        taken = await self._claim_due(keys=[keys.nodes(self.p)], args=[repr(now - timeout_s), 100])
+        return [t.decode() for t in taken]
+
+    async def participants_on_node(self, node: str) -> list[tuple[str, str, str]]:
+        out = []
+        members: set[bytes] = await self.redis.smembers(keys.node_participants(self.p, node))  # type: ignore[misc,assignment]
+        for member in members:
+            session_id, _, participant_id = member.decode().partition("|")
+            raw = await self.redis.hget(keys.participants(self.p, session_id), participant_id)
+            if raw is None:
+                continue
+            x = json.loads(raw)
+            if x.get("node") == node and x.get("sid"):
+                out.append((session_id, participant_id, x["sid"]))
+        await self.redis.delete(keys.node_participants(self.p, node))
+        return out
+
+    async def close(self) -> None:
+        await self.redis.aclose()
