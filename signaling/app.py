@@ -13,6 +13,7 @@ import socketio
 from aiohttp import web
 from redis.asyncio import Redis
 
+from signaling import observability
 from signaling.context import CONTEXT, AppContext
 from signaling.http_api import add_routes, errors_middleware
 from signaling.hub import Hub
@@ -56,6 +57,19 @@ def add_pages(app: web.Application, web_dir: Path) -> None:
     for sub in ("js", "css"):
         if (web_dir / sub).is_dir():
             app.router.add_static(f"/static/{sub}", web_dir / sub)
+
+
+async def _redis_ready(ctx: AppContext, sio: socketio.AsyncServer) -> tuple[str, str]:
+    """Redis answers, and this node's pub/sub listener is alive (a dead listener is silent:
+    the node would miss every emit from the other nodes)."""
+    try:
+        await ctx.redis.ping()
+    except Exception as exc:
+        return "redis", f"failed: {type(exc).__name__}"
+    listener = getattr(sio.manager, "thread", None)
+    if listener is None or listener.done():
+        return "redis", "failed: pub/sub listener is not running"
+    return "redis", "ok"
 
 
 def create_app(settings: Settings, *, migrate_on_start: bool | None = None) -> web.Application:
@@ -104,6 +118,9 @@ def create_app(settings: Settings, *, migrate_on_start: bool | None = None) -> w
     relay.on_ended.append(queueing.engine.session_ended)
     ctx.hub, ctx.relay, ctx.queue = hub, relay, queueing
     add_routes(app)
+    observability.install(app)
+    if settings.redis_url:
+        ctx.ready_checks.append(lambda: _redis_ready(ctx, sio))
     add_pages(app, settings.web_dir)
     do_migrate = settings.is_embedded_database if migrate_on_start is None else migrate_on_start
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
@@ -28,6 +29,8 @@ class AppContext:
     queue: Any = None  # signaling.queueing.QueueHandlers
     redis: Any = None  # redis.asyncio.Redis when VTAX_REDIS_URL is set (shared by the node)
     draining: bool = False
+    # Extra readiness checks for /readyz: each returns (name, "ok" or "failed: why").
+    ready_checks: list[Callable[[], Awaitable[tuple[str, str]]]] = field(default_factory=list)
 
 
 CONTEXT = web.AppKey("vtax", AppContext)

@@ -186,7 +186,9 @@ async def readyz(request: web.Request) -> web.Response:
         checks["database"] = "ok"
     except Exception as exc:
         checks["database"] = f"failed: {type(exc).__name__}"
-    checks["queue"] = "ok"
+    for check in ctx.ready_checks:  # registered by other parts: queue backend, Redis, pub/sub
+        name, state = await check()
+        checks[name] = state
     ready = all(v == "ok" for v in checks.values()) and not ctx.draining
     return web.json_response(
         {"status": "ready" if ready else "not_ready", "checks": checks},

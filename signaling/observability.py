@@ -1,0 +1,111 @@
+"""Prometheus metrics (one registry per app, no global state) and structured JSON logs."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from signaling.context import CONTEXT, AppContext
+
+class Metrics:
+    """Histograms observed on the hot path; everything else is read at scrape time."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.dispatch_seconds = Histogram(
+            "vtax_dispatch_seconds",
+            "Time from a queue change (join, agent available) to the offer sent to the agent",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+            registry=self.registry,
+        )
+
+
+METRICS = web.AppKey("vtax_metrics", Metrics)
+
+
+class _Snapshot(Collector):
+    """Reads counters and gauges from the running node when Prometheus scrapes."""
+
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+
+    def collect(self) -> Any:
+        ctx = self.ctx
+        clients = GaugeMetricFamily(
+            "vtax_connected_clients", "Socket.IO connections on this node", labels=["role"]
+        )
+        for role in ("taxpayer", "agent", "supervisor", "recorder"):
+            clients.add_metric([role], ctx.hub.count_by_role().get(role, 0))
+        yield clients
+        yield CounterMetricFamily(
+            "vtax_signals_relayed", "rtc:signal messages relayed", value=ctx.relay.signals_relayed
+        )
+        yield CounterMetricFamily(
+            "vtax_resumes", "Sessions resumed after a drop", value=ctx.relay.resumes
+        )
+        yield CounterMetricFamily(
+            "vtax_rate_limited", "Events refused by a rate limit", value=ctx.hub.rate_limited
+        )
+        yield CounterMetricFamily(
+            "vtax_events", "Client events handled", value=ctx.hub.events_handled
+        )
+        depth = getattr(ctx.queue, "depth_by_queue", None)
+        gauge = GaugeMetricFamily("vtax_queue_depth", "Waiting tickets", labels=["queue"])
+        for queue, n in (depth() if callable(depth) else {}).items():
+            gauge.add_metric([queue], n)
+        yield gauge
+        yield GaugeMetricFamily(
+            "vtax_draining", "1 while the node drains", value=int(ctx.hub.draining)
+        )
+
+
+def install(app: web.Application) -> Metrics:
+    metrics = Metrics()
+    metrics.registry.register(_Snapshot(app[CONTEXT]))
+    app[METRICS] = metrics
+
+    async def handler(request: web.Request) -> web.Response:
+        body = generate_latest(metrics.registry)
+        return web.Response(body=body, headers={"Content-Type": "text/plain; version=0.0.4"})
+
+    app.router.add_get("/metrics", handler)
+    return metrics
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, and session_id if given."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for key in ("session_id", "ticket_id", "agent_id", "node"):
+            if hasattr(record, key):
+                entry[key] = getattr(record, key)
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def configure_logging(fmt: str, level: int = logging.INFO) -> None:
+    handler = logging.StreamHandler()
+    if fmt == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)

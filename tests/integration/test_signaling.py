@@ -1,0 +1,168 @@
+"""Signaling in depth: ordering, isolation, resume with replay, grace, expiry, limits, origins."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+import socketio
+
+from tests.conftest import RESIDENT_ID, Client, poll_until
+from tests.integration.test_loop import start_session
+
+
+async def test_a_burst_of_candidates_never_overtakes_its_offer(server, clients):
+    agent, taxpayer, a_start, _ = await start_session(server, clients)
+    sid = a_start["session_id"]
+    acks: list[dict] = []
+    # Fire without waiting: python-socketio would run these concurrently by default.
+    await agent.sio.emit("rtc:signal", {"session_id": sid, "type": "offer",
+                                        "data": {"type": "offer", "sdp": "v=0 " + "x" * 20_000}},
+                         callback=acks.append)
+    for n in range(60):
+        await agent.sio.emit("rtc:signal", {"session_id": sid, "type": "candidate",
+                                            "data": {"candidate": f"c{n}"}}, callback=acks.append)
+    await poll_until(lambda: len(taxpayer.received["rtc:signal"]) == 61)
+    got = taxpayer.received["rtc:signal"]
+    assert got[0]["type"] == "offer"
+    assert [m["data"]["candidate"] for m in got[1:]] == [f"c{n}" for n in range(60)]
+    assert [m["seq"] for m in got] == list(range(1, 62))
+    await poll_until(lambda: len(acks) == 61)
+    assert [a["seq"] for a in acks] == list(range(1, 62))
+
+
+async def test_a_third_party_reads_nothing_of_a_session(server, clients):
+    outsider = await clients(server, await server.taxpayer(RESIDENT_ID, "resident_id"))
+    agent, taxpayer, a_start, _ = await start_session(server, clients)
+    sid = a_start["session_id"]
+    await agent.call("rtc:signal", {"session_id": sid, "type": "offer", "data": {"sdp": "x"}})
+    resume = await outsider.call("session:resume", {"session_id": sid, "last_seq": 0})
+    assert resume["error"]["code"] == "not_in_session"
+    await taxpayer.wait_for("rtc:signal")
+    assert outsider.received["rtc:signal"] == [] and outsider.received["session:start"] == []
+
+
+@pytest.mark.parametrize("settings_overrides", [{"resume_grace_s": 5.0}])
+async def test_resume_replays_what_was_missed_and_both_sides_hear_of_it(server, clients):
+    agent, taxpayer, a_start, t_start = await start_session(server, clients)
+    sid = a_start["session_id"]
+    await agent.call("rtc:signal", {"session_id": sid, "type": "offer", "data": {"n": 1}})
+    await taxpayer.wait_for("rtc:signal")
+    await taxpayer.close()
+    await agent.wait_for("session:peer", lambda p: p["state"] == "reconnecting")
+    for n in (2, 3, 4):
+        ack = await agent.call("rtc:signal", {"session_id": sid, "type": "candidate",
+                                              "data": {"n": n}})
+        assert ack["ok"]
+    back = await clients(server, taxpayer.token)  # a new connection: a reloaded page
+    resumed = await back.call("session:resume", {"session_id": sid, "last_seq": 1})
+    assert resumed["ok"], resumed
+    assert [m["data"]["n"] for m in resumed["replay"]] == [2, 3, 4]
+    assert [m["seq"] for m in resumed["replay"]] == [2, 3, 4]
+    assert resumed["participant_id"] == t_start["participant_id"]
+    assert resumed["peer"]["participant_id"] == a_start["participant_id"]
+    assert resumed["ice_restart"] is True and resumed["polite"] is True
+    peer = await agent.wait_for("session:peer", lambda p: p["state"] == "back")
+    assert peer["ice_restart"] is True
+    # The relay works again both ways on the new connection.
+    assert (await back.call("rtc:signal", {"session_id": sid, "type": "answer",
+                                           "data": {"n": 5}}))["ok"]
+    assert (await agent.wait_for("rtc:signal"))["data"] == {"n": 5}
+    await agent.call("rtc:signal", {"session_id": sid, "type": "candidate", "data": {"n": 6}})
+    assert (await back.wait_for("rtc:signal"))["data"] == {"n": 6}
+    # Ending after the resume is recorded as completed, not dropped.
+    assert (await back.call("session:end", {"session_id": sid}))["ok"]
+    await agent.wait_for("session:end")
+    row = await server.ctx.records.get(sid, _supervisor())
+    assert row["outcome"] == "completed"
+
+
+def _supervisor():
+    from vtax.review.records import Scope
+
+    return Scope("supervisor", "x")
+
+
+@pytest.mark.parametrize("settings_overrides", [{"resume_grace_s": 5.0}])
+async def test_resuming_on_a_second_connection_closes_the_first(server, clients):
+    agent, taxpayer, a_start, _ = await start_session(server, clients)
+    sid = a_start["session_id"]
+    second = await clients(server, taxpayer.token)
+    assert (await second.call("session:resume", {"session_id": sid, "last_seq": 0}))["ok"]
+    await poll_until(lambda: not taxpayer.sio.connected)
+    await agent.call("rtc:signal", {"session_id": sid, "type": "candidate", "data": {}})
+    await second.wait_for("rtc:signal")
+
+
+@pytest.mark.parametrize("settings_overrides", [{"resume_grace_s": 0.4}])
+async def test_after_the_grace_a_resume_is_too_late(server, clients):
+    agent, taxpayer, a_start, _ = await start_session(server, clients)
+    sid = a_start["session_id"]
+    await taxpayer.close()
+    await agent.wait_for("session:end", timeout=5)
+    back = await clients(server, taxpayer.token)
+    late = await back.call("session:resume", {"session_id": sid, "last_seq": 0})
+    assert late["error"]["code"] == "session_ended"
+    row = await server.ctx.records.get(sid, _supervisor())
+    assert (row["outcome"], row["end_reason"]) == ("dropped", "peer_lost")
+
+
+async def test_an_expired_token_cannot_resume(server, clients):
+    agent, taxpayer, a_start, _ = await start_session(server, clients)
+    issuer = server.ctx.issuer
+    taxpayer_id = (await server.ctx.records.get(a_start["session_id"], _supervisor()))[
+        "taxpayer"]["id"]
+    almost = issuer.issue(taxpayer_id, "taxpayer", now=time.time() - issuer.ttl_s + 1)
+    short = await clients(server, almost)
+    await asyncio.sleep(1.2)
+    ack = await short.call("session:resume", {"session_id": a_start["session_id"],
+                                              "last_seq": 0})
+    assert ack["error"]["code"] == "unauthorized"
+
+
+@pytest.mark.parametrize("settings_overrides", [{"signal_rate": 5.0, "signal_burst": 10}])
+async def test_signal_floods_are_rate_limited_and_the_connection_survives(server, clients):
+    agent, taxpayer, a_start, _ = await start_session(server, clients)
+    sid = a_start["session_id"]
+    codes = []
+    for _ in range(30):
+        ack = await agent.call("rtc:signal", {"session_id": sid, "type": "candidate", "data": {}})
+        codes.append("ok" if ack["ok"] else ack["error"]["code"])
+    assert codes[:10] == ["ok"] * 10
+    assert codes.count("rate_limited") >= 15
+    assert agent.sio.connected
+    await asyncio.sleep(0.5)  # the bucket refills
+    assert (await agent.call("rtc:signal", {"session_id": sid, "type": "candidate",
+                                            "data": {}}))["ok"]
+
+
+@pytest.mark.parametrize("settings_overrides", [{"allowed_origins": ["https://tax.example"]}])
+async def test_only_allowed_origins_may_connect(server):
+    token = await server.taxpayer()
+    good = socketio.AsyncClient(reconnection=False)
+    await good.connect(server.url, auth={"token": token}, transports=["websocket"],
+                       headers={"Origin": "https://tax.example"}, wait_timeout=5)
+    assert good.connected
+    await good.disconnect()
+    bad = socketio.AsyncClient(reconnection=False)
+    try:
+        with pytest.raises(socketio.exceptions.ConnectionError):
+            await bad.connect(server.url, auth={"token": token}, transports=["websocket"],
+                              headers={"Origin": "https://evil.example"}, wait_timeout=5)
+    finally:
+        if bad.eio.http is not None:  # a refused handshake leaves the HTTP session open
+            await bad.eio.http.close()
+
+
+async def test_draining_refuses_new_work_and_moves_clients(server, clients):
+    taxpayer = await clients(server, await server.taxpayer())
+    await server.ctx.hub.drain(0.0)
+    await poll_until(lambda: taxpayer.received["server:draining"])
+    await poll_until(lambda: not taxpayer.sio.connected)
+    again = Client(server.url, taxpayer.token)
+    await again.connect()
+    ack = await again.call("queue:join", {"category": "invoices", "language": "zh-CN",
+                                          "channel": "web", "question": "q"})
+    assert ack["error"]["code"] == "draining"
+    await again.close()
