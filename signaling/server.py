@@ -68,9 +68,18 @@ async def _run(settings: Settings, demo: bool) -> None:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-    log.info("shutting down")
-    app[CONTEXT].draining = True
+    ctx = app[CONTEXT]
+    ctx.draining = True  # /readyz answers 503 at once: the balancer stops sending new clients
+    log.info("draining: moving clients to other nodes (at most %.0f s)", settings.drain_timeout_s)
+    try:
+        # A second signal during the drain cuts it short.
+        await asyncio.wait_for(
+            ctx.hub.drain(settings.drain_timeout_s), timeout=settings.drain_timeout_s + 5
+        )
+    except TimeoutError:
+        log.warning("drain did not finish in time")
     await runner.cleanup()
+    log.info("stopped")
 
 
 def serve(settings: Settings, demo: bool = False) -> int:

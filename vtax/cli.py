@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
-import logging
 import re
 import secrets
 import sys
@@ -15,6 +14,7 @@ from vtax.accounts import Accounts
 from vtax.catalog import Catalog
 from vtax.config import Settings, SettingsError
 from vtax.db import make_engine, migrate, session_factory
+from vtax.logs import configure_logging
 
 USERNAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
@@ -123,12 +123,12 @@ async def _user_add(settings: Settings, args: argparse.Namespace) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
         settings = Settings.from_env()
     except SettingsError as exc:
         print(f"vtax: bad setting: {exc}", file=sys.stderr)
         return 2
+    configure_logging(settings.log_format)
     if args.command == "migrate":
         asyncio.run(_migrate(settings))
         print(f"migrated {settings.resolved_database_url.split('@')[-1]}")
