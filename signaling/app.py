@@ -128,6 +128,11 @@ def create_app(settings: Settings, *, migrate_on_start: bool | None = None) -> w
         if do_migrate:
             await migrate(url)
         relay.start_background()
+        if not sio.manager_initialized:
+            # python-socketio starts the pub/sub listener at the first client; start it now so
+            # /readyz can watch it and a fresh node hears the others from the first second.
+            sio.manager_initialized = True
+            sio.manager.initialize()
 
     async def on_cleanup(app: web.Application) -> None:
         await ctx.queue.engine.close()
