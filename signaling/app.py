@@ -18,6 +18,7 @@ from signaling.context import CONTEXT, AppContext
 from signaling.http_api import add_routes, errors_middleware
 from signaling.hub import Hub
 from signaling.queueing import QueueHandlers
+from signaling.recording import setup_recording
 from signaling.review_events import ReviewEvents
 from signaling.sessions import SessionRelay
 from vtax.accounts import Accounts
@@ -117,6 +118,7 @@ def create_app(settings: Settings, *, migrate_on_start: bool | None = None) -> w
     queueing = QueueHandlers(hub, relay)
     relay.on_ended.append(queueing.engine.session_ended)
     ctx.hub, ctx.relay, ctx.queue = hub, relay, queueing
+    setup_recording(app, hub, relay)  # consent, recorder jobs, playback (docs/recording.md)
     add_routes(app)
     observability.install(app)
     if settings.redis_url:

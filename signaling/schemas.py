@@ -92,3 +92,29 @@ class SessionRate(Message):
     session_id: Id
     score: Annotated[int, Field(ge=1, le=5, strict=True)]
     comment: Annotated[str, StringConstraints(max_length=1000)] = ""
+
+
+# ---- recording (signaling/recording.py) ------------------------------------------------
+
+
+class SessionConsent(Message):
+    session_id: Id
+    recording: Annotated[bool, Field(strict=True)]
+
+
+class RecorderHello(Message):
+    worker: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    capacity: Annotated[int, Field(ge=1, le=500, strict=True)]
+    active: Annotated[int, Field(ge=0, le=500, strict=True)] = 0
+
+
+class RecorderJoin(Message):
+    session_id: Id
+    job_id: Id
+
+
+class RecorderSaved(Message):
+    session_id: Id
+    manifest: Annotated[str, StringConstraints(min_length=1, max_length=300)]
+    segments: Annotated[int, Field(ge=0, le=100000, strict=True)]
+    status: Literal["complete", "interrupted"]

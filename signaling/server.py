@@ -12,6 +12,7 @@ from aiohttp import web
 
 from signaling.app import create_app
 from signaling.context import CONTEXT
+from signaling.recording import start_embedded_recorder, stop_embedded_recorder
 from vtax.config import Settings
 from vtax.db import migrate
 
@@ -49,6 +50,7 @@ async def _run(settings: Settings, demo: bool) -> None:
     site = web.TCPSite(runner, settings.host, settings.port)
     await site.start()
     port = runner.addresses[0][1]
+    recorder = start_embedded_recorder(settings, port)  # embedded default: one recorder worker
     base = f"http://{'localhost' if settings.host in ('127.0.0.1', '0.0.0.0') else settings.host}:{port}"
     lines = [
         f"V-Tax node listening on {base} (database: "
@@ -78,6 +80,7 @@ async def _run(settings: Settings, demo: bool) -> None:
         )
     except TimeoutError:
         log.warning("drain did not finish in time")
+    await stop_embedded_recorder(recorder)  # it closes its files while the node still runs
     await runner.cleanup()
     log.info("stopped")
 

@@ -1,4 +1,4 @@
-"""The `vtax` command: serve, migrate, user add."""
+"""The `vtax` command: serve, migrate, user add, recorder, recordings prune|verify."""
 
 from __future__ import annotations
 
@@ -69,6 +69,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add.add_argument("--display-name", default="")
     add.add_argument("--replace", action="store_true", help="update the user if it exists")
+
+    recorder = sub.add_parser("recorder", help="run a recorder worker (aiortc, separate process)")
+    recorder.add_argument("--url", help="signaling node (default VTAX_RECORDER_URL or host:port)")
+    recorder.add_argument("--capacity", type=int, help="sessions at once (VTAX_RECORDER_CAPACITY)")
+    recordings = sub.add_parser("recordings", help="recording retention and integrity")
+    rec_sub = recordings.add_subparsers(dest="recordings_command", required=True)
+    prune_p = rec_sub.add_parser("prune", help="delete recordings older than the retention")
+    prune_p.add_argument(
+        "--older-than-days", type=int, help="default VTAX_RECORDING_RETENTION_DAYS"
+    )
+    prune_p.add_argument("--dry-run", action="store_true", help="list, delete nothing")
+    verify_p = rec_sub.add_parser("verify", help="re-hash files against their manifests")
+    verify_p.add_argument("--session", help="only this session id")
+    verify_p.add_argument("--json", action="store_true", help="print problems as JSON lines")
     return parser
 
 
@@ -137,6 +151,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         user_id = asyncio.run(_user_add(settings, args))
         print(f"added {args.role} {args.name} ({user_id})")
         return 0
+    if args.command in ("recorder", "recordings"):
+        from vtax.recording.cli import run_recorder_command
+
+        return run_recorder_command(settings, args)
     if args.command == "serve":
         from signaling.server import serve
 

@@ -6,6 +6,7 @@ import os
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -54,6 +55,24 @@ class Settings(BaseModel):
     turn_urls: list[str] = Field(default_factory=list)
     turn_secret: str = ""
     turn_ttl_s: int = Field(3600, ge=60)
+    # Recording (docs/recording.md)
+    recording_mode: Literal["off", "ask"] = Field(
+        "ask", description="ask: the taxpayer page asks for consent; off: never record."
+    )
+    recording_on_refusal: Literal["continue", "end"] = Field(
+        "continue", description="continue unrecorded (the agent is told), or end the session."
+    )
+    recording_retention_days: int = Field(180, ge=1, le=36500)
+    recording_prune_interval_s: float = Field(3600.0, gt=0, description="Worker's prune period.")
+    recording_keyframe_wait_s: float = Field(
+        10.0, gt=0, le=120, description="Wait this long for a video keyframe, then audio only."
+    )
+    recording_job_ttl_s: float = Field(60.0, gt=0, description="An unclaimed job expires.")
+    recorder_capacity: int = Field(8, ge=1, le=500, description="Sessions per recorder worker.")
+    recorder_autostart: bool = Field(
+        True, description="`vtax serve` on the embedded default starts one recorder worker."
+    )
+    recorder_url: str = Field("", description="Node URL for `vtax recorder`; default host:port.")
 
     @field_validator("database_url")
     @classmethod
