@@ -1,19 +1,41 @@
-"""Queue events: taxpayers join and leave, agents change status and answer offers; the
-engine's notifications go back out as Socket.IO events."""
+"""Queue events: taxpayers join, rejoin and leave, agents change status and answer offers;
+the engine's notifications go back out as Socket.IO events.
+
+Everything is sent to user rooms (or the supervisors' room) through the Socket.IO manager,
+so it reaches the client on whichever node it is connected to."""
 
 from __future__ import annotations
 
 import time
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from signaling import schemas
 from signaling.hub import Ack, Connection, Hub, at
 from vtax.errors import DomainError
-from vtax.queue import AgentState, Offer, QueueEngine, Ticket
+from vtax.queue import AgentState, Offer, QueueBook, QueueEngine, Ticket
+from vtax.queue.kv import KV
+from vtax.queue.memory import MemoryKV
+from vtax.queue.model import PRIORITY_CLASSES
+from vtax.queue.redis_store import RedisKV
 
 if TYPE_CHECKING:
     from signaling.sessions import SessionRelay
+
+SUPERVISORS_ROOM = "role:supervisor"
+
+
+class QueueJoinIn(schemas.QueueJoin):
+    """`queue:join`; `priority` is the taxpayer's declared need (a kiosk for the elderly,
+    an accessibility need), served first within the queue's aging."""
+
+    priority: Literal["normal", "elderly", "accessibility"] = "normal"
+
+
+class QueueRejoin(schemas.Message):
+    """`queue:rejoin`: take up a waiting ticket again after a dropped connection."""
+
+    ticket_id: schemas.Id
 
 
 def ticket_view(ticket: Ticket, now: float) -> dict[str, Any]:
@@ -27,21 +49,43 @@ def ticket_view(ticket: Ticket, now: float) -> dict[str, Any]:
     }
 
 
+def make_engine(events: Any, settings: Any, categories: list[str]) -> QueueEngine:
+    """The engine on the backend the settings choose: Redis when `redis_url` is set."""
+    kv: KV = (
+        RedisKV.from_url(settings.redis_url, settings.redis_prefix)
+        if settings.redis_url
+        else MemoryKV()
+    )
+    book = QueueBook.load(settings.queues_file) if settings.queues_file else QueueBook()
+    book.check_categories(categories)
+    return QueueEngine(
+        events,
+        kv=kv,
+        book=book,
+        categories=categories,
+        offer_timeout_s=settings.offer_timeout_s,
+        wrapup_s=settings.wrapup_s,
+        handle_s=settings.default_handle_s,
+        grace_s=settings.queue_grace_s,
+        missed_offers_limit=settings.missed_offers_limit,
+        reject_delay_s=settings.reject_delay_s,
+        no_answer_delay_s=settings.no_answer_delay_s,
+        update_interval_s=settings.queue_update_interval_s,
+        tick_s=settings.queue_tick_s,
+        stats_interval_s=settings.stats_push_s,
+        timezone=settings.queue_timezone,
+    )
+
+
 class QueueHandlers:
     """Implements `QueueEvents` towards clients and the queue's client events."""
 
     def __init__(self, hub: Hub, sessions: SessionRelay) -> None:
         self.hub = hub
         self.sessions = sessions
-        settings = hub.settings
-        self.engine = QueueEngine(
-            self,
-            offer_timeout_s=settings.offer_timeout_s,
-            wrapup_s=settings.wrapup_s,
-            handle_s=settings.default_handle_s,
-        )
-        self.ticket_sids: dict[str, str] = {}  # ticket id -> the taxpayer connection waiting
-        hub.event("queue:join", schemas.QueueJoin, ("taxpayer",), self.queue_join)
+        self.engine = make_engine(self, hub.settings, sorted(hub.catalog.categories))
+        hub.event("queue:join", QueueJoinIn, ("taxpayer",), self.queue_join)
+        hub.event("queue:rejoin", QueueRejoin, ("taxpayer",), self.queue_rejoin)
         hub.event("queue:leave", schemas.QueueLeave, ("taxpayer",), self.queue_leave)
         hub.event("agent:status", schemas.AgentStatusChange, ("agent",), self.agent_status_change)
         hub.event("offer:accept", schemas.OfferAccept, ("agent",), self.offer_accept)
@@ -50,25 +94,27 @@ class QueueHandlers:
         hub.disconnect_hooks.append(self.on_disconnect)
 
     async def on_connect(self, conn: Connection) -> None:
-        if conn.principal.role == "agent":
+        self.engine.start()
+        role = conn.principal.role
+        if role == "agent":
             staff = await self.hub.accounts.staff(conn.principal.subject)
             if staff is not None:
-                await self.engine.agent_online(
-                    AgentState(
-                        id=staff.id,
-                        name=staff.display_name,
-                        skills=dict(staff.skills),
-                        languages=frozenset(staff.languages),
-                    )
+                profile = AgentState(
+                    id=staff.id,
+                    name=staff.display_name,
+                    skills=dict(staff.skills),
+                    languages=frozenset(staff.languages),
                 )
+                await self.engine.agent_online(profile, conn.sid)
+        elif role == "supervisor":
+            await self.hub.sio.enter_room(conn.sid, SUPERVISORS_ROOM)
 
     async def on_disconnect(self, conn: Connection) -> None:
-        for ticket_id, owner in list(self.ticket_sids.items()):
-            if owner == conn.sid:
-                await self._abandon(ticket_id, conn.principal.subject, "disconnected")
         subject = conn.principal.subject
-        if conn.principal.role == "agent" and not self.hub.has_connection(subject):
-            await self.engine.agent_gone(subject)
+        if conn.principal.role == "taxpayer":
+            await self.engine.taxpayer_dropped(subject, conn.sid)
+        elif conn.principal.role == "agent":
+            await self.engine.agent_connection_closed(subject, conn.sid)
 
     # ---- QueueEvents -------------------------------------------------------------------
 
@@ -87,10 +133,13 @@ class QueueHandlers:
         )
 
     async def queue_update(self, ticket: Ticket, position: int, eta_s: float) -> None:
-        sid = self.ticket_sids.get(ticket.id)
-        if sid is not None:
-            payload = {"ticket_id": ticket.id, "position": position, "eta_s": eta_s}
-            await self.hub.send("queue:update", payload, [sid])
+        payload = {"ticket_id": ticket.id, "position": position, "eta_s": eta_s}
+        await self.hub.send_user("queue:update", payload, ticket.taxpayer_id)
+
+    async def queue_left(self, ticket: Ticket, reason: str, when: float) -> None:
+        await self.hub.records.abandoned(ticket.session_id, at(when), reason)
+        payload = {"ticket_id": ticket.id, "reason": reason}
+        await self.hub.send_user("queue:left", payload, ticket.taxpayer_id)
 
     async def agent_status(self, agent: AgentState) -> None:
         payload = {"status": agent.status, "reason": agent.reason}
@@ -99,16 +148,25 @@ class QueueHandlers:
         for hook in self.hub.agent_state_hooks:
             await hook(agent.id, agent.status, agent.reason, when)
 
+    async def queue_stats(self, stats: dict[str, Any]) -> None:
+        await self.hub.sio.emit("queue:stats", stats, room=SUPERVISORS_ROOM)
+
     # ---- client events -----------------------------------------------------------------
 
-    async def queue_join(self, conn: Connection, p: schemas.QueueJoin) -> Ack:
+    async def queue_join(self, conn: Connection, p: QueueJoinIn) -> Ack:
         subject = conn.principal.subject
         if p.category not in self.hub.catalog.categories:
             raise DomainError("unknown_category", f"no business category {p.category!r}")
+        if p.language not in self.hub.catalog.languages:
+            raise DomainError("unknown_language", f"no service in language {p.language!r}")
         if await self.sessions.session_id_of(subject) is not None:
             raise DomainError("in_session", "you are in a video session already")
-        if self.engine.waiting_ticket_of(subject) is not None:
-            raise DomainError("already_queued", "you are already waiting in the queue")
+        held = await self.engine.waiting_ticket(subject)
+        if held is not None:
+            raise DomainError(
+                "already_queued",
+                "you are already waiting in the queue; send queue:rejoin with your ticket_id",
+            )
         now = time.time()
         ticket = Ticket(
             id=str(uuid.uuid4()),
@@ -119,6 +177,8 @@ class QueueHandlers:
             channel=p.channel,
             question=p.question,
             joined_at=now,
+            priority=PRIORITY_CLASSES[p.priority],
+            conn_id=conn.sid,
         )
         await self.hub.records.open(
             session_id=ticket.session_id,
@@ -130,25 +190,22 @@ class QueueHandlers:
             question=p.question,
             joined_at=at(now),
         )
-        self.ticket_sids[ticket.id] = conn.sid
         try:
             position, eta = await self.engine.join(ticket)
         except DomainError:
-            self.ticket_sids.pop(ticket.id, None)
             await self.hub.records.abandoned(ticket.session_id, at(time.time()), "refused")
             raise
         return {"ticket_id": ticket.id, "position": position, "eta_s": eta}
 
-    async def queue_leave(self, conn: Connection, p: schemas.QueueLeave) -> Ack:
-        await self._abandon(p.ticket_id, conn.principal.subject, "left")
-        return {}
+    async def queue_rejoin(self, conn: Connection, p: QueueRejoin) -> Ack:
+        ticket, position, eta = await self.engine.rejoin(
+            p.ticket_id, conn.principal.subject, conn.sid
+        )
+        return {"ticket_id": ticket.id, "position": position, "eta_s": eta}
 
-    async def _abandon(self, ticket_id: str, taxpayer_id: str, reason: str) -> None:
-        ticket = await self.engine.leave(ticket_id, taxpayer_id)
-        sid = self.ticket_sids.pop(ticket_id, None)
-        await self.hub.records.abandoned(ticket.session_id, at(time.time()), reason)
-        if sid is not None and reason != "disconnected":
-            await self.hub.send("queue:left", {"ticket_id": ticket_id, "reason": reason}, [sid])
+    async def queue_leave(self, conn: Connection, p: schemas.QueueLeave) -> Ack:
+        await self.engine.leave(p.ticket_id, conn.principal.subject)
+        return {}
 
     async def agent_status_change(self, conn: Connection, p: schemas.AgentStatusChange) -> Ack:
         agent = await self.engine.set_status(conn.principal.subject, p.status, p.reason)
@@ -156,8 +213,8 @@ class QueueHandlers:
 
     async def offer_accept(self, conn: Connection, p: schemas.OfferAccept) -> Ack:
         ticket = await self.engine.accept(conn.principal.subject, p.offer_id)
-        taxpayer_sid = self.ticket_sids.pop(ticket.id, None)
-        session_id = await self.sessions.start(ticket, taxpayer_sid, conn)
+        # The taxpayer's connection may be on another node: sessions reach it by its sid.
+        session_id = await self.sessions.start(ticket, ticket.conn_id, conn)
         return {"session_id": session_id}
 
     async def offer_reject(self, conn: Connection, p: schemas.OfferReject) -> Ack:

@@ -36,6 +36,18 @@ class Settings(BaseModel):
     offer_timeout_s: float = Field(15.0, gt=0, le=600)
     wrapup_s: float = Field(30.0, ge=0, le=3600)
     default_handle_s: float = Field(300.0, gt=0, description="Handle time assumed for the ETA.")
+    # Routing (docs/routing.md)
+    queues_file: Path | None = Field(
+        None, description="Per-queue routing (TOML/JSON); default: every category, always open."
+    )
+    queue_grace_s: float = Field(60.0, ge=0, le=3600, description="A dropped taxpayer's place.")
+    missed_offers_limit: int = Field(2, ge=1, le=100, description="Then the agent is away.")
+    reject_delay_s: float = Field(10.0, ge=0, le=600, description="No offers after a reject.")
+    no_answer_delay_s: float = Field(10.0, ge=0, le=600, description="No offers after a miss.")
+    queue_update_interval_s: float = Field(2.0, gt=0, le=60, description="queue:update at most.")
+    queue_tick_s: float = Field(0.1, gt=0, le=5, description="Timer and push resolution.")
+    stats_push_s: float = Field(2.0, gt=0, le=300, description="queue:stats to supervisors.")
+    queue_timezone: str = Field("Asia/Shanghai", description="The day of the daily statistics.")
     # Signaling
     ping_interval_s: float = Field(5.0, gt=0, le=60)
     ping_timeout_s: float = Field(5.0, gt=0, le=60)
