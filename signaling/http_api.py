@@ -6,10 +6,13 @@ import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
+from pydantic.json_schema import models_json_schema
 from sqlalchemy import text
 
 from signaling import schemas
@@ -18,7 +21,7 @@ from signaling.hub import validation_details
 from vtax.auth import Principal, Unauthorized
 from vtax.errors import DomainError
 from vtax.identity import InvalidIdentity
-from vtax.review.records import Scope
+from vtax.review.records import Scope, SessionFilter
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
@@ -33,6 +36,11 @@ STATUS = {
     "not_found": 404,
     "payload_too_large": 413,
     "invalid_state": 409,
+    "already_rated": 409,
+    "hash_mismatch": 409,
+    "not_in_session": 403,
+    "unsupported_media_type": 415,
+    "document_corrupted": 500,
 }
 
 
@@ -110,6 +118,190 @@ def query_int(request: web.Request, name: str, default: int, lo: int, hi: int) -
     return value
 
 
+def query(request: web.Request, schema: type[M]) -> M:
+    """Validate the query string against a schema (unknown or repeated parameters refused)."""
+    if len(request.query) != len(set(request.query.keys())):
+        raise ApiError(400, "invalid_payload", "a query parameter is given more than once")
+    try:
+        return schema.model_validate(dict(request.query))
+    except ValidationError as exc:
+        raise ApiError(
+            400, "invalid_payload", "the query is not valid", details=validation_details(exc)
+        ) from None
+
+
+# ---- the endpoint registry and OpenAPI ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One documented endpoint: the same schemas validate the request and write the docs."""
+
+    method: str
+    path: str  # aiohttp pattern, e.g. /api/sessions/{session_id}
+    summary: str
+    roles: tuple[str, ...] | None = None  # None: public
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    response: type[BaseModel] | None = None
+    # other response media, e.g. {"text/csv": "CSV, one row per session"}
+    produces: dict[str, str] = field(default_factory=dict)
+    # a request body that is not a JSON schema (uploads): OpenAPI `content` as is
+    request_content: dict[str, Any] | None = None
+    tags: tuple[str, ...] = ()
+    errors: tuple[int, ...] = ()
+
+
+@dataclass
+class ApiRegistry:
+    """Every documented endpoint of this app, kept on the app (`API_REGISTRY`)."""
+
+    endpoints: list[Endpoint] = field(default_factory=list)
+
+
+API_REGISTRY = web.AppKey("vtax.api_registry", ApiRegistry)
+PRINCIPAL = web.RequestKey("vtax.principal", Principal)
+
+
+def api_registry(app: web.Application) -> ApiRegistry:
+    registry = app.get(API_REGISTRY)
+    if registry is None:
+        registry = app[API_REGISTRY] = ApiRegistry()
+    return registry
+
+
+def route(app: web.Application, handler: Handler, endpoint: Endpoint) -> None:
+    """Add a route and its documentation. With `roles`, the bearer token is checked first
+    (401 without a valid one, 403 for another role) and the caller's `Principal` is in
+    `request[PRINCIPAL]`. Other modules (e.g. signaling/stats_api.py) register this way."""
+    roles = endpoint.roles
+
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        if roles is not None:
+            who = principal(request, request.app[CONTEXT])
+            if who.role not in roles:
+                raise ApiError(403, "forbidden", f"this is not allowed for role {who.role}")
+            request[PRINCIPAL] = who
+        return await handler(request)
+
+    app.router.add_route(endpoint.method, endpoint.path, guarded)
+    api_registry(app).endpoints.append(endpoint)
+
+
+def _parameters(endpoint: Endpoint) -> list[dict[str, Any]]:
+    params: list[dict[str, Any]] = []
+    for part in endpoint.path.split("/"):
+        if part.startswith("{") and part.endswith("}"):
+            name = part[1:-1].split(":")[0]
+            params.append(
+                {
+                    "name": name,
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string", "minLength": 1, "maxLength": 64},
+                }
+            )
+    if endpoint.query is not None:
+        schema = endpoint.query.model_json_schema(by_alias=True)
+        required = set(schema.get("required", []))
+        for name, prop in schema.get("properties", {}).items():
+            prop = dict(prop)
+            description = prop.pop("description", None)
+            prop.pop("title", None)
+            param: dict[str, Any] = {
+                "name": name,
+                "in": "query",
+                "required": name in required,
+                "schema": prop,
+            }
+            if description:
+                param["description"] = description
+            params.append(param)
+    return params
+
+
+def build_openapi(app: web.Application) -> dict[str, Any]:
+    """OpenAPI 3.1 from the registry; any /api route registered without documentation is
+    still listed (marked `x-undocumented`) so that every endpoint appears."""
+    endpoints = list(api_registry(app).endpoints)
+    models: set[type[BaseModel]] = {schemas.ErrorOut}
+    for e in endpoints:
+        models.update(m for m in (e.body, e.response) if m is not None)
+    keyed, defs = models_json_schema(
+        [(m, "validation") for m in sorted(models, key=lambda m: m.__name__)],
+        ref_template="#/components/schemas/{model}",
+    )
+
+    def ref(model: type[BaseModel]) -> dict[str, Any]:
+        return keyed[(model, "validation")]
+
+    error = {"application/json": {"schema": ref(schemas.ErrorOut)}}
+    paths: dict[str, dict[str, Any]] = {}
+    documented = set()
+    for e in endpoints:
+        documented.add((e.method.upper(), e.path))
+        content: dict[str, Any] = {}
+        if e.response is not None:
+            content["application/json"] = {"schema": ref(e.response)}
+        for media, description in e.produces.items():
+            content[media] = {"schema": {"type": "string", "description": description}}
+        responses: dict[str, Any] = {"200": {"description": "OK", "content": content}}
+        codes = set(e.errors) | ({400} if e.body or e.query else set())
+        if e.roles is not None:
+            codes |= {401, 403}
+        for code in sorted(codes):
+            responses[str(code)] = {"description": "error", "content": error}
+        op: dict[str, Any] = {
+            "summary": e.summary,
+            "operationId": f"{e.method.lower()}_{e.path.strip('/').replace('/', '_')}".replace(
+                "{", ""
+            )
+            .replace("}", "")
+            .replace("-", "_")
+            .replace(".", "_"),
+            "tags": list(e.tags),
+            "parameters": _parameters(e),
+            "responses": responses,
+        }
+        if e.roles is not None:
+            op["security"] = [{"bearer": []}]
+            op["x-roles"] = list(e.roles)
+        if e.body is not None:
+            op["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": ref(e.body)}},
+            }
+        elif e.request_content is not None:
+            op["requestBody"] = {"required": True, "content": e.request_content}
+        paths.setdefault(e.path, {})[e.method.lower()] = op
+    for resource in app.router.resources():
+        info = resource.get_info()
+        path = info.get("path") or info.get("formatter")
+        if not path or not (path.startswith("/api/") or path in PLAIN_ENDPOINTS):
+            continue
+        for r in resource:
+            if r.method in ("HEAD", "OPTIONS") or (r.method, path) in documented:
+                continue
+            paths.setdefault(path, {})[r.method.lower()] = {
+                "summary": "(registered without documentation)",
+                "x-undocumented": True,
+                "responses": {"200": {"description": "OK"}},
+            }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "V-Tax API", "version": "1"},
+        "paths": dict(sorted(paths.items())),
+        "components": {
+            "schemas": defs.get("$defs", {}),
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(build_openapi(request.app))
+
+
 async def auth_taxpayer(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     req = await body(request, schemas.TaxpayerAuth)
@@ -153,20 +345,49 @@ async def catalog(request: web.Request) -> web.Response:
     return web.json_response(request.app[CONTEXT].catalog.data)
 
 
+def session_filter(q: schemas.SessionFilterQuery, ctx: AppContext) -> SessionFilter:
+    """The domain filter from a validated query; category checked against the catalog."""
+    if q.category is not None and q.category not in ctx.catalog.categories:
+        raise ApiError(400, "invalid_payload", f"no business category {q.category[:64]!r}")
+    if q.date_from and q.date_to and q.date_to < q.date_from:
+        raise ApiError(400, "invalid_payload", "`to` is before `from`")
+    if q.rating is not None and (q.min_rating is not None or q.max_rating is not None):
+        raise ApiError(400, "invalid_payload", "give `rating` or `min_rating`/`max_rating`")
+    return SessionFilter(
+        joined_from=day_start(q.date_from) if q.date_from else None,
+        joined_to=day_start(q.date_to + timedelta(days=1)) if q.date_to else None,
+        agent_id=q.agent,
+        category=q.category,
+        channel=q.channel,
+        language=q.language,
+        min_rating=q.rating if q.rating is not None else q.min_rating,
+        max_rating=q.rating if q.rating is not None else q.max_rating,
+        rated=q.rated,
+        flag=q.flag,
+        outcome=q.outcome,
+        check=q.check,
+        follow_up=q.follow_up,
+        sort=q.sort,
+    )
+
+
+def day_start(day: date) -> datetime:
+    return datetime.combine(day, time(0), UTC)
+
+
 async def list_sessions(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
-    who = principal(request, ctx)
-    limit = query_int(request, "limit", 50, 1, 200)
-    before = request.query.get("before") or None
-    if before is not None and len(before) > 200:
-        raise ApiError(400, "invalid_payload", "before is not a valid cursor")
-    rows, cursor = await ctx.records.list(Scope(who.role, who.subject), limit, before)
+    who = request[PRINCIPAL]
+    q = query(request, schemas.SessionListQuery)
+    rows, cursor = await ctx.records.list(
+        Scope(who.role, who.subject), q.limit, q.before, session_filter(q, ctx)
+    )
     return web.json_response({"sessions": rows, "next_before": cursor})
 
 
 async def get_session(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
-    who = principal(request, ctx)
+    who = request[PRINCIPAL]
     session_id = request.match_info["session_id"]
     if len(session_id) > 64:
         raise ApiError(404, "not_found", "no such session")
@@ -196,11 +417,102 @@ async def readyz(request: web.Request) -> web.Response:
     )
 
 
+ALL_ROLES = ("taxpayer", "agent", "supervisor")
+PLAIN_ENDPOINTS = ("/healthz", "/readyz", "/metrics")  # endpoints outside /api/
+
+
 def add_routes(app: web.Application) -> None:
-    app.router.add_post("/api/auth/taxpayer", auth_taxpayer)
-    app.router.add_post("/api/auth/login", auth_login)
-    app.router.add_get("/api/catalog", catalog)
-    app.router.add_get("/api/sessions", list_sessions)
-    app.router.add_get("/api/sessions/{session_id}", get_session)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
+    """The core endpoints, then the review module's (signaling/review_api.py)."""
+    core = [
+        (
+            auth_taxpayer,
+            Endpoint(
+                "POST",
+                "/api/auth/taxpayer",
+                "Taxpayer identity step: a verified USCC or resident ID number to a token",
+                body=schemas.TaxpayerAuth,
+                response=schemas.TaxpayerAuthOut,
+                tags=("auth",),
+                errors=(400, 413),
+            ),
+        ),
+        (
+            auth_login,
+            Endpoint(
+                "POST",
+                "/api/auth/login",
+                "Staff sign-in (agent, supervisor)",
+                body=schemas.Login,
+                response=schemas.LoginOut,
+                tags=("auth",),
+                errors=(400, 401, 413),
+            ),
+        ),
+        (
+            catalog,
+            Endpoint(
+                "GET",
+                "/api/catalog",
+                "Business categories with their items, languages and channels",
+                response=schemas.CatalogOut,
+                tags=("catalog",),
+            ),
+        ),
+        (
+            list_sessions,
+            Endpoint(
+                "GET",
+                "/api/sessions",
+                "Sessions visible to the caller, filtered, newest first (keyset pagination)",
+                roles=ALL_ROLES,
+                query=schemas.SessionListQuery,
+                response=schemas.SessionPage,
+                tags=("sessions",),
+            ),
+        ),
+        (
+            get_session,
+            Endpoint(
+                "GET",
+                "/api/sessions/{session_id}",
+                "One session with its loop state (404 when not visible to the caller)",
+                roles=ALL_ROLES,
+                response=schemas.SessionOut,
+                tags=("sessions",),
+                errors=(404,),
+            ),
+        ),
+        (
+            openapi,
+            Endpoint(
+                "GET",
+                "/api/openapi.json",
+                "This document",
+                produces={"application/json": "OpenAPI 3.1"},
+                tags=("meta",),
+            ),
+        ),
+    ]
+    for handler, endpoint in core:
+        route(app, handler, endpoint)
+    route(
+        app,
+        healthz,
+        Endpoint("GET", "/healthz", "Liveness", response=schemas.HealthOut, tags=("health",)),
+    )
+    route(
+        app,
+        readyz,
+        Endpoint(
+            "GET",
+            "/readyz",
+            "Readiness: the database answers and the queue is up (503 otherwise)",
+            response=schemas.HealthOut,
+            tags=("health",),
+            errors=(503,),
+        ),
+    )
+    # Imported here: the review endpoints build on this module's plumbing.
+    from signaling.review_api import add_review_routes
+
+    add_review_routes(app)

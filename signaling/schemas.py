@@ -5,6 +5,7 @@ payload is refused with `invalid_payload` before it reaches the domain."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -13,6 +14,9 @@ Id = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 ShortText = Annotated[str, StringConstraints(max_length=100)]
 Language = Literal["zh-CN", "yue", "en", "pt"]
 Channel = Literal["web", "mobile", "kiosk"]
+Score = Annotated[int, Field(ge=1, le=5, strict=True)]
+# Calendar days (UTC) in a sane range: far dates would overflow the date arithmetic.
+Day = Annotated[date, Field(ge=date(2000, 1, 1), le=date(2100, 12, 31))]
 
 
 class Message(BaseModel):
@@ -78,20 +82,58 @@ class SessionEnd(Message):
     reason: ShortText = ""
 
 
-class SessionSummaryIn(Message):
-    session_id: Id
+class SummaryBody(Message):
+    """The agent's record of a session ('handle'; `asked` and `category` refine the 'ask')."""
+
     asked: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
     handled: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
     result: Literal["resolved", "follow_up", "transferred"]
     items: Annotated[
         list[Annotated[str, StringConstraints(max_length=100)]], Field(max_length=50)
     ] = []
+    category: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    actions: Annotated[
+        list[Annotated[str, StringConstraints(min_length=1, max_length=200)]],
+        Field(max_length=20),
+    ] = []
+    follow_up_due: Day | None = None
 
 
-class SessionRate(Message):
+class SessionSummaryIn(SummaryBody):
     session_id: Id
-    score: Annotated[int, Field(ge=1, le=5, strict=True)]
+
+
+class RatingDimensions(Message):
+    """Optional 1..5 scores per dimension of the service."""
+
+    professionalism: Score | None = None
+    attitude: Score | None = None
+    efficiency: Score | None = None
+    av_quality: Score | None = None
+
+
+class RatingBody(Message):
+    """The taxpayer's evaluation: overall 1 (very dissatisfied) .. 5 (very satisfied)."""
+
+    score: Score
     comment: Annotated[str, StringConstraints(max_length=1000)] = ""
+    dimensions: RatingDimensions | None = None
+
+
+class SessionRate(RatingBody):
+    session_id: Id
+
+
+class CheckBody(Message):
+    """The taxpayer's check of the summary: confirm it, or dispute it saying what is wrong."""
+
+    decision: Literal["confirm", "dispute"]
+    comment: Annotated[str, StringConstraints(max_length=1000)] = ""
+    version: Annotated[int, Field(ge=1, le=1_000_000, strict=True)] | None = None
+
+
+class SessionCheckIn(CheckBody):
+    session_id: Id
 
 
 # ---- recording (signaling/recording.py) ------------------------------------------------
@@ -118,3 +160,345 @@ class RecorderSaved(Message):
     manifest: Annotated[str, StringConstraints(min_length=1, max_length=300)]
     segments: Annotated[int, Field(ge=0, le=100000, strict=True)]
     status: Literal["complete", "interrupted"]
+
+
+# ---- Review loop over HTTP (signaling/review_api.py) -----------------------------------
+# Query models: every query parameter arrives as a string; pydantic's lax mode converts it.
+
+Cursor = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+Note = Annotated[str, StringConstraints(max_length=1000)]
+Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{64}$")]
+Outcome = Literal["waiting", "live", "completed", "dropped", "transferred", "abandoned"]
+
+
+class Query(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, populate_by_name=True)
+
+
+class SessionFilterQuery(Query):
+    """Filters of the session list and the CSV export; all optional, all must hold."""
+
+    date_from: Day | None = Field(None, alias="from", description="first UTC day (inclusive)")
+    date_to: Day | None = Field(None, alias="to", description="last UTC day (inclusive)")
+    agent: Id | None = Field(None, description="agent (user) id")
+    category: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    channel: Channel | None = None
+    language: Language | None = None
+    rating: Annotated[int, Field(ge=1, le=5)] | None = Field(None, description="exact score")
+    min_rating: Annotated[int, Field(ge=1, le=5)] | None = None
+    max_rating: Annotated[int, Field(ge=1, le=5)] | None = None
+    rated: bool | None = None
+    flag: Literal["none", "open", "done"] | None = None
+    outcome: Outcome | None = None
+    check: Literal["pending", "confirmed", "disputed"] | None = None
+    follow_up: Literal["none", "open", "done"] | None = None
+    sort: Literal["newest", "oldest"] = "newest"
+
+
+class SessionListQuery(SessionFilterQuery):
+    limit: Annotated[int, Field(ge=1, le=200)] = 50
+    before: Cursor | None = Field(None, description="cursor: `next_before` of the last page")
+
+
+class DeliveryListQuery(Query):
+    status: Literal["pending", "acknowledged", "all"] = "all"
+    session_id: Id | None = None
+    limit: Annotated[int, Field(ge=1, le=200)] = 50
+    before: Cursor | None = None
+
+
+class UploadQuery(Query):
+    """For a raw-body upload: the document's name and an optional note."""
+
+    filename: Annotated[str, StringConstraints(min_length=1, max_length=200)] = "document"
+    note: Note = ""
+
+
+class KpiQueryIn(Query):
+    date_from: Day | None = Field(None, alias="from", description="first UTC day; default today")
+    date_to: Day | None = Field(None, alias="to", description="last UTC day; default `from`")
+    group_by: Literal["day", "agent", "category", "channel"] = "day"
+    threshold_s: Annotated[int, Field(ge=1, le=3600)] = Field(
+        20, description="service level threshold T in seconds"
+    )
+    agent: Id | None = None
+    category: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    channel: Channel | None = None
+    language: Language | None = None
+
+
+class FollowUpDoneIn(Message):
+    note: Note = ""
+
+
+class FlagResolveIn(Message):
+    note: Annotated[str, StringConstraints(min_length=1, max_length=1000)]
+
+
+class QualityReviewIn(Message):
+    scores: Annotated[
+        dict[
+            Annotated[str, StringConstraints(min_length=1, max_length=32)],
+            Annotated[int, Field(ge=0, le=100, strict=True)],
+        ],
+        Field(max_length=20),
+    ]
+    comment: Annotated[str, StringConstraints(max_length=2000)] = ""
+
+
+class AcknowledgeIn(Message):
+    sha256: Sha256 | None = Field(None, description="the SHA-256 the taxpayer computed, if any")
+
+
+# ---- Response shapes (documentation in /api/openapi.json; tests validate against them) ----
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorBody(Out):
+    code: str
+    message: str
+    details: list[dict[str, str]] | None = None
+
+
+class ErrorOut(Out):
+    error: ErrorBody
+
+
+class TaxpayerRef(Out):
+    id: str
+    id_type: str
+    id_number_masked: str
+    name: str
+
+
+class StaffRef(Out):
+    id: str
+    username: str
+    display_name: str
+
+
+class TaxpayerAuthOut(Out):
+    token: str
+    taxpayer_id: str
+    role: Literal["taxpayer"]
+    expires_in_s: int
+
+
+class LoginOut(Out):
+    token: str
+    role: Literal["agent", "supervisor"]
+    user: StaffRef
+    expires_in_s: int
+
+
+class SummaryOut(Out):
+    asked: str
+    category: str | None
+    handled: str
+    actions: list[str]
+    result: str
+    items: list[str]
+    follow_up_due: str | None
+    version: int
+    saved_at: str | None
+
+
+class RatingOut(Out):
+    score: int
+    comment: str
+    dimensions: dict[str, int]
+    rated_at: str | None
+
+
+class FollowUpOut(Out):
+    status: Literal["none", "open", "done"]
+    due: str | None
+    done_at: str | None
+
+
+class FlagOut(Out):
+    status: Literal["none", "open", "done"]
+    reasons: list[str]
+    done_at: str | None
+    done_by: str | None
+    note: str | None
+
+
+class LoopOut(Out):
+    stage: Literal["ask", "handle", "check", "evaluate", "done", "closed"]
+    check: Literal["pending", "confirmed", "disputed"]
+    follow_up: FollowUpOut
+    flag: FlagOut | None = Field(None, description="staff only")
+
+
+class SessionOut(Out):
+    id: str
+    ticket_id: str
+    category: str
+    language: str
+    channel: str
+    question: str
+    taxpayer: TaxpayerRef
+    agent: StaffRef | None
+    joined_at: str
+    offered_at: str | None
+    answered_at: str | None
+    ended_at: str | None
+    wait_s: float | None
+    duration_s: float | None
+    wrap_up_s: float | None
+    outcome: Outcome
+    end_reason: str | None
+    recording_url: str | None
+    summary: SummaryOut | None
+    rating: RatingOut | None
+    loop: LoopOut
+
+
+class SessionPage(Out):
+    sessions: list[SessionOut]
+    next_before: str | None
+
+
+class ReceiptOut(Out):
+    acknowledged_at: str | None
+    sha256: str
+    taxpayer: TaxpayerRef
+
+
+class DeliveryOut(Out):
+    id: str
+    session_id: str
+    agent_id: str
+    taxpayer_id: str
+    filename: str
+    media_type: Literal["application/pdf", "image/png", "image/jpeg", "image/webp"]
+    size_bytes: int
+    sha256: str
+    note: str
+    created_at: str | None
+    first_downloaded_at: str | None
+    download_count: int
+    status: Literal["pending", "downloaded", "acknowledged"]
+    receipt: ReceiptOut | None
+
+
+class DeliveryPage(Out):
+    deliveries: list[DeliveryOut]
+    next_before: str | None
+
+
+class CheckOut(Out):
+    decision: Literal["confirmed", "disputed"]
+    comment: str
+    summary_version: int
+    at: str | None
+
+
+class QualityReviewOut(Out):
+    id: int
+    reviewer_id: str
+    scores: dict[str, int]
+    total: int
+    max_total: int
+    comment: str
+    created_at: str | None
+
+
+class AuditActor(Out):
+    role: str
+    id: str | None
+
+
+class AuditEventOut(Out):
+    id: int
+    at: str | None
+    actor: AuditActor
+    kind: str
+    data: dict[str, Any]
+
+
+class ReviewDetailOut(Out):
+    session: SessionOut
+    checks: list[CheckOut]
+    deliveries: list[DeliveryOut]
+    quality_reviews: list[QualityReviewOut]
+    audit: list[AuditEventOut]
+
+
+class QualityItemOut(Out):
+    code: str
+    label: str
+    max: int
+
+
+class QualityFormOut(Out):
+    items: list[QualityItemOut]
+    max_total: int
+
+
+class SummarySavedOut(Out):
+    version: int
+
+
+class CheckedOut(Out):
+    check: Literal["confirmed", "disputed"]
+    summary_version: int
+
+
+class RatedOut(Out):
+    flagged: bool
+
+
+class DoneOut(Out):
+    status: Literal["done"]
+    done_at: str
+
+
+class KpiFigures(Out):
+    sessions: int
+    answered: int
+    abandoned: int
+    handled: int
+    service_level: float | None = Field(description="answered within T / answered")
+    service_level_2: float | None = Field(
+        description="(answered within T + abandoned within T) / (answered + abandoned)"
+    )
+    asa_s: float | None
+    aht_s: float | None = Field(description="(talk + wrap-up) / handled")
+    talk_s: float | None
+    wrap_up_s: float | None
+    abandonment_rate: float | None
+    ratings: int
+    csat: float | None = Field(description="share of ratings 4-5")
+    summarised: int
+    fcr: float | None
+    occupancy: float | None = None
+
+
+class KpiRow(KpiFigures):
+    key: str | None
+    label: str | None = None
+
+
+class KpiOut(Out):
+    from_: str = Field(alias="from")
+    to: str
+    group_by: str
+    threshold_s: int
+    rows: list[KpiRow]
+    total: KpiFigures
+
+
+class CatalogOut(BaseModel):
+    categories: list[dict[str, Any]]
+    languages: list[dict[str, Any]]
+    channels: list[dict[str, Any]]
+
+
+class HealthOut(BaseModel):
+    status: str
+    checks: dict[str, str] | None = None

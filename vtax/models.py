@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vtax.db import Base, UTCDateTime, utcnow
@@ -39,13 +51,21 @@ class Taxpayer(Base):
 
 
 class ServiceSession(Base):
-    """One taxpayer request from queue join to end: the record the review loop hangs on."""
+    """One taxpayer request from queue join to end: the record the review loop hangs on.
+
+    Durations are kept as whole milliseconds, written when the step happens, so that the KPI
+    sums are exact integers on every engine (no date arithmetic in SQL)."""
 
     __tablename__ = "service_sessions"
     __table_args__ = (
         Index("ix_service_sessions_joined", "joined_at", "id"),
         Index("ix_service_sessions_agent", "agent_id", "joined_at"),
         Index("ix_service_sessions_taxpayer", "taxpayer_id", "joined_at"),
+        Index("ix_service_sessions_day", "joined_day", "agent_id"),
+        Index("ix_service_sessions_flag", "flag", "joined_at"),
+        Index("ix_service_sessions_rating", "rating_score", "joined_at"),
+        Index("ix_service_sessions_category", "category", "joined_at"),
+        Index("ix_service_sessions_outcome", "outcome", "joined_at"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -60,9 +80,34 @@ class ServiceSession(Base):
     offered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-    # waiting -> live -> completed | dropped; waiting -> abandoned
+    # waiting -> live -> completed | dropped | transferred; waiting -> abandoned
     outcome: Mapped[str] = mapped_column(String(16), default="waiting")
     end_reason: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    # ---- 0002: the review loop -----------------------------------------------------
+    joined_day: Mapped[str | None] = mapped_column(String(10), nullable=True)  # UTC YYYY-MM-DD
+    wait_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)  # join -> answer/abandon
+    talk_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)  # answer -> end
+    wrap_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)  # agent wrap-up after
+    recording_url: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    # check: pending -> confirmed | disputed; a revised summary puts a dispute back to pending
+    check_status: Mapped[str] = mapped_column(
+        String(12), default="pending", server_default=text("'pending'")
+    )
+    # the service follow-up promised in the summary: none | open -> done
+    follow_up_status: Mapped[str] = mapped_column(
+        String(8), default="none", server_default=text("'none'")
+    )
+    follow_up_due: Mapped[date | None] = mapped_column(Date, nullable=True)
+    follow_up_done_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # supervisor follow-up of a poor rating or a disputed summary: none | open -> done
+    flag: Mapped[str] = mapped_column(String(8), default="none", server_default=text("'none'"))
+    flag_reasons: Mapped[list[str]] = mapped_column(JSON, default=list, server_default=text("'[]'"))
+    flag_done_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    flag_done_by: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    flag_note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    rating_score: Mapped[int | None] = mapped_column(SmallInteger, nullable=True)  # filterable copy
+    # the same taxpayer came back with the same category within 7 days (not first-contact)
+    recontacted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
 
 
 class SessionSummary(Base):
@@ -77,6 +122,11 @@ class SessionSummary(Base):
     result: Mapped[str] = mapped_column(String(16))
     items: Mapped[list[str]] = mapped_column(JSON, default=list)
     saved_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # ---- 0002 ------------------------------------------------------------------------
+    category: Mapped[str | None] = mapped_column(String(64), nullable=True)  # refined 'ask'
+    actions: Mapped[list[str]] = mapped_column(JSON, default=list, server_default=text("'[]'"))
+    follow_up_due: Mapped[date | None] = mapped_column(Date, nullable=True)
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
 
 
 class SessionRating(Base):
@@ -88,6 +138,11 @@ class SessionRating(Base):
     score: Mapped[int] = mapped_column(Integer)
     comment: Mapped[str] = mapped_column(Text, default="")
     rated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # ---- 0002: optional dimensions, 1..5 each --------------------------------------------
+    professionalism: Mapped[int | None] = mapped_column(SmallInteger, nullable=True)
+    attitude: Mapped[int | None] = mapped_column(SmallInteger, nullable=True)
+    efficiency: Mapped[int | None] = mapped_column(SmallInteger, nullable=True)
+    av_quality: Mapped[int | None] = mapped_column(SmallInteger, nullable=True)
 
 
 class SessionEvent(Base):
@@ -102,3 +157,90 @@ class SessionEvent(Base):
     actor_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     kind: Mapped[str] = mapped_column(String(32))
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class SessionCheck(Base):
+    """The taxpayer's 'check' of a summary version: confirmed or disputed. Append-only."""
+
+    __tablename__ = "session_checks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("service_sessions.id"), index=True)
+    taxpayer_id: Mapped[str] = mapped_column(ForeignKey("taxpayers.id"))
+    summary_version: Mapped[int] = mapped_column(Integer)
+    decision: Mapped[str] = mapped_column(String(12))  # confirmed | disputed
+    comment: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Delivery(Base):
+    """A document the agent delivered to the taxpayer (the 'deliver' step)."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        Index("ix_deliveries_session", "session_id", "created_at"),
+        Index("ix_deliveries_taxpayer", "taxpayer_id", "acknowledged_at"),
+        Index("ix_deliveries_agent", "agent_id", "acknowledged_at"),
+        Index("ix_deliveries_created", "created_at", "id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("service_sessions.id"))
+    agent_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    taxpayer_id: Mapped[str] = mapped_column(ForeignKey("taxpayers.id"))
+    filename: Mapped[str] = mapped_column(String(200))
+    media_type: Mapped[str] = mapped_column(String(64))  # sniffed from the content
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    storage_key: Mapped[str] = mapped_column(String(300))  # path under documents_dir
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    first_downloaded_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    download_count: Mapped[int] = mapped_column(Integer, default=0)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class DeliveryReceipt(Base):
+    """Proof of delivery: when, which bytes (SHA-256) and who acknowledged. Append-only."""
+
+    __tablename__ = "delivery_receipts"
+
+    delivery_id: Mapped[str] = mapped_column(ForeignKey("deliveries.id"), primary_key=True)
+    taxpayer_id: Mapped[str] = mapped_column(ForeignKey("taxpayers.id"))
+    id_type: Mapped[str] = mapped_column(String(16))
+    id_number: Mapped[str] = mapped_column(String(18))
+    taxpayer_name: Mapped[str] = mapped_column(String(100), default="")
+    sha256: Mapped[str] = mapped_column(String(64))
+    acknowledged_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class QualityReview(Base):
+    """A supervisor's quality-review form for a session. Append-only: a new review is a row."""
+
+    __tablename__ = "quality_reviews"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("service_sessions.id"), index=True)
+    reviewer_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    scores: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    total: Mapped[int] = mapped_column(Integer)
+    max_total: Mapped[int] = mapped_column(Integer)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class AgentStateChange(Base):
+    """Agent state history (available, reserved, busy, wrap_up, away, offline): occupancy and
+    wrap-up time come from here. Append-only."""
+
+    __tablename__ = "agent_state_changes"
+    __table_args__ = (
+        Index("ix_agent_state_changes_agent", "agent_id", "at"),
+        Index("ix_agent_state_changes_at", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    agent_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(String(100), default="")
+    at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -1,31 +1,43 @@
-"""Session records: one row per taxpayer request, from queue join to end, with its summary,
-rating and an append-only audit log. No transport code here."""
+"""Session records: one row per taxpayer request, from queue join to end, and the queries
+over them (scoped by role, filtered, keyset-paginated). The loop steps after the call live in
+`vtax.review.service_loop`; documents in `vtax.review.deliveries`. No transport code here."""
 
 from __future__ import annotations
 
 import base64
 import binascii
-from dataclasses import dataclass
-from datetime import datetime
+import builtins
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from vtax import identity
 from vtax.errors import DomainError
-from vtax.models import ServiceSession, SessionEvent, SessionRating, SessionSummary, Taxpayer, User
+from vtax.models import ServiceSession, SessionRating, SessionSummary, Taxpayer, User
+from vtax.review import audit
+from vtax.review.agent_history import AgentStateHistory
+from vtax.review.audit import SYSTEM, Actor
+from vtax.review.kpi import KpiReport
+from vtax.review.loop import ENDED, LoopState, Step, refusal, require
+from vtax.review.service_loop import ServiceLoop, SummaryResult
+from vtax.review.views import session_view
 
-SummaryResult = Literal["resolved", "follow_up", "transferred"]
+__all__ = [
+    "SYSTEM",
+    "Actor",
+    "Scope",
+    "SessionFilter",
+    "SessionRecords",
+    "SummaryResult",
+    "decode_cursor",
+    "encode_cursor",
+]
 
-
-@dataclass(frozen=True, slots=True)
-class Actor:
-    role: str
-    id: str | None
-
-
-SYSTEM = Actor("system", None)
+RECONTACT_WINDOW = timedelta(days=7)  # a return with the same matter within it is not FCR
+Sort = Literal["newest", "oldest"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,14 +57,57 @@ class Scope:
         return ServiceSession.id.is_(None)  # nobody else sees anything
 
 
-def _seconds(start: datetime | None, end: datetime | None) -> float | None:
+@dataclass(frozen=True, slots=True)
+class SessionFilter:
+    """Supervisor filters; every field optional, all given ones must hold."""
+
+    joined_from: datetime | None = None  # inclusive
+    joined_to: datetime | None = None  # exclusive
+    agent_id: str | None = None
+    category: str | None = None
+    channel: str | None = None
+    language: str | None = None
+    min_rating: int | None = None
+    max_rating: int | None = None
+    rated: bool | None = None
+    flag: str | None = None  # none | open | done
+    outcome: str | None = None
+    check: str | None = None
+    follow_up: str | None = None
+    sort: Sort = "newest"
+    extra: tuple[Any, ...] = field(default=())
+
+    def clauses(self) -> list[Any]:
+        s = ServiceSession
+        out: list[Any] = list(self.extra)
+        pairs = (
+            (self.agent_id, s.agent_id),
+            (self.category, s.category),
+            (self.channel, s.channel),
+            (self.language, s.language),
+            (self.flag, s.flag),
+            (self.outcome, s.outcome),
+            (self.check, s.check_status),
+            (self.follow_up, s.follow_up_status),
+        )
+        out += [column == value for value, column in pairs if value is not None]
+        if self.joined_from is not None:
+            out.append(s.joined_at >= self.joined_from)
+        if self.joined_to is not None:
+            out.append(s.joined_at < self.joined_to)
+        if self.min_rating is not None:
+            out.append(s.rating_score >= self.min_rating)
+        if self.max_rating is not None:
+            out.append(s.rating_score <= self.max_rating)
+        if self.rated is not None:
+            out.append(s.rating_score.is_not(None) if self.rated else s.rating_score.is_(None))
+        return out
+
+
+def ms_between(start: datetime | None, end: datetime | None) -> int | None:
     if start is None or end is None:
         return None
-    return round((end - start).total_seconds(), 3)
-
-
-def _iso(t: datetime | None) -> str | None:
-    return None if t is None else t.isoformat()
+    return max(round((end - start).total_seconds() * 1000), 0)
 
 
 def encode_cursor(joined_at: datetime, session_id: str) -> str:
@@ -71,28 +126,19 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
 
 
 class SessionRecords:
+    """The call's life (ask at join, offer, answer, abandon, end) and the session queries.
+
+    `loop`, `agent_history` and `kpis` are the other review stores over the same database."""
+
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
+        self.loop = ServiceLoop(sessions)
+        self.agent_history = AgentStateHistory(sessions)
+        self.kpis = KpiReport(sessions)
 
-    @staticmethod
-    def _audit(
-        db: AsyncSession,
-        session_id: str,
-        at: datetime,
-        actor: Actor,
-        kind: str,
-        data: dict[str, Any] | None = None,
-    ) -> None:
-        db.add(
-            SessionEvent(
-                session_id=session_id,
-                at=at,
-                actor_role=actor.role,
-                actor_id=actor.id,
-                kind=kind,
-                data=data or {},
-            )
-        )
+    @property
+    def sessionmaker(self) -> async_sessionmaker[AsyncSession]:
+        return self._sessions
 
     async def open(
         self,
@@ -118,11 +164,26 @@ class SessionRecords:
                     channel=channel,
                     question=question,
                     joined_at=joined_at,
+                    joined_day=joined_at.date().isoformat(),
                     outcome="waiting",
                 )
             )
             await db.flush()
-            self._audit(
+            # Coming back with the same matter within the window: the earlier contact did not
+            # resolve it first time (first-contact resolution).
+            await db.execute(
+                update(ServiceSession)
+                .where(
+                    ServiceSession.taxpayer_id == taxpayer_id,
+                    ServiceSession.category == category,
+                    ServiceSession.joined_at >= joined_at - RECONTACT_WINDOW,
+                    ServiceSession.joined_at < joined_at,
+                    ServiceSession.answered_at.is_not(None),
+                    ServiceSession.recontacted.is_(False),
+                )
+                .values(recontacted=True)
+            )
+            audit.append(
                 db,
                 session_id,
                 joined_at,
@@ -131,49 +192,66 @@ class SessionRecords:
                 {"category": category, "language": language, "channel": channel},
             )
 
-    async def offered(self, session_id: str, agent_id: str, at: datetime) -> None:
+    async def _locked(self, db: AsyncSession, session_id: str) -> ServiceSession | None:
+        return await db.get(ServiceSession, session_id, with_for_update=True)
+
+    async def offered(self, session_id: str, agent_id: str, at: datetime) -> bool:
+        """An offer went to an agent; False (and nothing written) if no longer waiting."""
         async with self._sessions() as db, db.begin():
-            await db.execute(
-                update(ServiceSession)
-                .where(ServiceSession.id == session_id, ServiceSession.offered_at.is_(None))
-                .values(offered_at=at)
-            )
-            self._audit(db, session_id, at, SYSTEM, "offered", {"agent_id": agent_id})
+            row = await self._locked(db, session_id)
+            if row is None or refusal(_call(row), Step.OFFER) is not None:
+                return False
+            if row.offered_at is None:
+                row.offered_at = at
+            audit.append(db, session_id, at, SYSTEM, "offered", {"agent_id": agent_id})
+            return True
 
     async def answered(self, session_id: str, agent_id: str, at: datetime) -> None:
         async with self._sessions() as db, db.begin():
-            result = await db.execute(
-                update(ServiceSession)
-                .where(ServiceSession.id == session_id, ServiceSession.outcome == "waiting")
-                .values(agent_id=agent_id, answered_at=at, outcome="live")
-            )
-            if result.rowcount != 1:  # type: ignore[attr-defined]
-                raise DomainError("invalid_state", "the request is no longer waiting")
-            self._audit(db, session_id, at, Actor("agent", agent_id), "answered")
+            row = await self._locked(db, session_id)
+            if row is None:
+                raise DomainError("not_found", "no such session")
+            require(_call(row), Step.ANSWER)
+            row.agent_id, row.answered_at, row.outcome = agent_id, at, "live"
+            row.wait_ms = ms_between(row.joined_at, at)
+            audit.append(db, session_id, at, Actor("agent", agent_id), "answered")
 
-    async def abandoned(self, session_id: str, at: datetime, reason: str) -> None:
+    async def abandoned(self, session_id: str, at: datetime, reason: str) -> bool:
+        """The taxpayer left while waiting; False (and nothing written) if not waiting."""
         async with self._sessions() as db, db.begin():
-            await db.execute(
-                update(ServiceSession)
-                .where(ServiceSession.id == session_id, ServiceSession.outcome == "waiting")
-                .values(outcome="abandoned", ended_at=at, end_reason=reason)
-            )
-            self._audit(db, session_id, at, SYSTEM, "abandoned", {"reason": reason})
+            row = await self._locked(db, session_id)
+            if row is None or refusal(_call(row), Step.ABANDON) is not None:
+                return False
+            row.outcome, row.ended_at, row.end_reason = "abandoned", at, reason
+            row.wait_ms = ms_between(row.joined_at, at)
+            audit.append(db, session_id, at, SYSTEM, "abandoned", {"reason": reason})
+            return True
 
     async def ended(
         self, session_id: str, at: datetime, outcome: str, reason: str, actor: Actor
     ) -> bool:
-        """End a live session; False if it was not live (already ended)."""
+        """End a live session (completed, dropped or transferred); False if it was not live."""
+        if outcome not in ENDED:
+            raise ValueError(f"outcome must be one of {sorted(ENDED)}")
         async with self._sessions() as db, db.begin():
-            result = await db.execute(
-                update(ServiceSession)
-                .where(ServiceSession.id == session_id, ServiceSession.outcome == "live")
-                .values(outcome=outcome, ended_at=at, end_reason=reason)
-            )
-            if result.rowcount != 1:  # type: ignore[attr-defined]
+            row = await self._locked(db, session_id)
+            if row is None or refusal(_call(row), Step.END) is not None:
                 return False
-            self._audit(db, session_id, at, actor, "ended", {"outcome": outcome, "reason": reason})
+            row.outcome, row.ended_at, row.end_reason = outcome, at, reason
+            row.talk_ms = ms_between(row.answered_at, at)
+            audit.append(db, session_id, at, actor, "ended", {"outcome": outcome, "reason": reason})
             return True
+
+    async def set_recording(self, session_id: str, url: str, at: datetime, actor: Actor) -> None:
+        """Link the session's recording (filled by the recording feature)."""
+        async with self._sessions() as db, db.begin():
+            row = await self._locked(db, session_id)
+            if row is None:
+                raise DomainError("not_found", "no such session")
+            row.recording_url = url
+            audit.append(db, session_id, at, actor, "recording_linked", {"url": url})
+
+    # ---- the loop steps, kept here for the signaling layer's existing calls -----------------
 
     async def save_summary(
         self,
@@ -185,49 +263,34 @@ class SessionRecords:
         handled: str,
         result: SummaryResult,
         items: list[str],
-    ) -> None:
-        """The 'handle' step: the serving agent's record; the first save is always taken,
-        later edits only until the taxpayer has rated."""
-        async with self._sessions() as db, db.begin():
-            row = await db.get(ServiceSession, session_id, with_for_update=True)
-            if row is None or row.agent_id != agent_id:
-                raise DomainError("not_in_session", "only the agent who served it can summarise")
-            summary = await db.get(SessionSummary, session_id)
-            if summary is not None and await db.get(SessionRating, session_id) is not None:
-                raise DomainError("invalid_state", "the session is rated; its summary is final")
-            if summary is None:
-                summary = SessionSummary(session_id=session_id, agent_id=agent_id)
-                db.add(summary)
-            summary.asked, summary.handled, summary.result = asked, handled, result
-            summary.items, summary.saved_at = list(items), at
-            self._audit(
-                db,
-                session_id,
-                at,
-                Actor("agent", agent_id),
-                "summary_saved",
-                {"result": result, "items": list(items)},
-            )
+        **more: Any,
+    ) -> dict[str, Any]:
+        return await self.loop.save_summary(
+            session_id,
+            agent_id,
+            at,
+            asked=asked,
+            handled=handled,
+            result=result,
+            items=items,
+            **more,
+        )
 
     async def rate(
-        self, session_id: str, taxpayer_id: str, at: datetime, *, score: int, comment: str
-    ) -> None:
-        """The 'evaluate' step: one rating per session; the same one again is a no-op."""
-        async with self._sessions() as db, db.begin():
-            row = await db.get(ServiceSession, session_id, with_for_update=True)
-            if row is None or row.taxpayer_id != taxpayer_id or row.agent_id is None:
-                raise DomainError("not_in_session", "only the taxpayer served can rate")
-            if row.outcome == "live":
-                raise DomainError("invalid_state", "a session is rated after it ends")
-            existing = await db.get(SessionRating, session_id)
-            if existing is not None:
-                if (existing.score, existing.comment) == (score, comment):
-                    return
-                raise DomainError("already_rated", "this session has a different rating already")
-            db.add(SessionRating(session_id=session_id, score=score, comment=comment, rated_at=at))
-            self._audit(
-                db, session_id, at, Actor("taxpayer", taxpayer_id), "rated", {"score": score}
-            )
+        self,
+        session_id: str,
+        taxpayer_id: str,
+        at: datetime,
+        *,
+        score: int,
+        comment: str,
+        dimensions: dict[str, int] | None = None,
+    ) -> dict[str, Any]:
+        return await self.loop.rate(
+            session_id, taxpayer_id, at, score=score, comment=comment, dimensions=dimensions
+        )
+
+    # ---- queries ---------------------------------------------------------------------------
 
     async def get(self, session_id: str, scope: Scope) -> dict[str, Any]:
         clause = scope.clause()
@@ -238,33 +301,61 @@ class SessionRecords:
             row = (await db.execute(query)).first()
         if row is None:
             raise DomainError("not_found", "no such session")
-        return self._view(*row)
+        return session_view(*row, staff=scope.role != "taxpayer")
 
     async def list(
-        self, scope: Scope, limit: int = 50, before: str | None = None
+        self,
+        scope: Scope,
+        limit: int = 50,
+        before: str | None = None,
+        filters: SessionFilter | None = None,
     ) -> tuple[list[dict[str, Any]], str | None]:
-        """Newest first, keyset-paginated on (joined_at, id)."""
-        query = self._view_query()
-        clause = scope.clause()
-        if clause is not None:
-            query = query.where(clause)
-        if before:
-            joined, sid = decode_cursor(before)
-            query = query.where(
-                or_(
-                    ServiceSession.joined_at < joined,
-                    and_(ServiceSession.joined_at == joined, ServiceSession.id < sid),
-                )
-            )
-        query = query.order_by(ServiceSession.joined_at.desc(), ServiceSession.id.desc())
+        """Keyset-paginated on (joined_at, id): newest first unless `filters.sort` is oldest.
+        `before` is the opaque cursor from the previous page."""
+        filters = filters or SessionFilter()
+        query = self._view_query().where(*self._where(scope, filters, before))
+        query = query.order_by(*self._order(filters.sort))
         async with self._sessions() as db:
             rows = (await db.execute(query.limit(limit + 1))).all()
-        views = [self._view(*r) for r in rows[:limit]]
+        staff = scope.role != "taxpayer"
+        views = [session_view(*r, staff=staff) for r in rows[:limit]]
         more = len(rows) > limit
-        cursor = (
-            encode_cursor(rows[limit - 1][0].joined_at, rows[limit - 1][0].id) if more else None
-        )
-        return views, cursor
+        last = rows[limit - 1][0] if more else None
+        return views, (encode_cursor(last.joined_at, last.id) if last is not None else None)
+
+    async def iterate(
+        self, scope: Scope, filters: SessionFilter, batch: int = 500
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Every matching session, in pages of `batch` (for streaming exports)."""
+        cursor: str | None = None
+        while True:
+            rows, cursor = await self.list(scope, batch, cursor, filters)
+            for row in rows:
+                yield row
+            if cursor is None:
+                return
+
+    @staticmethod
+    def _where(scope: Scope, filters: SessionFilter, cursor: str | None) -> builtins.list[Any]:
+        where = filters.clauses()
+        clause = scope.clause()
+        if clause is not None:
+            where.append(clause)
+        if cursor:
+            joined, sid = decode_cursor(cursor)
+            s = ServiceSession
+            if filters.sort == "oldest":
+                where.append(or_(s.joined_at > joined, and_(s.joined_at == joined, s.id > sid)))
+            else:
+                where.append(or_(s.joined_at < joined, and_(s.joined_at == joined, s.id < sid)))
+        return where
+
+    @staticmethod
+    def _order(sort: Sort) -> tuple[Any, Any]:
+        s = ServiceSession
+        if sort == "oldest":
+            return s.joined_at.asc(), s.id.asc()
+        return s.joined_at.desc(), s.id.desc()
 
     @staticmethod
     def _view_query() -> Any:
@@ -276,53 +367,6 @@ class SessionRecords:
             .outerjoin(SessionRating, SessionRating.session_id == ServiceSession.id)
         )
 
-    @staticmethod
-    def _view(
-        s: ServiceSession,
-        t: Taxpayer,
-        u: User | None,
-        summary: SessionSummary | None,
-        rating: SessionRating | None,
-    ) -> dict[str, Any]:
-        wait_end = s.answered_at or (s.ended_at if s.outcome == "abandoned" else None)
-        return {
-            "id": s.id,
-            "ticket_id": s.ticket_id,
-            "category": s.category,
-            "language": s.language,
-            "channel": s.channel,
-            "question": s.question,
-            "taxpayer": {
-                "id": t.id,
-                "id_type": t.id_type,
-                "id_number_masked": identity.mask(t.id_number),
-                "name": t.name,
-            },
-            "agent": None
-            if u is None
-            else {"id": u.id, "username": u.username, "display_name": u.display_name},
-            "joined_at": _iso(s.joined_at),
-            "offered_at": _iso(s.offered_at),
-            "answered_at": _iso(s.answered_at),
-            "ended_at": _iso(s.ended_at),
-            "wait_s": _seconds(s.joined_at, wait_end),
-            "duration_s": _seconds(s.answered_at, s.ended_at),
-            "outcome": s.outcome,
-            "end_reason": s.end_reason,
-            "summary": None
-            if summary is None
-            else {
-                "asked": summary.asked,
-                "handled": summary.handled,
-                "result": summary.result,
-                "items": list(summary.items),
-                "saved_at": _iso(summary.saved_at),
-            },
-            "rating": None
-            if rating is None
-            else {
-                "score": rating.score,
-                "comment": rating.comment,
-                "rated_at": _iso(rating.rated_at),
-            },
-        }
+
+def _call(row: ServiceSession) -> LoopState:
+    return LoopState(call=row.outcome)

@@ -1,0 +1,623 @@
+"""The review loop over HTTP: the agent's summary, the taxpayer's check and rating, document
+delivery with receipts, and the supervisor's review (full loop and audit log, quality form,
+flag follow-up, streaming CSV export, KPIs). The loop itself lives in vtax.review."""
+
+from __future__ import annotations
+
+import csv
+import io
+import warnings
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import quote
+
+from aiohttp import BodyPartReader, web
+
+from signaling import schemas
+from signaling.context import CONTEXT, AppContext
+from signaling.http_api import (
+    ALL_ROLES,
+    PRINCIPAL,
+    ApiError,
+    Endpoint,
+    body,
+    query,
+    route,
+    session_filter,
+)
+from vtax.auth import Principal
+from vtax.review.audit import Actor
+from vtax.review.deliveries import DEFAULT_MAX_BYTES, Deliveries, DocumentStore
+from vtax.review.kpi import KpiQuery
+from vtax.review.quality import MAX_TOTAL, QUALITY_FORM
+from vtax.review.records import Scope
+
+DELIVERIES = web.AppKey("vtax.deliveries", Deliveries)
+MAX_KPI_DAYS = 366
+CHUNK = 64 * 1024
+CSV_COLUMNS = (
+    "id",
+    "joined_at",
+    "answered_at",
+    "ended_at",
+    "outcome",
+    "end_reason",
+    "category",
+    "language",
+    "channel",
+    "agent_id",
+    "agent_username",
+    "taxpayer_id",
+    "wait_s",
+    "duration_s",
+    "wrap_up_s",
+    "summary_result",
+    "summary_items",
+    "follow_up_status",
+    "follow_up_due",
+    "check",
+    "rating_score",
+    "rating_comment",
+    "flag",
+    "flag_reasons",
+    "question",
+)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def caller(request: web.Request) -> Principal:
+    return request[PRINCIPAL]
+
+
+def scope_of(request: web.Request) -> Scope:
+    who = caller(request)
+    return Scope(who.role, who.subject)
+
+
+def path_id(request: web.Request, name: str) -> str:
+    value = request.match_info[name]
+    if not 1 <= len(value) <= 64:
+        raise ApiError(404, "not_found", "no such resource")
+    return value
+
+
+async def visible_session(request: web.Request, ctx: AppContext) -> str:
+    """The session id from the path, if the caller may see that session (else 404)."""
+    session_id = path_id(request, "session_id")
+    await ctx.records.get(session_id, scope_of(request))
+    return session_id
+
+
+def check_catalog(ctx: AppContext, category: str | None, items: list[str]) -> None:
+    if category is not None and category not in ctx.catalog.categories:
+        raise ApiError(400, "invalid_payload", f"no business category {category[:64]!r}")
+    known = ctx.catalog.items_by_category
+    unknown = [i for i in items if not any(i in group for group in known.values())]
+    if unknown:
+        raise ApiError(400, "invalid_payload", f"unknown catalog items: {', '.join(unknown)}")
+
+
+# ---- handle, check, evaluate ------------------------------------------------------------
+
+
+async def save_summary(request: web.Request) -> web.Response:
+    ctx = request.app[CONTEXT]
+    session_id = await visible_session(request, ctx)
+    p = await body(request, schemas.SummaryBody)
+    check_catalog(ctx, p.category, p.items)
+    saved = await ctx.records.loop.save_summary(
+        session_id,
+        caller(request).subject,
+        now(),
+        asked=p.asked,
+        handled=p.handled,
+        result=p.result,
+        items=p.items,
+        category=p.category,
+        actions=p.actions,
+        follow_up_due=p.follow_up_due,
+    )
+    return web.json_response(saved)
+
+
+async def check_summary(request: web.Request) -> web.Response:
+    ctx = request.app[CONTEXT]
+    session_id = await visible_session(request, ctx)
+    p = await body(request, schemas.CheckBody)
+    checked = await ctx.records.loop.check(
+        session_id,
+        caller(request).subject,
+        now(),
+        decision="confirmed" if p.decision == "confirm" else "disputed",
+        comment=p.comment,
+        version=p.version,
+    )
+    return web.json_response(checked)
+
+
+async def rate(request: web.Request) -> web.Response:
+    ctx = request.app[CONTEXT]
+    session_id = await visible_session(request, ctx)
+    p = await body(request, schemas.RatingBody)
+    rated = await ctx.records.loop.rate(
+        session_id,
+        caller(request).subject,
+        now(),
+        score=p.score,
+        comment=p.comment,
+        dimensions=p.dimensions.model_dump(exclude_none=True) if p.dimensions else None,
+    )
+    return web.json_response(rated)
+
+
+async def close_follow_up(request: web.Request) -> web.Response:
+    ctx = request.app[CONTEXT]
+    session_id = await visible_session(request, ctx)
+    p = await body(request, schemas.FollowUpDoneIn)
+    who = caller(request)
+    done = await ctx.records.loop.close_follow_up(
+        session_id, Actor(who.role, who.subject), now(), p.note
+    )
+    return web.json_response(done)
+
+
+# ---- deliver -----------------------------------------------------------------------------
+
+
+async def _read_limited(part: BodyPartReader | web.Request, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        if isinstance(part, BodyPartReader):
+            chunk = await part.read_chunk(CHUNK)
+        else:
+            chunk = await part.content.read(CHUNK)
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, "payload_too_large", f"documents are at most {limit} bytes")
+        chunks.append(chunk)
+
+
+async def read_upload(request: web.Request, limit: int) -> tuple[str, bytes, str]:
+    """(filename, content, note) from a multipart form (`file`, optional `note`) or a raw
+    body (`?filename=&note=`). The client's content type of the document is ignored."""
+    if request.content_length is not None and request.content_length > limit + CHUNK:
+        raise ApiError(413, "payload_too_large", f"documents are at most {limit} bytes")
+    if request.content_type != "multipart/form-data":
+        q = query(request, schemas.UploadQuery)
+        return q.filename, await _read_limited(request, limit), q.note
+    if request.query:
+        raise ApiError(400, "invalid_payload", "a multipart upload takes no query parameters")
+    filename, data, note = "document", None, ""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a malformed header is refused below, not warned
+            reader = await request.multipart()
+            while (part := await reader.next()) is not None:
+                if not isinstance(part, BodyPartReader):
+                    raise ApiError(400, "invalid_payload", "nested multipart is not accepted")
+                if part.name == "file" and data is None:
+                    filename = (part.filename or "document")[:200]
+                    data = await _read_limited(part, limit)
+                elif part.name == "note":
+                    raw = await _read_limited(part, 4 * 1000)
+                    note = raw.decode("utf-8")[:1000]
+                else:
+                    raise ApiError(400, "invalid_payload", "the form takes `file` and `note`")
+    except (ValueError, RuntimeError, LookupError, AssertionError) as exc:
+        raise ApiError(400, "invalid_payload", f"the multipart body is not valid: {exc}") from None
+    if data is None:
+        raise ApiError(400, "invalid_payload", "the form has no `file` part")
+    return filename, data, note
+
+
+async def deliver(request: web.Request) -> web.Response:
+    ctx = request.app[CONTEXT]
+    session_id = await visible_session(request, ctx)
+    deliveries = request.app[DELIVERIES]
+    filename, data, note = await read_upload(request, deliveries.max_bytes)
+    view = await deliveries.deliver(
+        session_id, caller(request).subject, now(), filename=filename, data=data, note=note
+    )
+    return web.json_response(view, status=201)
+
+
+async def list_deliveries(request: web.Request) -> web.Response:
+    q = query(request, schemas.DeliveryListQuery)
+    rows, cursor = await request.app[DELIVERIES].list(
+        scope_of(request), status=q.status, session_id=q.session_id, limit=q.limit, before=q.before
+    )
+    return web.json_response({"deliveries": rows, "next_before": cursor})
+
+
+async def get_delivery(request: web.Request) -> web.Response:
+    view = await request.app[DELIVERIES].get(path_id(request, "delivery_id"), scope_of(request))
+    return web.json_response(view)
+
+
+async def download(request: web.Request) -> web.Response:
+    view, data = await request.app[DELIVERIES].download(
+        path_id(request, "delivery_id"), scope_of(request), now()
+    )
+    return web.Response(
+        body=data,
+        content_type=view["media_type"],
+        headers={
+            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(view['filename'])}",
+            "X-Content-SHA256": view["sha256"],
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+async def acknowledge(request: web.Request) -> web.Response:
+    p = await body(request, schemas.AcknowledgeIn)
+    view = await request.app[DELIVERIES].acknowledge(
+        path_id(request, "delivery_id"), caller(request).subject, now(), p.sha256
+    )
+    return web.json_response(view)
+
+
+# ---- supervisor review -------------------------------------------------------------------
+
+
+async def quality_form(request: web.Request) -> web.Response:
+    return web.json_response({"items": list(QUALITY_FORM), "max_total": MAX_TOTAL})
+
+
+async def review_detail(request: web.Request) -> web.Response:
+    ctx = request.app[CONTEXT]
+    return web.json_response(await ctx.records.loop.detail(path_id(request, "session_id")))
+
+
+async def review_quality(request: web.Request) -> web.Response:
+    ctx = request.app[CONTEXT]
+    session_id = path_id(request, "session_id")
+    p = await body(request, schemas.QualityReviewIn)
+    review = await ctx.records.loop.review_quality(
+        session_id, caller(request).subject, now(), dict(p.scores), p.comment
+    )
+    return web.json_response(review, status=201)
+
+
+async def resolve_flag(request: web.Request) -> web.Response:
+    ctx = request.app[CONTEXT]
+    session_id = path_id(request, "session_id")
+    p = await body(request, schemas.FlagResolveIn)
+    done = await ctx.records.loop.resolve_flag(session_id, caller(request).subject, now(), p.note)
+    return web.json_response(done)
+
+
+def _csv_cell(value: Any) -> Any:
+    # A spreadsheet runs a cell that starts with one of these as a formula.
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def csv_row(s: dict[str, Any]) -> list[Any]:
+    summary, rating, loop = s["summary"] or {}, s["rating"] or {}, s["loop"]
+    flag = loop.get("flag") or {}
+    values = [
+        s["id"],
+        s["joined_at"],
+        s["answered_at"],
+        s["ended_at"],
+        s["outcome"],
+        s["end_reason"],
+        s["category"],
+        s["language"],
+        s["channel"],
+        (s["agent"] or {}).get("id"),
+        (s["agent"] or {}).get("username"),
+        s["taxpayer"]["id"],
+        s["wait_s"],
+        s["duration_s"],
+        s["wrap_up_s"],
+        summary.get("result"),
+        " ".join(summary.get("items", [])),
+        loop["follow_up"]["status"],
+        loop["follow_up"]["due"],
+        loop["check"],
+        rating.get("score"),
+        rating.get("comment"),
+        flag.get("status"),
+        " ".join(flag.get("reasons", [])),
+        s["question"],
+    ]
+    return [_csv_cell("" if v is None else v) for v in values]
+
+
+async def export_csv(request: web.Request) -> web.StreamResponse:
+    """Streams the filtered sessions as CSV, a page at a time (memory stays flat)."""
+    ctx = request.app[CONTEXT]
+    filters = session_filter(query(request, schemas.SessionFilterQuery), ctx)
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/csv; charset=utf-8",
+            "Content-Disposition": 'attachment; filename="sessions.csv"',
+            "Cache-Control": "no-store",
+        }
+    )
+    response.enable_chunked_encoding()
+    await response.prepare(request)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(CSV_COLUMNS)
+    count = 0
+    async for session in ctx.records.iterate(scope_of(request), filters):
+        writer.writerow(csv_row(session))
+        count += 1
+        if count % 200 == 0:
+            await response.write(buffer.getvalue().encode())
+            buffer.seek(0)
+            buffer.truncate()
+    await response.write(buffer.getvalue().encode())
+    await response.write_eof()
+    return response
+
+
+async def kpi(request: web.Request) -> web.Response:
+    ctx = request.app[CONTEXT]
+    q = query(request, schemas.KpiQueryIn)
+    if q.category is not None and q.category not in ctx.catalog.categories:
+        raise ApiError(400, "invalid_payload", f"no business category {q.category[:64]!r}")
+    day_from = q.date_from or (q.date_to or now().date())
+    day_to = q.date_to or day_from
+    if day_to < day_from:
+        raise ApiError(400, "invalid_payload", "`to` is before `from`")
+    if day_to - day_from >= timedelta(days=MAX_KPI_DAYS):
+        raise ApiError(400, "invalid_payload", f"the range is at most {MAX_KPI_DAYS} days")
+    report = await ctx.records.kpis.report(
+        KpiQuery(
+            day_from=day_from,
+            day_to=day_to,
+            group_by=q.group_by,
+            threshold_s=q.threshold_s,
+            agent_id=q.agent,
+            category=q.category,
+            channel=q.channel,
+            language=q.language,
+        )
+    )
+    return web.json_response(report)
+
+
+# ---- registration ------------------------------------------------------------------------
+
+UPLOAD_CONTENT = {
+    "multipart/form-data": {
+        "schema": {
+            "type": "object",
+            "properties": {
+                "file": {"type": "string", "format": "binary"},
+                "note": {"type": "string", "maxLength": 1000},
+            },
+            "required": ["file"],
+        }
+    },
+    "application/octet-stream": {
+        "schema": {"type": "string", "format": "binary"},
+        "description": "raw body; name and note in the query",
+    },
+}
+
+
+def add_review_routes(app: web.Application) -> None:
+    ctx = app[CONTEXT]
+    settings = ctx.settings
+    app[DELIVERIES] = Deliveries(
+        ctx.records.sessionmaker,
+        DocumentStore(settings.documents_dir),
+        # VTAX_DOCUMENTS_MAX_BYTES once config.py has the field; 10 MiB until then.
+        int(getattr(settings, "documents_max_bytes", DEFAULT_MAX_BYTES)),
+    )
+    staff = ("agent", "supervisor")
+    sup = ("supervisor",)
+    sid = "/api/sessions/{session_id}"
+    did = "/api/deliveries/{delivery_id}"
+    rsid = "/api/review/sessions/{session_id}"
+    loop_errors = (404, 409, 413)
+    table = [
+        (
+            save_summary,
+            Endpoint(
+                "POST",
+                sid + "/summary",
+                "Handle: the serving agent saves (or revises) the summary; refines the ask",
+                roles=("agent",),
+                body=schemas.SummaryBody,
+                response=schemas.SummarySavedOut,
+                tags=("loop",),
+                errors=loop_errors,
+            ),
+        ),
+        (
+            check_summary,
+            Endpoint(
+                "POST",
+                sid + "/check",
+                "Check: the taxpayer confirms the summary or disputes it with a comment",
+                roles=("taxpayer",),
+                body=schemas.CheckBody,
+                response=schemas.CheckedOut,
+                tags=("loop",),
+                errors=loop_errors,
+            ),
+        ),
+        (
+            rate,
+            Endpoint(
+                "POST",
+                sid + "/rating",
+                "Evaluate: the taxpayer rates the ended session (once; same again is a no-op)",
+                roles=("taxpayer",),
+                body=schemas.RatingBody,
+                response=schemas.RatedOut,
+                tags=("loop",),
+                errors=loop_errors,
+            ),
+        ),
+        (
+            close_follow_up,
+            Endpoint(
+                "POST",
+                sid + "/follow-up",
+                "The follow-up promised in the summary is done",
+                roles=staff,
+                body=schemas.FollowUpDoneIn,
+                response=schemas.DoneOut,
+                tags=("loop",),
+                errors=loop_errors,
+            ),
+        ),
+        (
+            deliver,
+            Endpoint(
+                "POST",
+                sid + "/deliveries",
+                "Deliver: the serving agent uploads a PDF or image for the taxpayer (201)",
+                roles=("agent",),
+                query=schemas.UploadQuery,
+                request_content=UPLOAD_CONTENT,
+                response=schemas.DeliveryOut,
+                tags=("deliver",),
+                errors=(*loop_errors, 415),
+            ),
+        ),
+        (
+            list_deliveries,
+            Endpoint(
+                "GET",
+                "/api/deliveries",
+                "Deliveries visible to the caller; status=pending lists unacknowledged ones",
+                roles=ALL_ROLES,
+                query=schemas.DeliveryListQuery,
+                response=schemas.DeliveryPage,
+                tags=("deliver",),
+            ),
+        ),
+        (
+            get_delivery,
+            Endpoint(
+                "GET",
+                did,
+                "One delivery with its status and receipt",
+                roles=ALL_ROLES,
+                response=schemas.DeliveryOut,
+                tags=("deliver",),
+                errors=(404,),
+            ),
+        ),
+        (
+            download,
+            Endpoint(
+                "GET",
+                did + "/content",
+                "Download the document (its SHA-256 is checked first; X-Content-SHA256)",
+                roles=ALL_ROLES,
+                produces={
+                    "application/pdf": "the document",
+                    "image/png": "the document",
+                    "image/jpeg": "the document",
+                    "image/webp": "the document",
+                },
+                tags=("deliver",),
+                errors=(404, 500),
+            ),
+        ),
+        (
+            acknowledge,
+            Endpoint(
+                "POST",
+                did + "/ack",
+                "The taxpayer acknowledges a downloaded document; returns the receipt",
+                roles=("taxpayer",),
+                body=schemas.AcknowledgeIn,
+                response=schemas.DeliveryOut,
+                tags=("deliver",),
+                errors=(404, 409),
+            ),
+        ),
+        (
+            quality_form,
+            Endpoint(
+                "GET",
+                "/api/review/quality-form",
+                "The quality-review form: scored items and their maxima",
+                roles=sup,
+                response=schemas.QualityFormOut,
+                tags=("review",),
+            ),
+        ),
+        (
+            review_detail,
+            Endpoint(
+                "GET",
+                rsid,
+                "A session's whole loop: record, checks, deliveries, quality reviews, audit",
+                roles=sup,
+                response=schemas.ReviewDetailOut,
+                tags=("review",),
+                errors=(404,),
+            ),
+        ),
+        (
+            review_quality,
+            Endpoint(
+                "POST",
+                rsid + "/quality",
+                "File a quality-review form for an ended session (201)",
+                roles=sup,
+                body=schemas.QualityReviewIn,
+                response=schemas.QualityReviewOut,
+                tags=("review",),
+                errors=(404, 409),
+            ),
+        ),
+        (
+            resolve_flag,
+            Endpoint(
+                "POST",
+                rsid + "/flag/resolve",
+                "Mark a flagged session's supervisor follow-up done",
+                roles=sup,
+                body=schemas.FlagResolveIn,
+                response=schemas.DoneOut,
+                tags=("review",),
+                errors=(404, 409),
+            ),
+        ),
+        (
+            export_csv,
+            Endpoint(
+                "GET",
+                "/api/review/export.csv",
+                "The filtered sessions as CSV, streamed",
+                roles=sup,
+                query=schemas.SessionFilterQuery,
+                produces={"text/csv": "one row per session, the columns of CSV_COLUMNS"},
+                tags=("review",),
+            ),
+        ),
+        (
+            kpi,
+            Endpoint(
+                "GET",
+                "/api/stats/kpi",
+                "KPIs per day, agent, category or channel (UTC days, at most 366)",
+                roles=sup,
+                query=schemas.KpiQueryIn,
+                response=schemas.KpiOut,
+                tags=("stats",),
+            ),
+        ),
+    ]
+    for handler, endpoint in table:
+        route(app, handler, endpoint)

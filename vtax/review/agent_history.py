@@ -1,0 +1,116 @@
+"""Agent state history: every change of an agent's state, kept for occupancy and wrap-up time.
+
+Written from the signaling layer's agent-state hook. When an agent leaves `wrap_up`, the
+time spent in it is attributed to the session the agent ended just before (its `wrap_ms`),
+so average handle time is talk plus that agent's own wrap-up."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from vtax.models import AgentStateChange, ServiceSession
+
+STATES = frozenset({"offline", "available", "reserved", "busy", "wrap_up", "away"})
+PRODUCTIVE = frozenset({"busy", "wrap_up"})  # handling a taxpayer
+STAFFED = PRODUCTIVE | {"available", "reserved"}  # ready for or handling work
+WRAP_UP_LINK = timedelta(minutes=5)  # a wrap-up starts this soon after the session it follows
+LOOKBACK = timedelta(days=1)  # how far before a window to look for the state in force
+
+
+@dataclass(frozen=True, slots=True)
+class StateChange:
+    agent_id: str
+    status: str
+    at: datetime
+
+
+class AgentStateHistory:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def record(self, agent_id: str, status: str, reason: str, at: datetime) -> bool:
+        """Append a state change; False if the agent was in that state already (no row)."""
+        if status not in STATES:
+            raise ValueError(f"unknown agent state {status!r}")
+        async with self._sessions() as db, db.begin():
+            last = await db.scalar(
+                select(AgentStateChange)
+                .where(AgentStateChange.agent_id == agent_id)
+                .order_by(AgentStateChange.at.desc(), AgentStateChange.id.desc())
+                .limit(1)
+                .with_for_update()
+            )
+            if last is not None and last.status == status:
+                return False
+            if last is not None and at < last.at:
+                at = last.at  # clocks of different nodes: never let history run backwards
+            db.add(AgentStateChange(agent_id=agent_id, status=status, reason=reason[:100], at=at))
+            if last is not None and last.status == "wrap_up":
+                await self._attribute_wrap_up(db, agent_id, last.at, at)
+            return True
+
+    @staticmethod
+    async def _attribute_wrap_up(
+        db: AsyncSession, agent_id: str, started: datetime, ended: datetime
+    ) -> None:
+        session = await db.scalar(
+            select(ServiceSession)
+            .where(
+                ServiceSession.agent_id == agent_id,
+                ServiceSession.ended_at <= started,
+                ServiceSession.ended_at >= started - WRAP_UP_LINK,
+                ServiceSession.wrap_ms.is_(None),
+            )
+            .order_by(ServiceSession.ended_at.desc())
+            .limit(1)
+        )
+        if session is not None:
+            session.wrap_ms = round((ended - started).total_seconds() * 1000)
+
+    async def changes(
+        self,
+        start: datetime,
+        end: datetime,
+        agent_id: str | None = None,
+        lookback: timedelta = LOOKBACK,
+    ) -> dict[str, list[StateChange]]:
+        """Per agent, the state in force at `start` (looked up to `lookback` before it) and
+        every change before `end`, sorted by time."""
+        h = AgentStateChange
+        where = [h.at >= start - lookback, h.at < end]
+        if agent_id is not None:
+            where.append(h.agent_id == agent_id)
+        async with self._sessions() as db:
+            rows = (
+                await db.execute(
+                    select(h.agent_id, h.status, h.at)
+                    .where(*where)
+                    .order_by(h.agent_id, h.at, h.id)
+                )
+            ).all()
+        out: dict[str, list[StateChange]] = {}
+        for agent, status, at in rows:
+            changes = out.setdefault(agent, [])
+            # before the window only the latest change matters: it is the state in force
+            if changes and changes[-1].at < start and at <= start:
+                changes[-1] = StateChange(agent, status, at)
+            else:
+                changes.append(StateChange(agent, status, at))
+        return out
+
+
+def time_in_states(changes: list[StateChange], start: datetime, end: datetime) -> dict[str, int]:
+    """Milliseconds spent in each state within [start, end), from one agent's changes (sorted;
+    the first may be before `start`: the state in force when the window opens)."""
+    spent: dict[str, int] = {}
+    for change, following in zip(changes, [*changes[1:], None], strict=True):
+        lo = max(change.at, start)
+        hi = min(following.at if following is not None else end, end)
+        if hi > lo:
+            ms = round((hi - lo).total_seconds() * 1000)
+            spent[change.status] = spent.get(change.status, 0) + ms
+    return spent

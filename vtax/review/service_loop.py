@@ -1,0 +1,340 @@
+"""The loop steps after the call: handle (summary), check, evaluate (rating), the follow-ups,
+and the supervisor's quality review. Each step locks the session row, checks the transition
+with `vtax.review.loop.require`, writes, and appends an audit event, in one transaction."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Literal
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from vtax.errors import DomainError
+from vtax.models import (
+    Delivery,
+    DeliveryReceipt,
+    QualityReview,
+    ServiceSession,
+    SessionCheck,
+    SessionEvent,
+    SessionRating,
+    SessionSummary,
+    Taxpayer,
+    User,
+)
+from vtax.review import audit
+from vtax.review.audit import Actor
+from vtax.review.loop import Step, require
+from vtax.review.quality import MAX_TOTAL, score_form
+from vtax.review.views import (
+    DIMENSIONS,
+    check_view,
+    delivery_view,
+    event_view,
+    loop_state,
+    quality_view,
+    session_view,
+)
+
+SummaryResult = Literal["resolved", "follow_up", "transferred"]
+CheckDecision = Literal["confirmed", "disputed"]
+LOW_RATING = 2  # a rating at or below this flags the session for supervisor follow-up
+
+
+def _flag(row: ServiceSession, reason: str) -> None:
+    """Open (or reopen) the supervisor follow-up flag with one more reason."""
+    reasons = list(row.flag_reasons or [])
+    if reason not in reasons:
+        reasons.append(reason)
+    row.flag_reasons = reasons
+    if row.flag != "open":
+        row.flag, row.flag_done_at, row.flag_done_by, row.flag_note = "open", None, None, None
+
+
+class ServiceLoop:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def _load(
+        self, db: AsyncSession, session_id: str
+    ) -> tuple[ServiceSession | None, SessionSummary | None, SessionRating | None]:
+        row = await db.get(ServiceSession, session_id, with_for_update=True)
+        if row is None:
+            return None, None, None
+        return (
+            row,
+            await db.get(SessionSummary, session_id),
+            await db.get(SessionRating, session_id),
+        )
+
+    async def save_summary(
+        self,
+        session_id: str,
+        agent_id: str,
+        at: datetime,
+        *,
+        asked: str,
+        handled: str,
+        result: SummaryResult,
+        items: list[str],
+        category: str | None = None,
+        actions: list[str] | None = None,
+        follow_up_due: date | None = None,
+    ) -> dict[str, Any]:
+        """'Handle': the serving agent's record (and refinement of the ask). Each save is a new
+        version; a revision after a dispute reopens the taxpayer's check."""
+        async with self._sessions() as db, db.begin():
+            row, summary, rating = await self._load(db, session_id)
+            if row is None or row.agent_id != agent_id:
+                raise DomainError("not_in_session", "only the agent who served it can summarise")
+            require(loop_state(row, summary, rating is not None), Step.SUMMARISE)
+            if summary is None:
+                summary = SessionSummary(session_id=session_id, agent_id=agent_id, version=0)
+                db.add(summary)
+            summary.version = (summary.version or 0) + 1
+            summary.asked, summary.handled, summary.result = asked, handled, result
+            summary.items, summary.actions = list(items), list(actions or [])
+            summary.category, summary.follow_up_due, summary.saved_at = category, follow_up_due, at
+            if row.check_status == "disputed":
+                row.check_status = "pending"
+            if result == "follow_up":
+                if row.follow_up_status != "done":
+                    row.follow_up_status = "open"
+                row.follow_up_due = follow_up_due
+            elif row.follow_up_status == "open":
+                row.follow_up_status, row.follow_up_due = "none", None
+            audit.append(
+                db,
+                session_id,
+                at,
+                Actor("agent", agent_id),
+                "summary_saved",
+                {
+                    "version": summary.version,
+                    "result": result,
+                    "items": list(items),
+                    "category": category,
+                    "follow_up_due": follow_up_due.isoformat() if follow_up_due else None,
+                },
+            )
+            return {"version": summary.version}
+
+    async def check(
+        self,
+        session_id: str,
+        taxpayer_id: str,
+        at: datetime,
+        *,
+        decision: CheckDecision,
+        comment: str = "",
+        version: int | None = None,
+    ) -> dict[str, Any]:
+        """'Check': the taxpayer confirms the summary or disputes it with a comment. The same
+        decision again is a no-op; a dispute flags the session for supervisor follow-up."""
+        if decision == "disputed" and not comment:
+            raise DomainError("invalid_payload", "say what is wrong when disputing a summary")
+        async with self._sessions() as db, db.begin():
+            row, summary, rating = await self._load(db, session_id)
+            if row is None or row.taxpayer_id != taxpayer_id:
+                raise DomainError("not_in_session", "only the taxpayer served can check it")
+            if summary is not None and version is not None and version != summary.version:
+                raise DomainError(
+                    "invalid_state",
+                    f"the summary is at version {summary.version}; check that version",
+                )
+            if summary is not None and row.check_status == decision:
+                last = await db.scalar(
+                    select(SessionCheck)
+                    .where(SessionCheck.session_id == session_id)
+                    .order_by(SessionCheck.id.desc())
+                    .limit(1)
+                )
+                if last is not None and last.summary_version == summary.version:
+                    if last.comment == comment:
+                        return {"check": decision, "summary_version": summary.version}
+                    raise DomainError("invalid_state", "this summary was checked already")
+            step = Step.CONFIRM if decision == "confirmed" else Step.DISPUTE
+            require(loop_state(row, summary, rating is not None), step)
+            assert summary is not None  # the guard requires a summary
+            db.add(
+                SessionCheck(
+                    session_id=session_id,
+                    taxpayer_id=taxpayer_id,
+                    summary_version=summary.version,
+                    decision=decision,
+                    comment=comment,
+                    at=at,
+                )
+            )
+            row.check_status = decision
+            actor = Actor("taxpayer", taxpayer_id)
+            data = {"decision": decision, "summary_version": summary.version}
+            audit.append(db, session_id, at, actor, "checked", data)
+            if decision == "disputed":
+                _flag(row, "disputed")
+                audit.append(db, session_id, at, audit.SYSTEM, "flagged", {"reason": "disputed"})
+            return {"check": decision, "summary_version": summary.version}
+
+    async def rate(
+        self,
+        session_id: str,
+        taxpayer_id: str,
+        at: datetime,
+        *,
+        score: int,
+        comment: str,
+        dimensions: dict[str, int] | None = None,
+    ) -> dict[str, Any]:
+        """'Evaluate': one rating per session; the same one again is a no-op, a different one
+        is refused; a score of 2 or less flags the session for supervisor follow-up."""
+        dims = {k: v for k, v in (dimensions or {}).items() if v is not None}
+        if set(dims) - set(DIMENSIONS) or not all(1 <= v <= 5 for v in dims.values()):
+            raise DomainError(
+                "invalid_payload", "dimensions are 1..5 each: " + ", ".join(DIMENSIONS)
+            )
+        for attempt in range(2):  # a concurrent duplicate insert loses once, then compares
+            try:
+                return await self._rate(session_id, taxpayer_id, at, score, comment, dims)
+            except IntegrityError:
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _rate(
+        self,
+        session_id: str,
+        taxpayer_id: str,
+        at: datetime,
+        score: int,
+        comment: str,
+        dims: dict[str, int],
+    ) -> dict[str, Any]:
+        async with self._sessions() as db, db.begin():
+            row, summary, existing = await self._load(db, session_id)
+            if row is None or row.taxpayer_id != taxpayer_id or row.agent_id is None:
+                raise DomainError("not_in_session", "only the taxpayer served can rate")
+            if existing is not None:
+                old = {
+                    d: getattr(existing, d) for d in DIMENSIONS if getattr(existing, d) is not None
+                }
+                if (existing.score, existing.comment, old) == (score, comment, dims):
+                    return {"flagged": row.flag == "open"}
+                raise DomainError("already_rated", "this session has a different rating already")
+            require(loop_state(row, summary, False), Step.RATE)
+            db.add(
+                SessionRating(
+                    session_id=session_id, score=score, comment=comment, rated_at=at, **dims
+                )
+            )
+            row.rating_score = score
+            actor = Actor("taxpayer", taxpayer_id)
+            audit.append(db, session_id, at, actor, "rated", {"score": score, **dims})
+            if score <= LOW_RATING:
+                _flag(row, "low_rating")
+                audit.append(db, session_id, at, audit.SYSTEM, "flagged", {"reason": "low_rating"})
+            await db.flush()
+            return {"flagged": row.flag == "open"}
+
+    async def close_follow_up(
+        self, session_id: str, actor: Actor, at: datetime, note: str = ""
+    ) -> dict[str, Any]:
+        """The follow-up the summary promised is done (by the serving agent or a supervisor)."""
+        async with self._sessions() as db, db.begin():
+            row, summary, rating = await self._load(db, session_id)
+            if row is None or (actor.role != "supervisor" and row.agent_id != actor.id):
+                raise DomainError("not_found", "no such session")
+            require(loop_state(row, summary, rating is not None), Step.CLOSE_FOLLOW_UP)
+            row.follow_up_status, row.follow_up_done_at = "done", at
+            audit.append(db, session_id, at, actor, "follow_up_closed", {"note": note})
+            return {"status": "done", "done_at": at.isoformat()}
+
+    async def resolve_flag(
+        self, session_id: str, supervisor_id: str, at: datetime, note: str
+    ) -> dict[str, Any]:
+        """A supervisor followed up a flagged session."""
+        async with self._sessions() as db, db.begin():
+            row, summary, rating = await self._load(db, session_id)
+            if row is None:
+                raise DomainError("not_found", "no such session")
+            require(loop_state(row, summary, rating is not None), Step.RESOLVE_FLAG)
+            row.flag, row.flag_done_at, row.flag_done_by, row.flag_note = (
+                "done",
+                at,
+                supervisor_id,
+                note,
+            )
+            actor = Actor("supervisor", supervisor_id)
+            audit.append(db, session_id, at, actor, "flag_resolved", {"note": note})
+            return {"status": "done", "done_at": at.isoformat()}
+
+    async def review_quality(
+        self, session_id: str, reviewer_id: str, at: datetime, scores: dict[str, int], comment: str
+    ) -> dict[str, Any]:
+        """A supervisor's quality-review form; every review is kept (the latest counts)."""
+        total = score_form(scores)
+        async with self._sessions() as db, db.begin():
+            row, summary, rating = await self._load(db, session_id)
+            if row is None:
+                raise DomainError("not_found", "no such session")
+            require(loop_state(row, summary, rating is not None), Step.REVIEW_QUALITY)
+            review = QualityReview(
+                session_id=session_id,
+                reviewer_id=reviewer_id,
+                scores=dict(scores),
+                total=total,
+                max_total=MAX_TOTAL,
+                comment=comment,
+                created_at=at,
+            )
+            db.add(review)
+            actor = Actor("supervisor", reviewer_id)
+            audit.append(db, session_id, at, actor, "quality_reviewed", {"total": total})
+            await db.flush()
+            return quality_view(review)
+
+    async def detail(self, session_id: str) -> dict[str, Any]:
+        """A session's whole loop for a supervisor: record, checks, deliveries with receipts,
+        quality reviews and the audit log."""
+        async with self._sessions() as db:
+            row = (
+                await db.execute(
+                    select(ServiceSession, Taxpayer, User, SessionSummary, SessionRating)
+                    .join(Taxpayer, Taxpayer.id == ServiceSession.taxpayer_id)
+                    .outerjoin(User, User.id == ServiceSession.agent_id)
+                    .outerjoin(SessionSummary, SessionSummary.session_id == ServiceSession.id)
+                    .outerjoin(SessionRating, SessionRating.session_id == ServiceSession.id)
+                    .where(ServiceSession.id == session_id)
+                )
+            ).first()
+            if row is None:
+                raise DomainError("not_found", "no such session")
+            checks = await db.scalars(
+                select(SessionCheck)
+                .where(SessionCheck.session_id == session_id)
+                .order_by(SessionCheck.id)
+            )
+            reviews = await db.scalars(
+                select(QualityReview)
+                .where(QualityReview.session_id == session_id)
+                .order_by(QualityReview.id)
+            )
+            deliveries = await db.execute(
+                select(Delivery, DeliveryReceipt)
+                .outerjoin(DeliveryReceipt, DeliveryReceipt.delivery_id == Delivery.id)
+                .where(Delivery.session_id == session_id)
+                .order_by(Delivery.created_at, Delivery.id)
+            )
+            events = await db.scalars(
+                select(SessionEvent)
+                .where(SessionEvent.session_id == session_id)
+                .order_by(SessionEvent.id)
+            )
+            return {
+                "session": session_view(*row),
+                "checks": [check_view(c) for c in checks],
+                "deliveries": [delivery_view(d, r) for d, r in deliveries.all()],
+                "quality_reviews": [quality_view(q) for q in reviews],
+                "audit": [event_view(e) for e in events],
+            }
