@@ -108,6 +108,24 @@ class Server:
         with urllib.request.urlopen(req, timeout=5) as res:
             return json.loads(res.read())
 
+    def post_json(self, path: str, body: Any, token: str | None = None) -> Any:
+        req = urllib.request.Request(
+            self.base_url + path,
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        if token:
+            req.add_header("Authorization", f"Bearer {token}")
+        with urllib.request.urlopen(req, timeout=5) as res:
+            return json.loads(res.read())
+
+    def supervisor_token(self) -> str:
+        """A supervisor's bearer token, to read session records over HTTP."""
+        username, password = self.supervisor
+        res = self.post_json("/api/auth/login", {"username": username, "password": password})
+        return str(res["token"])
+
 
 def run_cli(args: list[str], env: dict[str, str], stdin: str | None = None) -> None:
     res = subprocess.run(
@@ -366,6 +384,8 @@ async def e2e(vtax_server: Server) -> AsyncIterator[E2E]:
         try:
             yield harness
         finally:
+            if os.environ.get("VTAX_E2E_DUMP_LOGS"):  # debugging: the pages' console, always
+                print("\n--- browser console ---\n" + "\n".join(harness.logs), file=sys.stderr)
             await harness.close()
             await browser.close()
 

@@ -12,9 +12,12 @@ import {
   findCategory,
   fmtSeconds,
   getCatalog,
+  isDraining,
+  resumeStore,
   setState,
   show,
   showError,
+  showNotice,
   ApiError,
 } from './common.js';
 import { Call, SignalRouter, getLocalMedia, stopStream } from './rtc.js';
@@ -31,6 +34,7 @@ const st = {
   session: null, // session:start payload
   call: null,
   agentStatus: 'offline',
+  resuming: false, // a session:resume is in flight
 };
 vtax.page = 'agent';
 vtax.st = st;
@@ -51,16 +55,21 @@ $('login-form').addEventListener('submit', (ev) => {
     $('password').value = '';
     st.catalog = await getCatalog().catch(() => null);
     await openSocket();
-    $('me').textContent = `· ${st.user.display_name || st.user.username}`;
-    show('login-card', false);
-    show('desk', true);
+    showDesk();
     setState('idle', 'signed in 已登录');
   });
 });
 
+function showDesk() {
+  $('me').textContent = `· ${st.user.display_name || st.user.username}`;
+  show('login-card', false);
+  show('desk', true);
+}
+
 $('signout').addEventListener('click', () => {
   action($('signout'), async () => {
     if (st.call) throw new ApiError('in_session', '请先挂断 Hang up first');
+    resumeStore.clear(RESUME_KEY);
     try {
       await emitAck(st.socket, 'agent:status', { status: 'offline' }, { timeoutMs: 3000 });
     } catch {
@@ -114,7 +123,7 @@ async function sendStatus(status) {
 async function openSocket() {
   const socket = await connectSocket(st.token);
   st.socket = socket;
-  st.router = new SignalRouter(socket);
+  st.router = new SignalRouter(socket, { onSeq: persistSeq });
   socket.on('agent:status', (msg) => {
     if (msg && msg.status) setAgentStatus(msg.status, msg.reason);
   });
@@ -131,16 +140,37 @@ async function openSocket() {
     if (st.session && msg && msg.session_id === st.session.session_id) endCall(msg.reason);
   });
   socket.on('session:peer', (msg) => {
-    if (st.session && msg && msg.session_id === st.session.session_id && msg.state === 'left') {
+    if (!st.session || !msg || msg.session_id !== st.session.session_id) return;
+    vtax.peerState = msg.state;
+    if (msg.state === 'reconnecting') {
+      showNotice('对方重新连接中 peer reconnecting');
+    } else if (msg.state === 'back') {
+      showNotice('');
+      // The impolite side restarts ICE so media recovers on the taxpayer's new network path.
+      if (st.call && msg.ice_restart && !st.call.polite) st.call.restartIce();
+    } else if (msg.state === 'left') {
+      showNotice('对方已离开 The taxpayer has left');
       showError(new ApiError('peer_left', '纳税人已断开 The taxpayer has disconnected'));
     }
   });
   socket.on('disconnect', (reason) => {
     if (socket !== st.socket || reason === 'io client disconnect') return;
-    showError(new ApiError('disconnected', `连接中断 Connection lost (${reason})`));
     hideOffer();
-    if (st.call) endCall('disconnected');
     setAgentStatus('offline', 'disconnected');
+    if (st.call && st.session) {
+      if (reason === 'io server disconnect' && !isDraining(socket)) {
+        continuedElsewhere();
+      } else {
+        // Keep the call: socket.io-client reconnects, then 'connect' resumes the session.
+        setState('in_session', 'reconnecting 重新连接中');
+      }
+      return;
+    }
+    showError(new ApiError('disconnected', `连接中断 Connection lost (${reason})`));
+  });
+  // After an automatic reconnect (network change, node drain): resume the live session.
+  socket.on('connect', () => {
+    if (socket === st.socket && st.call && st.session) resumeLive();
   });
   // After an automatic reconnect the server sees a fresh, offline agent.
   socket.io.on('reconnect', () => {
@@ -237,11 +267,13 @@ $('reject').addEventListener('click', () => {
 
 // ---- the call ---------------------------------------------------------------------------
 
-function onSessionStart(start) {
+function onSessionStart(start, { fresh = false } = {}) {
   if (st.call) st.router.detach();
   hideOffer();
   st.session = start;
   vtax.sessionId = start.session_id;
+  persistSession(start); // a reload can resume it
+  showNotice('');
   const t = start.ticket || {};
   $('call-category').textContent = categoryName(t.category);
   $('call-language').textContent = languageName(t.language);
@@ -259,12 +291,14 @@ function onSessionStart(start) {
     socket: st.socket,
     start,
     media,
+    freshResume: fresh,
     localVideo: $('local-video'),
     remoteVideo: $('remote-video'),
     onConnectionState: (s) => {
-      if (vtax.state === 'ended') return;
+      if (vtax.state === 'ended' || vtax.state === 'moved') return;
       if (s === 'connected') setState('connected', 'video connected 视频已连接');
       else if (s === 'disconnected' || s === 'failed') setState('in_session', 'reconnecting 重新连接中');
+      else if (s === 'new' && vtax.state === 'connected') setState('in_session', 'reconnecting 重新连接中');
     },
     onError: (e) => console.warn('call error', e),
   });
@@ -287,6 +321,9 @@ function endCall(reason) {
   if (!st.call && vtax.state === 'ended') return;
   if (st.router) st.router.detach();
   st.call = null;
+  showNotice('');
+  // No more resuming; a reload still shows the summary form until it is saved.
+  resumeStore.update(RESUME_KEY, { ended: true, endReason: reason || '' });
   setState('ended', reason || '');
   show('call-card', false);
   openSummary(reason);
@@ -325,6 +362,7 @@ $('summary-form').addEventListener('submit', (ev) => {
     const items = [...$('items').selectedOptions].map((o) => o.value);
     if (items.length) payload.items = items;
     await emitAck(st.socket, 'session:summary', payload);
+    resumeStore.clear(RESUME_KEY); // the session's work is done
     $('summary-saved').textContent = '已保存 Saved';
   });
 });
@@ -337,7 +375,151 @@ $('ready').addEventListener('click', () => {
   });
 });
 
+// ---- resume: socket reconnect and page reload -------------------------------------------
+
+const RESUME_KEY = 'agent';
+// Resume errors after which there is nothing to resume.
+const RESUME_FINAL = new Set(['session_ended', 'not_in_session', 'unauthorized', 'forbidden']);
+
+function persistSession(start) {
+  resumeStore.save(RESUME_KEY, {
+    token: st.token,
+    user: st.user,
+    sessionId: start.session_id,
+    participantId: start.participant_id,
+    peerId: start.peer ? start.peer.participant_id : null,
+    ticket: start.ticket || null, // for the summary form after a reload
+    lastSeq: st.router ? st.router.lastSeq(start.session_id) : 0,
+  });
+}
+
+function persistSeq(sessionId, seq) {
+  const saved = resumeStore.load(RESUME_KEY);
+  if (saved && !saved.ended && saved.sessionId === sessionId && seq > (saved.lastSeq || 0)) {
+    resumeStore.update(RESUME_KEY, { lastSeq: seq });
+  }
+}
+
+/** The socket reconnected during the call: same RTCPeerConnection, resume the session. */
+async function resumeLive() {
+  if (st.resuming || !st.call || !st.session) return;
+  const id = st.session.session_id;
+  const socket = st.socket;
+  st.resuming = true;
+  setState('in_session', 'resuming 正在恢复');
+  try {
+    await st.router.resume(id);
+    clearError();
+    if (st.call && st.call.pc.connectionState === 'connected') {
+      setState('connected', 'video connected 视频已连接');
+    } else {
+      setState('in_session', 'reconnecting 重新连接中');
+    }
+  } catch (e) {
+    if (!st.session || st.session.session_id !== id) return;
+    if (RESUME_FINAL.has(e.code)) {
+      endCall(e.code === 'session_ended' ? 'session_ended' : e.code);
+    } else {
+      showError(e);
+      setTimeout(() => {
+        if (socket === st.socket && socket.connected) resumeLive();
+      }, 1000);
+    }
+  } finally {
+    st.resuming = false;
+  }
+}
+
+/** Another window took this session over (the server disconnected us): stop here. */
+function continuedElsewhere() {
+  resumeStore.clear(RESUME_KEY);
+  if (st.router) st.router.detach();
+  st.call = null;
+  showNotice('');
+  show('call-card', false);
+  showError(new ApiError('moved', '通话已在其他窗口继续 The call continues in another window'));
+  setState('moved', 'continued in another window');
+}
+
+function showTicket(t) {
+  $('call-category').textContent = categoryName(t.category);
+  $('call-language').textContent = languageName(t.language);
+  $('call-channel').textContent = channelName(t.channel);
+  $('call-question').textContent = t.question || '';
+}
+
+/** Page load: if this tab has a live (or just ended) session, sign in again and pick it up. */
+async function restoreFromStorage() {
+  const saved = resumeStore.load(RESUME_KEY);
+  if (!saved || !saved.token || !saved.sessionId) return;
+  st.token = saved.token;
+  st.user = saved.user || { username: '' };
+  vtax.sessionId = saved.sessionId;
+  st.catalog = await getCatalog().catch(() => null);
+  showDesk();
+  if (saved.ended) {
+    // The session ended before the reload: the summary is still to write.
+    st.session = { session_id: saved.sessionId, ticket: saved.ticket || {} };
+    try {
+      await openSocket();
+    } catch (e) {
+      return restoreFailed(e);
+    }
+    setState('ended', saved.endReason || '');
+    openSummary(saved.endReason || '');
+    return;
+  }
+  vtax.restoring = true;
+  showTicket(saved.ticket || {});
+  show('call-card', true);
+  $('hangup').disabled = true;
+  setState('resuming', 'resuming the call 正在恢复通话');
+  st.media = getLocalMedia();
+  const deadline = Date.now() + 45000; // beyond the server's reconnect grace
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      if (!st.socket || !st.socket.connected) {
+        if (st.socket) st.socket.disconnect();
+        await openSocket();
+      }
+      st.router.setLastSeq(saved.sessionId, saved.lastSeq);
+      const ack = await st.router.resume(saved.sessionId, { fresh: true });
+      onSessionStart(ack, { fresh: true });
+      break;
+    } catch (e) {
+      if (!RESUME_FINAL.has(e.code) && Date.now() < deadline) {
+        showError(e);
+        await new Promise((r) => setTimeout(r, Math.min(500 * 2 ** attempt, 4000)));
+        continue;
+      }
+      if (e.code === 'unauthorized') {
+        restoreFailed(e);
+      } else {
+        st.session = { session_id: saved.sessionId, ticket: saved.ticket || {} };
+        endCall(e.code === 'session_ended' ? 'session_ended' : e.code || 'disconnected');
+      }
+      break;
+    }
+  }
+  vtax.restoring = false;
+}
+
+/** The stored sign-in is no good (expired token): back to the sign-in form. */
+function restoreFailed(e) {
+  resumeStore.clear(RESUME_KEY);
+  releaseMedia();
+  if (st.socket) st.socket.disconnect();
+  st.socket = null;
+  st.token = null;
+  for (const id of ['desk', 'call-card', 'summary-card']) show(id, false);
+  show('login-card', true);
+  $('me').textContent = '';
+  setState('idle');
+  showError(e);
+}
+
 // ---- init -------------------------------------------------------------------------------
 
 setState('idle');
 setAgentStatus('offline', '');
+restoreFromStorage().catch((e) => showError(e));

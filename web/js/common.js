@@ -47,6 +47,62 @@ export function clearError() {
   showError(null);
 }
 
+/**
+ * A status notice that is not an error (e.g. "peer reconnecting"): one line under the error
+ * line, created on first use. Empty/undefined hides it. Mirrored in window.vtax.notice.
+ */
+export function showNotice(text) {
+  let el = $('notice');
+  if (!el) {
+    if (!text) return;
+    const anchor = $('error');
+    if (!anchor) return;
+    el = h('div', { id: 'notice', class: 'notice' });
+    el.setAttribute('role', 'status');
+    el.setAttribute('aria-live', 'polite');
+    anchor.after(el);
+  }
+  el.textContent = text || '';
+  el.classList.toggle('hidden', !text);
+  vtax.notice = text || '';
+}
+
+/**
+ * What a page needs to resume its live session after a reload, in sessionStorage (this tab
+ * only): the token, the session and participant ids, last_seq and role-specific bits.
+ * Written at session start, cleared when the session's work is done.
+ */
+const RESUME_PREFIX = 'vtax.resume.';
+export const resumeStore = {
+  load(page) {
+    try {
+      const raw = sessionStorage.getItem(RESUME_PREFIX + page);
+      const data = raw ? JSON.parse(raw) : null;
+      return data && typeof data === 'object' ? data : null;
+    } catch {
+      return null;
+    }
+  },
+  save(page, data) {
+    try {
+      sessionStorage.setItem(RESUME_PREFIX + page, JSON.stringify({ ...data, savedAt: Date.now() }));
+    } catch (e) {
+      console.warn('sessionStorage unavailable', e);
+    }
+  },
+  update(page, patch) {
+    const current = this.load(page);
+    if (current) this.save(page, { ...current, ...patch });
+  },
+  clear(page) {
+    try {
+      sessionStorage.removeItem(RESUME_PREFIX + page);
+    } catch {
+      /* nothing stored */
+    }
+  },
+};
+
 /** Set the visible status line (id `status`) and window.vtax.state. */
 export function setState(state, text) {
   vtax.state = state;
@@ -153,6 +209,7 @@ export function connectSocket(token, { timeoutMs = 10000 } = {}) {
   }
   const socket = window.io({ auth: { token }, transports: ['websocket', 'polling'] });
   vtax.socket = socket;
+  followDrain(socket);
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       cleanup();
@@ -181,6 +238,34 @@ export function connectSocket(token, { timeoutMs = 10000 } = {}) {
     socket.on('connect', onConnect);
     socket.on('connect_error', onError);
   });
+}
+
+/**
+ * `server:draining {reconnect, within_s}`: the node is shutting down. Move now (close the
+ * transport, with jitter; socket.io-client reconnects on its own, through the balancer to a
+ * live node), and if the node still cuts us off ("io server disconnect", after which the
+ * client would not reconnect by itself) connect again. Pages resume their session on 'connect'.
+ */
+function followDrain(socket) {
+  socket.on('server:draining', (msg) => {
+    const within = Math.max(0, Number(msg && msg.within_s) || 0);
+    socket.vtaxDrainingUntil = Date.now() + within * 1000 + 15000;
+    vtax.draining = true;
+    const delay = Math.random() * Math.min(within * 500, 2000);
+    setTimeout(() => {
+      if (socket.connected && socket.io.engine) socket.io.engine.close();
+    }, delay);
+  });
+  socket.on('disconnect', (reason) => {
+    if (reason === 'io server disconnect' && isDraining(socket)) {
+      setTimeout(() => socket.connect(), 200 + Math.random() * 800);
+    }
+  });
+}
+
+/** True while a drain announced by the server may still cut this socket off. */
+export function isDraining(socket) {
+  return Boolean(socket && socket.vtaxDrainingUntil && Date.now() < socket.vtaxDrainingUntil);
 }
 
 /**

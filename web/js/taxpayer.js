@@ -11,9 +11,12 @@ import {
   fillSelect,
   fmtSeconds,
   getCatalog,
+  isDraining,
+  resumeStore,
   setState,
   show,
   showError,
+  showNotice,
   ApiError,
 } from './common.js';
 import { Call, SignalRouter, getLocalMedia, stopStream } from './rtc.js';
@@ -30,6 +33,8 @@ const st = {
   session: null, // the session:start payload of the current/last session
   call: null,
   media: null, // Promise<{stream, error}> acquired at "start" for the preview
+  name: '', // as entered, for the greeting after a reload
+  resuming: false, // a session:resume is in flight
 };
 vtax.page = 'taxpayer';
 vtax.st = st;
@@ -52,8 +57,9 @@ $('identity-form').addEventListener('submit', (ev) => {
     const res = await api('POST', '/api/auth/taxpayer', { body });
     st.token = res.token;
     st.taxpayerId = res.taxpayer_id;
+    st.name = name;
     vtax.taxpayerId = res.taxpayer_id;
-    $('who').textContent = name ? `您好，${name} · Hello, ${name}` : '您好 · Hello';
+    greet(name);
     await loadCatalog();
     showSteps('step-request');
     setState('idle', 'signed in 已登录');
@@ -61,7 +67,12 @@ $('identity-form').addEventListener('submit', (ev) => {
   });
 });
 
+function greet(name) {
+  $('who').textContent = name ? `您好，${name} · Hello, ${name}` : '您好 · Hello';
+}
+
 $('logout').addEventListener('click', () => {
+  resumeStore.clear(RESUME_KEY);
   if (st.socket) st.socket.disconnect();
   st.socket = null;
   st.router = null;
@@ -177,7 +188,7 @@ async function ensureSocket() {
   if (st.socket) st.socket.disconnect();
   const socket = await connectSocket(st.token);
   st.socket = socket;
-  st.router = new SignalRouter(socket);
+  st.router = new SignalRouter(socket, { onSeq: persistSeq });
 
   socket.on('queue:update', (msg) => {
     if (msg && msg.ticket_id === st.ticketId && vtax.state === 'queued') updatePosition(msg);
@@ -192,29 +203,175 @@ async function ensureSocket() {
     if (st.session && msg && msg.session_id === st.session.session_id) endCall(msg.reason);
   });
   socket.on('session:peer', (msg) => {
-    if (st.session && msg && msg.session_id === st.session.session_id && msg.state === 'left') {
+    if (!st.session || !msg || msg.session_id !== st.session.session_id) return;
+    vtax.peerState = msg.state;
+    if (msg.state === 'reconnecting') {
+      showNotice('对方重新连接中 peer reconnecting');
+    } else if (msg.state === 'back') {
+      showNotice('');
+      if (st.call && msg.ice_restart && !st.call.polite) st.call.restartIce();
+    } else if (msg.state === 'left') {
+      showNotice('对方已离开 The agent has left');
       showError(new ApiError('peer_left', '对方已断开 The agent has disconnected'));
     }
   });
   socket.on('disconnect', (reason) => {
     if (socket !== st.socket) return;
     if (reason === 'io client disconnect') return;
+    if (st.call && st.session) {
+      if (reason === 'io server disconnect' && !isDraining(socket)) {
+        continuedElsewhere();
+      } else {
+        // Keep the call: socket.io-client reconnects, then 'connect' resumes the session.
+        setState('in_session', 'reconnecting 重新连接中');
+      }
+      return;
+    }
     if (vtax.state === 'queued' || vtax.state === 'in_session' || vtax.state === 'connected') {
       showError(new ApiError('disconnected', `连接中断 Connection lost (${reason})`));
       if (st.call) endCall('disconnected');
       else backToRequest('connection lost');
     }
   });
+  // After an automatic reconnect (network change, node drain): resume the live session.
+  socket.on('connect', () => {
+    if (socket === st.socket && st.call && st.session) resumeLive();
+  });
   return socket;
+}
+
+// ---- resume: socket reconnect and page reload -------------------------------------------
+
+const RESUME_KEY = 'taxpayer';
+// Resume errors after which there is nothing to resume.
+const RESUME_FINAL = new Set(['session_ended', 'not_in_session', 'unauthorized', 'forbidden']);
+
+function persistSession(start) {
+  resumeStore.save(RESUME_KEY, {
+    token: st.token,
+    taxpayerId: st.taxpayerId,
+    name: st.name,
+    sessionId: start.session_id,
+    participantId: start.participant_id,
+    peerId: start.peer ? start.peer.participant_id : null,
+    lastSeq: st.router ? st.router.lastSeq(start.session_id) : 0,
+  });
+}
+
+function persistSeq(sessionId, seq) {
+  const saved = resumeStore.load(RESUME_KEY);
+  if (saved && !saved.ended && saved.sessionId === sessionId && seq > (saved.lastSeq || 0)) {
+    resumeStore.update(RESUME_KEY, { lastSeq: seq });
+  }
+}
+
+/** The socket reconnected during the call: same RTCPeerConnection, resume the session. */
+async function resumeLive() {
+  if (st.resuming || !st.call || !st.session) return;
+  const id = st.session.session_id;
+  const socket = st.socket;
+  st.resuming = true;
+  setState('in_session', 'resuming 正在恢复');
+  try {
+    await st.router.resume(id);
+    clearError();
+    if (st.call && st.call.pc.connectionState === 'connected') {
+      setState('connected', 'video connected 视频已连接');
+    } else {
+      setState('in_session', 'reconnecting 重新连接中');
+    }
+  } catch (e) {
+    if (!st.session || st.session.session_id !== id) return;
+    if (RESUME_FINAL.has(e.code)) {
+      endCall(e.code === 'session_ended' ? 'session_ended' : e.code);
+    } else {
+      showError(e);
+      setTimeout(() => {
+        if (socket === st.socket && socket.connected) resumeLive();
+      }, 1000);
+    }
+  } finally {
+    st.resuming = false;
+  }
+}
+
+/** Another window took this session over (the server disconnected us): stop here. */
+function continuedElsewhere() {
+  resumeStore.clear(RESUME_KEY);
+  if (st.router) st.router.detach();
+  st.call = null;
+  showNotice('');
+  show('hangup', false);
+  showError(new ApiError('moved', '通话已在其他窗口继续 The call continues in another window'));
+  setState('moved', 'continued in another window');
+}
+
+/** Page load: if this tab has a live (or just ended) session, pick it up. */
+async function restoreFromStorage() {
+  const saved = resumeStore.load(RESUME_KEY);
+  if (!saved || !saved.token || !saved.sessionId) return;
+  st.token = saved.token;
+  st.taxpayerId = saved.taxpayerId || null;
+  st.name = saved.name || '';
+  vtax.taxpayerId = st.taxpayerId;
+  vtax.sessionId = saved.sessionId;
+  greet(st.name);
+  loadCatalog().catch((e) => showError(e));
+  if (saved.ended) {
+    // The session ended before the reload: the rating is still to do.
+    st.session = { session_id: saved.sessionId };
+    showRating(saved.endReason || '');
+    return;
+  }
+  vtax.restoring = true;
+  showSteps('step-call');
+  show('hangup', false);
+  show('remote-figure', true);
+  setState('resuming', 'resuming the call 正在恢复通话');
+  st.media = getLocalMedia();
+  st.media.then(({ stream }) => {
+    if (stream && !st.call) $('local-video').srcObject = stream;
+  });
+  const deadline = Date.now() + 45000; // beyond the server's reconnect grace
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      await ensureSocket();
+      st.router.setLastSeq(saved.sessionId, saved.lastSeq);
+      const ack = await st.router.resume(saved.sessionId, { fresh: true });
+      onSessionStart(ack, { fresh: true });
+      break;
+    } catch (e) {
+      const final = RESUME_FINAL.has(e.code) || Date.now() > deadline;
+      if (!final) {
+        showError(e);
+        await new Promise((r) => setTimeout(r, Math.min(500 * 2 ** attempt, 4000)));
+        continue;
+      }
+      if (e.code === 'unauthorized') {
+        resumeStore.clear(RESUME_KEY);
+        releasePreview();
+        showSteps('step-identity');
+        setState('idle');
+        showError(e);
+      } else {
+        st.session = { session_id: saved.sessionId };
+        endCall(e.code === 'session_ended' ? 'session_ended' : e.code || 'disconnected');
+      }
+      break;
+    }
+  }
+  vtax.restoring = false;
 }
 
 // ---- the call ---------------------------------------------------------------------------
 
-function onSessionStart(start) {
+function onSessionStart(start, { fresh = false } = {}) {
   if (st.call) st.router.detach();
   st.session = start;
   st.ticketId = null;
   vtax.sessionId = start.session_id;
+  persistSession(start); // a reload can resume it
+  showNotice('');
   const peer = start.peer || {};
   $('agent-name').textContent = peer.display_name ? `· ${peer.display_name}` : '';
   showSteps('step-call');
@@ -227,12 +384,14 @@ function onSessionStart(start) {
     socket: st.socket,
     start,
     media,
+    freshResume: fresh,
     localVideo: $('local-video'),
     remoteVideo: $('remote-video'),
     onConnectionState: (s) => {
-      if (vtax.state === 'ended') return;
+      if (vtax.state === 'ended' || vtax.state === 'moved') return;
       if (s === 'connected') setState('connected', 'video connected 视频已连接');
       else if (s === 'disconnected' || s === 'failed') setState('in_session', 'reconnecting 重新连接中');
+      else if (s === 'new' && vtax.state === 'connected') setState('in_session', 'reconnecting 重新连接中');
     },
     onError: (e) => {
       console.warn('call error', e);
@@ -260,6 +419,13 @@ function endCall(reason) {
   if (vtax.state === 'ended' && !st.call) return;
   if (st.router) st.router.detach();
   st.call = null;
+  showNotice('');
+  // No more resuming; a reload still shows the rating until it is given.
+  resumeStore.update(RESUME_KEY, { ended: true, endReason: reason || '' });
+  showRating(reason);
+}
+
+function showRating(reason) {
   setState('ended', reason || '');
   $('end-reason').textContent = `服务已结束 The session has ended${reason ? ` (${reason})` : ''}.`;
   resetRating();
@@ -288,7 +454,9 @@ $('rate-form').addEventListener('submit', (ev) => {
     const payload = { session_id: st.session.session_id, score: Number(checked.value) };
     const comment = $('comment').value.trim();
     if (comment) payload.comment = comment;
+    await ensureSocket(); // not yet connected after a reload on this step
     await emitAck(st.socket, 'session:rate', payload);
+    resumeStore.clear(RESUME_KEY); // the session's work is done
     $('rated').textContent = '谢谢！Thank you for your feedback.';
     for (const r of document.querySelectorAll('input[name=score]')) r.disabled = true;
     $('comment').disabled = true;
@@ -298,6 +466,7 @@ $('rate-form').addEventListener('submit', (ev) => {
 
 $('again').addEventListener('click', () => {
   clearError();
+  resumeStore.clear(RESUME_KEY);
   st.session = null;
   $('question').value = '';
   showSteps('step-request');
@@ -310,3 +479,4 @@ $('again').addEventListener('click', () => {
 setState('idle');
 getCatalog().catch((e) => showError(e));
 if (params.get('channel') === 'kiosk') document.body.classList.add('kiosk');
+restoreFromStorage().catch((e) => showError(e));

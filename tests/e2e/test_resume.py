@@ -1,0 +1,230 @@
+"""Resume in real headless Chromium against the real server.
+
+A call between the taxpayer and agent pages survives a reload of either page (a new
+RTCPeerConnection on both sides, same session, no new queue:join) and a dropped socket (same
+RTCPeerConnection, ICE restart), and still ends normally as `completed`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+LANGUAGE = "en"
+
+IN_CALL_JS = (
+    "() => !!window.vtax.pc && window.vtax.pc.connectionState === 'connected'"
+    " && window.vtax.state === 'connected'"
+)
+UFRAG_JS = """() => {
+  const d = window.vtax.pc && window.vtax.pc.currentLocalDescription;
+  const m = d && /a=ice-ufrag:(\\S+)/.exec(d.sdp);
+  return m ? m[1] : null;
+}"""
+STORED_JS = "(page) => JSON.parse(sessionStorage.getItem('vtax.resume.' + page) || 'null')"
+
+
+async def start_call(e2e: Any, question: str) -> tuple[Any, Any, str]:
+    """Agent available, taxpayer asks, agent accepts, both connected with media flowing."""
+    agent = await e2e.agent_page()
+    await e2e.agent_available(agent)
+    taxpayer = await e2e.taxpayer_page()
+    await taxpayer.select_option("#category", e2e.server.categories[0])
+    await taxpayer.select_option("#language", LANGUAGE)
+    await taxpayer.fill("#question", question)
+    await taxpayer.click("#start")
+    await agent.wait_for_selector("#accept", state="visible")
+    assert question in (await agent.text_content("#offer-question") or "")
+    await agent.click("#accept")
+    await wait_connected(e2e, taxpayer, agent)
+    sid = await taxpayer.evaluate("() => window.vtax.sessionId")
+    assert sid and sid == await agent.evaluate("() => window.vtax.sessionId")
+    await assert_media_flowing(e2e, taxpayer, agent)
+    return taxpayer, agent, sid
+
+
+async def wait_connected(e2e: Any, *pages: Any) -> None:
+    for page in pages:
+
+        async def connected(page: Any = page) -> bool:
+            return bool(await page.evaluate(IN_CALL_JS))
+
+        await e2e.poll_until(connected, within=20, what=f"connected on {page.url}")
+        assert "connected" in (await page.text_content("#status") or "")
+
+
+async def assert_media_flowing(e2e: Any, *pages: Any) -> None:
+    """Inbound video framesDecoded and bytesReceived grow over >= 1 s on every page."""
+    flows = await e2e.wait_media_flowing(*pages, within=20)
+    for (first, later), page in zip(flows, pages, strict=True):
+        assert later["framesDecoded"] > first["framesDecoded"], page.url
+        assert later["bytesReceived"] > first["bytesReceived"], page.url
+        assert later["connectionState"] == "connected", page.url
+
+
+async def session_record(e2e: Any, token: str, sid: str) -> dict[str, Any]:
+    return await asyncio.to_thread(e2e.server.get_json, f"/api/sessions/{sid}", token)
+
+
+async def session_count(e2e: Any, token: str) -> int:
+    body = await asyncio.to_thread(e2e.server.get_json, "/api/sessions?limit=200", token)
+    return len(body["sessions"])
+
+
+async def mark_pc(page: Any) -> None:
+    """Remember the page's current RTCPeerConnection, to tell a new one from it later."""
+    await page.evaluate("() => { window.__markedPc = window.vtax.pc; }")
+
+
+async def wait_new_pc(e2e: Any, page: Any) -> None:
+    async def replaced() -> bool:
+        return bool(
+            await page.evaluate(
+                "() => !!window.__markedPc && !!window.vtax.pc"
+                " && window.vtax.pc !== window.__markedPc"
+                " && window.__markedPc.connectionState === 'closed'"
+            )
+        )
+
+    await e2e.poll_until(replaced, within=20, what=f"a new RTCPeerConnection on {page.url}")
+
+
+async def wait_peer_back(e2e: Any, page: Any) -> None:
+    async def back() -> bool:
+        return await page.evaluate("() => window.vtax.peerState") == "back"
+
+    await e2e.poll_until(back, within=20, what=f"session:peer back on {page.url}")
+    assert "reconnecting" not in (await page.evaluate("() => window.vtax.notice || ''"))
+
+
+async def finish(e2e: Any, taxpayer: Any, agent: Any, hang_up: Any, sid: str, token: str) -> None:
+    """Hang up, summary, rating: the record is `completed`, the stored resume data cleared."""
+    await hang_up.click("#hangup")
+    await e2e.wait_state(taxpayer, "ended")
+    await e2e.wait_state(agent, "ended")
+    for page in (taxpayer, agent):
+        assert await page.evaluate("() => window.vtax.pc") is None
+
+    async def completed() -> Any:
+        rec = await session_record(e2e, token, sid)
+        return rec if rec["outcome"] == "completed" else None
+
+    rec = await e2e.poll_until(completed, within=10, what="session record completed")
+    assert rec["id"] == sid
+    assert rec["end_reason"] == "hangup"
+
+    await agent.wait_for_selector("#summary-card", state="visible")
+    await agent.fill("#handled", "Answered after a reload.")
+    await agent.click("#save-summary")
+    await agent.wait_for_function(
+        "() => document.getElementById('summary-saved').textContent.includes('Saved')"
+    )
+    assert await agent.evaluate(STORED_JS, "agent") is None
+
+    await taxpayer.wait_for_selector("#rate-form", state="visible")
+    await taxpayer.check("#score-5")
+    await taxpayer.click("#rate")
+    await taxpayer.wait_for_function(
+        "() => document.getElementById('rated').textContent.includes('Thank you')"
+    )
+    assert await taxpayer.evaluate(STORED_JS, "taxpayer") is None
+    assert await e2e.error_text(taxpayer) == ""
+    assert await e2e.error_text(agent) == ""
+
+
+async def test_taxpayer_reload_resumes_the_call(e2e: Any) -> None:
+    token = await asyncio.to_thread(e2e.server.supervisor_token)
+    taxpayer, agent, sid = await start_call(e2e, "reload the taxpayer page mid-call")
+    stored = await taxpayer.evaluate(STORED_JS, "taxpayer")
+    assert stored and stored["sessionId"] == sid and stored["lastSeq"] > 0
+    assert (await session_record(e2e, token, sid))["outcome"] == "live"
+    sessions_before = await session_count(e2e, token)
+    await mark_pc(agent)
+
+    await taxpayer.reload()
+    await taxpayer.wait_for_function("() => window.vtax && window.vtax.page === 'taxpayer'")
+
+    # No queue:join: the page resumes the same session with a fresh RTCPeerConnection, and the
+    # agent replaces its RTCPeerConnection on the taxpayer's request.
+    await wait_new_pc(e2e, agent)
+    await wait_connected(e2e, taxpayer, agent)
+    await wait_peer_back(e2e, agent)
+    info = await taxpayer.evaluate("() => window.vtax.call")
+    assert info["freshResume"] is True and info["sessionId"] == sid
+    assert await taxpayer.evaluate("() => window.vtax.sessionId") == sid
+    assert await agent.evaluate("() => window.vtax.call.renewals") == 1
+    await assert_media_flowing(e2e, taxpayer, agent)
+
+    assert (await session_record(e2e, token, sid))["outcome"] == "live"
+    assert await session_count(e2e, token) == sessions_before, "no new session was opened"
+    assert await taxpayer.is_visible("#hangup")
+
+    await finish(e2e, taxpayer, agent, taxpayer, sid, token)
+
+
+async def test_agent_reload_resumes_the_call(e2e: Any) -> None:
+    token = await asyncio.to_thread(e2e.server.supervisor_token)
+    taxpayer, agent, sid = await start_call(e2e, "reload the agent page mid-call")
+    sessions_before = await session_count(e2e, token)
+    await mark_pc(taxpayer)
+
+    await agent.reload()
+    await agent.wait_for_function("() => window.vtax && window.vtax.page === 'agent'")
+
+    await wait_new_pc(e2e, taxpayer)
+    await wait_connected(e2e, agent, taxpayer)
+    await wait_peer_back(e2e, taxpayer)
+    assert await agent.evaluate("() => window.vtax.call.freshResume") is True
+    assert await agent.is_visible("#call-card")
+    assert not await agent.is_visible("#login-card")
+    await assert_media_flowing(e2e, taxpayer, agent)
+
+    assert (await session_record(e2e, token, sid))["outcome"] == "live"
+    assert await session_count(e2e, token) == sessions_before, "no new session was opened"
+
+    await finish(e2e, taxpayer, agent, agent, sid, token)
+
+
+async def test_socket_drop_keeps_the_peer_connection(e2e: Any) -> None:
+    """The taxpayer's socket drops (like a network change): socket.io-client reconnects, the
+    page resumes on the same RTCPeerConnection, the agent restarts ICE, media keeps flowing."""
+    token = await asyncio.to_thread(e2e.server.supervisor_token)
+    taxpayer, agent, sid = await start_call(e2e, "drop the taxpayer's socket mid-call")
+    for page in (taxpayer, agent):
+        await mark_pc(page)
+    socket_id = await taxpayer.evaluate("() => window.vtax.socket.id")
+    ufrag_before = await agent.evaluate(UFRAG_JS)
+    assert ufrag_before
+
+    await taxpayer.evaluate("() => window.vtax.socket.io.engine.close()")
+
+    async def resumed() -> bool:
+        return bool(
+            await taxpayer.evaluate(
+                "(old) => window.vtax.socket.connected && window.vtax.socket.id !== old"
+                " && window.vtax.call.resumes >= 1",
+                socket_id,
+            )
+        )
+
+    await e2e.poll_until(resumed, within=20, what="taxpayer resumed on a new socket")
+    await wait_peer_back(e2e, agent)
+
+    async def ice_restarted() -> Any:
+        ufrag = await agent.evaluate(UFRAG_JS)
+        return ufrag if ufrag and ufrag != ufrag_before else None
+
+    await e2e.poll_until(ice_restarted, within=20, what="ICE restart (new ufrag) on the agent")
+    await wait_connected(e2e, taxpayer, agent)
+    for page in (taxpayer, agent):
+        assert await page.evaluate("() => window.vtax.pc === window.__markedPc"), page.url
+    assert await taxpayer.evaluate("() => window.vtax.call.renewals") == 0
+    assert await agent.evaluate("() => window.vtax.call.renewals") == 0
+    await assert_media_flowing(e2e, taxpayer, agent)
+    assert (await session_record(e2e, token, sid))["outcome"] == "live"
+
+    await finish(e2e, taxpayer, agent, taxpayer, sid, token)
