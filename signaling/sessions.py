@@ -63,6 +63,7 @@ class SessionRelay:
             self.session_resume,
             limit="signal",
         )
+        hub.connect_hooks.append(self.on_connect)
         hub.disconnect_hooks.append(self.on_disconnect)
 
     # ---- lifecycle ---------------------------------------------------------------------
@@ -125,8 +126,14 @@ class SessionRelay:
         now = time.time()
         await self.hub.records.answered(ticket.session_id, agent_id, at(now))
         staff = await self.hub.accounts.staff(agent_id)
+        taxpayer_node = await self.store.node_of(taxpayer_sid) if taxpayer_sid else None
         taxpayer = LiveParticipant(
-            new_participant_id(), "taxpayer", ticket.taxpayer_id, "", taxpayer_sid, self.node_id
+            new_participant_id(),
+            "taxpayer",
+            ticket.taxpayer_id,
+            "",
+            taxpayer_sid,
+            taxpayer_node or "",
         )
         agent = LiveParticipant(
             new_participant_id(),
@@ -152,7 +159,8 @@ class SessionRelay:
         await self.store.create(live)
         for me in (taxpayer, agent):
             if me.sid is not None:
-                self.bound.setdefault(me.sid, {})[live.id] = me.id
+                if me.sid in self.hub.connections:  # bindings are kept for local connections
+                    self.bound.setdefault(me.sid, {})[live.id] = me.id
                 await self.hub.send("session:start", self._start_payload(live, me), [me.sid])
         for started in self.on_started:
             await started(live)
@@ -217,14 +225,27 @@ class SessionRelay:
 
     # ---- the relay ---------------------------------------------------------------------
 
-    def _bound_participant(self, conn: Connection, session_id: str) -> str:
+    async def _bound_participant(self, conn: Connection, session_id: str) -> str:
+        """The participant this connection speaks for in the session. Bindings made on another
+        node (the agent accepted there) are looked up in the store once and cached."""
         participant_id = self.bound.get(conn.sid, {}).get(session_id)
         if participant_id is None:
-            raise DomainError("not_in_session", "you are not a participant of that live session")
+            live = await self.store.get(session_id)
+            found = (
+                next((p for p in live.participants.values() if p.sid == conn.sid), None)
+                if live is not None
+                else None
+            )
+            if found is None:
+                raise DomainError(
+                    "not_in_session", "you are not a participant of that live session"
+                )
+            participant_id = found.id
+            self.bound.setdefault(conn.sid, {})[session_id] = participant_id
         return participant_id
 
     async def rtc_signal(self, conn: Connection, p: schemas.RtcSignal) -> Ack:
-        sender = self._bound_participant(conn, p.session_id)
+        sender = await self._bound_participant(conn, p.session_id)
         message = {"session_id": p.session_id, "from": sender, "type": p.type, "data": p.data}
         sent = await self.store.append_signal(p.session_id, sender, p.to, message)
         if sent is None:
@@ -256,8 +277,27 @@ class SessionRelay:
         me.sid = conn.sid
         return {**self._start_payload(live, me), "replay": replay, "ice_restart": True}
 
+    async def on_connect(self, conn: Connection) -> None:
+        if conn.principal.role in MEDIA_ROLES:
+            await self.store.register_connection(conn.sid, self.node_id)
+
     async def on_disconnect(self, conn: Connection) -> None:
-        for session_id, participant_id in self.bound.pop(conn.sid, {}).items():
+        if conn.principal.role in MEDIA_ROLES:
+            await self.store.unregister_connection(conn.sid)
+        bindings = self.bound.pop(conn.sid, {})
+        if conn.principal.role in MEDIA_ROLES:
+            # Bound on another node (where the agent accepted) and never used here: look it up.
+            session_id = await self.store.session_of(conn.principal.subject)
+            if session_id is not None and session_id not in bindings:
+                live = await self.store.get(session_id)
+                me = (
+                    live.participant_of(conn.principal.subject, conn.principal.role)
+                    if live
+                    else None
+                )
+                if me is not None and me.sid == conn.sid:
+                    bindings[session_id] = me.id
+        for session_id, participant_id in bindings.items():
             await self._reconnecting(session_id, participant_id, conn.sid, time.time())
 
     async def _reconnecting(
@@ -271,7 +311,7 @@ class SessionRelay:
             await self._send_others(live, participant_id, "session:peer", {"state": "reconnecting"})
 
     async def session_end(self, conn: Connection, p: schemas.SessionEnd) -> Ack:
-        participant_id = self._bound_participant(conn, p.session_id)
+        participant_id = await self._bound_participant(conn, p.session_id)
         live = await self.store.get(p.session_id)
         by = live.participants.get(participant_id) if live else None
         await self.end(p.session_id, p.reason or "hangup", "completed", by)

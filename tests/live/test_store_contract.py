@@ -31,8 +31,9 @@ async def store(request):
 
 
 def session(sid="s1"):
-    s = LiveSession(id=sid, agent_id="a1", taxpayer_id="t1", started_at=100.0,
-                    info={"category": "invoices"})
+    s = LiveSession(
+        id=sid, agent_id="a1", taxpayer_id="t1", started_at=100.0, info={"category": "invoices"}
+    )
     s.participants = {
         "pt": LiveParticipant("pt", "taxpayer", "t1", "", "sid-t", "n1"),
         "pa": LiveParticipant("pa", "agent", "a1", "Agent", "sid-a", "n1"),
@@ -110,3 +111,42 @@ async def test_hidden_participants_can_be_added_and_removed(store):
     assert await store.remove_participant("s1", "pr")
     assert await store.append_signal("s1", "pt", "pr", {}) is None
     assert not await store.add_participant("nope", rec)
+
+
+async def test_a_participant_created_reconnecting_expires(store):
+    s = session()
+    s.participants["pt"].sid, s.participants["pt"].state = None, "reconnecting"
+    s.participants["pt"].deadline = 10.0
+    await store.create(s)
+    assert await store.claim_expired(11.0) == [("s1", "pt")]
+
+
+async def test_connections_know_their_node(store):
+    await store.register_connection("sid-x", "n7")
+    assert await store.node_of("sid-x") == "n7"
+    await store.unregister_connection("sid-x")
+    assert await store.node_of("sid-x") is None
+
+
+async def test_dead_nodes_are_claimed_once_with_their_participants():
+    import uuid as _uuid
+
+    from redis.asyncio import Redis as _Redis
+
+    prefix = f"vtaxtest:{_uuid.uuid4().hex[:8]}:"
+    redis = _Redis.from_url(REDIS_URL)
+    store = RedisLiveStore(redis, prefix)
+    try:
+        await store.create(session())
+        await store.node_heartbeat("n1", 100.0)
+        await store.node_heartbeat("n2", 108.0)
+        assert await store.claim_dead_nodes(110.0, 5.0) == ["n1"]
+        assert await store.claim_dead_nodes(110.0, 5.0) == []
+        assert sorted(await store.participants_on_node("n1")) == [
+            ("s1", "pa", "sid-a"),
+            ("s1", "pt", "sid-t"),
+        ]
+    finally:
+        async for key in redis.scan_iter(match=prefix + "*"):
+            await redis.delete(key)
+        await store.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import signal
@@ -84,9 +85,16 @@ class Node:
         if self._out is not None:
             self._out.close()
 
-    def wait(self, timeout: float) -> int:
+    async def wait(self, timeout: float) -> int:
+        """Wait for the process to exit without blocking the event loop (clients in the test
+        must keep answering the server while it shuts down)."""
         assert self.proc is not None
-        return self.proc.wait(timeout)
+        deadline = time.monotonic() + timeout
+        while self.proc.poll() is None:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{self.name} still running after {timeout} s")
+            await asyncio.sleep(0.05)
+        return self.proc.returncode
 
 
 @dataclass

@@ -109,7 +109,7 @@ async def test_kill_9_of_a_node_mid_session_and_resume_on_the_other(cluster):
         await agent.call("rtc:signal", {"session_id": sid, "type": "offer", "data": {"n": 1}})
         await taxpayer.wait_for("rtc:signal")
         a.kill(signal.SIGKILL)  # the taxpayer's node dies without a word
-        a.wait(10)
+        await a.wait(10)
         await poll_until(lambda: not taxpayer.sio.connected, timeout=10)
         await agent.wait_for("session:peer", lambda p: p["state"] == "reconnecting", timeout=15)
         # While the taxpayer is away the agent keeps signalling; nothing is lost.
@@ -165,7 +165,7 @@ async def test_sigterm_drains_within_a_bounded_time(cluster):
         started = time.monotonic()
         a.kill(signal.SIGTERM)
         await taxpayer.wait_for("server:draining", timeout=5)
-        assert a.wait(15) == 0
-        assert time.monotonic() - started < 2 + 5 + 3  # drain timeout + slack
+        assert await a.wait(15) == 0
+        assert time.monotonic() - started < 2 + 3  # the drain timeout, and slack
     finally:
         await taxpayer.close()

@@ -38,3 +38,8 @@ def nodes(p: str) -> str:
 def node_participants(p: str, node: str) -> str:
     """SET: "<session id>|<participant id>" bound to connections on that node."""
     return f"{p}live:node:{node}"
+
+
+def connections(p: str) -> str:
+    """HASH: Socket.IO sid -> the node holding that connection."""
+    return f"{p}live:conns"

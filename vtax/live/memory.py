@@ -15,6 +15,7 @@ class MemoryLiveStore:
         self._sessions: dict[str, LiveSession] = {}
         self._buffers: dict[str, deque[tuple[list[str], dict[str, Any]]]] = {}
         self._by_subject: dict[str, str] = {}
+        self._conn_nodes: dict[str, str] = {}
 
     async def create(self, session: LiveSession) -> None:
         self._sessions[session.id] = session
@@ -104,6 +105,15 @@ class MemoryLiveStore:
                 if self._by_subject.get(p.subject) == session_id:
                     del self._by_subject[p.subject]
         return session
+
+    async def register_connection(self, sid: str, node: str) -> None:
+        self._conn_nodes[sid] = node
+
+    async def unregister_connection(self, sid: str) -> None:
+        self._conn_nodes.pop(sid, None)
+
+    async def node_of(self, sid: str) -> str | None:
+        return self._conn_nodes.get(sid)
 
     async def node_heartbeat(self, node: str, now: float) -> None:
         return None

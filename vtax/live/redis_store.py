@@ -108,6 +108,8 @@ class RedisLiveStore:
             for x in session.participants.values():
                 if x.node:
                     pipe.sadd(keys.node_participants(p, x.node), _member(session.id, x.id))
+                if x.state == "reconnecting":
+                    pipe.zadd(keys.deadlines(p), {_member(session.id, x.id): x.deadline})
             for x in session.media_participants():
                 pipe.set(keys.subject(p, x.subject), session.id, ex=SESSION_TTL_S)
             pipe.expire(keys.session(p, session.id), SESSION_TTL_S)
@@ -253,6 +255,16 @@ class RedisLiveStore:
                 await self.redis.delete(key)
         return session
 
+    async def register_connection(self, sid: str, node: str) -> None:
+        await self.redis.hset(keys.connections(self.p), sid, node)  # type: ignore[misc]
+
+    async def unregister_connection(self, sid: str) -> None:
+        await self.redis.hdel(keys.connections(self.p), sid)  # type: ignore[misc]
+
+    async def node_of(self, sid: str) -> str | None:
+        value = await self.redis.hget(keys.connections(self.p), sid)  # type: ignore[misc]
+        return value.decode() if isinstance(value, bytes) else value
+
     async def node_heartbeat(self, node: str, now: float) -> None:
         await self.redis.zadd(keys.nodes(self.p), {node: now})
 
@@ -272,6 +284,14 @@ class RedisLiveStore:
             if x.get("node") == node and x.get("sid"):
                 out.append((session_id, participant_id, x["sid"]))
         await self.redis.delete(keys.node_participants(self.p, node))
+        # Forget the dead node's connections (rare: HSCAN is fine here).
+        stale = [
+            sid
+            async for sid, holder in self.redis.hscan_iter(keys.connections(self.p))
+            if holder.decode() == node
+        ]
+        if stale:
+            await self.redis.hdel(keys.connections(self.p), *stale)  # type: ignore[misc]
         return out
 
     async def close(self) -> None:
