@@ -228,3 +228,45 @@ async def test_socket_drop_keeps_the_peer_connection(e2e: Any) -> None:
     assert (await session_record(e2e, token, sid))["outcome"] == "live"
 
     await finish(e2e, taxpayer, agent, taxpayer, sid, token)
+
+
+async def test_drain_notice_moves_the_agent(e2e: Any) -> None:
+    """`server:draining` on the agent page (delivered to the page's own listeners, as the
+    server would send it): the page moves to a new connection by itself and resumes on the same
+    RTCPeerConnection; being impolite it restarts ICE; the call goes on."""
+    token = await asyncio.to_thread(e2e.server.supervisor_token)
+    taxpayer, agent, sid = await start_call(e2e, "the agent's node drains mid-call")
+    for page in (taxpayer, agent):
+        await mark_pc(page)
+    socket_id = await agent.evaluate("() => window.vtax.socket.id")
+    ufrag_before = await taxpayer.evaluate(UFRAG_JS)
+
+    await agent.evaluate(
+        "() => window.vtax.socket.listeners('server:draining')"
+        ".forEach((f) => f({reconnect: true, within_s: 2}))"
+    )
+
+    async def moved() -> bool:
+        return bool(
+            await agent.evaluate(
+                "(old) => window.vtax.socket.connected && window.vtax.socket.id !== old"
+                " && window.vtax.call.resumes >= 1",
+                socket_id,
+            )
+        )
+
+    await e2e.poll_until(moved, within=20, what="agent resumed on a new connection")
+    await wait_peer_back(e2e, taxpayer)
+
+    async def ice_restarted() -> Any:
+        ufrag = await taxpayer.evaluate(UFRAG_JS)
+        return ufrag if ufrag and ufrag != ufrag_before else None
+
+    await e2e.poll_until(ice_restarted, within=20, what="ICE restart answered by the taxpayer")
+    await wait_connected(e2e, taxpayer, agent)
+    for page in (taxpayer, agent):
+        assert await page.evaluate("() => window.vtax.pc === window.__markedPc"), page.url
+    await assert_media_flowing(e2e, taxpayer, agent)
+    assert (await session_record(e2e, token, sid))["outcome"] == "live"
+
+    await finish(e2e, taxpayer, agent, agent, sid, token)

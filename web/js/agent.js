@@ -113,6 +113,8 @@ for (const status of ['available', 'away', 'offline']) {
 }
 
 async function sendStatus(status) {
+  // After a resume the server may think a busy agent is offline: do not take offers mid-call.
+  if (st.call && status === 'available') throw new ApiError('in_session', '请先挂断 Hang up first');
   const ack = await emitAck(st.socket, 'agent:status', { status });
   setAgentStatus(ack.status || status, '');
   return ack;
