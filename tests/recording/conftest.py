@@ -39,12 +39,21 @@ async def database_url(tmp_path: Path) -> AsyncIterator[str]:
 
 @cache
 def video_bitstream() -> list[tuple[bytes, bool]]:
-    return vp8_frames(FPS * 20, fps=FPS, gop=FPS * 4)
+    """8 s of VP8 at 15 fps, a keyframe every 4 s; played in a loop."""
+    return vp8_frames(FPS * 8, fps=FPS, gop=FPS * 4)
 
 
 @cache
 def audio_bitstream() -> list[bytes]:
-    return opus_frames(50 * 20)
+    return opus_frames(50 * 8)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _bitstreams() -> None:
+    """Encode the test media once, before any event loop runs (encoding inside a test would
+    stall the loop that also runs the node and the worker)."""
+    video_bitstream()
+    audio_bitstream()
 
 
 class PacketTrack(MediaStreamTrack):

@@ -33,13 +33,18 @@ def vp8_frames(
         if codec == "libvpx"
         else {"preset": "ultrafast", "tune": "zerolatency", "bf": "0"}
     )
-    noise = os.urandom(size[0] * size[1])
+    width, height = size
+    base = bytes((x * 255 // width) for x in range(width)) * height  # a gradient
+    patch = os.urandom(64 * 64)  # a textured square that moves: real motion to encode
     out: list[tuple[bytes, bool]] = []
     for i in range(count):
-        frame = av.VideoFrame(size[0], size[1], "yuv420p")
-        y = frame.planes[0]
-        shift = (i * 7) % (size[0] * size[1] // 2)
-        y.update(noise[shift:] + noise[:shift])
+        frame = av.VideoFrame(width, height, "yuv420p")
+        luma = bytearray(base)
+        x0, y0 = (i * 8) % (width - 64), (i * 4) % (height - 64)
+        for row in range(64):
+            start = (y0 + row) * width + x0
+            luma[start : start + 64] = patch[row * 64 : (row + 1) * 64]
+        frame.planes[0].update(bytes(luma))
         for plane in frame.planes[1:]:
             plane.update(bytes([128]) * plane.buffer_size)
         frame.pts = i

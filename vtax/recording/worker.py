@@ -51,6 +51,7 @@ from vtax.recording.writer import SegmentResult, SegmentWriter
 log = logging.getLogger(__name__)
 SDP_SESSION_ID = re.compile(r"^o=\S+ (\S+) ", re.MULTILINE)
 PLI_INTERVAL_S = 0.5
+RESTART_INTERVAL_S = 2.0
 TICK_S = 0.25
 
 
@@ -165,6 +166,7 @@ class ParticipantLink:
                 async with self.lock:
                     if pc is self.pc:
                         await self.close_pc()
+                await self.session.request_restart(self.participant_id)
 
         return pc
 
@@ -224,6 +226,7 @@ class SessionRecording:
         self.segment_numbers: dict[str, int] = {}
         self.stopped = False
         self.joined = False
+        self.restart_asked: dict[str, float] = {}
         self.early: list[dict[str, Any]] = []  # signals that beat the join ack
 
     async def join(self) -> bool:
@@ -285,6 +288,22 @@ class SessionRecording:
 
     def participant_joined(self, participant_id: str, role: str) -> None:
         self.roles[participant_id] = role
+
+    async def request_restart(self, participant_id: str | None = None) -> None:
+        """Ask a media participant (all of them if None) for a new peer connection, e.g. after
+        a resume or a page reload; a page whose connection to us is healthy ignores it."""
+        if self.stopped or not self.joined:
+            return
+        now = time.monotonic()
+        targets = [participant_id] if participant_id else list(self.roles)
+        for target in targets:
+            if self.roles.get(target) not in ("taxpayer", "agent"):
+                continue
+            if now - self.restart_asked.get(target, 0.0) < RESTART_INTERVAL_S:
+                continue
+            self.restart_asked[target] = now
+            with contextlib.suppress(Exception):
+                await self.signal(target, "restart", None)
 
     def new_writer(self, link: ParticipantLink, codecs: dict[str, str]) -> SegmentWriter:
         number = max(self.manifest.next_segment(link.participant_id),
@@ -450,6 +469,13 @@ class RecorderWorker:
                 if rec is not None and msg.get("state") == "joined":
                     rec.participant_joined(str(msg.get("participant_id")), str(msg.get("role")))
 
+        async def on_peer(msg: Any) -> None:
+            # A participant came back (resume): it may need a new connection to us.
+            if isinstance(msg, dict) and msg.get("state") == "back":
+                rec = self.sessions.get(str(msg.get("session_id")))
+                if rec is not None:
+                    self.spawn(rec.request_restart())
+
         async def on_end(msg: Any) -> None:
             if isinstance(msg, dict):
                 self.spawn(self.finish(str(msg.get("session_id"))))
@@ -463,6 +489,7 @@ class RecorderWorker:
         client.on("recording:job", on_job)
         client.on("rtc:signal", on_signal)
         client.on("session:participant", on_participant)
+        client.on("session:peer", on_peer)
         client.on("session:end", on_end)
         client.on("recording:stop", on_end)
         client.on("disconnect", on_disconnect)
@@ -567,8 +594,11 @@ class RecorderWorker:
             self._stopping = True
             for session_id in list(self.sessions):
                 await self.finish(session_id, "interrupted")
-            for task in background:
-                task.cancel()
+            # The Redis loop ends by itself within its pop timeout (cancelling a BRPOP would
+            # leave its connection dangling); the others sleep and are cancelled.
+            for loop, task in zip(loops, background, strict=True):
+                if loop != self._redis_loop:
+                    task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
             for client in self.clients.values():
                 with contextlib.suppress(Exception):

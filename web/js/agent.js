@@ -21,6 +21,7 @@ import {
   ApiError,
 } from './common.js';
 import { Call, SignalRouter, getLocalMedia, stopStream } from './rtc.js';
+import { bindRecording } from './recording.js'; // recording (docs/recording.md)
 
 const st = {
   token: null,
@@ -126,6 +127,8 @@ async function openSocket() {
   const socket = await connectSocket(st.token);
   st.socket = socket;
   st.router = new SignalRouter(socket, { onSeq: persistSeq });
+  // Recording hook: consent prompt/status, send-only peer connection to the recorder.
+  bindRecording(socket, { getCall: () => st.call, role: 'agent' });
   socket.on('agent:status', (msg) => {
     if (msg && msg.status) setAgentStatus(msg.status, msg.reason);
   });

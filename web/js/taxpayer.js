@@ -20,6 +20,7 @@ import {
   ApiError,
 } from './common.js';
 import { Call, SignalRouter, getLocalMedia, stopStream } from './rtc.js';
+import { bindRecording } from './recording.js'; // recording (docs/recording.md)
 
 const params = new URLSearchParams(location.search);
 const STEPS = ['step-identity', 'step-request', 'step-queue', 'step-call', 'step-rate'];
@@ -189,6 +190,8 @@ async function ensureSocket() {
   const socket = await connectSocket(st.token);
   st.socket = socket;
   st.router = new SignalRouter(socket, { onSeq: persistSeq });
+  // Recording hook: consent prompt/status, send-only peer connection to the recorder.
+  bindRecording(socket, { getCall: () => st.call, role: 'taxpayer' });
 
   socket.on('queue:update', (msg) => {
     if (msg && msg.ticket_id === st.ticketId && vtax.state === 'queued') updatePosition(msg);

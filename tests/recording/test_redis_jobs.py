@@ -1,0 +1,80 @@
+"""Scaled out: recording jobs go through Redis; with two workers waiting, a job is taken by
+exactly one of them, and the recording state is shared through Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import secrets
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+
+from tests.conftest import poll_until
+from tests.recording.conftest import start_session
+from vtax.recording.jobs import jobs_key
+from vtax.recording.worker import RecorderWorker
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+PREFIX = f"vtaxtest-{secrets.token_hex(4)}:"
+
+
+@pytest.fixture
+async def redis() -> AsyncIterator[Redis]:
+    client = Redis.from_url(REDIS_URL)
+    try:
+        await client.ping()
+    except Exception as exc:  # pragma: no cover - the machine runs Redis (DESIGN.md)
+        await client.aclose()
+        pytest.skip(f"no Redis at {REDIS_URL}: {exc}")
+    yield client
+    keys = [k async for k in client.scan_iter(match=f"{PREFIX}*", count=500)]
+    if keys:
+        await client.delete(*keys)
+    await client.aclose()
+
+
+@pytest.fixture
+def settings_overrides(redis: Redis) -> dict[str, Any]:
+    return {"redis_url": REDIS_URL, "redis_prefix": PREFIX}
+
+
+@pytest.fixture
+def collect_leaks() -> Iterator[None]:
+    """The node's Redis mode leaves a Redis connection unclosed at app cleanup even with
+    recording off (python-socketio's AsyncRedisManager pub/sub; reported to its owner):
+    collect it inside this test, where the mark below ignores it, not at session end."""
+    yield
+    gc.collect()
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+async def test_a_job_is_taken_by_one_worker(collect_leaks, server, clients, redis):
+    stop = asyncio.Event()
+    workers = [
+        RecorderWorker(server.ctx.settings, server.url, capacity=2, use_redis=True)
+        for _ in range(2)
+    ]
+    tasks = [asyncio.ensure_future(w.run(stop, prune_schedule=False)) for w in workers]
+    try:
+        taxpayer, _, t_start, _ = await start_session(server, clients)
+        session_id = t_start["session_id"]
+        ack = await taxpayer.call("session:consent", {"session_id": session_id, "recording": True})
+        assert ack["ok"], ack
+        await taxpayer.wait_for(
+            "session:participant", lambda m: m["role"] == "recorder", timeout=10
+        )
+        await asyncio.sleep(1.5)  # time for a second claim, if the job could be taken twice
+        holders = [w for w in workers if session_id in w.sessions]
+        assert len(holders) == 1
+        assert len(taxpayer.received["session:participant"]) == 1
+        assert await redis.llen(jobs_key(PREFIX)) == 0
+        assert await redis.exists(f"{PREFIX}recording:state:{session_id}")
+        assert (await taxpayer.call("session:end", {"session_id": session_id}))["ok"]
+        await poll_until(lambda: not holders[0].sessions, 10)
+        assert not await redis.exists(f"{PREFIX}recording:state:{session_id}")
+    finally:
+        stop.set()
+        await asyncio.wait_for(asyncio.gather(*tasks), 20)
