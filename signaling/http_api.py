@@ -389,7 +389,7 @@ async def get_session(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     who = request[PRINCIPAL]
     session_id = request.match_info["session_id"]
-    if len(session_id) > 64:
+    if len(session_id) > 64 or "\x00" in session_id:
         raise ApiError(404, "not_found", "no such session")
     return web.json_response(await ctx.records.get(session_id, Scope(who.role, who.subject)))
 

@@ -79,7 +79,7 @@ def scope_of(request: web.Request) -> Scope:
 
 def path_id(request: web.Request, name: str) -> str:
     value = request.match_info[name]
-    if not 1 <= len(value) <= 64:
+    if not 1 <= len(value) <= 64 or "\x00" in value:
         raise ApiError(404, "not_found", "no such resource")
     return value
 
@@ -206,10 +206,10 @@ async def read_upload(request: web.Request, limit: int) -> tuple[str, bytes, str
                     data = await _read_limited(part, limit)
                 elif part.name == "note":
                     raw = await _read_limited(part, 4 * 1000)
-                    note = raw.decode("utf-8")[:1000]
+                    note = schemas.no_nul(raw.decode("utf-8"))[:1000]
                 else:
                     raise ApiError(400, "invalid_payload", "the form takes `file` and `note`")
-    except (ValueError, RuntimeError, LookupError, AssertionError) as exc:
+    except (ValueError, RuntimeError, LookupError, AssertionError) as exc:  # incl. bad UTF-8
         raise ApiError(400, "invalid_payload", f"the multipart body is not valid: {exc}") from None
     if data is None:
         raise ApiError(400, "invalid_payload", "the form has no `file` part")

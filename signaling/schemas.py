@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 ShortText = Annotated[str, StringConstraints(max_length=100)]
@@ -19,8 +19,27 @@ Score = Annotated[int, Field(ge=1, le=5, strict=True)]
 Day = Annotated[date, Field(ge=date(2000, 1, 1), le=date(2100, 12, 31))]
 
 
+def no_nul(value: Any) -> Any:
+    """NUL never belongs in text (and PostgreSQL cannot store it): refuse it anywhere."""
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError("text must not contain NUL characters")
+    if isinstance(value, list):
+        for item in value:
+            no_nul(item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            no_nul(key)
+            no_nul(item)
+    return value
+
+
 class Message(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        return no_nul(value)
 
 
 # ---- HTTP bodies -----------------------------------------------------------------------
@@ -173,6 +192,11 @@ Outcome = Literal["waiting", "live", "completed", "dropped", "transferred", "aba
 
 class Query(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, populate_by_name=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        return no_nul(value)
 
 
 class SessionFilterQuery(Query):

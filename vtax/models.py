@@ -16,7 +16,6 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
-    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -91,23 +90,21 @@ class ServiceSession(Base):
     recording_url: Mapped[str | None] = mapped_column(String(500), nullable=True)
     # check: pending -> confirmed | disputed; a revised summary puts a dispute back to pending
     check_status: Mapped[str] = mapped_column(
-        String(12), default="pending", server_default=text("'pending'")
+        String(12), default="pending", server_default="pending"
     )
     # the service follow-up promised in the summary: none | open -> done
-    follow_up_status: Mapped[str] = mapped_column(
-        String(8), default="none", server_default=text("'none'")
-    )
+    follow_up_status: Mapped[str] = mapped_column(String(8), default="none", server_default="none")
     follow_up_due: Mapped[date | None] = mapped_column(Date, nullable=True)
     follow_up_done_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # supervisor follow-up of a poor rating or a disputed summary: none | open -> done
-    flag: Mapped[str] = mapped_column(String(8), default="none", server_default=text("'none'"))
-    flag_reasons: Mapped[list[str]] = mapped_column(JSON, default=list, server_default=text("'[]'"))
+    flag: Mapped[str] = mapped_column(String(8), default="none", server_default="none")
+    flag_reasons: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     flag_done_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     flag_done_by: Mapped[str | None] = mapped_column(String(36), nullable=True)
     flag_note: Mapped[str | None] = mapped_column(Text, nullable=True)
     rating_score: Mapped[int | None] = mapped_column(SmallInteger, nullable=True)  # filterable copy
     # the same taxpayer came back with the same category within 7 days (not first-contact)
-    recontacted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    recontacted: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 
 
 class SessionSummary(Base):
@@ -124,9 +121,9 @@ class SessionSummary(Base):
     saved_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # ---- 0002 ------------------------------------------------------------------------
     category: Mapped[str | None] = mapped_column(String(64), nullable=True)  # refined 'ask'
-    actions: Mapped[list[str]] = mapped_column(JSON, default=list, server_default=text("'[]'"))
+    actions: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     follow_up_due: Mapped[date | None] = mapped_column(Date, nullable=True)
-    version: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
 
 class SessionRating(Base):

@@ -150,9 +150,11 @@ class KpiReport:
             .where(*where)
         )
         async with self._sessions() as db:
-            grouped = (
-                await db.execute(base.add_columns(key.label("key")).group_by(key).order_by(key))
-            ).all()
+            # sorted here: the engines put NULL (unassigned) at different ends
+            grouped = sorted(
+                (await db.execute(base.add_columns(key.label("key")).group_by(key))).all(),
+                key=lambda r: (r.key is None, str(r.key)),
+            )
             total_row = (await db.execute(base)).one()
             names: dict[str, str] = {}
             if q.group_by == "agent":

@@ -120,7 +120,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         joined = datetime.fromisoformat(stamp)
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise DomainError("invalid_payload", "the cursor is not valid") from None
-    if joined.tzinfo is None:
+    if joined.tzinfo is None or "\x00" in session_id:
         raise DomainError("invalid_payload", "the cursor is not valid")
     return joined, session_id
 

@@ -4,7 +4,8 @@ Revision ID: 0002
 Revises: 0001
 Create Date: 2026-11-27 16:00:00
 
-Runs forward on a populated 0001 database: new columns get server defaults, and the KPI
+Runs forward on a populated 0001 database: new columns get literal server defaults (so
+SQLite adds them with ALTER TABLE instead of copying the table), and the KPI
 columns (joined_day, wait_ms, talk_ms, rating_score, flags) are backfilled from the rows
 that exist, in Python so the result is the same on SQLite and PostgreSQL.
 """
@@ -35,6 +36,28 @@ APPEND_ONLY = (
     "agent_state_changes",
 )
 BATCH = 1000
+DROPPED = {
+    "session_ratings": ("professionalism", "attitude", "efficiency", "av_quality"),
+    "session_summaries": ("category", "actions", "follow_up_due", "version"),
+    "service_sessions": (
+        "joined_day",
+        "wait_ms",
+        "talk_ms",
+        "wrap_ms",
+        "recording_url",
+        "check_status",
+        "follow_up_status",
+        "follow_up_due",
+        "follow_up_done_at",
+        "flag",
+        "flag_reasons",
+        "flag_done_at",
+        "flag_done_by",
+        "flag_note",
+        "rating_score",
+        "recontacted",
+    ),
+}
 
 
 def _ms(start: datetime | None, end: datetime | None) -> int | None:
@@ -51,41 +74,27 @@ def _add_columns() -> None:
         b.add_column(sa.Column("wrap_ms", sa.Integer(), nullable=True))
         b.add_column(sa.Column("recording_url", sa.String(500), nullable=True))
         b.add_column(
-            sa.Column(
-                "check_status", sa.String(12), nullable=False, server_default=sa.text("'pending'")
-            )
+            sa.Column("check_status", sa.String(12), nullable=False, server_default="pending")
         )
         b.add_column(
-            sa.Column(
-                "follow_up_status", sa.String(8), nullable=False, server_default=sa.text("'none'")
-            )
+            sa.Column("follow_up_status", sa.String(8), nullable=False, server_default="none")
         )
         b.add_column(sa.Column("follow_up_due", sa.Date(), nullable=True))
         b.add_column(
             sa.Column("follow_up_done_at", vtax.db.UTCDateTime(timezone=True), nullable=True)
         )
-        b.add_column(
-            sa.Column("flag", sa.String(8), nullable=False, server_default=sa.text("'none'"))
-        )
-        b.add_column(
-            sa.Column("flag_reasons", sa.JSON(), nullable=False, server_default=sa.text("'[]'"))
-        )
+        b.add_column(sa.Column("flag", sa.String(8), nullable=False, server_default="none"))
+        b.add_column(sa.Column("flag_reasons", sa.JSON(), nullable=False, server_default="[]"))
         b.add_column(sa.Column("flag_done_at", vtax.db.UTCDateTime(timezone=True), nullable=True))
         b.add_column(sa.Column("flag_done_by", sa.String(36), nullable=True))
         b.add_column(sa.Column("flag_note", sa.Text(), nullable=True))
         b.add_column(sa.Column("rating_score", sa.SmallInteger(), nullable=True))
-        b.add_column(
-            sa.Column("recontacted", sa.Boolean(), nullable=False, server_default=sa.false())
-        )
+        b.add_column(sa.Column("recontacted", sa.Boolean(), nullable=False, server_default="0"))
     with op.batch_alter_table("session_summaries") as b:
         b.add_column(sa.Column("category", sa.String(64), nullable=True))
-        b.add_column(
-            sa.Column("actions", sa.JSON(), nullable=False, server_default=sa.text("'[]'"))
-        )
+        b.add_column(sa.Column("actions", sa.JSON(), nullable=False, server_default="[]"))
         b.add_column(sa.Column("follow_up_due", sa.Date(), nullable=True))
-        b.add_column(
-            sa.Column("version", sa.Integer(), nullable=False, server_default=sa.text("1"))
-        )
+        b.add_column(sa.Column("version", sa.Integer(), nullable=False, server_default="1"))
     with op.batch_alter_table("session_ratings") as b:
         for name in ("professionalism", "attitude", "efficiency", "av_quality"):
             b.add_column(sa.Column(name, sa.SmallInteger(), nullable=True))
@@ -306,29 +315,8 @@ def downgrade() -> None:
         "session_checks",
     ):
         op.drop_table(table)
-    with op.batch_alter_table("session_ratings") as b:
-        for name in ("professionalism", "attitude", "efficiency", "av_quality"):
-            b.drop_column(name)
-    with op.batch_alter_table("session_summaries") as b:
-        for name in ("category", "actions", "follow_up_due", "version"):
-            b.drop_column(name)
-    with op.batch_alter_table("service_sessions") as b:
-        for name in (
-            "joined_day",
-            "wait_ms",
-            "talk_ms",
-            "wrap_ms",
-            "recording_url",
-            "check_status",
-            "follow_up_status",
-            "follow_up_due",
-            "follow_up_done_at",
-            "flag",
-            "flag_reasons",
-            "flag_done_at",
-            "flag_done_by",
-            "flag_note",
-            "rating_score",
-            "recontacted",
-        ):
-            b.drop_column(name)
+    # Plain ALTER TABLE ... DROP COLUMN (PostgreSQL, SQLite >= 3.35): a batch "move and copy"
+    # would drop service_sessions, which the foreign keys of other tables forbid.
+    for table, columns in DROPPED.items():
+        for column in columns:
+            op.execute(f"ALTER TABLE {table} DROP COLUMN {column}")

@@ -1,0 +1,539 @@
+"""Review-module benchmark on PostgreSQL (not a test: run it by hand).
+
+    .venv/bin/python -m tests.review.bench_review [--sessions 1000000] [--reps 60]
+
+1. Bulk-loads N sessions with summaries, ratings, audit events and agent state history into
+   a fresh database (`vtax_bench`) with COPY, and reports the rates.
+2. Starts `vtax serve` on that database pinned to core 0, and times every supervisor list,
+   filter, detail and KPI query through the REST API from core 1 (p50 / p95 / p99).
+3. Measures the rate of session records and ratings written per second under live-like load
+   (concurrent join -> offer -> answer -> end -> summary -> rating flows through
+   `SessionRecords`, the calls the signaling layer makes), on the loaded database.
+
+Results go to stdout as a Markdown table (docs/review.md quotes them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import secrets
+import signal
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import aiohttp
+import asyncpg
+
+from vtax.accounts import Accounts
+from vtax.db import make_engine, migrate, session_factory
+from vtax.review.audit import Actor
+from vtax.review.records import SessionRecords
+
+ADMIN = os.environ.get("VTAX_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+DB = "vtax_bench"
+URL = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{DB}"
+DSN = f"postgresql://postgres@127.0.0.1:5432/{DB}"
+CATEGORIES = [
+    "registration",
+    "invoices",
+    "declaration_payment",
+    "tax_incentives",
+    "certificates",
+    "social_insurance",
+    "non_tax_revenue",
+    "cross_border",
+]
+CHANNELS = ["web", "mobile", "kiosk"]
+LANGUAGES = ["zh-CN", "yue", "en", "pt"]
+START = datetime(2025, 11, 1, tzinfo=UTC)
+DAYS = 365
+AGENTS = 60
+
+
+def uid(rng: random.Random) -> str:
+    return str(uuid.UUID(int=rng.getrandbits(128)))
+
+
+async def create_database() -> None:
+    admin = await asyncpg.connect(ADMIN)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{DB}"')
+    finally:
+        await admin.close()
+    await migrate(URL)
+
+
+async def load(n: int, seed: int = 7) -> dict[str, Any]:
+    """Generate and COPY; returns row counts and timings."""
+    rng = random.Random(seed)
+    engine = make_engine(URL)
+    accounts = Accounts(session_factory(engine))
+    agents = [
+        (
+            await accounts.add_user(
+                f"agent{i:03}",
+                "agent",
+                "bench-password",
+                display_name=f"Agent {i}",
+                skills=dict.fromkeys(CATEGORIES, 3),
+                languages=LANGUAGES,
+            )
+        ).id
+        for i in range(AGENTS)
+    ]
+    await accounts.add_user("boss", "supervisor", "bench-password", display_name="Boss")
+    await engine.dispose()
+    t0 = time.perf_counter()
+    taxpayers = [uid(rng) for _ in range(max(n // 5, 10))]
+    tp_rows = [
+        (t, "resident_id", f"{i:018d}"[-18:], f"Taxpayer {i}", START)
+        for i, t in enumerate(taxpayers)
+    ]
+    sessions, summaries, ratings, events, states = [], [], [], [], []
+    per_day = n / DAYS
+    last_end: dict[str, datetime] = {}
+    for i in range(n):
+        day = int(i / per_day)
+        joined = START + timedelta(days=day, seconds=8 * 3600 + rng.random() * 10 * 3600)
+        sid, tp = uid(rng), rng.choice(taxpayers)
+        cat, ch, lang = rng.choice(CATEGORIES), rng.choice(CHANNELS), rng.choice(LANGUAGES)
+        wait = rng.expovariate(1 / 25)
+        abandoned = rng.random() < 0.12
+        agent = None if abandoned else rng.choice(agents)
+        answered = ended = None
+        outcome, reason = "abandoned", "left"
+        talk = wrap = None
+        if agent is not None:
+            answered = joined + timedelta(seconds=wait)
+            talk = 60 + rng.expovariate(1 / 300)
+            ended = answered + timedelta(seconds=talk)
+            wrap = rng.uniform(5, 40)
+            r = rng.random()
+            outcome = "completed" if r < 0.9 else ("dropped" if r < 0.97 else "transferred")
+            reason = "hangup" if outcome == "completed" else outcome
+        else:
+            ended = joined + timedelta(seconds=wait)
+        score = None
+        if agent is not None and rng.random() < 0.6:
+            score = rng.choices([1, 2, 3, 4, 5], [5, 5, 10, 30, 50])[0]
+        result = None
+        if agent is not None and rng.random() < 0.95:
+            result = rng.choices(["resolved", "follow_up", "transferred"], [80, 15, 5])[0]
+        flagged = score is not None and score <= 2
+        check = (
+            rng.choice(["pending", "confirmed", "confirmed", "confirmed"]) if result else "pending"
+        )
+        sessions.append(
+            (
+                sid,
+                uid(rng),
+                tp,
+                agent,
+                cat,
+                lang,
+                ch,
+                "How do I file my quarterly VAT return?",
+                joined,
+                joined + timedelta(seconds=1) if agent else None,
+                answered,
+                ended,
+                outcome,
+                reason,
+                joined.date().isoformat(),
+                round(wait * 1000),
+                None if talk is None else round(talk * 1000),
+                None if wrap is None else round(wrap * 1000),
+                None,
+                check,
+                "open" if result == "follow_up" else "none",
+                None,
+                None,
+                "open" if flagged else "none",
+                json.dumps(["low_rating"] if flagged else []),
+                None,
+                None,
+                None,
+                score,
+                rng.random() < 0.1,
+            )
+        )
+        ev = [(sid, joined, "taxpayer", tp, "joined", "{}")]
+        if agent is not None:
+            assert answered is not None and ended is not None
+            ev += [
+                (sid, joined + timedelta(seconds=1), "system", None, "offered", "{}"),
+                (sid, answered, "agent", agent, "answered", "{}"),
+                (sid, ended, "agent", agent, "ended", '{"outcome": "%s"}' % outcome),
+            ]
+            states += [
+                (agent, "reserved", "", joined + timedelta(seconds=1)),
+                (agent, "busy", "", answered),
+                (agent, "wrap_up", "", ended),
+                (agent, "available", "", ended + timedelta(seconds=wrap or 0)),
+            ]
+            last_end[agent] = ended
+            if result:
+                at = ended + timedelta(seconds=30)
+                summaries.append(
+                    (sid, agent, "q", "handled", result, "[]", at, None, "[]", None, 1)
+                )
+                ev.append((sid, at, "agent", agent, "summary_saved", "{}"))
+            if score is not None:
+                at = ended + timedelta(seconds=60)
+                ratings.append((sid, score, "", at, None, None, None, None))
+                ev.append((sid, at, "taxpayer", tp, "rated", "{}"))
+        else:
+            ev.append((sid, ended, "system", None, "abandoned", "{}"))
+        events += ev
+    gen_s = time.perf_counter() - t0
+    conn = await asyncpg.connect(DSN)
+    timings: dict[str, Any] = {"generate_s": round(gen_s, 1)}
+    try:
+        for table, rows, columns in [
+            ("taxpayers", tp_rows, ["id", "id_type", "id_number", "name", "created_at"]),
+            (
+                "service_sessions",
+                sessions,
+                [
+                    "id",
+                    "ticket_id",
+                    "taxpayer_id",
+                    "agent_id",
+                    "category",
+                    "language",
+                    "channel",
+                    "question",
+                    "joined_at",
+                    "offered_at",
+                    "answered_at",
+                    "ended_at",
+                    "outcome",
+                    "end_reason",
+                    "joined_day",
+                    "wait_ms",
+                    "talk_ms",
+                    "wrap_ms",
+                    "recording_url",
+                    "check_status",
+                    "follow_up_status",
+                    "follow_up_due",
+                    "follow_up_done_at",
+                    "flag",
+                    "flag_reasons",
+                    "flag_done_at",
+                    "flag_done_by",
+                    "flag_note",
+                    "rating_score",
+                    "recontacted",
+                ],
+            ),
+            (
+                "session_summaries",
+                summaries,
+                [
+                    "session_id",
+                    "agent_id",
+                    "asked",
+                    "handled",
+                    "result",
+                    "items",
+                    "saved_at",
+                    "category",
+                    "actions",
+                    "follow_up_due",
+                    "version",
+                ],
+            ),
+            (
+                "session_ratings",
+                ratings,
+                [
+                    "session_id",
+                    "score",
+                    "comment",
+                    "rated_at",
+                    "professionalism",
+                    "attitude",
+                    "efficiency",
+                    "av_quality",
+                ],
+            ),
+            (
+                "session_events",
+                events,
+                ["session_id", "at", "actor_role", "actor_id", "kind", "data"],
+            ),
+            ("agent_state_changes", states, ["agent_id", "status", "reason", "at"]),
+        ]:
+            t = time.perf_counter()
+            await conn.copy_records_to_table(table, records=rows, columns=columns)
+            s = time.perf_counter() - t
+            timings[table] = {
+                "rows": len(rows),
+                "s": round(s, 1),
+                "rows_per_s": round(len(rows) / s),
+            }
+        t = time.perf_counter()
+        await conn.execute("ANALYZE")
+        timings["analyze_s"] = round(time.perf_counter() - t, 1)
+        timings["db_size"] = await conn.fetchval(
+            "SELECT pg_size_pretty(pg_database_size(current_database()))"
+        )
+    finally:
+        await conn.close()
+    return timings
+
+
+def percentile(values: list[float], q: float) -> float:
+    values = sorted(values)
+    k = max(0, min(len(values) - 1, round(q * (len(values) - 1))))
+    return values[k]
+
+
+async def time_queries(base: str, reps: int, rng: random.Random) -> list[tuple[str, ...]]:
+    conn = await asyncpg.connect(DSN)
+    try:
+        sample = [
+            r["id"]
+            for r in await conn.fetch(
+                "SELECT id FROM service_sessions TABLESAMPLE SYSTEM (1) LIMIT 2000"
+            )
+        ]
+        agent = await conn.fetchval("SELECT id FROM users WHERE username = 'agent007'")
+        last_day = await conn.fetchval("SELECT max(joined_day) FROM service_sessions")
+        taxpayer = await conn.fetchval(
+            "SELECT taxpayer_id FROM service_sessions GROUP BY taxpayer_id LIMIT 1"
+        )
+    finally:
+        await conn.close()
+    day = date.fromisoformat(last_day)
+    async with aiohttp.ClientSession() as http:
+        async with http.post(
+            base + "/api/auth/login", json={"username": "boss", "password": "bench-password"}
+        ) as r:
+            sup = (await r.json())["token"]
+        async with http.post(
+            base + "/api/auth/login", json={"username": "agent007", "password": "bench-password"}
+        ) as r:
+            agent_token = (await r.json())["token"]
+        issued: dict[str, str] = {}
+        # a taxpayer token for an existing taxpayer id: the server signs with the bench key
+        from vtax.auth import TokenIssuer
+
+        issued["taxpayer"] = TokenIssuer(BENCH_KEY, 3600).issue(taxpayer, "taxpayer")
+        d1 = day.isoformat()
+        d7 = (day - timedelta(days=6)).isoformat()
+        d30 = (day - timedelta(days=29)).isoformat()
+        d365 = (day - timedelta(days=364)).isoformat()
+        cases: list[tuple[str, str, Any]] = [
+            ("list: newest page", sup, "/api/sessions?limit=50"),
+            ("list: page 2 (cursor)", sup, "CURSOR"),
+            ("list: oldest first", sup, "/api/sessions?limit=50&sort=oldest"),
+            ("filter: one day", sup, f"/api/sessions?from={d1}&to={d1}"),
+            ("filter: agent", sup, f"/api/sessions?agent={agent}"),
+            ("filter: agent + 7 days", sup, f"/api/sessions?agent={agent}&from={d7}&to={d1}"),
+            ("filter: category", sup, "/api/sessions?category=cross_border"),
+            ("filter: channel kiosk", sup, "/api/sessions?channel=kiosk"),
+            ("filter: language pt", sup, "/api/sessions?language=pt"),
+            ("filter: rating = 1", sup, "/api/sessions?rating=1"),
+            ("filter: max_rating 2 + 30 days", sup, f"/api/sessions?max_rating=2&from={d30}"),
+            ("filter: flag open", sup, "/api/sessions?flag=open"),
+            ("filter: outcome transferred", sup, "/api/sessions?outcome=transferred"),
+            (
+                "filter: kiosk + yue + rating 1",
+                sup,
+                "/api/sessions?channel=kiosk&language=yue&rating=1",
+            ),
+            ("filter: follow-up open + agent", sup, f"/api/sessions?follow_up=open&agent={agent}"),
+            ("agent: own sessions", agent_token, "/api/sessions?limit=50"),
+            ("taxpayer: own sessions", issued["taxpayer"], "/api/sessions?limit=50"),
+            ("detail: session", sup, "DETAIL"),
+            ("detail: whole loop + audit", sup, "REVIEW"),
+            ("kpi: 1 day by day", sup, f"/api/stats/kpi?from={d1}&to={d1}&group_by=day"),
+            ("kpi: 1 day by agent", sup, f"/api/stats/kpi?from={d1}&to={d1}&group_by=agent"),
+            ("kpi: 1 day by category", sup, f"/api/stats/kpi?from={d1}&to={d1}&group_by=category"),
+            ("kpi: 1 day by channel", sup, f"/api/stats/kpi?from={d1}&to={d1}&group_by=channel"),
+            ("kpi: 7 days by day", sup, f"/api/stats/kpi?from={d7}&to={d1}&group_by=day"),
+            ("kpi: 7 days by agent", sup, f"/api/stats/kpi?from={d7}&to={d1}&group_by=agent"),
+            ("kpi: 30 days by day", sup, f"/api/stats/kpi?from={d30}&to={d1}&group_by=day"),
+            (
+                "kpi: 30 days by category",
+                sup,
+                f"/api/stats/kpi?from={d30}&to={d1}&group_by=category",
+            ),
+            (
+                "kpi: 365 days by channel",
+                sup,
+                f"/api/stats/kpi?from={d365}&to={d1}&group_by=channel",
+            ),
+        ]
+        out = []
+        for label, token, path in cases:
+            headers = {"Authorization": f"Bearer {token}"}
+            if path == "CURSOR":
+                async with http.get(base + "/api/sessions?limit=50", headers=headers) as r:
+                    cursor = (await r.json())["next_before"]
+                path = f"/api/sessions?limit=50&before={cursor}"
+            times: list[float] = []
+            n = reps if not label.startswith("kpi: 365") else max(reps // 6, 5)
+            for i in range(n + 3):
+                p = path
+                if path == "DETAIL":
+                    p = f"/api/sessions/{rng.choice(sample)}"
+                elif path == "REVIEW":
+                    p = f"/api/review/sessions/{rng.choice(sample)}"
+                t = time.perf_counter()
+                async with http.get(base + p, headers=headers) as r:
+                    await r.read()
+                    assert r.status == 200, (label, r.status, await r.text())
+                if i >= 3:  # warm-up
+                    times.append((time.perf_counter() - t) * 1000)
+            out.append(
+                (
+                    label,
+                    f"{statistics.median(times):.1f}",
+                    f"{percentile(times, 0.95):.1f}",
+                    f"{percentile(times, 0.99):.1f}",
+                )
+            )
+            print(out[-1], flush=True)
+        t = time.perf_counter()
+        async with http.get(
+            base + f"/api/review/export.csv?from={d7}&to={d1}",
+            headers={"Authorization": f"Bearer {sup}"},
+        ) as r:
+            body = await r.read()
+        rows = body.count(b"\n") - 1
+        s = time.perf_counter() - t
+        out.append(
+            (
+                "export: 7 days CSV",
+                f"{rows} rows in {s * 1000:.0f} ms",
+                f"{rows / s:.0f} rows/s",
+                "",
+            )
+        )
+    return out
+
+
+async def live_writes(seconds: float, concurrency: int) -> dict[str, Any]:
+    """Full flows through SessionRecords: the session-record and rating write rate."""
+    engine = make_engine(URL, pool_size=concurrency, max_overflow=0)
+    records = SessionRecords(session_factory(engine))
+    conn = await asyncpg.connect(DSN)
+    try:
+        agents = [r["id"] for r in await conn.fetch("SELECT id FROM users WHERE role='agent'")]
+        taxpayers = [r["id"] for r in await conn.fetch("SELECT id FROM taxpayers LIMIT 5000")]
+    finally:
+        await conn.close()
+    counts = {"sessions": 0, "ratings": 0, "writes": 0}
+    stop = time.monotonic() + seconds
+
+    async def worker(k: int) -> None:
+        rng = random.Random(k)
+        while time.monotonic() < stop:
+            sid, agent = str(uuid.uuid4()), rng.choice(agents)
+            tp = rng.choice(taxpayers)
+            now = datetime.now(UTC)
+            await records.open(
+                session_id=sid,
+                ticket_id=str(uuid.uuid4()),
+                taxpayer_id=tp,
+                category=rng.choice(CATEGORIES),
+                language="zh-CN",
+                channel="web",
+                question="q",
+                joined_at=now,
+            )
+            await records.offered(sid, agent, now)
+            await records.answered(sid, agent, now)
+            await records.ended(
+                sid, datetime.now(UTC), "completed", "hangup", Actor("agent", agent)
+            )
+            await records.loop.save_summary(
+                sid, agent, datetime.now(UTC), asked="q", handled="h", result="resolved", items=[]
+            )
+            await records.loop.rate(sid, tp, datetime.now(UTC), score=rng.randint(1, 5), comment="")
+            counts["sessions"] += 1
+            counts["ratings"] += 1
+            counts["writes"] += 6
+
+    t = time.perf_counter()
+    await asyncio.gather(*(worker(k) for k in range(concurrency)))
+    elapsed = time.perf_counter() - t
+    await engine.dispose()
+    return {
+        "concurrency": concurrency,
+        "seconds": round(elapsed, 1),
+        "sessions_per_s": round(counts["sessions"] / elapsed),
+        "ratings_per_s": round(counts["ratings"] / elapsed),
+        "record_writes_per_s": round(counts["writes"] / elapsed),
+    }
+
+
+BENCH_KEY = "bench-" + secrets.token_hex(24)
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sessions", type=int, default=1_000_000)
+    ap.add_argument("--reps", type=int, default=60)
+    ap.add_argument("--port", type=int, default=18431)
+    ap.add_argument("--skip-load", action="store_true")
+    args = ap.parse_args()
+    if not args.skip_load:
+        await create_database()
+        print("load:", json.dumps(await load(args.sessions), indent=1), flush=True)
+    env = dict(
+        os.environ,
+        VTAX_DATABASE_URL=URL,
+        VTAX_SECRET_KEY=BENCH_KEY,
+        VTAX_DATA_DIR="/tmp/vtax-bench",
+        VTAX_DOCUMENTS_DIR="/tmp/vtax-bench/documents",
+        VTAX_RECORDER_AUTOSTART="false",
+    )
+    vtax = os.path.join(os.path.dirname(sys.executable), "vtax")
+    server = subprocess.Popen(
+        ["taskset", "-c", "0", vtax, "serve", "--port", str(args.port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        os.sched_setaffinity(0, {1})
+        base = f"http://127.0.0.1:{args.port}"
+        deadline = time.monotonic() + 30
+        async with aiohttp.ClientSession() as http:
+            while True:
+                try:
+                    async with http.get(base + "/healthz") as r:
+                        if r.status == 200:
+                            break
+                except aiohttp.ClientError:
+                    pass
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise RuntimeError("the server did not start")
+                await asyncio.sleep(0.2)
+        rows = await time_queries(base, args.reps, random.Random(1))
+        print("\n| query (REST, one node) | p50 ms | p95 ms | p99 ms |\n|---|---|---|---|")
+        for row in rows:
+            print("| " + " | ".join(row) + " |")
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=20)
+    print("live writes:", json.dumps(await live_writes(10, 16)), flush=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

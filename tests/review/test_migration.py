@@ -1,0 +1,216 @@
+"""Migration 0002 runs forward on a populated 0001 database, on both engines, and backfills
+the KPI columns from the rows that exist."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from vtax.db import make_engine, migrate, session_factory
+from vtax.review.kpi import KpiQuery
+from vtax.review.records import Scope, SessionRecords
+
+T = datetime(2026, 10, 5, 8, 0, tzinfo=UTC)
+
+
+def at(seconds: float) -> datetime:
+    return T + timedelta(seconds=seconds)
+
+
+async def populate_0001(url: str) -> None:
+    engine = make_engine(url)
+    md = sa.MetaData()
+    async with engine.begin() as conn:
+        await conn.run_sync(md.reflect)
+        t = md.tables
+        await conn.execute(
+            t["users"].insert(),
+            [
+                {
+                    "id": "u1",
+                    "username": "agent",
+                    "display_name": "Agent",
+                    "role": "agent",
+                    "password_hash": "x",
+                    "skills": {},
+                    "languages": [],
+                    "disabled": False,
+                    "created_at": T,
+                }
+            ],
+        )
+        await conn.execute(
+            t["taxpayers"].insert(),
+            [
+                {
+                    "id": "p1",
+                    "id_type": "uscc",
+                    "id_number": "91350100M000100Y43",
+                    "name": "Acme",
+                    "created_at": T,
+                }
+            ],
+        )
+
+        def row(sid, joined, answered, ended, outcome, agent="u1", category="invoices"):
+            return {
+                "id": sid,
+                "ticket_id": "t-" + sid,
+                "taxpayer_id": "p1",
+                "agent_id": agent,
+                "category": category,
+                "language": "zh-CN",
+                "channel": "web",
+                "question": "q",
+                "joined_at": joined,
+                "offered_at": None,
+                "answered_at": answered,
+                "ended_at": ended,
+                "outcome": outcome,
+                "end_reason": None,
+            }
+
+        await conn.execute(
+            t["service_sessions"].insert(),
+            [
+                row("done", at(0), at(12), at(312), "completed"),
+                row("again", at(86400 * 2), at(86400 * 2 + 5), at(86400 * 2 + 65), "dropped"),
+                row("left", at(100), None, at(130), "abandoned", agent=None),
+                row("live", at(200), at(203), None, "live"),
+                row("wait", at(300), None, None, "waiting", agent=None),
+                row("other", at(400), at(410), at(470), "completed", category="vat"),
+            ],
+        )
+        await conn.execute(
+            t["session_ratings"].insert(),
+            [
+                {"session_id": "done", "score": 1, "comment": "bad", "rated_at": at(400)},
+                {"session_id": "again", "score": 5, "comment": "", "rated_at": at(86400 * 3)},
+            ],
+        )
+        await conn.execute(
+            t["session_summaries"].insert(),
+            [
+                {
+                    "session_id": "done",
+                    "agent_id": "u1",
+                    "asked": "a",
+                    "handled": "h",
+                    "result": "follow_up",
+                    "items": [],
+                    "saved_at": at(320),
+                },
+                {
+                    "session_id": "other",
+                    "agent_id": "u1",
+                    "asked": "a",
+                    "handled": "h",
+                    "result": "resolved",
+                    "items": ["vat.x"],
+                    "saved_at": at(480),
+                },
+            ],
+        )
+        await conn.execute(
+            t["session_events"].insert(),
+            [
+                {
+                    "session_id": "done",
+                    "at": at(0),
+                    "actor_role": "taxpayer",
+                    "actor_id": "p1",
+                    "kind": "joined",
+                    "data": {},
+                },
+                {
+                    "session_id": "done",
+                    "at": at(312),
+                    "actor_role": "agent",
+                    "actor_id": "u1",
+                    "kind": "ended",
+                    "data": {"outcome": "completed"},
+                },
+            ],
+        )
+    await engine.dispose()
+
+
+async def test_0002_runs_forward_on_a_populated_0001_database(empty_database_url):
+    url = empty_database_url
+    await migrate(url, "0001")
+    await populate_0001(url)
+    await migrate(url)
+    engine = make_engine(url)
+    try:
+        async with engine.connect() as conn:
+            version = await conn.scalar(sa.text("SELECT version_num FROM alembic_version"))
+            assert version == "0002"
+            rows = {
+                r.id: r
+                for r in (
+                    await conn.execute(
+                        sa.text(
+                            "SELECT id, joined_day, wait_ms, talk_ms, rating_score, flag, "
+                            "follow_up_status, check_status, recontacted "
+                            "FROM service_sessions"
+                        )
+                    )
+                ).all()
+            }
+        assert (rows["done"].joined_day, rows["done"].wait_ms, rows["done"].talk_ms) == (
+            "2026-10-05",
+            12000,
+            300000,
+        )
+        assert rows["done"].rating_score == 1 and rows["done"].flag == "open"
+        assert rows["done"].follow_up_status == "open" and rows["done"].check_status == "pending"
+        assert bool(rows["done"].recontacted) is True  # same matter again within 7 days
+        assert bool(rows["other"].recontacted) is False
+        assert rows["left"].wait_ms == 30000 and rows["left"].talk_ms is None
+        assert rows["live"].wait_ms == 3000 and rows["live"].talk_ms is None
+        assert rows["wait"].wait_ms is None and rows["wait"].flag == "none"
+        assert rows["again"].rating_score == 5 and rows["again"].flag == "none"
+
+        # the migrated data works with the new code, and the audit log is now append-only
+        records = SessionRecords(session_factory(engine))
+        page, _ = await records.list(Scope("supervisor", ""))
+        assert len(page) == 6
+        done = await records.get("done", Scope("supervisor", ""))
+        assert done["loop"]["flag"]["reasons"] == ["low_rating"]
+        assert done["summary"]["version"] == 1 and done["summary"]["actions"] == []
+        report = await records.kpis.report(
+            KpiQuery(T.date(), T.date() + timedelta(days=2), "day"), now=at(86400 * 5)
+        )
+        assert report["total"]["answered"] == 4 and report["total"]["abandoned"] == 1
+        async with engine.connect() as conn:
+            with pytest.raises(sa.exc.DBAPIError):
+                await conn.execute(sa.text("DELETE FROM session_events"))
+    finally:
+        await engine.dispose()
+
+
+async def test_0002_downgrades_and_upgrades_again(empty_database_url):
+    url = empty_database_url
+    await migrate(url, "0001")
+    await populate_0001(url)
+    await migrate(url)
+    from vtax.db import alembic_config
+
+    def down() -> None:
+        from alembic import command
+
+        command.downgrade(alembic_config(url), "0001")
+
+    import asyncio
+
+    await asyncio.to_thread(down)
+    engine = make_engine(url)
+    try:
+        async with engine.connect() as conn:
+            assert await conn.scalar(sa.text("SELECT count(*) FROM service_sessions")) == 6
+            assert await conn.scalar(sa.text("SELECT version_num FROM alembic_version")) == "0001"
+    finally:
+        await engine.dispose()
+    await migrate(url)
