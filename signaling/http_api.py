@@ -18,7 +18,7 @@ from sqlalchemy import text
 from signaling import schemas
 from signaling.context import CONTEXT, AppContext
 from signaling.hub import validation_details
-from vtax.auth import Principal, Unauthorized
+from vtax.auth import STAFF_ROLES, Principal, Unauthorized
 from vtax.errors import DomainError
 from vtax.identity import InvalidIdentity
 from vtax.review.records import Scope, SessionFilter
@@ -178,7 +178,12 @@ def route(app: web.Application, handler: Handler, endpoint: Endpoint) -> None:
 
     async def guarded(request: web.Request) -> web.StreamResponse:
         if roles is not None:
-            who = principal(request, request.app[CONTEXT])
+            ctx = request.app[CONTEXT]
+            who = principal(request, ctx)
+            if who.role in STAFF_ROLES:  # a disabled account's tokens stop working at once
+                staff = await ctx.accounts.staff(who.subject)
+                if staff is None or staff.role != who.role:
+                    raise ApiError(401, "unauthorized", "the account is disabled")
             if who.role not in roles:
                 raise ApiError(403, "forbidden", f"this is not allowed for role {who.role}")
             request[PRINCIPAL] = who

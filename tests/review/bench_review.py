@@ -173,7 +173,7 @@ async def load(n: int, seed: int = 7) -> dict[str, Any]:
             ev += [
                 (sid, joined + timedelta(seconds=1), "system", None, "offered", "{}"),
                 (sid, answered, "agent", agent, "answered", "{}"),
-                (sid, ended, "agent", agent, "ended", '{"outcome": "%s"}' % outcome),
+                (sid, ended, "agent", agent, "ended", json.dumps({"outcome": outcome})),
             ]
             states += [
                 (agent, "reserved", "", joined + timedelta(seconds=1)),
@@ -503,11 +503,17 @@ async def main() -> None:
         VTAX_RECORDER_AUTOSTART="false",
     )
     vtax = os.path.join(os.path.dirname(sys.executable), "vtax")
-    server = subprocess.Popen(
-        ["taskset", "-c", "0", vtax, "serve", "--port", str(args.port)],
+    server = await asyncio.create_subprocess_exec(
+        "taskset",
+        "-c",
+        "0",
+        vtax,
+        "serve",
+        "--port",
+        str(args.port),
         env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
     try:
@@ -522,7 +528,7 @@ async def main() -> None:
                             break
                 except aiohttp.ClientError:
                     pass
-                if time.monotonic() > deadline or server.poll() is not None:
+                if time.monotonic() > deadline or server.returncode is not None:
                     raise RuntimeError("the server did not start")
                 await asyncio.sleep(0.2)
         rows = await time_queries(base, args.reps, random.Random(1))
@@ -531,7 +537,7 @@ async def main() -> None:
             print("| " + " | ".join(row) + " |")
     finally:
         os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=20)
+        await asyncio.wait_for(server.wait(), 20)
     print("live writes:", json.dumps(await live_writes(10, 16)), flush=True)
 
 

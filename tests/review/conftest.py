@@ -100,7 +100,7 @@ class Templates:
             cast = await _build(PG_URL.format(name))
             conn = await asyncpg.connect(PG_DSN.format(name))
             try:
-                rows = {t: await conn.fetch(f"SELECT id FROM {t}") for t in CAST_TABLES}
+                rows = {t: await conn.fetch(f"SELECT * FROM {t}") for t in CAST_TABLES}
             finally:
                 await conn.close()
             self.pg = (name, cast, rows)
@@ -117,12 +117,11 @@ class Templates:
                 # emptying; DELETE on tables this small is much cheaper than TRUNCATE.
                 await conn.execute("SET LOCAL session_replication_role = replica")
                 for r in tables:
-                    table = r["tablename"]
-                    if table in CAST_TABLES:
-                        keep = [row["id"] for row in rows[table]]
-                        await conn.execute(f'DELETE FROM "{table}" WHERE id <> ALL($1)', keep)
-                    else:
-                        await conn.execute(f'DELETE FROM "{table}"')
+                    await conn.execute(f'DELETE FROM "{r["tablename"]}"')
+                for table in CAST_TABLES:  # the cast exactly as built (e.g. re-enabled)
+                    await conn.copy_records_to_table(
+                        table, records=rows[table], columns=list(rows[table][0].keys())
+                    )
         finally:
             await conn.close()
         return name, cast

@@ -172,3 +172,18 @@ async def test_login_is_public_and_checks_the_password(server):
             server.url + "/api/auth/login", json={"username": "agent1", "password": "nope-nope"}
         ) as r:
             assert r.status == 401 and (await r.json())["error"]["code"] == "invalid_credentials"
+
+
+async def test_a_disabled_staff_account_is_refused_over_http(server, cast):
+    from sqlalchemy import update
+
+    from vtax.models import User
+
+    p = people(server, cast)
+    async with server.ctx.engine.begin() as conn:
+        await conn.execute(update(User).where(User.id == p.agent_id).values(disabled=True))
+    async with server.http.get(server.url + "/api/sessions", headers=bearer(p.agent)) as r:
+        assert r.status == 401 and (await r.json())["error"]["code"] == "unauthorized"
+    forged_role = server.ctx.issuer.issue(p.agent_id, "supervisor")  # role must match the account
+    async with server.http.get(server.url + "/api/sessions", headers=bearer(forged_role)) as r:
+        assert r.status == 401

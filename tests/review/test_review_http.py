@@ -358,3 +358,28 @@ async def test_refused_loop_steps_store_nothing_over_http(server, p):
         kinds = (await db.scalars(select(SessionEvent.kind))).all()
         assert await db.scalar(select(func.count()).select_from(SessionCheck)) == 0
     assert kinds == ["joined", "offered", "answered"]
+
+
+async def test_session_check_event_refuses_bad_payloads(server, clients, p):
+    sid = await served(server.ctx.records, p.taxpayer_id, p.agent_id)
+    taxpayer = await clients(server, p.taxpayer)
+    good = {"session_id": sid, "decision": "confirm"}
+    for bad in (
+        "confirm",
+        None,
+        [good],
+        {**good, "decision": "yes"},
+        {**good, "version": "1"},
+        {**good, "version": 0},
+        {**good, "comment": "x" * 1001},
+        {**good, "comment": "a\x00b"},
+        {**good, "admin": True},
+        {"decision": "confirm"},
+    ):
+        ack = await taxpayer.call("session:check", bad)
+        assert ack["error"]["code"] == "invalid_payload", bad
+    ack = await taxpayer.call("session:check", good)
+    assert ack["error"]["code"] == "invalid_state"  # no summary yet
+    agent = await clients(server, p.agent)
+    assert (await agent.call("session:check", good))["error"]["code"] == "forbidden"
+    assert taxpayer.sio.connected and agent.sio.connected
