@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -453,7 +454,22 @@ def start_embedded_recorder(settings: Settings, port: int) -> subprocess.Popen[b
     if not settings.secret_key:
         settings.signing_key()  # create the shared key file before the worker reads it
     log.info("starting the recorder worker for %s", url)
-    return subprocess.Popen([sys.executable, "-m", "vtax", "recorder"], env=env)
+    return subprocess.Popen(
+        [sys.executable, "-m", "vtax", "recorder"], env=env, preexec_fn=_parent_death_signal()
+    )
+
+
+def _parent_death_signal() -> Callable[[], None] | None:
+    """A preexec_fn giving the child SIGTERM if `vtax serve` dies without stopping it (Linux
+    prctl PR_SET_PDEATHSIG). Resolved here, in the parent: the child only makes the call."""
+    try:
+        import ctypes
+        import signal
+
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    return lambda: prctl(1, int(signal.SIGTERM))
 
 
 async def stop_embedded_recorder(

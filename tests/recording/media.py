@@ -20,6 +20,8 @@ def vp8_frames(
     gop: int = 30,
     size: tuple[int, int] = (640, 360),
     codec: str = "libvpx",
+    bit_rate: int = 0,
+    patch_size: int = 64,
 ) -> list[tuple[bytes, bool]]:
     """`count` encoded video frames (data, keyframe) of a moving pattern."""
     enc = av.CodecContext.create(codec, "w")
@@ -28,6 +30,8 @@ def vp8_frames(
     enc.time_base = Fraction(1, fps)
     enc.framerate = Fraction(fps, 1)
     enc.gop_size = gop
+    if bit_rate:
+        enc.bit_rate = bit_rate
     enc.options = (
         {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0"}
         if codec == "libvpx"
@@ -35,15 +39,16 @@ def vp8_frames(
     )
     width, height = size
     base = bytes((x * 255 // width) for x in range(width)) * height  # a gradient
-    patch = os.urandom(64 * 64)  # a textured square that moves: real motion to encode
+    side = patch_size
+    patch = os.urandom(side * side)  # a textured square that moves: real motion to encode
     out: list[tuple[bytes, bool]] = []
     for i in range(count):
         frame = av.VideoFrame(width, height, "yuv420p")
         luma = bytearray(base)
-        x0, y0 = (i * 8) % (width - 64), (i * 4) % (height - 64)
-        for row in range(64):
+        x0, y0 = (i * 8) % (width - side), (i * 4) % (height - side)
+        for row in range(side):
             start = (y0 + row) * width + x0
-            luma[start : start + 64] = patch[row * 64 : (row + 1) * 64]
+            luma[start : start + side] = patch[row * side : (row + 1) * side]
         frame.planes[0].update(bytes(luma))
         for plane in frame.planes[1:]:
             plane.update(bytes([128]) * plane.buffer_size)

@@ -96,21 +96,27 @@ def test_verify_reports_tampering_missing_and_unlisted_files(tmp_path: Path) -> 
     assert [p.problem for p in verify(store, SESSION)[1]] == ["missing", "unlisted"]
 
 
-def test_prune_removes_only_old_finished_recordings(tmp_path: Path) -> None:
-    old = make_recording(tmp_path, "old-session", datetime(2026, 1, 5, tzinfo=UTC))
-    new = make_recording(tmp_path, "new-session", datetime(2026, 11, 20, tzinfo=UTC))
-    live = make_recording(tmp_path, "live-session", datetime(2026, 1, 6, tzinfo=UTC))
-    store = RecordingStore(tmp_path)
-    m = store.load_manifest(live)
-    assert m is not None
-    m.status = "recording"
-    store.save_manifest(live, m)
+def test_prune_removes_old_recordings_but_not_live_ones(tmp_path: Path) -> None:
     now = datetime(2026, 11, 27, tzinfo=UTC)
-    assert [s for s, _ in prune(store, 30, now, dry_run=True)] == ["old-session"]
+    old = make_recording(tmp_path, "old-session", datetime(2026, 1, 5, tzinfo=UTC))
+    new = make_recording(tmp_path, "new-session", now - timedelta(hours=12))
+    live = make_recording(tmp_path, "live-session", now - timedelta(hours=36))
+    dead = make_recording(tmp_path, "dead-session", datetime(2026, 1, 6, tzinfo=UTC))
+    store = RecordingStore(tmp_path)
+    for folder in (live, dead):  # still "recording": a live session, or a worker that died
+        m = store.load_manifest(folder)
+        assert m is not None
+        m.status, m.ended_at = "recording", None
+        store.save_manifest(folder, m)
+    assert sorted(s for s, _ in prune(store, 30, now, dry_run=True)) == [
+        "dead-session",
+        "old-session",
+    ]
     assert old.exists()
-    assert [s for s, _ in prune(store, 30, now)] == ["old-session"]
-    assert not old.exists() and new.exists() and live.exists()
-    assert (tmp_path / "2026" / "01").exists()  # still holds the live one
+    assert sorted(s for s, _ in prune(store, 1, now)) == ["dead-session", "old-session"]
+    assert not old.exists() and not dead.exists()
+    assert new.exists() and live.exists()  # live: younger than 2 days, its worker writes
+    assert not (tmp_path / "2026" / "01").exists()  # emptied month folders go too
 
 
 def test_names_are_checked(tmp_path: Path) -> None:

@@ -301,9 +301,10 @@ def prune(
         except ValueError:
             manifest = None
         if manifest is not None:
-            if manifest.status == "recording":
-                continue  # a live session; its worker still writes here
             stamp = manifest.ended_at or manifest.started_at
+            if manifest.status == "recording" and (now - stamp).total_seconds() < 2 * 86400:
+                continue  # a live session (its worker still writes here), unless long dead
+
         else:
             stamp = datetime.fromtimestamp(folder.stat().st_mtime, UTC)
         if (now - stamp).total_seconds() < older_than_days * 86400:

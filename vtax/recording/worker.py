@@ -520,6 +520,8 @@ class RecorderWorker:
         if not joined:
             self.sessions.pop(job.session_id, None)
             rec.stopped = True
+            with contextlib.suppress(OSError):  # leave no empty folder behind
+                rec.folder.rmdir()
         return joined
 
     async def finish(self, session_id: str, status: str = "complete") -> None:
