@@ -86,6 +86,8 @@ class Receiver:
         self.recorders: list[Any] = []
         self.writers: list[SegmentWriter] = []
         self.tasks: set[asyncio.Task[None]] = set()
+        self.per_pc: list[dict[str, int]] = []
+        self.taps: list[ReceiverTap] = []
 
     async def offer(self, request: web.Request) -> web.Response:
         body = await request.json()
@@ -98,8 +100,12 @@ class Receiver:
             writer = SegmentWriter(self.out / f"pass-{n:03d}", "VP8", "opus")
             self.writers.append(writer)
 
+        mine = {"video": 0, "audio": 0}
+        self.per_pc.append(mine)
+
         def sink(frame: EncodedFrame) -> None:
             self.frames[frame.kind] += 1
+            mine[frame.kind] += 1
             assert writer is not None
             writer.add(frame)
 
@@ -109,7 +115,7 @@ class Receiver:
             if self.mode == "passthrough":
                 for t in pc.getTransceivers():
                     if t.receiver.track is track:
-                        ReceiverTap(t.receiver, track.kind, sink)
+                        self.taps.append(ReceiverTap(t.receiver, track.kind, sink))
             elif self.mode == "decode":
                 self._spawn(self._drain(track))
 
@@ -145,7 +151,13 @@ class Receiver:
     async def stats(self, request: web.Request) -> web.Response:
         states = [pc.connectionState for pc in self.pcs]
         return web.json_response(
-            {"frames": self.frames, "states": states, "cpu_s": cpu_seconds(os.getpid())},
+            {
+                "frames": self.frames,
+                "states": states,
+                "cpu_s": cpu_seconds(os.getpid()),
+                "per_pc": self.per_pc,
+                "gaps": sum(t.lost_gaps for t in self.taps),
+            },
             headers={"Access-Control-Allow-Origin": "*"},
         )
 
@@ -422,7 +434,13 @@ async def part_capacity(step_s: float, max_sessions: int, nice: int) -> dict[str
                     streams = 2 * sessions
                     got_v = (b["frames"]["video"] - a["frames"]["video"]) / dt
                     got_a = (b["frames"]["audio"] - a["frames"]["audio"]) / dt
+                    per_pc = [
+                        (y["video"] - x["video"]) / dt
+                        for x, y in zip(a["per_pc"], b["per_pc"], strict=False)
+                    ]
                     step = {
+                        "slowest_stream_video_fps": round(min(per_pc), 2) if per_pc else None,
+                        "loss_gaps_total": b["gaps"],
                         "sessions": sessions,
                         "streams": streams,
                         "recorder_core_fraction": round((b["cpu_s"] - a["cpu_s"]) / dt, 3),
@@ -437,12 +455,13 @@ async def part_capacity(step_s: float, max_sessions: int, nice: int) -> dict[str
                     print("  capacity step", json.dumps(step), flush=True)
                     recorder_dropped = step["video_received_of_sent"] < 0.99
                     sender_behind = step["video_fps_sent_per_stream"] < 15 * 0.99
-                    step["limit"] = (
-                        "recorder dropped frames"
-                        if recorder_dropped
-                        else "sender could not keep 15 fps"
-                        if sender_behind
-                        else ""
+                    step["limit"] = ", ".join(
+                        reason
+                        for reason, hit in (
+                            ("the sender could not keep 15 fps", sender_behind),
+                            ("the recorder received < 99 % of what was sent", recorder_dropped),
+                        )
+                        if hit
                     )
                     if recorder_dropped or sender_behind or step["recorder_core_fraction"] > 0.9:
                         break

@@ -226,3 +226,53 @@ async def test_a_new_peer_connection_continues_in_a_new_segment(server, clients,
         assert info.frames["audio"] >= 0.9 * seg.duration_s * 50 - 1, (seg.file, info)
         assert 1.0 <= seg.duration_s <= 3.0
     assert verify(store, session_id) == (2, [])
+
+
+async def test_resume_through_signaling_continues_in_a_new_segment(
+    server, clients, recorder, store
+):
+    """The taxpayer's socket drops and resumes (`session:resume`); the recorder hears
+    `session:peer {back}` and asks for a new connection (`rtc:signal {type: "restart"}`); the
+    taxpayer's new peer connection becomes segment 2. (The agent's healthy one stays in 1.)"""
+    taxpayer, agent, t_start, _ = await start_session(server, clients)
+    session_id = t_start["session_id"]
+    await taxpayer.call("session:consent", {"session_id": session_id, "recording": True})
+    joined = await recorder_joined(taxpayer)
+    recorder_id = joined["participant_id"]
+    first, agent_peer = MediaPeer(taxpayer, session_id), MediaPeer(agent, session_id)
+    await asyncio.gather(first.connect(recorder_id), agent_peer.connect(recorder_id))
+    await asyncio.sleep(1.5)
+
+    await taxpayer.close()  # the connection drops (the media keeps flowing meanwhile)
+    again = await clients(server, taxpayer.token)
+    ack = await again.call("session:resume", {"session_id": session_id, "last_seq": 0})
+    assert ack["ok"], ack
+    restart = await again.wait_for(
+        "rtc:signal", lambda m: m["type"] == "restart" and m["from"] == recorder_id, timeout=10
+    )
+    assert restart["data"] is None
+    second = MediaPeer(again, session_id)
+    try:
+        await first.close()
+        await second.connect(recorder_id)
+        await asyncio.sleep(1.5)
+        assert (await agent.call("session:end", {"session_id": session_id}))["ok"]
+        folder = await poll_until(lambda: store.find_session_dir(session_id), 10)
+
+        def complete() -> Any:
+            m = RecordingStore.load_manifest(folder)
+            return m if m and m.status == "complete" and len(m.segments) == 3 else None
+
+        manifest = await poll_until(complete, 15)
+    finally:
+        await close_all(first, second, agent_peer)
+    taxpayer_segments = sorted(
+        (s for s in manifest.segments if s.role == "taxpayer"), key=lambda s: s.segment
+    )
+    assert [s.segment for s in taxpayer_segments] == [1, 2]
+    assert [s.segment for s in manifest.segments if s.role == "agent"] == [1]
+    for seg in manifest.segments:
+        info = probe(folder / seg.file)
+        assert info.first_video_keyframe and info.frames["video"] > 0, seg.file
+        assert info.frames["audio"] > 0, seg.file
+    assert verify(store, session_id) == (3, [])

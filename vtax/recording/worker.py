@@ -109,14 +109,14 @@ class ParticipantLink:
         await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
         await pc.setLocalDescription(await pc.createAnswer())
         answer = pc.localDescription
+        codecs = negotiated_codecs(answer.sdp)
+        if self.writer is None or frozenset(codecs) != self.kinds:
+            await self.finish_segment()  # ready before any media can flow
+            self.kinds = frozenset(codecs)
+            self.writer = self.session.new_writer(self, codecs)
         await self.session.signal(
             self.participant_id, "answer", {"type": answer.type, "sdp": answer.sdp}
         )
-        codecs = negotiated_codecs(answer.sdp)
-        if self.writer is None or frozenset(codecs) != self.kinds:
-            await self.finish_segment()
-            self.kinds = frozenset(codecs)
-            self.writer = self.session.new_writer(self, codecs)
         for candidate in self.pending_candidates:
             await self._add_candidate(candidate)
         self.pending_candidates.clear()
