@@ -72,6 +72,8 @@ async def _run(settings: Settings, demo: bool) -> None:
     await stop.wait()
     ctx = app[CONTEXT]
     ctx.draining = True  # /readyz answers 503 at once: the balancer stops sending new clients
+    # The recorder closes its files while the node drains (and still answers it).
+    recorder_stopped = asyncio.ensure_future(stop_embedded_recorder(recorder))
     log.info("draining: moving clients to other nodes (at most %.0f s)", settings.drain_timeout_s)
     try:
         # A second signal during the drain cuts it short.
@@ -80,7 +82,7 @@ async def _run(settings: Settings, demo: bool) -> None:
         )
     except TimeoutError:
         log.warning("drain did not finish in time")
-    await stop_embedded_recorder(recorder)  # it closes its files while the node still runs
+    await recorder_stopped
     await runner.cleanup()
     log.info("stopped")
 
