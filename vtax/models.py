@@ -241,3 +241,25 @@ class AgentStateChange(Base):
     status: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str] = mapped_column(String(100), default="")
     at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class AgentStateDay(Base):
+    """Time per agent, UTC day and state, summed as each state ends (derived from
+    `agent_state_changes`): occupancy over any days without scanning the history."""
+
+    __tablename__ = "agent_state_days"
+
+    agent_id: Mapped[str] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)  # UTC YYYY-MM-DD
+    status: Mapped[str] = mapped_column(String(16), primary_key=True)
+    ms: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class AgentCurrentState(Base):
+    """Each agent's latest state and since when (the interval still open)."""
+
+    __tablename__ = "agent_current_states"
+
+    agent_id: Mapped[str] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))
+    since: Mapped[datetime] = mapped_column(UTCDateTime)

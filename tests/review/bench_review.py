@@ -35,6 +35,7 @@ import asyncpg
 
 from vtax.accounts import Accounts
 from vtax.db import make_engine, migrate, session_factory
+from vtax.review.agent_history import split_by_day
 from vtax.review.audit import Actor
 from vtax.review.records import SessionRecords
 
@@ -195,6 +196,18 @@ async def load(n: int, seed: int = 7) -> dict[str, Any]:
         else:
             ev.append((sid, ended, "system", None, "abandoned", "{}"))
         events += ev
+    # the daily totals and current states that AgentStateHistory.record keeps
+    states.sort(key=lambda r: (r[0], r[3]))
+    totals: dict[tuple[str, str, str], int] = {}
+    current: dict[str, tuple[str, datetime]] = {}
+    for agent, status, _, at in states:
+        if agent in current:
+            prev, since = current[agent]
+            for day, ms in split_by_day(since, at):
+                totals[(agent, day, prev)] = totals.get((agent, day, prev), 0) + ms
+        current[agent] = (status, at)
+    day_rows = [(a, d, st, ms) for (a, d, st), ms in totals.items()]
+    current_rows = [(a, st, since) for a, (st, since) in current.items()]
     gen_s = time.perf_counter() - t0
     conn = await asyncpg.connect(DSN)
     timings: dict[str, Any] = {"generate_s": round(gen_s, 1)}
@@ -274,6 +287,8 @@ async def load(n: int, seed: int = 7) -> dict[str, Any]:
                 ["session_id", "at", "actor_role", "actor_id", "kind", "data"],
             ),
             ("agent_state_changes", states, ["agent_id", "status", "reason", "at"]),
+            ("agent_state_days", day_rows, ["agent_id", "day", "status", "ms"]),
+            ("agent_current_states", current_rows, ["agent_id", "status", "since"]),
         ]:
             t = time.perf_counter()
             await conn.copy_records_to_table(table, records=rows, columns=columns)

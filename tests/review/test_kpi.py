@@ -293,3 +293,19 @@ async def test_bad_kpi_queries(server, cast, query):
     p = people(server, cast)
     status, err = await call(server, "GET", "/api/stats/kpi?" + query, p.supervisor)
     assert status == 400 and err["error"]["code"] == "invalid_payload", (query, err)
+
+
+async def test_daily_totals_match_the_raw_history(store):
+    """The KPIs read daily totals kept as states end; they equal a scan of the history."""
+    from vtax.review.agent_history import time_in_states
+
+    await load(store)
+    history = store.records.agent_history
+    totals = await history.time_by_day(D1, D2, NOW)
+    for day in (D1, D2):
+        start = t(day, "00:00:00")
+        end = min(start + timedelta(days=1), NOW)
+        raw = await history.changes(start, end, lookback=timedelta(days=3))
+        for agent, changes in raw.items():
+            expected = {k: v for k, v in time_in_states(changes, start, end).items() if v}
+            assert totals.get((agent, day.isoformat()), {}) == expected, (agent, day)

@@ -1,4 +1,6 @@
 """Agent state history: every change of an agent's state, kept for occupancy and wrap-up time.
+`changes` + `time_in_states` read the raw history (the reference the tests compare with);
+the KPIs read the daily totals kept as states end (`time_by_day`).
 
 Written from the signaling layer's agent-state hook. When an agent leaves `wrap_up`, the
 time spent in it is attributed to the session the agent ended just before (its `wrap_ms`),
@@ -6,13 +8,14 @@ so average handle time is talk plus that agent's own wrap-up."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from vtax.models import AgentStateChange, ServiceSession
+from vtax.models import AgentCurrentState, AgentStateChange, AgentStateDay, ServiceSession
 
 STATES = frozenset({"offline", "available", "reserved", "busy", "wrap_up", "away"})
 PRODUCTIVE = frozenset({"busy", "wrap_up"})  # handling a taxpayer
@@ -33,25 +36,66 @@ class AgentStateHistory:
         self._sessions = sessions
 
     async def record(self, agent_id: str, status: str, reason: str, at: datetime) -> bool:
-        """Append a state change; False if the agent was in that state already (no row)."""
+        """Append a state change; False if the agent was in that state already (no row).
+
+        The state that ends here is added to the agent's daily totals (split at UTC
+        midnight), and a wrap-up that ends is attributed to the session before it."""
         if status not in STATES:
             raise ValueError(f"unknown agent state {status!r}")
         async with self._sessions() as db, db.begin():
-            last = await db.scalar(
-                select(AgentStateChange)
-                .where(AgentStateChange.agent_id == agent_id)
-                .order_by(AgentStateChange.at.desc(), AgentStateChange.id.desc())
-                .limit(1)
-                .with_for_update()
-            )
-            if last is not None and last.status == status:
+            current = await db.get(AgentCurrentState, agent_id, with_for_update=True)
+            if current is not None and current.status == status:
                 return False
-            if last is not None and at < last.at:
-                at = last.at  # clocks of different nodes: never let history run backwards
+            if current is not None and at < current.since:
+                at = current.since  # clocks of different nodes: never let history run backwards
             db.add(AgentStateChange(agent_id=agent_id, status=status, reason=reason[:100], at=at))
-            if last is not None and last.status == "wrap_up":
-                await self._attribute_wrap_up(db, agent_id, last.at, at)
+            if current is None:
+                db.add(AgentCurrentState(agent_id=agent_id, status=status, since=at))
+                return True
+            for day, ms in split_by_day(current.since, at):
+                total = await db.get(
+                    AgentStateDay, (agent_id, day, current.status), with_for_update=True
+                )
+                if total is None:
+                    db.add(AgentStateDay(agent_id=agent_id, day=day, status=current.status, ms=ms))
+                else:
+                    total.ms += ms
+            if current.status == "wrap_up":
+                await self._attribute_wrap_up(db, agent_id, current.since, at)
+            current.status, current.since = status, at
             return True
+
+    async def time_by_day(
+        self, day_from: date, day_to: date, now: datetime, agent_id: str | None = None
+    ) -> dict[tuple[str, str], dict[str, int]]:
+        """{(agent, day): {state: ms}} for the UTC days from..to, up to `now`: the closed
+        intervals from the daily totals, plus each agent's current, still open state."""
+        first, last = day_from.isoformat(), day_to.isoformat()
+        d, c = AgentStateDay, AgentCurrentState
+        days_where = [d.day >= first, d.day <= last]
+        current_where = []
+        if agent_id is not None:
+            days_where.append(d.agent_id == agent_id)
+            current_where.append(c.agent_id == agent_id)
+        async with self._sessions() as db:
+            closed = (
+                await db.execute(select(d.agent_id, d.day, d.status, d.ms).where(*days_where))
+            ).all()
+            open_ = (
+                await db.execute(select(c.agent_id, c.status, c.since).where(*current_where))
+            ).all()
+        out: dict[tuple[str, str], dict[str, int]] = {}
+        for agent, day, status, ms in closed:
+            spent = out.setdefault((agent, day), {})
+            spent[status] = spent.get(status, 0) + ms
+        window_start = datetime.combine(day_from, time(0), UTC)
+        window_end = datetime.combine(day_to + timedelta(days=1), time(0), UTC)
+        for agent, status, since in open_:
+            for day, ms in split_by_day(max(since, window_start), min(now, window_end)):
+                if first <= day <= last:
+                    spent = out.setdefault((agent, day), {})
+                    spent[status] = spent.get(status, 0) + ms
+        return out
 
     @staticmethod
     async def _attribute_wrap_up(
@@ -101,6 +145,15 @@ class AgentStateHistory:
             else:
                 changes.append(StateChange(agent, status, at))
         return out
+
+
+def split_by_day(start: datetime, end: datetime) -> Iterator[tuple[str, int]]:
+    """(UTC day, milliseconds) pieces of [start, end)."""
+    while start < end:
+        midnight = datetime.combine(start.date() + timedelta(days=1), time(0), UTC)
+        piece_end = min(end, midnight)
+        yield start.date().isoformat(), round((piece_end - start).total_seconds() * 1000)
+        start = piece_end
 
 
 def time_in_states(changes: list[StateChange], start: datetime, end: datetime) -> dict[str, int]:

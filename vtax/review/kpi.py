@@ -25,7 +25,7 @@ from sqlalchemy import and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from vtax.models import ServiceSession, SessionSummary, User
-from vtax.review.agent_history import PRODUCTIVE, STAFFED, AgentStateHistory, time_in_states
+from vtax.review.agent_history import PRODUCTIVE, STAFFED, AgentStateHistory
 
 GroupBy = Literal["day", "agent", "category", "channel"]
 GROUPS: dict[str, Any] = {
@@ -194,28 +194,19 @@ class KpiReport:
 
     async def _occupancy(self, q: KpiQuery, now: datetime | None) -> dict[Any, float | None]:
         """Occupancy keyed by agent id (group_by agent) or by day (group_by day), and "*" for
-        the whole window; from the agent state history, clipped to `now`."""
-        start, end = q.window
-        end = min(end, now or datetime.now(UTC))
-        if end <= start:
-            return {}
-        history = await self._history.changes(start, end, q.agent_id)
+        the whole window; from the agent state daily totals, up to `now`."""
+        spent = await self._history.time_by_day(
+            q.day_from, q.day_to, now or datetime.now(UTC), q.agent_id
+        )
         productive: dict[Any, int] = {}
         staffed: dict[Any, int] = {}
-
-        def add(key: Any, spent: dict[str, int]) -> None:
-            productive[key] = productive.get(key, 0) + sum(spent.get(k, 0) for k in PRODUCTIVE)
-            staffed[key] = staffed.get(key, 0) + sum(spent.get(k, 0) for k in STAFFED)
-
-        for agent, changes in history.items():
-            whole = time_in_states(changes, start, end)
-            add("*", whole)
+        for (agent, day), states in spent.items():
+            keys: list[Any] = ["*"]
             if q.group_by == "agent":
-                add(agent, whole)
+                keys.append(agent)
             elif q.group_by == "day":
-                day = start
-                while day < end:
-                    nxt = min(day + timedelta(days=1), end)
-                    add(day.date().isoformat(), time_in_states(changes, day, nxt))
-                    day = nxt
+                keys.append(day)
+            for key in keys:
+                productive[key] = productive.get(key, 0) + sum(states.get(k, 0) for k in PRODUCTIVE)
+                staffed[key] = staffed.get(key, 0) + sum(states.get(k, 0) for k in STAFFED)
         return {k: _ratio(productive[k], staffed[k]) for k in staffed}

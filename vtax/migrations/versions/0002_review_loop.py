@@ -1,4 +1,5 @@
-"""review loop: check, deliveries, quality reviews, agent state history, KPI columns
+"""review loop: check, deliveries, quality reviews, agent state history and daily totals,
+KPI columns
 
 Revision ID: 0002
 Revises: 0001
@@ -172,6 +173,19 @@ def _create_tables() -> None:
     )
     op.create_index("ix_agent_state_changes_agent", "agent_state_changes", ["agent_id", "at"])
     op.create_index("ix_agent_state_changes_at", "agent_state_changes", ["at"])
+    op.create_table(
+        "agent_state_days",
+        sa.Column("agent_id", sa.String(36), sa.ForeignKey("users.id"), primary_key=True),
+        sa.Column("day", sa.String(10), primary_key=True),
+        sa.Column("status", sa.String(16), primary_key=True),
+        sa.Column("ms", sa.Integer(), nullable=False),
+    )
+    op.create_table(
+        "agent_current_states",
+        sa.Column("agent_id", sa.String(36), sa.ForeignKey("users.id"), primary_key=True),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("since", utc, nullable=False),
+    )
 
 
 def _create_indexes() -> None:
@@ -308,6 +322,8 @@ def downgrade() -> None:
     for name in ("day", "flag", "rating", "category", "outcome"):
         op.drop_index(f"ix_service_sessions_{name}", "service_sessions")
     for table in (
+        "agent_current_states",
+        "agent_state_days",
         "agent_state_changes",
         "quality_reviews",
         "delivery_receipts",
