@@ -11,6 +11,10 @@ never awaited, so the error is silent and the video track records nothing from t
 Workaround for a MediaRecorder baseline (used by benchmarks/recording_cpu.py): set the stream
 size before start and mark the track context started, so MediaRecorder never assigns it.
 
+Second finding, printed at the end: PyAV 18 `add_mux_stream("opus")` (a stream for muxing
+encoded packets, no encoder) writes WebM with `Channels: 0` and no OpusHead codec-private
+data; vtax.recording.writer copies the stream from an unopened libopus stream instead.
+
 Run: .venv/bin/python benchmarks/recording_repro_mediarecorder.py
 """
 
@@ -108,6 +112,21 @@ def first_error(path: Path, width: int, height: int) -> str:
         out.close()
 
 
+def opus_mux_stream(path: Path) -> str:
+    """What `add_mux_stream("opus")` puts in the WebM header."""
+    out = av.open(str(path), "w", format="webm")
+    out.add_mux_stream("opus", rate=48000)
+    packet = av.Packet(bytes([0xF8, 0xFF, 0xFE]))  # one 20 ms CELT frame (silence)
+    packet.stream, packet.pts, packet.dts = out.streams[0], 0, 0
+    packet.time_base = fractions.Fraction(1, 48000)
+    out.mux(packet)
+    out.close()
+    data = path.read_bytes()
+    at = data.index(b"A_OPUS")
+    channels = data[at:].index(b"\x9f\x81")  # EBML id Channels (0x9F), 1-byte size
+    return f"Channels={data[at + channels + 2]}, OpusHead present: {b'OpusHead' in data}"
+
+
 async def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         cases = [
@@ -121,6 +140,7 @@ async def main() -> int:
             print(f"{name:44s} -> decoded frames {counts}")
             empty |= i == 0 and counts["video"] == 0
         print("the swallowed error:", first_error(Path(tmp) / "e.webm", 640, 360))
+        print("PyAV add_mux_stream('opus') in WebM:", opus_mux_stream(Path(tmp) / "o.webm"))
     print(f"aiortc {__import__('aiortc').__version__}, PyAV {av.__version__}")
     print("REPRODUCED: empty video stream" if empty else "not reproduced")
     return 0
