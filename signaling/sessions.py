@@ -107,7 +107,12 @@ class SessionRelay:
             await self.remove_participant(session_id, participant_id)
             return
         log.info("participant did not come back", extra={"session_id": session_id})
-        await self._send_others(live, participant_id, "session:peer", {"state": "left"})
+        await self._send_others(
+            live,
+            participant_id,
+            "session:peer",
+            {"participant_id": participant_id, "state": "left"},
+        )
         await self.end(session_id, "peer_lost", "dropped", gone)
 
     # ---- queries -----------------------------------------------------------------------
@@ -272,7 +277,12 @@ class SessionRelay:
             await self.hub.sio.disconnect(old_sid)
         replay = await self.store.replay(live.id, me.id, p.last_seq)
         self.resumes += 1
-        await self._send_others(live, me.id, "session:peer", {"state": "back", "ice_restart": True})
+        await self._send_others(
+            live,
+            me.id,
+            "session:peer",
+            {"participant_id": me.id, "state": "back", "ice_restart": True},
+        )
         log.info("participant resumed", extra={"session_id": live.id})
         me.sid = conn.sid
         return {**self._start_payload(live, me), "replay": replay, "ice_restart": True}
@@ -308,7 +318,12 @@ class SessionRelay:
             return  # already resumed on another connection, or the session is over
         live = await self.store.get(session_id)
         if live is not None and live.participants[participant_id].role in MEDIA_ROLES:
-            await self._send_others(live, participant_id, "session:peer", {"state": "reconnecting"})
+            await self._send_others(
+                live,
+                participant_id,
+                "session:peer",
+                {"participant_id": participant_id, "state": "reconnecting"},
+            )
 
     async def session_end(self, conn: Connection, p: schemas.SessionEnd) -> Ack:
         participant_id = await self._bound_participant(conn, p.session_id)
