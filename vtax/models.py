@@ -103,6 +103,8 @@ class ServiceSession(Base):
     flag_done_by: Mapped[str | None] = mapped_column(String(36), nullable=True)
     flag_note: Mapped[str | None] = mapped_column(Text, nullable=True)
     rating_score: Mapped[int | None] = mapped_column(SmallInteger, nullable=True)  # filterable copy
+    # the summary's result, copied here so the KPIs need no join with session_summaries
+    summary_result: Mapped[str | None] = mapped_column(String(16), nullable=True)
     # the same taxpayer came back with the same category within 7 days (not first-contact)
     recontacted: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 

@@ -165,6 +165,7 @@ async def load(n: int, seed: int = 7) -> dict[str, Any]:
                 None,
                 None,
                 score,
+                result,
                 rng.random() < 0.1,
             )
         )
@@ -247,6 +248,7 @@ async def load(n: int, seed: int = 7) -> dict[str, Any]:
                     "flag_done_by",
                     "flag_note",
                     "rating_score",
+                    "summary_result",
                     "recontacted",
                 ],
             ),
@@ -428,6 +430,7 @@ async def time_queries(base: str, reps: int, rng: random.Random) -> list[tuple[s
             headers={"Authorization": f"Bearer {sup}"},
         ) as r:
             body = await r.read()
+            assert r.status == 200, r.status
         rows = body.count(b"\n") - 1
         s = time.perf_counter() - t
         out.append(

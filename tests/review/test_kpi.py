@@ -78,6 +78,7 @@ async def load(store):
                     wait_ms=None if wait is None else wait * 1000,
                     talk_ms=None if talk is None else talk * 1000,
                     rating_score=score,
+                    summary_result=result,
                     recontacted=sid == "s3",
                 )
             )

@@ -64,6 +64,9 @@ async def test_the_whole_loop_in_order_and_its_audit_log(store):
         "checked",
         "rated",
     ]
+    async with store.records.sessionmaker() as db:
+        row = await db.get(ServiceSession, sid)
+        assert (row.summary_result, row.rating_score) == ("resolved", 5)  # the KPI copies
 
 
 async def test_steps_out_of_order_are_refused_and_write_nothing(store):

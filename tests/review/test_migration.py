@@ -153,7 +153,7 @@ async def test_0002_runs_forward_on_a_populated_0001_database(empty_database_url
                     await conn.execute(
                         sa.text(
                             "SELECT id, joined_day, wait_ms, talk_ms, rating_score, flag, "
-                            "follow_up_status, check_status, recontacted "
+                            "follow_up_status, check_status, recontacted, summary_result "
                             "FROM service_sessions"
                         )
                     )
@@ -168,6 +168,11 @@ async def test_0002_runs_forward_on_a_populated_0001_database(empty_database_url
         assert rows["done"].follow_up_status == "open" and rows["done"].check_status == "pending"
         assert bool(rows["done"].recontacted) is True  # same matter again within 7 days
         assert bool(rows["other"].recontacted) is False
+        assert (rows["done"].summary_result, rows["other"].summary_result) == (
+            "follow_up",
+            "resolved",
+        )
+        assert rows["left"].summary_result is None
         assert rows["left"].wait_ms == 30000 and rows["left"].talk_ms is None
         assert rows["live"].wait_ms == 3000 and rows["live"].talk_ms is None
         assert rows["wait"].wait_ms is None and rows["wait"].flag == "none"

@@ -24,7 +24,7 @@ from typing import Any, Literal
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from vtax.models import ServiceSession, SessionSummary, User
+from vtax.models import ServiceSession, User
 from vtax.review.agent_history import PRODUCTIVE, STAFFED, AgentStateHistory
 
 GroupBy = Literal["day", "agent", "category", "channel"]
@@ -124,8 +124,8 @@ class KpiReport:
             total(handled, s.wrap_ms).label("wrap_ms"),
             count(s.rating_score.is_not(None)).label("ratings"),
             count(s.rating_score >= 4).label("satisfied"),
-            count(SessionSummary.session_id.is_not(None)).label("summarised"),
-            count(and_(SessionSummary.result == "resolved", s.recontacted.is_(False))).label(
+            count(s.summary_result.is_not(None)).label("summarised"),
+            count(and_(s.summary_result == "resolved", s.recontacted.is_(False))).label(
                 "resolved_first"
             ),
         ]
@@ -143,12 +143,7 @@ class KpiReport:
         ):
             if value is not None:
                 where.append(column == value)
-        base = (
-            select(*self._sums(q.threshold_s * 1000))
-            .select_from(s)
-            .outerjoin(SessionSummary, SessionSummary.session_id == s.id)
-            .where(*where)
-        )
+        base = select(*self._sums(q.threshold_s * 1000)).select_from(s).where(*where)
         async with self._sessions() as db:
             # sorted here: the engines put NULL (unassigned) at different ends
             grouped = sorted(

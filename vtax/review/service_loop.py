@@ -97,6 +97,7 @@ class ServiceLoop:
             summary.asked, summary.handled, summary.result = asked, handled, result
             summary.items, summary.actions = list(items), list(actions or [])
             summary.category, summary.follow_up_due, summary.saved_at = category, follow_up_due, at
+            row.summary_result = result
             if row.check_status == "disputed":
                 row.check_status = "pending"
             if result == "follow_up":

@@ -56,6 +56,7 @@ DROPPED = {
         "flag_done_by",
         "flag_note",
         "rating_score",
+        "summary_result",
         "recontacted",
     ),
 }
@@ -90,6 +91,7 @@ def _add_columns() -> None:
         b.add_column(sa.Column("flag_done_by", sa.String(36), nullable=True))
         b.add_column(sa.Column("flag_note", sa.Text(), nullable=True))
         b.add_column(sa.Column("rating_score", sa.SmallInteger(), nullable=True))
+        b.add_column(sa.Column("summary_result", sa.String(16), nullable=True))
         b.add_column(sa.Column("recontacted", sa.Boolean(), nullable=False, server_default="0"))
     with op.batch_alter_table("session_summaries") as b:
         b.add_column(sa.Column("category", sa.String(64), nullable=True))
@@ -234,6 +236,7 @@ def _backfill() -> None:
         sa.column("wait_ms", sa.Integer()),
         sa.column("talk_ms", sa.Integer()),
         sa.column("rating_score", sa.SmallInteger()),
+        sa.column("summary_result", sa.String()),
         sa.column("flag", sa.String()),
         sa.column("flag_reasons", sa.JSON()),
         sa.column("follow_up_status", sa.String()),
@@ -242,11 +245,7 @@ def _backfill() -> None:
     ratings = sa.table("session_ratings", sa.column("session_id"), sa.column("score"))
     summaries = sa.table("session_summaries", sa.column("session_id"), sa.column("result"))
     score_of = dict(conn.execute(sa.select(ratings.c.session_id, ratings.c.score)).all())
-    follow_up = {
-        sid
-        for sid, result in conn.execute(sa.select(summaries.c.session_id, summaries.c.result))
-        if result == "follow_up"
-    }
+    result_of = dict(conn.execute(sa.select(summaries.c.session_id, summaries.c.result)).all())
     rows = conn.execute(
         sa.select(
             sessions.c.id,
@@ -283,7 +282,8 @@ def _backfill() -> None:
                 "rating_score": score,
                 "flag": "open" if low else "none",
                 "flag_reasons": ["low_rating"] if low else [],
-                "follow_up_status": "open" if row.id in follow_up else "none",
+                "follow_up_status": "open" if result_of.get(row.id) == "follow_up" else "none",
+                "summary_result": result_of.get(row.id),
                 "recontacted": row.id in recontacted,
             }
         )
