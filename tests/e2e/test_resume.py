@@ -47,13 +47,39 @@ async def start_call(e2e: Any, question: str) -> tuple[Any, Any, str]:
     return taxpayer, agent, sid
 
 
+SNAPSHOT_JS = """() => {
+  const v = window.vtax || {};
+  const pc = v.pc;
+  return {state: v.state, notice: v.notice, peerState: v.peerState, lastError: v.lastError,
+          socket: v.socket && {connected: v.socket.connected, id: v.socket.id},
+          pc: pc && {connection: pc.connectionState, ice: pc.iceConnectionState,
+                     signaling: pc.signalingState, gathering: pc.iceGatheringState},
+          call: v.call, recording: v.recording,
+          recorderPc: v.recorderPc && v.recorderPc.connectionState};
+}"""
+
+
+async def snapshot(*pages: Any) -> str:
+    """The pages' call state, for failure messages."""
+    out = []
+    for page in pages:
+        try:
+            out.append(f"{page.url}: {await page.evaluate(SNAPSHOT_JS)}")
+        except Exception as e:
+            out.append(f"{page.url}: ({e})")
+    return "\n".join(out)
+
+
 async def wait_connected(e2e: Any, *pages: Any) -> None:
     for page in pages:
 
         async def connected(page: Any = page) -> bool:
             return bool(await page.evaluate(IN_CALL_JS))
 
-        await e2e.poll_until(connected, within=20, what=f"connected on {page.url}")
+        try:
+            await e2e.poll_until(connected, within=20, what=f"connected on {page.url}")
+        except AssertionError as e:
+            raise AssertionError(f"{e}\n{await snapshot(*pages)}") from None
         assert "connected" in (await page.text_content("#status") or "")
 
 
@@ -101,13 +127,27 @@ async def wait_peer_back(e2e: Any, page: Any) -> None:
     assert "reconnecting" not in (await page.evaluate("() => window.vtax.notice || ''"))
 
 
-async def finish(e2e: Any, taxpayer: Any, agent: Any, hang_up: Any, sid: str, token: str) -> None:
-    """Hang up, summary, rating: the record is `completed`, the stored resume data cleared."""
+async def finish(
+    e2e: Any,
+    taxpayer: Any,
+    agent: Any,
+    hang_up: Any,
+    sid: str,
+    token: str,
+    reload_after_end: Any = None,
+) -> None:
+    """Hang up, summary, rating: the record is `completed`, the stored resume data cleared.
+    `reload_after_end`: a page to reload on its summary/rating step (it keeps that step)."""
     await hang_up.click("#hangup")
     await e2e.wait_state(taxpayer, "ended")
     await e2e.wait_state(agent, "ended")
     for page in (taxpayer, agent):
         assert await page.evaluate("() => window.vtax.pc") is None
+    if reload_after_end is not None:
+        await reload_after_end.reload()
+        await reload_after_end.wait_for_function("() => window.vtax && window.vtax.page")
+        await e2e.wait_state(reload_after_end, "ended")
+        assert await reload_after_end.evaluate("() => window.vtax.sessionId") == sid
 
     async def completed() -> Any:
         rec = await session_record(e2e, token, sid)
@@ -163,7 +203,7 @@ async def test_taxpayer_reload_resumes_the_call(e2e: Any) -> None:
     assert await session_count(e2e, token) == sessions_before, "no new session was opened"
     assert await taxpayer.is_visible("#hangup")
 
-    await finish(e2e, taxpayer, agent, taxpayer, sid, token)
+    await finish(e2e, taxpayer, agent, taxpayer, sid, token, reload_after_end=agent)
 
 
 async def test_agent_reload_resumes_the_call(e2e: Any) -> None:
@@ -186,7 +226,7 @@ async def test_agent_reload_resumes_the_call(e2e: Any) -> None:
     assert (await session_record(e2e, token, sid))["outcome"] == "live"
     assert await session_count(e2e, token) == sessions_before, "no new session was opened"
 
-    await finish(e2e, taxpayer, agent, agent, sid, token)
+    await finish(e2e, taxpayer, agent, agent, sid, token, reload_after_end=taxpayer)
 
 
 async def test_socket_drop_keeps_the_peer_connection(e2e: Any) -> None:
@@ -270,3 +310,43 @@ async def test_drain_notice_moves_the_agent(e2e: Any) -> None:
     assert (await session_record(e2e, token, sid))["outcome"] == "live"
 
     await finish(e2e, taxpayer, agent, agent, sid, token)
+
+
+async def test_come_back_after_the_session_ended(e2e: Any) -> None:
+    """The taxpayer's tab leaves mid-call (the agent sees "peer reconnecting"), the agent hangs
+    up meanwhile; back on the page the resume answers `session_ended`: the page shows the ended
+    state and the rating, and does not resume again."""
+    token = await asyncio.to_thread(e2e.server.supervisor_token)
+    taxpayer, agent, sid = await start_call(e2e, "leave, and come back after the end")
+
+    await taxpayer.goto("about:blank")
+
+    async def peer_reconnecting() -> bool:
+        return bool(
+            await agent.evaluate(
+                "() => window.vtax.peerState === 'reconnecting'"
+                " && (window.vtax.notice || '').includes('peer reconnecting')"
+            )
+        )
+
+    await e2e.poll_until(peer_reconnecting, within=10, what="agent sees the peer reconnecting")
+    assert await e2e.state(agent) != "ended", "a peer reconnecting does not end the call"
+    await agent.click("#hangup")
+    await e2e.wait_state(agent, "ended")
+    assert (await session_record(e2e, token, sid))["outcome"] == "completed"
+
+    await taxpayer.goto("/taxpayer")
+    await taxpayer.wait_for_function("() => window.vtax && window.vtax.page === 'taxpayer'")
+    await e2e.wait_state(taxpayer, "ended")
+    assert "session_ended" in (await taxpayer.text_content("#end-reason") or "")
+    assert await taxpayer.evaluate("() => window.vtax.pc") is None
+    stored = await taxpayer.evaluate(STORED_JS, "taxpayer")
+    assert stored and stored["ended"] is True, "no resume on the next load"
+    await taxpayer.check("#score-3")
+    await taxpayer.click("#rate")
+    await taxpayer.wait_for_function(
+        "() => document.getElementById('rated').textContent.includes('Thank you')"
+    )
+    assert await taxpayer.evaluate(STORED_JS, "taxpayer") is None
+    rec = await session_record(e2e, token, sid)
+    assert rec["rating"] and rec["rating"]["score"] == 3

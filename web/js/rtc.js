@@ -4,6 +4,12 @@
 // `session:start`, `negotiationneeded` makes offers, the polite side (taxpayer) rolls back on
 // an offer collision, the impolite side (agent) ignores the colliding offer. ICE candidates
 // trickle as `type: "candidate"` with `data` = RTCIceCandidateInit, or null at the end.
+// To avoid that collision where it is predictable, a new RTCPeerConnection on the polite side
+// waits (up to OFFER_FALLBACK_MS) for the impolite side's first offer instead of making its own:
+// Chromium can stop gathering ICE candidates for good when an offer whose gathering has just
+// started is rolled back (seen in the e2e tests: answer sent, no local candidate ever).
+// As a safety net the impolite side restarts ICE if a negotiated connection never starts
+// checking (ICE_WATCHDOG_MS).
 //
 // Resume (see docs/protocol.md, `session:resume`):
 // - Socket drop, same page: the Call keeps its RTCPeerConnection, outgoing signals wait in an
@@ -54,6 +60,11 @@ export function stopStream(stream) {
   if (!stream) return;
   for (const t of stream.getTracks()) t.stop();
 }
+
+/** The polite side offers itself if the impolite side's first offer has not come by then. */
+const OFFER_FALLBACK_MS = 3000;
+/** Negotiated (stable, both descriptions) but ICE still "new" this long: restart ICE. */
+const ICE_WATCHDOG_MS = 5000;
 
 /** A short random id for an RTCPeerConnection (tags the signals it sends). */
 function newPcId() {
@@ -142,8 +153,11 @@ export class Call {
     this.makingOffer = false;
     this.ignoreOffer = false;
     this.isSettingRemoteAnswerPending = false;
+    // Polite: let the impolite side make the first offer on this connection (see the top).
+    this.awaitPeerOffer = this.polite;
+    this.info.offersAvoided = this.info.offersAvoided || 0;
 
-    pc.onnegotiationneeded = async () => {
+    const negotiate = async () => {
       if (this.closed || pc !== this.pc) return;
       try {
         this.makingOffer = true;
@@ -155,6 +169,23 @@ export class Call {
       } finally {
         if (pc === this.pc) this.makingOffer = false;
       }
+    };
+    pc.onnegotiationneeded = () => {
+      if (this.closed || pc !== this.pc) return;
+      if (this.awaitPeerOffer) {
+        this.info.offersAvoided += 1;
+        clearTimeout(this.offerFallback);
+        this.offerFallback = setTimeout(() => {
+          if (pc !== this.pc || !this.awaitPeerOffer) return;
+          this.awaitPeerOffer = false;
+          if (pc.signalingState === 'stable') negotiate();
+        }, OFFER_FALLBACK_MS);
+        return;
+      }
+      negotiate();
+    };
+    pc.onsignalingstatechange = () => {
+      if (pc === this.pc && pc.signalingState === 'stable') this.armIceWatchdog(pc);
     };
     pc.onicecandidate = ({ candidate }) => {
       if (pc !== this.pc) return;
@@ -201,6 +232,22 @@ export class Call {
       this.localVideo.srcObject = stream;
     }
     this.addTracks();
+  }
+
+  /**
+   * Impolite side: once negotiated, ICE must start checking; if it is still "new" after
+   * ICE_WATCHDOG_MS (a gatherer that never produced a candidate), restart ICE.
+   */
+  armIceWatchdog(pc) {
+    if (this.polite || !pc.remoteDescription || !pc.localDescription) return;
+    clearTimeout(this.iceWatchdog);
+    this.iceWatchdog = setTimeout(() => {
+      if (this.closed || pc !== this.pc || pc.signalingState !== 'stable') return;
+      if (pc.iceConnectionState !== 'new') return;
+      this.info.iceWatchdogRestarts = (this.info.iceWatchdogRestarts || 0) + 1;
+      console.warn('ICE did not start: restarting ICE');
+      pc.restartIce();
+    }, ICE_WATCHDOG_MS);
   }
 
   /** Add the local tracks (and receive-only transceivers for what we lack) to this.pc. */
@@ -365,6 +412,7 @@ export class Call {
     }
     const pc = this.pc;
     if (type === 'offer' || type === 'answer') {
+      if (type === 'offer') this.awaitPeerOffer = false; // the peer offered: we may, later
       const description = { type, sdp: data && data.sdp };
       const readyForOffer =
         !this.makingOffer && (pc.signalingState === 'stable' || this.isSettingRemoteAnswerPending);
@@ -449,6 +497,8 @@ export class Call {
   close() {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.offerFallback);
+    clearTimeout(this.iceWatchdog);
     for (const { reject } of this.outbox) reject(new Error('call closed'));
     this.outbox = [];
     try {
