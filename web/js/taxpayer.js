@@ -207,6 +207,8 @@ async function ensureSocket() {
   });
   socket.on('session:peer', (msg) => {
     if (!st.session || !msg || msg.session_id !== st.session.session_id) return;
+    const peer = st.session.peer && st.session.peer.participant_id;
+    if (msg.participant_id && peer && msg.participant_id !== peer) return; // e.g. the recorder
     vtax.peerState = msg.state;
     if (msg.state === 'reconnecting') {
       showNotice('对方重新连接中 peer reconnecting');
