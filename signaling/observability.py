@@ -66,7 +66,9 @@ class _Snapshot(Collector):
 
 def install(app: web.Application) -> Metrics:
     metrics = Metrics()
-    metrics.registry.register(_Snapshot(app[CONTEXT]))
+    ctx = app[CONTEXT]
+    metrics.registry.register(_Snapshot(ctx))
+    ctx.queue.on_dispatch = metrics.dispatch_seconds.observe
     app[METRICS] = metrics
 
     async def handler(request: web.Request) -> web.Response:

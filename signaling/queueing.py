@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
 from signaling import schemas
@@ -84,8 +85,10 @@ class QueueHandlers:
         self.hub = hub
         self.sessions = sessions
         self.engine = make_engine(self, hub.settings, sorted(hub.catalog.categories))
-        hub.event("queue:join", QueueJoinIn, ("taxpayer",), self.queue_join)
-        hub.event("queue:rejoin", QueueRejoin, ("taxpayer",), self.queue_rejoin)
+        self.on_dispatch: Callable[[float], None] | None = None  # /metrics histogram
+        self.last_stats: dict[str, Any] = {}
+        hub.event("queue:join", QueueJoinIn, ("taxpayer",), self.queue_join, limit="join")
+        hub.event("queue:rejoin", QueueRejoin, ("taxpayer",), self.queue_rejoin, limit="join")
         hub.event("queue:leave", schemas.QueueLeave, ("taxpayer",), self.queue_leave)
         hub.event("agent:status", schemas.AgentStatusChange, ("agent",), self.agent_status_change)
         hub.event("offer:accept", schemas.OfferAccept, ("agent",), self.offer_accept)
@@ -126,6 +129,11 @@ class QueueHandlers:
             "expires_in_s": round(offer.expires_at - offer.created_at, 1),
         }
         await self.hub.send_user("offer:new", payload, agent.id)
+        if self.on_dispatch is not None:
+            # From the moment a match was possible (the later of the ticket joining and the
+            # agent becoming available) to the offer being sent out.
+            ready = max(ticket.joined_at, agent.idle_since)
+            self.on_dispatch(max(time.time() - ready, 0.0))
 
     async def offer_revoked(self, agent_id: str, offer_id: str, reason: str) -> None:
         await self.hub.send_user(
@@ -149,6 +157,7 @@ class QueueHandlers:
             await hook(agent.id, agent.status, agent.reason, when)
 
     async def queue_stats(self, stats: dict[str, Any]) -> None:
+        self.last_stats = stats  # /metrics reads queue depths from the latest push
         await self.hub.sio.emit("queue:stats", stats, room=SUPERVISORS_ROOM)
 
     # ---- client events -----------------------------------------------------------------
@@ -220,3 +229,8 @@ class QueueHandlers:
     async def offer_reject(self, conn: Connection, p: schemas.OfferReject) -> Ack:
         await self.engine.reject(conn.principal.subject, p.offer_id)
         return {}
+
+    def depth_by_queue(self) -> dict[str, int]:
+        """Waiting tickets per queue, as of the latest statistics push."""
+        queues = self.last_stats.get("queues", {})
+        return {name: int(q.get("waiting", 0)) for name, q in queues.items()}

@@ -166,3 +166,31 @@ async def test_draining_refuses_new_work_and_moves_clients(server, clients):
                                           "channel": "web", "question": "q"})
     assert ack["error"]["code"] == "draining"
     await again.close()
+
+
+async def test_metrics_count_what_happened(server, clients):
+    agent, taxpayer, a_start, _ = await start_session(server, clients)
+    await agent.call("rtc:signal", {"session_id": a_start["session_id"], "type": "offer",
+                                    "data": {}})
+    async with server.http.get(server.url + "/metrics") as r:
+        assert r.status == 200
+        text = await r.text()
+    lines = dict(line.rsplit(" ", 1) for line in text.splitlines() if line and line[0] != "#")
+    assert float(lines['vtax_connected_clients{role="agent"}']) == 1
+    assert float(lines['vtax_connected_clients{role="taxpayer"}']) == 1
+    assert float(lines["vtax_signals_relayed_total"]) == 1
+    assert float(lines["vtax_dispatch_seconds_count"]) >= 1
+    assert "vtax_queue_depth" in text and "vtax_rate_limited_total" in text
+
+
+@pytest.mark.parametrize("settings_overrides", [{"join_rate": 0.01, "join_burst": 2}])
+async def test_queue_joins_are_rate_limited(server, clients):
+    taxpayer = await clients(server, await server.taxpayer())
+    join = {"category": "invoices", "language": "zh-CN", "channel": "web", "question": "q"}
+    codes = []
+    for _ in range(4):
+        ack = await taxpayer.call("queue:join", join)
+        codes.append(ack["error"]["code"] if not ack["ok"] else "ok")
+        if ack["ok"]:
+            await taxpayer.call("queue:leave", {"ticket_id": ack["ticket_id"]})
+    assert codes == ["ok", "ok", "rate_limited", "rate_limited"]
