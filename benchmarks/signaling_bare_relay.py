@@ -5,7 +5,7 @@ work as the PeerJS server: a client connects to `/ws?id=ID`, sends `{type, dst, 
 text frames; the relay parses each one, stamps `src` and sends it to `dst` if connected.
 No auth, no rooms, no acks, no schema, no sequence numbers.
 
-    python benchmarks/signaling_bare_relay.py --port 9001 [--host 127.0.0.1]
+    python benchmarks/signaling_bare_relay.py --port 9001 [--host 127.0.0.1] [--uvloop]
 
 Prints `listening on PORT` once bound; stops on SIGINT/SIGTERM.
 """
@@ -70,5 +70,11 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--uvloop", action="store_true", help="run on uvloop (if installed)")
     args = parser.parse_args()
-    asyncio.run(main(args.host, args.port))
+    if args.uvloop:
+        import uvloop
+
+        uvloop.run(main(args.host, args.port))
+    else:
+        asyncio.run(main(args.host, args.port))

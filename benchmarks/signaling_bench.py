@@ -23,6 +23,12 @@ py-spy profile of (a)'s relay path.
 The load client speaks Engine.IO/Socket.IO directly over aiohttp WebSockets (see
 benchmarks/signaling_clients.py); its own CPU use is reported with every window so that a
 client-bound window shows. Everything binds to 127.0.0.1 and stops by itself.
+
+Estimating a change without making it: `--a-variant NAME:K=V,...` runs more (a) servers side
+by side with the same interleaved windows, from a scratch copy of the tree (`ROOT=/tmp/copy`)
+and/or with the what-if patches of benchmarks/signaling_experiments.py (`VTAX_X=uvloop+gc`,
+with `--x-site DIR` holding uvloop/orjson). `--bare-uvloop` adds the floor on uvloop.
+`--no-ack` sends rtc:signal without an ack id (the server then sends no ack packet).
 """
 
 # The orchestrator starts servers and helpers with blocking calls on purpose, between windows.
@@ -224,14 +230,16 @@ async def start_vtax(name: str, tmp: Path, env: dict[str, str], root: Path) -> S
     raise RuntimeError(f"{name} did not start")
 
 
-async def start_bare(tmp: Path) -> Server:
+async def start_bare(
+    tmp: Path, extra: tuple[str, ...] = (), env: dict[str, str] | None = None
+) -> Server:
     port = free_port()
-    log_path = tmp / "bare.log"
+    log_path = tmp / f"bare-{port}.log"
     with open(log_path, "wb") as out:
         proc = subprocess.Popen(
             ["taskset", "-c", SERVER_CORE, PY, str(BENCH / "signaling_bare_relay.py"),
-             "--port", str(port)],
-            stdout=out, stderr=subprocess.STDOUT,
+             "--port", str(port), *extra],
+            stdout=out, stderr=subprocess.STDOUT, env=env,
         )  # fmt: skip
     server = Server("bare", proc, f"http://127.0.0.1:{port}", log_path)
     deadline = time.monotonic() + 30
@@ -385,7 +393,7 @@ def client_cpu() -> float:
 async def window(
     server: Server, pairs: list[Pair], load: Load, duration: float, warmup: float, messages: int
 ) -> dict[str, Any]:
-    load.rtts, load.ack_errors = [], 0
+    load.rtts, load.ack_errors, load.dead_pairs = [], 0, 0
     load.running = True
     await asyncio.gather(*(p.kick() for p in pairs))
     await asyncio.sleep(warmup)
@@ -420,6 +428,7 @@ async def window(
         "rtt_p99_ms": (pct(load.rtts, 0.99) or 0) * 1e3,
         "stalled_pairs": stalled,
         "ack_errors": load.ack_errors,
+        "dead_pairs": load.dead_pairs,
     }
 
 
@@ -434,6 +443,7 @@ def summarize(windows: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {k: med(windows, k) for k in keys}
     out["stalled_pairs"] = sum(w["stalled_pairs"] for w in windows)
     out["ack_errors"] = sum(w["ack_errors"] for w in windows)
+    out["dead_pairs"] = max(w["dead_pairs"] for w in windows)
     out["windows"] = windows
     return out
 
@@ -451,6 +461,9 @@ async def idle_memory(
     conns += await gather_limited([connect(warm + i) for i in range(count)], 32)
     opened = perf() - t0
     await asyncio.sleep(settle)
+    c0, t0 = server.cpu_exact(), perf()
+    await asyncio.sleep(5)  # idle cost: heartbeats (Engine.IO pings every ping_interval)
+    idle_cpu = (server.cpu_exact() - c0) / (perf() - t0)
     alive = sum(not c.closed for c in conns)
     rss = server.rss_kb()
     result = {
@@ -460,6 +473,7 @@ async def idle_memory(
         "rss_kb": rss,
         "kb_per_connection": round((rss - base) / count, 2),
         "connect_s": round(opened, 2),
+        "idle_cpu_percent": round(idle_cpu * 100, 2),
     }
     await gather_limited([c.close() for c in conns], 256)
     return result
@@ -538,7 +552,7 @@ async def setups(
         "latency_p50_ms": (pct(latencies, 0.5) or 0) * 1e3,
         "latency_p99_ms": (pct(latencies, 0.99) or 0) * 1e3,
         "errors": Counter(errors).most_common(5),
-        "accept_failures": [str(f)[:200] for f in failures[:5]],
+        "accept_failures": Counter(str(f)[:200] for f in failures).most_common(5),
     }
 
 
@@ -688,23 +702,38 @@ async def relay_matrix(
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as http:
         try:
-            if "a" in args.only:
-                env = vtax_env(tmp / "a", key, args.a_env)
-                (tmp / "a").mkdir()
-                log(f"(a) creating {max_pairs} agents and taxpayers")
-                tokens = make_accounts(env, args.a_root, max_pairs, max_pairs)
-                servers["a"] = await start_vtax("vtax", tmp / "a", env, args.a_root)
-                loads["a"] = Load()
-                log(f"(a) setting up {max_pairs} sessions through the queue")
+            specs = [("a", args.a_root, args.a_env)] if "a" in args.only else []
+            specs += args.a_variant
+            for label, root, extra in specs:
+                folder = tmp / label.replace(":", "-")
+                folder.mkdir()
+                if extra.get("VTAX_X"):
+                    extra = experiment_env(tmp, extra, args.x_site)
+                env = vtax_env(folder, key, extra)
+                log(f"({label}) creating {max_pairs} agents and taxpayers")
+                # In a thread: the loop keeps answering the Engine.IO pings of servers set up
+                # earlier (a blocked client is dropped after ping_interval + ping_timeout).
+                tokens = await asyncio.to_thread(make_accounts, env, root, max_pairs, max_pairs)
+                servers[label] = await start_vtax(label, folder, env, root)
+                loads[label] = Load()
+                log(f"({label}) setting up {max_pairs} sessions through the queue")
                 t0 = perf()
-                pairs["a"] = await sio_pairs(
-                    http, servers["a"], tokens, max_pairs, loads["a"], not args.no_ack
+                pairs[label] = await sio_pairs(
+                    http, servers[label], tokens, max_pairs, loads[label], not args.no_ack
                 )
-                log(f"(a) {max_pairs} sessions in {perf() - t0:.1f} s")
+                log(f"({label}) {max_pairs} sessions in {perf() - t0:.1f} s")
             if "b" in args.only:
                 servers["b"] = await start_bare(tmp)
                 loads["b"] = Load()
                 pairs["b"] = await ws_pairs(http, servers["b"], max_pairs, loads["b"], False)
+            if args.bare_uvloop:
+                # The floor on uvloop; --x-site lets a scratch install provide it.
+                env = dict(os.environ, PYTHONPATH=args.x_site)
+                servers["b:uvloop"] = await start_bare(tmp, ("--uvloop",), env)
+                loads["b:uvloop"] = Load()
+                pairs["b:uvloop"] = await ws_pairs(
+                    http, servers["b:uvloop"], max_pairs, loads["b:uvloop"], False
+                )
             if "c" in args.only and peer_bin is not None:
                 servers["c"] = await start_peerjs(peer_bin)
                 loads["c"] = Load()
@@ -731,17 +760,45 @@ async def relay_matrix(
                 k: {str(n): summarize(ws) for n, ws in by_n.items()}
                 for k, by_n in collected.items()
             }
-            if args.profile and "a" in servers:
+            target = args.profile_target
+            if args.profile and target in servers:
                 n = min(args.profile_pairs, max_pairs)
-                log(f"(a) profiling the relay with py-spy, {n} pairs, {args.profile} s")
+                log(f"({target}) profiling the relay with py-spy, {n} pairs, {args.profile} s")
                 results["profile"] = await profile_relay(
-                    http, servers["a"], pairs["a"][:n], loads["a"], args.profile, tmp
+                    http, servers[target], pairs[target][:n], loads[target], args.profile, tmp
                 )
+                results["profile"]["server"] = target
         finally:
             for ps in pairs.values():
                 await gather_limited([c.close() for p in ps for c in (p.caller, p.callee)], 256)
             for s in servers.values():
                 s.stop()
+            for _label, _root, extra in args.a_variant:
+                if extra.get("VTAX_REDIS_PREFIX"):
+                    drop_redis_prefix(extra["VTAX_REDIS_PREFIX"])
+
+
+def experiment_env(tmp: Path, extra: dict[str, str], x_site: str) -> dict[str, str]:
+    """Environment that makes the server apply benchmarks/signaling_experiments.py patches
+    named in VTAX_X at start-up (through a sitecustomize module)."""
+    from signaling_experiments import SITECUSTOMIZE
+
+    site = tmp / "xsite"
+    site.mkdir(exist_ok=True)
+    (site / "sitecustomize.py").write_text(SITECUSTOMIZE)
+    paths = [str(site), extra.get("PYTHONPATH", "")]
+    return {
+        **extra,
+        "PYTHONPATH": os.pathsep.join(p for p in paths if p),
+        "VTAX_X_PATH": os.pathsep.join(p for p in (str(BENCH), x_site) if p),
+    }
+
+
+def drop_redis_prefix(prefix: str) -> None:
+    keys = subprocess.run(["redis-cli", "--scan", "--pattern", prefix + "*"],
+                          capture_output=True, text=True, timeout=60).stdout.split()  # fmt: skip
+    for i in range(0, len(keys), 500):
+        subprocess.run(["redis-cli", "del", *keys[i : i + 500]], capture_output=True, timeout=60)
 
 
 async def memory_phase(
@@ -870,12 +927,7 @@ async def redis_setups(
             node.stop()
         subprocess.run(["psql", admin, "-q", "-c", f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'],
                        capture_output=True, timeout=60)  # fmt: skip
-        keys = subprocess.run(["redis-cli", "--scan", "--pattern", prefix + "*"],
-                              capture_output=True, text=True, timeout=60).stdout.split()  # fmt: skip
-        for i in range(0, len(keys), 500):
-            subprocess.run(
-                ["redis-cli", "del", *keys[i : i + 500]], capture_output=True, timeout=60
-            )
+        drop_redis_prefix(prefix)
     return out
 
 
@@ -886,11 +938,11 @@ def print_table(results: dict[str, Any]) -> None:
           f"{'srv cpu':>9}{'cli cpu':>9}")  # fmt: skip
     for k, by_n in results.get("relay", {}).items():
         for n, s in by_n.items():
-            print(f"{names[k]:<18}{n:>6}{s['cpu_us_per_msg']:>9.1f}{s['msg_per_s']:>9.0f}"
+            print(f"{names.get(k, '(' + k + ')'):<18}{n:>6}{s['cpu_us_per_msg']:>9.1f}{s['msg_per_s']:>9.0f}"
                   f"{s['rtt_p50_ms']:>9.2f}{s['rtt_p99_ms']:>9.2f}{s['server_cpu_busy']:>9.0%}"
                   f"{s['client_cpu_busy']:>9.0%}")  # fmt: skip
     for k, m in results.get("memory", {}).items():
-        print(f"{names[k]:<18} {m['kb_per_connection']:.1f} KB per idle connection "
+        print(f"{names.get(k, k):<18} {m['kb_per_connection']:.1f} KB per idle connection "
               f"({m['connections']} connections, {m['alive']} alive)")  # fmt: skip
     for name, s in results.get("setups", {}).items():
         if "setups_per_s" in s:
@@ -915,7 +967,8 @@ async def amain(args: argparse.Namespace) -> dict[str, Any]:
         "settings": {
             "pairs": args.pairs, "duration_s": args.duration, "repeats": args.repeats,
             "warmup_s": args.warmup, "messages": args.messages, "idle": args.idle,
-            "a_root": str(args.a_root), "a_env": args.a_env, "ack": not args.no_ack,
+            "a_root": str(args.a_root), "a_env": args.a_env,
+            "a_variants": [[n, str(r), e] for n, r, e in args.a_variant], "ack": not args.no_ack,
             "client": "one asyncio process on core 1, aiohttp WebSockets; Engine.IO/Socket.IO "
                       "spoken directly (no python-socketio client); one ping in flight per pair; "
                       "rtc:signal sent with an ack id as the pages do",
@@ -965,15 +1018,44 @@ def main() -> int:
     parser.add_argument("--a-root", type=Path, default=ROOT, help="tree to run (a) from")
     parser.add_argument("--a-env", action="append", default=[], metavar="VTAX_X=V",
                         help="extra environment for (a), e.g. PYTHONPATH=/scratch/site")  # fmt: skip
+    parser.add_argument(
+        "--a-variant",
+        action="append",
+        default=[],
+        metavar="NAME:K=V,...",
+        help="another (a) server run side by side, e.g. a scratch copy: "
+        "'uv:VTAX_X=uvloop' (patches of benchmarks/signaling_experiments.py) or "
+        "'copy:ROOT=/tmp/copy' (a scratch copy of the tree)",
+    )
+    parser.add_argument(
+        "--x-site",
+        default="",
+        help="folder with uvloop/orjson for the experiments (pip install --target DIR ...)",
+    )
+    parser.add_argument(
+        "--bare-uvloop",
+        action="store_true",
+        help="also run the bare relay on uvloop (must be importable)",
+    )
+    parser.add_argument("--profile-target", default="a", help="server label to profile")
     parser.add_argument("--out", type=Path, help="write the results JSON here")
     args = parser.parse_args()
     args.pairs = sorted({int(x) for x in args.pairs.split(",") if x.strip()})
     args.only = {x.strip() for x in args.only.split(",")}
     args.a_env = dict(kv.split("=", 1) for kv in args.a_env)
     args.a_root = args.a_root.resolve()
+    variants = []
+    for spec in args.a_variant:
+        name, _, rest = spec.partition(":")
+        extra = dict(kv.split("=", 1) for kv in rest.split(",") if kv)
+        root = Path(extra.pop("ROOT", str(args.a_root))).resolve()
+        variants.append((f"a:{name}", root, {**args.a_env, **extra}))
+    args.a_variant = variants
     os.sched_setaffinity(0, {CLIENT_CORE})
     raise_fd_limit()
+    load_before = os.getloadavg()
     results = asyncio.run(amain(args))
+    results["machine"]["loadavg_before_after"] = [load_before, os.getloadavg()]
     print_table(results)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -198,6 +198,7 @@ class Load:
     recording: bool = False
     round_trips: int = 0
     ack_errors: int = 0
+    dead_pairs: int = 0  # pairs found closed when a window starts
     rtts: list[float] = field(default_factory=list)
 
 
@@ -226,10 +227,17 @@ class Pair:
             callee.on_text = self._callee_ws
 
     async def kick(self) -> None:
+        if self.caller.closed or self.callee.closed:
+            self.load.dead_pairs += 1
+            return
         self.busy = True
         self.n += 1
         self.t0 = perf()
-        await self.caller.send(self.ping(self.n))
+        try:
+            await self.caller.send(self.ping(self.n))
+        except (aiohttp.ClientError, ConnectionError, RuntimeError):
+            self.busy = False
+            self.load.dead_pairs += 1
 
     def _pong_arrived(self) -> str | None:
         now = perf()
