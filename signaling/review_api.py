@@ -31,6 +31,7 @@ from vtax.review.deliveries import DEFAULT_MAX_BYTES, Deliveries, DocumentStore
 from vtax.review.kpi import KpiQuery
 from vtax.review.quality import MAX_TOTAL, QUALITY_FORM
 from vtax.review.records import Scope
+from vtax.review.views import iso, seconds
 
 DELIVERIES = web.AppKey("vtax.deliveries", Deliveries)
 MAX_KPI_DAYS = 366
@@ -224,6 +225,11 @@ async def deliver(request: web.Request) -> web.Response:
     view = await deliveries.deliver(
         session_id, caller(request).subject, now(), filename=filename, data=data, note=note
     )
+    if ctx.hub is not None:  # the taxpayer's pages learn of it at once, on any node
+        news = {k: view[k] for k in ("id", "session_id", "filename", "media_type", "size_bytes")}
+        await ctx.hub.send_user(
+            "delivery:new", news | {"sha256": view["sha256"]}, view["taxpayer_id"]
+        )
     return web.json_response(view, status=201)
 
 
@@ -301,37 +307,22 @@ def _csv_cell(value: Any) -> Any:
     return value
 
 
-def csv_row(s: dict[str, Any]) -> list[Any]:
-    summary, rating, loop = s["summary"] or {}, s["rating"] or {}, s["loop"]
-    flag = loop.get("flag") or {}
-    values = [
-        s["id"],
-        s["joined_at"],
-        s["answered_at"],
-        s["ended_at"],
-        s["outcome"],
-        s["end_reason"],
-        s["category"],
-        s["language"],
-        s["channel"],
-        (s["agent"] or {}).get("id"),
-        (s["agent"] or {}).get("username"),
-        s["taxpayer"]["id"],
-        s["wait_s"],
-        s["duration_s"],
-        s["wrap_up_s"],
-        summary.get("result"),
-        " ".join(summary.get("items", [])),
-        loop["follow_up"]["status"],
-        loop["follow_up"]["due"],
-        loop["check"],
-        rating.get("score"),
-        rating.get("comment"),
-        flag.get("status"),
-        " ".join(flag.get("reasons", [])),
-        s["question"],
-    ]
-    return [_csv_cell("" if v is None else v) for v in values]
+def csv_row(r: dict[str, Any]) -> list[Any]:
+    """One CSV line from `SessionRecords.export_rows`, in the order of CSV_COLUMNS."""
+    values = {
+        **r,
+        "joined_at": iso(r["joined_at"]),
+        "answered_at": iso(r["answered_at"]),
+        "ended_at": iso(r["ended_at"]),
+        "wait_s": seconds(r["wait_ms"]),
+        "duration_s": seconds(r["talk_ms"]),
+        "wrap_up_s": seconds(r["wrap_ms"]),
+        "summary_items": " ".join(r["summary_items"] or []),
+        "follow_up_due": iso(r["follow_up_due"]),
+        "check": r["check_status"],
+        "flag_reasons": " ".join(r["flag_reasons"] or []),
+    }
+    return [_csv_cell("" if values[c] is None else values[c]) for c in CSV_COLUMNS]
 
 
 async def export_csv(request: web.Request) -> web.StreamResponse:
@@ -351,10 +342,10 @@ async def export_csv(request: web.Request) -> web.StreamResponse:
     writer = csv.writer(buffer)
     writer.writerow(CSV_COLUMNS)
     count = 0
-    async for session in ctx.records.iterate(scope_of(request), filters):
+    async for session in ctx.records.export_rows(scope_of(request), filters):
         writer.writerow(csv_row(session))
         count += 1
-        if count % 200 == 0:
+        if count % 500 == 0:
             await response.write(buffer.getvalue().encode())
             buffer.seek(0)
             buffer.truncate()

@@ -203,3 +203,23 @@ async def test_a_tampered_document_is_not_served(server, setup):
     assert status == 409 and err["error"]["code"] == "invalid_state"  # never downloaded
     _, detail = await call(server, "GET", f"/api/review/sessions/{sid}", p.supervisor)
     assert [e["kind"] for e in detail["audit"]].count("document_corrupted") == 2
+
+
+async def test_the_taxpayer_is_told_of_a_delivery(server, clients, setup):
+    p, sid = setup
+    taxpayer = await clients(server, p.taxpayer)
+    other = await clients(server, p.other_taxpayer)
+    status, d = await call(
+        server, "POST", f"/api/sessions/{sid}/deliveries", p.agent, data=form(PDF)
+    )
+    assert status == 201
+    news = await taxpayer.wait_for("delivery:new")
+    assert news == {
+        "id": d["id"],
+        "session_id": sid,
+        "filename": "notice.pdf",
+        "media_type": "application/pdf",
+        "size_bytes": len(PDF),
+        "sha256": d["sha256"],
+    }
+    assert other.received["delivery:new"] == []

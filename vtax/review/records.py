@@ -323,17 +323,58 @@ class SessionRecords:
         last = rows[limit - 1][0] if more else None
         return views, (encode_cursor(last.joined_at, last.id) if last is not None else None)
 
-    async def iterate(
-        self, scope: Scope, filters: SessionFilter, batch: int = 500
+    async def export_rows(
+        self, scope: Scope, filters: SessionFilter, batch: int = 1000
     ) -> AsyncIterator[dict[str, Any]]:
-        """Every matching session, in pages of `batch` (for streaming exports)."""
+        """The flat columns of every matching session, a keyset page at a time (each page its
+        own short read), for the CSV export: no ORM objects, no nested views."""
+        s = ServiceSession
+        columns = select(
+            s.id,
+            s.joined_at,
+            s.answered_at,
+            s.ended_at,
+            s.outcome,
+            s.end_reason,
+            s.category,
+            s.language,
+            s.channel,
+            s.agent_id,
+            User.username.label("agent_username"),
+            s.taxpayer_id,
+            s.wait_ms,
+            s.talk_ms,
+            s.wrap_ms,
+            s.summary_result,
+            SessionSummary.items.label("summary_items"),
+            s.follow_up_status,
+            s.follow_up_due,
+            s.check_status,
+            s.rating_score,
+            SessionRating.comment.label("rating_comment"),
+            s.flag,
+            s.flag_reasons,
+            s.question,
+        ).select_from(s)
+        columns = (
+            columns.outerjoin(User, User.id == s.agent_id)
+            .outerjoin(SessionSummary, SessionSummary.session_id == s.id)
+            .outerjoin(SessionRating, SessionRating.session_id == s.id)
+        )
         cursor: str | None = None
         while True:
-            rows, cursor = await self.list(scope, batch, cursor, filters)
+            query = (
+                columns.where(*self._where(scope, filters, cursor))
+                .order_by(*self._order(filters.sort))
+                .limit(batch)
+            )
+            async with self._sessions() as db:
+                rows = (await db.execute(query)).all()
             for row in rows:
-                yield row
-            if cursor is None:
+                yield dict(row._mapping)
+            if len(rows) < batch:
                 return
+            cursor = encode_cursor(rows[-1].joined_at, rows[-1].id)
 
     @staticmethod
     def _where(scope: Scope, filters: SessionFilter, cursor: str | None) -> builtins.list[Any]:
