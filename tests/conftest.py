@@ -108,6 +108,9 @@ def test_settings(database_url: str, tmp_path: Any, **overrides: Any) -> Setting
         "recordings_dir": tmp_path / "recordings",
         "offer_timeout_s": 3.0,
         "wrapup_s": 0.0,
+        # Tests join and leave in quick succession; the limits have tests of their own.
+        "join_rate": 1000.0,
+        "join_burst": 1000,
     }
     values.update(overrides)
     return Settings.from_env({}, **values)

@@ -194,3 +194,37 @@ async def test_queue_joins_are_rate_limited(server, clients):
         if ack["ok"]:
             await taxpayer.call("queue:leave", {"ticket_id": ack["ticket_id"]})
     assert codes == ["ok", "ok", "rate_limited", "rate_limited"]
+
+
+@pytest.mark.parametrize("settings_overrides", [{"resume_grace_s": 5.0, "wrapup_s": 30.0}])
+async def test_an_agent_who_reloads_mid_call_stays_busy(server, clients):
+    agent, taxpayer, a_start, _ = await start_session(server, clients)
+    sid = a_start["session_id"]
+    await agent.close()
+    back = await clients(server, agent.token)
+    assert (await back.call("session:resume", {"session_id": sid, "last_seq": 0}))["ok"]
+    refused = await back.call("agent:status", {"status": "available"})
+    assert refused["error"]["code"] == "invalid_state"  # still busy: no offers mid-call
+    assert (await back.call("session:end", {"session_id": sid}))["ok"]
+    await back.wait_for("agent:status", lambda s: s["status"] == "wrap_up")
+
+
+@pytest.mark.parametrize("settings_overrides", [{"resume_grace_s": 0.3}])
+async def test_an_agent_who_never_comes_back_ends_offline(server, clients):
+    agent, taxpayer, a_start, _ = await start_session(server, clients)
+    await agent.close()
+    await taxpayer.wait_for("session:end")
+    engine = server.ctx.queue.engine
+    state = await poll_until(lambda: _agent_status(engine, a_start), timeout=5)
+    assert state == "offline"
+
+
+async def _agent_status(engine, a_start):
+    from vtax.queue import keys
+
+    agents = await engine.kv.smembers(keys.AGENTS)
+    for agent_id in agents:
+        fields = await engine.kv.hgetall(keys.agent(agent_id))
+        if fields.get("status") in ("offline", "available", "wrap_up"):
+            return fields["status"]
+    return None

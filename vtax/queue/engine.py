@@ -621,6 +621,10 @@ class QueueEngine:
             tx.srem(keys.agent_conns(agent_id), conn_id)
             if agent is None or conns - {conn_id}:
                 return
+            if agent.status == "busy":
+                # In a call that may still be resumed (reload, network change): stay busy;
+                # `session_ended` takes the agent offline if nobody is connected by then.
+                return
             await self._go_offline(tx, step, agent, "disconnected", now)
 
         await self._do(tx_closed)
@@ -749,6 +753,11 @@ class QueueEngine:
             if agent is None or agent.status != "busy":
                 return
             agent.session_id, agent.ended_at = None, now
+            if not await tx.smembers(keys.agent_conns(agent_id)):
+                # The agent's connection dropped during the call and never came back.
+                self._record_handle(tx, agent, now)
+                self._set_status(tx, step, agent, "offline", "disconnected", now)
+                return
             if self.wrapup_s <= 0:
                 self._record_handle(tx, agent, now)
                 self._set_status(tx, step, agent, "available", "", now)
