@@ -30,6 +30,7 @@ class Settings(BaseModel):
     token_ttl_s: int = Field(8 * 3600, ge=60, le=7 * 24 * 3600)
     recordings_dir: Path = Path("recordings")
     documents_dir: Path = Field(Path("documents"), description="Folder for delivered documents.")
+    documents_max_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="Largest document.")
     web_dir: Path = Field(Path(__file__).resolve().parent.parent / "web")
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
