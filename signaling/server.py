@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import secrets
 import signal
@@ -64,6 +65,8 @@ async def _run(settings: Settings, demo: bool) -> None:
             lines.append(f"  demo {role}: username {name}  password {password}")
         lines.append("  demo taxpayer: USCC 91350100M000100Y43 or resident ID 11010519491231002X")
     print("\n".join(lines), flush=True)
+    if settings.gc_tuning:
+        _tune_gc()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -88,5 +91,23 @@ async def _run(settings: Settings, demo: bool) -> None:
 
 
 def serve(settings: Settings, demo: bool = False) -> int:
+    if settings.uvloop:
+        try:
+            import uvloop
+        except ImportError:  # not on this platform: the standard loop does the same work
+            log.warning("uvloop is not installed; using the standard event loop")
+        else:
+            uvloop.run(_run(settings, demo))
+            return 0
     asyncio.run(_run(settings, demo))
     return 0
+
+
+def _tune_gc() -> None:
+    """The relay allocates many short-lived containers per message, and the default
+    generation-0 threshold (700) runs full collections that find nothing: measured as the
+    largest single cost at 200 concurrent pairs (docs/benchmarks.md). Freeze what start-up
+    made (never garbage) and collect generation 0 less often."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)

@@ -64,6 +64,8 @@ class Settings(BaseModel):
     join_rate: float = Field(0.2, gt=0, description="queue:join per second per connection.")
     join_burst: int = Field(5, ge=1)
     log_format: str = Field("text", pattern="^(text|json)$")
+    uvloop: bool = Field(True, description="Run the node on uvloop (faster relay).")
+    gc_tuning: bool = Field(True, description="Freeze start-up objects, collect less often.")
     # ICE
     stun_urls: list[str] = Field(default_factory=list)
     turn_urls: list[str] = Field(default_factory=list)
