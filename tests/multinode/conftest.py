@@ -142,7 +142,7 @@ async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
         "VTAX_RESUME_GRACE_S": "20",
         "VTAX_NODE_TIMEOUT_S": "3",
         "VTAX_DRAIN_TIMEOUT_S": "2",
-        "VTAX_RECORDER": "off",
+        "VTAX_RECORDER_AUTOSTART": "false",
     }
     cluster = Cluster(env, tmp_path)
     cluster.cli("migrate")
