@@ -21,6 +21,7 @@ from signaling.queueing import QueueHandlers
 from signaling.recording import setup_recording
 from signaling.review_events import ReviewEvents
 from signaling.sessions import SessionRelay
+from signaling.stats_api import add_stats_routes
 from vtax.accounts import Accounts
 from vtax.auth import TokenIssuer
 from vtax.catalog import Catalog
@@ -120,6 +121,7 @@ def create_app(settings: Settings, *, migrate_on_start: bool | None = None) -> w
     ctx.hub, ctx.relay, ctx.queue = hub, relay, queueing
     setup_recording(app, hub, relay)  # consent, recorder jobs, playback (docs/recording.md)
     add_routes(app)
+    add_stats_routes(app)  # GET /api/stats/live; starts the queue engine (docs/routing.md)
     observability.install(app)
     if settings.redis_url:
         ctx.ready_checks.append(lambda: _redis_ready(ctx, sio))

@@ -9,6 +9,7 @@ import re
 import secrets
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from vtax.accounts import Accounts
 from vtax.catalog import Catalog
@@ -83,6 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
     verify_p = rec_sub.add_parser("verify", help="re-hash files against their manifests")
     verify_p.add_argument("--session", help="only this session id")
     verify_p.add_argument("--json", action="store_true", help="print problems as JSON lines")
+    simulate = sub.add_parser(
+        "simulate", help="drive the real queue engine with a virtual clock (docs/routing.md)"
+    )
+    simulate.add_argument("config", type=Path, help="TOML or JSON, e.g. examples/simulate-mmc.toml")
+    simulate.add_argument("--json", action="store_true", help="print the report as JSON")
+    simulate.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     return parser
 
 
@@ -143,6 +150,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"vtax: bad setting: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_format)
+    if args.command == "simulate":
+        from vtax.simulate import simulate
+
+        return simulate(args.config, progress=not args.no_progress, as_json=args.json)
     if args.command == "migrate":
         asyncio.run(_migrate(settings))
         print(f"migrated {settings.resolved_database_url.split('@')[-1]}")

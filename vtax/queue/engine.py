@@ -435,6 +435,7 @@ class QueueEngine:
             raise refusal
 
         async def tx_join(tx: Tx, step: _Step) -> None:
+            await tx.watch(keys.taxpayer(ticket.taxpayer_id))
             held = await tx.get(keys.taxpayer(ticket.taxpayer_id))
             if held and await tx.hgetall(keys.ticket(held)):
                 raise DomainError("already_queued", "you are already waiting in the queue")
@@ -468,7 +469,13 @@ class QueueEngine:
         except QueueRefusal:
             await self.kv.run(lambda tx: self._refused(tx, ticket.category, now))
             raise
-        position, eta = await self.estimate(ticket.id)
+        return await self._estimate_and_watch(ticket)
+
+    async def _estimate_and_watch(self, ticket: Ticket) -> tuple[int, float]:
+        try:
+            position, eta = await self.estimate(ticket.id)
+        except DomainError:
+            return 1, 0.0  # served (or gone) before we could look: no wait
         self._watch(ticket, (position, eta))
         return position, eta
 
@@ -495,8 +502,7 @@ class QueueEngine:
             return ticket
 
         ticket = await self._do(tx_rejoin)
-        position, eta = await self.estimate(ticket.id)
-        self._watch(ticket, (position, eta))
+        position, eta = await self._estimate_and_watch(ticket)
         return ticket, position, eta
 
     async def leave(self, ticket_id: str, taxpayer_id: str | None = None) -> Ticket:
@@ -654,6 +660,7 @@ class QueueEngine:
         now = self._clock()
 
         async def tx_status(tx: Tx, step: _Step) -> AgentState:
+            await tx.watch(keys.agent(agent_id))
             agent = await self._agent_of(tx, agent_id)
             if agent is None:
                 raise DomainError("invalid_state", "agent is not connected")
@@ -689,6 +696,7 @@ class QueueEngine:
         now = self._clock()
 
         async def tx_accept(tx: Tx, step: _Step) -> Ticket:
+            await tx.watch(keys.offer(offer_id), keys.agent(agent_id))
             offer = await self._offer(tx, offer_id)
             if offer is None or offer.agent_id != agent_id:
                 raise DomainError("offer_expired", "this offer has expired or was withdrawn")
@@ -749,6 +757,7 @@ class QueueEngine:
         now = self._clock()
 
         async def tx_ended(tx: Tx, step: _Step) -> None:
+            await tx.watch(keys.agent(agent_id), keys.agent_conns(agent_id))
             agent = await self._agent_of(tx, agent_id)
             if agent is None or agent.status != "busy":
                 return
@@ -792,6 +801,8 @@ class QueueEngine:
                 return False
             if await self._offer_pair(ticket_id, choice.agent_id):
                 return True
+        # Lost every race for an agent (a burst): look again on the next tick.
+        await self.kv.run(partial(self._retry, member="escalate:" + ticket_id))
         return False
 
     def _ready_lines(self, agent: AgentState) -> list[tuple[str, str, int]]:
@@ -828,7 +839,11 @@ class QueueEngine:
                 return False
             if await self._offer_pair(choice.ticket_id, agent_id):
                 return True
+        await self.kv.run(partial(self._retry, member="ready:" + agent_id))
         return False
+
+    async def _retry(self, tx: Tx, *, member: str) -> None:
+        tx.zadd(keys.TIMERS, {member: self._clock()})
 
     async def _offer_pair(self, ticket_id: str, agent_id: str) -> bool:
         """The atomic claim: if the ticket is still ready and the agent still free and
@@ -836,6 +851,7 @@ class QueueEngine:
         now = self._clock()
 
         async def tx_offer(tx: Tx, step: _Step) -> bool:
+            await tx.watch(keys.ticket(ticket_id), keys.agent(agent_id))
             ticket = await self._ticket(tx, ticket_id)
             agent = await self._agent_of(tx, agent_id)
             if ticket is None or agent is None:

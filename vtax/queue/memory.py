@@ -189,53 +189,64 @@ class MemoryKV:
         fresh = self.data[key] = ZSet()
         return fresh
 
-    def _apply(self, op: str, key: str, args: tuple[Any, ...]) -> None:
-        data = self.data
-        if op == "set":
-            data[key] = args[0]
-            if args[1] is not None:
-                self._expiry[key] = self._clock() + args[1]
-            else:
-                self._expiry.pop(key, None)
-        elif op == "delete":
-            data.pop(key, None)
+    def _set(self, key: str, value: str, ttl_s: float | None) -> None:
+        self.data[key] = value
+        if ttl_s is not None:
+            self._expiry[key] = self._clock() + ttl_s
+        else:
             self._expiry.pop(key, None)
-        elif op == "hset":
-            data.setdefault(key, {}).update(args[0])
-        elif op == "hincrby" or op == "hincrbyfloat":
-            h = data.setdefault(key, {})
-            cur = float(h.get(args[0]) or 0) + args[1]
-            h[args[0]] = str(int(cur)) if op == "hincrby" else repr(cur)
-        elif op == "zadd":
-            z = self._zset(key)
-            for member, score in args[0].items():
-                z.add(member, score)
-        elif op == "zrem":
-            found = data.get(key)
-            if isinstance(found, ZSet):
-                for member in args:
-                    found.remove(member)
-                if not found.scores:
-                    del data[key]
-        elif op == "sadd":
-            data.setdefault(key, set()).update(args)
-        elif op == "srem":
-            s = data.get(key)
-            if isinstance(s, set):
-                s.difference_update(args)
-                if not s:
-                    del data[key]
-        elif op == "expire":
-            if key in data:
-                self._expiry[key] = self._clock() + args[0]
-        else:  # pragma: no cover - a programming error
-            raise ValueError(op)
+
+    def _delete(self, key: str) -> None:
+        self.data.pop(key, None)
+        self._expiry.pop(key, None)
+
+    def _hset(self, key: str, mapping: dict[str, str]) -> None:
+        h = self.data.get(key)
+        if isinstance(h, dict):
+            h.update(mapping)
+        else:
+            self.data[key] = dict(mapping)
+
+    def _hincrby(self, key: str, field: str, amount: int) -> None:
+        h = self.data.setdefault(key, {})
+        h[field] = str(int(h.get(field) or 0) + amount)
+
+    def _hincrbyfloat(self, key: str, field: str, amount: float) -> None:
+        h = self.data.setdefault(key, {})
+        h[field] = repr(float(h.get(field) or 0) + amount)
+
+    def _zadd(self, key: str, mapping: dict[str, float]) -> None:
+        z = self._zset(key)
+        for member, score in mapping.items():
+            z.add(member, score)
+
+    def _zrem(self, key: str, *members: str) -> None:
+        found = self.data.get(key)
+        if isinstance(found, ZSet):
+            for member in members:
+                found.remove(member)
+            if not found.scores:
+                del self.data[key]
+
+    def _sadd(self, key: str, *members: str) -> None:
+        self.data.setdefault(key, set()).update(members)
+
+    def _srem(self, key: str, *members: str) -> None:
+        s = self.data.get(key)
+        if isinstance(s, set):
+            s.difference_update(members)
+            if not s:
+                del self.data[key]
+
+    def _expire(self, key: str, seconds: float) -> None:
+        if key in self.data:
+            self._expiry[key] = self._clock() + seconds
 
     async def run(self, fn: Callable[[Any], Awaitable[T]]) -> T:
         tx = _MemoryTx(self)
         result = await fn(tx)  # never yields: nothing else runs until the writes are applied
-        for op, key, args in tx.writes:
-            self._apply(op, key, args)
+        for write, key, args in tx.writes:
+            write(key, *args)
         return result
 
     async def claim_due(self, key: str, now: float, lease_s: float, limit: int) -> list[str]:
@@ -251,7 +262,7 @@ class MemoryKV:
         key = "q:claim:" + name
         if self._live(key) is not None:
             return False
-        self._apply("set", key, ("1", ttl_s))
+        self._set(key, "1", ttl_s)
         return True
 
     async def aclose(self) -> None:
@@ -263,7 +274,7 @@ class _MemoryTx:
 
     def __init__(self, kv: MemoryKV) -> None:
         self.kv = kv
-        self.writes: list[tuple[str, str, tuple[Any, ...]]] = []
+        self.writes: list[tuple[Callable[..., None], str, tuple[Any, ...]]] = []
         self.get = kv.get
         self.hgetall = kv.hgetall
         self.smembers = kv.smembers
@@ -271,33 +282,36 @@ class _MemoryTx:
         self.zcard = kv.zcard
         self.zcount = kv.zcount
 
+    async def watch(self, *keys: str) -> None:
+        return None
+
     def set(self, key: str, value: str, ttl_s: int | None = None) -> None:
-        self.writes.append(("set", key, (value, ttl_s)))
+        self.writes.append((self.kv._set, key, (value, ttl_s)))
 
     def delete(self, *keys: str) -> None:
         for key in keys:
-            self.writes.append(("delete", key, ()))
+            self.writes.append((self.kv._delete, key, ()))
 
     def hset(self, key: str, mapping: dict[str, str]) -> None:
-        self.writes.append(("hset", key, (dict(mapping),)))
+        self.writes.append((self.kv._hset, key, (dict(mapping),)))
 
     def hincrby(self, key: str, field: str, amount: int) -> None:
-        self.writes.append(("hincrby", key, (field, amount)))
+        self.writes.append((self.kv._hincrby, key, (field, amount)))
 
     def hincrbyfloat(self, key: str, field: str, amount: float) -> None:
-        self.writes.append(("hincrbyfloat", key, (field, amount)))
+        self.writes.append((self.kv._hincrbyfloat, key, (field, amount)))
 
     def zadd(self, key: str, mapping: dict[str, float]) -> None:
-        self.writes.append(("zadd", key, (dict(mapping),)))
+        self.writes.append((self.kv._zadd, key, (dict(mapping),)))
 
     def zrem(self, key: str, *members: str) -> None:
-        self.writes.append(("zrem", key, members))
+        self.writes.append((self.kv._zrem, key, members))
 
     def sadd(self, key: str, *members: str) -> None:
-        self.writes.append(("sadd", key, members))
+        self.writes.append((self.kv._sadd, key, members))
 
     def srem(self, key: str, *members: str) -> None:
-        self.writes.append(("srem", key, members))
+        self.writes.append((self.kv._srem, key, members))
 
     def expire(self, key: str, seconds: int) -> None:
-        self.writes.append(("expire", key, (seconds,)))
+        self.writes.append((self.kv._expire, key, (seconds,)))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Literal
 
 AgentStatus = Literal["offline", "available", "reserved", "busy", "wrap_up", "away"]
@@ -27,6 +28,27 @@ LEVELS: tuple[int, ...] = (1, 2, 3, 4, 5)
 
 def _num(text: str | None, default: float = 0.0) -> float:
     return float(text) if text else default
+
+
+# Profiles change rarely and are read on every step: parse and print each shape once.
+@lru_cache(maxsize=4096)
+def _skills_of(text: str) -> tuple[tuple[str, int], ...]:
+    return tuple((k, int(v)) for k, v in json.loads(text or "{}").items())
+
+
+@lru_cache(maxsize=4096)
+def _languages_of(text: str) -> frozenset[str]:
+    return frozenset(json.loads(text or "[]"))
+
+
+@lru_cache(maxsize=4096)
+def _skills_text(items: tuple[tuple[str, int], ...]) -> str:
+    return json.dumps(dict(items), sort_keys=True)
+
+
+@lru_cache(maxsize=4096)
+def _languages_text(languages: frozenset[str]) -> str:
+    return json.dumps(sorted(languages))
 
 
 @dataclass(slots=True)
@@ -110,8 +132,8 @@ class AgentState:
         return {
             "id": self.id,
             "name": self.name,
-            "skills": json.dumps(self.skills, sort_keys=True),
-            "languages": json.dumps(sorted(self.languages)),
+            "skills": _skills_text(tuple(sorted(self.skills.items()))),
+            "languages": _languages_text(self.languages),
             "capacity": str(self.capacity),
             "status": self.status,
             "reason": self.reason,
@@ -133,8 +155,8 @@ class AgentState:
         return cls(
             id=f["id"],
             name=f.get("name", ""),
-            skills={k: int(v) for k, v in json.loads(f.get("skills") or "{}").items()},
-            languages=frozenset(json.loads(f.get("languages") or "[]")),
+            skills=dict(_skills_of(f.get("skills") or "")),
+            languages=_languages_of(f.get("languages") or ""),
             capacity=int(f.get("capacity") or 1),
             status=f.get("status", "offline"),  # type: ignore[arg-type]
             reason=f.get("reason", ""),

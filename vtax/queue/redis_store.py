@@ -155,6 +155,12 @@ class _RedisTx:
         self.watched: set[str] = set()
         self.writes: list[tuple[str, tuple[Any, ...]]] = []
 
+    async def watch(self, *keys: str) -> None:
+        fresh = [self.kv.k(k) for k in keys if self.kv.k(k) not in self.watched]
+        if fresh:
+            await self.pipe.watch(*fresh)
+            self.watched.update(fresh)
+
     async def _watch(self, key: str) -> str:
         full = self.kv.k(key)
         if full not in self.watched:
