@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 import secrets
@@ -74,6 +76,21 @@ async def _redis_ready(ctx: AppContext, sio: socketio.AsyncServer) -> tuple[str,
     return "redis", "ok"
 
 
+async def _close_pubsub(manager: object) -> None:
+    """python-socketio never stops its Redis listener; stop it and close its connections."""
+    if not isinstance(manager, socketio.AsyncRedisManager):
+        return
+    listener = getattr(manager, "thread", None)
+    if listener is not None:
+        listener.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await listener
+    for conn in (getattr(manager, "pubsub", None), getattr(manager, "redis", None)):
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await conn.aclose()
+
+
 def create_app(settings: Settings, *, migrate_on_start: bool | None = None) -> web.Application:
     """Build a node. On the embedded default (SQLite) pending migrations run at start-up."""
     url = settings.resolved_database_url
@@ -141,6 +158,7 @@ def create_app(settings: Settings, *, migrate_on_start: bool | None = None) -> w
     async def on_cleanup(app: web.Application) -> None:
         await ctx.queue.engine.close()
         await relay.close()  # closes the store, and with it the shared Redis client
+        await _close_pubsub(sio.manager)
         await engine.dispose()
 
     app.on_startup.append(on_startup)
