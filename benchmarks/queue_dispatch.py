@@ -24,8 +24,6 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-import redis.asyncio as aioredis
-
 from vtax.queue import AgentState, Offer, QueueEngine, Ticket
 from vtax.queue.kv import KV
 from vtax.queue.memory import MemoryKV
@@ -194,8 +192,9 @@ class Bench:
 
 async def run(sizes: list[int], agents: list[int], samples: int, cycle_s: float) -> None:
     prefix = f"vtax-bench-{uuid.uuid4().hex[:8]}:"
-    client = aioredis.from_url(REDIS_URL, decode_responses=True)
-    benches = [Bench("memory", MemoryKV), Bench("redis", lambda: RedisKV(client, prefix))]
+    redis_kv = RedisKV.from_url(REDIS_URL, prefix)
+    client = redis_kv.client
+    benches = [Bench("memory", MemoryKV), Bench("redis", lambda: redis_kv)]
     rows: list[tuple[str, ...]] = []
     try:
         for size in sizes:
@@ -229,15 +228,18 @@ async def run(sizes: list[int], agents: list[int], samples: int, cycle_s: float)
             print(f"{r[0]} {r[1]} {r[2]:<8}{r[3]:>10}{r[4]:>11}{r[5]:>10}{r[6]:>10}")
 
         print("\nPosition updates per dequeue at 10,000 waiting")
+        prefix2 = prefix + "b:"
+        benches = [Bench("memory", MemoryKV), Bench("redis", lambda: RedisKV(client, prefix2))]
         for bench in benches:
-            await bench.fill(max(bench.waiting, 10_000))
+            await bench.fill(10_000)
+            await bench.staff(100)
             cost, sent = await bench.dequeue_cost(samples)
             bench.engine._clock = lambda: time.time() + 10  # past the interval: all due
             due, took = await bench.push_round()
             print(
                 f"  {bench.name:<7} dequeue p50 {ms(statistics.median(cost))} ms, "
                 f"p99 {ms(pct(cost, 0.99))} ms, messages sent by the dequeues: {sent}; "
-                f"a push round later: {due} tickets checked in {took * 1000:.0f} ms "
+                f"a push round later ({bench.waiting} waiting): {due} checked in {took * 1000:.0f} ms "
                 f"({took / max(due, 1) * 1e6:.1f} us each), {bench.probe.updates} updates"
             )
             bench.engine._clock = time.time
@@ -246,7 +248,7 @@ async def run(sizes: list[int], agents: list[int], samples: int, cycle_s: float)
         for bench in benches:
             print(f"  {bench.name:<7} {await bench.cycles(cycle_s):,.0f} /s")
     finally:
-        await RedisKV(client, prefix).delete_prefix()
+        await RedisKV(client, prefix).delete_prefix()  # the second set's prefix is inside it
         await client.aclose()
 
 

@@ -13,10 +13,9 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import signal
 import sys
 from typing import Any
-
-import redis.asyncio as aioredis
 
 from vtax.errors import DomainError
 from vtax.queue import AgentState, Offer, QueueEngine, Ticket, keys
@@ -30,8 +29,8 @@ class Worker:
     def __init__(self, prefix: str, worker: int, tickets: int, seed: int) -> None:
         self.rng = random.Random(seed * 100 + worker)
         self.worker, self.tickets = worker, tickets
-        self.client = aioredis.from_url(REDIS_URL, decode_responses=True)
-        self.kv = RedisKV(self.client, prefix)
+        self.kv = RedisKV.from_url(REDIS_URL, prefix)
+        self.client = self.kv.client
         self.engine = QueueEngine(
             self,
             kv=self.kv,
@@ -129,6 +128,7 @@ class Worker:
                     pass
 
     async def run(self) -> dict[str, Any]:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, dump_tasks)
         for i in range(AGENTS_PER_WORKER):
             agent_id = f"w{self.worker}-a{i}"
             profile = AgentState(agent_id, agent_id, {"invoices": 3}, frozenset({"zh-CN"}))
@@ -155,6 +155,16 @@ class Worker:
 
 
 WORKERS = 3
+
+
+def dump_tasks() -> None:
+    """SIGUSR1: where every task waits (the test asks before it gives up on a worker)."""
+    for task in asyncio.all_tasks():
+        print("TASK", task.get_name(), file=sys.stderr)
+        for frame in task.get_stack(limit=12):
+            code = frame.f_code
+            print(f"  {code.co_filename}:{frame.f_lineno} {code.co_name}", file=sys.stderr)
+    sys.stderr.flush()
 
 
 def main() -> None:

@@ -14,7 +14,6 @@ firing does nothing."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import heapq
 import logging
 import time
@@ -153,6 +152,7 @@ class QueueEngine:
         self._watches: dict[str, _Watch] = {}
         self._watch_heap: list[tuple[float, str]] = []
         self._runner: asyncio.Task[None] | None = None
+        self._closing = False
         self._next_stats = 0.0
 
     # ---- lifecycle ---------------------------------------------------------------------
@@ -160,23 +160,32 @@ class QueueEngine:
     def start(self) -> None:
         """Start the background ticker (timers, position pushes, statistics)."""
         if self._runner is None:
+            self._closing = False
             self._runner = asyncio.get_running_loop().create_task(self._run())
 
     async def close(self) -> None:
+        """Stop the ticker and close the backend. A cancellation can be swallowed on its way
+        (a client library turning it into a timeout error), so the ticker also stops at a flag
+        and the cancel is repeated until it has."""
+        self._closing = True
         runner, self._runner = self._runner, None
         if runner is not None:
-            runner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await runner
+            while not runner.done():
+                runner.cancel()
+                await asyncio.wait({runner}, timeout=1.0)
+            if not runner.cancelled() and runner.exception() is not None:
+                log.warning("queue ticker ended with %r", runner.exception())
         await self.kv.aclose()
 
     async def _run(self) -> None:
-        while True:
+        while not self._closing:
             try:
                 await self.tick()
             except asyncio.CancelledError:
                 raise
             except Exception:  # the ticker must outlive one bad round (e.g. Redis restarting)
+                if self._closing:
+                    return
                 log.exception("queue tick failed")
             await asyncio.sleep(self.tick_s)
 

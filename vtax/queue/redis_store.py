@@ -37,8 +37,13 @@ class RedisKV:
         self._claim_due = client.register_script(CLAIM_DUE)
 
     @classmethod
-    def from_url(cls, url: str, prefix: str = "vtax:") -> RedisKV:
-        return cls(aioredis.from_url(url, decode_responses=True), prefix)
+    def from_url(cls, url: str, prefix: str = "vtax:", max_connections: int = 64) -> RedisKV:
+        """A client whose pool makes a burst wait for a free connection (a transaction holds
+        one from WATCH to EXEC) instead of failing with "too many connections"."""
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url, decode_responses=True, max_connections=max_connections, timeout=10
+        )
+        return cls(aioredis.Redis.from_pool(pool), prefix)
 
     def k(self, key: str) -> str:
         return self.prefix + key
