@@ -210,12 +210,16 @@ class Hub:
         if not sids:
             return
         remote = []
+        packet = None
         for sid in sids:
             eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
             if eio_sid is None:
                 remote.append(sid)
                 continue
-            packet = self.sio.packet_class(socketio.packet.EVENT, namespace="/", data=[event, data])
+            if packet is None:  # one packet object for every local recipient
+                packet = self.sio.packet_class(
+                    socketio.packet.EVENT, namespace="/", data=[event, data]
+                )
             await self.sio._send_packet(eio_sid, packet)  # pinned python-socketio 5.18
         if remote:
             await self.sio.emit(event, data, to=remote)

@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import getpass
 import re
-import secrets
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -175,7 +174,3 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         return serve(settings.model_copy(update=overrides), demo=args.demo)
     return 2
-
-
-def demo_password() -> str:
-    return secrets.token_urlsafe(9)

@@ -194,11 +194,21 @@ async def test_a_dropped_taxpayer_ends_the_session_as_dropped(server, clients):
         assert (await r.json())["outcome"] == "dropped"
 
 
-async def test_a_waiting_taxpayer_who_disconnects_is_abandoned(server, clients):
+@pytest.mark.parametrize("settings_overrides", [{"queue_grace_s": 0.3}])
+async def test_a_waiting_taxpayer_who_disconnects_is_abandoned_after_the_grace(server, clients):
+    from vtax.review.records import Scope
+
     taxpayer = await clients(server, await server.taxpayer())
-    await taxpayer.call("queue:join", JOIN)
+    joined = await taxpayer.call("queue:join", JOIN)
     await taxpayer.close()
-    await poll_until(lambda: not server.ctx.queue.engine.tickets)
+
+    async def outcome():
+        rows, _ = await server.ctx.records.list(Scope("supervisor", "x"), 10)
+        row = next(r for r in rows if r["ticket_id"] == joined["ticket_id"])
+        return row["outcome"] == "abandoned" and row
+
+    row = await poll_until(outcome, timeout=10)
+    assert row["end_reason"] == "disconnected" and row["wait_s"] >= 0.3
 
 
 @pytest.mark.parametrize("role", ["taxpayer", "agent"])
@@ -230,6 +240,6 @@ async def test_the_agent_can_summarise_after_the_taxpayer_rated(server, clients)
 
 
 async def test_rating_a_live_session_is_refused(server, clients):
-    agent, taxpayer, a_start, _ = await start_session(server, clients)
+    _agent, taxpayer, a_start, _ = await start_session(server, clients)
     ack = await taxpayer.call("session:rate", {"session_id": a_start["session_id"], "score": 5})
     assert ack["error"]["code"] == "invalid_state"
