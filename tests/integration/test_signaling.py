@@ -109,7 +109,7 @@ async def test_after_the_grace_a_resume_is_too_late(server, clients):
 
 
 async def test_an_expired_token_cannot_resume(server, clients):
-    agent, taxpayer, a_start, _ = await start_session(server, clients)
+    _agent, _taxpayer, a_start, _ = await start_session(server, clients)
     issuer = server.ctx.issuer
     taxpayer_id = (await server.ctx.records.get(a_start["session_id"], _supervisor()))[
         "taxpayer"]["id"]
@@ -123,7 +123,7 @@ async def test_an_expired_token_cannot_resume(server, clients):
 
 @pytest.mark.parametrize("settings_overrides", [{"signal_rate": 5.0, "signal_burst": 10}])
 async def test_signal_floods_are_rate_limited_and_the_connection_survives(server, clients):
-    agent, taxpayer, a_start, _ = await start_session(server, clients)
+    agent, _taxpayer, a_start, _ = await start_session(server, clients)
     sid = a_start["session_id"]
     codes = []
     for _ in range(30):
@@ -169,7 +169,7 @@ async def test_draining_refuses_new_work_and_moves_clients(server, clients):
 
 
 async def test_metrics_count_what_happened(server, clients):
-    agent, taxpayer, a_start, _ = await start_session(server, clients)
+    agent, _taxpayer, a_start, _ = await start_session(server, clients)
     await agent.call("rtc:signal", {"session_id": a_start["session_id"], "type": "offer",
                                     "data": {}})
     async with server.http.get(server.url + "/metrics") as r:
@@ -198,7 +198,7 @@ async def test_queue_joins_are_rate_limited(server, clients):
 
 @pytest.mark.parametrize("settings_overrides", [{"resume_grace_s": 5.0, "wrapup_s": 30.0}])
 async def test_an_agent_who_reloads_mid_call_stays_busy(server, clients):
-    agent, taxpayer, a_start, _ = await start_session(server, clients)
+    agent, _taxpayer, a_start, _ = await start_session(server, clients)
     sid = a_start["session_id"]
     await agent.close()
     back = await clients(server, agent.token)
