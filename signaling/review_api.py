@@ -277,6 +277,14 @@ async def quality_form(request: web.Request) -> web.Response:
     return web.json_response({"items": list(QUALITY_FORM), "max_total": MAX_TOTAL})
 
 
+async def list_agents(request: web.Request) -> web.Response:
+    """The agents, for the supervisor's filters (session list, KPIs, export)."""
+    query(request, schemas.Query)  # takes no parameters
+    staff = await request.app[CONTEXT].accounts.staff_list("agent")
+    agents = [{"id": a.id, "username": a.username, "display_name": a.display_name} for a in staff]
+    return web.json_response({"agents": agents})
+
+
 async def review_detail(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     return web.json_response(await ctx.records.loop.detail(path_id(request, "session_id")))
@@ -544,6 +552,17 @@ def add_review_routes(app: web.Application) -> None:
                 "The quality-review form: scored items and their maxima",
                 roles=sup,
                 response=schemas.QualityFormOut,
+                tags=("review",),
+            ),
+        ),
+        (
+            list_agents,
+            Endpoint(
+                "GET",
+                "/api/review/agents",
+                "The agents (id, username, display name), for the filters",
+                roles=sup,
+                response=schemas.StaffListOut,
                 tags=("review",),
             ),
         ),

@@ -304,6 +304,10 @@ class StaffRef(Out):
     display_name: str
 
 
+class StaffListOut(Out):
+    agents: list[StaffRef]
+
+
 class TaxpayerAuthOut(Out):
     token: str
     taxpayer_id: str

@@ -86,6 +86,15 @@ class Accounts:
             user = await db.get(User, user_id)
         return None if user is None or user.disabled else StaffMember.of(user)
 
+    async def staff_list(self, role: str) -> list[StaffMember]:
+        """Every account of a staff role (disabled ones too: their past work is still
+        reviewed), by display name."""
+        async with self._sessions() as db:
+            users = await db.scalars(
+                select(User).where(User.role == role).order_by(User.display_name, User.username)
+            )
+            return [StaffMember.of(u) for u in users]
+
     async def taxpayer_for(self, id_type: identity.IdType, id_number: str, name: str = "") -> str:
         """The taxpayer id for a verified identity number, created on first sight."""
         number = identity.validate(id_type, id_number)

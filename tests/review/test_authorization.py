@@ -55,6 +55,7 @@ MATRIX = [
     ("GET", "/api/deliveries/{did}/content", None, OWN),
     ("POST", "/api/deliveries/{did}/ack", "empty", only("taxpayer")),
     ("GET", "/api/review/quality-form", None, SUPERVISOR),
+    ("GET", "/api/review/agents", None, SUPERVISOR),
     ("GET", "/api/review/sessions/{sid}", None, SUPERVISOR),
     ("POST", "/api/review/sessions/{sid}/quality", "quality", SUPERVISOR),
     ("POST", "/api/review/sessions/{sid}/flag/resolve", "note", SUPERVISOR),

@@ -132,6 +132,17 @@ async def test_quality_review_form(server, p):
     assert len(detail["quality_reviews"]) == 1
 
 
+async def test_agents_for_the_filters(server, p):
+    status, body = await call(server, "GET", "/api/review/agents", p.supervisor)
+    assert status == 200
+    assert [(a["id"], a["username"], a["display_name"]) for a in body["agents"]] == [
+        (p.agent_id, "agent1", "Agent One"),
+        (p.other_agent_id, "agent2", "Agent Two"),
+    ]  # by display name; supervisors are not listed
+    status, err = await call(server, "GET", "/api/review/agents?role=agent", p.supervisor)
+    assert status == 400 and err["error"]["code"] == "invalid_payload"
+
+
 async def seed_filters(server, p):
     """Six sessions across two days, two agents, categories, channels, languages."""
     r = server.ctx.records
