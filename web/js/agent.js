@@ -1,4 +1,5 @@
-// Agent page: sign in -> status -> offers -> video call -> summary -> ready for next.
+// Agent page: sign in -> status -> offers -> video call -> summary -> ready for next; documents
+// for the taxpayer during and after the session.
 import {
   $,
   vtax,
@@ -12,8 +13,7 @@ import {
   findCategory,
   fmtSeconds,
   getCatalog,
-  isDraining,
-  resumeStore,
+  h,
   setState,
   show,
   showError,
@@ -22,6 +22,21 @@ import {
 } from './common.js';
 import { Call, SignalRouter, getLocalMedia, stopStream } from './rtc.js';
 import { bindRecording } from './recording.js'; // recording (docs/recording.md)
+import { SessionResume } from './resume.js';
+import {
+  CHECK_LABELS,
+  DELIVERY_LABELS,
+  FOLLOW_UP_LABELS,
+  RESULT_LABELS,
+  fmtBytes,
+  fmtTime,
+  label,
+  poller,
+  ratingText,
+  uploadDocument,
+} from './loop.js';
+
+const POLL_MS = 3000;
 
 const st = {
   token: null,
@@ -36,6 +51,9 @@ const st = {
   call: null,
   agentStatus: 'offline',
   resuming: false, // a session:resume is in flight
+  deliverFor: null, // the session whose documents the deliver card shows
+  deliveries: [],
+  summaryVersion: null, // the version saved last (null: not saved on this page yet)
 };
 vtax.page = 'agent';
 vtax.st = st;
@@ -58,6 +76,7 @@ $('login-form').addEventListener('submit', (ev) => {
     await openSocket();
     showDesk();
     setState('idle', 'signed in 已登录');
+    await loadRecent();
   });
 });
 
@@ -70,7 +89,7 @@ function showDesk() {
 $('signout').addEventListener('click', () => {
   action($('signout'), async () => {
     if (st.call) throw new ApiError('in_session', '请先挂断 Hang up first');
-    resumeStore.clear(RESUME_KEY);
+    resume.clear();
     try {
       await emitAck(st.socket, 'agent:status', { status: 'offline' }, { timeoutMs: 3000 });
     } catch {
@@ -80,7 +99,7 @@ $('signout').addEventListener('click', () => {
     st.socket = null;
     st.token = null;
     hideOffer();
-    for (const id of ['desk', 'call-card', 'summary-card']) show(id, false);
+    for (const id of ['desk', 'call-card', 'summary-card', 'deliver-card', 'recent-card']) show(id, false);
     show('login-card', true);
     $('me').textContent = '';
     setAgentStatus('offline', '');
@@ -126,7 +145,7 @@ async function sendStatus(status) {
 async function openSocket() {
   const socket = await connectSocket(st.token);
   st.socket = socket;
-  st.router = new SignalRouter(socket, { onSeq: persistSeq });
+  st.router = new SignalRouter(socket, { onSeq: resume.persistSeq });
   // Recording hook: consent prompt/status, send-only peer connection to the recorder.
   bindRecording(socket, { getCall: () => st.call, role: 'agent' });
   socket.on('agent:status', (msg) => {
@@ -144,40 +163,17 @@ async function openSocket() {
   socket.on('session:end', (msg) => {
     if (st.session && msg && msg.session_id === st.session.session_id) endCall(msg.reason);
   });
-  socket.on('session:peer', (msg) => {
-    if (!st.session || !msg || msg.session_id !== st.session.session_id) return;
-    const peer = st.session.peer && st.session.peer.participant_id;
-    if (msg.participant_id && peer && msg.participant_id !== peer) return; // e.g. the recorder
-    vtax.peerState = msg.state;
-    if (msg.state === 'reconnecting') {
-      showNotice('对方重新连接中 peer reconnecting');
-    } else if (msg.state === 'back') {
-      showNotice('');
-      // The impolite side restarts ICE so media recovers on the taxpayer's new network path.
-      if (st.call && msg.ice_restart && !st.call.polite) st.call.restartIce();
-    } else if (msg.state === 'left') {
-      showNotice('对方已离开 The taxpayer has left');
-      showError(new ApiError('peer_left', '纳税人已断开 The taxpayer has disconnected'));
-    }
-  });
+  socket.on('session:peer', (msg) => resume.onPeer(msg));
   socket.on('disconnect', (reason) => {
     if (socket !== st.socket || reason === 'io client disconnect') return;
     hideOffer();
     setAgentStatus('offline', 'disconnected');
-    if (st.call && st.session) {
-      if (reason === 'io server disconnect' && !isDraining(socket)) {
-        continuedElsewhere();
-      } else {
-        // Keep the call: socket.io-client reconnects, then 'connect' resumes the session.
-        setState('in_session', 'reconnecting 重新连接中');
-      }
-      return;
-    }
+    if (resume.onDisconnect(socket, reason)) return;
     showError(new ApiError('disconnected', `连接中断 Connection lost (${reason})`));
   });
   // After an automatic reconnect (network change, node drain): resume the live session.
   socket.on('connect', () => {
-    if (socket === st.socket && st.call && st.session) resumeLive();
+    if (socket === st.socket && st.call && st.session) resume.resumeLive();
   });
   // After an automatic reconnect the server sees a fresh, offline agent.
   socket.io.on('reconnect', () => {
@@ -279,7 +275,9 @@ function onSessionStart(start, { fresh = false } = {}) {
   hideOffer();
   st.session = start;
   vtax.sessionId = start.session_id;
-  persistSession(start); // a reload can resume it
+  // a reload can resume it (the ticket fills the summary form after a reload)
+  resume.persistSession(start, { user: st.user, ticket: start.ticket || null });
+  openDeliveries(start.session_id, '本次通话 This call');
   showNotice('');
   const t = start.ticket || {};
   $('call-category').textContent = categoryName(t.category);
@@ -290,6 +288,7 @@ function onSessionStart(start, { fresh = false } = {}) {
   $('peer-name').textContent = peer.display_name ? `· ${peer.display_name}` : '';
   show('summary-card', false);
   show('call-card', true);
+  show('deliver-card', true);
   $('hangup').disabled = false;
   setState('in_session', t.category || '');
   const media = st.media || getLocalMedia();
@@ -330,7 +329,7 @@ function endCall(reason) {
   st.call = null;
   showNotice('');
   // No more resuming; a reload still shows the summary form until it is saved.
-  resumeStore.update(RESUME_KEY, { ended: true, endReason: reason || '' });
+  resume.markEnded(reason);
   setState('ended', reason || '');
   show('call-card', false);
   openSummary(reason);
@@ -338,39 +337,141 @@ function endCall(reason) {
 
 // ---- summary ----------------------------------------------------------------------------
 
+function fillItems(categoryCode) {
+  const cat = findCategory(st.catalog, categoryCode);
+  const keep = new Set([...$('items').selectedOptions].map((o) => o.value));
+  $('items').replaceChildren(
+    ...(cat?.items || []).map((i) =>
+      h('option', { value: i.code, text: `${bilingual(i.name, i.code)} (${i.code})`, selected: keep.has(i.code) }),
+    ),
+  );
+}
+
 function openSummary(reason) {
   const t = (st.session && st.session.ticket) || {};
-  const cat = findCategory(st.catalog, t.category);
   fillSelect(
-    $('items'),
-    (cat?.items || []).map((i) => ({ value: i.code, label: `${bilingual(i.name, i.code)} (${i.code})` })),
+    $('summary-category'),
+    (st.catalog?.categories || []).map((c) => ({ value: c.code, label: `${bilingual(c.name, c.code)} (${c.code})` })),
+    t.category,
   );
-  for (const o of $('items').options) o.selected = false;
+  $('items').replaceChildren();
+  fillItems($('summary-category').value);
   $('asked').value = t.question || '';
   $('handled').value = '';
+  $('actions').value = '';
   $('result').value = 'resolved';
+  $('follow-up-due').value = '';
+  show('follow-up-due-row', false);
   $('summary-saved').textContent = '';
+  $('summary-check').textContent = '';
   $('summary-info').textContent =
     `${categoryName(t.category)} · ${languageName(t.language)} · ${reason ? `ended: ${reason}` : ''}`;
+  st.summaryVersion = null;
   show('summary-card', true);
+  if (st.session) openDeliveries(st.session.session_id, '本次服务 This session');
 }
+
+$('summary-category').addEventListener('change', () => fillItems($('summary-category').value));
+$('result').addEventListener('change', () => show('follow-up-due-row', $('result').value === 'follow_up'));
 
 $('summary-form').addEventListener('submit', (ev) => {
   ev.preventDefault();
   action($('save-summary'), async () => {
     if (!st.session) throw new ApiError('invalid_state', 'No session 没有会话');
     $('summary-saved').textContent = '';
-    const payload = {
-      session_id: st.session.session_id,
+    const body = {
       asked: $('asked').value.trim(),
       handled: $('handled').value.trim(),
       result: $('result').value,
     };
+    const t = st.session.ticket || {};
+    const category = $('summary-category').value;
+    if (category && category !== t.category) body.category = category; // refines the ask
     const items = [...$('items').selectedOptions].map((o) => o.value);
-    if (items.length) payload.items = items;
-    await emitAck(st.socket, 'session:summary', payload);
-    resumeStore.clear(RESUME_KEY); // the session's work is done
-    $('summary-saved').textContent = '已保存 Saved';
+    if (items.length) body.items = items;
+    const actions = $('actions')
+      .value.split('\n')
+      .map((a) => a.trim())
+      .filter(Boolean);
+    if (actions.length) body.actions = actions;
+    if (body.result === 'follow_up' && $('follow-up-due').value) body.follow_up_due = $('follow-up-due').value;
+    const id = encodeURIComponent(st.session.session_id);
+    const saved = await api('POST', `/api/sessions/${id}/summary`, { body, token: st.token });
+    resume.clear(); // the session's work is done
+    st.summaryVersion = saved.version;
+    $('summary-saved').textContent = `已保存 Saved (版本 version ${saved.version})`;
+    await refreshCheck();
+  });
+});
+
+/** The taxpayer's check and rating of the saved summary (a dispute asks for a revision). */
+async function refreshCheck() {
+  if (!st.session || !st.token) return;
+  const view = await api('GET', `/api/sessions/${encodeURIComponent(st.session.session_id)}`, { token: st.token });
+  if (!view.summary) return;
+  const parts = [`纳税人核对 Taxpayer's check: ${label(CHECK_LABELS, view.loop.check)}`];
+  if (view.loop.check === 'disputed') parts.push('请修改小结后重新保存 Please revise the summary and save it again');
+  if (view.rating) parts.push(`评价 Rating: ${ratingText(view.rating)}`);
+  $('summary-check').textContent = parts.join(' · ');
+  $('summary-check').dataset.check = view.loop.check;
+  vtax.summaryView = view;
+}
+
+// ---- deliver -------------------------------------------------------------------------------
+
+function openDeliveries(sessionId, about = '') {
+  $('deliver-for').textContent = about;
+  if (st.deliverFor !== sessionId) {
+    st.deliverFor = sessionId;
+    st.deliveries = [];
+    $('deliveries').tBodies[0].replaceChildren();
+    $('doc-file').value = '';
+    $('doc-note').value = '';
+  }
+  show('deliver-card', true);
+  loadDeliveries().catch((e) => showError(e));
+}
+
+async function loadDeliveries() {
+  const sessionId = st.deliverFor;
+  if (!sessionId || !st.token) return;
+  const q = `session_id=${encodeURIComponent(sessionId)}&status=all&limit=200`;
+  const data = await api('GET', `/api/deliveries?${q}`, { token: st.token });
+  if (st.deliverFor !== sessionId) return;
+  st.deliveries = data.deliveries || [];
+  renderDeliveries();
+}
+
+function renderDeliveries() {
+  vtax.deliveries = st.deliveries;
+  $('deliveries').tBodies[0].replaceChildren(
+    ...st.deliveries.map((d) => {
+      const status = h('td', { class: 'status', text: label(DELIVERY_LABELS, d.status) });
+      status.dataset.status = d.status;
+      const receipt = d.receipt && d.receipt.acknowledged_at ? fmtTime(d.receipt.acknowledged_at) : '—';
+      return h(
+        'tr',
+        { 'data-delivery-id': d.id },
+        h('td', { class: 'text', text: d.note ? `${d.filename}\n${d.note}` : d.filename }),
+        h('td', { class: 'num', text: fmtBytes(d.size_bytes) }),
+        h('td', { text: fmtTime(d.created_at) }),
+        status,
+        h('td', { class: 'receipt', text: receipt }),
+      );
+    }),
+  );
+}
+
+$('deliver-form').addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  action($('deliver'), async () => {
+    if (!st.deliverFor) throw new ApiError('invalid_state', 'No session 没有会话');
+    const file = $('doc-file').files[0];
+    const view = await uploadDocument(st.token, st.deliverFor, file, $('doc-note').value.trim());
+    $('doc-file').value = '';
+    $('doc-note').value = '';
+    st.deliveries = [view, ...st.deliveries.filter((d) => d.id !== view.id)];
+    renderDeliveries();
   });
 });
 
@@ -378,75 +479,75 @@ $('ready').addEventListener('click', () => {
   action($('ready'), async () => {
     await sendStatus('available');
     show('summary-card', false);
+    show('deliver-card', false);
+    st.deliverFor = null;
+    await loadRecent();
     setState('idle', 'ready 等待接入');
   });
 });
 
-// ---- resume: socket reconnect and page reload -------------------------------------------
+// ---- my recent sessions: follow-ups, documents after the session ----------------------------
 
-const RESUME_KEY = 'agent';
-// Resume errors after which there is nothing to resume.
-const RESUME_FINAL = new Set(['session_ended', 'not_in_session', 'unauthorized', 'forbidden']);
-
-function persistSession(start) {
-  resumeStore.save(RESUME_KEY, {
-    token: st.token,
-    user: st.user,
-    sessionId: start.session_id,
-    participantId: start.participant_id,
-    peerId: start.peer ? start.peer.participant_id : null,
-    ticket: start.ticket || null, // for the summary form after a reload
-    lastSeq: st.router ? st.router.lastSeq(start.session_id) : 0,
-  });
+async function loadRecent() {
+  if (!st.token) return;
+  const q = new URLSearchParams({ limit: '20' });
+  if ($('recent-open-only').checked) q.set('follow_up', 'open');
+  const data = await api('GET', `/api/sessions?${q}`, { token: st.token });
+  $('recent').tBodies[0].replaceChildren(...(data.sessions || []).map(recentRow));
+  show('recent-card', true);
 }
 
-function persistSeq(sessionId, seq) {
-  const saved = resumeStore.load(RESUME_KEY);
-  if (saved && !saved.ended && saved.sessionId === sessionId && seq > (saved.lastSeq || 0)) {
-    resumeStore.update(RESUME_KEY, { lastSeq: seq });
+function recentRow(s) {
+  const fu = s.loop.follow_up;
+  const td = (text, cls) => h('td', { class: cls, text });
+  const buttons = h('td', {});
+  if (!['waiting', 'live', 'abandoned'].includes(s.outcome)) {
+    const docs = h('button', { type: 'button', class: 'deliver secondary', text: '送达文件 Documents' });
+    docs.addEventListener('click', () =>
+      action(docs, async () => {
+        if (st.call) throw new ApiError('in_session', '请先挂断 Hang up first');
+        openDeliveries(s.id, `会话 Session: ${categoryName(s.category)} · ${fmtTime(s.joined_at)}`);
+        $('deliver-card').scrollIntoView({ block: 'start' });
+      }),
+    );
+    buttons.append(docs);
   }
-}
-
-/** The socket reconnected during the call: same RTCPeerConnection, resume the session. */
-async function resumeLive() {
-  if (st.resuming || !st.call || !st.session) return;
-  const id = st.session.session_id;
-  const socket = st.socket;
-  st.resuming = true;
-  setState('in_session', 'resuming 正在恢复');
-  try {
-    await st.router.resume(id);
-    clearError();
-    if (st.call && st.call.pc.connectionState === 'connected') {
-      setState('connected', 'video connected 视频已连接');
-    } else {
-      setState('in_session', 'reconnecting 重新连接中');
-    }
-  } catch (e) {
-    if (!st.session || st.session.session_id !== id) return;
-    if (RESUME_FINAL.has(e.code)) {
-      endCall(e.code === 'session_ended' ? 'session_ended' : e.code);
-    } else {
-      showError(e);
-      setTimeout(() => {
-        if (socket === st.socket && socket.connected) resumeLive();
-      }, 1000);
-    }
-  } finally {
-    st.resuming = false;
+  if (fu.status === 'open') {
+    const done = h('button', { type: 'button', class: 'follow-up-done', text: '跟进完成 Follow-up done' });
+    done.addEventListener('click', () =>
+      action(done, async () => {
+        await api('POST', `/api/sessions/${encodeURIComponent(s.id)}/follow-up`, { body: {}, token: st.token });
+        await loadRecent();
+      }),
+    );
+    buttons.append(done);
   }
+  return h(
+    'tr',
+    { 'data-session-id': s.id },
+    td(fmtTime(s.joined_at)),
+    td(categoryName(s.category)),
+    td(s.outcome),
+    td(s.summary ? `${label(RESULT_LABELS, s.summary.result)}: ${s.summary.handled}` : '—', 'text'),
+    td(s.summary ? label(CHECK_LABELS, s.loop.check) : '—'),
+    td(fu.status === 'none' ? '—' : `${label(FOLLOW_UP_LABELS, fu.status)}${fu.due ? ` (${fu.due})` : ''}`, 'follow-up'),
+    td(ratingText(s.rating)),
+    buttons,
+  );
 }
 
-/** Another window took this session over (the server disconnected us): stop here. */
-function continuedElsewhere() {
-  resumeStore.clear(RESUME_KEY);
-  if (st.router) st.router.detach();
-  st.call = null;
-  showNotice('');
-  show('call-card', false);
-  showError(new ApiError('moved', '通话已在其他窗口继续 The call continues in another window'));
-  setState('moved', 'continued in another window');
-}
+$('recent-refresh').addEventListener('click', () => action($('recent-refresh'), loadRecent));
+$('recent-open-only').addEventListener('change', () => action(null, loadRecent));
+
+// ---- resume: socket reconnect and page reload (web/js/resume.js) -----------------------
+
+const resume = new SessionResume({
+  key: 'agent',
+  st,
+  endCall: (reason) => endCall(reason),
+  onMoved: () => show('call-card', false),
+  peerLeftText: { notice: '对方已离开 The taxpayer has left', error: '纳税人已断开 The taxpayer has disconnected' },
+});
 
 function showTicket(t) {
   $('call-category').textContent = categoryName(t.category);
@@ -457,13 +558,14 @@ function showTicket(t) {
 
 /** Page load: if this tab has a live (or just ended) session, sign in again and pick it up. */
 async function restoreFromStorage() {
-  const saved = resumeStore.load(RESUME_KEY);
+  const saved = resume.load();
   if (!saved || !saved.token || !saved.sessionId) return;
   st.token = saved.token;
   st.user = saved.user || { username: '' };
   vtax.sessionId = saved.sessionId;
   st.catalog = await getCatalog().catch(() => null);
   showDesk();
+  loadRecent().catch((e) => showError(e));
   if (saved.ended) {
     // The session ended before the reload: the summary is still to write.
     st.session = { session_id: saved.sessionId, ticket: saved.ticket || {} };
@@ -482,30 +584,20 @@ async function restoreFromStorage() {
   $('hangup').disabled = true;
   setState('resuming', 'resuming the call 正在恢复通话');
   st.media = getLocalMedia();
-  const deadline = Date.now() + 45000; // beyond the server's reconnect grace
-  for (let attempt = 0; ; attempt += 1) {
-    try {
+  try {
+    const ack = await resume.restore(saved, async () => {
       if (!st.socket || !st.socket.connected) {
         if (st.socket) st.socket.disconnect();
         await openSocket();
       }
-      st.router.setLastSeq(saved.sessionId, saved.lastSeq);
-      const ack = await st.router.resume(saved.sessionId, { fresh: true });
-      onSessionStart(ack, { fresh: true });
-      break;
-    } catch (e) {
-      if (!RESUME_FINAL.has(e.code) && Date.now() < deadline) {
-        showError(e);
-        await new Promise((r) => setTimeout(r, Math.min(500 * 2 ** attempt, 4000)));
-        continue;
-      }
-      if (e.code === 'unauthorized') {
-        restoreFailed(e);
-      } else {
-        st.session = { session_id: saved.sessionId, ticket: saved.ticket || {} };
-        endCall(e.code === 'session_ended' ? 'session_ended' : e.code || 'disconnected');
-      }
-      break;
+    });
+    onSessionStart(ack, { fresh: true });
+  } catch (e) {
+    if (e.code === 'unauthorized') {
+      restoreFailed(e);
+    } else {
+      st.session = { session_id: saved.sessionId, ticket: saved.ticket || {} };
+      endCall(e.code === 'session_ended' ? 'session_ended' : e.code || 'disconnected');
     }
   }
   vtax.restoring = false;
@@ -513,12 +605,12 @@ async function restoreFromStorage() {
 
 /** The stored sign-in is no good (expired token): back to the sign-in form. */
 function restoreFailed(e) {
-  resumeStore.clear(RESUME_KEY);
+  resume.clear();
   releaseMedia();
   if (st.socket) st.socket.disconnect();
   st.socket = null;
   st.token = null;
-  for (const id of ['desk', 'call-card', 'summary-card']) show(id, false);
+  for (const id of ['desk', 'call-card', 'summary-card', 'deliver-card', 'recent-card']) show(id, false);
   show('login-card', true);
   $('me').textContent = '';
   setState('idle');
@@ -529,4 +621,13 @@ function restoreFailed(e) {
 
 setState('idle');
 setAgentStatus('offline', '');
+// Delivery receipts and the taxpayer's check come back while the cards are on screen.
+poller(loadDeliveries, POLL_MS, {
+  active: () => !$('deliver-card').classList.contains('hidden') && st.deliveries.some((d) => d.status !== 'acknowledged'),
+  onError: (e) => showError(e),
+});
+poller(refreshCheck, POLL_MS, {
+  active: () => !$('summary-card').classList.contains('hidden') && st.summaryVersion !== null,
+  onError: (e) => showError(e),
+});
 restoreFromStorage().catch((e) => showError(e));

@@ -165,6 +165,29 @@ export async function api(method, path, { body, token } = {}) {
   return data;
 }
 
+/**
+ * A bearer-authenticated fetch for what is not a JSON call (uploads, downloads). Resolves with
+ * the Response when it is 2xx; rejects with ApiError from the error envelope otherwise.
+ */
+export async function fetchOk(method, path, { token, body, headers = {} } = {}) {
+  const h2 = { ...headers };
+  if (token) h2.Authorization = `Bearer ${token}`;
+  let res;
+  try {
+    res = await fetch(path, { method, headers: h2, body, cache: 'no-store' });
+  } catch (e) {
+    throw new ApiError('network', `Network error 网络错误: ${e.message}`);
+  }
+  if (res.ok) return res;
+  let e = {};
+  try {
+    e = ((await res.json()) || {}).error || {};
+  } catch {
+    /* not JSON */
+  }
+  throw new ApiError(e.code || `http_${res.status}`, e.message || `HTTP ${res.status}`, e.details);
+}
+
 let catalogPromise = null;
 /** GET /api/catalog once per page. */
 export function getCatalog() {

@@ -1,11 +1,60 @@
-// Supervisor page: sign in, then the session table (GET /api/sessions), refreshed every 2 s.
+// Supervisor page: sign in; live queues; the session list with filters and keyset pages
+// (GET /api/sessions), refreshed every 2 s; a session's whole loop with its audit log,
+// deliveries and recording, the quality review, the flag and follow-up; CSV export; KPIs.
 // All user data goes in with textContent (see h()); nothing is parsed as HTML.
-import { $, vtax, api, action, clearError, h, setState, show, showError, ApiError } from './common.js';
+import {
+  $,
+  vtax,
+  api,
+  action,
+  bilingual,
+  clearError,
+  fetchOk,
+  fillSelect,
+  getCatalog,
+  h,
+  setState,
+  show,
+  showError,
+  ApiError,
+} from './common.js';
+import {
+  CHECK_LABELS,
+  DELIVERY_LABELS,
+  FLAG_LABELS,
+  FOLLOW_UP_LABELS,
+  categoryLabel,
+  dispositionName,
+  fmtBytes,
+  fmtTime,
+  label,
+  ratingText,
+  saveFile,
+  shortHash,
+  summaryFacts,
+} from './loop.js';
 
 const REFRESH_MS = 2000;
-const st = { token: null, user: null, timer: null, loading: false };
+const PAGE_SIZE = 50;
+const CARDS = ['live-card', 'sessions-card', 'kpi-card'];
+const st = {
+  token: null,
+  user: null,
+  timer: null,
+  gen: 0, // the latest list request
+  catalog: null,
+  agents: [],
+  filters: new URLSearchParams(), // the applied filters
+  cursor: null, // `before` of the page on screen (null: the first page)
+  cursors: [], // the cursors of the pages before it
+  nextBefore: null,
+  detail: null, // the review detail on screen
+  qualityForm: null,
+};
 vtax.page = 'supervisor';
 vtax.st = st;
+
+// ---- sign in ----------------------------------------------------------------------------
 
 $('login-form').addEventListener('submit', (ev) => {
   ev.preventDefault();
@@ -21,8 +70,9 @@ $('login-form').addEventListener('submit', (ev) => {
     $('password').value = '';
     $('me').textContent = `· ${st.user.display_name || st.user.username}`;
     show('login-card', false);
-    show('sessions-card', true);
+    for (const id of CARDS) show(id, true);
     setState('idle', 'signed in 已登录');
+    await loadChoices();
     await refresh();
     schedule();
   });
@@ -34,12 +84,122 @@ function signOut() {
   clearTimeout(st.timer);
   st.timer = null;
   st.token = null;
+  st.detail = null;
   $('sessions').tBodies[0].replaceChildren();
   $('me').textContent = '';
-  show('sessions-card', false);
+  for (const id of [...CARDS, 'detail-card']) show(id, false);
   show('login-card', true);
   setState('idle');
 }
+
+/** A JSON call with the supervisor's token; an expired sign-in goes back to the form. */
+async function call(method, path, body) {
+  try {
+    return await api(method, path, { token: st.token, body });
+  } catch (e) {
+    if (e.code === 'unauthorized') {
+      signOut();
+      throw new ApiError(e.code, `登录已过期 Please sign in again (${e.message})`);
+    }
+    throw e;
+  }
+}
+
+/** Filter choices: the catalog's categories, channels, languages; the agents. */
+async function loadChoices() {
+  const [catalog, agents, form] = await Promise.all([
+    getCatalog(),
+    call('GET', '/api/review/agents'),
+    call('GET', '/api/review/quality-form'),
+  ]);
+  st.catalog = catalog;
+  st.agents = agents.agents || [];
+  st.qualityForm = form;
+  const any = { value: '', label: '全部 Any' };
+  const named = (list) => (list || []).map((x) => ({ value: x.code, label: bilingual(x.name, x.code) }));
+  fillSelect($('f-category'), [any, ...named(catalog.categories)]);
+  fillSelect($('f-channel'), [any, ...named(catalog.channels)]);
+  fillSelect($('f-language'), [any, ...named(catalog.languages)]);
+  fillSelect($('f-agent'), [
+    any,
+    ...st.agents.map((a) => ({ value: a.id, label: `${a.display_name} (${a.username})` })),
+  ]);
+  buildQualityForm();
+  const today = new Date().toISOString().slice(0, 10);
+  if (!$('k-from').value) $('k-from').value = today;
+  if (!$('k-to').value) $('k-to').value = today;
+}
+
+/** A staff member's name for people: an agent, me, or a short id. */
+function staffName(id) {
+  if (!id) return '';
+  if (st.user && st.user.id === id) return st.user.display_name || st.user.username;
+  const a = st.agents.find((x) => x.id === id);
+  return a ? a.display_name || a.username : id.slice(0, 8);
+}
+
+// ---- filters, pages, refresh ---------------------------------------------------------------
+
+/** The filter form as query parameters of GET /api/sessions and the CSV export. */
+function readFilters() {
+  const q = new URLSearchParams();
+  const put = (name, id) => {
+    const v = $(id).value.trim();
+    if (v) q.set(name, v);
+  };
+  put('from', 'f-from');
+  put('to', 'f-to');
+  put('agent', 'f-agent');
+  put('category', 'f-category');
+  put('channel', 'f-channel');
+  put('language', 'f-language');
+  put('flag', 'f-flag');
+  put('outcome', 'f-outcome');
+  put('check', 'f-check');
+  put('follow_up', 'f-follow-up');
+  const rating = $('f-rating').value;
+  if (rating === 'low') q.set('max_rating', '2');
+  else if (rating === 'unrated') q.set('rated', 'false');
+  else if (rating) q.set('rating', rating);
+  return q;
+}
+
+$('filters').addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  action($('apply-filters'), async () => {
+    st.filters = readFilters();
+    st.cursor = null;
+    st.cursors = [];
+    await refresh();
+  });
+});
+
+$('clear-filters').addEventListener('click', () => {
+  $('filters').reset();
+  action($('clear-filters'), async () => {
+    st.filters = new URLSearchParams();
+    st.cursor = null;
+    st.cursors = [];
+    await refresh();
+  });
+});
+
+$('next-page').addEventListener('click', () =>
+  action($('next-page'), async () => {
+    if (!st.nextBefore) return;
+    st.cursors.push(st.cursor);
+    st.cursor = st.nextBefore;
+    await refresh();
+  }),
+);
+
+$('first-page').addEventListener('click', () =>
+  action($('first-page'), async () => {
+    st.cursor = null;
+    st.cursors = [];
+    await refresh();
+  }),
+);
 
 $('refresh').addEventListener('click', () => action($('refresh'), refresh));
 $('auto-refresh').addEventListener('change', schedule);
@@ -58,33 +218,34 @@ function schedule() {
   }, REFRESH_MS);
 }
 
+/**
+ * Load the page on screen with the applied filters (and the live queues). Requests may
+ * overlap (auto-refresh, a click): only the answer to the latest one is shown.
+ */
 async function refresh() {
-  if (!st.token || st.loading) return;
-  st.loading = true;
-  try {
-    const data = await api('GET', '/api/sessions?limit=200', { token: st.token });
-    render(data.sessions || []);
-    vtax.sessions = data.sessions || [];
-    vtax.refreshedAt = Date.now();
-    $('updated').textContent = `更新于 updated ${new Date().toLocaleTimeString()}`;
-    clearError();
-    setState('loaded', `${(data.sessions || []).length} sessions`);
-  } catch (e) {
-    if (e.code === 'unauthorized') {
-      signOut();
-      throw new ApiError(e.code, `登录已过期 Please sign in again (${e.message})`);
-    }
-    throw e;
-  } finally {
-    st.loading = false;
-  }
+  if (!st.token) return;
+  const gen = (st.gen = (st.gen || 0) + 1);
+  const filters = st.filters.toString();
+  const q = new URLSearchParams(st.filters);
+  q.set('limit', String(PAGE_SIZE));
+  if (st.cursor) q.set('before', st.cursor);
+  const [data] = await Promise.all([call('GET', `/api/sessions?${q}`), refreshLive()]);
+  if (gen !== st.gen) return;
+  const sessions = data.sessions || [];
+  render(sessions);
+  st.nextBefore = data.next_before;
+  vtax.sessions = sessions;
+  vtax.listed = { gen, filters, cursor: st.cursor };
+  vtax.refreshedAt = Date.now();
+  $('next-page').disabled = !data.next_before;
+  $('first-page').disabled = !st.cursor;
+  $('page-info').textContent = `第 ${st.cursors.length + 1} 页 Page ${st.cursors.length + 1} · ${sessions.length} sessions`;
+  $('updated').textContent = `更新于 updated ${new Date().toLocaleTimeString()}`;
+  clearError();
+  setState('loaded', `${sessions.length} sessions`);
 }
 
-function fmtTime(iso) {
-  if (!iso) return '—';
-  const d = new Date(iso);
-  return Number.isNaN(d.getTime()) ? String(iso) : d.toLocaleString();
-}
+// ---- the session table ---------------------------------------------------------------------
 
 function fmtNum(v) {
   return v === null || v === undefined ? '—' : Number(v).toFixed(1);
@@ -116,26 +277,345 @@ function summaryCell(s) {
   return td;
 }
 
+function flagText(flag) {
+  if (!flag || flag.status === 'none') return '—';
+  return `${label(FLAG_LABELS, flag.status)}${flag.reasons && flag.reasons.length ? ` (${flag.reasons.join(', ')})` : ''}`;
+}
+
 function render(sessions) {
   const rows = sessions.map((s) => {
     const agent = s.agent ? s.agent.display_name || s.agent.username : '—';
     const outcome = s.end_reason ? `${s.outcome} (${s.end_reason})` : s.outcome;
+    const open = h('button', { type: 'button', class: 'open secondary', text: '详情 Details' });
+    open.addEventListener('click', () => action(open, () => openDetail(s.id)));
+    const flag = cell(flagText(s.loop.flag), 'flag');
+    flag.dataset.flag = s.loop.flag ? s.loop.flag.status : '';
     return h(
       'tr',
-      { 'data-session-id': s.id },
+      { 'data-session-id': s.id, class: st.detail && st.detail.session.id === s.id ? 'selected' : '' },
       cell(fmtTime(s.joined_at)),
       cell(fmtNum(s.wait_s), 'num'),
       cell(fmtNum(s.duration_s), 'num'),
       cell(agent),
-      cell(s.category),
+      cell(
+        s.summary && s.summary.category && s.summary.category !== s.category
+          ? `${s.category} → ${s.summary.category}`
+          : s.category,
+      ),
       cell(s.channel),
       cell(s.language),
       cell(outcome),
       ratingCell(s.rating),
       summaryCell(s.summary),
+      cell(s.summary ? label(CHECK_LABELS, s.loop.check) : '—', 'check'),
+      flag,
+      h('td', {}, open),
     );
   });
   $('sessions').tBodies[0].replaceChildren(...rows);
+}
+
+// ---- CSV export ------------------------------------------------------------------------------
+
+$('export-csv').addEventListener('click', () =>
+  action($('export-csv'), async () => {
+    // The export needs the bearer token, so it is fetched and handed over as a file.
+    const q = readFilters();
+    const res = await fetchOk('GET', `/api/review/export.csv?${q}`, { token: st.token });
+    const blob = await res.blob();
+    saveFile(blob, dispositionName(res.headers.get('Content-Disposition'), 'sessions.csv'));
+    vtax.exported = { query: q.toString(), bytes: blob.size };
+  }),
+);
+
+// ---- the session detail ----------------------------------------------------------------------
+
+$('close-detail').addEventListener('click', () => {
+  st.detail = null;
+  show('detail-card', false);
+});
+$('reload-detail').addEventListener('click', () =>
+  action($('reload-detail'), () => st.detail && openDetail(st.detail.session.id)),
+);
+
+async function openDetail(sessionId) {
+  const detail = await call('GET', `/api/review/sessions/${encodeURIComponent(sessionId)}`);
+  const changed = !st.detail || st.detail.session.id !== sessionId;
+  st.detail = detail;
+  vtax.detail = detail;
+  renderDetail(detail, changed);
+  show('detail-card', true);
+  for (const tr of $('sessions').tBodies[0].rows) {
+    tr.classList.toggle('selected', tr.dataset.sessionId === sessionId);
+  }
+  if (changed) $('detail-card').scrollIntoView({ block: 'start' });
+}
+
+function renderDetail(d, changed) {
+  const s = d.session;
+  $('detail-id').textContent = s.id;
+  const facts = $('detail-facts');
+  facts.replaceChildren();
+  const add = (dt, dd, cls) => facts.append(h('dt', { text: dt }), h('dd', { class: cls, text: dd ?? '—' }));
+  add('纳税人 Taxpayer', `${s.taxpayer.name || '—'} · ${s.taxpayer.id_type} ${s.taxpayer.id_number_masked}`);
+  add('坐席 Agent', s.agent ? `${s.agent.display_name} (${s.agent.username})` : '—');
+  add('类别 Category', categoryLabel(st.catalog, s.category));
+  add('语言 / 渠道 Language / channel', `${s.language} · ${s.channel}`);
+  add('问题 Question', s.question, 'question');
+  add('进入 Joined', fmtTime(s.joined_at));
+  add('接听 Answered', fmtTime(s.answered_at));
+  add('结束 Ended', fmtTime(s.ended_at));
+  add('等待 / 通话 / 整理 Wait / talk / wrap-up (s)', `${fmtNum(s.wait_s)} / ${fmtNum(s.duration_s)} / ${fmtNum(s.wrap_up_s)}`);
+  add('结果 Outcome', s.end_reason ? `${s.outcome} (${s.end_reason})` : s.outcome, 'outcome');
+  add('环节 Loop stage', s.loop.stage, 'stage');
+
+  $('detail-summary').replaceChildren(
+    s.summary ? summaryFacts(s.summary, st.catalog) : h('p', { text: '尚无小结 No summary yet' }),
+  );
+  $('detail-checks').replaceChildren(
+    ...(d.checks.length
+      ? d.checks.map((c) =>
+          h('li', {
+            text: `${fmtTime(c.at)} · ${label(CHECK_LABELS, c.decision)} · 版本 version ${c.summary_version}${c.comment ? ` · ${c.comment}` : ''}`,
+          }),
+        )
+      : [h('li', { text: `${label(CHECK_LABELS, s.loop.check)}` })]),
+  );
+  $('detail-rating').textContent = s.rating
+    ? `${ratingText(s.rating)}${s.rating.comment ? ` · “${s.rating.comment}”` : ''} · ${fmtTime(s.rating.rated_at)}`
+    : '尚未评价 Not rated';
+
+  $('detail-deliveries').tBodies[0].replaceChildren(
+    ...d.deliveries.map((x) => {
+      const status = h('td', { class: 'status', text: label(DELIVERY_LABELS, x.status) });
+      status.dataset.status = x.status;
+      const receipt = x.receipt
+        ? `${fmtTime(x.receipt.acknowledged_at)} · ${x.receipt.taxpayer.name || ''} ${x.receipt.taxpayer.id_number_masked} · SHA-256 ${shortHash(x.receipt.sha256)}`
+        : '—';
+      return h(
+        'tr',
+        { 'data-delivery-id': x.id },
+        h('td', { class: 'text', text: x.note ? `${x.filename}\n${x.note}` : x.filename }),
+        cell(fmtBytes(x.size_bytes), 'num'),
+        cell(fmtTime(x.created_at)),
+        status,
+        cell(String(x.download_count), 'num'),
+        h('td', { class: 'receipt text', text: receipt }),
+      );
+    }),
+  );
+
+  const fu = s.loop.follow_up;
+  $('detail-follow-up').textContent =
+    `服务跟进 Service follow-up: ${label(FOLLOW_UP_LABELS, fu.status)}` +
+    `${fu.due ? ` · 期限 due ${fu.due}` : ''}${fu.done_at ? ` · 完成 done ${fmtTime(fu.done_at)}` : ''}`;
+  show('close-follow-up', fu.status === 'open');
+  const flag = s.loop.flag || { status: 'none', reasons: [] };
+  let flagLine = `督办 Flag: ${flagText(flag)}`;
+  if (flag.status === 'done') {
+    flagLine += ` · ${fmtTime(flag.done_at)} · ${staffName(flag.done_by) || ''}${flag.note ? ` · ${flag.note}` : ''}`;
+  }
+  $('detail-flag').textContent = flagLine;
+  $('detail-flag').dataset.flag = flag.status;
+  show('flag-form', flag.status === 'open');
+
+  $('detail-recording').textContent = s.recording_url ? '有录像 A recording exists' : '无录像 No recording';
+  show('load-recording', Boolean(s.recording_url));
+  if (changed) $('recording-files').replaceChildren();
+
+  $('detail-quality-reviews').replaceChildren(
+    ...d.quality_reviews.map((r) => {
+      const items = Object.entries(r.scores)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ');
+      return h('li', {
+        text: `${fmtTime(r.created_at)} · ${r.total} / ${r.max_total} · ${items}${r.comment ? ` · ${r.comment}` : ''}`,
+      });
+    }),
+  );
+  const ended = !['waiting', 'live'].includes(s.outcome);
+  show('quality-form', ended && s.outcome !== 'abandoned');
+  if (changed) resetQualityForm();
+
+  $('audit').tBodies[0].replaceChildren(
+    ...d.audit.map((e) =>
+      h(
+        'tr',
+        { 'data-kind': e.kind },
+        cell(fmtTime(e.at)),
+        cell(`${e.actor.role}${e.actor.id ? ` ${e.actor.role === 'taxpayer' ? e.actor.id.slice(0, 8) : staffName(e.actor.id)}` : ''}`),
+        cell(e.kind, 'kind'),
+        cell(Object.keys(e.data || {}).length ? JSON.stringify(e.data) : '', 'data'),
+      ),
+    ),
+  );
+}
+
+$('close-follow-up').addEventListener('click', () =>
+  action($('close-follow-up'), async () => {
+    const id = st.detail.session.id;
+    await call('POST', `/api/sessions/${encodeURIComponent(id)}/follow-up`, {});
+    await openDetail(id);
+  }),
+);
+
+$('flag-form').addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  action($('resolve-flag'), async () => {
+    const note = $('flag-note').value.trim();
+    if (!note) throw new ApiError('invalid_payload', '请填写处理说明 Please write what was done');
+    const id = st.detail.session.id;
+    await call('POST', `/api/review/sessions/${encodeURIComponent(id)}/flag/resolve`, { note });
+    $('flag-note').value = '';
+    await openDetail(id);
+    await refresh();
+  });
+});
+
+$('load-recording').addEventListener('click', () =>
+  action($('load-recording'), async () => {
+    const id = st.detail.session.id;
+    const manifest = await call('GET', `/api/recordings/${encodeURIComponent(id)}`);
+    $('recording-files').replaceChildren(
+      ...(manifest.segments || []).map((seg) =>
+        h(
+          'li',
+          {},
+          h('a', { href: seg.url, target: '_blank', rel: 'noopener', text: seg.file }),
+          ` · ${seg.duration_s ?? '—'} s · ${fmtBytes(seg.bytes)}`,
+        ),
+      ),
+    );
+  }),
+);
+
+// ---- the quality review ------------------------------------------------------------------
+
+function buildQualityForm() {
+  const items = (st.qualityForm && st.qualityForm.items) || [];
+  $('quality-items').replaceChildren(
+    ...items.map((it) =>
+      h(
+        'div',
+        {},
+        h('label', { htmlFor: `q-${it.code}`, text: `${it.label} (0-${it.max})` }),
+        h('input', { id: `q-${it.code}`, type: 'number', min: '0', max: String(it.max), step: '1', required: true }),
+      ),
+    ),
+  );
+  for (const it of items) $(`q-${it.code}`).addEventListener('input', showQualityTotal);
+}
+
+function resetQualityForm() {
+  for (const it of (st.qualityForm && st.qualityForm.items) || []) $(`q-${it.code}`).value = '';
+  $('quality-comment').value = '';
+  showQualityTotal();
+}
+
+function showQualityTotal() {
+  const form = st.qualityForm;
+  if (!form) return;
+  const total = form.items.reduce((sum, it) => sum + (Number($(`q-${it.code}`).value) || 0), 0);
+  $('quality-total').textContent = `合计 Total: ${total} / ${form.max_total}`;
+}
+
+$('quality-form').addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  action($('submit-quality'), async () => {
+    const scores = {};
+    for (const it of st.qualityForm.items) {
+      const raw = $(`q-${it.code}`).value;
+      const n = Number(raw);
+      if (raw === '' || !Number.isInteger(n) || n < 0 || n > it.max) {
+        throw new ApiError('invalid_payload', `${it.label}: 0-${it.max}`);
+      }
+      scores[it.code] = n;
+    }
+    const body = { scores };
+    const comment = $('quality-comment').value.trim();
+    if (comment) body.comment = comment;
+    const id = st.detail.session.id;
+    await call('POST', `/api/review/sessions/${encodeURIComponent(id)}/quality`, body);
+    resetQualityForm();
+    await openDetail(id);
+  });
+});
+
+// ---- KPIs ---------------------------------------------------------------------------------
+
+function pct(v) {
+  return v === null || v === undefined ? '—' : `${(v * 100).toFixed(1)} %`;
+}
+
+function kpiCells(key, f) {
+  return [
+    cell(key),
+    cell(String(f.sessions), 'num'),
+    cell(String(f.answered), 'num'),
+    cell(String(f.abandoned), 'num'),
+    cell(pct(f.service_level), 'num'),
+    cell(pct(f.service_level_2), 'num'),
+    cell(fmtNum(f.asa_s), 'num'),
+    cell(fmtNum(f.aht_s), 'num'),
+    cell(pct(f.abandonment_rate), 'num'),
+    cell(pct(f.csat), 'num'),
+    cell(pct(f.fcr), 'num'),
+    cell(pct(f.occupancy), 'num'),
+  ];
+}
+
+$('kpi-form').addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  action($('load-kpi'), async () => {
+    const q = new URLSearchParams({ group_by: $('k-group-by').value });
+    if ($('k-from').value) q.set('from', $('k-from').value);
+    if ($('k-to').value) q.set('to', $('k-to').value);
+    if ($('k-threshold').value) q.set('threshold_s', $('k-threshold').value);
+    const report = await call('GET', `/api/stats/kpi?${q}`);
+    vtax.kpi = report;
+    $('kpi').tBodies[0].replaceChildren(
+      ...report.rows.map((r) => {
+        const key = r.key === null ? '未分配 unassigned' : r.label || r.key;
+        return h('tr', { 'data-key': r.key ?? '' }, ...kpiCells(key, r));
+      }),
+    );
+    $('kpi').tFoot.replaceChildren(h('tr', { class: 'total' }, ...kpiCells('合计 Total', report.total)));
+  });
+});
+
+// ---- live queues ----------------------------------------------------------------------------
+
+async function refreshLive() {
+  let live;
+  try {
+    live = await call('GET', '/api/stats/live');
+  } catch (e) {
+    if (e.code === 'not_found' || e.code === 'http_404') return; // no live stats on this node
+    throw e;
+  }
+  vtax.live = live;
+  $('live-at').textContent = `${live.day || ''} · ${fmtTime(live.at)}`;
+  $('live-stats').tBodies[0].replaceChildren(
+    ...Object.entries(live.queues || {}).map(([code, q]) => {
+      const agents = Object.entries(q.agents || {})
+        .filter(([, n]) => n)
+        .map(([k, n]) => `${k} ${n}`)
+        .join(', ');
+      const today = q.today || {};
+      return h(
+        'tr',
+        { 'data-category': code },
+        cell(categoryLabel(st.catalog, code)),
+        cell(String(q.waiting ?? 0), 'num'),
+        cell(fmtNum(q.longest_wait_s), 'num'),
+        cell(agents || '—'),
+        cell(String(today.answered ?? 0), 'num'),
+        cell(String(today.abandoned ?? 0), 'num'),
+        cell(`${pct(today.service_level)} (${q.service_level_s ?? '—'} s)`, 'num'),
+        cell(fmtNum(today.asa_s), 'num'),
+      );
+    }),
+  );
 }
 
 setState('idle');
