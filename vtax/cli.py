@@ -1,4 +1,5 @@
-"""The `vtax` command: serve, migrate, user add, recorder, recordings prune|verify."""
+"""The `vtax` command: serve, migrate, user add, recorder, recordings prune|verify, simulate,
+kpi rebuild."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import asyncio
 import getpass
 import re
 import sys
+import time
 from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
 
 from vtax.accounts import Accounts
@@ -30,6 +33,16 @@ def _username(text: str) -> str:
     if not USERNAME.match(text):
         raise argparse.ArgumentTypeError("a username has 1-64 letters, digits, _ . or -")
     return text
+
+
+def _day(text: str) -> date:
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: use a UTC day, YYYY-MM-DD") from None
+    if len(text) != 10 or not 2000 <= day.year <= 2100:
+        raise argparse.ArgumentTypeError(f"{text!r}: use a UTC day YYYY-MM-DD in 2000..2100")
+    return day
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -83,6 +96,17 @@ def build_parser() -> argparse.ArgumentParser:
     verify_p = rec_sub.add_parser("verify", help="re-hash files against their manifests")
     verify_p.add_argument("--session", help="only this session id")
     verify_p.add_argument("--json", action="store_true", help="print problems as JSON lines")
+    kpi = sub.add_parser("kpi", help="KPI maintenance (docs/review.md)")
+    kpi_sub = kpi.add_subparsers(dest="kpi_command", required=True)
+    rebuild = kpi_sub.add_parser(
+        "rebuild", help="recompute the per-day KPI rollup from the session rows"
+    )
+    rebuild.add_argument(
+        "--from", dest="day_from", type=_day, metavar="DAY", help="first UTC day (YYYY-MM-DD)"
+    )
+    rebuild.add_argument(
+        "--to", dest="day_to", type=_day, metavar="DAY", help="last UTC day, inclusive"
+    )
     simulate = sub.add_parser(
         "simulate", help="drive the real queue engine with a virtual clock (docs/routing.md)"
     )
@@ -141,6 +165,29 @@ async def _user_add(settings: Settings, args: argparse.Namespace) -> str:
     return staff.id
 
 
+async def _kpi_rebuild(settings: Settings, day_from: date | None, day_to: date | None) -> str:
+    from sqlalchemy.exc import DBAPIError
+
+    from vtax.review.rollup import rebuild
+
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        started = time.perf_counter()
+        async with engine.begin() as conn:
+            counts = await rebuild(conn, day_from, day_to)
+    except DBAPIError as exc:
+        if "kpi_daily" in str(exc):
+            raise SystemExit("vtax: no KPI rollup tables here; run `vtax migrate` first") from None
+        raise
+    finally:
+        await engine.dispose()
+    days = f"{day_from or 'the first day'} to {day_to or 'the last day'}"
+    return (
+        f"rebuilt the KPI rollup from {days}: {counts['kpi_daily']} daily rows, "
+        f"{counts['kpi_daily_wait']} wait rows in {time.perf_counter() - started:.1f} s"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -160,6 +207,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "user":
         user_id = asyncio.run(_user_add(settings, args))
         print(f"added {args.role} {args.name} ({user_id})")
+        return 0
+    if args.command == "kpi":
+        if args.day_from and args.day_to and args.day_to < args.day_from:
+            print("vtax: --to is before --from", file=sys.stderr)
+            return 2
+        print(asyncio.run(_kpi_rebuild(settings, args.day_from, args.day_to)))
         return 0
     if args.command in ("recorder", "recordings"):
         from vtax.recording.cli import run_recorder_command

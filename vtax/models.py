@@ -7,13 +7,16 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
+    Column,
     Date,
     ForeignKey,
     Index,
     Integer,
     SmallInteger,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
@@ -265,3 +268,55 @@ class AgentCurrentState(Base):
     agent_id: Mapped[str] = mapped_column(ForeignKey("users.id"), primary_key=True)
     status: Mapped[str] = mapped_column(String(16))
     since: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# ---- 0003: the KPI rollup ------------------------------------------------------------------
+
+# Service-level thresholds (seconds) whose within-T counts the daily rollup keeps as columns.
+# Any other T (1..3600) is still exact: the nearest lower column plus the wait histogram.
+KPI_THRESHOLDS = (5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600, 1200, 1800, 3600)
+KPI_WAIT_CAP_S = 3601  # the histogram bucket of every wait over 3600 s (never within any T)
+KPI_COUNTERS = (
+    "sessions",
+    "answered",
+    "abandoned",
+    "wait_ms",
+    "handled",
+    "talk_ms",
+    "wrap_ms",
+    "ratings",
+    "satisfied",
+    "summarised",
+    "resolved_first",
+    *(f"answered_le_{t}" for t in KPI_THRESHOLDS),
+    *(f"abandoned_le_{t}" for t in KPI_THRESHOLDS),
+)
+KPI_SUMS = frozenset({"wait_ms", "talk_ms", "wrap_ms"})  # may pass 2**31 in a day: BIGINT
+
+kpi_daily = Table(
+    "kpi_daily",
+    Base.metadata,
+    # all | agent | category | channel | language; key '' for `all` and for no agent
+    Column("dim", String(10), primary_key=True),
+    Column("day", String(10), primary_key=True),  # UTC YYYY-MM-DD the sessions joined
+    Column("key", String(64), primary_key=True),
+    *(
+        Column(name, BigInteger if name in KPI_SUMS else Integer, nullable=False, default=0)
+        for name in KPI_COUNTERS
+    ),
+    comment="Additive KPI counters per UTC day and dimension value, kept by the session steps",
+)
+
+kpi_daily_wait = Table(
+    "kpi_daily_wait",
+    Base.metadata,
+    Column("dim", String(10), primary_key=True),
+    # ceil(wait_ms / 1000), 0 for no wait, KPI_WAIT_CAP_S above 3600 s: for an integer T,
+    # wait_ms <= T * 1000 exactly when this is <= T
+    Column("wait_s", Integer, primary_key=True),
+    Column("day", String(10), primary_key=True),
+    Column("key", String(64), primary_key=True),
+    Column("answered", Integer, nullable=False, default=0),
+    Column("abandoned", Integer, nullable=False, default=0),
+    comment="Histogram of waits in whole seconds per day and dimension value",
+)

@@ -1,5 +1,5 @@
-"""Migration 0002 runs forward on a populated 0001 database, on both engines, and backfills
-the KPI columns from the rows that exist."""
+"""Migrations 0002 and 0003 run forward on a populated 0001 database, on both engines: 0002
+backfills the KPI columns from the rows that exist, 0003 the per-day KPI rollup."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from vtax.db import make_engine, migrate, session_factory
+from vtax.review import rollup
 from vtax.review.kpi import KpiQuery
 from vtax.review.records import Scope, SessionRecords
 
@@ -146,7 +147,7 @@ async def test_0002_runs_forward_on_a_populated_0001_database(empty_database_url
     try:
         async with engine.connect() as conn:
             version = await conn.scalar(sa.text("SELECT version_num FROM alembic_version"))
-            assert version == "0002"
+            assert version == "0003"
             rows = {
                 r.id: r
                 for r in (
@@ -219,3 +220,46 @@ async def test_0002_downgrades_and_upgrades_again(empty_database_url):
     finally:
         await engine.dispose()
     await migrate(url)
+
+
+async def _dump(conn) -> dict[str, list[tuple]]:
+    out = {}
+    for table in ("kpi_daily", "kpi_daily_wait"):
+        rows = (await conn.execute(sa.text(f"SELECT * FROM {table}"))).all()
+        out[table] = sorted(tuple(int(v) if isinstance(v, int) else v for v in r) for r in rows)
+    return out
+
+
+async def test_0003_backfills_the_rollup_on_a_populated_database(empty_database_url):
+    url = empty_database_url
+    await migrate(url, "0001")
+    await populate_0001(url)
+    await migrate(url)
+    engine = make_engine(url)
+    try:
+        async with engine.connect() as conn:
+            assert await conn.scalar(sa.text("SELECT version_num FROM alembic_version")) == "0003"
+            migrated = await _dump(conn)
+        # 6 sessions on 2 days: 'all' has a row per day, agent per (day, agent or none)...
+        assert {r[:3] for r in migrated["kpi_daily"] if r[0] == "all"} == {
+            ("all", "2026-10-05", ""),
+            ("all", "2026-10-07", ""),
+        }
+        assert len(migrated["kpi_daily_wait"]) > 0
+        # the same as recomputing with the application's rebuild
+        async with engine.begin() as conn:
+            counts = await rollup.rebuild(conn)
+        async with engine.connect() as conn:
+            assert await _dump(conn) == migrated
+        assert counts == {k: len(v) for k, v in migrated.items()}
+        # and the KPIs through it equal the raw aggregation, for every grouping and threshold
+        records = SessionRecords(session_factory(engine))
+        for group_by in ("day", "agent", "category", "channel"):
+            for threshold in (1, 5, 11, 20, 300):
+                q = KpiQuery(T.date(), T.date() + timedelta(days=2), group_by, threshold)
+                now = at(86400 * 5)
+                served = await records.kpis.report(q, now, source="rollup")
+                assert served == await records.kpis.report(q, now, source="raw"), q
+        assert served["total"]["answered"] == 4 and served["total"]["abandoned"] == 1
+    finally:
+        await engine.dispose()

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from vtax.models import AgentCurrentState, AgentStateChange, AgentStateDay, ServiceSession
+from vtax.review.rollup import snapshot, write_change
 
 STATES = frozenset({"offline", "available", "reserved", "busy", "wrap_up", "away"})
 PRODUCTIVE = frozenset({"busy", "wrap_up"})  # handling a taxpayer
@@ -111,9 +112,12 @@ class AgentStateHistory:
             )
             .order_by(ServiceSession.ended_at.desc())
             .limit(1)
+            .with_for_update()
         )
         if session is not None:
+            before = snapshot(session)
             session.wrap_ms = round((ended - started).total_seconds() * 1000)
+            await write_change(db, before, session)  # AHT counts the wrap-up
 
     async def changes(
         self,

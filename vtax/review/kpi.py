@@ -24,8 +24,9 @@ from typing import Any, Literal
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from vtax.models import ServiceSession, User
+from vtax.models import KPI_THRESHOLDS, ServiceSession, User, kpi_daily, kpi_daily_wait
 from vtax.review.agent_history import PRODUCTIVE, STAFFED, AgentStateHistory
+from vtax.review.rollup import NO_KEY
 
 GroupBy = Literal["day", "agent", "category", "channel"]
 GROUPS: dict[str, Any] = {
@@ -49,6 +50,43 @@ COUNTS = (
     "summarised",
     "resolved_first",
 )
+
+
+Source = Literal["auto", "rollup", "raw"]
+
+
+def rollup_plan(q: KpiQuery) -> tuple[str, str | None] | None:
+    """Which rollup rows serve the query: (dimension, value or None for all values), or None
+    when the rollup does not cover it and the session rows are aggregated instead.
+
+    Served: group_by day with no filter or one filter (any of agent, category, channel,
+    language); group_by agent/category/channel with no filter or a filter on the same
+    dimension. Not served (raw): two or more filters, or group_by X with a filter on another
+    dimension Y (the rollup keeps one dimension per row, not pairs)."""
+    filters = {
+        dim: value
+        for dim, value in (
+            ("agent", q.agent_id),
+            ("category", q.category),
+            ("channel", q.channel),
+            ("language", q.language),
+        )
+        if value is not None
+    }
+    if NO_KEY in filters.values():  # '' is the rollup's "no agent": never a real filter value
+        return None
+    if q.group_by == "day":
+        if not filters:
+            return ("all", None)
+        if len(filters) == 1:
+            ((dim, value),) = filters.items()
+            return (dim, value)
+        return None
+    if not filters:
+        return (q.group_by, None)
+    if set(filters) == {q.group_by}:
+        return (q.group_by, filters[q.group_by])
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,8 +168,65 @@ class KpiReport:
             ),
         ]
 
-    async def report(self, q: KpiQuery, now: datetime | None = None) -> dict[str, Any]:
-        """KPI rows for each group in the window, and the total."""
+    async def report(
+        self, q: KpiQuery, now: datetime | None = None, source: Source = "auto"
+    ) -> dict[str, Any]:
+        """KPI rows for each group in the window, and the total: from the daily rollup when
+        it covers the query (`rollup_plan`), else from the session rows (`source` forces
+        either; the figures are identical)."""
+        plan = rollup_plan(q) if source != "raw" else None
+        if source == "rollup" and plan is None:
+            raise ValueError("the rollup does not cover this query")
+        async with self._sessions() as db:
+            if plan is not None:
+                grouped = await self._rollup_counts(db, q, *plan)
+                total_counts = dict.fromkeys(COUNTS, 0)
+                for _, counts in grouped:  # each session is in exactly one group
+                    for name in COUNTS:
+                        total_counts[name] += counts[name]
+            else:
+                grouped, total_counts = await self._raw_counts(db, q)
+            # sorted here: the engines put NULL (unassigned) at different ends
+            grouped.sort(key=lambda kc: (kc[0] is None, str(kc[0])))
+            names: dict[str, str] = {}
+            if q.group_by == "agent":
+                ids = [key for key, _ in grouped if key is not None]
+                if ids:
+                    users = await db.execute(
+                        select(User.id, User.display_name).where(User.id.in_(ids))
+                    )
+                    names = {uid: name for uid, name in users.all()}
+        occupancy = await self._occupancy(q, now)
+        rows = []
+        for key, counts in grouped:
+            row: dict[str, Any] = {"key": key, **figures(counts)}
+            if q.group_by == "agent":
+                row["label"] = names.get(key, "unassigned" if key is None else key)
+            if q.group_by in ("agent", "day"):
+                row["occupancy"] = occupancy.get(key)
+            rows.append(row)
+        if q.group_by == "agent":  # agents who were staffed but served nobody in the window
+            seen = {r["key"] for r in rows}
+            for agent, occ in sorted(occupancy.items(), key=lambda kv: str(kv[0])):
+                if agent is not None and agent not in seen and agent != "*":
+                    rows.append(
+                        {"key": agent, **figures(dict.fromkeys(COUNTS, 0)), "occupancy": occ}
+                    )
+        total = figures(total_counts)
+        total["occupancy"] = occupancy.get("*")
+        return {
+            "from": q.day_from.isoformat(),
+            "to": q.day_to.isoformat(),
+            "group_by": q.group_by,
+            "threshold_s": q.threshold_s,
+            "rows": rows,
+            "total": total,
+        }
+
+    async def _raw_counts(
+        self, db: AsyncSession, q: KpiQuery
+    ) -> tuple[list[tuple[Any, dict[str, int]]], dict[str, int]]:
+        """The counts per group and in total, aggregated over the session rows."""
         s = ServiceSession
         key = GROUPS[q.group_by]
         where = [s.joined_day >= q.day_from.isoformat(), s.joined_day <= q.day_to.isoformat()]
@@ -144,48 +239,66 @@ class KpiReport:
             if value is not None:
                 where.append(column == value)
         base = select(*self._sums(q.threshold_s * 1000)).select_from(s).where(*where)
-        async with self._sessions() as db:
-            # sorted here: the engines put NULL (unassigned) at different ends
-            grouped = sorted(
-                (await db.execute(base.add_columns(key.label("key")).group_by(key))).all(),
-                key=lambda r: (r.key is None, str(r.key)),
+        grouped = (await db.execute(base.add_columns(key.label("key")).group_by(key))).all()
+        total_row = (await db.execute(base)).one()
+        return (
+            [(r.key, {name: int(getattr(r, name)) for name in COUNTS}) for r in grouped],
+            {name: int(getattr(total_row, name)) for name in COUNTS},
+        )
+
+    @staticmethod
+    async def _rollup_counts(
+        db: AsyncSession, q: KpiQuery, dim: str, value: str | None
+    ) -> list[tuple[Any, dict[str, int]]]:
+        """The counts per group from the daily rollup rows of one dimension (and one value
+        of it when the query filters on it)."""
+        d, w = kpi_daily, kpi_daily_wait
+        first, last = q.day_from.isoformat(), q.day_to.isoformat()
+        group = d.c.day if q.group_by == "day" else d.c.key
+        where = [d.c.dim == dim, d.c.day >= first, d.c.day <= last]
+        if value is not None:
+            where.append(d.c.key == value)
+        t = q.threshold_s
+        below = [x for x in KPI_THRESHOLDS if x <= t]
+        base = below[-1] if below else None  # the largest kept threshold <= T
+        columns = [func.sum(d.c[n]).label(n) for n in COUNTS if not n.endswith("_within")]
+        if base is not None:
+            columns += [
+                func.sum(d.c[f"answered_le_{base}"]).label("answered_within"),
+                func.sum(d.c[f"abandoned_le_{base}"]).label("abandoned_within"),
+            ]
+        query = (
+            select(group.label("key"), *columns)
+            .where(*where)
+            .group_by(group)
+            .having(func.sum(d.c.sessions) > 0)  # a key whose sessions all moved away
+        )
+        out: dict[Any, dict[str, int]] = {}
+        for r in (await db.execute(query)).all():
+            counts = dict.fromkeys(COUNTS, 0)
+            for name in COUNTS:
+                if name in r._fields:
+                    counts[name] = int(getattr(r, name))
+            out[r.key] = counts
+        if base != t:  # the waits in (base, T] from the histogram
+            hist_group = w.c.day if q.group_by == "day" else w.c.key
+            lo = 0 if base is None else base + 1
+            hist = select(
+                hist_group.label("key"), func.sum(w.c.answered), func.sum(w.c.abandoned)
+            ).where(
+                w.c.dim == dim,
+                w.c.wait_s.in_(list(range(lo, t + 1))),
+                w.c.day >= first,
+                w.c.day <= last,
             )
-            total_row = (await db.execute(base)).one()
-            names: dict[str, str] = {}
-            if q.group_by == "agent":
-                ids = [r.key for r in grouped if r.key is not None]
-                if ids:
-                    users = await db.execute(
-                        select(User.id, User.display_name).where(User.id.in_(ids))
-                    )
-                    names = {uid: name for uid, name in users.all()}
-        occupancy = await self._occupancy(q, now)
-        rows = []
-        for r in grouped:
-            counts = {name: int(getattr(r, name)) for name in COUNTS}
-            row: dict[str, Any] = {"key": r.key, **figures(counts)}
-            if q.group_by == "agent":
-                row["label"] = names.get(r.key, "unassigned" if r.key is None else r.key)
-            if q.group_by in ("agent", "day"):
-                row["occupancy"] = occupancy.get(r.key)
-            rows.append(row)
-        if q.group_by == "agent":  # agents who were staffed but served nobody in the window
-            seen = {r["key"] for r in rows}
-            for agent, occ in sorted(occupancy.items(), key=lambda kv: str(kv[0])):
-                if agent is not None and agent not in seen and agent != "*":
-                    rows.append(
-                        {"key": agent, **figures(dict.fromkeys(COUNTS, 0)), "occupancy": occ}
-                    )
-        total = figures({name: int(getattr(total_row, name)) for name in COUNTS})
-        total["occupancy"] = occupancy.get("*")
-        return {
-            "from": q.day_from.isoformat(),
-            "to": q.day_to.isoformat(),
-            "group_by": q.group_by,
-            "threshold_s": q.threshold_s,
-            "rows": rows,
-            "total": total,
-        }
+            if value is not None:
+                hist = hist.where(w.c.key == value)
+            for key, answered, abandoned in (await db.execute(hist.group_by(hist_group))).all():
+                if key in out:
+                    out[key]["answered_within"] += int(answered or 0)
+                    out[key]["abandoned_within"] += int(abandoned or 0)
+        unassigned = dim == "agent" and q.group_by == "agent"
+        return [(None if unassigned and k == NO_KEY else k, c) for k, c in out.items()]
 
     async def _occupancy(self, q: KpiQuery, now: datetime | None) -> dict[Any, float | None]:
         """Occupancy keyed by agent id (group_by agent) or by day (group_by day), and "*" for

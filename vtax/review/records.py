@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import binascii
 import builtins
+import dataclasses
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -22,6 +23,7 @@ from vtax.review.agent_history import AgentStateHistory
 from vtax.review.audit import SYSTEM, Actor
 from vtax.review.kpi import KpiReport
 from vtax.review.loop import ENDED, LoopState, Step, refusal, require
+from vtax.review.rollup import Deltas, Snap, snapshot, write_change
 from vtax.review.service_loop import ServiceLoop, SummaryResult
 from vtax.review.views import session_view
 
@@ -169,20 +171,47 @@ class SessionRecords:
                 )
             )
             await db.flush()
+            deltas = Deltas()
+            day = joined_at.date().isoformat()
+            deltas.add(Snap(day, None, category, channel, language, *_NOTHING_YET), +1)
             # Coming back with the same matter within the window: the earlier contact did not
-            # resolve it first time (first-contact resolution).
-            await db.execute(
-                update(ServiceSession)
+            # resolve it first time (first-contact resolution). Their FCR counters change too.
+            s = ServiceSession
+            earlier = await db.execute(
+                update(s)
                 .where(
-                    ServiceSession.taxpayer_id == taxpayer_id,
-                    ServiceSession.category == category,
-                    ServiceSession.joined_at >= joined_at - RECONTACT_WINDOW,
-                    ServiceSession.joined_at < joined_at,
-                    ServiceSession.answered_at.is_not(None),
-                    ServiceSession.recontacted.is_(False),
+                    s.taxpayer_id == taxpayer_id,
+                    s.category == category,
+                    s.joined_at >= joined_at - RECONTACT_WINDOW,
+                    s.joined_at < joined_at,
+                    s.answered_at.is_not(None),
+                    s.recontacted.is_(False),
                 )
                 .values(recontacted=True)
+                .returning(
+                    s.joined_day,
+                    s.agent_id,
+                    s.category,
+                    s.channel,
+                    s.language,
+                    s.answered_at.is_not(None),
+                    s.outcome == "abandoned",
+                    s.wait_ms,
+                    s.talk_ms,
+                    s.wrap_ms,
+                    s.rating_score,
+                    s.summary_result,
+                )
+                .execution_options(synchronize_session=False)
             )
+            for r in earlier.all():
+                day_, agent, cat, ch, lang, ans, ab, wait, talk, wrap, score, result = r
+                was = Snap(
+                    day_, agent, cat, ch, lang, bool(ans), bool(ab), wait, talk, wrap, score,
+                    result, recontacted=False,
+                )  # fmt: skip
+                deltas.change(was, dataclasses.replace(was, recontacted=True))
+            await deltas.write(db)
             audit.append(
                 db,
                 session_id,
@@ -212,8 +241,10 @@ class SessionRecords:
             if row is None:
                 raise DomainError("not_found", "no such session")
             require(_call(row), Step.ANSWER)
+            before = snapshot(row)
             row.agent_id, row.answered_at, row.outcome = agent_id, at, "live"
             row.wait_ms = ms_between(row.joined_at, at)
+            await write_change(db, before, row)
             audit.append(db, session_id, at, Actor("agent", agent_id), "answered")
 
     async def abandoned(self, session_id: str, at: datetime, reason: str) -> bool:
@@ -222,8 +253,10 @@ class SessionRecords:
             row = await self._locked(db, session_id)
             if row is None or refusal(_call(row), Step.ABANDON) is not None:
                 return False
+            before = snapshot(row)
             row.outcome, row.ended_at, row.end_reason = "abandoned", at, reason
             row.wait_ms = ms_between(row.joined_at, at)
+            await write_change(db, before, row)
             audit.append(db, session_id, at, SYSTEM, "abandoned", {"reason": reason})
             return True
 
@@ -237,8 +270,10 @@ class SessionRecords:
             row = await self._locked(db, session_id)
             if row is None or refusal(_call(row), Step.END) is not None:
                 return False
+            before = snapshot(row)
             row.outcome, row.ended_at, row.end_reason = outcome, at, reason
             row.talk_ms = ms_between(row.answered_at, at)
+            await write_change(db, before, row)
             audit.append(db, session_id, at, actor, "ended", {"outcome": outcome, "reason": reason})
             return True
 
@@ -407,6 +442,11 @@ class SessionRecords:
             .outerjoin(SessionSummary, SessionSummary.session_id == ServiceSession.id)
             .outerjoin(SessionRating, SessionRating.session_id == ServiceSession.id)
         )
+
+
+# a session that just joined: not answered, not abandoned, no wait, talk, wrap, rating,
+# summary, not recontacted
+_NOTHING_YET = (False, False, None, None, None, None, None, False)
 
 
 def _call(row: ServiceSession) -> LoopState:

@@ -28,6 +28,7 @@ from vtax.review import audit
 from vtax.review.audit import Actor
 from vtax.review.loop import Step, require
 from vtax.review.quality import MAX_TOTAL, score_form
+from vtax.review.rollup import snapshot, write_change
 from vtax.review.views import (
     DIMENSIONS,
     check_view,
@@ -90,6 +91,7 @@ class ServiceLoop:
             if row is None or row.agent_id != agent_id:
                 raise DomainError("not_in_session", "only the agent who served it can summarise")
             require(loop_state(row, summary, rating is not None), Step.SUMMARISE)
+            before = snapshot(row)
             if summary is None:
                 summary = SessionSummary(session_id=session_id, agent_id=agent_id, version=0)
                 db.add(summary)
@@ -98,6 +100,7 @@ class ServiceLoop:
             summary.items, summary.actions = list(items), list(actions or [])
             summary.category, summary.follow_up_due, summary.saved_at = category, follow_up_due, at
             row.summary_result = result
+            await write_change(db, before, row)
             if row.check_status == "disputed":
                 row.check_status = "pending"
             if result == "follow_up":
@@ -229,7 +232,9 @@ class ServiceLoop:
                     session_id=session_id, score=score, comment=comment, rated_at=at, **dims
                 )
             )
+            before = snapshot(row)
             row.rating_score = score
+            await write_change(db, before, row)
             actor = Actor("taxpayer", taxpayer_id)
             audit.append(db, session_id, at, actor, "rated", {"score": score, **dims})
             if score <= LOW_RATING:
