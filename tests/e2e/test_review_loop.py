@@ -26,6 +26,7 @@ PDF = (
     b"2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
     + bytes(range(256))  # binary content too: nothing may be re-encoded on the way
 )
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(64)
 IN_CALL_JS = (
     "() => !!window.vtax.pc && window.vtax.pc.connectionState === 'connected'"
     " && window.vtax.state === 'connected'"
@@ -303,6 +304,10 @@ async def test_dispute_revise_confirm_and_errors_in_plain_words(e2e: Any) -> Non
     assert await e2e.poll_until(refused, what="unsupported_media_type") == "unsupported_media_type"
     assert "unsupported_media_type" in await e2e.error_text(agent)
     assert await agent.locator("#deliveries tbody tr").count() == 0
+    # A real image goes through (its name gets the sniffed extension); left unacknowledged.
+    await deliver(agent, "scan.pdf", PNG, "application/pdf")
+    await wait_text(e2e, agent, "#deliveries tbody", "scan.png")
+    assert await e2e.error_text(agent) == ""
 
     await hang_up(e2e, taxpayer, agent)
     await write_summary(agent, "Refund was sent on Monday.")
@@ -324,6 +329,14 @@ async def test_dispute_revise_confirm_and_errors_in_plain_words(e2e: Any) -> Non
     await wait_text(e2e, agent, "#summary-saved", "version 2")
     await wait_text(e2e, taxpayer, "#summary-view", "re-sent to the new account")
     await wait_attr(e2e, taxpayer, "#check-status", "data-check", "pending")
+    # A reload keeps the after-call step; the check then goes over REST (no socket yet).
+    await taxpayer.reload()
+    await taxpayer.wait_for_function("() => window.vtax && window.vtax.page === 'taxpayer'")
+    await e2e.wait_state(taxpayer, "ended")
+    await wait_text(e2e, taxpayer, "#summary-view", "re-sent to the new account")
+    assert not await taxpayer.evaluate(
+        "() => !!(window.vtax.socket && window.vtax.socket.connected)"
+    )
     await taxpayer.click("#confirm-summary")
     await wait_attr(e2e, taxpayer, "#check-status", "data-check", "confirmed")
     await wait_attr(e2e, agent, "#summary-check", "data-check", "confirmed")
@@ -347,3 +360,39 @@ async def test_dispute_revise_confirm_and_errors_in_plain_words(e2e: Any) -> Non
     assert [c["decision"] for c in detail["checks"]] == ["disputed", "confirmed"]
     assert detail["session"]["summary"]["version"] == 2
     assert detail["session"]["loop"]["flag"]["reasons"] == ["disputed"]
+
+    # Signing in again, the taxpayer is reminded of the document not yet acknowledged.
+    again = await e2e.taxpayer_page()
+    await wait_text(e2e, again, "#notice", "1 document(s) wait for you")
+
+    # Supervisor: keyset pages of one row walk every session, newest first.
+    everything = await asyncio.to_thread(e2e.server.get_json, "/api/sessions?limit=200", token)
+    expected = [s["id"] for s in everything["sessions"]]
+    supervisor = await e2e.page("/supervisor?page_size=1", "supervisor")
+    await e2e.login(supervisor, *e2e.server.supervisor, "#sessions")
+    await supervisor.uncheck("#auto-refresh")
+    await apply_filters(e2e, supervisor)
+    seen = []
+    while True:
+        seen += await supervisor.eval_on_selector_all(
+            "#sessions tbody tr", "rs => rs.map(r => r.dataset.sessionId)"
+        )
+        if await supervisor.is_disabled("#next-page"):
+            break
+        before = await supervisor.evaluate("() => window.vtax.listed.gen")
+        await supervisor.click("#next-page")
+        await e2e.poll_until(
+            lambda before=before: supervisor.evaluate("(b) => window.vtax.listed.gen > b", before),
+            what="the next page",
+        )
+    assert seen == expected
+    if len(expected) > 1:  # this test alone made one session; the module makes more
+        await supervisor.click("#first-page")
+        await wait_text(e2e, supervisor, "#page-info", "Page 1 ")
+
+    # A refused query is explained: the KPI range ends before it starts.
+    await supervisor.fill("#k-from", "2030-01-02")
+    await supervisor.fill("#k-to", "2030-01-01")
+    await supervisor.click("#load-kpi")
+    await wait_text(e2e, supervisor, "#error", "before")
+    assert "invalid_payload" in await e2e.error_text(supervisor)

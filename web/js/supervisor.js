@@ -35,7 +35,8 @@ import {
 } from './loop.js';
 
 const REFRESH_MS = 2000;
-const PAGE_SIZE = 50;
+// `?page_size=N` (1..200) preselects the page size, e.g. for a wall display.
+const PAGE_SIZE_PARAM = Number(new URLSearchParams(location.search).get('page_size'));
 const CARDS = ['live-card', 'sessions-card', 'kpi-card'];
 const st = {
   token: null,
@@ -45,6 +46,7 @@ const st = {
   catalog: null,
   agents: [],
   filters: new URLSearchParams(), // the applied filters
+  pageSize: '50',
   cursor: null, // `before` of the page on screen (null: the first page)
   cursors: [], // the cursors of the pages before it
   nextBefore: null,
@@ -168,6 +170,7 @@ $('filters').addEventListener('submit', (ev) => {
   ev.preventDefault();
   action($('apply-filters'), async () => {
     st.filters = readFilters();
+    st.pageSize = $('f-page-size').value;
     st.cursor = null;
     st.cursors = [];
     await refresh();
@@ -178,28 +181,37 @@ $('clear-filters').addEventListener('click', () => {
   $('filters').reset();
   action($('clear-filters'), async () => {
     st.filters = new URLSearchParams();
+    $('f-page-size').value = st.pageSize; // the page size is not a filter
     st.cursor = null;
     st.cursors = [];
     await refresh();
   });
 });
 
-$('next-page').addEventListener('click', () =>
-  action($('next-page'), async () => {
+// action() enables its button again when done: the pager buttons are set after it.
+$('next-page').addEventListener('click', async () => {
+  await action($('next-page'), async () => {
     if (!st.nextBefore) return;
     st.cursors.push(st.cursor);
     st.cursor = st.nextBefore;
     await refresh();
-  }),
-);
+  });
+  syncPager();
+});
 
-$('first-page').addEventListener('click', () =>
-  action($('first-page'), async () => {
+$('first-page').addEventListener('click', async () => {
+  await action($('first-page'), async () => {
     st.cursor = null;
     st.cursors = [];
     await refresh();
-  }),
-);
+  });
+  syncPager();
+});
+
+function syncPager() {
+  $('next-page').disabled = !st.nextBefore;
+  $('first-page').disabled = !st.cursor;
+}
 
 $('refresh').addEventListener('click', () => action($('refresh'), refresh));
 $('auto-refresh').addEventListener('change', schedule);
@@ -227,7 +239,7 @@ async function refresh() {
   const gen = (st.gen = (st.gen || 0) + 1);
   const filters = st.filters.toString();
   const q = new URLSearchParams(st.filters);
-  q.set('limit', String(PAGE_SIZE));
+  q.set('limit', st.pageSize);
   if (st.cursor) q.set('before', st.cursor);
   const [data] = await Promise.all([call('GET', `/api/sessions?${q}`), refreshLive()]);
   if (gen !== st.gen) return;
@@ -237,8 +249,7 @@ async function refresh() {
   vtax.sessions = sessions;
   vtax.listed = { gen, filters, cursor: st.cursor };
   vtax.refreshedAt = Date.now();
-  $('next-page').disabled = !data.next_before;
-  $('first-page').disabled = !st.cursor;
+  syncPager();
   $('page-info').textContent = `第 ${st.cursors.length + 1} 页 Page ${st.cursors.length + 1} · ${sessions.length} sessions`;
   $('updated').textContent = `更新于 updated ${new Date().toLocaleTimeString()}`;
   clearError();
@@ -618,4 +629,12 @@ async function refreshLive() {
   );
 }
 
+if (Number.isInteger(PAGE_SIZE_PARAM) && PAGE_SIZE_PARAM >= 1 && PAGE_SIZE_PARAM <= 200) {
+  const value = String(PAGE_SIZE_PARAM);
+  if (![...$('f-page-size').options].some((o) => o.value === value)) {
+    $('f-page-size').prepend(h('option', { value, text: value }));
+  }
+  $('f-page-size').value = value;
+  st.pageSize = value;
+}
 setState('idle');

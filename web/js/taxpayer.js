@@ -89,8 +89,17 @@ $('identity-form').addEventListener('submit', (ev) => {
     showSteps('step-request');
     setState('idle', 'signed in 已登录');
     $('question').focus();
+    await remindPending();
   });
 });
+
+/** Documents delivered earlier and not yet acknowledged: say so at sign-in. */
+async function remindPending() {
+  const data = await api('GET', '/api/deliveries?status=pending&limit=200', { token: st.token });
+  const n = (data.deliveries || []).length;
+  vtax.pendingDocuments = n;
+  if (n) showNotice(`您有 ${n} 份文件待签收，请查看“我的服务记录” ${n} document(s) wait for you: see My sessions`);
+}
 
 function greet(name) {
   $('who').textContent = name ? `您好，${name} · Hello, ${name}` : '您好 · Hello';
