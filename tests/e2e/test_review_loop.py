@@ -127,12 +127,19 @@ async def test_confirm_deliver_rate_and_supervisor_review(e2e: Any, tmp_path: Pa
     taxpayer, agent, sid = await call_between(e2e, "e2e review loop: which form do I need?")
     supervisor = await e2e.supervisor_page()
 
+    # The taxpayer consents to the recording; the recorder joins while the call goes on.
+    await taxpayer.wait_for_selector("#consent-card", state="visible")
+    await taxpayer.click("#consent-yes")
+
     # Deliver during the call: the taxpayer's page lists it at once (delivery:new).
     await deliver(agent, "guide.pdf", PDF, "application/pdf", note="the filing guide")
     doc = taxpayer.locator("#documents li").first
     await doc.wait_for(state="visible")
     assert "guide.pdf" in await doc.inner_text()
     await wait_attr(e2e, agent, "#deliveries tbody tr .status", "data-status", "pending")
+    await taxpayer.wait_for_function(
+        "() => window.vtax.recording.connectionState === 'connected'", timeout=20000
+    )
 
     await hang_up(e2e, taxpayer, agent)
 
@@ -247,6 +254,25 @@ async def test_confirm_deliver_rate_and_supervisor_review(e2e: Any, tmp_path: Pa
     for kind in ("summary_saved", "delivered", "downloaded", "acknowledged", "checked", "rated"):
         assert kind in kinds, (kind, kinds)
     assert kinds.count("flagged") == 1
+
+    # The recording: its files, each behind a playback ticket (the recorder saves it at the
+    # end of the call, so the detail is reloaded until the link is there).
+    async def recorded() -> bool:
+        await supervisor.click("#reload-detail")
+        return await supervisor.is_visible("#load-recording")
+
+    await e2e.poll_until(recorded, within=20, interval=0.5, what="the recording link")
+    await supervisor.click("#load-recording")
+    link = supervisor.locator("#recording-files a").first
+    await link.wait_for()
+    href = await link.get_attribute("href")
+    assert href and "ticket=" in href
+    played = await supervisor.evaluate(
+        "async (u) => { const r = await fetch(u, {headers: {Range: 'bytes=0-99'}});"
+        " return [r.status, r.headers.get('Content-Type')]; }",
+        href,
+    )
+    assert played[0] == 206 and played[1].startswith("video/"), played
 
     # Quality review: every item scored.
     form = await supervisor.evaluate("() => window.vtax.st.qualityForm.items")
