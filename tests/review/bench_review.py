@@ -3,7 +3,9 @@
     .venv/bin/python -m tests.review.bench_review [--sessions 1000000] [--reps 60]
 
 1. Bulk-loads N sessions with summaries, ratings, audit events and agent state history into
-   a fresh database (`vtax_bench`) with COPY, and reports the rates.
+   a fresh database (`vtax_bench`) with COPY, and reports the rates; then fills the per-day
+   KPI rollup from the session rows in SQL (`vtax.review.rollup.rebuild`, the code of
+   `vtax kpi rebuild`) and reports its time.
 2. Starts `vtax serve` on that database pinned to core 0, and times every supervisor list,
    filter, detail and KPI query through the REST API from core 1 (p50 / p95 / p99).
 3. Measures the rate of session records and ratings written per second under live-like load
@@ -11,6 +13,10 @@
    `SessionRecords`, the calls the signaling layer makes), on the loaded database.
 
 Results go to stdout as a Markdown table (docs/review.md quotes them).
+
+    --skip-load      reuse the loaded `vtax_bench` database
+    --skip-queries   only the live writes (e.g. to compare two versions of the code)
+    --live-seconds   how long the live writes run (default 10)
 """
 
 from __future__ import annotations
@@ -300,6 +306,17 @@ async def load(n: int, seed: int = 7) -> dict[str, Any]:
                 "s": round(s, 1),
                 "rows_per_s": round(len(rows) / s),
             }
+        from vtax.review.rollup import rebuild  # (imported here: --skip-queries runs on
+        # older code too, to compare the live write rate)
+
+        t = time.perf_counter()
+        engine = make_engine(URL)
+        try:
+            async with engine.begin() as sa_conn:
+                counts = await rebuild(sa_conn)
+        finally:
+            await engine.dispose()
+        timings["kpi_rollup_backfill"] = {**counts, "s": round(time.perf_counter() - t, 1)}
         t = time.perf_counter()
         await conn.execute("ANALYZE")
         timings["analyze_s"] = round(time.perf_counter() - t, 1)
@@ -351,7 +368,8 @@ async def time_queries(base: str, reps: int, rng: random.Random) -> list[tuple[s
         d1 = day.isoformat()
         d7 = (day - timedelta(days=6)).isoformat()
         d30 = (day - timedelta(days=29)).isoformat()
-        d365 = (day - timedelta(days=364)).isoformat()
+        d366 = (day - timedelta(days=365)).isoformat()
+        kpi = "/api/stats/kpi?"
         cases: list[tuple[str, str, Any]] = [
             ("list: newest page", sup, "/api/sessions?limit=50"),
             ("list: page 2 (cursor)", sup, "CURSOR"),
@@ -376,24 +394,35 @@ async def time_queries(base: str, reps: int, rng: random.Random) -> list[tuple[s
             ("taxpayer: own sessions", issued["taxpayer"], "/api/sessions?limit=50"),
             ("detail: session", sup, "DETAIL"),
             ("detail: whole loop + audit", sup, "REVIEW"),
-            ("kpi: 1 day by day", sup, f"/api/stats/kpi?from={d1}&to={d1}&group_by=day"),
-            ("kpi: 1 day by agent", sup, f"/api/stats/kpi?from={d1}&to={d1}&group_by=agent"),
-            ("kpi: 1 day by category", sup, f"/api/stats/kpi?from={d1}&to={d1}&group_by=category"),
-            ("kpi: 1 day by channel", sup, f"/api/stats/kpi?from={d1}&to={d1}&group_by=channel"),
-            ("kpi: 7 days by day", sup, f"/api/stats/kpi?from={d7}&to={d1}&group_by=day"),
-            ("kpi: 7 days by agent", sup, f"/api/stats/kpi?from={d7}&to={d1}&group_by=agent"),
-            ("kpi: 30 days by day", sup, f"/api/stats/kpi?from={d30}&to={d1}&group_by=day"),
-            (
-                "kpi: 30 days by category",
-                sup,
-                f"/api/stats/kpi?from={d30}&to={d1}&group_by=category",
+            *(
+                (f"kpi: {n} by {g}{label}", sup, f"{kpi}from={d}&to={d1}&group_by={g}{extra}")
+                for n, d in (("1 day", d1), ("7 days", d7), ("30 days", d30), ("366 days", d366))
+                for g, label, extra in (
+                    ("day", "", ""),
+                    ("agent", "", ""),
+                    ("category", "", ""),
+                    ("channel", "", ""),
+                )
             ),
-            (
-                "kpi: 365 days by channel",
-                sup,
-                f"/api/stats/kpi?from={d365}&to={d1}&group_by=channel",
-            ),
-        ]
+            ("kpi: 366 days by day, language pt", sup, f"{kpi}from={d366}&group_by=day&to={d1}"
+             "&language=pt"),
+            ("kpi: 366 days by day, agent", sup, f"{kpi}from={d366}&to={d1}&agent={agent}"),
+            ("kpi: 366 days by channel, kiosk", sup, f"{kpi}from={d366}&to={d1}&group_by=channel"
+             "&channel=kiosk"),
+            ("kpi: 366 days by day, T=25", sup, f"{kpi}from={d366}&to={d1}&threshold_s=25"),
+            ("kpi: 366 days by category, T=25", sup, f"{kpi}from={d366}&to={d1}"
+             "&group_by=category&threshold_s=25"),
+            ("kpi: 366 days by agent, T=25", sup, f"{kpi}from={d366}&to={d1}&group_by=agent"
+             "&threshold_s=25"),
+            ("kpi: 366 days by agent, T=3599", sup, f"{kpi}from={d366}&to={d1}&group_by=agent"
+             "&threshold_s=3599"),
+            ("kpi raw: 7 days by agent, category", sup, f"{kpi}from={d7}&to={d1}"
+             "&group_by=agent&category=cross_border"),
+            ("kpi raw: 30 days by day, kiosk + pt", sup, f"{kpi}from={d30}&to={d1}"
+             "&channel=kiosk&language=pt"),
+            ("kpi raw: 366 days by agent, category", sup, f"{kpi}from={d366}&to={d1}"
+             "&group_by=agent&category=cross_border"),
+        ]  # fmt: skip
         out = []
         for label, token, path in cases:
             headers = {"Authorization": f"Bearer {token}"}
@@ -402,7 +431,7 @@ async def time_queries(base: str, reps: int, rng: random.Random) -> list[tuple[s
                     cursor = (await r.json())["next_before"]
                 path = f"/api/sessions?limit=50&before={cursor}"
             times: list[float] = []
-            n = reps if not label.startswith("kpi: 365") else max(reps // 6, 5)
+            n = reps if not label.startswith("kpi raw: 366") else max(reps // 6, 5)
             for i in range(n + 3):
                 p = path
                 if path == "DETAIL":
@@ -441,6 +470,48 @@ async def time_queries(base: str, reps: int, rng: random.Random) -> list[tuple[s
                 "",
             )
         )
+    return out
+
+
+async def rollup_vs_raw() -> list[tuple[str, ...]]:
+    """The rollup's figures equal the raw aggregation on the loaded database; in-process
+    times of both (no HTTP), one run each."""
+    from vtax.review.kpi import KpiQuery, KpiReport, rollup_plan
+
+    engine = make_engine(URL)
+    kpis = KpiReport(session_factory(engine))
+    conn = await asyncpg.connect(DSN)
+    try:
+        last = date.fromisoformat(
+            await conn.fetchval("SELECT max(joined_day) FROM service_sessions")
+        )
+        agent = await conn.fetchval("SELECT id FROM users WHERE username = 'agent007'")
+    finally:
+        await conn.close()
+    first = last - timedelta(days=365)
+    now = datetime.combine(last + timedelta(days=1), datetime.min.time(), UTC)
+    out = []
+    try:
+        for label, q in [
+            ("366 days by day", KpiQuery(first, last, "day")),
+            ("366 days by agent", KpiQuery(first, last, "agent")),
+            ("366 days by channel, T=25", KpiQuery(first, last, "channel", 25)),
+            ("366 days by category, T=3599", KpiQuery(first, last, "category", 3599)),
+            ("366 days by day, agent", KpiQuery(first, last, "day", agent_id=agent)),
+            ("30 days by agent, T=7", KpiQuery(last - timedelta(days=29), last, "agent", 7)),
+        ]:
+            assert rollup_plan(q) is not None
+            t = time.perf_counter()
+            raw = await kpis.report(q, now, source="raw")
+            raw_ms = (time.perf_counter() - t) * 1000
+            t = time.perf_counter()
+            served = await kpis.report(q, now, source="rollup")
+            rollup_ms = (time.perf_counter() - t) * 1000
+            assert served == raw, label
+            out.append((label, f"{raw_ms:.0f}", f"{rollup_ms:.1f}", "identical"))
+            print(out[-1], flush=True)
+    finally:
+        await engine.dispose()
     return out
 
 
@@ -508,10 +579,18 @@ async def main() -> None:
     ap.add_argument("--reps", type=int, default=60)
     ap.add_argument("--port", type=int, default=18431)
     ap.add_argument("--skip-load", action="store_true")
+    ap.add_argument("--skip-queries", action="store_true")
+    ap.add_argument("--live-seconds", type=float, default=10)
     args = ap.parse_args()
     if not args.skip_load:
         await create_database()
         print("load:", json.dumps(await load(args.sessions), indent=1), flush=True)
+    if args.skip_queries:
+        print("live writes:", json.dumps(await live_writes(args.live_seconds, 16)), flush=True)
+        return
+    print("\n| KPI query (in process) | raw ms | rollup ms | figures |\n|---|---|---|---|")
+    for row in await rollup_vs_raw():
+        print("| " + " | ".join(row) + " |")
     env = dict(
         os.environ,
         VTAX_DATABASE_URL=URL,
@@ -556,7 +635,7 @@ async def main() -> None:
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         await asyncio.wait_for(server.wait(), 20)
-    print("live writes:", json.dumps(await live_writes(10, 16)), flush=True)
+    print("live writes:", json.dumps(await live_writes(args.live_seconds, 16)), flush=True)
 
 
 if __name__ == "__main__":

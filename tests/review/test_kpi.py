@@ -326,3 +326,21 @@ async def test_daily_totals_match_the_raw_history(store):
         for agent, changes in raw.items():
             expected = {k: v for k, v in time_in_states(changes, start, end).items() if v}
             assert totals.get((agent, day.isoformat()), {}) == expected, (agent, day)
+
+
+@pytest.mark.parametrize("agent_filter", [False, True])
+async def test_totals_summed_in_the_database_equal_the_daily_rows(store, agent_filter):
+    """Occupancy reads `totals` (grouped in SQL); it equals summing `time_by_day`."""
+    await load(store)
+    history = store.records.agent_history
+    agent = store.agent if agent_filter else None
+    per_day = await history.time_by_day(D1, D2, NOW, agent)
+    for by in (None, "day", "agent"):
+        expected: dict = {}
+        for (a, day), states in per_day.items():
+            keys = ["*"] + ([day] if by == "day" else [a] if by == "agent" else [])
+            for key in keys:
+                for status, ms in states.items():
+                    expected.setdefault(key, {})
+                    expected[key][status] = expected[key].get(status, 0) + ms
+        assert await history.totals(D1, D2, NOW, agent, by) == expected, by

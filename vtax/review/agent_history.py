@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Literal
 
-from sqlalchemy import select
+from sqlalchemy import func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from vtax.models import AgentCurrentState, AgentStateChange, AgentStateDay, ServiceSession
@@ -96,6 +97,55 @@ class AgentStateHistory:
                 if first <= day <= last:
                     spent = out.setdefault((agent, day), {})
                     spent[status] = spent.get(status, 0) + ms
+        return out
+
+    async def totals(
+        self,
+        day_from: date,
+        day_to: date,
+        now: datetime,
+        agent_id: str | None = None,
+        by: Literal["day", "agent"] | None = None,
+    ) -> dict[str, dict[str, int]]:
+        """{key: {state: ms}} over the UTC days from..to, up to `now`, summed in the database
+        (a year of 60 agents is ~90,000 daily rows; they are not sent to Python): the key is
+        the day or the agent (`by`), and "*" holds the whole window. The same figures as
+        summing `time_by_day`."""
+        first, last = day_from.isoformat(), day_to.isoformat()
+        d, c = AgentStateDay, AgentCurrentState
+        days_where = [d.day >= first, d.day <= last]
+        current_where = []
+        if agent_id is not None:
+            days_where.append(d.agent_id == agent_id)
+            current_where.append(c.agent_id == agent_id)
+        key = {"day": d.day, "agent": d.agent_id, None: literal("*")}[by]
+        async with self._sessions() as db:
+            closed = (
+                await db.execute(
+                    select(key, d.status, func.sum(d.ms)).where(*days_where).group_by(key, d.status)
+                )
+            ).all()
+            open_ = (
+                await db.execute(select(c.agent_id, c.status, c.since).where(*current_where))
+            ).all()
+        out: dict[str, dict[str, int]] = {}
+
+        def add(k: str, status: str, ms: int) -> None:
+            spent = out.setdefault(k, {})
+            spent[status] = spent.get(status, 0) + ms
+
+        for k, status, ms in closed:
+            if by is not None:
+                add(k, status, int(ms))
+            add("*", status, int(ms))
+        window_start = datetime.combine(day_from, time(0), UTC)
+        window_end = datetime.combine(day_to + timedelta(days=1), time(0), UTC)
+        for agent, status, since in open_:
+            for day, ms in split_by_day(max(since, window_start), min(now, window_end)):
+                if first <= day <= last:
+                    if by is not None:
+                        add(day if by == "day" else agent, status, ms)
+                    add("*", status, ms)
         return out
 
     @staticmethod

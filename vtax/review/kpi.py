@@ -303,18 +303,15 @@ class KpiReport:
     async def _occupancy(self, q: KpiQuery, now: datetime | None) -> dict[Any, float | None]:
         """Occupancy keyed by agent id (group_by agent) or by day (group_by day), and "*" for
         the whole window; from the agent state daily totals, up to `now`."""
-        spent = await self._history.time_by_day(
-            q.day_from, q.day_to, now or datetime.now(UTC), q.agent_id
+        by: Literal["day", "agent"] | None = (
+            q.group_by if q.group_by in ("day", "agent") else None  # type: ignore[assignment]
         )
-        productive: dict[Any, int] = {}
-        staffed: dict[Any, int] = {}
-        for (agent, day), states in spent.items():
-            keys: list[Any] = ["*"]
-            if q.group_by == "agent":
-                keys.append(agent)
-            elif q.group_by == "day":
-                keys.append(day)
-            for key in keys:
-                productive[key] = productive.get(key, 0) + sum(states.get(k, 0) for k in PRODUCTIVE)
-                staffed[key] = staffed.get(key, 0) + sum(states.get(k, 0) for k in STAFFED)
-        return {k: _ratio(productive[k], staffed[k]) for k in staffed}
+        spent = await self._history.totals(
+            q.day_from, q.day_to, now or datetime.now(UTC), q.agent_id, by
+        )
+        return {
+            key: _ratio(
+                sum(states.get(k, 0) for k in PRODUCTIVE), sum(states.get(k, 0) for k in STAFFED)
+            )
+            for key, states in spent.items()
+        }
