@@ -211,7 +211,6 @@ class SessionRecords:
                     result, recontacted=False,
                 )  # fmt: skip
                 deltas.change(was, dataclasses.replace(was, recontacted=True))
-            await deltas.write(db)
             audit.append(
                 db,
                 session_id,
@@ -220,6 +219,9 @@ class SessionRecords:
                 "joined",
                 {"category": category, "language": language, "channel": channel},
             )
+            # last (after the ORM writes flush): the day's rollup rows, which every join
+            # touches, stay locked only until the commit
+            await deltas.write(db)
 
     async def _locked(self, db: AsyncSession, session_id: str) -> ServiceSession | None:
         return await db.get(ServiceSession, session_id, with_for_update=True)
@@ -244,8 +246,8 @@ class SessionRecords:
             before = snapshot(row)
             row.agent_id, row.answered_at, row.outcome = agent_id, at, "live"
             row.wait_ms = ms_between(row.joined_at, at)
-            await write_change(db, before, row)
             audit.append(db, session_id, at, Actor("agent", agent_id), "answered")
+            await write_change(db, before, row)  # last: the hot rollup rows are locked briefly
 
     async def abandoned(self, session_id: str, at: datetime, reason: str) -> bool:
         """The taxpayer left while waiting; False (and nothing written) if not waiting."""
@@ -256,8 +258,8 @@ class SessionRecords:
             before = snapshot(row)
             row.outcome, row.ended_at, row.end_reason = "abandoned", at, reason
             row.wait_ms = ms_between(row.joined_at, at)
-            await write_change(db, before, row)
             audit.append(db, session_id, at, SYSTEM, "abandoned", {"reason": reason})
+            await write_change(db, before, row)
             return True
 
     async def ended(
@@ -273,8 +275,8 @@ class SessionRecords:
             before = snapshot(row)
             row.outcome, row.ended_at, row.end_reason = outcome, at, reason
             row.talk_ms = ms_between(row.answered_at, at)
-            await write_change(db, before, row)
             audit.append(db, session_id, at, actor, "ended", {"outcome": outcome, "reason": reason})
+            await write_change(db, before, row)
             return True
 
     async def set_recording(self, session_id: str, url: str, at: datetime, actor: Actor) -> None:

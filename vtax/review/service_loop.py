@@ -100,7 +100,6 @@ class ServiceLoop:
             summary.items, summary.actions = list(items), list(actions or [])
             summary.category, summary.follow_up_due, summary.saved_at = category, follow_up_due, at
             row.summary_result = result
-            await write_change(db, before, row)
             if row.check_status == "disputed":
                 row.check_status = "pending"
             if result == "follow_up":
@@ -123,6 +122,7 @@ class ServiceLoop:
                     "follow_up_due": follow_up_due.isoformat() if follow_up_due else None,
                 },
             )
+            await write_change(db, before, row)  # last: the rollup rows are locked briefly
             return {"version": summary.version}
 
     async def check(
@@ -234,13 +234,13 @@ class ServiceLoop:
             )
             before = snapshot(row)
             row.rating_score = score
-            await write_change(db, before, row)
             actor = Actor("taxpayer", taxpayer_id)
             audit.append(db, session_id, at, actor, "rated", {"score": score, **dims})
             if score <= LOW_RATING:
                 _flag(row, "low_rating")
                 audit.append(db, session_id, at, audit.SYSTEM, "flagged", {"reason": "low_rating"})
             await db.flush()
+            await write_change(db, before, row)  # last: the rollup rows are locked briefly
             return {"flagged": row.flag == "open"}
 
     async def close_follow_up(
