@@ -139,6 +139,16 @@ async def check_summary(request: web.Request) -> web.Response:
     return web.json_response(checked)
 
 
+async def list_checks(request: web.Request) -> web.Response:
+    """The taxpayer's confirmations and disputes with their comments, oldest first: what
+    the agent needs to revise a disputed summary."""
+    ctx = request.app[CONTEXT]
+    session_id = await visible_session(request, ctx)
+    query(request, schemas.Query)  # takes no parameters
+    detail = await ctx.records.loop.detail(session_id)
+    return web.json_response({"checks": detail["checks"]})
+
+
 async def rate(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     session_id = await visible_session(request, ctx)
@@ -448,6 +458,18 @@ def add_review_routes(app: web.Application) -> None:
                 response=schemas.CheckedOut,
                 tags=("loop",),
                 errors=loop_errors,
+            ),
+        ),
+        (
+            list_checks,
+            Endpoint(
+                "GET",
+                sid + "/checks",
+                "The checks of the summary (decision, comment, version), oldest first",
+                roles=ALL_ROLES,
+                response=schemas.ChecksOut,
+                tags=("loop",),
+                errors=(404,),
             ),
         ),
         (

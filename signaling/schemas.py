@@ -426,6 +426,10 @@ class CheckOut(Out):
     at: str | None
 
 
+class ChecksOut(Out):
+    checks: list[CheckOut]
+
+
 class QualityReviewOut(Out):
     id: int
     reviewer_id: str

@@ -350,6 +350,7 @@ async def test_dispute_revise_confirm_and_errors_in_plain_words(e2e: Any) -> Non
 
     # The agent sees the dispute and revises the summary: the check reopens.
     await wait_attr(e2e, agent, "#summary-check", "data-check", "disputed")
+    assert "the bank says no transfer" in await text_of(agent, "#summary-check")
     await agent.fill("#handled", "Refund was returned by the bank; re-sent to the new account.")
     await agent.click("#save-summary")
     await wait_text(e2e, agent, "#summary-saved", "version 2")

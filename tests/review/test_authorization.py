@@ -47,6 +47,7 @@ MATRIX = [
     ("GET", "/api/sessions/{sid}", None, OWN),
     ("POST", "/api/sessions/{sid}/summary", "summary", only("agent")),
     ("POST", "/api/sessions/{sid}/check", "dispute", only("taxpayer")),
+    ("GET", "/api/sessions/{sid}/checks", None, OWN),
     ("POST", "/api/sessions/{sid}/rating", "rating", only("taxpayer")),
     ("POST", "/api/sessions/{sid}/follow-up", "note", only("agent", "supervisor")),
     ("POST", "/api/sessions/{sid}/deliveries", "pdf", only("agent")),

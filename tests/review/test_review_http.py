@@ -86,6 +86,18 @@ async def test_check_over_socketio_and_the_supervisor_follow_up(server, clients,
     assert ack == {"ok": True, "check": "disputed", "summary_version": 1}
     bad = await taxpayer.call("session:check", {"session_id": sid, "decision": "maybe"})
     assert bad["error"]["code"] == "invalid_payload"
+    # The agent (and the taxpayer, and a supervisor) read what was disputed; nobody else.
+    for token in (p.agent, p.taxpayer, p.supervisor):
+        status, body = await call(server, "GET", f"/api/sessions/{sid}/checks", token)
+        assert status == 200
+        assert [(c["decision"], c["comment"], c["summary_version"]) for c in body["checks"]] == [
+            ("disputed", "wrong matter", 1)
+        ]
+    for token in (p.other_agent, p.other_taxpayer):
+        status, _err = await call(server, "GET", f"/api/sessions/{sid}/checks", token)
+        assert status == 404
+    status, _err = await call(server, "GET", f"/api/sessions/{sid}/checks?all=1", p.agent)
+    assert status == 400
     ack = await taxpayer.call(
         "session:rate", {"session_id": sid, "score": 1, "dimensions": {"attitude": 1}}
     )

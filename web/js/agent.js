@@ -410,7 +410,14 @@ async function refreshCheck() {
   const view = await api('GET', `/api/sessions/${encodeURIComponent(st.session.session_id)}`, { token: st.token });
   if (!view.summary) return;
   const parts = [`纳税人核对 Taxpayer's check: ${label(CHECK_LABELS, view.loop.check)}`];
-  if (view.loop.check === 'disputed') parts.push('请修改小结后重新保存 Please revise the summary and save it again');
+  if (view.loop.check === 'disputed') {
+    const { checks } = await api('GET', `/api/sessions/${encodeURIComponent(st.session.session_id)}/checks`, {
+      token: st.token,
+    });
+    const last = checks.filter((c) => c.decision === 'disputed').pop();
+    if (last) parts.push(`纳税人意见 The taxpayer says: “${last.comment}”`);
+    parts.push('请修改小结后重新保存 Please revise the summary and save it again');
+  }
   if (view.rating) parts.push(`评价 Rating: ${ratingText(view.rating)}`);
   $('summary-check').textContent = parts.join(' · ');
   $('summary-check').dataset.check = view.loop.check;

@@ -415,6 +415,19 @@ async function refreshPanel() {
   renderPanel(view);
 }
 
+/** Nothing left to wait for: the summary confirmed, rated, every document acknowledged
+ * (a later document still arrives as `delivery:new`). */
+function panelSettled() {
+  const v = st.panel && st.panel.view;
+  return Boolean(
+    v &&
+      v.summary &&
+      v.loop.check === 'confirmed' &&
+      v.rating &&
+      st.panel.deliveries.every((d) => d.status === 'acknowledged'),
+  );
+}
+
 function renderPanel(view) {
   const panel = st.panel;
   const s = view.summary;
@@ -681,7 +694,8 @@ getCatalog()
 // While the after-session step is on screen: the summary (and its revisions), the check,
 // the follow-up and the documents, every 2 s.
 poller(refreshPanel, POLL_MS, {
-  active: () => Boolean(st.panel && st.token) && !$('step-rate').classList.contains('hidden'),
+  active: () =>
+    Boolean(st.panel && st.token) && !$('step-rate').classList.contains('hidden') && !panelSettled(),
   onError: (e) => showError(e),
 });
 if (params.get('channel') === 'kiosk') document.body.classList.add('kiosk');
