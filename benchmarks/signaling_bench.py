@@ -98,6 +98,9 @@ def free_port() -> int:
 # ---- servers ----------------------------------------------------------------------------
 
 
+KEEP_LOGS: Path | None = None  # --keep-logs: copy every server's log here when it stops
+
+
 @dataclass
 class Server:
     name: str
@@ -145,6 +148,9 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+        if KEEP_LOGS is not None and self.log_path is not None and self.log_path.exists():
+            KEEP_LOGS.mkdir(parents=True, exist_ok=True)
+            shutil.copy(self.log_path, KEEP_LOGS / f"{self.name}-{self.pid}.log")
 
 
 async def wait_http(server: Server, path: str, timeout: float = 60) -> None:
@@ -535,15 +541,27 @@ async def setups(
             done.append(t1)
             latencies.append(t1 - t0)
             started.pop(sid, None)
-            await tp.call("session:end", {"session_id": sid})
+            ended = await tp.call("session:end", {"session_id": sid})
+            if not ended.get("ok"):
+                errors.append(f"session:end {str(ended)[:160]}")
+                return
             await tp.wait_event("session:end", 30)
 
-    await asyncio.gather(*(lane(tp) for tp in taxpayers))
+    async def guarded(tp: SioConn) -> None:
+        # A lane that fails (a timeout on an overloaded node) is counted, not fatal.
+        try:
+            await lane(tp)
+        except Exception as exc:
+            errors.append(f"lane stopped: {type(exc).__name__} {str(exc)[:120]}")
+
+    try:
+        await asyncio.gather(*(guarded(tp) for tp in taxpayers))
+    finally:
+        await gather_limited([c.close() for c in [*agents, *taxpayers]], 256)
     rates = []
     for i in range(windows):
         a = t_begin + 1.0 + i * duration
         rates.append(sum(a <= t < a + duration for t in done) / duration)
-    await gather_limited([c.close() for c in [*agents, *taxpayers]], 256)
     return {
         "lanes": len(taxpayers),
         "setups_per_s": statistics.median(rates) if done else 0.0,
@@ -1039,7 +1057,10 @@ def main() -> int:
     )
     parser.add_argument("--profile-target", default="a", help="server label to profile")
     parser.add_argument("--out", type=Path, help="write the results JSON here")
+    parser.add_argument("--keep-logs", type=Path, help="copy the servers' logs here")
     args = parser.parse_args()
+    global KEEP_LOGS
+    KEEP_LOGS = args.keep_logs
     args.pairs = sorted({int(x) for x in args.pairs.split(",") if x.strip()})
     args.only = {x.strip() for x in args.only.split(",")}
     args.a_env = dict(kv.split("=", 1) for kv in args.a_env)

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import socketio
 from aiohttp import web
-from redis.asyncio import Redis
 
 from signaling import observability
 from signaling.context import CONTEXT, AppContext
@@ -24,6 +23,7 @@ from signaling.recording import setup_recording
 from signaling.review_events import ReviewEvents
 from signaling.sessions import SessionRelay
 from signaling.stats_api import add_stats_routes
+from vtax import redis_client
 from vtax.accounts import Accounts
 from vtax.auth import TokenIssuer
 from vtax.catalog import Catalog
@@ -111,10 +111,14 @@ def create_app(settings: Settings, *, migrate_on_start: bool | None = None) -> w
     manager: socketio.AsyncManager | None = None
     if settings.redis_url:
         # Scaled out: fan-out through Redis pub/sub, live sessions in Redis.
-        ctx.redis = Redis.from_url(settings.redis_url)
+        ctx.redis = redis_client.connect(
+            settings.redis_url, max_connections=settings.redis_max_connections
+        )
         store = RedisLiveStore(ctx.redis, settings.redis_prefix, settings.resume_buffer)
         manager = socketio.AsyncRedisManager(
-            settings.redis_url, channel=f"{settings.redis_prefix}socketio"
+            settings.redis_url,
+            channel=f"{settings.redis_prefix}socketio",
+            redis_options={"max_connections": redis_client.SOCKETIO_MAX_CONNECTIONS},
         )
     else:
         store = MemoryLiveStore(settings.resume_buffer)

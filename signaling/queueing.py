@@ -53,7 +53,7 @@ def ticket_view(ticket: Ticket, now: float) -> dict[str, Any]:
 def make_engine(events: Any, settings: Any, categories: list[str]) -> QueueEngine:
     """The engine on the backend the settings choose: Redis when `redis_url` is set."""
     kv: KV = (
-        RedisKV.from_url(settings.redis_url, settings.redis_prefix)
+        RedisKV.from_url(settings.redis_url, settings.redis_prefix, settings.redis_max_connections)
         if settings.redis_url
         else MemoryKV()
     )

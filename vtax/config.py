@@ -26,6 +26,9 @@ class Settings(BaseModel):
     database_url: str = Field("", description="SQLAlchemy async URL; default SQLite in data_dir.")
     redis_url: str | None = Field(None, description="Set to scale out over Redis.")
     redis_prefix: str = Field("vtax:", max_length=64, description="Prefix of every Redis key.")
+    redis_max_connections: int = Field(
+        64, ge=4, le=10_000, description="Per pool (queue, live sessions); a burst waits."
+    )
     secret_key: str = Field("", description="Token signing key; default: data_dir/secret.key.")
     token_ttl_s: int = Field(8 * 3600, ge=60, le=7 * 24 * 3600)
     recordings_dir: Path = Path("recordings")

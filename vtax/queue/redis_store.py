@@ -15,6 +15,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import WatchError
 
 from vtax.queue.kv import Conflict
+from vtax.redis_client import connect
 
 T = TypeVar("T")
 MAX_ATTEMPTS = 100
@@ -40,10 +41,7 @@ class RedisKV:
     def from_url(cls, url: str, prefix: str = "vtax:", max_connections: int = 64) -> RedisKV:
         """A client whose pool makes a burst wait for a free connection (a transaction holds
         one from WATCH to EXEC) instead of failing with "too many connections"."""
-        pool = aioredis.BlockingConnectionPool.from_url(
-            url, decode_responses=True, max_connections=max_connections, timeout=10
-        )
-        return cls(aioredis.Redis.from_pool(pool), prefix)
+        return cls(connect(url, max_connections=max_connections, decode_responses=True), prefix)
 
     def k(self, key: str) -> str:
         return self.prefix + key

@@ -532,9 +532,9 @@ class RecorderWorker:
         self.sessions.pop(session_id, None)
 
     async def _redis_loop(self) -> None:
-        from redis.asyncio import Redis
+        from vtax.redis_client import connect
 
-        redis = Redis.from_url(str(self.settings.redis_url))
+        redis = connect(str(self.settings.redis_url), max_connections=4)
         try:
             while not self._stopping:
                 if len(self.sessions) >= self.capacity:
