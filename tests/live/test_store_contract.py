@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
@@ -100,6 +101,25 @@ async def test_end_happens_once_and_clears_the_index(store):
     assert ended is not None and set(ended.participants) == {"pt", "pa"}
     assert await store.claim_end("s1") is None
     assert await store.get("s1") is None and await store.session_of("t1") is None
+
+
+async def test_concurrent_ends_end_once_and_leave_no_deadline_or_node_membership(store):
+    await store.create(session())
+    assert await store.mark_reconnecting("s1", "pt", "sid-t", 50.0)
+    results = await asyncio.gather(*(store.claim_end("s1") for _ in range(20)))
+    assert sum(r is not None for r in results) == 1
+    assert await store.claim_expired(1e9) == []
+    assert await store.participants_on_node("n1") == []
+
+
+async def test_end_keeps_the_index_of_a_newer_session_of_the_same_subject(store):
+    await store.create(session("s1"))
+    newer = session("s2")
+    newer.participants = {"pt2": LiveParticipant("pt2", "taxpayer", "t1", "", "sid-t2", "n1")}
+    await store.create(newer)  # the taxpayer is in s2 now (s1 is ending)
+    assert await store.claim_end("s1") is not None
+    assert await store.session_of("t1") == "s2"
+    assert await store.session_of("a1") is None
 
 
 async def test_hidden_participants_can_be_added_and_removed(store):

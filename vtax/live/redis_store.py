@@ -73,6 +73,33 @@ return due
 """
 
 
+# KEYS: meta, parts, buffer, deadlines; ARGV: session id, node-set prefix, subject prefix
+# -> nil if another caller ended it first, else {meta pairs, participant pairs}
+_CLAIM_END = """
+local meta = redis.call('HGETALL', KEYS[1])
+if #meta == 0 then return nil end
+local parts = redis.call('HGETALL', KEYS[2])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+for i = 1, #parts, 2 do
+  local member = ARGV[1] .. '|' .. parts[i]
+  local p = cjson.decode(parts[i + 1])
+  redis.call('ZREM', KEYS[4], member)
+  if type(p.node) == 'string' and p.node ~= '' then
+    redis.call('SREM', ARGV[2] .. p.node, member)
+  end
+  if p.role == 'taxpayer' or p.role == 'agent' then
+    local index = ARGV[3] .. p.subject
+    if redis.call('GET', index) == ARGV[1] then redis.call('DEL', index) end
+  end
+end
+return {meta, parts}
+"""
+
+
+def _pairs(flat: list[bytes]) -> dict[bytes, bytes]:
+    return dict(zip(flat[::2], flat[1::2], strict=True))
+
+
 def _member(session_id: str, participant_id: str) -> str:
     return f"{session_id}|{participant_id}"
 
@@ -86,6 +113,7 @@ class RedisLiveStore:
         self._bind = redis.register_script(_BIND)
         self._reconnecting = redis.register_script(_RECONNECTING)
         self._claim_due = redis.register_script(_CLAIM_DUE)
+        self._claim_end = redis.register_script(_CLAIM_END)
 
     async def create(self, session: LiveSession) -> None:
         p = self.p
@@ -234,26 +262,23 @@ class RedisLiveStore:
         return pairs
 
     async def claim_end(self, session_id: str) -> LiveSession | None:
-        session = await self.get(session_id)
-        if session is None:
-            return None
+        """Only the caller whose script removes the meta hash ends the session; its keys, its
+        grace deadlines, its node memberships and the subject index (where it still names
+        this session) go in the same atomic step."""
         p = self.p
-        # Only the caller whose DEL removes the meta hash ends the session.
-        if not await self.redis.delete(keys.session(p, session_id)):
+        found = await self._claim_end(
+            keys=[
+                keys.session(p, session_id),
+                keys.participants(p, session_id),
+                keys.buffer(p, session_id),
+                keys.deadlines(p),
+            ],
+            args=[session_id, keys.node_participants(p, ""), keys.subject(p, "")],
+        )
+        if not found:
             return None
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.delete(keys.participants(p, session_id), keys.buffer(p, session_id))
-            for x in session.participants.values():
-                pipe.zrem(keys.deadlines(p), _member(session_id, x.id))
-                if x.node:
-                    pipe.srem(keys.node_participants(p, x.node), _member(session_id, x.id))
-            await pipe.execute()
-        for x in session.media_participants():
-            # Only clear the index if it still points at this session.
-            key = keys.subject(p, x.subject)
-            if (await self.redis.get(key)) == session_id.encode():
-                await self.redis.delete(key)
-        return session
+        meta, parts = found
+        return self._session(_pairs(meta), _pairs(parts))
 
     async def register_connection(self, sid: str, node: str) -> None:
         await self.redis.hset(keys.connections(self.p), sid, node)  # type: ignore[misc]
