@@ -320,3 +320,15 @@ kpi_daily_wait = Table(
     Column("abandoned", Integer, nullable=False, default=0),
     comment="Histogram of waits in whole seconds per day and dimension value",
 )
+
+kpi_occupancy_daily = Table(
+    "kpi_occupancy_daily",
+    Base.metadata,
+    Column("dim", String(10), primary_key=True),  # all (key '') | agent (key: the agent id)
+    Column("day", String(10), primary_key=True),
+    Column("key", String(64), primary_key=True),
+    Column("productive_ms", BigInteger, nullable=False, default=0),  # busy + wrap_up
+    Column("staffed_ms", BigInteger, nullable=False, default=0),  # + available, reserved
+    Column("state_rows", Integer, nullable=False, default=0),  # agent_state_days rows behind
+    comment="Occupancy time per UTC day, over all agents and per agent (from agent_state_days)",
+)

@@ -224,7 +224,7 @@ async def test_0002_downgrades_and_upgrades_again(empty_database_url):
 
 async def _dump(conn) -> dict[str, list[tuple]]:
     out = {}
-    for table in ("kpi_daily", "kpi_daily_wait"):
+    for table in ("kpi_daily", "kpi_daily_wait", "kpi_occupancy_daily"):
         rows = (await conn.execute(sa.text(f"SELECT * FROM {table}"))).all()
         out[table] = sorted(tuple(int(v) if isinstance(v, int) else v for v in r) for r in rows)
     return out
@@ -234,12 +234,34 @@ async def test_0003_backfills_the_rollup_on_a_populated_database(empty_database_
     url = empty_database_url
     await migrate(url, "0001")
     await populate_0001(url)
+    await migrate(url, "0002")
+    engine = make_engine(url)
+    try:
+        async with engine.begin() as conn:  # agent-state daily totals as 0002 kept them
+            await conn.execute(
+                sa.text("INSERT INTO agent_state_days VALUES (:a, :d, :s, :ms)"),
+                [
+                    {"a": "u1", "d": "2026-10-05", "s": "available", "ms": 600_000},
+                    {"a": "u1", "d": "2026-10-05", "s": "busy", "ms": 300_000},
+                    {"a": "u1", "d": "2026-10-05", "s": "wrap_up", "ms": 60_000},
+                    {"a": "u1", "d": "2026-10-05", "s": "away", "ms": 900_000},
+                    {"a": "u1", "d": "2026-10-06", "s": "offline", "ms": 1_000},
+                ],
+            )
+    finally:
+        await engine.dispose()
     await migrate(url)
     engine = make_engine(url)
     try:
         async with engine.connect() as conn:
             assert await conn.scalar(sa.text("SELECT version_num FROM alembic_version")) == "0003"
             migrated = await _dump(conn)
+        assert migrated["kpi_occupancy_daily"] == [
+            ("agent", "2026-10-05", "u1", 360_000, 960_000, 4),
+            ("agent", "2026-10-06", "u1", 0, 0, 1),
+            ("all", "2026-10-05", "", 360_000, 960_000, 4),
+            ("all", "2026-10-06", "", 0, 0, 1),
+        ]
         # 6 sessions on 2 days: 'all' has a row per day, agent per (day, agent or none)...
         assert {r[:3] for r in migrated["kpi_daily"] if r[0] == "all"} == {
             ("all", "2026-10-05", ""),

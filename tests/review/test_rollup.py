@@ -164,7 +164,7 @@ async def nonzero_rows(engine) -> dict[str, list[tuple]]:
     """The rollup rows with any non-zero counter (steps may leave all-zero rows behind)."""
     out = {}
     async with engine.connect() as conn:
-        for table in ("kpi_daily", "kpi_daily_wait"):
+        for table in ("kpi_daily", "kpi_daily_wait", "kpi_occupancy_daily"):
             rows = (await conn.execute(sa.text(f"SELECT * FROM {table}"))).all()
             out[table] = sorted(
                 tuple(int(v) if not isinstance(v, str) else v for v in r)

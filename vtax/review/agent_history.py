@@ -17,7 +17,7 @@ from sqlalchemy import func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from vtax.models import AgentCurrentState, AgentStateChange, AgentStateDay, ServiceSession
-from vtax.review.rollup import snapshot, write_change
+from vtax.review.rollup import OccupancyDeltas, snapshot, write_change
 
 STATES = frozenset({"offline", "available", "reserved", "busy", "wrap_up", "away"})
 PRODUCTIVE = frozenset({"busy", "wrap_up"})  # handling a taxpayer
@@ -54,6 +54,7 @@ class AgentStateHistory:
             if current is None:
                 db.add(AgentCurrentState(agent_id=agent_id, status=status, since=at))
                 return True
+            occupancy = OccupancyDeltas()
             for day, ms in split_by_day(current.since, at):
                 total = await db.get(
                     AgentStateDay, (agent_id, day, current.status), with_for_update=True
@@ -62,9 +63,11 @@ class AgentStateHistory:
                     db.add(AgentStateDay(agent_id=agent_id, day=day, status=current.status, ms=ms))
                 else:
                     total.ms += ms
+                occupancy.add(agent_id, day, current.status, ms, new_row=total is None)
             if current.status == "wrap_up":
                 await self._attribute_wrap_up(db, agent_id, current.since, at)
             current.status, current.since = status, at
+            await occupancy.write(db)  # last: the day's row over all agents is shared
             return True
 
     async def time_by_day(

@@ -21,11 +21,19 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, case, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from vtax.models import KPI_THRESHOLDS, ServiceSession, User, kpi_daily, kpi_daily_wait
-from vtax.review.agent_history import PRODUCTIVE, STAFFED, AgentStateHistory
+from vtax.models import (
+    KPI_THRESHOLDS,
+    AgentCurrentState,
+    ServiceSession,
+    User,
+    kpi_daily,
+    kpi_daily_wait,
+    kpi_occupancy_daily,
+)
+from vtax.review.agent_history import PRODUCTIVE, STAFFED, AgentStateHistory, split_by_day
 from vtax.review.rollup import NO_KEY
 
 GroupBy = Literal["day", "agent", "category", "channel"]
@@ -196,7 +204,10 @@ class KpiReport:
                         select(User.id, User.display_name).where(User.id.in_(ids))
                     )
                     names = {uid: name for uid, name in users.all()}
-        occupancy = await self._occupancy(q, now)
+        if plan is not None:
+            occupancy = await self._occupancy_from_rollup(q, now)
+        else:
+            occupancy = await self._occupancy(q, now)
         rows = []
         for key, counts in grouped:
             row: dict[str, Any] = {"key": key, **figures(counts)}
@@ -274,12 +285,11 @@ class KpiReport:
             .having(func.sum(d.c.sessions) > 0)  # a key whose sessions all moved away
         )
         out: dict[Any, dict[str, int]] = {}
-        for r in (await db.execute(query)).all():
+        names = [c.name for c in columns]
+        for key, *values in (await db.execute(query)).all():
             counts = dict.fromkeys(COUNTS, 0)
-            for name in COUNTS:
-                if name in r._fields:
-                    counts[name] = int(getattr(r, name))
-            out[r.key] = counts
+            counts.update(zip(names, map(int, values), strict=True))
+            out[key] = counts
         if base != t:  # the waits in (base, T] from the histogram
             hist_group = w.c.day if q.group_by == "day" else w.c.key
             lo = 0 if base is None else base + 1
@@ -299,6 +309,52 @@ class KpiReport:
                     out[key]["abandoned_within"] += int(abandoned or 0)
         unassigned = dim == "agent" and q.group_by == "agent"
         return [(None if unassigned and k == NO_KEY else k, c) for k, c in out.items()]
+
+    async def _occupancy_from_rollup(
+        self, q: KpiQuery, now: datetime | None
+    ) -> dict[Any, float | None]:
+        """The same figures as `_occupancy`, from `kpi_occupancy_daily` (a row per day, or per
+        agent and day, instead of one per agent, day and state), plus each agent's current,
+        still open state."""
+        o, c = kpi_occupancy_daily, AgentCurrentState
+        first, last = q.day_from.isoformat(), q.day_to.isoformat()
+        where = [o.c.day >= first, o.c.day <= last]
+        if q.agent_id is not None:
+            where += [o.c.dim == "agent", o.c.key == q.agent_id]
+        else:
+            where.append(o.c.dim == ("agent" if q.group_by == "agent" else "all"))
+        group = {"day": o.c.day, "agent": o.c.key}.get(q.group_by)
+        sums = [func.sum(o.c.productive_ms), func.sum(o.c.staffed_ms), func.sum(o.c.state_rows)]
+        query = select(group if group is not None else literal("*"), *sums).where(*where)
+        if group is not None:
+            query = query.group_by(group)
+        current = select(c.agent_id, c.status, c.since)
+        if q.agent_id is not None:
+            current = current.where(c.agent_id == q.agent_id)
+        async with self._sessions() as db:
+            closed = (await db.execute(query)).all()
+            open_ = (await db.execute(current)).all()
+        spent: dict[Any, list[int]] = {}  # key: [productive, staffed]
+        for key, productive, staffed, state_rows in closed:
+            if not state_rows:
+                continue
+            for k in {key, "*"}:
+                acc = spent.setdefault(k, [0, 0])
+                acc[0] += int(productive)
+                acc[1] += int(staffed)
+        start = datetime.combine(q.day_from, time(0), UTC)
+        end = datetime.combine(q.day_to + timedelta(days=1), time(0), UTC)
+        for agent, status, since in open_:
+            for day, ms in split_by_day(max(since, start), min(now or datetime.now(UTC), end)):
+                if first <= day <= last:
+                    keys = {"*", day if q.group_by == "day" else agent}
+                    if q.group_by not in ("day", "agent"):
+                        keys = {"*"}
+                    for k in keys:
+                        acc = spent.setdefault(k, [0, 0])
+                        acc[0] += ms if status in PRODUCTIVE else 0
+                        acc[1] += ms if status in STAFFED else 0
+        return {k: _ratio(p, st) for k, (p, st) in spent.items()}
 
     async def _occupancy(self, q: KpiQuery, now: datetime | None) -> dict[Any, float | None]:
         """Occupancy keyed by agent id (group_by agent) or by day (group_by day), and "*" for

@@ -11,6 +11,10 @@ Tables (migration 0003):
   seconds, ceil(wait_ms / 1000) (capped at 3601). For an integer T, wait_ms <= 1000 T exactly
   when ceil(wait_ms / 1000) <= T, so any T not in the list is served exactly from the
   nearest lower threshold column plus the buckets between it and T.
+- `kpi_occupancy_daily(dim, day, key, productive_ms, staffed_ms, state_rows)`: agent-state
+  time per day over all agents (`all`) and per agent, kept by `AgentStateHistory.record`
+  next to `agent_state_days` (whose rows it sums; `state_rows` counts them, so a key is
+  present exactly when the raw daily totals have a row for it).
 
 Maintenance: each step takes a `snapshot` of the row's counted columns before and after it
 changes the row, and `Deltas.write` upserts the difference (INSERT ... ON CONFLICT DO UPDATE
@@ -34,12 +38,18 @@ from vtax.models import (
     KPI_COUNTERS,
     KPI_THRESHOLDS,
     KPI_WAIT_CAP_S,
+    AgentStateDay,
     ServiceSession,
     kpi_daily,
     kpi_daily_wait,
+    kpi_occupancy_daily,
 )
 
 DIMS = ("all", "agent", "category", "channel", "language")
+# agent states (vtax.review.agent_history; repeated here, which that module imports)
+PRODUCTIVE_STATES = ("busy", "wrap_up")
+STAFFED_STATES = ("busy", "wrap_up", "available", "reserved")
+ROLLUP_TABLES = (kpi_daily, kpi_daily_wait, kpi_occupancy_daily)
 NO_KEY = ""  # the key of `all`, and of sessions no agent answered
 
 
@@ -181,6 +191,32 @@ async def write_change(db: AsyncSession, before: Snap | None, row: ServiceSessio
     await deltas.write(db)
 
 
+class OccupancyDeltas:
+    """Occupancy time an agent state change adds to its days (over all agents and for the
+    agent), written at the end of the state change's transaction."""
+
+    def __init__(self) -> None:
+        self.rows: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+
+    def add(self, agent_id: str, day: str, status: str, ms: int, new_row: bool) -> None:
+        for dim, key in (("all", NO_KEY), ("agent", agent_id)):
+            row = self.rows[(dim, day, key)]
+            row[0] += ms if status in PRODUCTIVE_STATES else 0
+            row[1] += ms if status in STAFFED_STATES else 0
+            row[2] += int(new_row)
+
+    async def write(self, db: AsyncSession) -> None:
+        rows = [
+            {"dim": d, "day": day, "key": k, "productive_ms": p, "staffed_ms": st, "state_rows": n}
+            for (d, day, k), (p, st, n) in sorted(self.rows.items())
+        ]
+        if rows:
+            names = ("productive_ms", "staffed_ms", "state_rows")
+            dialect = db.get_bind().dialect.name
+            await db.execute(_upsert(dialect, kpi_occupancy_daily, names).values(rows))
+        self.rows.clear()
+
+
 def _upsert(dialect: str, table: Any, names: tuple[str, ...]) -> Any:
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt = insert(table)
@@ -215,8 +251,9 @@ def _day_range(day_from: date | None, day_to: date | None) -> list[Any]:
 
 
 def backfill_statements(day_from: date | None = None, day_to: date | None = None) -> list[Any]:
-    """INSERT ... SELECT statements that fill both tables for the days in range (which must
-    hold no rollup rows yet): one grouped scan of the sessions per dimension and table."""
+    """INSERT ... SELECT statements that fill the rollup tables for the days in range (which
+    must hold no rollup rows yet): one grouped scan of the sessions per dimension and table,
+    and of the agent-state daily totals per dimension."""
     s = ServiceSession
     answered = s.answered_at.is_not(None)
     abandoned = s.outcome == "abandoned"
@@ -251,6 +288,22 @@ def backfill_statements(day_from: date | None = None, day_to: date | None = None
     )
     where = _day_range(day_from, day_to)
     out = []
+    a = AgentStateDay
+    productive = func.sum(case((a.status.in_(PRODUCTIVE_STATES), a.ms), else_=0))
+    staffed = func.sum(case((a.status.in_(STAFFED_STATES), a.ms), else_=0))
+    days: list[Any] = []
+    if day_from is not None:
+        days.append(a.day >= day_from.isoformat())
+    if day_to is not None:
+        days.append(a.day <= day_to.isoformat())
+    for dim, key in (("all", literal(NO_KEY)), ("agent", a.agent_id)):
+        occupancy = select(literal(dim), a.day, key, productive, staffed, func.count()).where(*days)
+        out.append(
+            kpi_occupancy_daily.insert().from_select(
+                ["dim", "day", "key", "productive_ms", "staffed_ms", "state_rows"],
+                occupancy.group_by(a.day, key),
+            )
+        )
     for dim in DIMS:
         key = _key_expr(dim)
         main = select(literal(dim), s.joined_day, key, *(sums[n] for n in KPI_COUNTERS)).where(
@@ -277,14 +330,19 @@ def backfill_statements(day_from: date | None = None, day_to: date | None = None
 async def rebuild(
     conn: AsyncConnection, day_from: date | None = None, day_to: date | None = None
 ) -> dict[str, int]:
-    """Recompute the rollup of the days in range (all days when open) from the session rows,
-    in the caller's transaction. On PostgreSQL the rollup tables are locked against the
-    session steps' upserts first (SHARE ROW EXCLUSIVE), so a step committing meanwhile is
-    either in the scan or adds its delta after the rebuild, never both; SQLite has a single
-    writer anyway (the DELETE takes it before the scan)."""
+    """Recompute the rollup of the days in range (all days when open) from the session rows
+    and the agent-state daily totals, in the caller's transaction. On PostgreSQL the rollup
+    tables are locked against the steps' upserts first (SHARE ROW EXCLUSIVE), so a step
+    committing meanwhile is either in the scan or adds its delta after the rebuild, never
+    both; SQLite has a single writer anyway (the DELETE takes it before the scan)."""
     if conn.dialect.name == "postgresql":
-        await conn.execute(text("LOCK TABLE kpi_daily, kpi_daily_wait IN SHARE ROW EXCLUSIVE MODE"))
-    for table in (kpi_daily, kpi_daily_wait):
+        await conn.execute(
+            text(
+                "LOCK TABLE kpi_daily, kpi_daily_wait, kpi_occupancy_daily "
+                "IN SHARE ROW EXCLUSIVE MODE"
+            )
+        )
+    for table in ROLLUP_TABLES:
         where: list[Any] = []
         if day_from is not None:
             where.append(table.c.day >= day_from.isoformat())
@@ -294,7 +352,7 @@ async def rebuild(
     for stmt in backfill_statements(day_from, day_to):
         await conn.execute(stmt)
     counts = {}
-    for table in (kpi_daily, kpi_daily_wait):
+    for table in ROLLUP_TABLES:
         q = select(func.count()).select_from(table)
         if day_from is not None:
             q = q.where(table.c.day >= day_from.isoformat())

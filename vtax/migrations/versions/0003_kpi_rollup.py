@@ -4,9 +4,10 @@ Revision ID: 0003
 Revises: 0002
 Create Date: 2026-11-27 18:40:00
 
-Creates `kpi_daily` and `kpi_daily_wait` (see vtax/review/rollup.py) and fills them from the
-sessions that exist with INSERT ... SELECT, one grouped scan per dimension and table, the same
-SQL on SQLite and PostgreSQL. The definitions here are frozen copies (a later change of the
+Creates `kpi_daily`, `kpi_daily_wait` and `kpi_occupancy_daily` (see vtax/review/rollup.py)
+and fills them from the sessions and agent-state daily totals that exist with
+INSERT ... SELECT, one grouped scan per dimension and table, the same SQL on SQLite and
+PostgreSQL. The definitions here are frozen copies (a later change of the
 application code must not change what this revision did).
 """
 
@@ -67,6 +68,42 @@ def _create() -> None:
         sa.Column("abandoned", sa.Integer(), nullable=False),
         comment="Histogram of waits in whole seconds per day and dimension value",
     )
+
+
+def _create_occupancy() -> None:
+    op.create_table(
+        "kpi_occupancy_daily",
+        sa.Column("dim", sa.String(10), primary_key=True),
+        sa.Column("day", sa.String(10), primary_key=True),
+        sa.Column("key", sa.String(64), primary_key=True),
+        sa.Column("productive_ms", sa.BigInteger(), nullable=False),
+        sa.Column("staffed_ms", sa.BigInteger(), nullable=False),
+        sa.Column("state_rows", sa.Integer(), nullable=False),
+        comment="Occupancy time per UTC day, over all agents and per agent (from agent_state_days)",
+    )
+    a = sa.table(
+        "agent_state_days",
+        sa.column("agent_id", sa.String()),
+        sa.column("day", sa.String()),
+        sa.column("status", sa.String()),
+        sa.column("ms", sa.Integer()),
+    ).c
+    occupancy = sa.table(
+        "kpi_occupancy_daily",
+        *(sa.column(n) for n in ("dim", "day", "key", "productive_ms", "staffed_ms", "state_rows")),
+    )
+    productive = sa.func.sum(sa.case((a.status.in_(("busy", "wrap_up")), a.ms), else_=0))
+    staffed = sa.func.sum(
+        sa.case((a.status.in_(("busy", "wrap_up", "available", "reserved")), a.ms), else_=0)
+    )
+    for dim, key in (("all", sa.literal("")), ("agent", a.agent_id)):
+        rows = sa.select(sa.literal(dim), a.day, key, productive, staffed, sa.func.count())
+        op.execute(
+            occupancy.insert().from_select(
+                ["dim", "day", "key", "productive_ms", "staffed_ms", "state_rows"],
+                rows.group_by(a.day, key),
+            )
+        )
 
 
 def _backfill() -> None:
@@ -154,8 +191,10 @@ def _backfill() -> None:
 def upgrade() -> None:
     _create()
     _backfill()
+    _create_occupancy()
 
 
 def downgrade() -> None:
+    op.drop_table("kpi_occupancy_daily")
     op.drop_table("kpi_daily_wait")
     op.drop_table("kpi_daily")
