@@ -23,6 +23,7 @@ from signaling.recording import setup_recording
 from signaling.review_events import ReviewEvents
 from signaling.sessions import SessionRelay
 from signaling.stats_api import add_stats_routes
+from signaling.wire import FastJson, JsonPacket
 from vtax import redis_client
 from vtax.accounts import Accounts
 from vtax.auth import TokenIssuer
@@ -132,6 +133,9 @@ def create_app(settings: Settings, *, migrate_on_start: bool | None = None) -> w
         ping_interval=settings.ping_interval_s,
         ping_timeout=settings.ping_timeout_s,
         max_http_buffer_size=max(settings.max_event_bytes * 4, 256 * 1024),
+        # orjson, no binary-attachment search (signaling/wire.py; docs/benchmarks.md)
+        serializer=JsonPacket,
+        json=FastJson,
     )
     sio.attach(app, socketio_path="socket.io")
     hub = Hub(sio, settings, ctx.issuer, ctx.accounts, ctx.records, ctx.catalog)

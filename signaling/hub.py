@@ -5,7 +5,6 @@ answers every event with an `{ok, ...}` ack and routes it to a feature module
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 import uuid
@@ -17,6 +16,7 @@ from typing import Any, TypeVar
 import socketio
 from pydantic import BaseModel, ValidationError
 
+from signaling.wire import encoded_size
 from vtax.accounts import Accounts
 from vtax.auth import Principal, TokenIssuer, Unauthorized
 from vtax.catalog import Catalog
@@ -140,7 +140,10 @@ class Hub:
                 return error("draining", "this node is shutting down; reconnect to continue")
             if len(args) != 1:
                 return error("invalid_payload", f"{name} takes exactly one payload object")
-            if len(json.dumps(args[0], separators=(",", ":"))) > max_bytes:
+            size = encoded_size(args[0])
+            if size is None:
+                return error("invalid_payload", f"{name}: binary data is not accepted (JSON only)")
+            if size > max_bytes:
                 return error("payload_too_large", f"the payload is larger than {max_bytes} bytes")
             try:
                 payload = schema.model_validate(args[0])

@@ -107,6 +107,37 @@ async def test_values_outside_the_catalog_are_refused(server, clients):
     assert joined["ok"] and joined["position"] == 1
 
 
+async def test_values_only_the_standard_json_parser_takes_are_validation_errors(server, clients):
+    """orjson parses the wire (signaling/wire.py); what it refuses falls back to the standard
+    library, so a huge integer, NaN or a binary attachment is a wrong type, not a dropped
+    connection."""
+    client = await clients(server, await server.taxpayer())
+    good = TAXPAYER_EVENTS["queue:join"][1]
+    for label, value in [
+        ("2**70", 2**70),
+        ("NaN", float("nan")),
+        ("-Infinity", float("-inf")),
+        ("bytes", b"\x00binary"),
+    ]:
+        ack = await client.sio.call("queue:join", {**good, "question": value}, timeout=5)
+        assert ack["error"]["code"] == "invalid_payload", (label, ack)
+        ack = await client.call("session:rate", {"session_id": "s", "score": value})
+        assert ack["error"]["code"] == "invalid_payload", (label, ack)
+        await assert_still_usable(client)
+    joined = await client.call("queue:join", {**good, "question": "税务问题 " * 100})
+    assert joined["ok"] and joined["position"] == 1
+
+
+async def test_the_payload_limit_counts_utf8_bytes(server, clients):
+    client = await clients(server, await server.taxpayer())
+    limit = server.ctx.settings.max_event_bytes
+    # 3 bytes a character in UTF-8: over the limit in bytes, under it in characters.
+    text = "税" * (limit // 3 + 10)
+    ack = await client.call("session:rate", {"session_id": "s", "score": 3, "comment": text})
+    assert ack["error"]["code"] == "payload_too_large", ack
+    await assert_still_usable(client)
+
+
 @pytest.mark.parametrize(
     ("role", "events"),
     [
