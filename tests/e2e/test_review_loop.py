@@ -104,21 +104,26 @@ async def wait_attr(e2e: Any, page: Any, selector: str, name: str, value: str) -
     await e2e.poll_until(has, within=10, what=f"{selector} [{name}={value!r}]")
 
 
-async def apply_filters(e2e: Any, supervisor: Any) -> None:
-    """Click "apply" and wait until the table shows the list for the form's filters."""
-    before = await supervisor.evaluate("() => (window.vtax.listed || {gen: 0}).gen")
-    await supervisor.click("#apply-filters")
+LISTED_JS = """() => {
+  const v = window.vtax, st = v.st;
+  return !!v.listed && v.listed.gen === st.gen && v.listed.cursor === st.cursor
+    && v.listed.filters === st.filters.toString();
+}"""
+
+
+async def wait_listed(e2e: Any, supervisor: Any) -> None:
+    """Until the table shows the answer to the latest list request (filters and page)."""
 
     async def listed() -> bool:
-        return bool(
-            await supervisor.evaluate(
-                "(before) => !!window.vtax.listed && window.vtax.listed.gen > before"
-                " && window.vtax.listed.filters === window.vtax.st.filters.toString()",
-                before,
-            )
-        )
+        return bool(await supervisor.evaluate(LISTED_JS))
 
-    await e2e.poll_until(listed, within=10, what="the filtered list")
+    await e2e.poll_until(listed, within=10, what="the list for the filters and page")
+
+
+async def apply_filters(e2e: Any, supervisor: Any) -> None:
+    """Click "apply" (which starts a list request at once) and wait for its answer."""
+    await supervisor.click("#apply-filters")
+    await wait_listed(e2e, supervisor)
 
 
 async def test_confirm_deliver_rate_and_supervisor_review(e2e: Any, tmp_path: Path) -> None:
@@ -406,12 +411,8 @@ async def test_dispute_revise_confirm_and_errors_in_plain_words(e2e: Any) -> Non
         )
         if await supervisor.is_disabled("#next-page"):
             break
-        before = await supervisor.evaluate("() => window.vtax.listed.gen")
         await supervisor.click("#next-page")
-        await e2e.poll_until(
-            lambda before=before: supervisor.evaluate("(b) => window.vtax.listed.gen > b", before),
-            what="the next page",
-        )
+        await wait_listed(e2e, supervisor)
     assert seen == expected
     if len(expected) > 1:  # this test alone made one session; the module makes more
         await supervisor.click("#first-page")
