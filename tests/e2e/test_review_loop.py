@@ -88,7 +88,7 @@ async def text_of(page: Any, selector: str) -> str:
     return (await page.text_content(selector)) or ""
 
 
-async def wait_text(e2e: Any, page: Any, selector: str, needle: str, within: float = 10) -> str:
+async def wait_text(e2e: Any, page: Any, selector: str, needle: str, within: float = 15) -> str:
     async def has() -> str | None:
         text = await text_of(page, selector)
         return text if needle in text else None
@@ -101,7 +101,7 @@ async def wait_attr(e2e: Any, page: Any, selector: str, name: str, value: str) -
         loc = page.locator(selector)
         return await loc.count() > 0 and await loc.first.get_attribute(name) == value
 
-    await e2e.poll_until(has, within=10, what=f"{selector} [{name}={value!r}]")
+    await e2e.poll_until(has, within=15, what=f"{selector} [{name}={value!r}]")
 
 
 LISTED_JS = """() => {
