@@ -275,6 +275,11 @@ class AgentCurrentState(Base):
 # Service-level thresholds (seconds) whose within-T counts the daily rollup keeps as columns.
 # Any other T (1..3600) is still exact: the nearest lower column plus the wait histogram.
 KPI_THRESHOLDS = (5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600, 1200, 1800, 3600)
+# Rows every step touches (a day over all sessions, a channel, a category, a language, "no
+# agent") are split into this many shards: a transaction adds to one shard picked at random,
+# a read sums them (the counters are sums), so concurrent steps do not queue on one row lock.
+# A real agent's rows stay in shard 0 (their steps do not contend) and a rebuild writes 0.
+KPI_SHARDS = 4
 KPI_WAIT_CAP_S = 3601  # the histogram bucket of every wait over 3600 s (never within any T)
 KPI_COUNTERS = (
     "sessions",
@@ -300,6 +305,7 @@ kpi_daily = Table(
     Column("dim", String(10), primary_key=True),
     Column("day", String(10), primary_key=True),  # UTC YYYY-MM-DD the sessions joined
     Column("key", String(64), primary_key=True),
+    Column("shard", SmallInteger, primary_key=True, default=0),  # see KPI_SHARDS
     *(
         Column(name, BigInteger if name in KPI_SUMS else Integer, nullable=False, default=0)
         for name in KPI_COUNTERS
@@ -316,6 +322,7 @@ kpi_daily_wait = Table(
     Column("wait_s", Integer, primary_key=True),
     Column("day", String(10), primary_key=True),
     Column("key", String(64), primary_key=True),
+    Column("shard", SmallInteger, primary_key=True, default=0),
     Column("answered", Integer, nullable=False, default=0),
     Column("abandoned", Integer, nullable=False, default=0),
     comment="Histogram of waits in whole seconds per day and dimension value",
@@ -327,6 +334,7 @@ kpi_occupancy_daily = Table(
     Column("dim", String(10), primary_key=True),  # all (key '') | agent (key: the agent id)
     Column("day", String(10), primary_key=True),
     Column("key", String(64), primary_key=True),
+    Column("shard", SmallInteger, primary_key=True, default=0),
     Column("productive_ms", BigInteger, nullable=False, default=0),  # busy + wrap_up
     Column("staffed_ms", BigInteger, nullable=False, default=0),  # + available, reserved
     Column("state_rows", Integer, nullable=False, default=0),  # agent_state_days rows behind

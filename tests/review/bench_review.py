@@ -17,6 +17,7 @@ Results go to stdout as a Markdown table (docs/review.md quotes them).
     --skip-load      reuse the loaded `vtax_bench` database
     --skip-queries   only the live writes (e.g. to compare two versions of the code)
     --live-seconds   how long the live writes run (default 10)
+    --live-concurrency  concurrent flows of the live writes (default 16)
 """
 
 from __future__ import annotations
@@ -581,12 +582,17 @@ async def main() -> None:
     ap.add_argument("--skip-load", action="store_true")
     ap.add_argument("--skip-queries", action="store_true")
     ap.add_argument("--live-seconds", type=float, default=10)
+    ap.add_argument("--live-concurrency", type=int, default=16)
     args = ap.parse_args()
     if not args.skip_load:
         await create_database()
         print("load:", json.dumps(await load(args.sessions), indent=1), flush=True)
     if args.skip_queries:
-        print("live writes:", json.dumps(await live_writes(args.live_seconds, 16)), flush=True)
+        print(
+            "live writes:",
+            json.dumps(await live_writes(args.live_seconds, args.live_concurrency)),
+            flush=True,
+        )
         return
     print("\n| KPI query (in process) | raw ms | rollup ms | figures |\n|---|---|---|---|")
     for row in await rollup_vs_raw():
@@ -635,7 +641,11 @@ async def main() -> None:
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         await asyncio.wait_for(server.wait(), 20)
-    print("live writes:", json.dumps(await live_writes(args.live_seconds, 16)), flush=True)
+    print(
+        "live writes:",
+        json.dumps(await live_writes(args.live_seconds, args.live_concurrency)),
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

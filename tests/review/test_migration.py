@@ -256,11 +256,11 @@ async def test_0003_backfills_the_rollup_on_a_populated_database(empty_database_
         async with engine.connect() as conn:
             assert await conn.scalar(sa.text("SELECT version_num FROM alembic_version")) == "0003"
             migrated = await _dump(conn)
-        assert migrated["kpi_occupancy_daily"] == [
-            ("agent", "2026-10-05", "u1", 360_000, 960_000, 4),
-            ("agent", "2026-10-06", "u1", 0, 0, 1),
-            ("all", "2026-10-05", "", 360_000, 960_000, 4),
-            ("all", "2026-10-06", "", 0, 0, 1),
+        assert migrated["kpi_occupancy_daily"] == [  # dim, day, key, shard, then the sums
+            ("agent", "2026-10-05", "u1", 0, 360_000, 960_000, 4),
+            ("agent", "2026-10-06", "u1", 0, 0, 0, 1),
+            ("all", "2026-10-05", "", 0, 360_000, 960_000, 4),
+            ("all", "2026-10-06", "", 0, 0, 0, 1),
         ]
         # 6 sessions on 2 days: 'all' has a row per day, agent per (day, agent or none)...
         assert {r[:3] for r in migrated["kpi_daily"] if r[0] == "all"} == {

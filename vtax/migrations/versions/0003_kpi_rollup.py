@@ -4,7 +4,9 @@ Revision ID: 0003
 Revises: 0002
 Create Date: 2026-11-27 18:40:00
 
-Creates `kpi_daily`, `kpi_daily_wait` and `kpi_occupancy_daily` (see vtax/review/rollup.py)
+Creates `kpi_daily`, `kpi_daily_wait` and `kpi_occupancy_daily` (see vtax/review/rollup.py;
+`shard` is part of each key: steps spread the rows they all touch over a few shards, the
+backfill writes shard 0)
 and fills them from the sessions and agent-state daily totals that exist with
 INSERT ... SELECT, one grouped scan per dimension and table, the same SQL on SQLite and
 PostgreSQL. The definitions here are frozen copies (a later change of the
@@ -52,6 +54,7 @@ def _create() -> None:
         sa.Column("dim", sa.String(10), primary_key=True),
         sa.Column("day", sa.String(10), primary_key=True),
         sa.Column("key", sa.String(64), primary_key=True),
+        sa.Column("shard", sa.SmallInteger(), primary_key=True),
         *(
             sa.Column(n, sa.BigInteger() if n in SUMS else sa.Integer(), nullable=False)
             for n in COUNTERS
@@ -64,6 +67,7 @@ def _create() -> None:
         sa.Column("wait_s", sa.Integer(), primary_key=True),
         sa.Column("day", sa.String(10), primary_key=True),
         sa.Column("key", sa.String(64), primary_key=True),
+        sa.Column("shard", sa.SmallInteger(), primary_key=True),
         sa.Column("answered", sa.Integer(), nullable=False),
         sa.Column("abandoned", sa.Integer(), nullable=False),
         comment="Histogram of waits in whole seconds per day and dimension value",
@@ -76,6 +80,7 @@ def _create_occupancy() -> None:
         sa.Column("dim", sa.String(10), primary_key=True),
         sa.Column("day", sa.String(10), primary_key=True),
         sa.Column("key", sa.String(64), primary_key=True),
+        sa.Column("shard", sa.SmallInteger(), primary_key=True),
         sa.Column("productive_ms", sa.BigInteger(), nullable=False),
         sa.Column("staffed_ms", sa.BigInteger(), nullable=False),
         sa.Column("state_rows", sa.Integer(), nullable=False),
@@ -90,17 +95,22 @@ def _create_occupancy() -> None:
     ).c
     occupancy = sa.table(
         "kpi_occupancy_daily",
-        *(sa.column(n) for n in ("dim", "day", "key", "productive_ms", "staffed_ms", "state_rows")),
+        *(
+            sa.column(n)
+            for n in ("dim", "day", "key", "shard", "productive_ms", "staffed_ms", "state_rows")
+        ),
     )
     productive = sa.func.sum(sa.case((a.status.in_(("busy", "wrap_up")), a.ms), else_=0))
     staffed = sa.func.sum(
         sa.case((a.status.in_(("busy", "wrap_up", "available", "reserved")), a.ms), else_=0)
     )
     for dim, key in (("all", sa.literal("")), ("agent", a.agent_id)):
-        rows = sa.select(sa.literal(dim), a.day, key, productive, staffed, sa.func.count())
+        rows = sa.select(
+            sa.literal(dim), a.day, key, sa.literal(0), productive, staffed, sa.func.count()
+        )
         op.execute(
             occupancy.insert().from_select(
-                ["dim", "day", "key", "productive_ms", "staffed_ms", "state_rows"],
+                ["dim", "day", "key", "shard", "productive_ms", "staffed_ms", "state_rows"],
                 rows.group_by(a.day, key),
             )
         )
@@ -124,9 +134,11 @@ def _backfill() -> None:
         sa.column("summary_result", sa.String()),
         sa.column("recontacted", sa.Boolean()),
     )
-    daily = sa.table("kpi_daily", *(sa.column(n) for n in ("dim", "day", "key", *COUNTERS)))
+    daily = sa.table(
+        "kpi_daily", *(sa.column(n) for n in ("dim", "day", "key", "shard", *COUNTERS))
+    )
     wait = sa.table(
-        "kpi_daily_wait", *(sa.column(n) for n in ("dim", "wait_s", "day", "key")),
+        "kpi_daily_wait", *(sa.column(n) for n in ("dim", "wait_s", "day", "key", "shard")),
         sa.column("answered"), sa.column("abandoned"),
     )  # fmt: skip
     c = s.c
@@ -171,19 +183,29 @@ def _backfill() -> None:
     for dim in DIMS:
         key = keys[dim]
         main = (
-            sa.select(sa.literal(dim), c.joined_day, key, *(sums[n] for n in COUNTERS))
+            sa.select(
+                sa.literal(dim), c.joined_day, key, sa.literal(0), *(sums[n] for n in COUNTERS)
+            )
             .where(c.joined_day.is_not(None))
             .group_by(c.joined_day, key)
         )
-        op.execute(daily.insert().from_select(["dim", "day", "key", *COUNTERS], main))
+        op.execute(daily.insert().from_select(["dim", "day", "key", "shard", *COUNTERS], main))
         hist = (
-            sa.select(sa.literal(dim), bucket, c.joined_day, key, count(answered), count(abandoned))
+            sa.select(
+                sa.literal(dim),
+                bucket,
+                c.joined_day,
+                key,
+                sa.literal(0),
+                count(answered),
+                count(abandoned),
+            )
             .where(c.joined_day.is_not(None), c.wait_ms.is_not(None), answered | abandoned)
             .group_by(bucket, c.joined_day, key)
         )
         op.execute(
             wait.insert().from_select(
-                ["dim", "wait_s", "day", "key", "answered", "abandoned"], hist
+                ["dim", "wait_s", "day", "key", "shard", "answered", "abandoned"], hist
             )
         )
 
