@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from signaling import schemas
 from signaling.hub import Ack, Connection, Hub, at
@@ -17,26 +17,15 @@ from vtax.errors import DomainError
 from vtax.queue import AgentState, Offer, QueueBook, QueueEngine, Ticket
 from vtax.queue.kv import KV
 from vtax.queue.memory import MemoryKV
-from vtax.queue.model import PRIORITY_CLASSES
+from vtax.queue.model import PRIORITY_CLASSES, TRANSFER_PRIORITY
 from vtax.queue.redis_store import RedisKV
+from vtax.review.audit import Actor
+from vtax.review.transfers import link_transfer
 
 if TYPE_CHECKING:
     from signaling.sessions import SessionRelay
 
 SUPERVISORS_ROOM = "role:supervisor"
-
-
-class QueueJoinIn(schemas.QueueJoin):
-    """`queue:join`; `priority` is the taxpayer's declared need (a kiosk for the elderly,
-    an accessibility need), served first within the queue's aging."""
-
-    priority: Literal["normal", "elderly", "accessibility"] = "normal"
-
-
-class QueueRejoin(schemas.Message):
-    """`queue:rejoin`: take up a waiting ticket again after a dropped connection."""
-
-    ticket_id: schemas.Id
 
 
 def ticket_view(ticket: Ticket, now: float) -> dict[str, Any]:
@@ -87,12 +76,15 @@ class QueueHandlers:
         self.engine = make_engine(self, hub.settings, sorted(hub.catalog.categories))
         self.on_dispatch: Callable[[float], None] | None = None  # /metrics histogram
         self.last_stats: dict[str, Any] = {}
-        hub.event("queue:join", QueueJoinIn, ("taxpayer",), self.queue_join, limit="join")
-        hub.event("queue:rejoin", QueueRejoin, ("taxpayer",), self.queue_rejoin, limit="join")
+        hub.event("queue:join", schemas.QueueJoinIn, ("taxpayer",), self.queue_join, limit="join")
+        hub.event(
+            "queue:rejoin", schemas.QueueRejoin, ("taxpayer",), self.queue_rejoin, limit="join"
+        )
         hub.event("queue:leave", schemas.QueueLeave, ("taxpayer",), self.queue_leave)
         hub.event("agent:status", schemas.AgentStatusChange, ("agent",), self.agent_status_change)
         hub.event("offer:accept", schemas.OfferAccept, ("agent",), self.offer_accept)
         hub.event("offer:reject", schemas.OfferReject, ("agent",), self.offer_reject)
+        hub.event("session:transfer", schemas.SessionTransfer, ("agent",), self.session_transfer)
         hub.connect_hooks.append(self.on_connect)
         hub.disconnect_hooks.append(self.on_disconnect)
 
@@ -162,7 +154,7 @@ class QueueHandlers:
 
     # ---- client events -----------------------------------------------------------------
 
-    async def queue_join(self, conn: Connection, p: QueueJoinIn) -> Ack:
+    async def queue_join(self, conn: Connection, p: schemas.QueueJoinIn) -> Ack:
         subject = conn.principal.subject
         if p.category not in self.hub.catalog.categories:
             raise DomainError("unknown_category", f"no business category {p.category!r}")
@@ -206,7 +198,7 @@ class QueueHandlers:
             raise
         return {"ticket_id": ticket.id, "position": position, "eta_s": eta}
 
-    async def queue_rejoin(self, conn: Connection, p: QueueRejoin) -> Ack:
+    async def queue_rejoin(self, conn: Connection, p: schemas.QueueRejoin) -> Ack:
         ticket, position, eta = await self.engine.rejoin(
             p.ticket_id, conn.principal.subject, conn.sid
         )
@@ -229,6 +221,79 @@ class QueueHandlers:
     async def offer_reject(self, conn: Connection, p: schemas.OfferReject) -> Ack:
         await self.engine.reject(conn.principal.subject, p.offer_id)
         return {}
+
+    async def session_transfer(self, conn: Connection, p: schemas.SessionTransfer) -> Ack:
+        """The agent hands the taxpayer to another queue: this session ends `transferred`, a
+        new session record and ticket start in the target queue, served with priority (level
+        1, like the declared needs) so the taxpayer does not start again from the back."""
+        participant_id = await self.sessions.bound_participant(conn, p.session_id)
+        live = await self.sessions.get(p.session_id)
+        if live is None:
+            raise DomainError("not_in_session", "that session is over")
+        me = live.participants.get(participant_id)
+        if me is None or me.role != "agent" or live.agent_id != conn.principal.subject:
+            raise DomainError("forbidden", "only the session's agent may transfer it")
+        if p.category not in self.hub.catalog.categories:
+            raise DomainError("unknown_category", f"no business category {p.category!r}")
+        info = live.info
+        language = p.language or str(info.get("language", ""))
+        if language not in self.hub.catalog.languages:
+            raise DomainError("unknown_language", f"no service in language {language!r}")
+        taxpayer = next((x for x in live.participants.values() if x.role == "taxpayer"), None)
+        if taxpayer is None or taxpayer.state != "connected" or taxpayer.sid is None:
+            raise DomainError(
+                "peer_away", "the taxpayer is reconnecting; transfer when they are back"
+            )
+        now = time.time()
+        ticket = Ticket(
+            id=str(uuid.uuid4()),
+            session_id=str(uuid.uuid4()),
+            taxpayer_id=taxpayer.subject,
+            category=p.category,
+            language=language,
+            channel=str(info.get("channel", "web")),
+            question=str(info.get("question", "")),
+            joined_at=now,
+            priority=TRANSFER_PRIORITY,
+            conn_id=taxpayer.sid,
+        )
+        await self.hub.records.open(
+            session_id=ticket.session_id,
+            ticket_id=ticket.id,
+            taxpayer_id=ticket.taxpayer_id,
+            category=ticket.category,
+            language=ticket.language,
+            channel=ticket.channel,
+            question=ticket.question,
+            joined_at=at(now),
+        )
+        actor = Actor("agent", conn.principal.subject)
+        await link_transfer(
+            self.hub.records.sessionmaker, p.session_id, ticket.session_id, at(now), actor,
+            {"category": p.category, "language": language, "note": p.note},
+        )  # fmt: skip
+        try:
+            position, eta = await self.engine.join(ticket)
+        except DomainError:
+            # The target queue refuses (closed, full, unstaffed): the call goes on.
+            await self.hub.records.abandoned(ticket.session_id, at(time.time()), "refused")
+            raise
+        await self.sessions.end(p.session_id, "transferred", "transferred", me)
+        await self.hub.send(
+            "queue:transferred",
+            {
+                "from_session_id": p.session_id,
+                "session_id": ticket.session_id,
+                "ticket_id": ticket.id,
+                "category": ticket.category,
+                "language": ticket.language,
+                "note": p.note,
+                "position": position,
+                "eta_s": eta,
+            },
+            [taxpayer.sid],
+        )
+        return {"session_id": ticket.session_id, "ticket_id": ticket.id, "position": position}
 
     def depth_by_queue(self) -> dict[str, int]:
         """Waiting tickets per queue, as of the latest statistics push."""

@@ -96,6 +96,29 @@ class SessionResume(Message):
     last_seq: Annotated[int, Field(ge=0, strict=True)] = 0
 
 
+class QueueJoinIn(QueueJoin):
+    """`queue:join`; `priority` is the taxpayer's declared need (a kiosk for the elderly,
+    an accessibility need), served first within the queue's aging."""
+
+    priority: Literal["normal", "elderly", "accessibility"] = "normal"
+
+
+class QueueRejoin(Message):
+    """`queue:rejoin`: take up a waiting ticket again after a dropped connection."""
+
+    ticket_id: Id
+
+
+class SessionTransfer(Message):
+    """`session:transfer`: the agent hands the taxpayer to another queue (category, and
+    language if it changes); `note` tells the next agent why."""
+
+    session_id: Id
+    category: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    language: Language | None = None
+    note: Annotated[str, StringConstraints(max_length=500)] = ""
+
+
 class SessionEnd(Message):
     session_id: Id
     reason: ShortText = ""

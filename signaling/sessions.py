@@ -230,7 +230,7 @@ class SessionRelay:
 
     # ---- the relay ---------------------------------------------------------------------
 
-    async def _bound_participant(self, conn: Connection, session_id: str) -> str:
+    async def bound_participant(self, conn: Connection, session_id: str) -> str:
         """The participant this connection speaks for in the session. Bindings made on another
         node (the agent accepted there) are looked up in the store once and cached."""
         participant_id = self.bound.get(conn.sid, {}).get(session_id)
@@ -250,7 +250,7 @@ class SessionRelay:
         return participant_id
 
     async def rtc_signal(self, conn: Connection, p: schemas.RtcSignal) -> Ack:
-        sender = await self._bound_participant(conn, p.session_id)
+        sender = await self.bound_participant(conn, p.session_id)
         message = {"session_id": p.session_id, "from": sender, "type": p.type, "data": p.data}
         sent = await self.store.append_signal(p.session_id, sender, p.to, message)
         if sent is None:
@@ -326,7 +326,7 @@ class SessionRelay:
             )
 
     async def session_end(self, conn: Connection, p: schemas.SessionEnd) -> Ack:
-        participant_id = await self._bound_participant(conn, p.session_id)
+        participant_id = await self.bound_participant(conn, p.session_id)
         live = await self.store.get(p.session_id)
         by = live.participants.get(participant_id) if live else None
         await self.end(p.session_id, p.reason or "hangup", "completed", by)

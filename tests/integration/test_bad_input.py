@@ -24,6 +24,10 @@ AGENT_EVENTS = {
     "agent:status": (schemas.AgentStatusChange, {"status": "away", "reason": "lunch"}),
     "offer:accept": (schemas.OfferAccept, {"offer_id": "o"}),
     "offer:reject": (schemas.OfferReject, {"offer_id": "o", "reason": "r"}),
+    "session:transfer": (
+        schemas.SessionTransfer,
+        {"session_id": "s", "category": "invoices", "language": "yue", "note": "n"},
+    ),
     "session:summary": (
         schemas.SessionSummaryIn,
         {"session_id": "s", "asked": "a", "handled": "h", "result": "resolved", "items": []},

@@ -22,6 +22,9 @@ AGENT_STATUSES: tuple[AgentStatus, ...] = (
 # Priority classes a taxpayer may declare at join; the number is the priority level.
 PRIORITY_CLASSES: dict[str, int] = {"normal": 0, "elderly": 1, "accessibility": 1}
 PRIORITY_LEVELS: tuple[int, ...] = (0, 1)
+# A taxpayer an agent transferred to another queue is served at level 1 there (counted as
+# `aging_s` of waiting), so they do not start again from the back of the line.
+TRANSFER_PRIORITY = 1
 # Proficiency levels an agent may have in a business category.
 LEVELS: tuple[int, ...] = (1, 2, 3, 4, 5)
 
