@@ -10,6 +10,7 @@ import secrets
 import socket
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import socketio
 from aiohttp import web
@@ -77,16 +78,33 @@ async def _redis_ready(ctx: AppContext, sio: socketio.AsyncServer) -> tuple[str,
     return "redis", "ok"
 
 
+class RedisManager(socketio.AsyncRedisManager):
+    """python-socketio's Redis manager, remembering every client it builds.
+
+    It builds a new client on each (re)connect and keeps only the last: the first publish and
+    the pub/sub listener each build one at start-up, so the first one's connection stayed
+    open after shutdown (a `ResourceWarning` per node in the tests). `_redis_connect` is the
+    pinned python-socketio's own hook (5.x)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.clients: list[Any] = []
+
+    def _redis_connect(self) -> None:
+        super()._redis_connect()
+        self.clients.extend([self.pubsub, self.redis])
+
+
 async def _close_pubsub(manager: object) -> None:
     """python-socketio never stops its Redis listener; stop it and close its connections."""
-    if not isinstance(manager, socketio.AsyncRedisManager):
+    if not isinstance(manager, RedisManager):
         return
     listener = getattr(manager, "thread", None)
     if listener is not None:
         listener.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await listener
-    for conn in (getattr(manager, "pubsub", None), getattr(manager, "redis", None)):
+    for conn in manager.clients:
         if conn is not None:
             with contextlib.suppress(Exception):
                 await conn.aclose()
@@ -116,7 +134,7 @@ def create_app(settings: Settings, *, migrate_on_start: bool | None = None) -> w
             settings.redis_url, max_connections=settings.redis_max_connections
         )
         store = RedisLiveStore(ctx.redis, settings.redis_prefix, settings.resume_buffer)
-        manager = socketio.AsyncRedisManager(
+        manager = RedisManager(
             settings.redis_url,
             channel=f"{settings.redis_prefix}socketio",
             redis_options={"max_connections": redis_client.SOCKETIO_MAX_CONNECTIONS},

@@ -72,11 +72,6 @@ async def test_queue_transactions_beyond_the_pool_size_all_commit():
         await kv.aclose()
 
 
-# python-socketio's pub/sub listener leaves a connection to be closed by the garbage collector
-# after the app's cleanup (the known leftover tests/queue/test_two_nodes.py also ignores).
-@pytest.mark.filterwarnings(
-    "ignore::ResourceWarning", "ignore::pytest.PytestUnraisableExceptionWarning"
-)
 @pytest.mark.parametrize("size", [4, 64])
 async def test_the_node_builds_its_redis_clients_on_blocking_pools(tmp_path, size):
     settings = Settings(
@@ -95,4 +90,4 @@ async def test_the_node_builds_its_redis_clients_on_blocking_pools(tmp_path, siz
         await asyncio.gather(*(ctx.redis.get(f"{settings.redis_prefix}x") for _ in range(150)))
     finally:
         await server.close()
-        gc.collect()  # while this test's warning filter holds
+        gc.collect()  # a connection left open would warn (an error in the tests) here

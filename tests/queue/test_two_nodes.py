@@ -19,10 +19,6 @@ from tests.conftest import RESIDENT_ID, RunningServer, test_settings
 from tests.queue.conftest import REDIS_URL, redis_kv
 from tests.queue.test_socketio import FAST, JOIN
 
-pytestmark = pytest.mark.filterwarnings(
-    "ignore::ResourceWarning", "ignore::pytest.PytestUnraisableExceptionWarning"
-)
-
 
 @pytest.fixture
 async def nodes(tmp_path: Any) -> AsyncIterator[list[RunningServer]]:

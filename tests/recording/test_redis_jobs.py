@@ -43,14 +43,12 @@ def settings_overrides(redis: Redis) -> dict[str, Any]:
 
 @pytest.fixture
 def collect_leaks() -> Iterator[None]:
-    """The node's Redis mode leaves a Redis connection unclosed at app cleanup even with
-    recording off (python-socketio's AsyncRedisManager pub/sub; reported to its owner):
-    collect it inside this test, where the mark below ignores it, not at session end."""
+    """Collect garbage inside this test: a Redis connection left open by the node or the
+    workers would warn here (an error in the tests), not at the end of the session."""
     yield
     gc.collect()
 
 
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 async def test_a_job_is_taken_by_one_worker(collect_leaks, server, clients, redis):
     stop = asyncio.Event()
     workers = [
