@@ -169,3 +169,44 @@ async def test_sigterm_drains_within_a_bounded_time(cluster):
         assert time.monotonic() - started < 2 + 3  # the drain timeout, and slack
     finally:
         await taxpayer.close()
+
+
+async def test_a_transfer_across_nodes_reaches_an_agent_on_the_other_node(cluster):
+    """Agent 1 on node a transfers the taxpayer (node b) to agent 2 on node b's queue side."""
+    a, b = cluster.node("a"), cluster.node("b")
+    agent_token, taxpayer_token, boss = await tokens(cluster, a)
+    cluster.cli(
+        "user", "add", "agent2", "--role", "agent", "--skill", "cross_border=5",
+        "--language", "zh-CN", stdin="agent2-password\n",
+    )  # fmt: skip
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            b.url + "/api/auth/login", json={"username": "agent2", "password": "agent2-password"}
+        ) as r,
+    ):
+        second_token = (await r.json())["token"]
+    second = await Client(b.url, second_token).connect()
+    agent, taxpayer, a_start, _ = await session_across(a, b, agent_token, taxpayer_token)
+    first = a_start["session_id"]
+    try:
+        assert (await second.call("agent:status", {"status": "available"}))["ok"]
+        ack = await agent.call(
+            "session:transfer", {"session_id": first, "category": "cross_border"}
+        )
+        assert ack["ok"], ack
+        moved = await taxpayer.wait_for("queue:transferred", timeout=10)
+        assert moved["session_id"] == ack["session_id"]
+        end = await taxpayer.wait_for("session:end", timeout=10)
+        assert end["reason"] == "transferred"
+        offer = await second.wait_for("offer:new", timeout=10)
+        assert (await second.call("offer:accept", {"offer_id": offer["offer_id"]}))["ok"]
+        started = await taxpayer.wait_for(
+            "session:start", lambda p: p["session_id"] == ack["session_id"], timeout=10
+        )
+        assert started["peer"]["display_name"]
+        assert (await session_row(a, boss, first))["outcome"] == "transferred"
+        assert (await session_row(b, boss, ack["session_id"]))["outcome"] == "live"
+    finally:
+        for client in (agent, taxpayer, second):
+            await client.close()
