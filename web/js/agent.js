@@ -72,13 +72,19 @@ $('login-form').addEventListener('submit', (ev) => {
     st.token = res.token;
     st.user = res.user || { username: $('username').value.trim() };
     $('password').value = '';
-    st.catalog = await getCatalog().catch(() => null);
+    st.catalog = await getCatalog().catch(catalogMissing);
     await openSocket();
     showDesk();
     setState('idle', 'signed in 已登录');
     await loadRecent();
   });
 });
+
+/** Without the catalog the desk still works, but the summary has no categories or items. */
+function catalogMissing(e) {
+  showError(new ApiError(e.code, `业务目录无法加载 The business catalog could not be loaded: ${e.message}`));
+  return null;
+}
 
 function showDesk() {
   $('me').textContent = `· ${st.user.display_name || st.user.username}`;
@@ -570,7 +576,7 @@ async function restoreFromStorage() {
   st.token = saved.token;
   st.user = saved.user || { username: '' };
   vtax.sessionId = saved.sessionId;
-  st.catalog = await getCatalog().catch(() => null);
+  st.catalog = await getCatalog().catch(catalogMissing);
   showDesk();
   loadRecent().catch((e) => showError(e));
   if (saved.ended) {
