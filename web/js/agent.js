@@ -296,6 +296,7 @@ function onSessionStart(start, { fresh = false } = {}) {
   show('call-card', true);
   show('deliver-card', true);
   $('hangup').disabled = false;
+  fillTransferTargets();
   setState('in_session', t.category || '');
   const media = st.media || getLocalMedia();
   st.media = null;
@@ -328,6 +329,32 @@ $('hangup').addEventListener('click', () => {
     }
   });
 });
+
+// Transfer: the taxpayer goes to another queue (at priority there); this call ends with
+// reason `transferred` and the summary form opens as after a hang-up.
+$('transfer-form').addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  action($('transfer'), async () => {
+    if (!st.session) return;
+    const id = st.session.session_id;
+    const note = $('transfer-note').value.trim();
+    await emitAck(st.socket, 'session:transfer', {
+      session_id: id,
+      category: $('transfer-category').value,
+      ...(note ? { note } : {}),
+    });
+    $('transfer-note').value = '';
+    if (st.session && st.session.session_id === id) endCall('transferred');
+  });
+});
+
+function fillTransferTargets() {
+  fillSelect(
+    $('transfer-category'),
+    (st.catalog?.categories || []).map((c) => ({ value: c.code, label: `${bilingual(c.name, c.code)} (${c.code})` })),
+    (st.session && st.session.ticket && st.session.ticket.category) || undefined,
+  );
+}
 
 function endCall(reason) {
   if (!st.call && vtax.state === 'ended') return;

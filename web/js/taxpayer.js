@@ -237,6 +237,19 @@ async function ensureSocket() {
     }
   });
   socket.on('session:start', onSessionStart);
+  // The agent transferred the call: the session just ended (`transferred`); the taxpayer now
+  // waits in the target queue, at priority, and the next agent's session:start follows.
+  socket.on('queue:transferred', (msg) => {
+    if (!msg || !msg.ticket_id) return;
+    if (st.call) endCall('transferred');
+    st.ticketId = msg.ticket_id;
+    updatePosition(msg);
+    showSteps('step-queue', 'step-call');
+    show('hangup', false);
+    show('remote-figure', false);
+    const to = msg.note ? `${msg.category}: ${msg.note}` : msg.category;
+    setState('queued', `已转接 Transferred to ${to}`);
+  });
   socket.on('session:end', (msg) => {
     if (st.session && msg && msg.session_id === st.session.session_id) endCall(msg.reason);
   });
