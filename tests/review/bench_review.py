@@ -345,7 +345,11 @@ async def time_queries(base: str, reps: int, rng: random.Random) -> list[tuple[s
             )
         ]
         agent = await conn.fetchval("SELECT id FROM users WHERE username = 'agent007'")
-        last_day = await conn.fetchval("SELECT max(joined_day) FROM service_sessions")
+        # the last loaded day (not max(joined_day): live writes of an earlier run add today)
+        last_day = await conn.fetchval(
+            "SELECT max(joined_day) FROM service_sessions WHERE joined_day < $1",
+            (START + timedelta(days=DAYS)).date().isoformat(),
+        )
         taxpayer = await conn.fetchval(
             "SELECT taxpayer_id FROM service_sessions GROUP BY taxpayer_id LIMIT 1"
         )
@@ -484,7 +488,10 @@ async def rollup_vs_raw() -> list[tuple[str, ...]]:
     conn = await asyncpg.connect(DSN)
     try:
         last = date.fromisoformat(
-            await conn.fetchval("SELECT max(joined_day) FROM service_sessions")
+            await conn.fetchval(
+                "SELECT max(joined_day) FROM service_sessions WHERE joined_day < $1",
+                (START + timedelta(days=DAYS)).date().isoformat(),
+            )
         )
         agent = await conn.fetchval("SELECT id FROM users WHERE username = 'agent007'")
     finally:
