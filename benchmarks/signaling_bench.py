@@ -488,6 +488,17 @@ async def idle_memory(
 # ---- session set-ups ---------------------------------------------------------------------
 
 
+async def queue_counters(http: aiohttp.ClientSession, url: str) -> dict[str, float]:
+    """The node's queue transaction counters from /metrics."""
+    async with http.get(url + "/metrics") as r:
+        text = await r.text()
+    values = dict(line.rsplit(" ", 1) for line in text.splitlines() if line and line[0] != "#")
+    return {
+        "transactions": float(values.get("vtax_queue_transactions_total", 0)),
+        "conflicts": float(values.get("vtax_queue_conflicts_total", 0)),
+    }
+
+
 async def setups(
     http: aiohttp.ClientSession,
     tp_url: str,
@@ -501,6 +512,8 @@ async def setups(
     """Concurrent lanes: join, wait for both `session:start`, hang up, again. Agents accept
     every offer they get."""
     failures: list[Any] = []
+    nodes = sorted({tp_url, ag_url})
+    before = [await queue_counters(http, url) for url in nodes]
     agents = await make_agents(http, ag_url, ag_tokens, failures)
     started: dict[str, asyncio.Future[float]] = {}
     loop = asyncio.get_running_loop()
@@ -562,6 +575,9 @@ async def setups(
     for i in range(windows):
         a = t_begin + 1.0 + i * duration
         rates.append(sum(a <= t < a + duration for t in done) / duration)
+    after = [await queue_counters(http, url) for url in nodes]
+    tx = sum(a["transactions"] - b["transactions"] for a, b in zip(after, before, strict=True))
+    conflicts = sum(a["conflicts"] - b["conflicts"] for a, b in zip(after, before, strict=True))
     return {
         "lanes": len(taxpayers),
         "setups_per_s": statistics.median(rates) if done else 0.0,
@@ -569,6 +585,8 @@ async def setups(
         "completed": len(done),
         "latency_p50_ms": (pct(latencies, 0.5) or 0) * 1e3,
         "latency_p99_ms": (pct(latencies, 0.99) or 0) * 1e3,
+        "queue_transactions_per_setup": round(tx / len(done), 1) if done else None,
+        "queue_conflicts_per_setup": round(conflicts / len(done), 2) if done else None,
         "errors": Counter(errors).most_common(5),
         "accept_failures": Counter(str(f)[:200] for f in failures).most_common(5),
     }
@@ -966,7 +984,9 @@ def print_table(results: dict[str, Any]) -> None:
         if "setups_per_s" in s:
             print(
                 f"set-ups {name}: {s['setups_per_s']:.1f}/s ({s['lanes']} lanes, p50 "
-                f"{s['latency_p50_ms']:.0f} ms){'  ' + s['error'] if s.get('error') else ''}"
+                f"{s['latency_p50_ms']:.0f} ms, {s.get('queue_transactions_per_setup')} queue "
+                f"transactions and {s.get('queue_conflicts_per_setup')} conflicts per set-up)"
+                f"{'  ' + s['error'] if s.get('error') else ''}"
             )
         else:
             print(f"set-ups {name}: {s.get('error')}")

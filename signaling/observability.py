@@ -59,6 +59,17 @@ class _Snapshot(Collector):
         for queue, n in (depth() if callable(depth) else {}).items():
             gauge.add_metric([queue], n)
         yield gauge
+        kv = ctx.queue.engine.kv
+        yield CounterMetricFamily(
+            "vtax_queue_transactions",
+            "Queue transactions committed by this node",
+            value=getattr(kv, "transactions", 0),
+        )
+        yield CounterMetricFamily(
+            "vtax_queue_conflicts",
+            "Queue transactions run again because a watched key changed (Redis backend)",
+            value=getattr(kv, "conflicts", 0),
+        )
         yield GaugeMetricFamily(
             "vtax_draining", "1 while the node drains", value=int(ctx.hub.draining)
         )

@@ -181,6 +181,8 @@ async def test_metrics_count_what_happened(server, clients):
     assert float(lines["vtax_signals_relayed_total"]) == 1
     assert float(lines["vtax_dispatch_seconds_count"]) >= 1
     assert "vtax_queue_depth" in text and "vtax_rate_limited_total" in text
+    assert float(lines["vtax_queue_conflicts_total"]) == 0  # the in-memory queue never conflicts
+    assert float(lines["vtax_queue_transactions_total"]) >= 4  # status, join, offer, accept
 
 
 @pytest.mark.parametrize("settings_overrides", [{"join_rate": 0.01, "join_burst": 2}])

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import logging
+import random
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -45,6 +46,7 @@ log = logging.getLogger(__name__)
 STATS_TTL_S = 8 * 86400
 EPSILON = 1e-6
 HANDLE_PRIOR = 3  # the default handle time counts as this many observations
+SPREAD_MAX = 16  # after lost races, a dispatcher picks among at most this many candidates
 
 
 class QueueEvents(Protocol):
@@ -149,6 +151,7 @@ class QueueEngine:
         self.timer_lease_s = timer_lease_s
         self.zone = ZoneInfo(timezone)
         self._clock = clock
+        self._rng = random.Random()  # spreads dispatchers that lost a race (policy.spread_*)
         self._watches: dict[str, _Watch] = {}
         self._watch_heap: list[tuple[float, str]] = []
         self._runner: asyncio.Task[None] | None = None
@@ -788,8 +791,10 @@ class QueueEngine:
     # ---- dispatch ----------------------------------------------------------------------
 
     async def dispatch_ticket(self, ticket_id: str) -> bool:
-        """Offer a ready ticket to the best agent who may take it now, if any."""
-        for _ in range(16):
+        """Offer a ready ticket to the best agent who may take it now, if any. After a lost
+        race (another node or task claimed that agent first) the next try picks among the
+        best few (`policy.spread_agent`), so a burst of joins does not herd."""
+        for attempt in range(16):
             ticket = await self._ticket(self.kv, ticket_id)
             if ticket is None or ticket.offer_id is not None or ticket.conn_id is None:
                 return False
@@ -800,12 +805,21 @@ class QueueEngine:
                 keys.pool(ticket.category if level else "*", ticket.language, level)
                 for level in levels
             ]
-            heads = [
-                policy.AgentHead(head[0], level, head[1])
-                for level, head in zip(levels, await self.kv.heads(pools), strict=True)
-                if head is not None
-            ]
-            choice = policy.choose_agent_head(config.strategy, heads)
+            if attempt == 0:
+                heads = [
+                    policy.AgentHead(head[0], level, head[1])
+                    for level, head in zip(levels, await self.kv.heads(pools), strict=True)
+                    if head is not None
+                ]
+                choice = policy.choose_agent_head(config.strategy, heads)
+            else:
+                k = min(2 ** (attempt + 1), SPREAD_MAX)
+                candidates = [
+                    policy.AgentHead(member, level, score)
+                    for level, rows in zip(levels, await self.kv.tops(pools, k), strict=True)
+                    for member, score in rows
+                ]
+                choice = policy.spread_agent(config.strategy, candidates, k, self._rng)
             if choice is None:
                 return False
             if await self._offer_pair(ticket_id, choice.agent_id):
@@ -825,8 +839,9 @@ class QueueEngine:
         return [(c, lang, p) for c in cats for lang in agent.languages for p in PRIORITY_LEVELS]
 
     async def dispatch_agent(self, agent_id: str) -> bool:
-        """Offer an available agent the first ready ticket they may take, if any."""
-        for _ in range(16):
+        """Offer an available agent the first ready ticket they may take, if any (after a
+        lost race, one of the first few: `policy.spread_ticket`)."""
+        for attempt in range(16):
             agent = await self._agent_of(self.kv, agent_id)
             now = self._clock()
             if (
@@ -837,13 +852,23 @@ class QueueEngine:
             ):
                 return False
             lines = self._ready_lines(agent)
-            found = await self.kv.heads([keys.ready(*line) for line in lines])
-            heads = [
-                policy.TicketHead(head[0], line[0], line[1], line[2], head[1])
-                for line, head in zip(lines, found, strict=True)
-                if head is not None
-            ]
-            choice = policy.choose_ticket_head(agent, heads, self.book, now)
+            if attempt == 0:
+                found = await self.kv.heads([keys.ready(*line) for line in lines])
+                heads = [
+                    policy.TicketHead(head[0], line[0], line[1], line[2], head[1])
+                    for line, head in zip(lines, found, strict=True)
+                    if head is not None
+                ]
+                choice = policy.choose_ticket_head(agent, heads, self.book, now)
+            else:
+                k = min(2 ** (attempt + 1), SPREAD_MAX)
+                tops = await self.kv.tops([keys.ready(*line) for line in lines], k)
+                candidates = [
+                    policy.TicketHead(member, line[0], line[1], line[2], score)
+                    for line, rows in zip(lines, tops, strict=True)
+                    for member, score in rows
+                ]
+                choice = policy.spread_ticket(agent, candidates, self.book, now, k, self._rng)
             if choice is None:
                 return False
             if await self._offer_pair(choice.ticket_id, agent_id):

@@ -63,6 +63,10 @@ class KV(Reads, Protocol):
         """ZRANK of (key, member) pairs, in one round trip."""
         ...
 
+    async def tops(self, keys: Sequence[str], n: int) -> list[list[tuple[str, float]]]:
+        """The `n` lowest-scored members of each ZSET with their scores, in one round trip."""
+        ...
+
     async def hgetall_many(self, keys: Sequence[str]) -> list[dict[str, str]]: ...
 
     async def zrange_withscores(

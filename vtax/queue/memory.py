@@ -117,6 +117,8 @@ class MemoryKV:
         self.data: dict[str, Any] = {}
         self._expiry: dict[str, float] = {}
         self._clock = clock or time.monotonic
+        self.transactions = 0
+        self.conflicts = 0  # never: a transaction runs without yielding
 
     # ---- reads ------------------------------------------------------------------------
 
@@ -160,6 +162,9 @@ class MemoryKV:
             first = z.keys.first() if isinstance(z, ZSet) else None
             out.append(None if first is None else (first[1], first[0]))
         return out
+
+    async def tops(self, keys: Sequence[str], n: int) -> list[list[tuple[str, float]]]:
+        return [await self.zrange_withscores(key, 0, n - 1) for key in keys]
 
     async def zranks(self, pairs: Sequence[tuple[str, str]]) -> list[int | None]:
         out: list[int | None] = []
@@ -247,6 +252,7 @@ class MemoryKV:
         result = await fn(tx)  # never yields: nothing else runs until the writes are applied
         for write, key, args in tx.writes:
             write(key, *args)
+        self.transactions += 1
         return result
 
     async def claim_due(self, key: str, now: float, lease_s: float, limit: int) -> list[str]:

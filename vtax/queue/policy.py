@@ -5,8 +5,10 @@ agent of each pool) and asks these functions which pair to make."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import random
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from vtax.queue.model import AgentState, Ticket
 from vtax.queue.queues import QueueBook, QueueConfig, Strategy
@@ -67,11 +69,27 @@ def pool_score(strategy: Strategy, agent: AgentState) -> float:
 
 def choose_agent_head(strategy: Strategy, heads: Sequence[AgentHead]) -> AgentHead | None:
     """The agent to offer a ticket to, from the best agent of each eligible pool."""
-    if not heads:
-        return None
+    return min(heads, key=_agent_key(strategy)) if heads else None
+
+
+def spread_agent(
+    strategy: Strategy, candidates: Sequence[AgentHead], k: int, rng: random.Random
+) -> AgentHead | None:
+    """After a lost race: one of the `k` best agents at random. Dispatchers that all lost the
+    same best agent would otherwise all go for the same next one (a burst of n joins costing
+    n^2/2 claims); spread over the best few, they mostly claim different agents."""
+    best: dict[str, AgentHead] = {}
+    for head in sorted(candidates, key=_agent_key(strategy)):
+        best.setdefault(head.agent_id, head)
+        if len(best) == k:
+            break
+    return rng.choice(list(best.values())) if best else None
+
+
+def _agent_key(strategy: Strategy) -> Callable[[AgentHead], tuple[Any, ...]]:
     if strategy == "highest_proficiency":
-        return min(heads, key=lambda h: (-h.level, h.score, h.agent_id))
-    return min(heads, key=lambda h: (h.score, h.agent_id))
+        return lambda h: (-h.level, h.score, h.agent_id)
+    return lambda h: (h.score, h.agent_id)
 
 
 def eligible_levels(config: QueueConfig, waited_s: float) -> tuple[int, ...]:
@@ -97,6 +115,30 @@ def choose_ticket_head(
         if best_key is None or key < best_key:
             best, best_key = head, key
     return best
+
+
+def spread_ticket(
+    agent: AgentState,
+    candidates: Iterable[TicketHead],
+    book: QueueBook,
+    now: float,
+    k: int,
+    rng: random.Random,
+) -> TicketHead | None:
+    """After a lost race: one of the first `k` ready tickets this agent may take, at random
+    (agents freed at once would otherwise all claim the same next ticket)."""
+    ranked: list[tuple[tuple[float, str], TicketHead]] = []
+    for head in candidates:
+        if head.language not in agent.languages:
+            continue
+        config = book.of(head.category)
+        need = config.required_level(now - head.joined_at)
+        if need > 0 and agent.level(head.category) < need:
+            continue
+        key = (ticket_score(head.joined_at, head.priority, config.aging_s), head.ticket_id)
+        ranked.append((key, head))
+    ranked.sort(key=lambda pair: pair[0])
+    return rng.choice(ranked[:k])[1] if ranked else None
 
 
 def choose_agent(

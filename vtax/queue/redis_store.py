@@ -36,6 +36,8 @@ class RedisKV:
         self.client: Any = client  # decode_responses=True: str in, str out
         self.prefix = prefix
         self._claim_due = client.register_script(CLAIM_DUE)
+        self.transactions = 0  # committed (or read-only) transactions
+        self.conflicts = 0  # runs again after a watched key changed (WATCH/EXEC)
 
     @classmethod
     def from_url(cls, url: str, prefix: str = "vtax:", max_connections: int = 64) -> RedisKV:
@@ -81,6 +83,15 @@ class RedisKV:
             results = await pipe.execute()
         return [(r[0][0], float(r[0][1])) if r else None for r in results]
 
+    async def tops(self, keys: Sequence[str], n: int) -> list[list[tuple[str, float]]]:
+        if not keys:
+            return []
+        async with self.client.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.zrange(self.k(key), 0, n - 1, withscores=True)
+            results = await pipe.execute()
+        return [[(m, float(sc)) for m, sc in rows] for rows in results]
+
     async def zranks(self, pairs: Sequence[tuple[str, str]]) -> list[int | None]:
         if not pairs:
             return []
@@ -110,6 +121,7 @@ class RedisKV:
                 result = await fn(tx)
                 if not tx.writes:
                     await pipe.reset()
+                    self.transactions += 1
                     return result
                 pipe.multi()
                 for op, args in tx.writes:
@@ -118,8 +130,10 @@ class RedisKV:
                     await pipe.execute()
                 except WatchError:
                     # Back off a little, more each time, so contenders spread out.
+                    self.conflicts += 1
                     await _pause(attempt)
                     continue
+                self.transactions += 1
                 return result
         raise Conflict("the queue is too busy; try again")
 
