@@ -98,23 +98,25 @@ def eligible_levels(config: QueueConfig, waited_s: float) -> tuple[int, ...]:
     return tuple(range(max(need, 1), 6)) + ((0,) if need == 0 else ())
 
 
+def _ticket_key(
+    agent: AgentState, head: TicketHead, book: QueueBook, now: float
+) -> tuple[float, str] | None:
+    """The order of a ready ticket for this agent, or None if the agent may not take it now."""
+    if head.language not in agent.languages:
+        return None
+    config = book.of(head.category)
+    need = config.required_level(now - head.joined_at)
+    if need > 0 and agent.level(head.category) < need:
+        return None
+    return (ticket_score(head.joined_at, head.priority, config.aging_s), head.ticket_id)
+
+
 def choose_ticket_head(
     agent: AgentState, heads: Iterable[TicketHead], book: QueueBook, now: float
 ) -> TicketHead | None:
     """The ticket to offer an agent: of the ready tickets it may take now, the first in order."""
-    best: TicketHead | None = None
-    best_key: tuple[float, str] | None = None
-    for head in heads:
-        if head.language not in agent.languages:
-            continue
-        config = book.of(head.category)
-        need = config.required_level(now - head.joined_at)
-        if need > 0 and agent.level(head.category) < need:
-            continue
-        key = (ticket_score(head.joined_at, head.priority, config.aging_s), head.ticket_id)
-        if best_key is None or key < best_key:
-            best, best_key = head, key
-    return best
+    keyed = [(key, head) for head in heads if (key := _ticket_key(agent, head, book, now))]
+    return min(keyed, key=lambda pair: pair[0])[1] if keyed else None
 
 
 def spread_ticket(
@@ -127,18 +129,9 @@ def spread_ticket(
 ) -> TicketHead | None:
     """After a lost race: one of the first `k` ready tickets this agent may take, at random
     (agents freed at once would otherwise all claim the same next ticket)."""
-    ranked: list[tuple[tuple[float, str], TicketHead]] = []
-    for head in candidates:
-        if head.language not in agent.languages:
-            continue
-        config = book.of(head.category)
-        need = config.required_level(now - head.joined_at)
-        if need > 0 and agent.level(head.category) < need:
-            continue
-        key = (ticket_score(head.joined_at, head.priority, config.aging_s), head.ticket_id)
-        ranked.append((key, head))
-    ranked.sort(key=lambda pair: pair[0])
-    return rng.choice(ranked[:k])[1] if ranked else None
+    keyed = [(key, head) for head in candidates if (key := _ticket_key(agent, head, book, now))]
+    keyed.sort(key=lambda pair: pair[0])
+    return rng.choice(keyed[:k])[1] if keyed else None
 
 
 def choose_agent(
