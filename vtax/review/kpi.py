@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import and_, case, func, literal, select
+from sqlalchemy import func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from vtax.models import (
@@ -34,7 +34,7 @@ from vtax.models import (
     kpi_occupancy_daily,
 )
 from vtax.review.agent_history import PRODUCTIVE, STAFFED, AgentStateHistory, split_by_day
-from vtax.review.rollup import NO_KEY
+from vtax.review.rollup import NO_KEY, session_sums
 
 GroupBy = Literal["day", "agent", "category", "channel"]
 GROUPS: dict[str, Any] = {
@@ -147,34 +147,8 @@ class KpiReport:
 
     @staticmethod
     def _sums(threshold_ms: int) -> list[Any]:
-        s = ServiceSession
-        answered = s.answered_at.is_not(None)
-        abandoned = s.outcome == "abandoned"
-        handled = and_(answered, s.talk_ms.is_not(None))
-
-        def count(cond: Any) -> Any:
-            return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
-
-        def total(cond: Any, value: Any) -> Any:
-            return func.coalesce(func.sum(case((cond, func.coalesce(value, 0)), else_=0)), 0)
-
-        return [
-            func.count().label("sessions"),
-            count(answered).label("answered"),
-            count(and_(answered, s.wait_ms <= threshold_ms)).label("answered_within"),
-            count(abandoned).label("abandoned"),
-            count(and_(abandoned, s.wait_ms <= threshold_ms)).label("abandoned_within"),
-            total(answered, s.wait_ms).label("wait_ms"),
-            count(handled).label("handled"),
-            total(handled, s.talk_ms).label("talk_ms"),
-            total(handled, s.wrap_ms).label("wrap_ms"),
-            count(s.rating_score.is_not(None)).label("ratings"),
-            count(s.rating_score >= 4).label("satisfied"),
-            count(s.summary_result.is_not(None)).label("summarised"),
-            count(and_(s.summary_result == "resolved", s.recontacted.is_(False))).label(
-                "resolved_first"
-            ),
-        ]
+        sums = session_sums({"within": threshold_ms})
+        return [sums[name].label(name) for name in COUNTS]
 
     async def report(
         self, q: KpiQuery, now: datetime | None = None, source: Source = "auto"

@@ -279,10 +279,10 @@ def _day_range(day_from: date | None, day_to: date | None) -> list[Any]:
     return where
 
 
-def backfill_statements(day_from: date | None = None, day_to: date | None = None) -> list[Any]:
-    """INSERT ... SELECT statements that fill the rollup tables for the days in range (which
-    must hold no rollup rows yet): one grouped scan of the sessions per dimension and table,
-    and of the agent-state daily totals per dimension."""
+def session_sums(within_ms: dict[str, int]) -> dict[str, Any]:
+    """The KPI counters as SQL sums over session rows, by name (`COUNTS`), with
+    `answered_<name>` / `abandoned_<name>` counted within each `within_ms` threshold. One
+    definition for the raw KPI query and the rollup's backfill, so they cannot drift."""
     s = ServiceSession
     answered = s.answered_at.is_not(None)
     abandoned = s.outcome == "abandoned"
@@ -307,9 +307,18 @@ def backfill_statements(day_from: date | None = None, day_to: date | None = None
         "summarised": count(s.summary_result.is_not(None)),
         "resolved_first": count(and_(s.summary_result == "resolved", s.recontacted.is_(False))),
     }
-    for t in KPI_THRESHOLDS:
-        sums[f"answered_le_{t}"] = count(and_(answered, s.wait_ms <= t * 1000))
-        sums[f"abandoned_le_{t}"] = count(and_(abandoned, s.wait_ms <= t * 1000))
+    for name, ms in within_ms.items():
+        sums[f"answered_{name}"] = count(and_(answered, s.wait_ms <= ms))
+        sums[f"abandoned_{name}"] = count(and_(abandoned, s.wait_ms <= ms))
+    return sums
+
+
+def backfill_statements(day_from: date | None = None, day_to: date | None = None) -> list[Any]:
+    """INSERT ... SELECT statements that fill the rollup tables for the days in range (which
+    must hold no rollup rows yet): one grouped scan of the sessions per dimension and table,
+    and of the agent-state daily totals per dimension."""
+    s = ServiceSession
+    sums = session_sums({f"le_{t}": t * 1000 for t in KPI_THRESHOLDS})
     bucket = case(
         (s.wait_ms <= 0, 0),
         (s.wait_ms > 3_600_000, KPI_WAIT_CAP_S),
@@ -352,10 +361,14 @@ def backfill_statements(day_from: date | None = None, day_to: date | None = None
                 s.joined_day,
                 key,
                 literal(0),
-                count(answered),
-                count(abandoned),
+                sums["answered"],
+                sums["abandoned"],
             )
-            .where(*where, s.wait_ms.is_not(None), answered | abandoned)
+            .where(
+                *where,
+                s.wait_ms.is_not(None),
+                s.answered_at.is_not(None) | (s.outcome == "abandoned"),
+            )
             .group_by(bucket, s.joined_day, key)
         )
         out.append(
