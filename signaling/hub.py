@@ -230,6 +230,21 @@ class Hub:
     async def send_user(self, event: str, data: dict[str, Any], subject: str) -> None:
         await self.sio.emit(event, data, room=self.user_room(subject))
 
+    async def loop_changed(self, session_id: str, step: str, *to: str) -> None:
+        """`session:loop {session_id, step}` to the session's taxpayer and/or agent (`to`):
+        a step of the review loop changed, so their page refreshes at once instead of waiting
+        for its next poll. Never fails the step that caused it."""
+        try:
+            parties = await self.records.parties(session_id)
+            if parties is None:
+                return
+            payload = {"session_id": session_id, "step": step}
+            for role, subject in zip(("taxpayer", "agent"), parties, strict=True):
+                if role in to and subject:
+                    await self.send_user("session:loop", payload, subject)
+        except Exception:
+            log.exception("could not announce %s of session %s", step, session_id)
+
     def count_by_role(self) -> dict[str, int]:
         counts: dict[str, int] = {}
         for conn in self.connections.values():

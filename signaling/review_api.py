@@ -121,6 +121,7 @@ async def save_summary(request: web.Request) -> web.Response:
         actions=p.actions,
         follow_up_due=p.follow_up_due,
     )
+    await ctx.hub.loop_changed(session_id, "summary", "taxpayer")
     return web.json_response(saved)
 
 
@@ -136,6 +137,7 @@ async def check_summary(request: web.Request) -> web.Response:
         comment=p.comment,
         version=p.version,
     )
+    await ctx.hub.loop_changed(session_id, "check", "agent")
     return web.json_response(checked)
 
 
@@ -161,6 +163,7 @@ async def rate(request: web.Request) -> web.Response:
         comment=p.comment,
         dimensions=p.dimensions.model_dump(exclude_none=True) if p.dimensions else None,
     )
+    await ctx.hub.loop_changed(session_id, "rating", "agent")
     return web.json_response(rated)
 
 
@@ -172,6 +175,7 @@ async def close_follow_up(request: web.Request) -> web.Response:
     done = await ctx.records.loop.close_follow_up(
         session_id, Actor(who.role, who.subject), now(), p.note
     )
+    await ctx.hub.loop_changed(session_id, "follow_up", "taxpayer", "agent")
     return web.json_response(done)
 
 
@@ -277,6 +281,7 @@ async def acknowledge(request: web.Request) -> web.Response:
     view = await request.app[DELIVERIES].acknowledge(
         path_id(request, "delivery_id"), caller(request).subject, now(), p.sha256
     )
+    await request.app[CONTEXT].hub.loop_changed(view["session_id"], "delivery_ack", "agent")
     return web.json_response(view)
 
 

@@ -44,6 +44,7 @@ class ReviewEvents:
             actions=p.actions,
             follow_up_due=p.follow_up_due,
         )
+        await self.hub.loop_changed(p.session_id, "summary", "taxpayer")
         return {}  # the ack stays `{ok: true}` (contract v1); the version is in the REST view
 
     async def session_check(self, conn: Connection, p: schemas.SessionCheckIn) -> Ack:
@@ -55,6 +56,7 @@ class ReviewEvents:
             comment=p.comment,
             version=p.version,
         )
+        await self.hub.loop_changed(p.session_id, "check", "agent")
         return dict(checked)
 
     async def session_rate(self, conn: Connection, p: schemas.SessionRate) -> Ack:
@@ -66,6 +68,7 @@ class ReviewEvents:
             comment=p.comment,
             dimensions=p.dimensions.model_dump(exclude_none=True) if p.dimensions else None,
         )
+        await self.hub.loop_changed(p.session_id, "rating", "agent")
         return {}
 
     async def on_agent_state(self, agent_id: str, status: str, reason: str, when: datetime) -> None:

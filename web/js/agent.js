@@ -36,7 +36,7 @@ import {
   uploadDocument,
 } from './loop.js';
 
-const POLL_MS = 3000;
+const POLL_MS = 5000; // fallback: `session:loop` brings changes at once
 
 const st = {
   token: null,
@@ -170,6 +170,17 @@ async function openSocket() {
     if (st.session && msg && msg.session_id === st.session.session_id) endCall(msg.reason);
   });
   socket.on('session:peer', (msg) => resume.onPeer(msg));
+  // The taxpayer checked, rated or acknowledged a document: refresh now (the pollers below
+  // are only the fallback for an event missed while reconnecting).
+  socket.on('session:loop', (msg) => {
+    if (!msg) return;
+    if ((msg.step === 'check' || msg.step === 'rating') && st.session && msg.session_id === st.session.session_id) {
+      refreshCheck().catch((e) => showError(e));
+    }
+    if (msg.step === 'delivery_ack' && msg.session_id === st.deliverFor) {
+      loadDeliveries().catch((e) => showError(e));
+    }
+  });
   socket.on('disconnect', (reason) => {
     if (socket !== st.socket || reason === 'io client disconnect') return;
     hideOffer();

@@ -40,7 +40,7 @@ import {
 
 const params = new URLSearchParams(location.search);
 const STEPS = ['step-identity', 'step-request', 'step-history', 'step-queue', 'step-call', 'step-rate'];
-const POLL_MS = 2000;
+const POLL_MS = 5000; // fallback: `session:loop` brings changes at once
 
 const st = {
   token: null,
@@ -255,6 +255,11 @@ async function ensureSocket() {
   });
   socket.on('session:peer', (msg) => resume.onPeer(msg));
   socket.on('delivery:new', onDeliveryNew);
+  // The agent saved or revised the summary, or closed the follow-up: refresh now (the poller
+  // below is only the fallback for an event missed while reconnecting).
+  socket.on('session:loop', (msg) => {
+    if (msg && st.panel && msg.session_id === st.panel.sessionId) refreshPanel().catch((e) => showError(e));
+  });
   socket.on('disconnect', (reason) => {
     if (socket !== st.socket) return;
     if (reason === 'io client disconnect') return;
@@ -705,7 +710,7 @@ getCatalog()
   .then((c) => (st.catalog = c))
   .catch((e) => showError(e));
 // While the after-session step is on screen: the summary (and its revisions), the check,
-// the follow-up and the documents, every 2 s.
+// the follow-up and the documents, every 5 s as a fallback for `session:loop`.
 poller(refreshPanel, POLL_MS, {
   active: () =>
     Boolean(st.panel && st.token) && !$('step-rate').classList.contains('hidden') && !panelSettled(),

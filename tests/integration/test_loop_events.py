@@ -1,0 +1,62 @@
+"""`session:loop` tells the other side of a session that a review step changed, over the
+socket or the REST API, so the pages refresh at once instead of at their next poll."""
+
+from __future__ import annotations
+
+import aiohttp
+
+from tests.integration.test_loop import start_session
+from tests.review.helpers import PDF
+
+
+async def test_each_step_is_announced_to_the_other_side(server, clients):
+    agent, taxpayer, a_start, _ = await start_session(server, clients)
+    sid = a_start["session_id"]
+    assert (await taxpayer.call("session:end", {"session_id": sid}))["ok"]
+    await agent.wait_for("session:end")
+
+    summary = {"session_id": sid, "asked": "a", "handled": "h", "result": "resolved"}
+    assert (await agent.call("session:summary", summary))["ok"]
+    got = await taxpayer.wait_for("session:loop")
+    assert got == {"session_id": sid, "step": "summary"}
+
+    assert (await taxpayer.call("session:check", {"session_id": sid, "decision": "confirm"}))["ok"]
+    assert await agent.wait_for("session:loop", lambda m: m["step"] == "check")
+    assert (await taxpayer.call("session:rate", {"session_id": sid, "score": 5}))["ok"]
+    assert await agent.wait_for("session:loop", lambda m: m["step"] == "rating")
+    # Each side hears only of the other's steps.
+    assert [m["step"] for m in taxpayer.received["session:loop"]] == ["summary"]
+
+    # Over REST too: the agent delivers, the taxpayer acknowledges, the agent hears of it.
+    headers = {"Authorization": f"Bearer {agent.token}"}
+    form = aiohttp.FormData()
+    form.add_field("file", PDF, filename="notice.pdf", content_type="application/pdf")
+    async with server.http.post(
+        f"{server.url}/api/sessions/{sid}/deliveries", data=form, headers=headers
+    ) as r:
+        assert r.status == 201, await r.text()
+        delivery = await r.json()
+    tp_headers = {"Authorization": f"Bearer {taxpayer.token}"}
+    async with server.http.get(
+        f"{server.url}/api/deliveries/{delivery['id']}/content", headers=tp_headers
+    ) as r:
+        assert r.status == 200 and await r.read() == PDF
+    async with server.http.post(
+        f"{server.url}/api/deliveries/{delivery['id']}/ack",
+        json={"sha256": delivery["sha256"]},
+        headers=tp_headers,
+    ) as r:
+        assert r.status == 200, await r.text()
+    assert await agent.wait_for("session:loop", lambda m: m["step"] == "delivery_ack")
+
+
+async def test_a_refused_step_announces_nothing(server, clients):
+    agent, taxpayer, a_start, _ = await start_session(server, clients)
+    sid = a_start["session_id"]
+    # Not ended yet: rating is out of order.
+    ack = await taxpayer.call("session:rate", {"session_id": sid, "score": 5})
+    assert ack["error"]["code"] == "invalid_state"
+    ack = await agent.call("rtc:signal", {"session_id": sid, "type": "offer", "data": {}})
+    assert ack["ok"]  # a round trip after the refusal: anything sent would have arrived
+    await taxpayer.wait_for("rtc:signal")
+    assert agent.received["session:loop"] == [] and taxpayer.received["session:loop"] == []
