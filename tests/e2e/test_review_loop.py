@@ -267,9 +267,14 @@ async def test_confirm_deliver_rate_and_supervisor_review(e2e: Any, tmp_path: Pa
         return await supervisor.is_visible("#load-recording")
 
     await e2e.poll_until(recorded, within=20, interval=0.5, what="the recording link")
-    await supervisor.click("#load-recording")
+
+    async def files_listed() -> bool:  # the recorder may still be writing the last segment
+        await supervisor.click("#load-recording")
+        await supervisor.wait_for_selector("#recording-files li")
+        return await supervisor.locator("#recording-files a").count() > 0
+
+    await e2e.poll_until(files_listed, within=20, interval=0.5, what="the recording files")
     link = supervisor.locator("#recording-files a").first
-    await link.wait_for()
     href = await link.get_attribute("href")
     assert href and "ticket=" in href
     played = await supervisor.evaluate(

@@ -487,8 +487,14 @@ $('load-recording').addEventListener('click', () =>
   action($('load-recording'), async () => {
     const id = st.detail.session.id;
     const manifest = await call('GET', `/api/recordings/${encodeURIComponent(id)}`);
+    const segments = manifest.segments || [];
+    if (!segments.length) {
+      // The recorder writes the files when the call ends: there may be none yet.
+      $('recording-files').replaceChildren(h('li', { text: '尚无文件，请稍后再试 No files yet (still being saved); try again shortly' }));
+      return;
+    }
     $('recording-files').replaceChildren(
-      ...(manifest.segments || []).map((seg) =>
+      ...segments.map((seg) =>
         h(
           'li',
           {},
