@@ -90,13 +90,13 @@ async def check(engine: QueueEngine, model: Model, events: Recorder, now: float)
 
 async def best_for(engine: QueueEngine, agent: AgentState, now: float) -> policy.TicketHead | None:
     lines = engine._ready_lines(agent)
-    found = await engine.kv.heads([keys.ready(*line) for line in lines])
+    found = await engine.kv.tops([keys.ready(*line) for line in lines], 1)
     heads = [
-        policy.TicketHead(h[0], line[0], line[1], line[2], h[1])
-        for line, h in zip(lines, found, strict=True)
-        if h is not None
+        policy.TicketHead(member, line[0], line[1], line[2], score)
+        for line, rows in zip(lines, found, strict=True)
+        for member, score in rows
     ]
-    return policy.choose_ticket_head(agent, heads, engine.book, now)
+    return policy.best_ticket(agent, heads, engine.book, now)
 
 
 async def run(backend: str, ops: list[tuple[Any, ...]]) -> None:

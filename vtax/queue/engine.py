@@ -793,7 +793,7 @@ class QueueEngine:
     async def dispatch_ticket(self, ticket_id: str) -> bool:
         """Offer a ready ticket to the best agent who may take it now, if any. After a lost
         race (another node or task claimed that agent first) the next try picks among the
-        best few (`policy.spread_agent`), so a burst of joins does not herd."""
+        best few (`policy.best_agent`), so a burst of joins does not herd."""
         for attempt in range(16):
             ticket = await self._ticket(self.kv, ticket_id)
             if ticket is None or ticket.offer_id is not None or ticket.conn_id is None:
@@ -805,21 +805,13 @@ class QueueEngine:
                 keys.pool(ticket.category if level else "*", ticket.language, level)
                 for level in levels
             ]
-            if attempt == 0:
-                heads = [
-                    policy.AgentHead(head[0], level, head[1])
-                    for level, head in zip(levels, await self.kv.heads(pools), strict=True)
-                    if head is not None
-                ]
-                choice = policy.choose_agent_head(config.strategy, heads)
-            else:
-                k = min(2 ** (attempt + 1), SPREAD_MAX)
-                candidates = [
-                    policy.AgentHead(member, level, score)
-                    for level, rows in zip(levels, await self.kv.tops(pools, k), strict=True)
-                    for member, score in rows
-                ]
-                choice = policy.spread_agent(config.strategy, candidates, k, self._rng)
+            k = self._spread(attempt)
+            candidates = [
+                policy.AgentHead(member, level, score)
+                for level, rows in zip(levels, await self.kv.tops(pools, k), strict=True)
+                for member, score in rows
+            ]
+            choice = policy.best_agent(config.strategy, candidates, k, self._rng)
             if choice is None:
                 return False
             if await self._offer_pair(ticket_id, choice.agent_id):
@@ -827,6 +819,12 @@ class QueueEngine:
         # Lost every race for an agent (a burst): look again on the next tick.
         await self.kv.run(partial(self._retry, member="escalate:" + ticket_id))
         return False
+
+    @staticmethod
+    def _spread(attempt: int) -> int:
+        """How many of the best candidates a dispatcher picks among: the best first, then more
+        after each race lost to another dispatcher."""
+        return 1 if attempt == 0 else min(2 ** (attempt + 1), SPREAD_MAX)
 
     def _ready_lines(self, agent: AgentState) -> list[tuple[str, str, int]]:
         cats = [c for c, level in agent.skills.items() if level >= 1]
@@ -840,7 +838,7 @@ class QueueEngine:
 
     async def dispatch_agent(self, agent_id: str) -> bool:
         """Offer an available agent the first ready ticket they may take, if any (after a
-        lost race, one of the first few: `policy.spread_ticket`)."""
+        lost race, one of the first few: `policy.best_ticket`)."""
         for attempt in range(16):
             agent = await self._agent_of(self.kv, agent_id)
             now = self._clock()
@@ -852,23 +850,14 @@ class QueueEngine:
             ):
                 return False
             lines = self._ready_lines(agent)
-            if attempt == 0:
-                found = await self.kv.heads([keys.ready(*line) for line in lines])
-                heads = [
-                    policy.TicketHead(head[0], line[0], line[1], line[2], head[1])
-                    for line, head in zip(lines, found, strict=True)
-                    if head is not None
-                ]
-                choice = policy.choose_ticket_head(agent, heads, self.book, now)
-            else:
-                k = min(2 ** (attempt + 1), SPREAD_MAX)
-                tops = await self.kv.tops([keys.ready(*line) for line in lines], k)
-                candidates = [
-                    policy.TicketHead(member, line[0], line[1], line[2], score)
-                    for line, rows in zip(lines, tops, strict=True)
-                    for member, score in rows
-                ]
-                choice = policy.spread_ticket(agent, candidates, self.book, now, k, self._rng)
+            k = self._spread(attempt)
+            tops = await self.kv.tops([keys.ready(*line) for line in lines], k)
+            candidates = [
+                policy.TicketHead(member, line[0], line[1], line[2], score)
+                for line, rows in zip(lines, tops, strict=True)
+                for member, score in rows
+            ]
+            choice = policy.best_ticket(agent, candidates, self.book, now, k, self._rng)
             if choice is None:
                 return False
             if await self._offer_pair(choice.ticket_id, agent_id):

@@ -55,10 +55,6 @@ class KV(Reads, Protocol):
         """Run a transaction to commit (retrying on conflict); return what `fn` returned."""
         ...
 
-    async def heads(self, keys: Sequence[str]) -> list[tuple[str, float] | None]:
-        """The lowest-scored member of each ZSET (None for an empty one), in one round trip."""
-        ...
-
     async def zranks(self, pairs: Sequence[tuple[str, str]]) -> list[int | None]:
         """ZRANK of (key, member) pairs, in one round trip."""
         ...

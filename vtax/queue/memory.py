@@ -155,14 +155,6 @@ class MemoryKV:
             return 0
         return _count_le(z.keys, high) - z.keys.rank((low, ""))
 
-    async def heads(self, keys: Sequence[str]) -> list[tuple[str, float] | None]:
-        out: list[tuple[str, float] | None] = []
-        for key in keys:
-            z = self.data.get(key)
-            first = z.keys.first() if isinstance(z, ZSet) else None
-            out.append(None if first is None else (first[1], first[0]))
-        return out
-
     async def tops(self, keys: Sequence[str], n: int) -> list[list[tuple[str, float]]]:
         return [await self.zrange_withscores(key, 0, n - 1) for key in keys]
 

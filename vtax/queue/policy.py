@@ -67,23 +67,28 @@ def pool_score(strategy: Strategy, agent: AgentState) -> float:
     return agent.idle_since  # longest_idle; highest_proficiency orders pools by level first
 
 
-def choose_agent_head(strategy: Strategy, heads: Sequence[AgentHead]) -> AgentHead | None:
-    """The agent to offer a ticket to, from the best agent of each eligible pool."""
-    return min(heads, key=_agent_key(strategy)) if heads else None
-
-
-def spread_agent(
-    strategy: Strategy, candidates: Sequence[AgentHead], k: int, rng: random.Random
+def best_agent(
+    strategy: Strategy,
+    candidates: Sequence[AgentHead],
+    k: int = 1,
+    rng: random.Random | None = None,
 ) -> AgentHead | None:
-    """After a lost race: one of the `k` best agents at random. Dispatchers that all lost the
-    same best agent would otherwise all go for the same next one (a burst of n joins costing
-    n^2/2 claims); spread over the best few, they mostly claim different agents."""
+    """The agent to offer a ticket to: the strategy's best of the candidates (the top of each
+    eligible pool) or, with `k` > 1, one of the `k` best at random. Dispatchers that all lost
+    the same best agent would otherwise all go for the same next one (a burst of n joins
+    costing n^2/2 claims); spread over the best few, they mostly claim different agents."""
     best: dict[str, AgentHead] = {}
     for head in sorted(candidates, key=_agent_key(strategy)):
         best.setdefault(head.agent_id, head)
         if len(best) == k:
             break
-    return rng.choice(list(best.values())) if best else None
+    return _one_of(list(best.values()), rng)
+
+
+def _one_of(ranked: list[Any], rng: random.Random | None) -> Any:
+    if not ranked:
+        return None
+    return ranked[0] if len(ranked) == 1 or rng is None else rng.choice(ranked)
 
 
 def _agent_key(strategy: Strategy) -> Callable[[AgentHead], tuple[Any, ...]]:
@@ -111,27 +116,20 @@ def _ticket_key(
     return (ticket_score(head.joined_at, head.priority, config.aging_s), head.ticket_id)
 
 
-def choose_ticket_head(
-    agent: AgentState, heads: Iterable[TicketHead], book: QueueBook, now: float
-) -> TicketHead | None:
-    """The ticket to offer an agent: of the ready tickets it may take now, the first in order."""
-    keyed = [(key, head) for head in heads if (key := _ticket_key(agent, head, book, now))]
-    return min(keyed, key=lambda pair: pair[0])[1] if keyed else None
-
-
-def spread_ticket(
+def best_ticket(
     agent: AgentState,
     candidates: Iterable[TicketHead],
     book: QueueBook,
     now: float,
-    k: int,
-    rng: random.Random,
+    k: int = 1,
+    rng: random.Random | None = None,
 ) -> TicketHead | None:
-    """After a lost race: one of the first `k` ready tickets this agent may take, at random
-    (agents freed at once would otherwise all claim the same next ticket)."""
+    """The ticket to offer an agent: of the ready tickets it may take now, the first in order
+    or, with `k` > 1, one of the first `k` at random (agents freed at once would otherwise all
+    claim the same next ticket)."""
     keyed = [(key, head) for head in candidates if (key := _ticket_key(agent, head, book, now))]
     keyed.sort(key=lambda pair: pair[0])
-    return rng.choice(keyed[:k])[1] if keyed else None
+    return _one_of([head for _, head in keyed[:k]], rng)
 
 
 def choose_agent(

@@ -74,15 +74,6 @@ class RedisKV:
         value: int = await self.client.zcount(self.k(key), low, high)
         return value
 
-    async def heads(self, keys: Sequence[str]) -> list[tuple[str, float] | None]:
-        if not keys:
-            return []
-        async with self.client.pipeline(transaction=False) as pipe:
-            for key in keys:
-                pipe.zrange(self.k(key), 0, 0, withscores=True)
-            results = await pipe.execute()
-        return [(r[0][0], float(r[0][1])) if r else None for r in results]
-
     async def tops(self, keys: Sequence[str], n: int) -> list[list[tuple[str, float]]]:
         if not keys:
             return []
