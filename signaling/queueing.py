@@ -181,22 +181,27 @@ class QueueHandlers:
             priority=PRIORITY_CLASSES[p.priority],
             conn_id=conn.sid,
         )
+        position, eta = await self._enqueue(ticket)
+        return {"ticket_id": ticket.id, "position": position, "eta_s": eta}
+
+    async def _enqueue(self, ticket: Ticket) -> tuple[int, float]:
+        """Open the ticket's session record (the 'ask') and queue it; a refusal of the queue
+        is recorded (abandoned, `refused`) and raised."""
         await self.hub.records.open(
             session_id=ticket.session_id,
             ticket_id=ticket.id,
-            taxpayer_id=subject,
-            category=p.category,
-            language=p.language,
-            channel=p.channel,
-            question=p.question,
-            joined_at=at(now),
+            taxpayer_id=ticket.taxpayer_id,
+            category=ticket.category,
+            language=ticket.language,
+            channel=ticket.channel,
+            question=ticket.question,
+            joined_at=at(ticket.joined_at),
         )
         try:
-            position, eta = await self.engine.join(ticket)
+            return await self.engine.join(ticket)
         except DomainError:
             await self.hub.records.abandoned(ticket.session_id, at(time.time()), "refused")
             raise
-        return {"ticket_id": ticket.id, "position": position, "eta_s": eta}
 
     async def queue_rejoin(self, conn: Connection, p: schemas.QueueRejoin) -> Ack:
         ticket, position, eta = await self.engine.rejoin(
@@ -257,27 +262,13 @@ class QueueHandlers:
             priority=TRANSFER_PRIORITY,
             conn_id=taxpayer.sid,
         )
-        await self.hub.records.open(
-            session_id=ticket.session_id,
-            ticket_id=ticket.id,
-            taxpayer_id=ticket.taxpayer_id,
-            category=ticket.category,
-            language=ticket.language,
-            channel=ticket.channel,
-            question=ticket.question,
-            joined_at=at(now),
-        )
-        actor = Actor("agent", conn.principal.subject)
+        # The target queue may refuse (closed, full, unstaffed): then the call goes on.
+        position, eta = await self._enqueue(ticket)
         await link_transfer(
-            self.hub.records.sessionmaker, p.session_id, ticket.session_id, at(now), actor,
+            self.hub.records.sessionmaker, p.session_id, ticket.session_id, at(now),
+            Actor("agent", conn.principal.subject),
             {"category": p.category, "language": language, "note": p.note},
         )  # fmt: skip
-        try:
-            position, eta = await self.engine.join(ticket)
-        except DomainError:
-            # The target queue refuses (closed, full, unstaffed): the call goes on.
-            await self.hub.records.abandoned(ticket.session_id, at(time.time()), "refused")
-            raise
         await self.sessions.end(p.session_id, "transferred", "transferred", me)
         await self.hub.send(
             "queue:transferred",

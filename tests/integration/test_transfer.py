@@ -4,6 +4,7 @@ taxpayer waits in the target queue with priority, and the next agent takes it up
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -93,18 +94,10 @@ async def test_a_transfer_is_the_session_agents_alone(server, clients):
     assert taxpayer.received["session:end"] == [] and taxpayer.received["queue:transferred"] == []
 
 
-@pytest.fixture
-def settings_overrides(request, tmp_path):
-    if "unstaffed_refuses" not in request.node.name:
-        return {}
-    path = tmp_path / "queues.toml"
-    path.write_text("[queues.cross_border]\njoin_when_unstaffed = false\n")
-    return {"queues_file": path}
-
-
-async def test_a_transfer_the_target_queue_refuses_leaves_the_call_as_it_was_unstaffed_refuses(
-    server, clients
-):
+@pytest.mark.parametrize(
+    "settings_overrides", [{"queues_file": Path(__file__).parent / "data/queues-unstaffed.toml"}]
+)
+async def test_a_transfer_the_target_queue_refuses_leaves_the_call_as_it_was(server, clients):
     agent, taxpayer, a_start, _ = await start_session(server, clients)
     sid = a_start["session_id"]
     ack = await agent.call("session:transfer", {"session_id": sid, "category": "cross_border"})
@@ -115,3 +108,6 @@ async def test_a_transfer_the_target_queue_refuses_leaves_the_call_as_it_was_uns
     # The refused attempt is on record as an abandoned (refused) session, not a lost one.
     listed = await _supervisor_get(server, "/api/sessions?outcome=abandoned")
     assert [s["category"] for s in listed["sessions"]] == ["cross_border"]
+    # ... and not linked from the call, which was not transferred.
+    old = await _supervisor_get(server, f"/api/review/sessions/{sid}")
+    assert not [e for e in old["audit"] if e["kind"] == "transferred_out"]
