@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -75,31 +75,20 @@ class AgentStateHistory:
     ) -> dict[tuple[str, str], dict[str, int]]:
         """{(agent, day): {state: ms}} for the UTC days from..to, up to `now`: the closed
         intervals from the daily totals, plus each agent's current, still open state."""
-        first, last = day_from.isoformat(), day_to.isoformat()
-        d, c = AgentStateDay, AgentCurrentState
-        days_where = [d.day >= first, d.day <= last]
-        current_where = []
-        if agent_id is not None:
-            days_where.append(d.agent_id == agent_id)
-            current_where.append(c.agent_id == agent_id)
+        d = AgentStateDay
+        days_where = self._days_where(day_from, day_to, agent_id)
         async with self._sessions() as db:
             closed = (
                 await db.execute(select(d.agent_id, d.day, d.status, d.ms).where(*days_where))
             ).all()
-            open_ = (
-                await db.execute(select(c.agent_id, c.status, c.since).where(*current_where))
-            ).all()
+            open_ = await self._open_states(db, agent_id)
         out: dict[tuple[str, str], dict[str, int]] = {}
         for agent, day, status, ms in closed:
             spent = out.setdefault((agent, day), {})
             spent[status] = spent.get(status, 0) + ms
-        window_start = datetime.combine(day_from, time(0), UTC)
-        window_end = datetime.combine(day_to + timedelta(days=1), time(0), UTC)
-        for agent, status, since in open_:
-            for day, ms in split_by_day(max(since, window_start), min(now, window_end)):
-                if first <= day <= last:
-                    spent = out.setdefault((agent, day), {})
-                    spent[status] = spent.get(status, 0) + ms
+        for agent, day, status, ms in _open_by_day(open_, day_from, day_to, now):
+            spent = out.setdefault((agent, day), {})
+            spent[status] = spent.get(status, 0) + ms
         return out
 
     async def totals(
@@ -114,13 +103,8 @@ class AgentStateHistory:
         (a year of 60 agents is ~90,000 daily rows; they are not sent to Python): the key is
         the day or the agent (`by`), and "*" holds the whole window. The same figures as
         summing `time_by_day`."""
-        first, last = day_from.isoformat(), day_to.isoformat()
-        d, c = AgentStateDay, AgentCurrentState
-        days_where = [d.day >= first, d.day <= last]
-        current_where = []
-        if agent_id is not None:
-            days_where.append(d.agent_id == agent_id)
-            current_where.append(c.agent_id == agent_id)
+        d = AgentStateDay
+        days_where = self._days_where(day_from, day_to, agent_id)
         key = {"day": d.day, "agent": d.agent_id, None: literal("*")}[by]
         async with self._sessions() as db:
             closed = (
@@ -128,9 +112,7 @@ class AgentStateHistory:
                     select(key, d.status, func.sum(d.ms)).where(*days_where).group_by(key, d.status)
                 )
             ).all()
-            open_ = (
-                await db.execute(select(c.agent_id, c.status, c.since).where(*current_where))
-            ).all()
+            open_ = await self._open_states(db, agent_id)
         out: dict[str, dict[str, int]] = {}
 
         def add(k: str, status: str, ms: int) -> None:
@@ -141,15 +123,26 @@ class AgentStateHistory:
             if by is not None:
                 add(k, status, int(ms))
             add("*", status, int(ms))
-        window_start = datetime.combine(day_from, time(0), UTC)
-        window_end = datetime.combine(day_to + timedelta(days=1), time(0), UTC)
-        for agent, status, since in open_:
-            for day, ms in split_by_day(max(since, window_start), min(now, window_end)):
-                if first <= day <= last:
-                    if by is not None:
-                        add(day if by == "day" else agent, status, ms)
-                    add("*", status, ms)
+        for agent, day, status, ms in _open_by_day(open_, day_from, day_to, now):
+            if by is not None:
+                add(day if by == "day" else agent, status, ms)
+            add("*", status, ms)
         return out
+
+    @staticmethod
+    def _days_where(day_from: date, day_to: date, agent_id: str | None) -> list[Any]:
+        d = AgentStateDay
+        where = [d.day >= day_from.isoformat(), d.day <= day_to.isoformat()]
+        return where if agent_id is None else [*where, d.agent_id == agent_id]
+
+    @staticmethod
+    async def _open_states(db: AsyncSession, agent_id: str | None) -> list[Any]:
+        """(agent, status, since) of each agent's current, still open state."""
+        c = AgentCurrentState
+        query = select(c.agent_id, c.status, c.since)
+        if agent_id is not None:
+            query = query.where(c.agent_id == agent_id)
+        return list((await db.execute(query)).all())
 
     @staticmethod
     async def _attribute_wrap_up(
@@ -224,3 +217,16 @@ def time_in_states(changes: list[StateChange], start: datetime, end: datetime) -
             ms = round((hi - lo).total_seconds() * 1000)
             spent[change.status] = spent.get(change.status, 0) + ms
     return spent
+
+
+def _open_by_day(
+    open_states: list[Any], day_from: date, day_to: date, now: datetime
+) -> Iterator[tuple[str, str, str, int]]:
+    """(agent, day, status, ms) of the open states' time in the UTC days from..to, up to now."""
+    first, last = day_from.isoformat(), day_to.isoformat()
+    window_start = datetime.combine(day_from, time(0), UTC)
+    window_end = datetime.combine(day_to + timedelta(days=1), time(0), UTC)
+    for agent, status, since in open_states:
+        for day, ms in split_by_day(max(since, window_start), min(now, window_end)):
+            if first <= day <= last:
+                yield agent, day, status, ms
