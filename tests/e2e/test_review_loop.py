@@ -17,9 +17,10 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.test_browser_loop import accept_offer, session_id, start_request, wait_connected
+
 pytestmark = pytest.mark.e2e
 
-LANGUAGE = "en"
 # A small but real PDF (the server sniffs `%PDF-`); the bytes must come back unchanged.
 PDF = (
     b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
@@ -27,10 +28,6 @@ PDF = (
     + bytes(range(256))  # binary content too: nothing may be re-encoded on the way
 )
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(64)
-IN_CALL_JS = (
-    "() => !!window.vtax.pc && window.vtax.pc.connectionState === 'connected'"
-    " && window.vtax.state === 'connected'"
-)
 
 
 async def call_between(e2e: Any, question: str) -> tuple[Any, Any, str]:
@@ -38,20 +35,11 @@ async def call_between(e2e: Any, question: str) -> tuple[Any, Any, str]:
     agent = await e2e.agent_page()
     await e2e.agent_available(agent)
     taxpayer = await e2e.taxpayer_page()
-    await taxpayer.select_option("#category", e2e.server.categories[0])
-    await taxpayer.select_option("#language", LANGUAGE)
-    await taxpayer.fill("#question", question)
-    await taxpayer.click("#start")
-    await agent.wait_for_selector("#accept", state="visible")
-    await agent.click("#accept")
-    for page in (taxpayer, agent):
-
-        async def connected(page: Any = page) -> bool:
-            return bool(await page.evaluate(IN_CALL_JS))
-
-        await e2e.poll_until(connected, within=20, what=f"connected on {page.url}")
-    sid = await taxpayer.evaluate("() => window.vtax.sessionId")
-    assert sid and sid == await agent.evaluate("() => window.vtax.sessionId")
+    await start_request(e2e, taxpayer, e2e.server.categories[0], question)
+    await accept_offer(e2e, agent, question)
+    await wait_connected(e2e, taxpayer, agent)
+    sid = await session_id(taxpayer)
+    assert sid and sid == await session_id(agent)
     return taxpayer, agent, sid
 
 
