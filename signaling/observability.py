@@ -63,12 +63,12 @@ class _Snapshot(Collector):
         yield CounterMetricFamily(
             "vtax_queue_transactions",
             "Queue transactions committed by this node",
-            value=getattr(kv, "transactions", 0),
+            value=kv.transactions,
         )
         yield CounterMetricFamily(
             "vtax_queue_conflicts",
             "Queue transactions run again because a watched key changed (Redis backend)",
-            value=getattr(kv, "conflicts", 0),
+            value=kv.conflicts,
         )
         yield GaugeMetricFamily(
             "vtax_draining", "1 while the node drains", value=int(ctx.hub.draining)

@@ -51,6 +51,9 @@ class Tx(Reads, Protocol):
 class KV(Reads, Protocol):
     """A backend: reads, batched reads, transactions and the timer claim."""
 
+    transactions: int  # transactions committed (or read-only) by this client, for /metrics
+    conflicts: int  # transactions run again because a watched key changed (0 in memory)
+
     async def run(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
         """Run a transaction to commit (retrying on conflict); return what `fn` returned."""
         ...
