@@ -351,9 +351,10 @@ async def catalog(request: web.Request) -> web.Response:
 
 
 def session_filter(q: schemas.SessionFilterQuery, ctx: AppContext) -> SessionFilter:
-    """The domain filter from a validated query; category checked against the catalog."""
-    if q.category is not None and q.category not in ctx.catalog.categories:
-        raise ApiError(400, "invalid_payload", f"no business category {q.category[:64]!r}")
+    """The domain filter from a validated query; categories checked against the catalog."""
+    for category in (q.category, q.asked_category):
+        if category is not None and category not in ctx.catalog.categories:
+            raise ApiError(400, "invalid_payload", f"no business category {category[:64]!r}")
     if q.date_from and q.date_to and q.date_to < q.date_from:
         raise ApiError(400, "invalid_payload", "`to` is before `from`")
     if q.rating is not None and (q.min_rating is not None or q.max_rating is not None):
@@ -363,6 +364,7 @@ def session_filter(q: schemas.SessionFilterQuery, ctx: AppContext) -> SessionFil
         joined_to=day_start(q.date_to + timedelta(days=1)) if q.date_to else None,
         agent_id=q.agent,
         category=q.category,
+        asked_category=q.asked_category,
         channel=q.channel,
         language=q.language,
         min_rating=q.rating if q.rating is not None else q.min_rating,

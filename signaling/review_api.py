@@ -44,6 +44,7 @@ CSV_COLUMNS = (
     "outcome",
     "end_reason",
     "category",
+    "final_category",
     "language",
     "channel",
     "agent_id",

@@ -228,7 +228,14 @@ class SessionFilterQuery(Query):
     date_from: Day | None = Field(None, alias="from", description="first UTC day (inclusive)")
     date_to: Day | None = Field(None, alias="to", description="last UTC day (inclusive)")
     agent: Id | None = Field(None, description="agent (user) id")
-    category: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    category: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = Field(
+        None,
+        description="the session's effective category: the agent's refinement in the "
+        "summary if any, else the one asked at join (`final_category`)",
+    )
+    asked_category: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = Field(
+        None, description="the category asked at join (the queue's)"
+    )
     channel: Channel | None = None
     language: Language | None = None
     rating: Annotated[int, Field(ge=1, le=5)] | None = Field(None, description="exact score")
@@ -388,7 +395,8 @@ class LoopOut(Out):
 class SessionOut(Out):
     id: str
     ticket_id: str
-    category: str
+    category: str = Field(description="asked at join (the queue)")
+    final_category: str = Field(description="the summary's refined category, else `category`")
     language: str
     channel: str
     question: str

@@ -68,6 +68,7 @@ class ServiceSession(Base):
         Index("ix_service_sessions_rating", "rating_score", "joined_at"),
         Index("ix_service_sessions_category", "category", "joined_at"),
         Index("ix_service_sessions_outcome", "outcome", "joined_at"),
+        Index("ix_service_sessions_final_category", "final_category", "joined_at"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -110,6 +111,11 @@ class ServiceSession(Base):
     summary_result: Mapped[str | None] = mapped_column(String(16), nullable=True)
     # the same taxpayer came back with the same category within 7 days (not first-contact)
     recontacted: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    # ---- 0004 ------------------------------------------------------------------------
+    # the effective category: the summary's refinement if any, else `category` (asked at join,
+    # the queue's, which the KPIs keep); set by `open` and each summary save. The server
+    # default only lets SQLite add the column in place; every write sets it.
+    final_category: Mapped[str] = mapped_column(String(64), server_default="")
 
 
 class SessionSummary(Base):

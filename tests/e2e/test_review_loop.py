@@ -204,12 +204,17 @@ async def test_confirm_deliver_rate_and_supervisor_review(e2e: Any, tmp_path: Pa
     await supervisor.select_option("#f-agent", agent_id)
     await supervisor.select_option("#f-rating", "low")
     await supervisor.select_option("#f-flag", "open")
+    # The category filter matches the session's final category (the agent's refinement),
+    # the asked-category filter the one asked at join; the row shows both.
     await supervisor.select_option("#f-category", categories[0])
     await apply_filters(e2e, supervisor)
     srow = supervisor.locator(f'#sessions tbody tr[data-session-id="{sid}"]')
+    assert await srow.count() == 0
+    await supervisor.select_option("#f-category", refined)
+    await supervisor.select_option("#f-asked-category", categories[0])
+    await apply_filters(e2e, supervisor)
     assert await srow.count() == 1
     assert await supervisor.locator("#sessions tbody tr").count() == 1
-    # The list filters on the category asked for; the row shows the agent's refinement.
     assert f"{categories[0]} → {refined}" in await srow.inner_text()
     # ... and a filter that does not hold (kiosk channel) leaves it out.
     await supervisor.select_option("#f-channel", "kiosk")

@@ -9,11 +9,21 @@ import pytest
 import sqlalchemy as sa
 
 from vtax.db import make_engine, migrate, session_factory
-from vtax.review import rollup
 from vtax.review.kpi import KpiQuery
-from vtax.review.records import Scope, SessionRecords
+from vtax.review.records import Scope, SessionFilter, SessionRecords
 
 T = datetime(2026, 10, 5, 8, 0, tzinfo=UTC)
+
+
+def head_revision(url: str) -> str:
+    """The latest migration (the tests run forward to it, whichever it is)."""
+    from alembic.script import ScriptDirectory
+
+    from vtax.db import alembic_config
+
+    head = ScriptDirectory.from_config(alembic_config(url)).get_current_head()
+    assert head is not None
+    return head
 
 
 def at(seconds: float) -> datetime:
@@ -147,7 +157,7 @@ async def test_0002_runs_forward_on_a_populated_0001_database(empty_database_url
     try:
         async with engine.connect() as conn:
             version = await conn.scalar(sa.text("SELECT version_num FROM alembic_version"))
-            assert version == "0003"
+            assert version == head_revision(url)
             rows = {
                 r.id: r
                 for r in (
@@ -250,11 +260,12 @@ async def test_0003_backfills_the_rollup_on_a_populated_database(empty_database_
             )
     finally:
         await engine.dispose()
-    await migrate(url)
+    await migrate(url, "0003")
     engine = make_engine(url)
     try:
         async with engine.connect() as conn:
-            assert await conn.scalar(sa.text("SELECT version_num FROM alembic_version")) == "0003"
+            version = await conn.scalar(sa.text("SELECT version_num FROM alembic_version"))
+            assert version == "0003"
             migrated = await _dump(conn)
         assert migrated["kpi_occupancy_daily"] == [  # dim, day, key, shard, then the sums
             ("agent", "2026-10-05", "u1", 0, 360_000, 960_000, 4),
@@ -268,20 +279,95 @@ async def test_0003_backfills_the_rollup_on_a_populated_database(empty_database_
             ("all", "2026-10-07", ""),
         }
         assert len(migrated["kpi_daily_wait"]) > 0
-        # the same as recomputing with the application's rebuild
-        async with engine.begin() as conn:
-            counts = await rollup.rebuild(conn)
-        async with engine.connect() as conn:
-            assert await _dump(conn) == migrated
-        assert counts == {k: len(v) for k, v in migrated.items()}
-        # and the KPIs through it equal the raw aggregation, for every grouping and threshold
-        records = SessionRecords(session_factory(engine))
-        for group_by in ("day", "agent", "category", "channel"):
-            for threshold in (1, 5, 11, 20, 300):
-                q = KpiQuery(T.date(), T.date() + timedelta(days=2), group_by, threshold)
-                now = at(86400 * 5)
-                served = await records.kpis.report(q, now, source="rollup")
-                assert served == await records.kpis.report(q, now, source="raw"), q
-        assert served["total"]["answered"] == 4 and served["total"]["abandoned"] == 1
+        # (0005 replaces kpi_daily and kpi_daily_wait: tests/review/test_migration_0005.py)
     finally:
         await engine.dispose()
+
+
+async def test_0004_backfills_the_final_category_and_downgrades(empty_database_url):
+    """final_category: the summary's refined category (one summary row per session, revised
+    in place, so it is the latest version), else the asked category; indexed with
+    joined_at; the migrated data filters with the new code; down and up again."""
+    url = empty_database_url
+    await migrate(url, "0001")
+    await populate_0001(url)
+    await migrate(url, "0003")
+    engine = make_engine(url)
+    try:
+        async with engine.begin() as conn:  # refined categories as 0002's summaries keep them
+            await conn.execute(
+                sa.text(
+                    "UPDATE session_summaries SET category = 'vat', version = 2 "
+                    "WHERE session_id = 'done'"
+                )
+            )
+            await conn.execute(
+                sa.text("UPDATE session_summaries SET category = '' WHERE session_id = 'other'")
+            )
+            await conn.execute(
+                sa.text(
+                    "INSERT INTO session_summaries (session_id, agent_id, asked, handled, "
+                    "result, items, saved_at, category) VALUES ('again', 'u1', 'a', 'h', "
+                    "'resolved', '[]', :at, NULL)"
+                ),
+                {"at": at(86400 * 2 + 70)},
+            )
+    finally:
+        await engine.dispose()
+    await migrate(url, "0004")
+    engine = make_engine(url)
+    try:
+        async with engine.connect() as conn:
+            assert await conn.scalar(sa.text("SELECT version_num FROM alembic_version")) == "0004"
+            rows = dict(
+                (
+                    await conn.execute(sa.text("SELECT id, final_category FROM service_sessions"))
+                ).all()
+            )
+            indexes = await conn.run_sync(
+                lambda c: {
+                    ix["name"]: ix["column_names"]
+                    for ix in sa.inspect(c).get_indexes("service_sessions")
+                }
+            )
+        assert rows == {
+            "done": "vat",  # refined in the summary
+            "other": "vat",  # asked vat; an empty refinement is none
+            "again": "invoices",  # a summary without a category
+            "left": "invoices",
+            "live": "invoices",
+            "wait": "invoices",
+        }
+        assert indexes["ix_service_sessions_final_category"] == ["final_category", "joined_at"]
+        records = SessionRecords(session_factory(engine))
+        sup = Scope("supervisor", "")
+        page, _ = await records.list(sup, filters=SessionFilter(category="vat", sort="oldest"))
+        assert [s["id"] for s in page] == ["done", "other"]
+        page, _ = await records.list(sup, filters=SessionFilter(asked_category="invoices"))
+        assert {s["id"] for s in page} == {"done", "again", "left", "live", "wait"}
+        done = await records.get("done", sup)
+        assert (done["category"], done["final_category"]) == ("invoices", "vat")
+    finally:
+        await engine.dispose()
+
+    def down() -> None:
+        from alembic import command
+
+        from vtax.db import alembic_config
+
+        command.downgrade(alembic_config(url), "0003")
+
+    import asyncio
+
+    await asyncio.to_thread(down)
+    engine = make_engine(url)
+    try:
+        async with engine.connect() as conn:
+            columns = await conn.run_sync(
+                lambda c: {col["name"] for col in sa.inspect(c).get_columns("service_sessions")}
+            )
+            assert await conn.scalar(sa.text("SELECT count(*) FROM service_sessions")) == 6
+        assert "final_category" not in columns and "category" in columns
+    finally:
+        await engine.dispose()
+    await migrate(url, "0004")

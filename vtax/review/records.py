@@ -66,7 +66,8 @@ class SessionFilter:
     joined_from: datetime | None = None  # inclusive
     joined_to: datetime | None = None  # exclusive
     agent_id: str | None = None
-    category: str | None = None
+    category: str | None = None  # the effective one: the summary's refinement, else asked
+    asked_category: str | None = None  # the one asked at join (the queue's)
     channel: str | None = None
     language: str | None = None
     min_rating: int | None = None
@@ -84,7 +85,8 @@ class SessionFilter:
         out: list[Any] = list(self.extra)
         pairs = (
             (self.agent_id, s.agent_id),
-            (self.category, s.category),
+            (self.category, s.final_category),
+            (self.asked_category, s.category),
             (self.channel, s.channel),
             (self.language, s.language),
             (self.flag, s.flag),
@@ -162,6 +164,7 @@ class SessionRecords:
                     ticket_id=ticket_id,
                     taxpayer_id=taxpayer_id,
                     category=category,
+                    final_category=category,  # until a summary refines it
                     language=language,
                     channel=channel,
                     question=question,
@@ -383,6 +386,7 @@ class SessionRecords:
             s.outcome,
             s.end_reason,
             s.category,
+            s.final_category,
             s.language,
             s.channel,
             s.agent_id,

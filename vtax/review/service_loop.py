@@ -100,6 +100,9 @@ class ServiceLoop:
             summary.items, summary.actions = list(items), list(actions or [])
             summary.category, summary.follow_up_due, summary.saved_at = category, follow_up_due, at
             row.summary_result = result
+            # the category the list filters on: the refinement, or the asked one again when a
+            # revision drops it (KPIs stay by the asked category, the queue)
+            row.final_category = category or row.category
             if row.check_status == "disputed":
                 row.check_status = "pending"
             if result == "follow_up":

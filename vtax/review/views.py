@@ -85,6 +85,7 @@ def session_view(
         "id": s.id,
         "ticket_id": s.ticket_id,
         "category": s.category,
+        "final_category": s.final_category,
         "language": s.language,
         "channel": s.channel,
         "question": s.question,

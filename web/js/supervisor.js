@@ -120,6 +120,7 @@ async function loadChoices() {
   const any = { value: '', label: '全部 Any' };
   const named = (list) => (list || []).map((x) => ({ value: x.code, label: bilingual(x.name, x.code) }));
   fillSelect($('f-category'), [any, ...named(catalog.categories)]);
+  fillSelect($('f-asked-category'), [any, ...named(catalog.categories)]);
   fillSelect($('f-channel'), [any, ...named(catalog.channels)]);
   fillSelect($('f-language'), [any, ...named(catalog.languages)]);
   fillSelect($('f-agent'), [
@@ -153,6 +154,7 @@ function readFilters() {
   put('to', 'f-to');
   put('agent', 'f-agent');
   put('category', 'f-category');
+  put('asked_category', 'f-asked-category');
   put('channel', 'f-channel');
   put('language', 'f-language');
   put('flag', 'f-flag');
@@ -293,6 +295,13 @@ function flagText(flag) {
   return `${label(FLAG_LABELS, flag.status)}${flag.reasons && flag.reasons.length ? ` (${flag.reasons.join(', ')})` : ''}`;
 }
 
+/** The category asked at join, and the agent's refinement when it differs. */
+function categoryChange(s) {
+  return s.final_category && s.final_category !== s.category
+    ? `${s.category} → ${s.final_category}`
+    : s.category;
+}
+
 function render(sessions) {
   const rows = sessions.map((s) => {
     const agent = s.agent ? s.agent.display_name || s.agent.username : '—';
@@ -308,11 +317,7 @@ function render(sessions) {
       cell(fmtNum(s.wait_s), 'num'),
       cell(fmtNum(s.duration_s), 'num'),
       cell(agent),
-      cell(
-        s.summary && s.summary.category && s.summary.category !== s.category
-          ? `${s.category} → ${s.summary.category}`
-          : s.category,
-      ),
+      cell(categoryChange(s)),
       cell(s.channel),
       cell(s.language),
       cell(outcome),
@@ -370,7 +375,12 @@ function renderDetail(d, changed) {
   const add = (dt, dd, cls) => facts.append(h('dt', { text: dt }), h('dd', { class: cls, text: dd ?? '—' }));
   add('纳税人 Taxpayer', `${s.taxpayer.name || '—'} · ${s.taxpayer.id_type} ${s.taxpayer.id_number_masked}`);
   add('坐席 Agent', s.agent ? `${s.agent.display_name} (${s.agent.username})` : '—');
-  add('类别 Category', categoryLabel(st.catalog, s.category));
+  add(
+    '类别 Category',
+    s.final_category && s.final_category !== s.category
+      ? `${categoryLabel(st.catalog, s.category)} → ${categoryLabel(st.catalog, s.final_category)}`
+      : categoryLabel(st.catalog, s.category),
+  );
   add('语言 / 渠道 Language / channel', `${s.language} · ${s.channel}`);
   add('问题 Question', s.question, 'question');
   add('进入 Joined', fmtTime(s.joined_at));

@@ -25,9 +25,7 @@ depends_on = None
 
 def upgrade() -> None:
     with op.batch_alter_table("service_sessions") as b:
-        b.add_column(
-            sa.Column("final_category", sa.String(64), nullable=False, server_default="")
-        )
+        b.add_column(sa.Column("final_category", sa.String(64), nullable=False, server_default=""))
     op.execute(
         "UPDATE service_sessions SET final_category = COALESCE("
         "(SELECT s.category FROM session_summaries s"
@@ -42,5 +40,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_service_sessions_final_category", table_name="service_sessions")
-    with op.batch_alter_table("service_sessions") as b:
-        b.drop_column("final_category")
+    # Plain ALTER TABLE ... DROP COLUMN (PostgreSQL, SQLite >= 3.35), as in 0002: a batch
+    # "move and copy" would drop service_sessions, which other tables' foreign keys forbid.
+    op.execute("ALTER TABLE service_sessions DROP COLUMN final_category")
