@@ -8,7 +8,8 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
+from urllib.parse import quote, urlencode
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
@@ -18,7 +19,7 @@ from sqlalchemy import text
 from signaling import schemas
 from signaling.context import CONTEXT, AppContext
 from signaling.hub import validation_details
-from vtax.auth import STAFF_ROLES, Principal, Unauthorized
+from vtax.auth import STAFF_ROLES, Principal, Role, Unauthorized
 from vtax.errors import DomainError
 from vtax.identity import InvalidIdentity
 from vtax.review.records import Scope, SessionFilter
@@ -105,6 +106,35 @@ def principal(request: web.Request, ctx: AppContext) -> Principal:
         raise ApiError(401, "unauthorized", str(exc)) from None
 
 
+LINK_PARAM = "dl"
+
+
+def link_resource(path: str, params: Any) -> str:
+    """What a signed link binds: the path and its query without `dl`, in a canonical order
+    (the same filters in another order are the same request; any other change is not)."""
+    items = sorted((k, v) for k, v in params.items() if k != LINK_PARAM)
+    return f"{path}?{urlencode(items, quote_via=quote)}"
+
+
+async def link_principal(request: web.Request, ctx: AppContext, purpose: str) -> Principal:
+    """The caller of a request authorized by a signed link (`?dl=`): the link must be valid
+    for this purpose, path and exact query, and its subject still an enabled staff account."""
+    tokens = request.query.getall(LINK_PARAM)
+    if len(tokens) != 1:
+        raise ApiError(401, "unauthorized", "one signed link (`dl`) at most")
+    try:
+        subject, expires = ctx.issuer.verify_link(
+            tokens[0], purpose, link_resource(request.path, request.query)
+        )
+    except Unauthorized as exc:
+        raise ApiError(401, "unauthorized", str(exc)) from None
+    staff = await ctx.accounts.staff(subject)
+    if staff is None:
+        raise ApiError(401, "unauthorized", "the account is disabled")
+    role = cast(Role, staff.role)
+    return Principal(subject, role, float(expires), staff.display_name)
+
+
 def query_int(request: web.Request, name: str, default: int, lo: int, hi: int) -> int:
     raw = request.query.get(name)
     if raw is None:
@@ -150,6 +180,9 @@ class Endpoint:
     request_content: dict[str, Any] | None = None
     tags: tuple[str, ...] = ()
     errors: tuple[int, ...] = ()
+    # with roles: a signed link (query parameter `dl`, made by another endpoint for this
+    # purpose, this path and this exact query) is accepted instead of the bearer token
+    link: str | None = None
 
 
 @dataclass
@@ -171,16 +204,22 @@ def api_registry(app: web.Application) -> ApiRegistry:
 
 
 def route(app: web.Application, handler: Handler, endpoint: Endpoint) -> None:
-    """Add a route and its documentation. With `roles`, the bearer token is checked first
-    (401 without a valid one, 403 for another role) and the caller's `Principal` is in
-    `request[PRINCIPAL]`. Other modules (e.g. signaling/stats_api.py) register this way."""
+    """Add a route and its documentation. With `roles`, the bearer token (or, with `link`, a
+    signed link `?dl=`) is checked first (401 without a valid one, 403 for another role) and
+    the caller's `Principal` is in `request[PRINCIPAL]`. Other modules (e.g.
+    signaling/stats_api.py) register this way."""
     roles = endpoint.roles
 
     async def guarded(request: web.Request) -> web.StreamResponse:
         if roles is not None:
             ctx = request.app[CONTEXT]
-            who = principal(request, ctx)
-            if who.role in STAFF_ROLES:  # a disabled account's tokens stop working at once
+            link = endpoint.link
+            by_link = link is not None and LINK_PARAM in request.query
+            if link is not None and by_link:  # checked whenever present, even with a token
+                who = await link_principal(request, ctx, link)  # (the account checked there)
+            else:
+                who = principal(request, ctx)
+            if who.role in STAFF_ROLES and not by_link:  # a disabled account's tokens: refused
                 staff = await ctx.accounts.staff(who.subject)
                 if staff is None or staff.role != who.role:
                     raise ApiError(401, "unauthorized", "the account is disabled")
@@ -270,6 +309,8 @@ def build_openapi(app: web.Application) -> dict[str, Any]:
         }
         if e.roles is not None:
             op["security"] = [{"bearer": []}]
+            if e.link is not None:
+                op["security"].append({"signed_link": []})
             op["x-roles"] = list(e.roles)
         if e.body is not None:
             op["requestBody"] = {
@@ -298,7 +339,16 @@ def build_openapi(app: web.Application) -> dict[str, Any]:
         "paths": dict(sorted(paths.items())),
         "components": {
             "schemas": defs.get("$defs", {}),
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "signed_link": {
+                    "type": "apiKey",
+                    "in": "query",
+                    "name": LINK_PARAM,
+                    "description": "a short-lived signed link for one exact request "
+                    "(e.g. from POST /api/review/export-links), instead of the bearer token",
+                },
+            },
         },
     }
 

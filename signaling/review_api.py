@@ -9,7 +9,7 @@ import io
 import warnings
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from aiohttp import BodyPartReader, web
 
@@ -17,10 +17,12 @@ from signaling import schemas
 from signaling.context import CONTEXT, AppContext
 from signaling.http_api import (
     ALL_ROLES,
+    LINK_PARAM,
     PRINCIPAL,
     ApiError,
     Endpoint,
     body,
+    link_resource,
     query,
     route,
     session_filter,
@@ -35,6 +37,9 @@ from vtax.review.views import iso, seconds
 
 DELIVERIES = web.AppKey("vtax.deliveries", Deliveries)
 MAX_KPI_DAYS = 366
+EXPORT_PATH = "/api/review/export.csv"
+EXPORT_LINK = "review-export"  # the purpose a download link of the export is signed for
+EXPORT_LINK_TTL_S = 60
 CHUNK = 64 * 1024
 CSV_COLUMNS = (
     "id",
@@ -349,15 +354,37 @@ def csv_row(r: dict[str, Any]) -> list[Any]:
     return [_csv_cell("" if values[c] is None else values[c]) for c in CSV_COLUMNS]
 
 
-async def export_csv(request: web.Request) -> web.StreamResponse:
-    """Streams the filtered sessions as CSV, a page at a time (memory stays flat)."""
+async def export_link(request: web.Request) -> web.Response:
+    """A download link of the CSV export for these filters (the query of this request): the
+    page navigates to it and the browser streams the file to disk, no bearer header needed.
+    Signed for this supervisor, the export path and exactly this query; valid for a minute."""
     ctx = request.app[CONTEXT]
-    filters = session_filter(query(request, schemas.SessionFilterQuery), ctx)
+    session_filter(query(request, schemas.SessionFilterQuery), ctx)  # refused as the export
+    resource = link_resource(EXPORT_PATH, request.query)
+    token, expires = ctx.issuer.link_token(
+        EXPORT_LINK, caller(request).subject, resource, EXPORT_LINK_TTL_S
+    )
+    separator = "" if resource.endswith("?") else "&"
+    return web.json_response(
+        {
+            "url": f"{resource}{separator}{urlencode({LINK_PARAM: token})}",
+            "expires_at": iso(datetime.fromtimestamp(expires, UTC)),
+        },
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+async def export_csv(request: web.Request) -> web.StreamResponse:
+    """Streams the filtered sessions as CSV, a page at a time (memory stays flat). Bearer
+    token or a signed link (`dl`, from export_link; checked by the route guard)."""
+    ctx = request.app[CONTEXT]
+    filters = session_filter(query(request, schemas.ExportQuery), ctx)
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/csv; charset=utf-8",
             "Content-Disposition": 'attachment; filename="sessions.csv"',
             "Cache-Control": "no-store",
+            "Referrer-Policy": "no-referrer",
         }
     )
     response.enable_chunked_encoding()
@@ -633,15 +660,29 @@ def add_review_routes(app: web.Application) -> None:
             ),
         ),
         (
+            export_link,
+            Endpoint(
+                "POST",
+                "/api/review/export-links",
+                "A one-minute signed download link of the CSV export for the filters in the "
+                "query (the browser then downloads it natively, streaming to disk)",
+                roles=sup,
+                query=schemas.SessionFilterQuery,
+                response=schemas.ExportLinkOut,
+                tags=("review",),
+            ),
+        ),
+        (
             export_csv,
             Endpoint(
                 "GET",
-                "/api/review/export.csv",
-                "The filtered sessions as CSV, streamed",
+                EXPORT_PATH,
+                "The filtered sessions as CSV, streamed (bearer token, or a signed link `dl`)",
                 roles=sup,
-                query=schemas.SessionFilterQuery,
+                query=schemas.ExportQuery,
                 produces={"text/csv": "one row per session, the columns of CSV_COLUMNS"},
                 tags=("review",),
+                link=EXPORT_LINK,
             ),
         ),
         (

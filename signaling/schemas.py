@@ -249,6 +249,14 @@ class SessionFilterQuery(Query):
     sort: Literal["newest", "oldest"] = "newest"
 
 
+class ExportQuery(SessionFilterQuery):
+    dl: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = Field(
+        None,
+        description="a signed link from POST /api/review/export-links, valid for this exact "
+        "query, instead of the Authorization header",
+    )
+
+
 class SessionListQuery(SessionFilterQuery):
     limit: Annotated[int, Field(ge=1, le=200)] = 50
     before: Cursor | None = Field(None, description="cursor: `next_before` of the last page")
@@ -501,6 +509,11 @@ class QualityItemOut(Out):
 class QualityFormOut(Out):
     items: list[QualityItemOut]
     max_total: int
+
+
+class ExportLinkOut(Out):
+    url: str = Field(description="GET it (no Authorization header) within the minute")
+    expires_at: str
 
 
 class SummarySavedOut(Out):

@@ -1,7 +1,12 @@
-"""Passwords (argon2id) and signed, expiring role tokens (JWT, HS256)."""
+"""Passwords (argon2id), signed, expiring role tokens (JWT, HS256), and short-lived signed
+links (HMAC-SHA256) for the few URLs a browser must fetch without an Authorization header."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import re
 import time
 from dataclasses import dataclass
 from typing import Literal, get_args
@@ -14,6 +19,8 @@ Role = Literal["taxpayer", "agent", "supervisor", "recorder"]
 ROLES: tuple[str, ...] = get_args(Role)
 STAFF_ROLES = ("agent", "supervisor")
 _ALGORITHM = "HS256"
+_LINK_SUBJECT = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+_LINK_EXPIRY = re.compile(r"[0-9]{1,12}")
 _hasher = PasswordHasher()
 
 
@@ -48,6 +55,9 @@ class TokenIssuer:
             raise ValueError("the signing key must have at least 16 characters")
         self._key = key
         self.ttl_s = ttl_s
+        # links get their own key, derived from the same secret (a link's MAC is never a
+        # valid JWT signature, nor the other way round)
+        self._link_key = hashlib.sha256(b"vtax signed link\0" + key.encode()).digest()
 
     def issue(self, subject: str, role: Role, name: str = "", now: float | None = None) -> str:
         issued = int(time.time() if now is None else now)
@@ -70,3 +80,39 @@ class TokenIssuer:
         if role not in ROLES or not isinstance(claims["sub"], str):
             raise Unauthorized("the token is not valid")
         return Principal(claims["sub"], role, float(claims["exp"]), str(claims.get("name", "")))
+
+    # ---- signed links ----------------------------------------------------------------------
+
+    def _link_mac(self, purpose: str, subject: str, resource: str, expires: int) -> str:
+        message = "\0".join((purpose, subject, str(expires), resource)).encode()
+        digest = hmac.new(self._link_key, message, hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+    def link_token(
+        self, purpose: str, subject: str, resource: str, ttl_s: int, now: float | None = None
+    ) -> tuple[str, int]:
+        """(token, expiry as a unix time): a permission for `subject` to fetch exactly
+        `resource` (e.g. a path with its canonical query) for `purpose`, until the expiry.
+        Stateless, so every node with the same key accepts it."""
+        if not _LINK_SUBJECT.fullmatch(subject):
+            raise ValueError("a link subject is 1..64 characters of [A-Za-z0-9_.-]")
+        expires = int((time.time() if now is None else now) + ttl_s)
+        return f"{expires}~{subject}~{self._link_mac(purpose, subject, resource, expires)}", expires
+
+    def verify_link(
+        self, token: object, purpose: str, resource: str, now: float | None = None
+    ) -> tuple[str, int]:
+        """(subject, expiry) of a link token for this purpose and resource; `Unauthorized`
+        if it is malformed, forged, for another resource or purpose, or expired."""
+        parts = token.split("~") if isinstance(token, str) and len(token) <= 200 else []
+        if len(parts) != 3 or not (
+            _LINK_EXPIRY.fullmatch(parts[0]) and _LINK_SUBJECT.fullmatch(parts[1])
+        ):
+            raise Unauthorized("the link is not valid")
+        expires, subject, mac = int(parts[0]), parts[1], parts[2]
+        good = self._link_mac(purpose, subject, resource, expires)
+        if not hmac.compare_digest(good.encode(), mac.encode("utf-8", "replace")):
+            raise Unauthorized("the link is not valid (or not for this request)")
+        if expires < (time.time() if now is None else now):
+            raise Unauthorized("the link has expired")
+        return subject, expires

@@ -224,15 +224,22 @@ async def test_confirm_deliver_rate_and_supervisor_review(e2e: Any, tmp_path: Pa
     await apply_filters(e2e, supervisor)
     assert await srow.count() == 1
 
-    # The CSV export with the current filters.
+    # The CSV export with the current filters: a native download of a signed link (the
+    # browser streams it to disk), not a blob built in the page.
     async with supervisor.expect_download() as dl_info:
         await supervisor.click("#export-csv")
     exported = await dl_info.value
+    assert await exported.failure() is None
+    assert exported.url.startswith(e2e.server.base_url + "/api/review/export.csv?"), exported.url
+    assert "dl=" in exported.url and f"asked_category={categories[0]}" in exported.url
+    assert exported.suggested_filename == "sessions.csv"
     csv_path = tmp_path / "sessions.csv"
     await exported.save_as(csv_path)
     rows = list(csv.DictReader(io.StringIO(csv_path.read_text(encoding="utf-8"))))
     assert [r["id"] for r in rows] == [sid]
     assert rows[0]["rating_score"] == "2" and rows[0]["flag"] == "open"
+    assert (rows[0]["category"], rows[0]["final_category"]) == (categories[0], refined)
+    assert await e2e.error_text(supervisor) == ""
 
     # The whole loop: summary, check, rating, delivery receipt, audit log.
     await srow.locator("button.open").click()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import aiohttp
 
 from signaling.http_api import build_openapi
-from tests.review.helpers import PDF, SUMMARY, bearer, people, served
+from tests.review.helpers import PDF, SUMMARY, bearer, call, people, served
 
 ROLES = ("taxpayer", "other_taxpayer", "agent", "other_agent", "supervisor", "none", "expired")
 OK = "ok"
@@ -60,6 +60,7 @@ MATRIX = [
     ("GET", "/api/review/sessions/{sid}", None, SUPERVISOR),
     ("POST", "/api/review/sessions/{sid}/quality", "quality", SUPERVISOR),
     ("POST", "/api/review/sessions/{sid}/flag/resolve", "note", SUPERVISOR),
+    ("POST", "/api/review/export-links", None, SUPERVISOR),
     ("GET", "/api/review/export.csv", None, SUPERVISOR),
     ("GET", "/api/stats/kpi", None, SUPERVISOR),
     ("GET", "/api/stats/live", None, SUPERVISOR),  # signaling/stats_api.py, when registered
@@ -89,6 +90,11 @@ def bodies(kind: str | None) -> dict:
         "empty": {"json": {}},
         "quality": {"json": {"scores": quality}},
     }[kind]
+
+
+def covered_path(covered: set[tuple[str, str]], method: str, template: str) -> bool:
+    path = template.replace("{sid}", "{session_id}").replace("{did}", "{delivery_id}")
+    return (method, path) in covered
 
 
 def outcome(status: int) -> str:
@@ -140,6 +146,24 @@ async def test_every_endpoint_for_every_role(server, cast):
                 rows = data["sessions" if template == "/api/sessions" else "deliveries"]
                 if len(rows) != VISIBLE[role]:
                     wrong.append((method, path, role, f"{VISIBLE[role]} rows", str(len(rows))))
+    assert wrong == []
+
+    # A supervisor's signed download link of the export (no filters) opens that and nothing
+    # else: every other guarded endpoint still wants a bearer token.
+    status, made = await call(server, "POST", "/api/review/export-links", p.supervisor)
+    assert status == 200, made
+    dl = made["url"].rsplit("dl=", 1)[1]
+    for method, template, kind, expected in MATRIX:
+        if expected is PUBLIC or not covered_path(covered, method, template):
+            continue
+        path = template.format(**ids)
+        kwargs = bodies(kind)
+        kwargs["params"] = kwargs.get("params", {}) | {"dl": dl}
+        async with server.http.request(method, server.url + path, **kwargs) as r:
+            await r.read()
+            want = 200 if path == "/api/review/export.csv" else 401
+            if r.status != want:
+                wrong.append((method, path, "signed link", str(want), str(r.status)))
     assert wrong == []
 
     # Every other endpoint, from its OpenAPI entry.

@@ -179,8 +179,9 @@ async def test_keyset_pages_over_the_final_category(server, p):
     ],
 )
 async def test_bad_category_filters_are_refused(server, p, query):
-    for path in ("/api/sessions", "/api/review/export.csv"):
-        status, err = await call(server, "GET", f"{path}?{query}", p.supervisor)
+    for path in ("/api/sessions", "/api/review/export.csv", "/api/review/export-links"):
+        method = "POST" if path.endswith("links") else "GET"
+        status, err = await call(server, method, f"{path}?{query}", p.supervisor)
         assert status == 400, (path, query, err)
         assert err["error"]["code"] == "invalid_payload" and err["error"]["message"], query
 

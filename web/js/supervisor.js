@@ -9,7 +9,6 @@ import {
   action,
   bilingual,
   clearError,
-  fetchOk,
   fillSelect,
   getCatalog,
   h,
@@ -24,12 +23,10 @@ import {
   FLAG_LABELS,
   FOLLOW_UP_LABELS,
   categoryLabel,
-  dispositionName,
   fmtBytes,
   fmtTime,
   label,
   ratingText,
-  saveFile,
   shortHash,
   summaryFacts,
 } from './loop.js';
@@ -335,12 +332,16 @@ function render(sessions) {
 
 $('export-csv').addEventListener('click', () =>
   action($('export-csv'), async () => {
-    // The export needs the bearer token, so it is fetched and handed over as a file.
+    // A navigation cannot send the bearer token: the server signs a one-minute link for these
+    // exact filters (POST /api/review/export-links), and the browser downloads it natively,
+    // streaming the file to disk however large the export is (nothing held in memory here).
     const q = readFilters();
-    const res = await fetchOk('GET', `/api/review/export.csv?${q}`, { token: st.token });
-    const blob = await res.blob();
-    saveFile(blob, dispositionName(res.headers.get('Content-Disposition'), 'sessions.csv'));
-    vtax.exported = { query: q.toString(), bytes: blob.size };
+    const link = await call('POST', `/api/review/export-links?${q}`);
+    const a = h('a', { href: link.url, download: 'sessions.csv', class: 'hidden' });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    vtax.exported = { query: q.toString(), url: link.url, expires_at: link.expires_at };
   }),
 );
 
