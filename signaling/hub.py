@@ -23,6 +23,7 @@ from vtax.catalog import Catalog
 from vtax.config import Settings
 from vtax.errors import DomainError
 from vtax.review.records import SessionRecords
+from vtax.review.service_loop import Parties
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
@@ -230,14 +231,12 @@ class Hub:
     async def send_user(self, event: str, data: dict[str, Any], subject: str) -> None:
         await self.sio.emit(event, data, room=self.user_room(subject))
 
-    async def loop_changed(self, session_id: str, step: str, *to: str) -> None:
+    async def loop_changed(self, session_id: str, step: str, parties: Parties, *to: str) -> None:
         """`session:loop {session_id, step}` to the session's taxpayer and/or agent (`to`):
         a step of the review loop changed, so their page refreshes at once instead of waiting
-        for its next poll. Never fails the step that caused it."""
+        for its next poll. `parties` are the ones the step read under its lock (its
+        `StepResult`), so announcing costs no query. Never fails the step that caused it."""
         try:
-            parties = await self.records.parties(session_id)
-            if parties is None:
-                return
             payload = {"session_id": session_id, "step": step}
             for role, subject in zip(("taxpayer", "agent"), parties, strict=True):
                 if role in to and subject:

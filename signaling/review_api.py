@@ -33,6 +33,7 @@ from vtax.review.deliveries import DEFAULT_MAX_BYTES, Deliveries, DocumentStore
 from vtax.review.kpi import KpiQuery
 from vtax.review.quality import MAX_TOTAL, QUALITY_FORM
 from vtax.review.records import Scope
+from vtax.review.service_loop import Parties
 from vtax.review.views import iso, seconds
 
 DELIVERIES = web.AppKey("vtax.deliveries", Deliveries)
@@ -127,7 +128,7 @@ async def save_summary(request: web.Request) -> web.Response:
         actions=p.actions,
         follow_up_due=p.follow_up_due,
     )
-    await ctx.hub.loop_changed(session_id, "summary", "taxpayer")
+    await ctx.hub.loop_changed(session_id, "summary", saved.parties, "taxpayer")
     return web.json_response(saved)
 
 
@@ -143,7 +144,7 @@ async def check_summary(request: web.Request) -> web.Response:
         comment=p.comment,
         version=p.version,
     )
-    await ctx.hub.loop_changed(session_id, "check", "agent")
+    await ctx.hub.loop_changed(session_id, "check", checked.parties, "agent")
     return web.json_response(checked)
 
 
@@ -169,7 +170,7 @@ async def rate(request: web.Request) -> web.Response:
         comment=p.comment,
         dimensions=p.dimensions.model_dump(exclude_none=True) if p.dimensions else None,
     )
-    await ctx.hub.loop_changed(session_id, "rating", "agent")
+    await ctx.hub.loop_changed(session_id, "rating", rated.parties, "agent")
     return web.json_response(rated)
 
 
@@ -181,7 +182,7 @@ async def close_follow_up(request: web.Request) -> web.Response:
     done = await ctx.records.loop.close_follow_up(
         session_id, Actor(who.role, who.subject), now(), p.note
     )
-    await ctx.hub.loop_changed(session_id, "follow_up", "taxpayer", "agent")
+    await ctx.hub.loop_changed(session_id, "follow_up", done.parties, "taxpayer", "agent")
     return web.json_response(done)
 
 
@@ -287,7 +288,11 @@ async def acknowledge(request: web.Request) -> web.Response:
     view = await request.app[DELIVERIES].acknowledge(
         path_id(request, "delivery_id"), caller(request).subject, now(), p.sha256
     )
-    await request.app[CONTEXT].hub.loop_changed(view["session_id"], "delivery_ack", "agent")
+    # The delivery's taxpayer and agent are the session's (copied from its row at delivery).
+    parties = Parties(view["taxpayer_id"], view["agent_id"])
+    await request.app[CONTEXT].hub.loop_changed(
+        view["session_id"], "delivery_ack", parties, "agent"
+    )
     return web.json_response(view)
 
 

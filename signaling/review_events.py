@@ -32,7 +32,7 @@ class ReviewEvents:
         unknown = [i for i in p.items if not any(i in items for items in known.values())]
         if unknown:
             raise DomainError("invalid_payload", f"unknown catalog items: {', '.join(unknown)}")
-        await self.hub.records.loop.save_summary(
+        saved = await self.hub.records.loop.save_summary(
             p.session_id,
             conn.principal.subject,
             at(time.time()),
@@ -44,7 +44,7 @@ class ReviewEvents:
             actions=p.actions,
             follow_up_due=p.follow_up_due,
         )
-        await self.hub.loop_changed(p.session_id, "summary", "taxpayer")
+        await self.hub.loop_changed(p.session_id, "summary", saved.parties, "taxpayer")
         return {}  # the ack stays `{ok: true}` (contract v1); the version is in the REST view
 
     async def session_check(self, conn: Connection, p: schemas.SessionCheckIn) -> Ack:
@@ -56,11 +56,11 @@ class ReviewEvents:
             comment=p.comment,
             version=p.version,
         )
-        await self.hub.loop_changed(p.session_id, "check", "agent")
+        await self.hub.loop_changed(p.session_id, "check", checked.parties, "agent")
         return dict(checked)
 
     async def session_rate(self, conn: Connection, p: schemas.SessionRate) -> Ack:
-        await self.hub.records.loop.rate(
+        rated = await self.hub.records.loop.rate(
             p.session_id,
             conn.principal.subject,
             at(time.time()),
@@ -68,7 +68,7 @@ class ReviewEvents:
             comment=p.comment,
             dimensions=p.dimensions.model_dump(exclude_none=True) if p.dimensions else None,
         )
-        await self.hub.loop_changed(p.session_id, "rating", "agent")
+        await self.hub.loop_changed(p.session_id, "rating", rated.parties, "agent")
         return {}
 
     async def on_agent_state(self, agent_id: str, status: str, reason: str, when: datetime) -> None:

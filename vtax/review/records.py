@@ -332,15 +332,6 @@ class SessionRecords:
 
     # ---- queries ---------------------------------------------------------------------------
 
-    async def parties(self, session_id: str) -> tuple[str, str | None] | None:
-        """(taxpayer id, agent id or None) of a session; None if there is no such session."""
-        s = ServiceSession
-        async with self._sessions() as db:
-            row = (
-                await db.execute(select(s.taxpayer_id, s.agent_id).where(s.id == session_id))
-            ).first()
-        return None if row is None else (row[0], row[1])
-
     async def get(self, session_id: str, scope: Scope) -> dict[str, Any]:
         clause = scope.clause()
         query = self._view_query().where(ServiceSession.id == session_id)

@@ -5,7 +5,7 @@ with `vtax.review.loop.require`, writes, and appends an audit event, in one tran
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -42,6 +42,22 @@ from vtax.review.views import (
 SummaryResult = Literal["resolved", "follow_up", "transferred"]
 CheckDecision = Literal["confirmed", "disputed"]
 LOW_RATING = 2  # a rating at or below this flags the session for supervisor follow-up
+
+
+class Parties(NamedTuple):
+    taxpayer_id: str
+    agent_id: str | None
+
+
+class StepResult(dict[str, Any]):
+    """A step's answer (the dict the API returns), carrying the session's parties as the step
+    read them under its lock: whoever announces the step (`session:loop`) needs no query."""
+
+    __slots__ = ("parties",)
+
+    def __init__(self, answer: dict[str, Any], row: ServiceSession) -> None:
+        super().__init__(answer)
+        self.parties = Parties(row.taxpayer_id, row.agent_id)
 
 
 def _flag(row: ServiceSession, reason: str) -> None:
@@ -83,7 +99,7 @@ class ServiceLoop:
         category: str | None = None,
         actions: list[str] | None = None,
         follow_up_due: date | None = None,
-    ) -> dict[str, Any]:
+    ) -> StepResult:
         """'Handle': the serving agent's record (and refinement of the ask). Each save is a new
         version; a revision after a dispute reopens the taxpayer's check."""
         async with self._sessions() as db, db.begin():
@@ -126,7 +142,7 @@ class ServiceLoop:
                 },
             )
             await write_change(db, before, row)  # last: the rollup rows are locked briefly
-            return {"version": summary.version}
+            return StepResult({"version": summary.version}, row)
 
     async def check(
         self,
@@ -137,7 +153,7 @@ class ServiceLoop:
         decision: CheckDecision,
         comment: str = "",
         version: int | None = None,
-    ) -> dict[str, Any]:
+    ) -> StepResult:
         """'Check': the taxpayer confirms the summary or disputes it with a comment. The same
         decision again is a no-op; a dispute flags the session for supervisor follow-up."""
         if decision == "disputed" and not comment:
@@ -160,7 +176,8 @@ class ServiceLoop:
                 )
                 if last is not None and last.summary_version == summary.version:
                     if last.comment == comment:
-                        return {"check": decision, "summary_version": summary.version}
+                        answer = {"check": decision, "summary_version": summary.version}
+                        return StepResult(answer, row)
                     raise DomainError("invalid_state", "this summary was checked already")
             step = Step.CONFIRM if decision == "confirmed" else Step.DISPUTE
             require(loop_state(row, summary, rating is not None), step)
@@ -182,7 +199,7 @@ class ServiceLoop:
             if decision == "disputed":
                 _flag(row, "disputed")
                 audit.append(db, session_id, at, audit.SYSTEM, "flagged", {"reason": "disputed"})
-            return {"check": decision, "summary_version": summary.version}
+            return StepResult({"check": decision, "summary_version": summary.version}, row)
 
     async def rate(
         self,
@@ -193,7 +210,7 @@ class ServiceLoop:
         score: int,
         comment: str,
         dimensions: dict[str, int] | None = None,
-    ) -> dict[str, Any]:
+    ) -> StepResult:
         """'Evaluate': one rating per session; the same one again is a no-op, a different one
         is refused; a score of 2 or less flags the session for supervisor follow-up."""
         dims = {k: v for k, v in (dimensions or {}).items() if v is not None}
@@ -217,7 +234,7 @@ class ServiceLoop:
         score: int,
         comment: str,
         dims: dict[str, int],
-    ) -> dict[str, Any]:
+    ) -> StepResult:
         async with self._sessions() as db, db.begin():
             row, summary, existing = await self._load(db, session_id)
             if row is None or row.taxpayer_id != taxpayer_id or row.agent_id is None:
@@ -227,7 +244,7 @@ class ServiceLoop:
                     d: getattr(existing, d) for d in DIMENSIONS if getattr(existing, d) is not None
                 }
                 if (existing.score, existing.comment, old) == (score, comment, dims):
-                    return {"flagged": row.flag == "open"}
+                    return StepResult({"flagged": row.flag == "open"}, row)
                 raise DomainError("already_rated", "this session has a different rating already")
             require(loop_state(row, summary, False), Step.RATE)
             db.add(
@@ -244,11 +261,11 @@ class ServiceLoop:
                 audit.append(db, session_id, at, audit.SYSTEM, "flagged", {"reason": "low_rating"})
             await db.flush()
             await write_change(db, before, row)  # last: the rollup rows are locked briefly
-            return {"flagged": row.flag == "open"}
+            return StepResult({"flagged": row.flag == "open"}, row)
 
     async def close_follow_up(
         self, session_id: str, actor: Actor, at: datetime, note: str = ""
-    ) -> dict[str, Any]:
+    ) -> StepResult:
         """The follow-up the summary promised is done (by the serving agent or a supervisor)."""
         async with self._sessions() as db, db.begin():
             row, summary, rating = await self._load(db, session_id)
@@ -257,7 +274,7 @@ class ServiceLoop:
             require(loop_state(row, summary, rating is not None), Step.CLOSE_FOLLOW_UP)
             row.follow_up_status, row.follow_up_done_at = "done", at
             audit.append(db, session_id, at, actor, "follow_up_closed", {"note": note})
-            return {"status": "done", "done_at": at.isoformat()}
+            return StepResult({"status": "done", "done_at": at.isoformat()}, row)
 
     async def resolve_flag(
         self, session_id: str, supervisor_id: str, at: datetime, note: str
