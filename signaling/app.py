@@ -35,6 +35,7 @@ from vtax.live import LiveStore
 from vtax.live.memory import MemoryLiveStore
 from vtax.live.redis_store import RedisLiveStore
 from vtax.review.records import SessionRecords
+from vtax.review.rollup import Folder
 
 log = logging.getLogger(__name__)
 PAGES = {
@@ -170,11 +171,13 @@ def create_app(settings: Settings, *, migrate_on_start: bool | None = None) -> w
         ctx.ready_checks.append(lambda: _redis_ready(ctx, sio))
     add_pages(app, settings.web_dir)
     do_migrate = settings.is_embedded_database if migrate_on_start is None else migrate_on_start
+    folder = Folder(engine, settings.kpi_fold_interval_s)
 
     async def on_startup(app: web.Application) -> None:
         if do_migrate:
             await migrate(url)
         relay.start_background()
+        folder.start()  # KPI journal -> rollup (vtax/review/rollup.py)
         if not sio.manager_initialized:
             # python-socketio starts the pub/sub listener at the first client; start it now so
             # /readyz can watch it and a fresh node hears the others from the first second.
@@ -183,6 +186,7 @@ def create_app(settings: Settings, *, migrate_on_start: bool | None = None) -> w
 
     async def on_cleanup(app: web.Application) -> None:
         await ctx.queue.engine.close()
+        await folder.close()
         await relay.close()  # closes the store, and with it the shared Redis client
         await _close_pubsub(sio.manager)
         await engine.dispose()

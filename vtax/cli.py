@@ -176,15 +176,15 @@ async def _kpi_rebuild(settings: Settings, day_from: date | None, day_to: date |
         async with engine.begin() as conn:
             counts = await rebuild(conn, day_from, day_to)
     except DBAPIError as exc:
-        if "kpi_daily" in str(exc):
+        if "kpi_rollup" in str(exc) or "kpi_journal" in str(exc):
             raise SystemExit("vtax: no KPI rollup tables here; run `vtax migrate` first") from None
         raise
     finally:
         await engine.dispose()
-    days = f"{day_from or 'the first day'} to {day_to or 'the last day'}"
+    days = f"{counts['from'] or 'the first day'} to {counts['to'] or 'the last day'}"
     return (
-        f"rebuilt the KPI rollup from {days}: {counts['kpi_daily']} daily rows, "
-        f"{counts['kpi_daily_wait']} wait rows in {time.perf_counter() - started:.1f} s"
+        f"rebuilt the KPI rollup from {days} (whole months): {counts['kpi_rollup']} day rows, "
+        f"{counts['kpi_rollup_wait']} day wait rows in {time.perf_counter() - started:.1f} s"
     )
 
 

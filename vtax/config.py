@@ -33,6 +33,9 @@ class Settings(BaseModel):
     token_ttl_s: int = Field(8 * 3600, ge=60, le=7 * 24 * 3600)
     recordings_dir: Path = Path("recordings")
     documents_dir: Path = Field(Path("documents"), description="Folder for delivered documents.")
+    kpi_fold_interval_s: float = Field(
+        1.0, gt=0, le=300, description="How often a node folds the KPI journal into the rollup."
+    )
     documents_max_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="Largest document.")
     web_dir: Path = Field(Path(__file__).resolve().parent.parent / "web")
     host: str = "127.0.0.1"

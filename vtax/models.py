@@ -276,15 +276,14 @@ class AgentCurrentState(Base):
     since: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-# ---- 0003: the KPI rollup ------------------------------------------------------------------
+# ---- 0003: the KPI rollup (0005: its tables) ------------------------------------------------------------------
 
 # Service-level thresholds (seconds) whose within-T counts the daily rollup keeps as columns.
 # Any other T (1..3600) is still exact: the nearest lower column plus the wait histogram.
 KPI_THRESHOLDS = (5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600, 1200, 1800, 3600)
-# Rows every step touches (a day over all sessions, a channel, a category, a language, "no
-# agent") are split into this many shards: a transaction adds to one shard picked at random,
-# a read sums them (the counters are sums), so concurrent steps do not queue on one row lock.
-# A real agent's rows stay in shard 0 (their steps do not contend) and a rebuild writes 0.
+# Occupancy rows every agent state change touches (a day over all agents) are split into
+# this many shards: a transaction adds to one shard picked at random, a read sums them, so
+# concurrent changes do not queue on one row lock. An agent's rows stay in shard 0.
 KPI_SHARDS = 4
 KPI_WAIT_CAP_S = 3601  # the histogram bucket of every wait over 3600 s (never within any T)
 KPI_COUNTERS = (
@@ -304,45 +303,105 @@ KPI_COUNTERS = (
 )
 KPI_SUMS = frozenset({"wait_ms", "talk_ms", "wrap_ms"})  # may pass 2**31 in a day: BIGINT
 
-kpi_daily = Table(
-    "kpi_daily",
-    Base.metadata,
-    # all | agent | category | channel | language; key '' for `all` and for no agent
-    Column("dim", String(10), primary_key=True),
-    Column("day", String(10), primary_key=True),  # UTC YYYY-MM-DD the sessions joined
-    Column("key", String(64), primary_key=True),
-    Column("shard", SmallInteger, primary_key=True, default=0),  # see KPI_SHARDS
-    *(
+# ---- 0005: the KPI rollup in levels and grains, fed through a journal ----------------------
+
+# The key columns a rollup level keeps; the others hold KPI_ANY. `cube` keeps them all (an
+# agent of '' is "no agent": a session nobody answered). A query reads the first level that
+# keeps every key it groups or filters by (so the order is smallest first): the pairs of an
+# agent with one other key are far smaller than the cube (a year of one channel by agent:
+# ~2,200 month rows against ~23,000).
+KPI_LEVELS: dict[str, tuple[str, ...]] = {
+    "total": (),
+    "agent": ("agent",),
+    "mix": ("category", "channel", "language"),
+    "agent_category": ("agent", "category"),
+    "agent_channel": ("agent", "channel"),
+    "agent_language": ("agent", "language"),
+    "cube": ("agent", "category", "channel", "language"),
+}
+KPI_KEYS = ("agent", "category", "channel", "language")
+KPI_GRAINS = ("day", "month")  # period: YYYY-MM-DD | YYYY-MM, UTC, of the day sessions joined
+KPI_ANY = "*"
+
+
+def _kpi_keys() -> list[Column[Any]]:
+    return [
+        Column("agent", String(64), primary_key=True),
+        Column("category", String(64), primary_key=True),
+        Column("channel", String(16), primary_key=True),
+        Column("language", String(16), primary_key=True),
+    ]
+
+
+def _kpi_counters() -> list[Column[Any]]:
+    return [
         Column(name, BigInteger if name in KPI_SUMS else Integer, nullable=False, default=0)
         for name in KPI_COUNTERS
-    ),
-    comment="Additive KPI counters per UTC day and dimension value, kept by the session steps",
+    ]
+
+
+kpi_rollup = Table(
+    "kpi_rollup",
+    Base.metadata,
+    Column("level", String(16), primary_key=True),  # a key of KPI_LEVELS
+    Column("grain", String(8), primary_key=True),  # day | month
+    Column("period", String(10), primary_key=True),
+    *_kpi_keys(),
+    *_kpi_counters(),
+    # a filter on one key reads only that key's rows (the levels with the key)
+    *(Index(f"ix_kpi_rollup_{k}", "level", "grain", k, "period") for k in KPI_KEYS),
+    comment="Additive KPI counters per level, grain and period; folded from kpi_journal",
 )
 
-kpi_daily_wait = Table(
-    "kpi_daily_wait",
+kpi_rollup_wait = Table(
+    "kpi_rollup_wait",
     Base.metadata,
-    Column("dim", String(10), primary_key=True),
+    Column("level", String(16), primary_key=True),
+    Column("grain", String(8), primary_key=True),
     # ceil(wait_ms / 1000), 0 for no wait, KPI_WAIT_CAP_S above 3600 s: for an integer T,
     # wait_ms <= T * 1000 exactly when this is <= T
     Column("wait_s", Integer, primary_key=True),
-    Column("day", String(10), primary_key=True),
-    Column("key", String(64), primary_key=True),
-    Column("shard", SmallInteger, primary_key=True, default=0),
+    Column("period", String(10), primary_key=True),
+    *_kpi_keys(),
     Column("answered", Integer, nullable=False, default=0),
     Column("abandoned", Integer, nullable=False, default=0),
-    comment="Histogram of waits in whole seconds per day and dimension value",
+    *(Index(f"ix_kpi_rollup_wait_{k}", "level", "grain", k, "wait_s", "period") for k in KPI_KEYS),
+    comment="Histogram of waits in whole seconds per level, grain and period",
 )
 
-kpi_occupancy_daily = Table(
-    "kpi_occupancy_daily",
+kpi_journal = Table(
+    "kpi_journal",
     Base.metadata,
+    # BIGINT on PostgreSQL; SQLite's autoincrement needs the INTEGER rowid alias
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("day", String(10), nullable=False),
+    Column("agent", String(64), nullable=False),  # '' for no agent
+    Column("category", String(64), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("language", String(16), nullable=False),
+    # the histogram bucket this row's answered/abandoned counts go to; NULL: none
+    Column("wait_s", Integer, nullable=True),
+    *(
+        Column(name, BigInteger if name in KPI_SUMS else Integer, nullable=False)
+        for name in KPI_COUNTERS
+    ),
+    comment="Signed KPI counter changes of committed steps, not yet folded into kpi_rollup",
+)
+
+kpi_occupancy = Table(
+    "kpi_occupancy",
+    Base.metadata,
+    Column("grain", String(8), primary_key=True),  # day | month
     Column("dim", String(10), primary_key=True),  # all (key '') | agent (key: the agent id)
-    Column("day", String(10), primary_key=True),
+    Column("period", String(10), primary_key=True),
     Column("key", String(64), primary_key=True),
-    Column("shard", SmallInteger, primary_key=True, default=0),
+    Column("shard", SmallInteger, primary_key=True, default=0),  # see KPI_SHARDS
     Column("productive_ms", BigInteger, nullable=False, default=0),  # busy + wrap_up
     Column("staffed_ms", BigInteger, nullable=False, default=0),  # + available, reserved
     Column("state_rows", Integer, nullable=False, default=0),  # agent_state_days rows behind
-    comment="Occupancy time per UTC day, over all agents and per agent (from agent_state_days)",
+    Index("ix_kpi_occupancy_key", "grain", "dim", "key", "period"),
+    comment="Occupancy time per UTC day and month, over all agents and per agent "
+    "(from agent_state_days)",
 )

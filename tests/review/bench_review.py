@@ -174,6 +174,7 @@ async def load(n: int, seed: int = 7) -> dict[str, Any]:
                 score,
                 result,
                 rng.random() < 0.1,
+                cat,
             )
         )
         ev = [(sid, joined, "taxpayer", tp, "joined", "{}")]
@@ -257,6 +258,7 @@ async def load(n: int, seed: int = 7) -> dict[str, Any]:
                     "rating_score",
                     "summary_result",
                     "recontacted",
+                    "final_category",  # the summaries refine no category here
                 ],
             ),
             (
@@ -421,12 +423,24 @@ async def time_queries(base: str, reps: int, rng: random.Random) -> list[tuple[s
              "&threshold_s=25"),
             ("kpi: 366 days by agent, T=3599", sup, f"{kpi}from={d366}&to={d1}&group_by=agent"
              "&threshold_s=3599"),
-            ("kpi raw: 7 days by agent, category", sup, f"{kpi}from={d7}&to={d1}"
+            ("kpi: 366 days by agent, T=25, category", sup, f"{kpi}from={d366}&to={d1}"
+             "&group_by=agent&threshold_s=25&category=cross_border"),
+            ("kpi: 7 days by agent, category", sup, f"{kpi}from={d7}&to={d1}"
              "&group_by=agent&category=cross_border"),
-            ("kpi raw: 30 days by day, kiosk + pt", sup, f"{kpi}from={d30}&to={d1}"
+            ("kpi: 30 days by day, kiosk + pt", sup, f"{kpi}from={d30}&to={d1}"
              "&channel=kiosk&language=pt"),
-            ("kpi raw: 366 days by agent, category", sup, f"{kpi}from={d366}&to={d1}"
+            ("kpi: 366 days by agent, category", sup, f"{kpi}from={d366}&to={d1}"
              "&group_by=agent&category=cross_border"),
+            ("kpi: 366 days by agent, kiosk", sup, f"{kpi}from={d366}&to={d1}"
+             "&group_by=agent&channel=kiosk"),
+            ("kpi: 366 days by channel, category", sup, f"{kpi}from={d366}&to={d1}"
+             "&group_by=channel&category=cross_border"),
+            ("kpi: 366 days by day, agent + category", sup, f"{kpi}from={d366}&to={d1}"
+             f"&agent={agent}&category=cross_border"),
+            ("kpi: 366 days by day, agent + kiosk, T=25", sup, f"{kpi}from={d366}&to={d1}"
+             f"&agent={agent}&channel=kiosk&threshold_s=25"),
+            ("kpi: 366 days by category, kiosk + pt + agent", sup, f"{kpi}from={d366}&to={d1}"
+             f"&group_by=category&channel=kiosk&language=pt&agent={agent}"),
         ]  # fmt: skip
         out = []
         for label, token, path in cases:
@@ -436,8 +450,7 @@ async def time_queries(base: str, reps: int, rng: random.Random) -> list[tuple[s
                     cursor = (await r.json())["next_before"]
                 path = f"/api/sessions?limit=50&before={cursor}"
             times: list[float] = []
-            n = reps if not label.startswith("kpi raw: 366") else max(reps // 6, 5)
-            for i in range(n + 3):
+            for i in range(reps + 3):
                 p = path
                 if path == "DETAIL":
                     p = f"/api/sessions/{rng.choice(sample)}"
@@ -507,6 +520,18 @@ async def rollup_vs_raw() -> list[tuple[str, ...]]:
             ("366 days by category, T=3599", KpiQuery(first, last, "category", 3599)),
             ("366 days by day, agent", KpiQuery(first, last, "day", agent_id=agent)),
             ("30 days by agent, T=7", KpiQuery(last - timedelta(days=29), last, "agent", 7)),
+            (
+                "366 days by agent, category",
+                KpiQuery(first, last, "agent", category="cross_border"),
+            ),
+            (
+                "366 days by channel, T=25, category",
+                KpiQuery(first, last, "channel", 25, category="cross_border"),
+            ),
+            (
+                "30 days by day, kiosk + pt",
+                KpiQuery(last - timedelta(days=29), last, "day", channel="kiosk", language="pt"),
+            ),
         ]:
             assert rollup_plan(q) is not None
             t = time.perf_counter()

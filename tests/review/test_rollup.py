@@ -1,11 +1,12 @@
-"""The per-day KPI rollup (vtax/review/rollup.py), on both engines:
+"""The KPI rollup (vtax/review/rollup.py), on both engines:
 
 - random session histories written through the real steps (join, offer, answer, abandon,
   end, summary and its revision, rating, the agent's wrap-up, returns of the same taxpayer
   with the same matter) give rollup KPIs identical to the raw aggregation for every
-  group_by, filter the rollup serves and threshold, and the incrementally kept rows equal a
-  rebuild from the session rows;
-- concurrent writers on two engines (two nodes) on PostgreSQL lose no update;
+  group_by, filter and pair of filters, threshold, and range (days; whole months and the
+  days around them), with the changes still in the journal and after folding them; and the
+  folded rows equal a rebuild from the session rows;
+- concurrent writers and folders on two engines (two nodes) on PostgreSQL lose no update;
 - `vtax kpi rebuild` as a subprocess, with its argument checks.
 """
 
@@ -28,13 +29,13 @@ from hypothesis import strategies as st
 from vtax.db import make_engine, session_factory
 from vtax.review import rollup
 from vtax.review.audit import Actor
-from vtax.review.kpi import KpiQuery, rollup_plan
+from vtax.review.kpi import KpiQuery, Plan, periods, rollup_plan
 from vtax.review.records import SessionRecords
 
 BASE = datetime(2027, 1, 4, tzinfo=UTC)
 WINDOW = 3  # days each example's sessions join in (plus an hour for the returns)
 GROUPS = ("day", "agent", "category", "channel")
-THRESHOLDS = (1, 10, 20, 21, 3600)
+THRESHOLDS = (1, 10, 20, 59, 3600)
 _examples = itertools.count()  # each example gets its own days (apart more than 7 days)
 
 wait_ms = st.one_of(
@@ -151,41 +152,75 @@ def served_queries(day_from: date, day_to: date, people) -> list[KpiQuery]:
         {"category": "vat"},
         {"channel": "kiosk"},
         {"language": "yue"},
+        {"category": "vat", "channel": "kiosk"},
+        {"agent_id": people.agent, "category": "invoices"},
+        {"agent_id": people.other_agent, "channel": "web", "language": "yue"},
     ]
     out = []
-    for group_by, t, f in itertools.product(GROUPS, THRESHOLDS, filters):
-        q = KpiQuery(day_from, day_to, group_by, t, **f)
-        if rollup_plan(q) is not None:
+    for i, (group_by, f) in enumerate(itertools.product(GROUPS, filters)):
+        # an off-list T (the histogram) every time, and the others in turn
+        for t in (21, THRESHOLDS[i % len(THRESHOLDS)]):
+            q = KpiQuery(day_from, day_to, group_by, t, **f)
+            assert rollup_plan(q) is not None, q
             out.append(q)
     return out
 
 
 async def nonzero_rows(engine) -> dict[str, list[tuple]]:
-    """The rollup rows summed over their shards, those with any non-zero counter (steps may
-    leave all-zero rows behind)."""
+    """The rollup rows (occupancy's summed over their shards), those with any non-zero
+    counter (folds may leave all-zero rows behind)."""
     out = {}
     async with engine.connect() as conn:
-        for table in ("kpi_daily", "kpi_daily_wait", "kpi_occupancy_daily"):
+        for table in ("kpi_rollup", "kpi_rollup_wait", "kpi_occupancy"):
             result = await conn.execute(sa.text(f"SELECT * FROM {table}"))
             columns = list(result.keys())
-            cut = columns.index("shard")
+            key = {"kpi_rollup": 7, "kpi_rollup_wait": 8}.get(table)
+            cut = columns.index("shard") if key is None else key
+            skip = 0 if key is not None else 1
             summed: dict[tuple, list[int]] = {}
             for r in result.all():
-                acc = summed.setdefault(tuple(r[:cut]), [0] * (len(columns) - cut - 1))
-                for k, v in enumerate(r[cut + 1 :]):
+                acc = summed.setdefault(tuple(r[:cut]), [0] * (len(columns) - cut - skip))
+                for k, v in enumerate(r[cut + skip :]):
                     acc[k] += int(v)
             out[table] = sorted((*k, *v) for k, v in summed.items() if any(v))
     return out
 
 
-async def check_rollup(store, day_from: date, day_to: date) -> None:
-    kpis = store.records.kpis
-    now = datetime.combine(day_to + timedelta(days=1), datetime.min.time(), UTC)
-    for q in served_queries(day_from, day_to, store):
+async def journal_rows(engine) -> int:
+    async with engine.connect() as conn:
+        return (await conn.execute(sa.text("SELECT count(*) FROM kpi_journal"))).scalar_one()
+
+
+def around(day_from: date, day_to: date) -> tuple[date, date]:
+    """A range with the whole months around the days and a few days either side (month rows
+    and day rows together)."""
+    first = (day_from.replace(day=1) - timedelta(days=1)).replace(day=1) - timedelta(days=3)
+    last = (day_to.replace(day=1) + timedelta(days=62)).replace(day=1) + timedelta(days=2)
+    return first, last
+
+
+async def same_as_raw(kpis, queries: list[KpiQuery]) -> None:
+    now = datetime.combine(max(q.day_to for q in queries), datetime.min.time(), UTC)
+    for q in queries:
         assert await kpis.report(q, now, source="rollup") == await kpis.report(
             q, now, source="raw"
         ), q
-    # what the steps kept equals a recomputation from the session rows
+
+
+async def check_rollup(store, day_from: date, day_to: date) -> None:
+    """Rollup == raw with the changes in the journal, and again once folded; the folded rows
+    equal a recomputation from the session rows."""
+    narrow = served_queries(day_from, day_to, store)
+    wide = [
+        q
+        for q in served_queries(*around(day_from, day_to), store)
+        if q.group_by != "day" and q.threshold_s == 21
+    ]
+    assert await journal_rows(store.engine) > 0
+    await same_as_raw(store.records.kpis, (narrow + wide)[::3])  # a third: the time it takes
+    await rollup.fold_all(store.engine, limit=7)  # several batches
+    assert await journal_rows(store.engine) == 0
+    await same_as_raw(store.records.kpis, narrow + wide)
     kept = await nonzero_rows(store.engine)
     async with store.engine.begin() as conn:
         await rollup.rebuild(conn)
@@ -208,17 +243,54 @@ async def test_random_histories_rollup_equals_raw(store, specs):
 
 def test_the_plan_names_what_the_rollup_serves():
     d = date(2027, 1, 1)
-    assert rollup_plan(KpiQuery(d, d, "day")) == ("all", None)
-    assert rollup_plan(KpiQuery(d, d, "day", language="pt")) == ("language", "pt")
-    assert rollup_plan(KpiQuery(d, d, "agent")) == ("agent", None)
-    assert rollup_plan(KpiQuery(d, d, "channel", channel="web")) == ("channel", "web")
-    assert rollup_plan(KpiQuery(d, d, "agent", category="vat")) is None
-    assert rollup_plan(KpiQuery(d, d, "day", channel="web", language="pt")) is None
+    assert rollup_plan(KpiQuery(d, d, "day")) == Plan("total", {})
+    assert rollup_plan(KpiQuery(d, d, "day", language="pt")) == Plan("mix", {"language": "pt"})
+    assert rollup_plan(KpiQuery(d, d, "agent")) == Plan("agent", {})
+    assert rollup_plan(KpiQuery(d, d, "channel", channel="web")) == Plan("mix", {"channel": "web"})
+    assert rollup_plan(KpiQuery(d, d, "agent", category="vat")) == Plan(
+        "agent_category", {"category": "vat"}
+    )
+    assert rollup_plan(KpiQuery(d, d, "day", agent_id="a", channel="web")) == Plan(
+        "agent_channel", {"agent": "a", "channel": "web"}
+    )
+    assert rollup_plan(KpiQuery(d, d, "category", channel="web", agent_id="a")) == Plan(
+        "cube", {"agent": "a", "channel": "web"}
+    )
+    assert rollup_plan(KpiQuery(d, d, "day", channel="web", language="pt")) == Plan(
+        "mix", {"channel": "web", "language": "pt"}
+    )
     assert rollup_plan(KpiQuery(d, d, "day", agent_id="")) is None
 
 
+@pytest.mark.parametrize(
+    ("first", "last", "expected"),
+    [
+        # group_by day: day rows only
+        ("2027-01-05", "2027-03-20", None),
+        # whole months inside the range from month rows, the days around them from day rows
+        ("2027-01-05", "2027-03-20", [("month", "2027-02", "2027-02"),
+                                      ("day", "2027-01-05", "2027-01-31"),
+                                      ("day", "2027-03-01", "2027-03-20")]),
+        ("2027-01-01", "2027-12-31", [("month", "2027-01", "2027-12")]),
+        ("2027-01-01", "2027-01-30", [("day", "2027-01-01", "2027-01-30")]),
+        ("2027-01-02", "2027-01-31", [("day", "2027-01-02", "2027-01-31")]),
+        ("2028-02-01", "2028-02-29", [("month", "2028-02", "2028-02")]),
+        ("2027-12-31", "2028-02-01", [("month", "2028-01", "2028-01"),
+                                      ("day", "2027-12-31", "2027-12-31"),
+                                      ("day", "2028-02-01", "2028-02-01")]),
+    ],
+)  # fmt: skip
+def test_periods_cover_the_days_exactly(first, last, expected):
+    q = KpiQuery(date.fromisoformat(first), date.fromisoformat(last), "agent")
+    if expected is None:
+        q = KpiQuery(q.day_from, q.day_to, "day")
+        expected = [("day", first, last)]
+    assert periods(q) == expected
+
+
 async def test_raw_fallback_gives_the_same_answer_through_auto(store):
-    """Queries the rollup does not serve still answer (from the session rows)."""
+    """The one query the rollup does not serve (an agent filter of '', the rollup's "no
+    agent") still answers, from the session rows: nobody."""
     base = BASE - timedelta(days=400)
     specs = [
         {
@@ -227,7 +299,7 @@ async def test_raw_fallback_gives_the_same_answer_through_auto(store):
             "channel": "web",
             "language": "yue",
             "joined_s": 60 * i,
-            "fate": "ended",
+            "fate": "waiting" if i == 3 else "ended",
             "agent": i % 2,
             "wait_ms": 1000 * i,
             "talk_s": 30,
@@ -240,13 +312,18 @@ async def test_raw_fallback_gives_the_same_answer_through_auto(store):
         for i in range(4)
     ]
     await write_history(store.records, store, base, specs)
-    q = KpiQuery(base.date(), base.date(), "agent", 2, category="vat", language="yue")
+    q = KpiQuery(base.date(), base.date(), "agent", 2, agent_id="")
     assert rollup_plan(q) is None
     report = await store.records.kpis.report(q, base + timedelta(days=1))
     assert report == await store.records.kpis.report(q, base + timedelta(days=1), source="raw")
-    assert report["total"]["answered"] == 4 and report["total"]["service_level"] == 0.75
+    assert report["total"]["sessions"] == 0
     with pytest.raises(ValueError):
         await store.records.kpis.report(q, source="rollup")
+    # the unassigned session is in the rollup's '' row, reported as key None
+    by_agent = await store.records.kpis.report(
+        KpiQuery(base.date(), base.date(), "agent", 2, category="vat"), base + timedelta(days=1)
+    )
+    assert [r["sessions"] for r in by_agent["rows"] if r["key"] is None] == [1]
 
 
 async def test_concurrent_writers_on_two_nodes_lose_no_update(database_url, cast):
@@ -292,8 +369,15 @@ async def test_concurrent_writers_on_two_nodes_lose_no_update(database_url, cast
         async with engines[0].begin() as conn:
             await rollup.rebuild(conn)
 
+    # each node's folder, folding small batches often (disjoint rows: SKIP LOCKED)
+    folders = [rollup.Folder(e, interval_s=0.01, batch=5) for e in engines]
+    for f in folders:
+        f.start()
     try:
         await asyncio.gather(*(flow(k) for k in range(120)), rebuild_meanwhile())
+        for f in folders:
+            await f.close()
+        assert await journal_rows(engines[0]) == 0
         records = nodes[0]
         day = base.date()
         for q in served_queries(day, day, cast):
@@ -326,7 +410,8 @@ def vtax(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 async def test_cli_rebuild_recomputes_a_damaged_rollup(store, database_url):
-    base = BASE - timedelta(days=200)
+    """`vtax kpi rebuild --from D --to D` recomputes D's whole month, and only it."""
+    base = datetime(2026, 6, 30, 8, tzinfo=UTC)  # its sessions on June 30 and July 1
     specs = [
         {
             "taxpayer": i % 2,
@@ -347,27 +432,34 @@ async def test_cli_rebuild_recomputes_a_damaged_rollup(store, database_url):
         for i in range(6)
     ]
     await write_history(store.records, store, base, specs)
+    await rollup.fold_all(store.engine)
     kept = await nonzero_rows(store.engine)
     day1, day2 = base.date(), base.date() + timedelta(days=1)
-    async with store.engine.begin() as conn:  # damage both days
-        await conn.execute(sa.text("UPDATE kpi_daily SET sessions = sessions + 5"))
-        await conn.execute(sa.text("DELETE FROM kpi_daily_wait"))
+    async with store.engine.begin() as conn:  # damage both days and months
+        await conn.execute(sa.text("UPDATE kpi_rollup SET sessions = sessions + 5"))
+        await conn.execute(sa.text("DELETE FROM kpi_rollup_wait"))
     done = await asyncio.to_thread(
         vtax, database_url, "kpi", "rebuild", "--from", day1.isoformat(), "--to", day1.isoformat()
     )
     assert done.returncode == 0, done.stderr
-    assert "rebuilt the KPI rollup from" in done.stdout and day1.isoformat() in done.stdout
+    assert "rebuilt the KPI rollup from 2026-06-01 to 2026-06-30" in done.stdout, done.stdout
     fixed = await nonzero_rows(store.engine)
-    assert [r for r in fixed["kpi_daily"] if r[1] == day1.isoformat()] == [
-        r for r in kept["kpi_daily"] if r[1] == day1.isoformat()
-    ]
 
-    # the day outside the range is untouched (still damaged)
-    def sessions_on(rows, day):
-        return [r[3] for r in rows["kpi_daily"] if r[:3] == ("all", day.isoformat(), "")]
+    def rows_of(rows, table, month):
+        at = 2 if table == "kpi_rollup" else 3  # the period
+        return [r for r in rows[table] if r[at].startswith(month)]
 
-    # (+5 on each of its shards' rows)
-    assert sessions_on(kept, day2) == [3] and sessions_on(fixed, day2)[0] in (8, 13, 18, 23)
+    for table in ("kpi_rollup", "kpi_rollup_wait"):
+        assert rows_of(fixed, table, "2026-06") == rows_of(kept, table, "2026-06") != []
+
+    # the month outside the range is untouched (still damaged)
+    def sessions_on(rows, grain, period):
+        return [r[7] for r in rows["kpi_rollup"] if r[:3] == ("total", grain, period)]
+
+    assert sessions_on(kept, "day", day2.isoformat()) == [3]
+    assert sessions_on(fixed, "day", day2.isoformat()) == [8]
+    assert sessions_on(fixed, "month", "2026-07") == [8]
+    assert rows_of(fixed, "kpi_rollup_wait", "2026-07") == []
     done = await asyncio.to_thread(vtax, database_url, "kpi", "rebuild")
     assert done.returncode == 0, done.stderr
     assert await nonzero_rows(store.engine) == kept

@@ -21,17 +21,19 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import func, literal, select
+from sqlalchemy import func, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from vtax.models import (
+    KPI_LEVELS,
     KPI_THRESHOLDS,
     AgentCurrentState,
     ServiceSession,
     User,
-    kpi_daily,
-    kpi_daily_wait,
-    kpi_occupancy_daily,
+    kpi_journal,
+    kpi_occupancy,
+    kpi_rollup,
+    kpi_rollup_wait,
 )
 from vtax.review.agent_history import PRODUCTIVE, STAFFED, AgentStateHistory, split_by_day
 from vtax.review.rollup import NO_KEY, session_sums
@@ -63,38 +65,53 @@ COUNTS = (
 Source = Literal["auto", "rollup", "raw"]
 
 
-def rollup_plan(q: KpiQuery) -> tuple[str, str | None] | None:
-    """Which rollup rows serve the query: (dimension, value or None for all values), or None
-    when the rollup does not cover it and the session rows are aggregated instead.
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """The rollup rows that serve a query: a level, and the key columns filtered on."""
 
-    Served: group_by day with no filter or one filter (any of agent, category, channel,
-    language); group_by agent/category/channel with no filter or a filter on the same
-    dimension. Not served (raw): two or more filters, or group_by X with a filter on another
-    dimension Y (the rollup keeps one dimension per row, not pairs)."""
-    filters = {
-        dim: value
-        for dim, value in (
-            ("agent", q.agent_id),
-            ("category", q.category),
-            ("channel", q.channel),
-            ("language", q.language),
-        )
-        if value is not None
-    }
-    if NO_KEY in filters.values():  # '' is the rollup's "no agent": never a real filter value
+    level: str
+    filters: dict[str, str]
+
+
+FILTER_KEYS = (("agent_id", "agent"), ("category", "category"), ("channel", "channel"),
+               ("language", "language"))  # fmt: skip
+
+
+def rollup_plan(q: KpiQuery) -> Plan | None:
+    """Which rollup level serves the query (the smallest that keeps every key the query
+    groups or filters by), or None for the one case the rollup does not cover, an agent
+    filter of '' (the rollup's "no agent", never a real agent id): the session rows are
+    aggregated instead."""
+    filters = {key: value for attr, key in FILTER_KEYS if (value := getattr(q, attr)) is not None}
+    if filters.get("agent") == NO_KEY:
         return None
+    used = set(filters) | ({q.group_by} if q.group_by != "day" else set())
+    for level, kept in KPI_LEVELS.items():  # smallest first
+        if used <= set(kept):
+            return Plan(level, filters)
+    raise AssertionError("the cube keeps every key")
+
+
+def periods(q: KpiQuery) -> list[tuple[str, str, str]]:
+    """(grain, first, last) ranges of rollup periods that cover the query's days exactly:
+    the whole months inside it from month rows (unless the query groups by day), the days
+    outside them from day rows."""
+    first, last = q.day_from, q.day_to
     if q.group_by == "day":
-        if not filters:
-            return ("all", None)
-        if len(filters) == 1:
-            ((dim, value),) = filters.items()
-            return (dim, value)
-        return None
-    if not filters:
-        return (q.group_by, None)
-    if set(filters) == {q.group_by}:
-        return (q.group_by, filters[q.group_by])
-    return None
+        return [("day", first.isoformat(), last.isoformat())]
+    month_start = (
+        first if first.day == 1 else (first.replace(day=1) + timedelta(days=32)).replace(day=1)
+    )
+    after = last + timedelta(days=1)
+    month_end = after.replace(day=1)  # exclusive
+    if month_start >= month_end:
+        return [("day", first.isoformat(), last.isoformat())]
+    out = [("month", month_start.isoformat()[:7], (month_end - timedelta(days=1)).isoformat()[:7])]
+    if first < month_start:
+        out.append(("day", first.isoformat(), (month_start - timedelta(days=1)).isoformat()))
+    if month_end <= last:
+        out.append(("day", month_end.isoformat(), last.isoformat()))
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +178,7 @@ class KpiReport:
             raise ValueError("the rollup does not cover this query")
         async with self._sessions() as db:
             if plan is not None:
-                grouped = await self._rollup_counts(db, q, *plan)
+                grouped = await self._rollup_counts(db, q, plan)
                 total_counts = dict.fromkeys(COUNTS, 0)
                 for _, counts in grouped:  # each session is in exactly one group
                     for name in COUNTS:
@@ -233,79 +250,104 @@ class KpiReport:
 
     @staticmethod
     async def _rollup_counts(
-        db: AsyncSession, q: KpiQuery, dim: str, value: str | None
+        db: AsyncSession, q: KpiQuery, plan: Plan
     ) -> list[tuple[Any, dict[str, int]]]:
-        """The counts per group from the daily rollup rows of one dimension (and one value
-        of it when the query filters on it)."""
-        d, w = kpi_daily, kpi_daily_wait
+        """The counts per group from the rollup rows of the plan's level (month rows for
+        whole months, day rows for the other days) and the journal rows not folded yet, one
+        statement for the counters and one for the waits in (kept threshold, T]."""
+        r, w, j = kpi_rollup, kpi_rollup_wait, kpi_journal
+        parts = periods(q)
         first, last = q.day_from.isoformat(), q.day_to.isoformat()
-        group = d.c.day if q.group_by == "day" else d.c.key
-        where = [d.c.dim == dim, d.c.day >= first, d.c.day <= last]
-        if value is not None:
-            where.append(d.c.key == value)
+        group = "period" if q.group_by == "day" else q.group_by
         t = q.threshold_s
         below = [x for x in KPI_THRESHOLDS if x <= t]
         base = below[-1] if below else None  # the largest kept threshold <= T
-        columns = [func.sum(d.c[n]).label(n) for n in COUNTS if not n.endswith("_within")]
+        names = [n for n in COUNTS if not n.endswith("_within")]
+        sources = {n: n for n in names}
         if base is not None:
-            columns += [
-                func.sum(d.c[f"answered_le_{base}"]).label("answered_within"),
-                func.sum(d.c[f"abandoned_le_{base}"]).label("abandoned_within"),
+            sources["answered_within"] = f"answered_le_{base}"
+            sources["abandoned_within"] = f"abandoned_le_{base}"
+
+        def union(table: Any, columns: list[tuple[str, str]], extra: list[Any]) -> Any:
+            """The rows of `table` in the plan's level and periods, and the journal's."""
+            selects = [
+                select(
+                    table.c[group].label("key"), *(table.c[c].label(n) for n, c in columns)
+                ).where(
+                    table.c.level == plan.level,
+                    table.c.grain == grain,
+                    table.c.period.between(lo, hi),
+                    *(table.c[k] == v for k, v in plan.filters.items()),
+                    *[e(table) for e in extra],
+                )
+                for grain, lo, hi in parts
             ]
-        query = (
-            select(group.label("key"), *columns)
-            .where(*where)
-            .group_by(group)
-            .having(func.sum(d.c.sessions) > 0)  # a key whose sessions all moved away
-        )
-        out: dict[Any, dict[str, int]] = {}
-        names = [c.name for c in columns]
-        for key, *values in (await db.execute(query)).all():
-            counts = dict.fromkeys(COUNTS, 0)
-            counts.update(zip(names, map(int, values), strict=True))
-            out[key] = counts
-        if base != t:  # the waits in (base, T] from the histogram
-            hist_group = w.c.day if q.group_by == "day" else w.c.key
-            lo = 0 if base is None else base + 1
-            hist = select(
-                hist_group.label("key"), func.sum(w.c.answered), func.sum(w.c.abandoned)
-            ).where(
-                w.c.dim == dim,
-                # a few buckets: one index descent each (dense short waits, only the days in
-                # range are read); a wide gap (T above 600 s): one range, long waits are rare
-                w.c.wait_s.in_(list(range(lo, t + 1)))
-                if t - lo < 64
-                else w.c.wait_s.between(lo, t),
-                w.c.day >= first,
-                w.c.day <= last,
+            key = j.c.day if group == "period" else j.c[group]
+            selects.append(
+                select(key.label("key"), *(j.c[c].label(n) for n, c in columns)).where(
+                    j.c.day.between(first, last),
+                    *(j.c[k] == v for k, v in plan.filters.items()),
+                    *[e(j) for e in extra],
+                )
             )
-            if value is not None:
-                hist = hist.where(w.c.key == value)
-            for key, answered, abandoned in (await db.execute(hist.group_by(hist_group))).all():
+            u = union_all(*selects).subquery()
+            return select(u.c.key, *(func.sum(u.c[n]) for n, _ in columns)).group_by(u.c.key)
+
+        out: dict[Any, dict[str, int]] = {}
+        columns = list(sources.items())
+        for key, *values in (await db.execute(union(r, columns, []))).all():
+            counts = dict.fromkeys(COUNTS, 0)
+            counts.update(zip(sources, map(int, values), strict=True))
+            if counts["sessions"]:  # not a key whose sessions all moved away
+                out[key] = counts
+        if base != t:  # the waits in (base, T] from the histogram
+            lo = 0 if base is None else base + 1
+            buckets = list(range(lo, t + 1))
+
+            def in_gap(table: Any) -> Any:
+                # a few buckets: one index descent each (dense short waits, only the periods
+                # in range are read); a wide gap (T above 600 s): one range, long waits are rare
+                return (
+                    table.c.wait_s.in_(buckets)
+                    if len(buckets) < 64
+                    else (table.c.wait_s.between(lo, t))
+                )
+
+            hist = union(w, [("answered", "answered"), ("abandoned", "abandoned")], [in_gap])
+            for key, answered, abandoned in (await db.execute(hist)).all():
                 if key in out:
                     out[key]["answered_within"] += int(answered or 0)
                     out[key]["abandoned_within"] += int(abandoned or 0)
-        unassigned = dim == "agent" and q.group_by == "agent"
+        unassigned = q.group_by == "agent"
         return [(None if unassigned and k == NO_KEY else k, c) for k, c in out.items()]
 
     async def _occupancy_from_rollup(
         self, q: KpiQuery, now: datetime | None
     ) -> dict[Any, float | None]:
-        """The same figures as `_occupancy`, from `kpi_occupancy_daily` (a row per day, or per
-        agent and day, instead of one per agent, day and state), plus each agent's current,
-        still open state."""
-        o, c = kpi_occupancy_daily, AgentCurrentState
+        """The same figures as `_occupancy`, from `kpi_occupancy` (a row per month or day, or
+        per agent and month or day, instead of one per agent, day and state), plus each
+        agent's current, still open state."""
+        o, c = kpi_occupancy, AgentCurrentState
         first, last = q.day_from.isoformat(), q.day_to.isoformat()
-        where = [o.c.day >= first, o.c.day <= last]
         if q.agent_id is not None:
-            where += [o.c.dim == "agent", o.c.key == q.agent_id]
+            where = [o.c.dim == "agent", o.c.key == q.agent_id]
         else:
-            where.append(o.c.dim == ("agent" if q.group_by == "agent" else "all"))
-        group = {"day": o.c.day, "agent": o.c.key}.get(q.group_by)
-        sums = [func.sum(o.c.productive_ms), func.sum(o.c.staffed_ms), func.sum(o.c.state_rows)]
-        query = select(group if group is not None else literal("*"), *sums).where(*where)
-        if group is not None:
-            query = query.group_by(group)
+            where = [o.c.dim == ("agent" if q.group_by == "agent" else "all")]
+        group = {"day": o.c.period, "agent": o.c.key}.get(q.group_by, literal("*"))
+        parts = union_all(
+            *(
+                select(group.label("key"), o.c.productive_ms, o.c.staffed_ms, o.c.state_rows).where(
+                    o.c.grain == grain, o.c.period.between(lo, hi), *where
+                )
+                for grain, lo, hi in periods(q)
+            )
+        ).subquery()
+        query = select(
+            parts.c.key,
+            func.sum(parts.c.productive_ms),
+            func.sum(parts.c.staffed_ms),
+            func.sum(parts.c.state_rows),
+        ).group_by(parts.c.key)
         current = select(c.agent_id, c.status, c.since)
         if q.agent_id is not None:
             current = current.where(c.agent_id == q.agent_id)

@@ -1,59 +1,72 @@
-"""The per-day KPI rollup: additive counters per UTC day (the day a session joined) and per
-dimension value, kept in the same transaction as every session step that changes a counted
-column, so KPIs over long ranges read a few hundred rows instead of every session.
+"""The KPI rollup: additive counters per period (the UTC day or month sessions joined) at four
+levels of detail, so KPIs over long ranges and any combination of filters read a few thousand
+rows instead of every session.
 
-Tables (migration 0003):
-- `kpi_daily(dim, day, key, <counters>)`: `dim` is `all` (key ''), `agent` (key: the agent
-  id, '' for no agent), `category`, `channel` or `language`. The counters are the sums the
-  raw KPI query takes (`vtax.review.kpi.KpiReport._sums`), and the within-T counts for the
-  thresholds in `KPI_THRESHOLDS`.
-- `kpi_daily_wait(dim, wait_s, day, key, answered, abandoned)`: a histogram of waits in whole
-  seconds, ceil(wait_ms / 1000) (capped at 3601). For an integer T, wait_ms <= 1000 T exactly
-  when ceil(wait_ms / 1000) <= T, so any T not in the list is served exactly from the
-  nearest lower threshold column plus the buckets between it and T.
-- `kpi_occupancy_daily(dim, day, key, productive_ms, staffed_ms, state_rows)`: agent-state
-  time per day over all agents (`all`) and per agent, kept by `AgentStateHistory.record`
-  next to `agent_state_days` (whose rows it sums; `state_rows` counts them, so a key is
-  present exactly when the raw daily totals have a row for it).
+Tables (migration 0005):
+- `kpi_journal`: every committed step that changes a counted column of a session appends its
+  signed counter changes here, in the step's own transaction: an INSERT, no row another step
+  could hold, so concurrent steps never wait on each other (the earlier upserts of shared
+  per-day rows locked them until commit; docs/benchmarks.md).
+- `kpi_rollup(level, grain, period, agent, category, channel, language, <counters>)`: a
+  folder (`Folder`, one per node, every second) moves journal rows into it, each to 4 levels
+  (`KPI_LEVELS`: total; per agent; per category x channel x language; per all four) x 2
+  grains (day, month). The counters are the sums the raw KPI query takes
+  (`session_sums`), and the within-T counts for the thresholds in `KPI_THRESHOLDS`.
+- `kpi_rollup_wait`: a histogram of waits in whole seconds, ceil(wait_ms / 1000) (capped at
+  3601), at the same levels and grains. For an integer T, wait_ms <= 1000 T exactly when
+  ceil(wait_ms / 1000) <= T, so any T not in the list is served exactly from the nearest
+  lower threshold column plus the buckets between it and T.
+- `kpi_occupancy(grain, dim, period, key, productive_ms, staffed_ms, state_rows)`: agent-
+  state time per day and month over all agents (`all`) and per agent, kept by
+  `AgentStateHistory.record` next to `agent_state_days` (whose rows it sums; `state_rows`
+  counts them, so a key is present exactly when the raw daily totals have a row for it).
 
-Maintenance: each step takes a `snapshot` of the row's counted columns before and after it
-changes the row, and `Deltas.write` upserts the difference (INSERT ... ON CONFLICT DO UPDATE
-SET n = n + excluded.n, one statement per table, rows in a fixed order so that concurrent
-writers cannot deadlock on them; PostgreSQL and SQLite). `rebuild` recomputes days from the
-session rows in SQL (`vtax kpi rebuild`).
+A reader sums the rollup rows and the journal rows not folded yet in one statement, so a fold
+committing meanwhile (which deletes journal rows and adds the same amounts to the rollup in
+one transaction) never shows twice or not at all. Folders on several nodes take disjoint
+journal rows (FOR UPDATE SKIP LOCKED) and upsert in a fixed order (no deadlock). `rebuild`
+recomputes whole months from the session rows in SQL (`vtax kpi rebuild`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import logging
 import random
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import and_, case, delete, func, literal, select, text
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from vtax.models import (
+    KPI_ANY,
     KPI_COUNTERS,
+    KPI_GRAINS,
+    KPI_KEYS,
+    KPI_LEVELS,
     KPI_SHARDS,
     KPI_THRESHOLDS,
     KPI_WAIT_CAP_S,
     AgentStateDay,
     ServiceSession,
-    kpi_daily,
-    kpi_daily_wait,
-    kpi_occupancy_daily,
+    kpi_journal,
+    kpi_occupancy,
+    kpi_rollup,
+    kpi_rollup_wait,
 )
 
-DIMS = ("all", "agent", "category", "channel", "language")
+log = logging.getLogger(__name__)
+
 # agent states (vtax.review.agent_history; repeated here, which that module imports)
 PRODUCTIVE_STATES = ("busy", "wrap_up")
 STAFFED_STATES = ("busy", "wrap_up", "available", "reserved")
-ROLLUP_TABLES = (kpi_daily, kpi_daily_wait, kpi_occupancy_daily)
-NO_KEY = ""  # the key of `all`, and of sessions no agent answered
+NO_KEY = ""  # the agent of sessions no agent answered; the key of occupancy's `all`
+FOLD_BATCH = 5000  # journal rows per fold transaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,38 +138,27 @@ def counters(s: Snap) -> dict[str, int]:
     return c
 
 
-def keys(s: Snap) -> tuple[tuple[str, str], ...]:
-    return (
-        ("all", NO_KEY),
-        ("agent", s.agent_id or NO_KEY),
-        ("category", s.category),
-        ("channel", s.channel),
-        ("language", s.language),
-    )
+JournalKey = tuple[str, str, str, str, str, int | None]  # day, agent, category, ..., wait_s
 
 
 class Deltas:
-    """Counter changes of one transaction, merged per row, written at its end."""
+    """Counter changes of one transaction, merged per journal row, appended at its end."""
 
     def __init__(self) -> None:
-        self.main: dict[tuple[str, str, str], dict[str, int]] = defaultdict(
+        self.rows: dict[JournalKey, dict[str, int]] = defaultdict(
             lambda: dict.fromkeys(KPI_COUNTERS, 0)
         )
-        self.wait: dict[tuple[str, int, str, str], list[int]] = defaultdict(lambda: [0, 0])
 
     def add(self, s: Snap | None, sign: int) -> None:
         if s is None or s.day is None:  # the raw query counts by joined_day only
             return
-        c = counters(s)
-        bucket = None if s.wait_ms is None else wait_bucket(s.wait_ms)
-        for dim, key in keys(s):
-            row = self.main[(dim, s.day, key)]
-            for name, value in c.items():
-                row[name] += sign * value
-            if bucket is not None and (s.answered or s.abandoned):
-                hist = self.wait[(dim, bucket, s.day, key)]
-                hist[0] += sign * int(s.answered)
-                hist[1] += sign * int(s.abandoned)
+        # the row's answered/abandoned counts go to this histogram bucket (if any)
+        bucket = None
+        if s.wait_ms is not None and (s.answered or s.abandoned):
+            bucket = wait_bucket(s.wait_ms)
+        row = self.rows[(s.day, s.agent_id or NO_KEY, s.category, s.channel, s.language, bucket)]
+        for name, value in counters(s).items():
+            row[name] += sign * value
 
     def change(self, before: Snap | None, after: Snap | None) -> None:
         if before != after:
@@ -164,36 +166,23 @@ class Deltas:
             self.add(after, +1)
 
     async def write(self, db: AsyncSession | AsyncConnection) -> None:
-        """Upsert the non-zero changes (sorted: a fixed lock order across writers)."""
-        shard = random.randrange(KPI_SHARDS)
-        main = [
-            {"dim": d, "day": day, "key": k, "shard": _shard(d, k, shard), **c}
-            for (d, day, k), c in sorted(self.main.items())
+        """Append the non-zero changes to the journal (no lock on any shared row)."""
+        rows = [
+            {
+                "day": day,
+                "agent": agent,
+                "category": category,
+                "channel": channel,
+                "language": language,
+                "wait_s": wait_s,
+                **c,
+            }
+            for (day, agent, category, channel, language, wait_s), c in self.rows.items()
             if any(c.values())
         ]
-        wait = [
-            {
-                "dim": d,
-                "wait_s": b,
-                "day": day,
-                "key": k,
-                "shard": _shard(d, k, shard),
-                "answered": a,
-                "abandoned": x,
-            }
-            for (d, b, day, k), (a, x) in sorted(self.wait.items())
-            if a or x
-        ]
-        bind = db.get_bind() if isinstance(db, AsyncSession) else db
-        dialect = bind.dialect.name
-        for table, rows, names in (
-            (kpi_daily, main, KPI_COUNTERS),
-            (kpi_daily_wait, wait, ("answered", "abandoned")),
-        ):
-            if rows:
-                await db.execute(_upsert(dialect, table, names), rows)
-        self.main.clear()
-        self.wait.clear()
+        if rows:
+            await db.execute(kpi_journal.insert(), rows)
+        self.rows.clear()
 
 
 async def write_change(db: AsyncSession, before: Snap | None, row: ServiceSession) -> None:
@@ -204,37 +193,39 @@ async def write_change(db: AsyncSession, before: Snap | None, row: ServiceSessio
 
 
 class OccupancyDeltas:
-    """Occupancy time an agent state change adds to its days (over all agents and for the
-    agent), written at the end of the state change's transaction."""
+    """Occupancy time an agent state change adds to its days and months (over all agents and
+    for the agent), written at the end of the state change's transaction."""
 
     def __init__(self) -> None:
-        self.rows: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+        self.rows: dict[tuple[str, str, str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
 
     def add(self, agent_id: str, day: str, status: str, ms: int, new_row: bool) -> None:
-        for dim, key in (("all", NO_KEY), ("agent", agent_id)):
-            row = self.rows[(dim, day, key)]
-            row[0] += ms if status in PRODUCTIVE_STATES else 0
-            row[1] += ms if status in STAFFED_STATES else 0
-            row[2] += int(new_row)
+        for grain in KPI_GRAINS:
+            for dim, key in (("all", NO_KEY), ("agent", agent_id)):
+                row = self.rows[(grain, dim, period(grain, day), key)]
+                row[0] += ms if status in PRODUCTIVE_STATES else 0
+                row[1] += ms if status in STAFFED_STATES else 0
+                row[2] += int(new_row)
 
     async def write(self, db: AsyncSession) -> None:
         shard = random.randrange(KPI_SHARDS)
         rows = [
             {
+                "grain": g,
                 "dim": d,
-                "day": day,
+                "period": p,
                 "key": k,
                 "shard": _shard(d, k, shard),
-                "productive_ms": p,
+                "productive_ms": pr,
                 "staffed_ms": st,
                 "state_rows": n,
             }
-            for (d, day, k), (p, st, n) in sorted(self.rows.items())
+            for (g, d, p, k), (pr, st, n) in sorted(self.rows.items())
         ]
         if rows:
             names = ("productive_ms", "staffed_ms", "state_rows")
             dialect = db.get_bind().dialect.name
-            await db.execute(_upsert(dialect, kpi_occupancy_daily, names), rows)
+            await db.execute(_upsert(dialect, kpi_occupancy, names), rows)
         self.rows.clear()
 
 
@@ -255,18 +246,138 @@ def _upsert(dialect: str, table: Any, names: tuple[str, ...]) -> Any:
     )
 
 
+# ---- folding the journal into the rollup --------------------------------------------------
+
+
+def period(grain: str, day: str) -> str:
+    return day if grain == "day" else day[:7]
+
+
+def level_keys(level: str, keys: dict[str, str]) -> dict[str, str]:
+    """The key columns of a rollup row at `level`: the kept ones, KPI_ANY for the others."""
+    kept = KPI_LEVELS[level]
+    return {k: (keys[k] if k in kept else KPI_ANY) for k in KPI_KEYS}
+
+
+async def fold(conn: AsyncConnection, limit: int = FOLD_BATCH) -> int:
+    """Move up to `limit` journal rows (oldest first) into the rollup tables, in the caller's
+    transaction; the number moved. Concurrent folders take disjoint rows (SKIP LOCKED on
+    PostgreSQL; SQLite has a single writer)."""
+    j = kpi_journal
+    oldest = select(j.c.id).order_by(j.c.id).limit(limit)
+    if conn.dialect.name == "postgresql":
+        oldest = oldest.with_for_update(skip_locked=True)
+    taken = (
+        await conn.execute(delete(j).where(j.c.id.in_(oldest.scalar_subquery())).returning(j))
+    ).all()
+    if not taken:
+        return 0
+    main: dict[tuple[str, ...], dict[str, int]] = defaultdict(
+        lambda: dict.fromkeys(KPI_COUNTERS, 0)
+    )
+    wait: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0, 0])
+    for r in taken:
+        keys = {k: getattr(r, k) for k in KPI_KEYS}
+        for level in KPI_LEVELS:
+            at = tuple(level_keys(level, keys).values())
+            for grain in KPI_GRAINS:
+                p = period(grain, r.day)
+                row = main[(level, grain, p, *at)]
+                for name in KPI_COUNTERS:
+                    row[name] += getattr(r, name)
+                if r.wait_s is not None:
+                    hist = wait[(level, grain, r.wait_s, p, *at)]
+                    hist[0] += r.answered
+                    hist[1] += r.abandoned
+    names = ("level", "grain", "period", *KPI_KEYS)
+    wait_names = ("level", "grain", "wait_s", "period", *KPI_KEYS)
+    dialect = conn.dialect.name
+    rows = [
+        dict(zip(names, k, strict=True)) | c for k, c in sorted(main.items()) if any(c.values())
+    ]
+    if rows:
+        await conn.execute(_upsert(dialect, kpi_rollup, KPI_COUNTERS), rows)
+    hist_rows = [
+        dict(zip(wait_names, k, strict=True)) | {"answered": a, "abandoned": x}
+        for k, (a, x) in sorted(wait.items())
+        if a or x
+    ]
+    if hist_rows:
+        await conn.execute(_upsert(dialect, kpi_rollup_wait, ("answered", "abandoned")), hist_rows)
+    return len(taken)
+
+
+async def fold_all(engine: AsyncEngine, limit: int = FOLD_BATCH) -> int:
+    """Fold until the journal is empty (as this folder sees it), a transaction per batch."""
+    moved = 0
+    while True:
+        async with engine.begin() as conn:
+            n = await fold(conn, limit)
+        moved += n
+        if n < limit:
+            return moved
+
+
+class Folder:
+    """A node's background folder: folds the journal every `interval_s`, and once more when
+    stopped. Errors are logged and retried at the next tick (the journal keeps the rows, and
+    readers count them meanwhile)."""
+
+    def __init__(
+        self, engine: AsyncEngine, interval_s: float = 1.0, batch: int = FOLD_BATCH
+    ) -> None:
+        self._engine = engine
+        self._interval = interval_s
+        self._batch = batch
+        self._task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="kpi-folder")
+
+    async def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                await fold_all(self._engine, self._batch)
+            except Exception:
+                log.exception("kpi fold failed; retrying")
+            try:
+                await asyncio.wait_for(self._stop.wait(), self._interval)
+            except TimeoutError:
+                pass
+
+    async def close(self) -> None:
+        if self._task is None:
+            return
+        self._stop.set()
+        await self._task
+        self._task = None
+        try:
+            await fold_all(self._engine)
+        except Exception:
+            log.exception("kpi fold at shutdown failed; the journal keeps the rows")
+
+
 # ---- recomputing from the session rows -------------------------------------------------------
 
 
-def _key_expr(dim: str) -> Any:
+def _key_exprs(level: str) -> list[Any]:
+    """The session columns behind a level's key columns (KPI_ANY for those it does not keep)."""
     s = ServiceSession
-    return {
-        "all": literal(NO_KEY),
+    columns = {
         "agent": func.coalesce(s.agent_id, NO_KEY),
         "category": s.category,
         "channel": s.channel,
         "language": s.language,
-    }[dim]
+    }
+    kept = KPI_LEVELS[level]
+    return [columns[k] if k in kept else literal(KPI_ANY) for k in KPI_KEYS]
+
+
+def _period_expr(grain: str) -> Any:
+    day = ServiceSession.joined_day
+    return day if grain == "day" else func.substr(day, 1, 7)
 
 
 def _day_range(day_from: date | None, day_to: date | None) -> list[Any]:
@@ -315,8 +426,9 @@ def session_sums(within_ms: dict[str, int]) -> dict[str, Any]:
 
 def backfill_statements(day_from: date | None = None, day_to: date | None = None) -> list[Any]:
     """INSERT ... SELECT statements that fill the rollup tables for the days in range (which
-    must hold no rollup rows yet): one grouped scan of the sessions per dimension and table,
-    and of the agent-state daily totals per dimension."""
+    must hold no rollup rows yet; month rows are only right for whole months): one grouped
+    scan of the sessions per level, grain and table, and of the agent-state daily totals per
+    dimension."""
     s = ServiceSession
     sums = session_sums({f"le_{t}": t * 1000 for t in KPI_THRESHOLDS})
     bucket = case(
@@ -334,81 +446,107 @@ def backfill_statements(day_from: date | None = None, day_to: date | None = None
         days.append(a.day >= day_from.isoformat())
     if day_to is not None:
         days.append(a.day <= day_to.isoformat())
-    for dim, key in (("all", literal(NO_KEY)), ("agent", a.agent_id)):
-        occupancy = select(
-            literal(dim), a.day, key, literal(0), productive, staffed, func.count()
-        ).where(*days)
-        out.append(
-            kpi_occupancy_daily.insert().from_select(
-                ["dim", "day", "key", "shard", "productive_ms", "staffed_ms", "state_rows"],
-                occupancy.group_by(a.day, key),
+    for grain in KPI_GRAINS:
+        p = a.day if grain == "day" else func.substr(a.day, 1, 7)
+        for dim, key in (("all", literal(NO_KEY)), ("agent", a.agent_id)):
+            occupancy = select(
+                literal(grain), literal(dim), p, key, literal(0), productive, staffed, func.count()
+            ).where(*days)
+            out.append(
+                kpi_occupancy.insert().from_select(
+                    [
+                        "grain",
+                        "dim",
+                        "period",
+                        "key",
+                        "shard",
+                        "productive_ms",
+                        "staffed_ms",
+                        "state_rows",
+                    ],
+                    occupancy.group_by(p, key),
+                )
             )
-        )
-    for dim in DIMS:
-        key = _key_expr(dim)
-        main = select(
-            literal(dim), s.joined_day, key, literal(0), *(sums[n] for n in KPI_COUNTERS)
-        ).where(*where)
-        out.append(
-            kpi_daily.insert().from_select(
-                ["dim", "day", "key", "shard", *KPI_COUNTERS], main.group_by(s.joined_day, key)
+    for level in KPI_LEVELS:
+        keys = _key_exprs(level)
+        kept = [k for name, k in zip(KPI_KEYS, keys, strict=True) if name in KPI_LEVELS[level]]
+        for grain in KPI_GRAINS:
+            at = [literal(level), literal(grain)]
+            p = _period_expr(grain)
+            main = select(*at, p, *keys, *(sums[n] for n in KPI_COUNTERS)).where(*where)
+            out.append(
+                kpi_rollup.insert().from_select(
+                    ["level", "grain", "period", *KPI_KEYS, *KPI_COUNTERS],
+                    main.group_by(p, *kept),
+                )
             )
-        )
-        hist = (
-            select(
-                literal(dim),
-                bucket,
-                s.joined_day,
-                key,
-                literal(0),
-                sums["answered"],
-                sums["abandoned"],
+            hist = (
+                select(*at, bucket, p, *keys, sums["answered"], sums["abandoned"])
+                .where(
+                    *where,
+                    s.wait_ms.is_not(None),
+                    s.answered_at.is_not(None) | (s.outcome == "abandoned"),
+                )
+                .group_by(bucket, p, *kept)
             )
-            .where(
-                *where,
-                s.wait_ms.is_not(None),
-                s.answered_at.is_not(None) | (s.outcome == "abandoned"),
+            out.append(
+                kpi_rollup_wait.insert().from_select(
+                    ["level", "grain", "wait_s", "period", *KPI_KEYS, "answered", "abandoned"],
+                    hist,
+                )
             )
-            .group_by(bucket, s.joined_day, key)
-        )
-        out.append(
-            kpi_daily_wait.insert().from_select(
-                ["dim", "wait_s", "day", "key", "shard", "answered", "abandoned"], hist
-            )
-        )
     return out
+
+
+def whole_months(day_from: date | None, day_to: date | None) -> tuple[date | None, date | None]:
+    """The range widened to whole months (the month rows sum whole months)."""
+    if day_from is not None:
+        day_from = day_from.replace(day=1)
+    if day_to is not None:
+        day_to = (day_to.replace(day=1) + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+    return day_from, day_to
 
 
 async def rebuild(
     conn: AsyncConnection, day_from: date | None = None, day_to: date | None = None
-) -> dict[str, int]:
-    """Recompute the rollup of the days in range (all days when open) from the session rows
-    and the agent-state daily totals, in the caller's transaction. On PostgreSQL the rollup
-    tables are locked against the steps' upserts first (SHARE ROW EXCLUSIVE), so a step
-    committing meanwhile is either in the scan or adds its delta after the rebuild, never
-    both; SQLite has a single writer anyway (the DELETE takes it before the scan)."""
+) -> dict[str, Any]:
+    """Recompute the rollup of the months the range touches (all when open) from the session
+    rows and the agent-state daily totals, in the caller's transaction; the journal rows of
+    those days go (the session rows already hold their changes). On PostgreSQL the tables
+    are locked first, the journal first (a folder holding journal rows then finishes before
+    the rebuild reads), against the steps' appends and the folders (SHARE ROW EXCLUSIVE),
+    so a step committing meanwhile is either in the scan or adds its change after the
+    rebuild, never both; SQLite has a single writer anyway (the DELETE takes it)."""
     if conn.dialect.name == "postgresql":
         await conn.execute(
             text(
-                "LOCK TABLE kpi_daily, kpi_daily_wait, kpi_occupancy_daily "
+                "LOCK TABLE kpi_journal, kpi_rollup, kpi_rollup_wait, kpi_occupancy "
                 "IN SHARE ROW EXCLUSIVE MODE"
             )
         )
-    for table in ROLLUP_TABLES:
+    day_from, day_to = whole_months(day_from, day_to)
+    first = None if day_from is None else day_from.isoformat()
+    last = None if day_to is None else day_to.isoformat()
+
+    def within(column: Any, grain: str = "day") -> list[Any]:
         where: list[Any] = []
-        if day_from is not None:
-            where.append(table.c.day >= day_from.isoformat())
-        if day_to is not None:
-            where.append(table.c.day <= day_to.isoformat())
-        await conn.execute(delete(table).where(*where))
+        if first is not None:
+            where.append(column >= period(grain, first))
+        if last is not None:
+            where.append(column <= period(grain, last))
+        return where
+
+    await conn.execute(delete(kpi_journal).where(*within(kpi_journal.c.day)))
+    for table in (kpi_rollup, kpi_rollup_wait, kpi_occupancy):
+        for grain in KPI_GRAINS:
+            await conn.execute(
+                delete(table).where(table.c.grain == grain, *within(table.c.period, grain))
+            )
     for stmt in backfill_statements(day_from, day_to):
         await conn.execute(stmt)
-    counts = {}
-    for table in ROLLUP_TABLES:
+    counts: dict[str, Any] = {"from": first, "to": last}
+    for table in (kpi_rollup, kpi_rollup_wait):
         q = select(func.count()).select_from(table)
-        if day_from is not None:
-            q = q.where(table.c.day >= day_from.isoformat())
-        if day_to is not None:
-            q = q.where(table.c.day <= day_to.isoformat())
+        q = q.where(table.c.grain == "day", *within(table.c.period))
         counts[table.name] = int((await conn.execute(q)).scalar_one())
     return counts

@@ -116,9 +116,10 @@ def _create_occupancy() -> None:
         )
 
 
-def _backfill() -> None:
+def sessions_table() -> Any:
+    """The columns of service_sessions the KPI counters read (0005 reuses it)."""
     utc = vtax.db.UTCDateTime(timezone=True)
-    s = sa.table(
+    return sa.table(
         "service_sessions",
         sa.column("joined_day", sa.String()),
         sa.column("agent_id", sa.String()),
@@ -134,14 +135,11 @@ def _backfill() -> None:
         sa.column("summary_result", sa.String()),
         sa.column("recontacted", sa.Boolean()),
     )
-    daily = sa.table(
-        "kpi_daily", *(sa.column(n) for n in ("dim", "day", "key", "shard", *COUNTERS))
-    )
-    wait = sa.table(
-        "kpi_daily_wait", *(sa.column(n) for n in ("dim", "wait_s", "day", "key", "shard")),
-        sa.column("answered"), sa.column("abandoned"),
-    )  # fmt: skip
-    c = s.c
+
+
+def counter_sums(c: Any) -> tuple[dict[str, Any], Any]:
+    """The counters as SQL sums over `sessions_table()` rows, and the wait bucket (0005
+    reuses them: the same frozen definitions)."""
     answered = c.answered_at.is_not(None)
     abandoned = c.outcome == "abandoned"
     handled = sa.and_(answered, c.talk_ms.is_not(None))
@@ -173,6 +171,21 @@ def _backfill() -> None:
     bucket = sa.case(
         (c.wait_ms <= 0, 0), (c.wait_ms > 3_600_000, WAIT_CAP_S), else_=(c.wait_ms + 999) // 1000
     )
+    return sums, bucket
+
+
+def _backfill() -> None:
+    s = sessions_table()
+    daily = sa.table(
+        "kpi_daily", *(sa.column(n) for n in ("dim", "day", "key", "shard", *COUNTERS))
+    )
+    wait = sa.table(
+        "kpi_daily_wait", *(sa.column(n) for n in ("dim", "wait_s", "day", "key", "shard")),
+        sa.column("answered"), sa.column("abandoned"),
+    )  # fmt: skip
+    c = s.c
+    sums, bucket = counter_sums(c)
+    waited = c.answered_at.is_not(None) | (c.outcome == "abandoned")
     keys = {
         "all": sa.literal(""),
         "agent": sa.func.coalesce(c.agent_id, ""),
@@ -197,10 +210,10 @@ def _backfill() -> None:
                 c.joined_day,
                 key,
                 sa.literal(0),
-                count(answered),
-                count(abandoned),
+                sums["answered"],
+                sums["abandoned"],
             )
-            .where(c.joined_day.is_not(None), c.wait_ms.is_not(None), answered | abandoned)
+            .where(c.joined_day.is_not(None), c.wait_ms.is_not(None), waited)
             .group_by(bucket, c.joined_day, key)
         )
         op.execute(
