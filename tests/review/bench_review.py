@@ -43,7 +43,6 @@ import asyncpg
 from vtax.accounts import Accounts
 from vtax.db import make_engine, migrate, session_factory
 from vtax.review.agent_history import split_by_day
-from vtax.review.audit import Actor
 from vtax.review.records import SessionRecords
 
 ADMIN = os.environ.get("VTAX_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
@@ -549,58 +548,26 @@ async def rollup_vs_raw() -> list[tuple[str, ...]]:
 
 
 async def live_writes(seconds: float, concurrency: int) -> dict[str, Any]:
-    """Full flows through SessionRecords: the session-record and rating write rate."""
-    engine = make_engine(URL, pool_size=concurrency, max_overflow=0)
-    records = SessionRecords(session_factory(engine))
+    """Full flows through SessionRecords (benchmarks/review_writes.py), with the node's KPI
+    folder running: the session-record and rating write rate."""
+    from benchmarks.review_writes import run_flows
+    from vtax.review.rollup import Folder
+
+    engine = make_engine(URL, pool_size=concurrency + 2, max_overflow=0)
     conn = await asyncpg.connect(DSN)
     try:
         agents = [r["id"] for r in await conn.fetch("SELECT id FROM users WHERE role='agent'")]
         taxpayers = [r["id"] for r in await conn.fetch("SELECT id FROM taxpayers LIMIT 5000")]
     finally:
         await conn.close()
-    counts = {"sessions": 0, "ratings": 0, "writes": 0}
-    stop = time.monotonic() + seconds
-
-    async def worker(k: int) -> None:
-        rng = random.Random(k)
-        while time.monotonic() < stop:
-            sid, agent = str(uuid.uuid4()), rng.choice(agents)
-            tp = rng.choice(taxpayers)
-            now = datetime.now(UTC)
-            await records.open(
-                session_id=sid,
-                ticket_id=str(uuid.uuid4()),
-                taxpayer_id=tp,
-                category=rng.choice(CATEGORIES),
-                language="zh-CN",
-                channel="web",
-                question="q",
-                joined_at=now,
-            )
-            await records.offered(sid, agent, now)
-            await records.answered(sid, agent, now)
-            await records.ended(
-                sid, datetime.now(UTC), "completed", "hangup", Actor("agent", agent)
-            )
-            await records.loop.save_summary(
-                sid, agent, datetime.now(UTC), asked="q", handled="h", result="resolved", items=[]
-            )
-            await records.loop.rate(sid, tp, datetime.now(UTC), score=rng.randint(1, 5), comment="")
-            counts["sessions"] += 1
-            counts["ratings"] += 1
-            counts["writes"] += 6
-
-    t = time.perf_counter()
-    await asyncio.gather(*(worker(k) for k in range(concurrency)))
-    elapsed = time.perf_counter() - t
-    await engine.dispose()
-    return {
-        "concurrency": concurrency,
-        "seconds": round(elapsed, 1),
-        "sessions_per_s": round(counts["sessions"] / elapsed),
-        "ratings_per_s": round(counts["ratings"] / elapsed),
-        "record_writes_per_s": round(counts["writes"] / elapsed),
-    }
+    folder = Folder(engine)
+    folder.start()
+    try:
+        records = SessionRecords(session_factory(engine))
+        return await run_flows(records, agents, taxpayers, seconds, concurrency, CATEGORIES)
+    finally:
+        await folder.close()
+        await engine.dispose()
 
 
 BENCH_KEY = "bench-" + secrets.token_hex(24)

@@ -244,9 +244,11 @@ async def test_random_histories_rollup_equals_raw(store, specs):
 def test_the_plan_names_what_the_rollup_serves():
     d = date(2027, 1, 1)
     assert rollup_plan(KpiQuery(d, d, "day")) == Plan("total", {})
-    assert rollup_plan(KpiQuery(d, d, "day", language="pt")) == Plan("mix", {"language": "pt"})
+    assert rollup_plan(KpiQuery(d, d, "day", language="pt")) == Plan("language", {"language": "pt"})
     assert rollup_plan(KpiQuery(d, d, "agent")) == Plan("agent", {})
-    assert rollup_plan(KpiQuery(d, d, "channel", channel="web")) == Plan("mix", {"channel": "web"})
+    assert rollup_plan(KpiQuery(d, d, "channel", channel="web")) == Plan(
+        "channel", {"channel": "web"}
+    )
     assert rollup_plan(KpiQuery(d, d, "agent", category="vat")) == Plan(
         "agent_category", {"category": "vat"}
     )

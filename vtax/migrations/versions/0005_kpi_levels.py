@@ -6,7 +6,7 @@ Create Date: 2026-11-27 21:30:00
 
 Replaces `kpi_daily` / `kpi_daily_wait` (one dimension per row, kept by upserts in every
 step's transaction) with `kpi_journal` (steps append their signed counter changes; a folder
-moves them on) and `kpi_rollup` / `kpi_rollup_wait` (levels total, agent, category x channel
+moves them on) and `kpi_rollup` / `kpi_rollup_wait` (levels total, each key, category x channel
 x language, an agent and one other key, all four; grains day and month; vtax/review/rollup.py). Fills the new tables from
 the sessions that exist with INSERT ... SELECT, one grouped scan per level, grain and table,
 the same SQL on SQLite and PostgreSQL, with 0003's frozen definitions of the counters.
@@ -41,6 +41,9 @@ KEYS = ("agent", "category", "channel", "language")
 LEVELS = {
     "total": (),
     "agent": ("agent",),
+    "category": ("category",),
+    "channel": ("channel",),
+    "language": ("language",),
     "mix": ("category", "channel", "language"),
     "agent_category": ("agent", "category"),
     "agent_channel": ("agent", "channel"),
