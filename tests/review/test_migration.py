@@ -3,6 +3,7 @@ backfills the KPI columns from the rows that exist, 0003 the per-day KPI rollup.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -24,6 +25,15 @@ def head_revision(url: str) -> str:
     head = ScriptDirectory.from_config(alembic_config(url)).get_current_head()
     assert head is not None
     return head
+
+
+async def downgrade(url: str, revision: str) -> None:
+    """Alembic's downgrade (it runs its own event loop: in a thread)."""
+    from alembic import command
+
+    from vtax.db import alembic_config
+
+    await asyncio.to_thread(command.downgrade, alembic_config(url), revision)
 
 
 def at(seconds: float) -> datetime:
@@ -212,16 +222,7 @@ async def test_0002_downgrades_and_upgrades_again(empty_database_url):
     await migrate(url, "0001")
     await populate_0001(url)
     await migrate(url)
-    from vtax.db import alembic_config
-
-    def down() -> None:
-        from alembic import command
-
-        command.downgrade(alembic_config(url), "0001")
-
-    import asyncio
-
-    await asyncio.to_thread(down)
+    await downgrade(url, "0001")
     engine = make_engine(url)
     try:
         async with engine.connect() as conn:
@@ -350,16 +351,7 @@ async def test_0004_backfills_the_final_category_and_downgrades(empty_database_u
     finally:
         await engine.dispose()
 
-    def down() -> None:
-        from alembic import command
-
-        from vtax.db import alembic_config
-
-        command.downgrade(alembic_config(url), "0003")
-
-    import asyncio
-
-    await asyncio.to_thread(down)
+    await downgrade(url, "0003")
     engine = make_engine(url)
     try:
         async with engine.connect() as conn:

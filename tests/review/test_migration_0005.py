@@ -5,13 +5,12 @@ raw aggregation; it also downgrades back to 0003's tables and upgrades again."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 
 import sqlalchemy as sa
 
-from tests.review.test_migration import T, at, head_revision, populate_0001
-from vtax.db import alembic_config, make_engine, migrate, session_factory
+from tests.review.test_migration import T, at, downgrade, head_revision, populate_0001
+from vtax.db import make_engine, migrate, session_factory
 from vtax.models import KPI_LEVELS
 from vtax.review import rollup
 from vtax.review.kpi import KpiQuery
@@ -86,12 +85,7 @@ async def test_0005_downgrades_to_0003s_tables_and_upgrades_again(empty_database
     await populate_0001(url)
     await migrate(url)
 
-    def down() -> None:
-        from alembic import command
-
-        command.downgrade(alembic_config(url), "0004")
-
-    await asyncio.to_thread(down)
+    await downgrade(url, "0004")
     engine = make_engine(url)
     try:
         async with engine.connect() as conn:
