@@ -127,7 +127,7 @@ async def _prepare(db: str) -> None:
         await engine.dispose()
 
 
-async def _child(db: str, seconds: float, concurrency: int) -> dict[str, Any]:
+async def _child(db: str, seconds: float, concurrency: int, fold: bool) -> dict[str, Any]:
     import asyncpg
 
     from vtax.db import make_engine, session_factory
@@ -143,6 +143,8 @@ async def _child(db: str, seconds: float, concurrency: int) -> dict[str, Any]:
         await conn.close()
     engine = make_engine(url, pool_size=concurrency + 2, max_overflow=0)
     folder = rollup.Folder(engine) if hasattr(rollup, "Folder") else None
+    if folder is not None and not fold:  # fold only after the flows (the steps' own cost)
+        folder = rollup.Folder(engine, interval_s=3600)
     if folder is not None:
         folder.start()
     try:
@@ -164,6 +166,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--fold-after", action="store_true",
+                    help="no folding during the flows, only after (the steps' own cost)")  # fmt: skip
     ap.add_argument("--child", nargs=2, metavar=("MODE", "DB"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -171,7 +175,8 @@ def main() -> None:
         if mode == "prepare":
             asyncio.run(_prepare(db))
         else:
-            print(json.dumps(asyncio.run(_child(db, args.seconds, args.concurrency))))
+            result = _child(db, args.seconds, args.concurrency, not args.fold_after)
+            print(json.dumps(asyncio.run(result)))
         return
     variants = dict(v.split("=", 1) for v in args.variant) or {"this": str(HERE)}
     for name in variants:
@@ -183,7 +188,8 @@ def main() -> None:
         env = dict(os.environ, PYTHONPATH=str(root))
         return subprocess.run(
             [sys.executable, str(Path(__file__).resolve()), *extra,
-             "--seconds", str(args.seconds), "--concurrency", str(args.concurrency)],
+             "--seconds", str(args.seconds), "--concurrency", str(args.concurrency),
+             *(["--fold-after"] if args.fold_after else [])],
             env=env, cwd=root, capture_output=True, text=True, check=True,
         )  # fmt: skip
 

@@ -181,7 +181,7 @@ class Deltas:
             if any(c.values())
         ]
         if rows:
-            await db.execute(kpi_journal.insert(), rows)
+            await db.execute(_journal_insert(), rows)
         self.rows.clear()
 
 
@@ -235,6 +235,11 @@ def _shard(dim: str, key: str, shard: int) -> int:
 
 
 @functools.cache
+def _journal_insert() -> Any:
+    return kpi_journal.insert()
+
+
+@functools.cache
 def _upsert(dialect: str, table: Any, names: tuple[str, ...]) -> Any:
     """One statement per engine and table, executed with a list of rows (executemany): built
     and compiled once (a multi-row VALUES literal was compiled anew on every step, ~8 ms)."""
@@ -253,58 +258,106 @@ def period(grain: str, day: str) -> str:
     return day if grain == "day" else day[:7]
 
 
-def level_keys(level: str, keys: dict[str, str]) -> dict[str, str]:
-    """The key columns of a rollup row at `level`: the kept ones, KPI_ANY for the others."""
-    kept = KPI_LEVELS[level]
-    return {k: (keys[k] if k in kept else KPI_ANY) for k in KPI_KEYS}
-
-
 async def fold(conn: AsyncConnection, limit: int = FOLD_BATCH) -> int:
     """Move up to `limit` journal rows (oldest first) into the rollup tables, in the caller's
-    transaction; the number moved. Concurrent folders take disjoint rows (SKIP LOCKED on
-    PostgreSQL; SQLite has a single writer)."""
-    j = kpi_journal
-    oldest = select(j.c.id).order_by(j.c.id).limit(limit)
+    transaction; the number moved. On PostgreSQL one statement does it all in the database
+    (`_pg_fold`); concurrent folders take disjoint rows (SKIP LOCKED). SQLite (a single
+    writer) adds the rows up in Python."""
     if conn.dialect.name == "postgresql":
-        oldest = oldest.with_for_update(skip_locked=True)
-    taken = (
-        await conn.execute(delete(j).where(j.c.id.in_(oldest.scalar_subquery())).returning(j))
-    ).all()
+        return int((await conn.execute(_pg_fold(), {"limit": limit})).scalar_one())
+    j = kpi_journal
+    oldest = select(j.c.id).order_by(j.c.id).limit(limit).scalar_subquery()
+    taken = (await conn.execute(delete(j).where(j.c.id.in_(oldest)).returning(j))).all()
     if not taken:
         return 0
-    main: dict[tuple[str, ...], dict[str, int]] = defaultdict(
-        lambda: dict.fromkeys(KPI_COUNTERS, 0)
-    )
-    wait: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0, 0])
+    # first per journal key (a session's steps share theirs), then fanned out to the levels
+    merged: dict[tuple[Any, ...], list[int]] = {}
     for r in taken:
-        keys = {k: getattr(r, k) for k in KPI_KEYS}
-        for level in KPI_LEVELS:
-            at = tuple(level_keys(level, keys).values())
+        key = (r.day, *(getattr(r, k) for k in KPI_KEYS), r.wait_s)
+        values = [getattr(r, n) for n in KPI_COUNTERS]
+        acc = merged.get(key)
+        if acc is None:
+            merged[key] = values
+        else:
+            merged[key] = [x + y for x, y in zip(acc, values, strict=True)]
+    answered, abandoned = KPI_COUNTERS.index("answered"), KPI_COUNTERS.index("abandoned")
+    main: dict[tuple[Any, ...], list[int]] = {}
+    wait: dict[tuple[Any, ...], list[int]] = {}
+    for (day, *keys, wait_s), values in merged.items():
+        for level, kept in KPI_LEVELS.items():
+            at = tuple(v if k in kept else KPI_ANY for k, v in zip(KPI_KEYS, keys, strict=True))
             for grain in KPI_GRAINS:
-                p = period(grain, r.day)
-                row = main[(level, grain, p, *at)]
-                for name in KPI_COUNTERS:
-                    row[name] += getattr(r, name)
-                if r.wait_s is not None:
-                    hist = wait[(level, grain, r.wait_s, p, *at)]
-                    hist[0] += r.answered
-                    hist[1] += r.abandoned
+                p = period(grain, day)
+                acc = main.get((level, grain, p, *at))
+                main[(level, grain, p, *at)] = (
+                    values if acc is None else [x + y for x, y in zip(acc, values, strict=True)]
+                )
+                if wait_s is not None:
+                    hist = wait.setdefault((level, grain, wait_s, p, *at), [0, 0])
+                    hist[0] += values[answered]
+                    hist[1] += values[abandoned]
     names = ("level", "grain", "period", *KPI_KEYS)
     wait_names = ("level", "grain", "wait_s", "period", *KPI_KEYS)
-    dialect = conn.dialect.name
     rows = [
-        dict(zip(names, k, strict=True)) | c for k, c in sorted(main.items()) if any(c.values())
+        dict(zip(names, k, strict=True)) | dict(zip(KPI_COUNTERS, c, strict=True))
+        for k, c in sorted(main.items())
+        if any(c)
     ]
     if rows:
-        await conn.execute(_upsert(dialect, kpi_rollup, KPI_COUNTERS), rows)
+        await conn.execute(_upsert("sqlite", kpi_rollup, KPI_COUNTERS), rows)
     hist_rows = [
         dict(zip(wait_names, k, strict=True)) | {"answered": a, "abandoned": x}
         for k, (a, x) in sorted(wait.items())
         if a or x
     ]
     if hist_rows:
-        await conn.execute(_upsert(dialect, kpi_rollup_wait, ("answered", "abandoned")), hist_rows)
+        await conn.execute(_upsert("sqlite", kpi_rollup_wait, ("answered", "abandoned")), hist_rows)
     return len(taken)
+
+
+@functools.cache
+def _pg_fold() -> Any:
+    """One PostgreSQL statement: take the oldest journal rows (SKIP LOCKED), spread each over
+    every level and grain (a cross join with the levels as VALUES), add them up per rollup
+    key and upsert both tables in key order (the same lock order in every folder); returns
+    the number of journal rows moved. Built from KPI_LEVELS and KPI_COUNTERS, so it follows
+    them (the SQLite path in `fold` is the reference the tests compare both engines with)."""
+    levels = ", ".join(
+        f"('{level}', '{grain}', {', '.join(str(k in kept).lower() for k in KPI_KEYS)})"
+        for level, kept in KPI_LEVELS.items()
+        for grain in KPI_GRAINS
+    )
+    keep = ", ".join(f"CASE WHEN lv.k_{k} THEN m.{k} ELSE '{KPI_ANY}' END AS {k}" for k in KPI_KEYS)
+    counters = ", ".join(KPI_COUNTERS)
+    key = f"level, grain, period, {', '.join(KPI_KEYS)}"
+    wait_key = f"level, grain, wait_s, period, {', '.join(KPI_KEYS)}"
+    sums = ", ".join(f"sum({n})" for n in KPI_COUNTERS)
+    add = ", ".join(f"{n} = kpi_rollup.{n} + excluded.{n}" for n in KPI_COUNTERS)
+    return text(f"""
+        WITH moved AS (
+            DELETE FROM kpi_journal WHERE id IN (
+                SELECT id FROM kpi_journal ORDER BY id LIMIT :limit FOR UPDATE SKIP LOCKED)
+            RETURNING *
+        ), lv (level, grain, {", ".join(f"k_{k}" for k in KPI_KEYS)}) AS (VALUES {levels}),
+        spread AS (
+            SELECT lv.level, lv.grain,
+                   CASE WHEN lv.grain = 'day' THEN m.day ELSE substr(m.day, 1, 7) END AS period,
+                   {keep}, m.wait_s, {", ".join(f"m.{n}" for n in KPI_COUNTERS)}
+            FROM moved m CROSS JOIN lv
+        ), main AS (
+            INSERT INTO kpi_rollup ({key}, {counters})
+            SELECT {key}, {sums} FROM spread GROUP BY {key} ORDER BY {key}
+            ON CONFLICT ({key}) DO UPDATE SET {add}
+        ), hist AS (
+            INSERT INTO kpi_rollup_wait ({wait_key}, answered, abandoned)
+            SELECT {wait_key}, sum(answered), sum(abandoned) FROM spread
+            WHERE wait_s IS NOT NULL GROUP BY {wait_key} ORDER BY {wait_key}
+            ON CONFLICT ({wait_key}) DO UPDATE SET
+                answered = kpi_rollup_wait.answered + excluded.answered,
+                abandoned = kpi_rollup_wait.abandoned + excluded.abandoned
+        )  -- (a data-modifying WITH runs to completion whether or not it is read)
+        SELECT count(*) FROM moved
+    """)
 
 
 async def fold_all(engine: AsyncEngine, limit: int = FOLD_BATCH) -> int:
