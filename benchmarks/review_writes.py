@@ -128,11 +128,17 @@ async def _prepare(db: str) -> None:
 
 
 async def _child(db: str, seconds: float, concurrency: int, fold: bool) -> dict[str, Any]:
+    import importlib
+
     import asyncpg
 
     from vtax.db import make_engine, session_factory
-    from vtax.review import rollup
     from vtax.review.records import SessionRecords
+
+    try:
+        rollup: Any = importlib.import_module("vtax.review.rollup")
+    except ImportError:  # a tree from before the rollup
+        rollup = None
 
     url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{db}"
     conn = await asyncpg.connect(f"postgresql://postgres@127.0.0.1:5432/{db}")
@@ -142,7 +148,7 @@ async def _child(db: str, seconds: float, concurrency: int, fold: bool) -> dict[
     finally:
         await conn.close()
     engine = make_engine(url, pool_size=concurrency + 2, max_overflow=0)
-    folder = rollup.Folder(engine) if hasattr(rollup, "Folder") else None
+    folder = rollup.Folder(engine) if hasattr(rollup, "Folder") else None  # (None has none)
     if folder is not None and not fold:  # fold only after the flows (the steps' own cost)
         folder = rollup.Folder(engine, interval_s=3600)
     if folder is not None:
