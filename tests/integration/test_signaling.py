@@ -17,12 +17,21 @@ async def test_a_burst_of_candidates_never_overtakes_its_offer(server, clients):
     sid = a_start["session_id"]
     acks: list[dict] = []
     # Fire without waiting: python-socketio would run these concurrently by default.
-    await agent.sio.emit("rtc:signal", {"session_id": sid, "type": "offer",
-                                        "data": {"type": "offer", "sdp": "v=0 " + "x" * 20_000}},
-                         callback=acks.append)
+    await agent.sio.emit(
+        "rtc:signal",
+        {
+            "session_id": sid,
+            "type": "offer",
+            "data": {"type": "offer", "sdp": "v=0 " + "x" * 20_000},
+        },
+        callback=acks.append,
+    )
     for n in range(60):
-        await agent.sio.emit("rtc:signal", {"session_id": sid, "type": "candidate",
-                                            "data": {"candidate": f"c{n}"}}, callback=acks.append)
+        await agent.sio.emit(
+            "rtc:signal",
+            {"session_id": sid, "type": "candidate", "data": {"candidate": f"c{n}"}},
+            callback=acks.append,
+        )
     await poll_until(lambda: len(taxpayer.received["rtc:signal"]) == 61)
     got = taxpayer.received["rtc:signal"]
     assert got[0]["type"] == "offer"
@@ -52,8 +61,9 @@ async def test_resume_replays_what_was_missed_and_both_sides_hear_of_it(server, 
     await taxpayer.close()
     await agent.wait_for("session:peer", lambda p: p["state"] == "reconnecting")
     for n in (2, 3, 4):
-        ack = await agent.call("rtc:signal", {"session_id": sid, "type": "candidate",
-                                              "data": {"n": n}})
+        ack = await agent.call(
+            "rtc:signal", {"session_id": sid, "type": "candidate", "data": {"n": n}}
+        )
         assert ack["ok"]
     back = await clients(server, taxpayer.token)  # a new connection: a reloaded page
     resumed = await back.call("session:resume", {"session_id": sid, "last_seq": 1})
@@ -66,8 +76,9 @@ async def test_resume_replays_what_was_missed_and_both_sides_hear_of_it(server, 
     peer = await agent.wait_for("session:peer", lambda p: p["state"] == "back")
     assert peer["ice_restart"] is True
     # The relay works again both ways on the new connection.
-    assert (await back.call("rtc:signal", {"session_id": sid, "type": "answer",
-                                           "data": {"n": 5}}))["ok"]
+    assert (await back.call("rtc:signal", {"session_id": sid, "type": "answer", "data": {"n": 5}}))[
+        "ok"
+    ]
     assert (await agent.wait_for("rtc:signal"))["data"] == {"n": 5}
     await agent.call("rtc:signal", {"session_id": sid, "type": "candidate", "data": {"n": 6}})
     assert (await back.wait_for("rtc:signal"))["data"] == {"n": 6}
@@ -111,13 +122,13 @@ async def test_after_the_grace_a_resume_is_too_late(server, clients):
 async def test_an_expired_token_cannot_resume(server, clients):
     _agent, _taxpayer, a_start, _ = await start_session(server, clients)
     issuer = server.ctx.issuer
-    taxpayer_id = (await server.ctx.records.get(a_start["session_id"], _supervisor()))[
-        "taxpayer"]["id"]
+    taxpayer_id = (await server.ctx.records.get(a_start["session_id"], _supervisor()))["taxpayer"][
+        "id"
+    ]
     almost = issuer.issue(taxpayer_id, "taxpayer", now=time.time() - issuer.ttl_s + 1)
     short = await clients(server, almost)
     await asyncio.sleep(1.2)
-    ack = await short.call("session:resume", {"session_id": a_start["session_id"],
-                                              "last_seq": 0})
+    ack = await short.call("session:resume", {"session_id": a_start["session_id"], "last_seq": 0})
     assert ack["error"]["code"] == "unauthorized"
 
 
@@ -133,23 +144,34 @@ async def test_signal_floods_are_rate_limited_and_the_connection_survives(server
     assert codes.count("rate_limited") >= 15
     assert agent.sio.connected
     await asyncio.sleep(0.5)  # the bucket refills
-    assert (await agent.call("rtc:signal", {"session_id": sid, "type": "candidate",
-                                            "data": {}}))["ok"]
+    assert (await agent.call("rtc:signal", {"session_id": sid, "type": "candidate", "data": {}}))[
+        "ok"
+    ]
 
 
 @pytest.mark.parametrize("settings_overrides", [{"allowed_origins": ["https://tax.example"]}])
 async def test_only_allowed_origins_may_connect(server):
     token = await server.taxpayer()
     good = socketio.AsyncClient(reconnection=False)
-    await good.connect(server.url, auth={"token": token}, transports=["websocket"],
-                       headers={"Origin": "https://tax.example"}, wait_timeout=5)
+    await good.connect(
+        server.url,
+        auth={"token": token},
+        transports=["websocket"],
+        headers={"Origin": "https://tax.example"},
+        wait_timeout=5,
+    )
     assert good.connected
     await good.disconnect()
     bad = socketio.AsyncClient(reconnection=False)
     try:
         with pytest.raises(socketio.exceptions.ConnectionError):
-            await bad.connect(server.url, auth={"token": token}, transports=["websocket"],
-                              headers={"Origin": "https://evil.example"}, wait_timeout=5)
+            await bad.connect(
+                server.url,
+                auth={"token": token},
+                transports=["websocket"],
+                headers={"Origin": "https://evil.example"},
+                wait_timeout=5,
+            )
     finally:
         if bad.eio.http is not None:  # a refused handshake leaves the HTTP session open
             await bad.eio.http.close()
@@ -162,16 +184,19 @@ async def test_draining_refuses_new_work_and_moves_clients(server, clients):
     await poll_until(lambda: not taxpayer.sio.connected)
     again = Client(server.url, taxpayer.token)
     await again.connect()
-    ack = await again.call("queue:join", {"category": "invoices", "language": "zh-CN",
-                                          "channel": "web", "question": "q"})
+    ack = await again.call(
+        "queue:join",
+        {"category": "invoices", "language": "zh-CN", "channel": "web", "question": "q"},
+    )
     assert ack["error"]["code"] == "draining"
     await again.close()
 
 
 async def test_metrics_count_what_happened(server, clients):
     agent, _taxpayer, a_start, _ = await start_session(server, clients)
-    await agent.call("rtc:signal", {"session_id": a_start["session_id"], "type": "offer",
-                                    "data": {}})
+    await agent.call(
+        "rtc:signal", {"session_id": a_start["session_id"], "type": "offer", "data": {}}
+    )
     async with server.http.get(server.url + "/metrics") as r:
         assert r.status == 200
         text = await r.text()

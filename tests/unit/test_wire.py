@@ -24,7 +24,9 @@ def test_dumps_agrees_with_the_standard_library(value):
     assert json.loads(FastJson.dumps(value)) == json.loads(json.dumps(value))
 
 
-@pytest.mark.parametrize("text", ['{"a": 1}', '[1, "x"]', "18446744073709551615", "NaN", "-Infinity"])
+@pytest.mark.parametrize(
+    "text", ['{"a": 1}', '[1, "x"]', "18446744073709551615", "NaN", "-Infinity"]
+)
 def test_loads_agrees_with_the_standard_library(text):
     got, want = FastJson.loads(text), json.loads(text)
     assert got == want or (math.isnan(got) and math.isnan(want))
