@@ -30,7 +30,7 @@ from pydantic import BaseModel
 
 from signaling import schemas
 from signaling.context import CONTEXT
-from signaling.http_api import ApiError, principal
+from signaling.http_api import ApiError, json_response, principal
 from signaling.hub import Ack, Connection, Hub
 from signaling.sessions import SessionRelay
 from vtax.config import Settings
@@ -402,7 +402,7 @@ async def get_recording(request: web.Request) -> web.Response:
         ticket = rec.ticket(session_id, seg["file"], subject)
         seg["url"] = f"/api/recordings/{session_id}/files/{seg['file']}?ticket={ticket}"
     await rec.audit(session_id, "recording_opened", Actor("supervisor", subject))
-    return web.json_response(body, headers={"Cache-Control": "no-store"})
+    return json_response(body, headers={"Cache-Control": "no-store"})
 
 
 async def get_recording_file(request: web.Request) -> web.StreamResponse:

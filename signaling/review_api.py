@@ -22,12 +22,12 @@ from signaling.http_api import (
     ApiError,
     Endpoint,
     body,
+    json_response,
     link_resource,
     query,
     route,
     session_filter,
 )
-from signaling.wire import FastJson
 from vtax.auth import Principal
 from vtax.review.audit import Actor
 from vtax.review.deliveries import DEFAULT_MAX_BYTES, Deliveries, DocumentStore
@@ -130,7 +130,7 @@ async def save_summary(request: web.Request) -> web.Response:
         follow_up_due=p.follow_up_due,
     )
     await ctx.hub.loop_changed(session_id, "summary", saved.parties, "taxpayer")
-    return web.json_response(saved)
+    return json_response(saved)
 
 
 async def check_summary(request: web.Request) -> web.Response:
@@ -146,7 +146,7 @@ async def check_summary(request: web.Request) -> web.Response:
         version=p.version,
     )
     await ctx.hub.loop_changed(session_id, "check", checked.parties, "agent")
-    return web.json_response(checked)
+    return json_response(checked)
 
 
 async def list_checks(request: web.Request) -> web.Response:
@@ -156,7 +156,7 @@ async def list_checks(request: web.Request) -> web.Response:
     session_id = await visible_session(request, ctx)
     query(request, schemas.Query)  # takes no parameters
     detail = await ctx.records.loop.detail(session_id)
-    return web.json_response({"checks": detail["checks"]})
+    return json_response({"checks": detail["checks"]})
 
 
 async def rate(request: web.Request) -> web.Response:
@@ -172,7 +172,7 @@ async def rate(request: web.Request) -> web.Response:
         dimensions=p.dimensions.model_dump(exclude_none=True) if p.dimensions else None,
     )
     await ctx.hub.loop_changed(session_id, "rating", rated.parties, "agent")
-    return web.json_response(rated)
+    return json_response(rated)
 
 
 async def close_follow_up(request: web.Request) -> web.Response:
@@ -184,7 +184,7 @@ async def close_follow_up(request: web.Request) -> web.Response:
         session_id, Actor(who.role, who.subject), now(), p.note
     )
     await ctx.hub.loop_changed(session_id, "follow_up", done.parties, "taxpayer", "agent")
-    return web.json_response(done)
+    return json_response(done)
 
 
 # ---- deliver -----------------------------------------------------------------------------
@@ -252,7 +252,7 @@ async def deliver(request: web.Request) -> web.Response:
         await ctx.hub.send_user(
             "delivery:new", news | {"sha256": view["sha256"]}, view["taxpayer_id"]
         )
-    return web.json_response(view, status=201)
+    return json_response(view, status=201)
 
 
 async def list_deliveries(request: web.Request) -> web.Response:
@@ -260,12 +260,12 @@ async def list_deliveries(request: web.Request) -> web.Response:
     rows, cursor = await request.app[DELIVERIES].list(
         scope_of(request), status=q.status, session_id=q.session_id, limit=q.limit, before=q.before
     )
-    return web.json_response({"deliveries": rows, "next_before": cursor})
+    return json_response({"deliveries": rows, "next_before": cursor})
 
 
 async def get_delivery(request: web.Request) -> web.Response:
     view = await request.app[DELIVERIES].get(path_id(request, "delivery_id"), scope_of(request))
-    return web.json_response(view)
+    return json_response(view)
 
 
 async def download(request: web.Request) -> web.Response:
@@ -294,14 +294,14 @@ async def acknowledge(request: web.Request) -> web.Response:
     await request.app[CONTEXT].hub.loop_changed(
         view["session_id"], "delivery_ack", parties, "agent"
     )
-    return web.json_response(view)
+    return json_response(view)
 
 
 # ---- supervisor review -------------------------------------------------------------------
 
 
 async def quality_form(request: web.Request) -> web.Response:
-    return web.json_response({"items": list(QUALITY_FORM), "max_total": MAX_TOTAL})
+    return json_response({"items": list(QUALITY_FORM), "max_total": MAX_TOTAL})
 
 
 async def list_agents(request: web.Request) -> web.Response:
@@ -309,12 +309,12 @@ async def list_agents(request: web.Request) -> web.Response:
     query(request, schemas.Query)  # takes no parameters
     staff = await request.app[CONTEXT].accounts.staff_list("agent")
     agents = [{"id": a.id, "username": a.username, "display_name": a.display_name} for a in staff]
-    return web.json_response({"agents": agents})
+    return json_response({"agents": agents})
 
 
 async def review_detail(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
-    return web.json_response(await ctx.records.loop.detail(path_id(request, "session_id")))
+    return json_response(await ctx.records.loop.detail(path_id(request, "session_id")))
 
 
 async def review_quality(request: web.Request) -> web.Response:
@@ -324,7 +324,7 @@ async def review_quality(request: web.Request) -> web.Response:
     review = await ctx.records.loop.review_quality(
         session_id, caller(request).subject, now(), dict(p.scores), p.comment
     )
-    return web.json_response(review, status=201)
+    return json_response(review, status=201)
 
 
 async def resolve_flag(request: web.Request) -> web.Response:
@@ -332,7 +332,7 @@ async def resolve_flag(request: web.Request) -> web.Response:
     session_id = path_id(request, "session_id")
     p = await body(request, schemas.FlagResolveIn)
     done = await ctx.records.loop.resolve_flag(session_id, caller(request).subject, now(), p.note)
-    return web.json_response(done)
+    return json_response(done)
 
 
 def _csv_cell(value: Any) -> Any:
@@ -371,7 +371,7 @@ async def export_link(request: web.Request) -> web.Response:
         EXPORT_LINK, caller(request).subject, resource, EXPORT_LINK_TTL_S
     )
     separator = "" if resource.endswith("?") else "&"
-    return web.json_response(
+    return json_response(
         {
             "url": f"{resource}{separator}{urlencode({LINK_PARAM: token})}",
             "expires_at": iso(datetime.fromtimestamp(expires, UTC)),
@@ -434,8 +434,7 @@ async def kpi(request: web.Request) -> web.Response:
             language=q.language,
         )
     )
-    # orjson: a year by day is ~370 rows of 17 figures (stdlib json ~4 ms of it, orjson 0.4)
-    return web.json_response(report, dumps=FastJson.dumps)
+    return json_response(report)
 
 
 # ---- registration ------------------------------------------------------------------------

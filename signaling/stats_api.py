@@ -7,7 +7,7 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from signaling.context import CONTEXT
-from signaling.http_api import Endpoint, route
+from signaling.http_api import Endpoint, json_response, route
 
 
 class OffersOut(BaseModel):
@@ -48,7 +48,7 @@ class LiveStatsOut(BaseModel):
 
 
 async def live_stats(request: web.Request) -> web.Response:
-    return web.json_response(await request.app[CONTEXT].queue.engine.live_stats())
+    return json_response(await request.app[CONTEXT].queue.engine.live_stats())
 
 
 async def _start_queue(app: web.Application) -> None:
