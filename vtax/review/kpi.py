@@ -36,7 +36,7 @@ from vtax.models import (
     kpi_rollup_wait,
 )
 from vtax.review.agent_history import PRODUCTIVE, STAFFED, AgentStateHistory, split_by_day
-from vtax.review.rollup import NO_KEY, session_sums
+from vtax.review.rollup import NO_KEY, next_month, session_sums
 
 GroupBy = Literal["day", "agent", "category", "channel"]
 GROUPS: dict[str, Any] = {
@@ -99,11 +99,8 @@ def periods(q: KpiQuery) -> list[tuple[str, str, str]]:
     first, last = q.day_from, q.day_to
     if q.group_by == "day":
         return [("day", first.isoformat(), last.isoformat())]
-    month_start = (
-        first if first.day == 1 else (first.replace(day=1) + timedelta(days=32)).replace(day=1)
-    )
-    after = last + timedelta(days=1)
-    month_end = after.replace(day=1)  # exclusive
+    month_start = first if first.day == 1 else next_month(first)
+    month_end = (last + timedelta(days=1)).replace(day=1)  # exclusive
     if month_start >= month_end:
         return [("day", first.isoformat(), last.isoformat())]
     out = [("month", month_start.isoformat()[:7], (month_end - timedelta(days=1)).isoformat()[:7])]
@@ -170,9 +167,9 @@ class KpiReport:
     async def report(
         self, q: KpiQuery, now: datetime | None = None, source: Source = "auto"
     ) -> dict[str, Any]:
-        """KPI rows for each group in the window, and the total: from the daily rollup when
-        it covers the query (`rollup_plan`), else from the session rows (`source` forces
-        either; the figures are identical)."""
+        """KPI rows for each group in the window, and the total: from the rollup (and the
+        journal rows not folded yet) when it covers the query (`rollup_plan`), else from the
+        session rows (`source` forces either; the figures are identical)."""
         plan = rollup_plan(q) if source != "raw" else None
         if source == "rollup" and plan is None:
             raise ValueError("the rollup does not cover this query")

@@ -266,6 +266,8 @@ async def fold(conn: AsyncConnection, limit: int = FOLD_BATCH) -> int:
     if conn.dialect.name == "postgresql":
         return int((await conn.execute(_pg_fold(), {"limit": limit})).scalar_one())
     j = kpi_journal
+    if (await conn.execute(select(j.c.id).limit(1))).first() is None:
+        return 0  # a read: an idle node does not take SQLite's write lock every second
     oldest = select(j.c.id).order_by(j.c.id).limit(limit).scalar_subquery()
     taken = (await conn.execute(delete(j).where(j.c.id.in_(oldest)).returning(j))).all()
     if not taken:
@@ -551,12 +553,17 @@ def backfill_statements(day_from: date | None = None, day_to: date | None = None
     return out
 
 
+def next_month(day: date) -> date:
+    """The first day of the month after `day`'s."""
+    return (day.replace(day=1) + timedelta(days=32)).replace(day=1)
+
+
 def whole_months(day_from: date | None, day_to: date | None) -> tuple[date | None, date | None]:
     """The range widened to whole months (the month rows sum whole months)."""
     if day_from is not None:
         day_from = day_from.replace(day=1)
     if day_to is not None:
-        day_to = (day_to.replace(day=1) + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+        day_to = next_month(day_to) - timedelta(days=1)
     return day_from, day_to
 
 
