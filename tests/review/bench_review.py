@@ -18,6 +18,9 @@ Results go to stdout as a Markdown table (docs/review.md quotes them).
     --skip-queries   only the live writes (e.g. to compare two versions of the code)
     --live-seconds   how long the live writes run (default 10)
     --live-concurrency  concurrent flows of the live writes (default 16)
+    --variant NAME=ROOT  time the queries through one server per checkout ROOT of this
+                     project (PYTHONPATH=ROOT), side by side: the servers take turns request by
+                     request (e.g. `--variant before=/tmp/base --variant after=.`); repeatable
 """
 
 from __future__ import annotations
@@ -336,7 +339,12 @@ def percentile(values: list[float], q: float) -> float:
     return values[k]
 
 
-async def time_queries(base: str, reps: int, rng: random.Random) -> list[tuple[str, ...]]:
+async def time_queries(
+    bases: dict[str, str], reps: int, rng: random.Random
+) -> list[tuple[str, ...]]:
+    """p50 / p95 / p99 of each query through each server in `bases` (variant: URL); the
+    servers take turns request by request, so a noisy moment hits them all alike."""
+    base = next(iter(bases.values()))  # log-ins and the cursor: tokens are valid on all
     conn = await asyncpg.connect(DSN)
     try:
         sample = [
@@ -448,27 +456,28 @@ async def time_queries(base: str, reps: int, rng: random.Random) -> list[tuple[s
                 async with http.get(base + "/api/sessions?limit=50", headers=headers) as r:
                     cursor = (await r.json())["next_before"]
                 path = f"/api/sessions?limit=50&before={cursor}"
-            times: list[float] = []
+            times: dict[str, list[float]] = {name: [] for name in bases}
             for i in range(reps + 3):
                 p = path
                 if path == "DETAIL":
                     p = f"/api/sessions/{rng.choice(sample)}"
                 elif path == "REVIEW":
                     p = f"/api/review/sessions/{rng.choice(sample)}"
-                t = time.perf_counter()
-                async with http.get(base + p, headers=headers) as r:
-                    await r.read()
-                    assert r.status == 200, (label, r.status, await r.text())
-                if i >= 3:  # warm-up
-                    times.append((time.perf_counter() - t) * 1000)
-            out.append(
-                (
-                    label,
-                    f"{statistics.median(times):.1f}",
-                    f"{percentile(times, 0.95):.1f}",
-                    f"{percentile(times, 0.99):.1f}",
-                )
-            )
+                for name, url in bases.items():
+                    t = time.perf_counter()
+                    async with http.get(url + p, headers=headers) as r:
+                        await r.read()
+                        assert r.status == 200, (label, name, r.status, await r.text())
+                    if i >= 3:  # warm-up
+                        times[name].append((time.perf_counter() - t) * 1000)
+            row = [label]
+            for values in times.values():
+                row += [
+                    f"{statistics.median(values):.1f}",
+                    f"{percentile(values, 0.95):.1f}",
+                    f"{percentile(values, 0.99):.1f}",
+                ]
+            out.append(tuple(row))
             print(out[-1], flush=True)
         t = time.perf_counter()
         async with http.get(
@@ -484,7 +493,7 @@ async def time_queries(base: str, reps: int, rng: random.Random) -> list[tuple[s
                 "export: 7 days CSV",
                 f"{rows} rows in {s * 1000:.0f} ms",
                 f"{rows / s:.0f} rows/s",
-                "",
+                *[""] * (3 * len(bases) - 2),
             )
         )
     return out
@@ -573,7 +582,25 @@ async def live_writes(seconds: float, concurrency: int) -> dict[str, Any]:
 BENCH_KEY = "bench-" + secrets.token_hex(24)
 
 
-async def main() -> None:
+PCTS = ("p50", "p95", "p99")
+
+
+async def wait_healthy(base: str, server: asyncio.subprocess.Process) -> None:
+    deadline = time.monotonic() + 30
+    async with aiohttp.ClientSession() as http:
+        while True:
+            try:
+                async with http.get(base + "/healthz") as r:
+                    if r.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            if time.monotonic() > deadline or server.returncode is not None:
+                raise RuntimeError(f"the server at {base} did not start")
+            await asyncio.sleep(0.2)
+
+
+def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sessions", type=int, default=1_000_000)
     ap.add_argument("--reps", type=int, default=60)
@@ -582,7 +609,20 @@ async def main() -> None:
     ap.add_argument("--skip-queries", action="store_true")
     ap.add_argument("--live-seconds", type=float, default=10)
     ap.add_argument("--live-concurrency", type=int, default=16)
+    ap.add_argument("--variant", action="append", default=[], metavar="NAME=ROOT")
     args = ap.parse_args()
+    args.variants = {"this": None}  # None: the installed tree
+    if args.variant:
+        args.variants = dict(v.split("=", 1) for v in args.variant)
+        for name, root in args.variants.items():
+            if not name.isidentifier() or not os.path.isdir(os.path.join(root, "vtax")):
+                ap.error(f"--variant {name}={root}: NAME=ROOT, ROOT a checkout of this project")
+            args.variants[name] = os.path.abspath(root)
+    return args
+
+
+async def main(args: argparse.Namespace) -> None:
+    variants: dict[str, str | None] = args.variants
     if not args.skip_load:
         await create_database()
         print("load:", json.dumps(await load(args.sessions), indent=1), flush=True)
@@ -605,41 +645,34 @@ async def main() -> None:
         VTAX_RECORDER_AUTOSTART="false",
     )
     vtax = os.path.join(os.path.dirname(sys.executable), "vtax")
-    server = await asyncio.create_subprocess_exec(
-        "taskset",
-        "-c",
-        "0",
-        vtax,
-        "serve",
-        "--port",
-        str(args.port),
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    servers = []
+    bases: dict[str, str] = {}
     try:
+        for i, (name, root) in enumerate(variants.items()):
+            port = args.port + i
+            servers.append(
+                await asyncio.create_subprocess_exec(
+                    "taskset", "-c", "0", vtax, "serve", "--port", str(port),
+                    env=env if root is None else dict(env, PYTHONPATH=root),
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+            )  # fmt: skip
+            bases[name] = f"http://127.0.0.1:{port}"
         os.sched_setaffinity(0, {1})
-        base = f"http://127.0.0.1:{args.port}"
-        deadline = time.monotonic() + 30
-        async with aiohttp.ClientSession() as http:
-            while True:
-                try:
-                    async with http.get(base + "/healthz") as r:
-                        if r.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    pass
-                if time.monotonic() > deadline or server.returncode is not None:
-                    raise RuntimeError("the server did not start")
-                await asyncio.sleep(0.2)
-        rows = await time_queries(base, args.reps, random.Random(1))
-        print("\n| query (REST, one node) | p50 ms | p95 ms | p99 ms |\n|---|---|---|---|")
+        for server, base in zip(servers, bases.values(), strict=True):
+            await wait_healthy(base, server)
+        rows = await time_queries(bases, args.reps, random.Random(1))
+        heads = " | ".join(
+            f"{p} ms" if len(bases) == 1 else f"{name} {p}" for name in bases for p in PCTS
+        )
+        print(f"\n| query (REST, one node) | {heads} |\n|---|" + "---|" * 3 * len(bases))
         for row in rows:
             print("| " + " | ".join(row) + " |")
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        await asyncio.wait_for(server.wait(), 20)
+        for server in servers:
+            os.killpg(server.pid, signal.SIGTERM)
+            await asyncio.wait_for(server.wait(), 20)
     print(
         "live writes:",
         json.dumps(await live_writes(args.live_seconds, args.live_concurrency)),
@@ -648,4 +681,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(main(parse_args()))

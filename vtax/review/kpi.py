@@ -19,10 +19,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from typing import Any, Literal
 
-from sqlalchemy import func, literal, select, union_all
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import bindparam, func, literal, select, union_all
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from vtax.models import (
     KPI_LEVELS,
@@ -133,25 +134,35 @@ def _ratio(num: int, den: int, digits: int = 4) -> float | None:
 
 
 def figures(c: dict[str, int]) -> dict[str, Any]:
-    """The KPIs from one bucket's counts and millisecond sums."""
-    offered = c["answered"] + c["abandoned"]
+    """The KPIs from one bucket's counts and millisecond sums (a year by day makes 367 of
+    these per request: each count is read once)."""
+    answered, abandoned, handled = c["answered"], c["abandoned"], c["handled"]
+    ratings, summarised = c["ratings"], c["summarised"]
+    talk_ms, wrap_ms = c["talk_ms"], c["wrap_ms"]
+    offered = answered + abandoned
+    within = c["answered_within"]
     return {
         "sessions": c["sessions"],
-        "answered": c["answered"],
-        "abandoned": c["abandoned"],
-        "handled": c["handled"],
-        "service_level": _ratio(c["answered_within"], c["answered"]),
-        "service_level_2": _ratio(c["answered_within"] + c["abandoned_within"], offered),
-        "asa_s": _ratio(c["wait_ms"], c["answered"] * 1000, 3),
-        "aht_s": _ratio(c["talk_ms"] + c["wrap_ms"], c["handled"] * 1000, 3),
-        "talk_s": _ratio(c["talk_ms"], c["handled"] * 1000, 3),
-        "wrap_up_s": _ratio(c["wrap_ms"], c["handled"] * 1000, 3),
-        "abandonment_rate": _ratio(c["abandoned"], offered),
-        "ratings": c["ratings"],
-        "csat": _ratio(c["satisfied"], c["ratings"]),
-        "summarised": c["summarised"],
-        "fcr": _ratio(c["resolved_first"], c["summarised"]),
+        "answered": answered,
+        "abandoned": abandoned,
+        "handled": handled,
+        "service_level": round(within / answered, 4) if answered else None,
+        "service_level_2": (
+            round((within + c["abandoned_within"]) / offered, 4) if offered else None
+        ),
+        "asa_s": round(c["wait_ms"] / (answered * 1000), 3) if answered else None,
+        "aht_s": round((talk_ms + wrap_ms) / (handled * 1000), 3) if handled else None,
+        "talk_s": round(talk_ms / (handled * 1000), 3) if handled else None,
+        "wrap_up_s": round(wrap_ms / (handled * 1000), 3) if handled else None,
+        "abandonment_rate": round(abandoned / offered, 4) if offered else None,
+        "ratings": ratings,
+        "csat": round(c["satisfied"] / ratings, 4) if ratings else None,
+        "summarised": summarised,
+        "fcr": round(c["resolved_first"] / summarised, 4) if summarised else None,
     }
+
+
+_NAMES = select(User.id, User.display_name).where(User.id.in_(bindparam("ids", expanding=True)))
 
 
 class KpiReport:
@@ -173,7 +184,8 @@ class KpiReport:
         plan = rollup_plan(q) if source != "raw" else None
         if source == "rollup" and plan is None:
             raise ValueError("the rollup does not cover this query")
-        async with self._sessions() as db:
+        async with self._sessions() as session:
+            db = await session.connection()  # Core: no ORM layer for the plain rows
             if plan is not None:
                 grouped = await self._rollup_counts(db, q, plan)
                 total_counts = dict.fromkeys(COUNTS, 0)
@@ -188,13 +200,11 @@ class KpiReport:
             if q.group_by == "agent":
                 ids = [key for key, _ in grouped if key is not None]
                 if ids:
-                    users = await db.execute(
-                        select(User.id, User.display_name).where(User.id.in_(ids))
-                    )
+                    users = await db.execute(_NAMES, {"ids": ids})
                     names = {uid: name for uid, name in users.all()}
-        if plan is not None:
-            occupancy = await self._occupancy_from_rollup(q, now)
-        else:
+            if plan is not None:
+                occupancy = await self._occupancy_from_rollup(db, q, now)
+        if plan is None:
             occupancy = await self._occupancy(q, now)
         rows = []
         for key, counts in grouped:
@@ -223,7 +233,7 @@ class KpiReport:
         }
 
     async def _raw_counts(
-        self, db: AsyncSession, q: KpiQuery
+        self, db: AsyncConnection, q: KpiQuery
     ) -> tuple[list[tuple[Any, dict[str, int]]], dict[str, int]]:
         """The counts per group and in total, aggregated over the session rows."""
         s = ServiceSession
@@ -247,71 +257,38 @@ class KpiReport:
 
     @staticmethod
     async def _rollup_counts(
-        db: AsyncSession, q: KpiQuery, plan: Plan
+        db: AsyncConnection, q: KpiQuery, plan: Plan
     ) -> list[tuple[Any, dict[str, int]]]:
         """The counts per group from the rollup rows of the plan's level (month rows for
         whole months, day rows for the other days) and the journal rows not folded yet, one
         statement for the counters and one for the waits in (kept threshold, T]."""
-        r, w, j = kpi_rollup, kpi_rollup_wait, kpi_journal
         parts = periods(q)
-        first, last = q.day_from.isoformat(), q.day_to.isoformat()
         group = "period" if q.group_by == "day" else q.group_by
         t = q.threshold_s
         below = [x for x in KPI_THRESHOLDS if x <= t]
         base = below[-1] if below else None  # the largest kept threshold <= T
-        names = [n for n in COUNTS if not n.endswith("_within")]
-        sources = {n: n for n in names}
-        if base is not None:
-            sources["answered_within"] = f"answered_le_{base}"
-            sources["abandoned_within"] = f"abandoned_le_{base}"
-
-        def union(table: Any, columns: list[tuple[str, str]], extra: list[Any]) -> Any:
-            """The rows of `table` in the plan's level and periods, and the journal's."""
-            selects = [
-                select(
-                    table.c[group].label("key"), *(table.c[c].label(n) for n, c in columns)
-                ).where(
-                    table.c.level == plan.level,
-                    table.c.grain == grain,
-                    table.c.period.between(lo, hi),
-                    *(table.c[k] == v for k, v in plan.filters.items()),
-                    *[e(table) for e in extra],
-                )
-                for grain, lo, hi in parts
-            ]
-            key = j.c.day if group == "period" else j.c[group]
-            selects.append(
-                select(key.label("key"), *(j.c[c].label(n) for n, c in columns)).where(
-                    j.c.day.between(first, last),
-                    *(j.c[k] == v for k, v in plan.filters.items()),
-                    *[e(j) for e in extra],
-                )
-            )
-            u = union_all(*selects).subquery()
-            return select(u.c.key, *(func.sum(u.c[n]) for n, _ in columns)).group_by(u.c.key)
-
+        shape = (plan.level, group, tuple(plan.filters), tuple(grain for grain, _, _ in parts))
+        params: dict[str, Any] = {"first": q.day_from.isoformat(), "last": q.day_to.isoformat()}
+        for i, (_, lo, hi) in enumerate(parts):
+            params[f"lo{i}"], params[f"hi{i}"] = lo, hi
+        params.update({f"f_{k}": v for k, v in plan.filters.items()})
+        names, statement = _counts_statement(*shape, base)
         out: dict[Any, dict[str, int]] = {}
-        columns = list(sources.items())
-        for key, *values in (await db.execute(union(r, columns, []))).all():
+        for key, *values in (await db.execute(statement, params)).all():
             counts = dict.fromkeys(COUNTS, 0)
-            counts.update(zip(sources, map(int, values), strict=True))
+            counts.update(zip(names, map(int, values), strict=True))
             if counts["sessions"]:  # not a key whose sessions all moved away
                 out[key] = counts
         if base != t:  # the waits in (base, T] from the histogram
-            lo = 0 if base is None else base + 1
-            buckets = list(range(lo, t + 1))
-
-            def in_gap(table: Any) -> Any:
-                # a few buckets: one index descent each (dense short waits, only the periods
-                # in range are read); a wide gap (T above 600 s): one range, long waits are rare
-                return (
-                    table.c.wait_s.in_(buckets)
-                    if len(buckets) < 64
-                    else (table.c.wait_s.between(lo, t))
-                )
-
-            hist = union(w, [("answered", "answered"), ("abandoned", "abandoned")], [in_gap])
-            for key, answered, abandoned in (await db.execute(hist)).all():
+            gap_lo = 0 if base is None else base + 1
+            # a few buckets: one index descent each (dense short waits, only the periods in
+            # range are read); a wide gap (T above 600 s): one range, long waits are rare
+            wide = t + 1 - gap_lo >= 64
+            params.update(
+                {"gap_lo": gap_lo, "gap_hi": t} if wide else {"gap": list(range(gap_lo, t + 1))}
+            )
+            hist = _waits_statement(*shape, wide)
+            for key, answered, abandoned in (await db.execute(hist, params)).all():
                 if key in out:
                     out[key]["answered_within"] += int(answered or 0)
                     out[key]["abandoned_within"] += int(abandoned or 0)
@@ -319,38 +296,25 @@ class KpiReport:
         return [(None if unassigned and k == NO_KEY else k, c) for k, c in out.items()]
 
     async def _occupancy_from_rollup(
-        self, q: KpiQuery, now: datetime | None
+        self, db: AsyncConnection, q: KpiQuery, now: datetime | None
     ) -> dict[Any, float | None]:
         """The same figures as `_occupancy`, from `kpi_occupancy` (a row per month or day, or
         per agent and month or day, instead of one per agent, day and state), plus each
         agent's current, still open state."""
-        o, c = kpi_occupancy, AgentCurrentState
+        parts = periods(q)
         first, last = q.day_from.isoformat(), q.day_to.isoformat()
+        params: dict[str, Any] = {
+            "dim": "agent" if q.agent_id is not None or q.group_by == "agent" else "all",
+        }
         if q.agent_id is not None:
-            where = [o.c.dim == "agent", o.c.key == q.agent_id]
-        else:
-            where = [o.c.dim == ("agent" if q.group_by == "agent" else "all")]
-        group = {"day": o.c.period, "agent": o.c.key}.get(q.group_by, literal("*"))
-        parts = union_all(
-            *(
-                select(group.label("key"), o.c.productive_ms, o.c.staffed_ms, o.c.state_rows).where(
-                    o.c.grain == grain, o.c.period.between(lo, hi), *where
-                )
-                for grain, lo, hi in periods(q)
-            )
-        ).subquery()
-        query = select(
-            parts.c.key,
-            func.sum(parts.c.productive_ms),
-            func.sum(parts.c.staffed_ms),
-            func.sum(parts.c.state_rows),
-        ).group_by(parts.c.key)
-        current = select(c.agent_id, c.status, c.since)
-        if q.agent_id is not None:
-            current = current.where(c.agent_id == q.agent_id)
-        async with self._sessions() as db:
-            closed = (await db.execute(query)).all()
-            open_ = (await db.execute(current)).all()
+            params["agent"] = q.agent_id
+        for i, (_, lo, hi) in enumerate(parts):
+            params[f"lo{i}"], params[f"hi{i}"] = lo, hi
+        closed_q, current_q = _occupancy_statements(
+            q.group_by, q.agent_id is not None, tuple(grain for grain, _, _ in parts)
+        )
+        closed = (await db.execute(closed_q, params)).all()
+        open_ = (await db.execute(current_q, params)).all()
         spent: dict[Any, list[int]] = {}  # key: [productive, staffed]
         for key, productive, staffed, state_rows in closed:
             if not state_rows:
@@ -388,3 +352,109 @@ class KpiReport:
             )
             for key, states in spent.items()
         }
+
+
+# ---- the rollup's statements, built once per query shape ----------------------------------
+# A shape is what changes the SQL (level, group, filtered keys, the grains of the periods,
+# the kept threshold); dates, filter values and wait buckets are bound parameters. Building a
+# year-long union per request cost more than running it.
+
+
+def _union(
+    table: Any,
+    columns: list[tuple[str, str]],
+    level: str,
+    group: str,
+    filters: tuple[str, ...],
+    grains: tuple[str, ...],
+    extra: Any = None,
+) -> Any:
+    """The rows of `table` at `level` in each period range (`lo<i>`..`hi<i>` of `grains[i]`)
+    and the journal's rows of the days `first`..`last`, summed per key."""
+    j = kpi_journal
+
+    def where(t: Any) -> list[Any]:
+        return [t.c[k] == bindparam(f"f_{k}") for k in filters] + (
+            [] if extra is None else [extra(t)]
+        )
+
+    selects = [
+        select(table.c[group].label("key"), *(table.c[c].label(n) for n, c in columns)).where(
+            table.c.level == level,
+            table.c.grain == grain,
+            table.c.period.between(bindparam(f"lo{i}"), bindparam(f"hi{i}")),
+            *where(table),
+        )
+        for i, grain in enumerate(grains)
+    ]
+    key = j.c.day if group == "period" else j.c[group]
+    selects.append(
+        select(key.label("key"), *(j.c[c].label(n) for n, c in columns)).where(
+            j.c.day.between(bindparam("first"), bindparam("last")), *where(j)
+        )
+    )
+    u = union_all(*selects).subquery()
+    return select(u.c.key, *(func.sum(u.c[n]) for n, _ in columns)).group_by(u.c.key)
+
+
+@lru_cache(maxsize=1024)
+def _counts_statement(
+    level: str, group: str, filters: tuple[str, ...], grains: tuple[str, ...], base: int | None
+) -> tuple[tuple[str, ...], Any]:
+    """The counters statement of a shape, and the COUNTS its columns after the key are; the
+    `_within` counts are the kept threshold `base`'s (none without one)."""
+    sources = {n: n for n in COUNTS if not n.endswith("_within")}
+    if base is not None:
+        sources["answered_within"] = f"answered_le_{base}"
+        sources["abandoned_within"] = f"abandoned_le_{base}"
+    columns = list(sources.items())
+    return tuple(sources), _union(kpi_rollup, columns, level, group, filters, grains)
+
+
+@lru_cache(maxsize=1024)
+def _waits_statement(
+    level: str, group: str, filters: tuple[str, ...], grains: tuple[str, ...], wide: bool
+) -> Any:
+    """Answered and abandoned sessions per key whose wait bucket is in `gap` (a list), or
+    in `gap_lo`..`gap_hi` when `wide`."""
+
+    def in_gap(t: Any) -> Any:
+        if wide:
+            return t.c.wait_s.between(bindparam("gap_lo"), bindparam("gap_hi"))
+        return t.c.wait_s.in_(bindparam("gap", expanding=True))
+
+    columns = [("answered", "answered"), ("abandoned", "abandoned")]
+    return _union(kpi_rollup_wait, columns, level, group, filters, grains, in_gap)
+
+
+@lru_cache(maxsize=256)
+def _occupancy_statements(
+    group_by: str, one_agent: bool, grains: tuple[str, ...]
+) -> tuple[Any, Any]:
+    """Occupancy time per key (day, agent or "*") from `kpi_occupancy` rows of `dim`
+    (and of `agent` when `one_agent`), and the agents' current states."""
+    o, c = kpi_occupancy, AgentCurrentState
+    where = [o.c.dim == bindparam("dim")]
+    if one_agent:
+        where.append(o.c.key == bindparam("agent"))
+    group = {"day": o.c.period, "agent": o.c.key}.get(group_by, literal("*"))
+    parts = union_all(
+        *(
+            select(group.label("key"), o.c.productive_ms, o.c.staffed_ms, o.c.state_rows).where(
+                o.c.grain == grain,
+                o.c.period.between(bindparam(f"lo{i}"), bindparam(f"hi{i}")),
+                *where,
+            )
+            for i, grain in enumerate(grains)
+        )
+    ).subquery()
+    closed = select(
+        parts.c.key,
+        func.sum(parts.c.productive_ms),
+        func.sum(parts.c.staffed_ms),
+        func.sum(parts.c.state_rows),
+    ).group_by(parts.c.key)
+    current = select(c.agent_id, c.status, c.since)
+    if one_agent:
+        current = current.where(c.agent_id == bindparam("agent"))
+    return closed, current
