@@ -217,6 +217,9 @@ FILTERS = [
     ("rating=5", "a"),
     ("max_rating=2", "b"),
     ("min_rating=3", "ad"),
+    ("min_rating=2&max_rating=3", "bd"),
+    ("min_rating=3&max_rating=3", "d"),  # one score: an equality
+    ("min_rating=4&max_rating=2", ""),
     ("rated=false", "cef"),
     ("flag=open", "b"),
     ("flag=none", "acdef"),

@@ -99,10 +99,16 @@ class SessionFilter:
             out.append(s.joined_at >= self.joined_from)
         if self.joined_to is not None:
             out.append(s.joined_at < self.joined_to)
-        if self.min_rating is not None:
-            out.append(s.rating_score >= self.min_rating)
-        if self.max_rating is not None:
-            out.append(s.rating_score <= self.max_rating)
+        if self.min_rating is not None and self.min_rating == self.max_rating:
+            # one score as `=`: PostgreSQL estimates `>= 1 AND <= 1` as a wide range and
+            # walks the newest sessions instead of the rating index (kiosk + yue + rating 1:
+            # 22 ms against 4 ms at 1,000,000 sessions)
+            out.append(s.rating_score == self.min_rating)
+        else:
+            if self.min_rating is not None:
+                out.append(s.rating_score >= self.min_rating)
+            if self.max_rating is not None:
+                out.append(s.rating_score <= self.max_rating)
         if self.rated is not None:
             out.append(s.rating_score.is_not(None) if self.rated else s.rating_score.is_(None))
         return out
