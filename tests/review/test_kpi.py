@@ -27,7 +27,7 @@ import pytest
 
 from tests.review.helpers import call, people
 from vtax.models import ServiceSession, SessionRating, SessionSummary
-from vtax.review import rollup
+from vtax.review import kpi, rollup
 from vtax.review.kpi import KpiQuery, rollup_plan
 
 D1, D2 = date(2026, 11, 2), date(2026, 11, 3)
@@ -272,6 +272,30 @@ async def test_threshold_and_filters(store):
     empty = await kpi_report(store, KpiQuery(date(2026, 1, 1), date(2026, 1, 2), "day"))
     assert empty["rows"] == [] and empty["total"]["sessions"] == 0
     assert empty["total"]["service_level"] is None and empty["total"]["occupancy"] is None
+
+
+async def test_a_query_shape_is_built_once_and_its_values_are_bound(store):
+    """Days, filter values and wait buckets are parameters of a statement cached per shape:
+    the second query of a shape builds nothing, and each gets its own figures."""
+    await load(store)
+    kpi._counts_statement.cache_clear()
+    kpi._waits_statement.cache_clear()
+    cases = [  # (query, sessions, answered within T)
+        (KpiQuery(D1, D1, "day", 25, channel="web"), 3, 2),  # s1, s3 (s4 abandoned)
+        (KpiQuery(D2, D2, "day", 25, channel="web"), 1, 0),  # s7: 40 s
+        (KpiQuery(D1, D1, "day", 25, channel="kiosk"), 1, 0),  # s2: 30 s
+        (KpiQuery(D1, D1, "day", 35, channel="kiosk"), 1, 1),  # buckets 31..35
+    ]
+    for q, sessions, within in cases:
+        total = (await kpi_report(store, q))["total"]
+        assert (total["sessions"], round(total["service_level"] * total["answered"])) == (
+            sessions,
+            within,
+        ), q
+    # one shape: day rows of the `channel` level filtered on channel, kept threshold 20 or 30
+    assert kpi._counts_statement.cache_info().currsize == 2
+    assert kpi._waits_statement.cache_info().currsize == 1  # a gap of a few buckets
+    assert kpi._counts_statement.cache_info().hits >= 2
 
 
 async def test_the_http_endpoint_gives_the_same_figures(server, cast, store):
