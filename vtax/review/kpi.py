@@ -295,8 +295,9 @@ class KpiReport:
         unassigned = q.group_by == "agent"
         return [(None if unassigned and k == NO_KEY else k, c) for k, c in out.items()]
 
+    @staticmethod
     async def _occupancy_from_rollup(
-        self, db: AsyncConnection, q: KpiQuery, now: datetime | None
+        db: AsyncConnection, q: KpiQuery, now: datetime | None
     ) -> dict[Any, float | None]:
         """The same figures as `_occupancy`, from `kpi_occupancy` (a row per month or day, or
         per agent and month or day, instead of one per agent, day and state), plus each
