@@ -326,6 +326,25 @@ async def test_confirm_deliver_rate_and_supervisor_review(e2e: Any, tmp_path: Pa
     report = await supervisor.evaluate("() => window.vtax.kpi")
     assert report["group_by"] == "agent" and report["threshold_s"] == 30
     assert report["total"]["ratings"] >= 1
+    served = next(r for r in report["rows"] if r["key"] == agent_id)
+
+    # ... filtered to that agent on the web channel, by day: the agent's sessions; on the
+    # kiosk channel (none in this test): nothing.
+    async def filtered_kpi(channel: str) -> dict[str, Any]:
+        await supervisor.evaluate("() => { window.vtax.kpi = null; }")
+        await supervisor.select_option("#k-group-by", "day")
+        await supervisor.select_option("#k-agent", agent_id)
+        await supervisor.select_option("#k-channel", channel)
+        await supervisor.click("#load-kpi")
+        await supervisor.wait_for_function("() => window.vtax.kpi !== null")
+        return await supervisor.evaluate("() => window.vtax.kpi")
+
+    web = await filtered_kpi("web")
+    assert web["group_by"] == "day" and web["total"]["sessions"] == served["sessions"] >= 1
+    kiosk = await filtered_kpi("kiosk")
+    assert kiosk["total"]["sessions"] == 0 and kiosk["rows"] == []
+    await supervisor.select_option("#k-agent", "")
+    await supervisor.select_option("#k-channel", "")
 
 
 async def test_dispute_revise_confirm_and_errors_in_plain_words(e2e: Any) -> None:

@@ -116,14 +116,16 @@ async function loadChoices() {
   st.qualityForm = form;
   const any = { value: '', label: '全部 Any' };
   const named = (list) => (list || []).map((x) => ({ value: x.code, label: bilingual(x.name, x.code) }));
-  fillSelect($('f-category'), [any, ...named(catalog.categories)]);
-  fillSelect($('f-asked-category'), [any, ...named(catalog.categories)]);
-  fillSelect($('f-channel'), [any, ...named(catalog.channels)]);
-  fillSelect($('f-language'), [any, ...named(catalog.languages)]);
-  fillSelect($('f-agent'), [
-    any,
-    ...st.agents.map((a) => ({ value: a.id, label: `${a.display_name} (${a.username})` })),
-  ]);
+  const agentChoices = st.agents.map((a) => ({ value: a.id, label: `${a.display_name} (${a.username})` }));
+  for (const [prefix, lists] of [
+    ['f', { category: 'categories', 'asked-category': 'categories', channel: 'channels', language: 'languages' }],
+    ['k', { category: 'categories', channel: 'channels', language: 'languages' }], // KPI filters
+  ]) {
+    for (const [field, list] of Object.entries(lists)) {
+      fillSelect($(`${prefix}-${field}`), [any, ...named(catalog[list])]);
+    }
+    fillSelect($(`${prefix}-agent`), [any, ...agentChoices]);
+  }
   buildQualityForm();
   const today = new Date().toISOString().slice(0, 10);
   if (!$('k-from').value) $('k-from').value = today;
@@ -599,6 +601,9 @@ $('kpi-form').addEventListener('submit', (ev) => {
     if ($('k-from').value) q.set('from', $('k-from').value);
     if ($('k-to').value) q.set('to', $('k-to').value);
     if ($('k-threshold').value) q.set('threshold_s', $('k-threshold').value);
+    for (const name of ['agent', 'category', 'channel', 'language']) {
+      if ($(`k-${name}`).value) q.set(name, $(`k-${name}`).value);
+    }
     const report = await call('GET', `/api/stats/kpi?${q}`);
     vtax.kpi = report;
     $('kpi').tBodies[0].replaceChildren(
