@@ -112,6 +112,17 @@ def periods(q: KpiQuery) -> list[tuple[str, str, str]]:
     return out
 
 
+def period_params(q: KpiQuery) -> tuple[tuple[str, ...], dict[str, str]]:
+    """The grains of the query's period ranges (`periods`; part of a rollup statement's
+    shape) and the values bound to it: `lo<i>`..`hi<i>` per range, `first`..`last` the days
+    (the journal's)."""
+    parts = periods(q)
+    span = {"first": q.day_from.isoformat(), "last": q.day_to.isoformat()}
+    for i, (_, lo, hi) in enumerate(parts):
+        span[f"lo{i}"], span[f"hi{i}"] = lo, hi
+    return tuple(grain for grain, _, _ in parts), span
+
+
 @dataclass(frozen=True, slots=True)
 class KpiQuery:
     day_from: date
@@ -134,8 +145,9 @@ def _ratio(num: int, den: int, digits: int = 4) -> float | None:
 
 
 def figures(c: dict[str, int]) -> dict[str, Any]:
-    """The KPIs from one bucket's counts and millisecond sums (a year by day makes 367 of
-    these per request: each count is read once)."""
+    """The KPIs from one bucket's counts and millisecond sums. A year by day makes 367 of
+    these per request, so each count is read once and the ratios are taken inline (the
+    rounding of `_ratio`, without its call)."""
     answered, abandoned, handled = c["answered"], c["abandoned"], c["handled"]
     ratings, summarised = c["ratings"], c["summarised"]
     talk_ms, wrap_ms = c["talk_ms"], c["wrap_ms"]
@@ -187,7 +199,8 @@ class KpiReport:
         async with self._sessions() as session:
             db = await session.connection()  # Core: no ORM layer for the plain rows
             if plan is not None:
-                grouped = await self._rollup_counts(db, q, plan)
+                grains, span = period_params(q)
+                grouped = await self._rollup_counts(db, q, plan, grains, span)
                 total_counts = dict.fromkeys(COUNTS, 0)
                 for _, counts in grouped:  # each session is in exactly one group
                     for name in COUNTS:
@@ -203,7 +216,7 @@ class KpiReport:
                     users = await db.execute(_NAMES, {"ids": ids})
                     names = {uid: name for uid, name in users.all()}
             if plan is not None:
-                occupancy = await self._occupancy_from_rollup(db, q, now)
+                occupancy = await self._occupancy_from_rollup(db, q, now, grains, span)
         if plan is None:
             occupancy = await self._occupancy(q, now)
         rows = []
@@ -257,21 +270,21 @@ class KpiReport:
 
     @staticmethod
     async def _rollup_counts(
-        db: AsyncConnection, q: KpiQuery, plan: Plan
+        db: AsyncConnection,
+        q: KpiQuery,
+        plan: Plan,
+        grains: tuple[str, ...],
+        span: dict[str, str],
     ) -> list[tuple[Any, dict[str, int]]]:
         """The counts per group from the rollup rows of the plan's level (month rows for
         whole months, day rows for the other days) and the journal rows not folded yet, one
         statement for the counters and one for the waits in (kept threshold, T]."""
-        parts = periods(q)
         group = "period" if q.group_by == "day" else q.group_by
         t = q.threshold_s
         below = [x for x in KPI_THRESHOLDS if x <= t]
         base = below[-1] if below else None  # the largest kept threshold <= T
-        shape = (plan.level, group, tuple(plan.filters), tuple(grain for grain, _, _ in parts))
-        params: dict[str, Any] = {"first": q.day_from.isoformat(), "last": q.day_to.isoformat()}
-        for i, (_, lo, hi) in enumerate(parts):
-            params[f"lo{i}"], params[f"hi{i}"] = lo, hi
-        params.update({f"f_{k}": v for k, v in plan.filters.items()})
+        shape = (plan.level, group, tuple(plan.filters), grains)
+        params: dict[str, Any] = span | {f"f_{k}": v for k, v in plan.filters.items()}
         names, statement = _counts_statement(*shape, base)
         out: dict[Any, dict[str, int]] = {}
         for key, *values in (await db.execute(statement, params)).all():
@@ -297,23 +310,22 @@ class KpiReport:
 
     @staticmethod
     async def _occupancy_from_rollup(
-        db: AsyncConnection, q: KpiQuery, now: datetime | None
+        db: AsyncConnection,
+        q: KpiQuery,
+        now: datetime | None,
+        grains: tuple[str, ...],
+        span: dict[str, str],
     ) -> dict[Any, float | None]:
         """The same figures as `_occupancy`, from `kpi_occupancy` (a row per month or day, or
         per agent and month or day, instead of one per agent, day and state), plus each
         agent's current, still open state."""
-        parts = periods(q)
-        first, last = q.day_from.isoformat(), q.day_to.isoformat()
-        params: dict[str, Any] = {
+        first, last = span["first"], span["last"]
+        params: dict[str, Any] = span | {
             "dim": "agent" if q.agent_id is not None or q.group_by == "agent" else "all",
         }
         if q.agent_id is not None:
             params["agent"] = q.agent_id
-        for i, (_, lo, hi) in enumerate(parts):
-            params[f"lo{i}"], params[f"hi{i}"] = lo, hi
-        closed_q, current_q = _occupancy_statements(
-            q.group_by, q.agent_id is not None, tuple(grain for grain, _, _ in parts)
-        )
+        closed_q, current_q = _occupancy_statements(q.group_by, q.agent_id is not None, grains)
         closed = (await db.execute(closed_q, params)).all()
         open_ = (await db.execute(current_q, params)).all()
         spent: dict[Any, list[int]] = {}  # key: [productive, staffed]
