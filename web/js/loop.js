@@ -126,29 +126,19 @@ export async function downloadDocument(token, delivery) {
   return sha;
 }
 
-/** Offer a Blob to the user as a download named `filename`. */
-export function saveFile(blob, filename) {
-  const url = URL.createObjectURL(blob);
-  const a = h('a', { href: url, download: filename || 'download', class: 'hidden' });
+/** Let the browser download `href` (saved to disk as it arrives) as `filename`. */
+export function download(href, filename) {
+  const a = h('a', { href, download: filename || 'download', class: 'hidden' });
   document.body.append(a);
   a.click();
   a.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 60000);
 }
 
-/** The file name from a Content-Disposition header (filename* or filename), else fallback. */
-export function dispositionName(header, fallback) {
-  if (!header) return fallback;
-  const star = /filename\*=UTF-8''([^;]+)/i.exec(header);
-  if (star) {
-    try {
-      return decodeURIComponent(star[1]);
-    } catch {
-      /* fall through */
-    }
-  }
-  const plain = /filename="?([^";]+)"?/i.exec(header);
-  return plain ? plain[1] : fallback;
+/** Offer a Blob to the user as a download named `filename`. */
+export function saveFile(blob, filename) {
+  const url = URL.createObjectURL(blob);
+  download(url, filename);
+  setTimeout(() => URL.revokeObjectURL(url), 60000);
 }
 
 /** A short form of a SHA-256 for people ("3f2a…9c1b"). */

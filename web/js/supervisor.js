@@ -23,6 +23,7 @@ import {
   FLAG_LABELS,
   FOLLOW_UP_LABELS,
   categoryLabel,
+  download,
   fmtBytes,
   fmtTime,
   label,
@@ -294,11 +295,12 @@ function flagText(flag) {
   return `${label(FLAG_LABELS, flag.status)}${flag.reasons && flag.reasons.length ? ` (${flag.reasons.join(', ')})` : ''}`;
 }
 
-/** The category asked at join, and the agent's refinement when it differs. */
-function categoryChange(s) {
+/** The category asked at join, and the agent's refinement when it differs (each through
+ * `name`: the code as it is by default). */
+function categoryChange(s, name = (code) => code) {
   return s.final_category && s.final_category !== s.category
-    ? `${s.category} → ${s.final_category}`
-    : s.category;
+    ? `${name(s.category)} → ${name(s.final_category)}`
+    : name(s.category);
 }
 
 function render(sessions) {
@@ -339,10 +341,7 @@ $('export-csv').addEventListener('click', () =>
     // streaming the file to disk however large the export is (nothing held in memory here).
     const q = readFilters();
     const link = await call('POST', `/api/review/export-links?${q}`);
-    const a = h('a', { href: link.url, download: 'sessions.csv', class: 'hidden' });
-    document.body.append(a);
-    a.click();
-    a.remove();
+    download(link.url, 'sessions.csv');
     vtax.exported = { query: q.toString(), url: link.url, expires_at: link.expires_at };
   }),
 );
@@ -378,12 +377,7 @@ function renderDetail(d, changed) {
   const add = (dt, dd, cls) => facts.append(h('dt', { text: dt }), h('dd', { class: cls, text: dd ?? '—' }));
   add('纳税人 Taxpayer', `${s.taxpayer.name || '—'} · ${s.taxpayer.id_type} ${s.taxpayer.id_number_masked}`);
   add('坐席 Agent', s.agent ? `${s.agent.display_name} (${s.agent.username})` : '—');
-  add(
-    '类别 Category',
-    s.final_category && s.final_category !== s.category
-      ? `${categoryLabel(st.catalog, s.category)} → ${categoryLabel(st.catalog, s.final_category)}`
-      : categoryLabel(st.catalog, s.category),
-  );
+  add('类别 Category', categoryChange(s, (code) => categoryLabel(st.catalog, code)));
   add('语言 / 渠道 Language / channel', `${s.language} · ${s.channel}`);
   add('问题 Question', s.question, 'question');
   add('进入 Joined', fmtTime(s.joined_at));
