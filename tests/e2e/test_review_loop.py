@@ -245,6 +245,7 @@ async def test_confirm_deliver_rate_and_supervisor_review(e2e: Any, tmp_path: Pa
     await srow.locator("button.open").click()
     await supervisor.wait_for_selector("#detail-card", state="visible")
     assert await supervisor.text_content("#detail-id") == sid
+    assert " → " in await text_of(supervisor, "#detail-facts")  # asked → refined category
     assert "will send the stamped copy" in await text_of(supervisor, "#detail-summary")
     assert "Confirmed" in await text_of(supervisor, "#detail-checks")
     rating = await text_of(supervisor, "#detail-rating")
