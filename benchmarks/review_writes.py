@@ -84,12 +84,11 @@ async def run_flows(records: Any, agents: list[str], taxpayers: list[str], secon
     }
 
 
-async def _prepare(db: str) -> None:
-    """A fresh database migrated by the tree on PYTHONPATH, with its people."""
+async def fresh_database(db: str) -> str:
+    """Database `db` dropped and created again, migrated by the tree on PYTHONPATH; its URL."""
     import asyncpg
 
-    from vtax.accounts import Accounts
-    from vtax.db import make_engine, migrate, session_factory
+    from vtax.db import migrate
 
     admin = await asyncpg.connect(ADMIN)
     try:
@@ -99,6 +98,17 @@ async def _prepare(db: str) -> None:
         await admin.close()
     url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{db}"
     await migrate(url)
+    return url
+
+
+async def _prepare(db: str) -> None:
+    """A fresh database migrated by the tree on PYTHONPATH, with its people."""
+    import asyncpg
+
+    from vtax.accounts import Accounts
+    from vtax.db import make_engine, session_factory
+
+    url = await fresh_database(db)
     engine = make_engine(url)
     try:
         accounts = Accounts(session_factory(engine))

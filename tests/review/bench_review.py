@@ -31,24 +31,24 @@ import json
 import os
 import random
 import secrets
-import signal
 import statistics
-import subprocess
-import sys
 import time
 import uuid
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import asyncpg
 
+from benchmarks.review_writes import fresh_database
+from benchmarks.signaling_bench import CLIENT_CORE, Server, start_vtax
 from vtax.accounts import Accounts
-from vtax.db import make_engine, migrate, session_factory
+from vtax.db import make_engine, session_factory
 from vtax.review.agent_history import split_by_day
 from vtax.review.records import SessionRecords
 
-ADMIN = os.environ.get("VTAX_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+ROOT = Path(__file__).resolve().parents[2]  # this checkout
 DB = "vtax_bench"
 URL = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{DB}"
 DSN = f"postgresql://postgres@127.0.0.1:5432/{DB}"
@@ -71,16 +71,6 @@ AGENTS = 60
 
 def uid(rng: random.Random) -> str:
     return str(uuid.UUID(int=rng.getrandbits(128)))
-
-
-async def create_database() -> None:
-    admin = await asyncpg.connect(ADMIN)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
-        await admin.execute(f'CREATE DATABASE "{DB}"')
-    finally:
-        await admin.close()
-    await migrate(URL)
 
 
 async def load(n: int, seed: int = 7) -> dict[str, Any]:
@@ -585,46 +575,29 @@ BENCH_KEY = "bench-" + secrets.token_hex(24)
 PCTS = ("p50", "p95", "p99")
 
 
-async def wait_healthy(base: str, server: asyncio.subprocess.Process) -> None:
-    deadline = time.monotonic() + 30
-    async with aiohttp.ClientSession() as http:
-        while True:
-            try:
-                async with http.get(base + "/healthz") as r:
-                    if r.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            if time.monotonic() > deadline or server.returncode is not None:
-                raise RuntimeError(f"the server at {base} did not start")
-            await asyncio.sleep(0.2)
-
-
 def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sessions", type=int, default=1_000_000)
     ap.add_argument("--reps", type=int, default=60)
-    ap.add_argument("--port", type=int, default=18431)
     ap.add_argument("--skip-load", action="store_true")
     ap.add_argument("--skip-queries", action="store_true")
     ap.add_argument("--live-seconds", type=float, default=10)
     ap.add_argument("--live-concurrency", type=int, default=16)
     ap.add_argument("--variant", action="append", default=[], metavar="NAME=ROOT")
     args = ap.parse_args()
-    args.variants = {"this": None}  # None: the installed tree
+    args.variants = {"this": ROOT}
     if args.variant:
         args.variants = dict(v.split("=", 1) for v in args.variant)
         for name, root in args.variants.items():
             if not name.isidentifier() or not os.path.isdir(os.path.join(root, "vtax")):
                 ap.error(f"--variant {name}={root}: NAME=ROOT, ROOT a checkout of this project")
-            args.variants[name] = os.path.abspath(root)
+            args.variants[name] = Path(root).resolve()
     return args
 
 
 async def main(args: argparse.Namespace) -> None:
-    variants: dict[str, str | None] = args.variants
     if not args.skip_load:
-        await create_database()
+        await fresh_database(DB)
         print("load:", json.dumps(await load(args.sessions), indent=1), flush=True)
     if args.skip_queries:
         print(
@@ -644,24 +617,12 @@ async def main(args: argparse.Namespace) -> None:
         VTAX_DOCUMENTS_DIR="/tmp/vtax-bench/documents",
         VTAX_RECORDER_AUTOSTART="false",
     )
-    vtax = os.path.join(os.path.dirname(sys.executable), "vtax")
-    servers = []
-    bases: dict[str, str] = {}
+    servers: list[Server] = []
     try:
-        for i, (name, root) in enumerate(variants.items()):
-            port = args.port + i
-            servers.append(
-                await asyncio.create_subprocess_exec(
-                    "taskset", "-c", "0", vtax, "serve", "--port", str(port),
-                    env=env if root is None else dict(env, PYTHONPATH=root),
-                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                    start_new_session=True,
-                )
-            )  # fmt: skip
-            bases[name] = f"http://127.0.0.1:{port}"
-        os.sched_setaffinity(0, {1})
-        for server, base in zip(servers, bases.values(), strict=True):
-            await wait_healthy(base, server)
+        for name, root in args.variants.items():  # pinned to core 0, PYTHONPATH=root
+            servers.append(await start_vtax(name, Path("/tmp/vtax-bench"), env, root))
+        os.sched_setaffinity(0, {CLIENT_CORE})
+        bases = {server.name: server.url for server in servers}
         rows = await time_queries(bases, args.reps, random.Random(1))
         heads = " | ".join(
             f"{p} ms" if len(bases) == 1 else f"{name} {p}" for name in bases for p in PCTS
@@ -671,8 +632,7 @@ async def main(args: argparse.Namespace) -> None:
             print("| " + " | ".join(row) + " |")
     finally:
         for server in servers:
-            os.killpg(server.pid, signal.SIGTERM)
-            await asyncio.wait_for(server.wait(), 20)
+            server.stop()
     print(
         "live writes:",
         json.dumps(await live_writes(args.live_seconds, args.live_concurrency)),
