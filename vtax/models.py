@@ -276,9 +276,9 @@ class AgentCurrentState(Base):
     since: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-# ---- 0003: the KPI rollup (0005: its tables) ------------------------------------------------------------------
+# ---- 0003: the KPI rollup (its tables since 0005: below) -----------------------------------
 
-# Service-level thresholds (seconds) whose within-T counts the daily rollup keeps as columns.
+# Service-level thresholds (seconds) whose within-T counts the rollup keeps as columns.
 # Any other T (1..3600) is still exact: the nearest lower column plus the wait histogram.
 KPI_THRESHOLDS = (5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600, 1200, 1800, 3600)
 # Occupancy rows every agent state change touches (a day over all agents) are split into

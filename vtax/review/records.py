@@ -228,9 +228,7 @@ class SessionRecords:
                 "joined",
                 {"category": category, "language": language, "channel": channel},
             )
-            # last (after the ORM writes flush): the day's rollup rows, which every join
-            # touches, stay locked only until the commit
-            await deltas.write(db)
+            await deltas.write(db)  # the KPI journal: an append, no shared row locked
 
     async def _locked(self, db: AsyncSession, session_id: str) -> ServiceSession | None:
         return await db.get(ServiceSession, session_id, with_for_update=True)
@@ -256,7 +254,7 @@ class SessionRecords:
             row.agent_id, row.answered_at, row.outcome = agent_id, at, "live"
             row.wait_ms = ms_between(row.joined_at, at)
             audit.append(db, session_id, at, Actor("agent", agent_id), "answered")
-            await write_change(db, before, row)  # last: the hot rollup rows are locked briefly
+            await write_change(db, before, row)
 
     async def abandoned(self, session_id: str, at: datetime, reason: str) -> bool:
         """The taxpayer left while waiting; False (and nothing written) if not waiting."""

@@ -1,4 +1,4 @@
-"""The KPI rollup: additive counters per period (the UTC day or month sessions joined) at four
+"""The KPI rollup: additive counters per period (the UTC day or month sessions joined) at ten
 levels of detail, so KPIs over long ranges and any combination of filters read a few thousand
 rows instead of every session.
 
@@ -8,9 +8,9 @@ Tables (migration 0005):
   could hold, so concurrent steps never wait on each other (the earlier upserts of shared
   per-day rows locked them until commit; docs/benchmarks.md).
 - `kpi_rollup(level, grain, period, agent, category, channel, language, <counters>)`: a
-  folder (`Folder`, one per node, every second) moves journal rows into it, each to 4 levels
-  (`KPI_LEVELS`: total; per agent; per category x channel x language; per all four) x 2
-  grains (day, month). The counters are the sums the raw KPI query takes
+  folder (`Folder`, one per node, every second) moves journal rows into it, each to every
+  level (`KPI_LEVELS`: total; each key; category x channel x language; the agent with each
+  other key; all four) x 2 grains (day, month). The counters are the sums the raw KPI query takes
   (`session_sums`), and the within-T counts for the thresholds in `KPI_THRESHOLDS`.
 - `kpi_rollup_wait`: a histogram of waits in whole seconds, ceil(wait_ms / 1000) (capped at
   3601), at the same levels and grains. For an integer T, wait_ms <= 1000 T exactly when
@@ -276,12 +276,7 @@ async def fold(conn: AsyncConnection, limit: int = FOLD_BATCH) -> int:
     merged: dict[tuple[Any, ...], list[int]] = {}
     for r in taken:
         key = (r.day, *(getattr(r, k) for k in KPI_KEYS), r.wait_s)
-        values = [getattr(r, n) for n in KPI_COUNTERS]
-        acc = merged.get(key)
-        if acc is None:
-            merged[key] = values
-        else:
-            merged[key] = [x + y for x, y in zip(acc, values, strict=True)]
+        _add(merged, key, [getattr(r, n) for n in KPI_COUNTERS])
     answered, abandoned = KPI_COUNTERS.index("answered"), KPI_COUNTERS.index("abandoned")
     main: dict[tuple[Any, ...], list[int]] = {}
     wait: dict[tuple[Any, ...], list[int]] = {}
@@ -290,10 +285,7 @@ async def fold(conn: AsyncConnection, limit: int = FOLD_BATCH) -> int:
             at = tuple(v if k in kept else KPI_ANY for k, v in zip(KPI_KEYS, keys, strict=True))
             for grain in KPI_GRAINS:
                 p = period(grain, day)
-                acc = main.get((level, grain, p, *at))
-                main[(level, grain, p, *at)] = (
-                    values if acc is None else [x + y for x, y in zip(acc, values, strict=True)]
-                )
+                _add(main, (level, grain, p, *at), values)
                 if wait_s is not None:
                     hist = wait.setdefault((level, grain, wait_s, p, *at), [0, 0])
                     hist[0] += values[answered]
@@ -315,6 +307,12 @@ async def fold(conn: AsyncConnection, limit: int = FOLD_BATCH) -> int:
     if hist_rows:
         await conn.execute(_upsert("sqlite", kpi_rollup_wait, ("answered", "abandoned")), hist_rows)
     return len(taken)
+
+
+def _add(sums: dict[tuple[Any, ...], list[int]], key: tuple[Any, ...], values: list[int]) -> None:
+    """Add `values` to the counters of `key` (new lists: one may be shared by several keys)."""
+    held = sums.get(key)
+    sums[key] = values if held is None else [x + y for x, y in zip(held, values, strict=True)]
 
 
 @functools.cache
@@ -430,8 +428,8 @@ def _key_exprs(level: str) -> list[Any]:
     return [columns[k] if k in kept else literal(KPI_ANY) for k in KPI_KEYS]
 
 
-def _period_expr(grain: str) -> Any:
-    day = ServiceSession.joined_day
+def _period_expr(day: Any, grain: str) -> Any:
+    """`period` in SQL from a YYYY-MM-DD column (see `period`)."""
     return day if grain == "day" else func.substr(day, 1, 7)
 
 
@@ -502,7 +500,7 @@ def backfill_statements(day_from: date | None = None, day_to: date | None = None
     if day_to is not None:
         days.append(a.day <= day_to.isoformat())
     for grain in KPI_GRAINS:
-        p = a.day if grain == "day" else func.substr(a.day, 1, 7)
+        p = _period_expr(a.day, grain)
         for dim, key in (("all", literal(NO_KEY)), ("agent", a.agent_id)):
             occupancy = select(
                 literal(grain), literal(dim), p, key, literal(0), productive, staffed, func.count()
@@ -527,7 +525,7 @@ def backfill_statements(day_from: date | None = None, day_to: date | None = None
         kept = [k for name, k in zip(KPI_KEYS, keys, strict=True) if name in KPI_LEVELS[level]]
         for grain in KPI_GRAINS:
             at = [literal(level), literal(grain)]
-            p = _period_expr(grain)
+            p = _period_expr(s.joined_day, grain)
             main = select(*at, p, *keys, *(sums[n] for n in KPI_COUNTERS)).where(*where)
             out.append(
                 kpi_rollup.insert().from_select(

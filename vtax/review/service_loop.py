@@ -141,7 +141,7 @@ class ServiceLoop:
                     "follow_up_due": follow_up_due.isoformat() if follow_up_due else None,
                 },
             )
-            await write_change(db, before, row)  # last: the rollup rows are locked briefly
+            await write_change(db, before, row)
             return StepResult({"version": summary.version}, row)
 
     async def check(
@@ -260,7 +260,7 @@ class ServiceLoop:
                 _flag(row, "low_rating")
                 audit.append(db, session_id, at, audit.SYSTEM, "flagged", {"reason": "low_rating"})
             await db.flush()
-            await write_change(db, before, row)  # last: the rollup rows are locked briefly
+            await write_change(db, before, row)
             return StepResult({"flagged": row.flag == "open"}, row)
 
     async def close_follow_up(
