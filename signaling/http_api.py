@@ -222,15 +222,14 @@ def route(app: web.Application, handler: Handler, endpoint: Endpoint) -> None:
         if roles is not None:
             ctx = request.app[CONTEXT]
             link = endpoint.link
-            by_link = link is not None and LINK_PARAM in request.query
-            if link is not None and by_link:  # checked whenever present, even with a token
-                who = await link_principal(request, ctx, link)  # (the account checked there)
+            if link is not None and LINK_PARAM in request.query:  # checked even with a token
+                who = await link_principal(request, ctx, link)  # the account's role, read there
             else:
                 who = principal(request, ctx)
-            if who.role in STAFF_ROLES and not by_link:  # a disabled account's tokens: refused
-                staff = await ctx.accounts.staff(who.subject)
-                if staff is None or staff.role != who.role:
-                    raise ApiError(401, "unauthorized", "the account is disabled")
+                if who.role in STAFF_ROLES:  # a disabled account's tokens stop working at once
+                    staff = await ctx.accounts.staff(who.subject)
+                    if staff is None or staff.role != who.role:
+                        raise ApiError(401, "unauthorized", "the account is disabled")
             if who.role not in roles:
                 raise ApiError(403, "forbidden", f"this is not allowed for role {who.role}")
             request[PRINCIPAL] = who
@@ -410,9 +409,7 @@ async def catalog(request: web.Request) -> web.Response:
 
 def session_filter(q: schemas.SessionFilterQuery, ctx: AppContext) -> SessionFilter:
     """The domain filter from a validated query; categories checked against the catalog."""
-    for category in (q.category, q.asked_category):
-        if category is not None and category not in ctx.catalog.categories:
-            raise ApiError(400, "invalid_payload", f"no business category {category[:64]!r}")
+    ctx.catalog.check_categories(q.category, q.asked_category)
     if q.date_from and q.date_to and q.date_to < q.date_from:
         raise ApiError(400, "invalid_payload", "`to` is before `from`")
     if q.rating is not None and (q.min_rating is not None or q.max_rating is not None):

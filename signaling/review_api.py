@@ -100,15 +100,6 @@ async def visible_session(request: web.Request, ctx: AppContext) -> str:
     return session_id
 
 
-def check_catalog(ctx: AppContext, category: str | None, items: list[str]) -> None:
-    if category is not None and category not in ctx.catalog.categories:
-        raise ApiError(400, "invalid_payload", f"no business category {category[:64]!r}")
-    known = ctx.catalog.items_by_category
-    unknown = [i for i in items if not any(i in group for group in known.values())]
-    if unknown:
-        raise ApiError(400, "invalid_payload", f"unknown catalog items: {', '.join(unknown)}")
-
-
 # ---- handle, check, evaluate ------------------------------------------------------------
 
 
@@ -116,7 +107,8 @@ async def save_summary(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     session_id = await visible_session(request, ctx)
     p = await body(request, schemas.SummaryBody)
-    check_catalog(ctx, p.category, p.items)
+    ctx.catalog.check_categories(p.category)
+    ctx.catalog.check_items(p.items)
     saved = await ctx.records.loop.save_summary(
         session_id,
         caller(request).subject,
@@ -414,8 +406,7 @@ async def export_csv(request: web.Request) -> web.StreamResponse:
 async def kpi(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     q = query(request, schemas.KpiQueryIn)
-    if q.category is not None and q.category not in ctx.catalog.categories:
-        raise ApiError(400, "invalid_payload", f"no business category {q.category[:64]!r}")
+    ctx.catalog.check_categories(q.category)
     day_from = q.date_from or (q.date_to or now().date())
     day_to = q.date_to or day_from
     if day_to < day_from:

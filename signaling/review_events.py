@@ -10,7 +10,6 @@ from datetime import datetime
 
 from signaling import schemas
 from signaling.hub import Ack, Connection, Hub, at
-from vtax.errors import DomainError
 
 log = logging.getLogger(__name__)
 
@@ -25,13 +24,8 @@ class ReviewEvents:
         hub.disconnect_hooks.append(self.on_disconnect)
 
     async def session_summary(self, conn: Connection, p: schemas.SessionSummaryIn) -> Ack:
-        catalog = self.hub.catalog
-        if p.category is not None and p.category not in catalog.categories:
-            raise DomainError("invalid_payload", f"no business category {p.category!r}")
-        known = catalog.items_by_category
-        unknown = [i for i in p.items if not any(i in items for items in known.values())]
-        if unknown:
-            raise DomainError("invalid_payload", f"unknown catalog items: {', '.join(unknown)}")
+        self.hub.catalog.check_categories(p.category)
+        self.hub.catalog.check_items(p.items)
         saved = await self.hub.records.loop.save_summary(
             p.session_id,
             conn.principal.subject,

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 from importlib import resources
 from typing import Any
+
+from vtax.errors import DomainError
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,20 @@ class Catalog:
         return {
             c["code"]: frozenset(i["code"] for i in c["items"]) for c in self.data["categories"]
         }
+
+    def check_categories(self, *codes: str | None) -> None:
+        """`invalid_payload` for a category (given as a filter or a refinement) the catalog
+        does not have; None is no category."""
+        for code in codes:
+            if code is not None and code not in self.categories:
+                raise DomainError("invalid_payload", f"no business category {code[:64]!r}")
+
+    def check_items(self, items: Iterable[str]) -> None:
+        """`invalid_payload` for catalog items of no category."""
+        known = self.items_by_category.values()
+        unknown = [i for i in items if not any(i in group for group in known)]
+        if unknown:
+            raise DomainError("invalid_payload", f"unknown catalog items: {', '.join(unknown)}")
 
     @cached_property
     def languages(self) -> frozenset[str]:
