@@ -4,10 +4,13 @@ backfills the KPI columns from the rows that exist, 0003 the per-day KPI rollup.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from vtax.db import make_engine, migrate, session_factory
 from vtax.review.kpi import KpiQuery
@@ -36,126 +39,144 @@ async def downgrade(url: str, revision: str) -> None:
     await asyncio.to_thread(command.downgrade, alembic_config(url), revision)
 
 
+@asynccontextmanager
+async def engine_at(url: str) -> AsyncIterator[AsyncEngine]:
+    """An engine on the test's database, disposed after (migrations need it closed)."""
+    engine = make_engine(url)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+async def dump(conn: AsyncConnection, tables: tuple[str, ...]) -> dict[str, list[tuple]]:
+    """Every row of each table, sorted (integers as int: the engines' numeric types differ)."""
+    out = {}
+    for table in tables:
+        rows = (await conn.execute(sa.text(f"SELECT * FROM {table}"))).all()
+        out[table] = sorted(tuple(int(v) if isinstance(v, int) else v for v in r) for r in rows)
+    return out
+
+
 def at(seconds: float) -> datetime:
     return T + timedelta(seconds=seconds)
 
 
 async def populate_0001(url: str) -> None:
-    engine = make_engine(url)
-    md = sa.MetaData()
-    async with engine.begin() as conn:
-        await conn.run_sync(md.reflect)
-        t = md.tables
-        await conn.execute(
-            t["users"].insert(),
-            [
-                {
-                    "id": "u1",
-                    "username": "agent",
-                    "display_name": "Agent",
-                    "role": "agent",
-                    "password_hash": "x",
-                    "skills": {},
-                    "languages": [],
-                    "disabled": False,
-                    "created_at": T,
-                }
-            ],
-        )
-        await conn.execute(
-            t["taxpayers"].insert(),
-            [
-                {
-                    "id": "p1",
-                    "id_type": "uscc",
-                    "id_number": "91350100M000100Y43",
-                    "name": "Acme",
-                    "created_at": T,
-                }
-            ],
-        )
+    async with engine_at(url) as engine:
+        md = sa.MetaData()
+        async with engine.begin() as conn:
+            await conn.run_sync(md.reflect)
+            t = md.tables
+            await conn.execute(
+                t["users"].insert(),
+                [
+                    {
+                        "id": "u1",
+                        "username": "agent",
+                        "display_name": "Agent",
+                        "role": "agent",
+                        "password_hash": "x",
+                        "skills": {},
+                        "languages": [],
+                        "disabled": False,
+                        "created_at": T,
+                    }
+                ],
+            )
+            await conn.execute(
+                t["taxpayers"].insert(),
+                [
+                    {
+                        "id": "p1",
+                        "id_type": "uscc",
+                        "id_number": "91350100M000100Y43",
+                        "name": "Acme",
+                        "created_at": T,
+                    }
+                ],
+            )
 
-        def row(sid, joined, answered, ended, outcome, agent="u1", category="invoices"):
-            return {
-                "id": sid,
-                "ticket_id": "t-" + sid,
-                "taxpayer_id": "p1",
-                "agent_id": agent,
-                "category": category,
-                "language": "zh-CN",
-                "channel": "web",
-                "question": "q",
-                "joined_at": joined,
-                "offered_at": None,
-                "answered_at": answered,
-                "ended_at": ended,
-                "outcome": outcome,
-                "end_reason": None,
-            }
+            def row(sid, joined, answered, ended, outcome, agent="u1", category="invoices"):
+                return {
+                    "id": sid,
+                    "ticket_id": "t-" + sid,
+                    "taxpayer_id": "p1",
+                    "agent_id": agent,
+                    "category": category,
+                    "language": "zh-CN",
+                    "channel": "web",
+                    "question": "q",
+                    "joined_at": joined,
+                    "offered_at": None,
+                    "answered_at": answered,
+                    "ended_at": ended,
+                    "outcome": outcome,
+                    "end_reason": None,
+                }
 
-        await conn.execute(
-            t["service_sessions"].insert(),
-            [
-                row("done", at(0), at(12), at(312), "completed"),
-                row("again", at(86400 * 2), at(86400 * 2 + 5), at(86400 * 2 + 65), "dropped"),
-                row("left", at(100), None, at(130), "abandoned", agent=None),
-                row("live", at(200), at(203), None, "live"),
-                row("wait", at(300), None, None, "waiting", agent=None),
-                row("other", at(400), at(410), at(470), "completed", category="vat"),
-            ],
-        )
-        await conn.execute(
-            t["session_ratings"].insert(),
-            [
-                {"session_id": "done", "score": 1, "comment": "bad", "rated_at": at(400)},
-                {"session_id": "again", "score": 5, "comment": "", "rated_at": at(86400 * 3)},
-            ],
-        )
-        await conn.execute(
-            t["session_summaries"].insert(),
-            [
-                {
-                    "session_id": "done",
-                    "agent_id": "u1",
-                    "asked": "a",
-                    "handled": "h",
-                    "result": "follow_up",
-                    "items": [],
-                    "saved_at": at(320),
-                },
-                {
-                    "session_id": "other",
-                    "agent_id": "u1",
-                    "asked": "a",
-                    "handled": "h",
-                    "result": "resolved",
-                    "items": ["vat.x"],
-                    "saved_at": at(480),
-                },
-            ],
-        )
-        await conn.execute(
-            t["session_events"].insert(),
-            [
-                {
-                    "session_id": "done",
-                    "at": at(0),
-                    "actor_role": "taxpayer",
-                    "actor_id": "p1",
-                    "kind": "joined",
-                    "data": {},
-                },
-                {
-                    "session_id": "done",
-                    "at": at(312),
-                    "actor_role": "agent",
-                    "actor_id": "u1",
-                    "kind": "ended",
-                    "data": {"outcome": "completed"},
-                },
-            ],
-        )
-    await engine.dispose()
+            await conn.execute(
+                t["service_sessions"].insert(),
+                [
+                    row("done", at(0), at(12), at(312), "completed"),
+                    row("again", at(86400 * 2), at(86400 * 2 + 5), at(86400 * 2 + 65), "dropped"),
+                    row("left", at(100), None, at(130), "abandoned", agent=None),
+                    row("live", at(200), at(203), None, "live"),
+                    row("wait", at(300), None, None, "waiting", agent=None),
+                    row("other", at(400), at(410), at(470), "completed", category="vat"),
+                ],
+            )
+            await conn.execute(
+                t["session_ratings"].insert(),
+                [
+                    {"session_id": "done", "score": 1, "comment": "bad", "rated_at": at(400)},
+                    {"session_id": "again", "score": 5, "comment": "", "rated_at": at(86400 * 3)},
+                ],
+            )
+            await conn.execute(
+                t["session_summaries"].insert(),
+                [
+                    {
+                        "session_id": "done",
+                        "agent_id": "u1",
+                        "asked": "a",
+                        "handled": "h",
+                        "result": "follow_up",
+                        "items": [],
+                        "saved_at": at(320),
+                    },
+                    {
+                        "session_id": "other",
+                        "agent_id": "u1",
+                        "asked": "a",
+                        "handled": "h",
+                        "result": "resolved",
+                        "items": ["vat.x"],
+                        "saved_at": at(480),
+                    },
+                ],
+            )
+            await conn.execute(
+                t["session_events"].insert(),
+                [
+                    {
+                        "session_id": "done",
+                        "at": at(0),
+                        "actor_role": "taxpayer",
+                        "actor_id": "p1",
+                        "kind": "joined",
+                        "data": {},
+                    },
+                    {
+                        "session_id": "done",
+                        "at": at(312),
+                        "actor_role": "agent",
+                        "actor_id": "u1",
+                        "kind": "ended",
+                        "data": {"outcome": "completed"},
+                    },
+                ],
+            )
 
 
 async def test_0002_runs_forward_on_a_populated_0001_database(empty_database_url):
@@ -163,8 +184,7 @@ async def test_0002_runs_forward_on_a_populated_0001_database(empty_database_url
     await migrate(url, "0001")
     await populate_0001(url)
     await migrate(url)
-    engine = make_engine(url)
-    try:
+    async with engine_at(url) as engine:
         async with engine.connect() as conn:
             version = await conn.scalar(sa.text("SELECT version_num FROM alembic_version"))
             assert version == head_revision(url)
@@ -213,8 +233,6 @@ async def test_0002_runs_forward_on_a_populated_0001_database(empty_database_url
         async with engine.connect() as conn:
             with pytest.raises(sa.exc.DBAPIError):
                 await conn.execute(sa.text("DELETE FROM session_events"))
-    finally:
-        await engine.dispose()
 
 
 async def test_0002_downgrades_and_upgrades_again(empty_database_url):
@@ -223,22 +241,11 @@ async def test_0002_downgrades_and_upgrades_again(empty_database_url):
     await populate_0001(url)
     await migrate(url)
     await downgrade(url, "0001")
-    engine = make_engine(url)
-    try:
+    async with engine_at(url) as engine:
         async with engine.connect() as conn:
             assert await conn.scalar(sa.text("SELECT count(*) FROM service_sessions")) == 6
             assert await conn.scalar(sa.text("SELECT version_num FROM alembic_version")) == "0001"
-    finally:
-        await engine.dispose()
     await migrate(url)
-
-
-async def _dump(conn) -> dict[str, list[tuple]]:
-    out = {}
-    for table in ("kpi_daily", "kpi_daily_wait", "kpi_occupancy_daily"):
-        rows = (await conn.execute(sa.text(f"SELECT * FROM {table}"))).all()
-        out[table] = sorted(tuple(int(v) if isinstance(v, int) else v for v in r) for r in rows)
-    return out
 
 
 async def test_0003_backfills_the_rollup_on_a_populated_database(empty_database_url):
@@ -246,8 +253,7 @@ async def test_0003_backfills_the_rollup_on_a_populated_database(empty_database_
     await migrate(url, "0001")
     await populate_0001(url)
     await migrate(url, "0002")
-    engine = make_engine(url)
-    try:
+    async with engine_at(url) as engine:
         async with engine.begin() as conn:  # agent-state daily totals as 0002 kept them
             await conn.execute(
                 sa.text("INSERT INTO agent_state_days VALUES (:a, :d, :s, :ms)"),
@@ -259,15 +265,12 @@ async def test_0003_backfills_the_rollup_on_a_populated_database(empty_database_
                     {"a": "u1", "d": "2026-10-06", "s": "offline", "ms": 1_000},
                 ],
             )
-    finally:
-        await engine.dispose()
     await migrate(url, "0003")
-    engine = make_engine(url)
-    try:
+    async with engine_at(url) as engine:
         async with engine.connect() as conn:
             version = await conn.scalar(sa.text("SELECT version_num FROM alembic_version"))
             assert version == "0003"
-            migrated = await _dump(conn)
+            migrated = await dump(conn, ("kpi_daily", "kpi_daily_wait", "kpi_occupancy_daily"))
         assert migrated["kpi_occupancy_daily"] == [  # dim, day, key, shard, then the sums
             ("agent", "2026-10-05", "u1", 0, 360_000, 960_000, 4),
             ("agent", "2026-10-06", "u1", 0, 0, 0, 1),
@@ -281,8 +284,6 @@ async def test_0003_backfills_the_rollup_on_a_populated_database(empty_database_
         }
         assert len(migrated["kpi_daily_wait"]) > 0
         # (0005 replaces kpi_daily and kpi_daily_wait: tests/review/test_migration_0005.py)
-    finally:
-        await engine.dispose()
 
 
 async def test_0004_backfills_the_final_category_and_downgrades(empty_database_url):
@@ -293,8 +294,7 @@ async def test_0004_backfills_the_final_category_and_downgrades(empty_database_u
     await migrate(url, "0001")
     await populate_0001(url)
     await migrate(url, "0003")
-    engine = make_engine(url)
-    try:
+    async with engine_at(url) as engine:
         async with engine.begin() as conn:  # refined categories as 0002's summaries keep them
             await conn.execute(
                 sa.text(
@@ -313,11 +313,8 @@ async def test_0004_backfills_the_final_category_and_downgrades(empty_database_u
                 ),
                 {"at": at(86400 * 2 + 70)},
             )
-    finally:
-        await engine.dispose()
     await migrate(url, "0004")
-    engine = make_engine(url)
-    try:
+    async with engine_at(url) as engine:
         async with engine.connect() as conn:
             assert await conn.scalar(sa.text("SELECT version_num FROM alembic_version")) == "0004"
             rows = dict(
@@ -348,18 +345,13 @@ async def test_0004_backfills_the_final_category_and_downgrades(empty_database_u
         assert {s["id"] for s in page} == {"done", "again", "left", "live", "wait"}
         done = await records.get("done", sup)
         assert (done["category"], done["final_category"]) == ("invoices", "vat")
-    finally:
-        await engine.dispose()
 
     await downgrade(url, "0003")
-    engine = make_engine(url)
-    try:
+    async with engine_at(url) as engine:
         async with engine.connect() as conn:
             columns = await conn.run_sync(
                 lambda c: {col["name"] for col in sa.inspect(c).get_columns("service_sessions")}
             )
             assert await conn.scalar(sa.text("SELECT count(*) FROM service_sessions")) == 6
         assert "final_category" not in columns and "category" in columns
-    finally:
-        await engine.dispose()
     await migrate(url, "0004")

@@ -9,20 +9,22 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from tests.review.test_migration import T, at, downgrade, head_revision, populate_0001
-from vtax.db import make_engine, migrate, session_factory
+from tests.review.test_migration import (
+    T,
+    at,
+    downgrade,
+    dump,
+    engine_at,
+    head_revision,
+    populate_0001,
+)
+from vtax.db import migrate, session_factory
 from vtax.models import KPI_LEVELS
 from vtax.review import rollup
 from vtax.review.kpi import KpiQuery
 from vtax.review.records import SessionRecords
 
-
-async def _dump(conn) -> dict[str, list[tuple]]:
-    out = {}
-    for table in ("kpi_rollup", "kpi_rollup_wait", "kpi_occupancy"):
-        rows = (await conn.execute(sa.text(f"SELECT * FROM {table}"))).all()
-        out[table] = sorted(tuple(int(v) if isinstance(v, int) else v for v in r) for r in rows)
-    return out
+ROLLUP = ("kpi_rollup", "kpi_rollup_wait", "kpi_occupancy")
 
 
 async def _tables(conn) -> set[str]:
@@ -35,15 +37,14 @@ async def test_0005_fills_the_leveled_rollup_on_a_populated_database(empty_datab
     await populate_0001(url)
     await migrate(url, "0003")
     await migrate(url)
-    engine = make_engine(url)
-    try:
+    async with engine_at(url) as engine:
         async with engine.connect() as conn:
             version = await conn.scalar(sa.text("SELECT version_num FROM alembic_version"))
             assert version == head_revision(url)
             tables = await _tables(conn)
             assert {"kpi_journal", "kpi_rollup", "kpi_rollup_wait"} <= tables
             assert not {"kpi_daily", "kpi_daily_wait", "kpi_occupancy_daily"} & tables
-            migrated = await _dump(conn)
+            migrated = await dump(conn, ROLLUP)
             assert await conn.scalar(sa.text("SELECT count(*) FROM kpi_journal")) == 0
         # 6 sessions on 2 days of one month: a total row per day and one for the month
         assert {r[:3] for r in migrated["kpi_rollup"] if r[0] == "total"} == {
@@ -59,7 +60,7 @@ async def test_0005_fills_the_leveled_rollup_on_a_populated_database(empty_datab
         async with engine.begin() as conn:
             await rollup.rebuild(conn)
         async with engine.connect() as conn:
-            assert await _dump(conn) == migrated
+            assert await dump(conn, ROLLUP) == migrated
         # and the KPIs through it equal the raw aggregation, for every grouping, threshold and
         # a pair of filters, over the days and over whole months
         records = SessionRecords(session_factory(engine))
@@ -75,8 +76,6 @@ async def test_0005_fills_the_leveled_rollup_on_a_populated_database(empty_datab
                         assert served == await records.kpis.report(q, now, source="raw"), q
         total = (await records.kpis.report(KpiQuery(*ranges[0]), now))["total"]
         assert total["answered"] == 4 and total["abandoned"] == 1
-    finally:
-        await engine.dispose()
 
 
 async def test_0005_downgrades_to_0003s_tables_and_upgrades_again(empty_database_url):
@@ -86,8 +85,7 @@ async def test_0005_downgrades_to_0003s_tables_and_upgrades_again(empty_database
     await migrate(url)
 
     await downgrade(url, "0004")
-    engine = make_engine(url)
-    try:
+    async with engine_at(url) as engine:
         async with engine.connect() as conn:
             tables = await _tables(conn)
             assert {"kpi_daily", "kpi_daily_wait"} <= tables
@@ -97,11 +95,8 @@ async def test_0005_downgrades_to_0003s_tables_and_upgrades_again(empty_database
                 sa.text("SELECT sum(sessions) FROM kpi_daily WHERE dim = 'all'")
             )
             assert daily == 6
-    finally:
-        await engine.dispose()
     await migrate(url)
-    engine = make_engine(url)
-    try:
+    async with engine_at(url) as engine:
         async with engine.connect() as conn:
             assert (
                 await conn.scalar(
@@ -111,5 +106,3 @@ async def test_0005_downgrades_to_0003s_tables_and_upgrades_again(empty_database
                 )
                 == 6
             )
-    finally:
-        await engine.dispose()
