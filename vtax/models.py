@@ -328,18 +328,16 @@ KPI_GRAINS = ("day", "month")  # period: YYYY-MM-DD | YYYY-MM, UTC, of the day s
 KPI_ANY = "*"
 
 
-def _kpi_keys() -> list[Column[Any]]:
-    return [
-        Column("agent", String(64), primary_key=True),
-        Column("category", String(64), primary_key=True),
-        Column("channel", String(16), primary_key=True),
-        Column("language", String(16), primary_key=True),
-    ]
+def _kpi_keys(primary_key: bool = True) -> list[Column[Any]]:
+    """The key columns (KPI_KEYS) of the rollup tables, and of the journal (not its key)."""
+    sizes = {"agent": 64, "category": 64, "channel": 16, "language": 16}
+    return [Column(k, String(sizes[k]), primary_key=primary_key, nullable=False) for k in KPI_KEYS]
 
 
-def _kpi_counters() -> list[Column[Any]]:
+def _kpi_counters(default: int | None = 0) -> list[Column[Any]]:
+    """KPI_COUNTERS as columns (BIGINT for the millisecond sums)."""
     return [
-        Column(name, BigInteger if name in KPI_SUMS else Integer, nullable=False, default=0)
+        Column(name, BigInteger if name in KPI_SUMS else Integer, nullable=False, default=default)
         for name in KPI_COUNTERS
     ]
 
@@ -381,16 +379,10 @@ kpi_journal = Table(
         "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
     ),
     Column("day", String(10), nullable=False),
-    Column("agent", String(64), nullable=False),  # '' for no agent
-    Column("category", String(64), nullable=False),
-    Column("channel", String(16), nullable=False),
-    Column("language", String(16), nullable=False),
+    *_kpi_keys(primary_key=False),  # agent '' for no agent
     # the histogram bucket this row's answered/abandoned counts go to; NULL: none
     Column("wait_s", Integer, nullable=True),
-    *(
-        Column(name, BigInteger if name in KPI_SUMS else Integer, nullable=False)
-        for name in KPI_COUNTERS
-    ),
+    *_kpi_counters(default=None),  # every append gives them all
     comment="Signed KPI counter changes of committed steps, not yet folded into kpi_rollup",
 )
 
