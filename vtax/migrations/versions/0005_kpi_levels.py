@@ -6,10 +6,13 @@ Create Date: 2026-11-27 21:30:00
 
 Replaces `kpi_daily` / `kpi_daily_wait` (one dimension per row, kept by upserts in every
 step's transaction) with `kpi_journal` (steps append their signed counter changes; a folder
-moves them on) and `kpi_rollup` / `kpi_rollup_wait` (levels total, each key, category x channel
-x language, an agent and one other key, all four; grains day and month; vtax/review/rollup.py). Fills the new tables from
-the sessions that exist with INSERT ... SELECT, one grouped scan per level, grain and table,
-the same SQL on SQLite and PostgreSQL, with 0003's frozen definitions of the counters.
+moves them on) and `kpi_rollup` / `kpi_rollup_wait` (levels total, each key, category x
+channel x language, an agent and one other key, all four; grains day and month;
+vtax/review/rollup.py). Fills the new tables from the sessions that exist with INSERT ...
+SELECT, one grouped scan per level, grain and table, the same SQL on SQLite and PostgreSQL,
+with 0003's frozen definitions of the counters. The levels, key columns and table shapes are
+written out here, not imported from vtax.models: what this migration did must not change
+when the models do.
 `kpi_occupancy_daily` becomes `kpi_occupancy` with a grain (day rows copied, month rows
 summed from them).
 """
