@@ -27,6 +27,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from vtax.db import make_engine, session_factory
+from vtax.models import kpi_occupancy, kpi_rollup, kpi_rollup_wait
 from vtax.review import rollup
 from vtax.review.audit import Actor
 from vtax.review.kpi import KpiQuery, Plan, periods, rollup_plan
@@ -167,22 +168,17 @@ def served_queries(day_from: date, day_to: date, people) -> list[KpiQuery]:
 
 
 async def nonzero_rows(engine) -> dict[str, list[tuple]]:
-    """The rollup rows (occupancy's summed over their shards), those with any non-zero
-    counter (folds may leave all-zero rows behind)."""
+    """The rollup rows by their key (occupancy's summed over its shards), those with any
+    non-zero counter (folds may leave all-zero rows behind)."""
     out = {}
     async with engine.connect() as conn:
-        for table in ("kpi_rollup", "kpi_rollup_wait", "kpi_occupancy"):
-            result = await conn.execute(sa.text(f"SELECT * FROM {table}"))
-            columns = list(result.keys())
-            key = {"kpi_rollup": 7, "kpi_rollup_wait": 8}.get(table)
-            cut = columns.index("shard") if key is None else key
-            skip = 0 if key is not None else 1
-            summed: dict[tuple, list[int]] = {}
-            for r in result.all():
-                acc = summed.setdefault(tuple(r[:cut]), [0] * (len(columns) - cut - skip))
-                for k, v in enumerate(r[cut + skip :]):
-                    acc[k] += int(v)
-            out[table] = sorted((*k, *v) for k, v in summed.items() if any(v))
+        for table in (kpi_rollup, kpi_rollup_wait, kpi_occupancy):
+            key = [c for c in table.primary_key.columns if c.name != "shard"]
+            sums = [sa.func.sum(c) for c in table.columns if not c.primary_key]
+            rows = await conn.execute(sa.select(*key, *sums).group_by(*key))
+            out[table.name] = sorted(
+                (*r[: len(key)], *map(int, r[len(key) :])) for r in rows if any(r[len(key) :])
+            )
     return out
 
 
