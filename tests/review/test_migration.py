@@ -58,6 +58,15 @@ async def dump(conn: AsyncConnection, tables: tuple[str, ...]) -> dict[str, list
     return out
 
 
+async def populated(url: str, *revisions: str) -> None:
+    """A database at 0001 with `populate_0001`'s sessions, then migrated to each revision in
+    turn ("head": the latest)."""
+    await migrate(url, "0001")
+    await populate_0001(url)
+    for revision in revisions:
+        await migrate(url, revision)
+
+
 def at(seconds: float) -> datetime:
     return T + timedelta(seconds=seconds)
 
@@ -181,9 +190,7 @@ async def populate_0001(url: str) -> None:
 
 async def test_0002_runs_forward_on_a_populated_0001_database(empty_database_url):
     url = empty_database_url
-    await migrate(url, "0001")
-    await populate_0001(url)
-    await migrate(url)
+    await populated(url, "head")
     async with engine_at(url) as engine:
         async with engine.connect() as conn:
             version = await conn.scalar(sa.text("SELECT version_num FROM alembic_version"))
@@ -237,9 +244,7 @@ async def test_0002_runs_forward_on_a_populated_0001_database(empty_database_url
 
 async def test_0002_downgrades_and_upgrades_again(empty_database_url):
     url = empty_database_url
-    await migrate(url, "0001")
-    await populate_0001(url)
-    await migrate(url)
+    await populated(url, "head")
     await downgrade(url, "0001")
     async with engine_at(url) as engine:
         async with engine.connect() as conn:
@@ -250,9 +255,7 @@ async def test_0002_downgrades_and_upgrades_again(empty_database_url):
 
 async def test_0003_backfills_the_rollup_on_a_populated_database(empty_database_url):
     url = empty_database_url
-    await migrate(url, "0001")
-    await populate_0001(url)
-    await migrate(url, "0002")
+    await populated(url, "0002")
     async with engine_at(url) as engine:
         async with engine.begin() as conn:  # agent-state daily totals as 0002 kept them
             await conn.execute(
@@ -291,9 +294,7 @@ async def test_0004_backfills_the_final_category_and_downgrades(empty_database_u
     in place, so it is the latest version), else the asked category; indexed with
     joined_at; the migrated data filters with the new code; down and up again."""
     url = empty_database_url
-    await migrate(url, "0001")
-    await populate_0001(url)
-    await migrate(url, "0003")
+    await populated(url, "0003")
     async with engine_at(url) as engine:
         async with engine.begin() as conn:  # refined categories as 0002's summaries keep them
             await conn.execute(

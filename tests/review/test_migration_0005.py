@@ -16,7 +16,7 @@ from tests.review.test_migration import (
     dump,
     engine_at,
     head_revision,
-    populate_0001,
+    populated,
 )
 from vtax.db import migrate, session_factory
 from vtax.models import KPI_LEVELS
@@ -33,10 +33,7 @@ async def _tables(conn) -> set[str]:
 
 async def test_0005_fills_the_leveled_rollup_on_a_populated_database(empty_database_url):
     url = empty_database_url
-    await migrate(url, "0001")
-    await populate_0001(url)
-    await migrate(url, "0003")
-    await migrate(url)
+    await populated(url, "0003", "head")
     async with engine_at(url) as engine:
         async with engine.connect() as conn:
             version = await conn.scalar(sa.text("SELECT version_num FROM alembic_version"))
@@ -80,9 +77,7 @@ async def test_0005_fills_the_leveled_rollup_on_a_populated_database(empty_datab
 
 async def test_0005_downgrades_to_0003s_tables_and_upgrades_again(empty_database_url):
     url = empty_database_url
-    await migrate(url, "0001")
-    await populate_0001(url)
-    await migrate(url)
+    await populated(url, "head")
 
     await downgrade(url, "0004")
     async with engine_at(url) as engine:
