@@ -95,6 +95,10 @@ class Settings(BaseModel):
         True, description="`vtax serve` on the embedded default starts one recorder worker."
     )
     recorder_url: str = Field("", description="Node URL for `vtax recorder`; default host:port.")
+    # Text messages (vtax/sms.py): sign-in codes, reminders
+    sms_http_url: str = Field("", description="SMS gateway endpoint; empty: write to the log.")
+    sms_http_token: str = Field("", description="Bearer token for the SMS gateway.")
+    sms_timeout_s: float = Field(10.0, gt=0, le=120, description="SMS gateway answer timeout.")
 
     @field_validator("database_url")
     @classmethod
