@@ -1,0 +1,434 @@
+"""Every REST endpoint of the contract: method, path, who may call it, its models, its status
+codes. The server binds one handler to each (signaling/rest/), the OpenAPI document and the
+pages' `paths` type are built from this table, and a test checks that the server has no
+route that is not here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+
+from vtax.contract import http, review
+from vtax.contract.client_events import (
+    CheckBody,
+    Checked,
+    Rated,
+    RatingBody,
+    SummaryBody,
+    SummarySaved,
+)
+
+ALL_ROLES = ("taxpayer", "agent", "supervisor")
+STAFF = ("agent", "supervisor")
+SUPERVISOR = ("supervisor",)
+ID_PARAM = {"type": "string", "minLength": 1, "maxLength": 64, "pattern": r"^[A-Za-z0-9_.:-]+$"}
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One endpoint: the same models validate the request and write the docs."""
+
+    name: str  # the OpenAPI operationId, and the handler's key in the server
+    method: str
+    path: str  # aiohttp pattern, e.g. /api/sessions/{session_id}
+    summary: str
+    roles: tuple[str, ...] | None = None  # None: public
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    response: type[BaseModel] | None = None
+    status: int = 200
+    # other response media, e.g. {"text/csv": "CSV, one row per session"}
+    produces: dict[str, str] = field(default_factory=dict)
+    # a request body that is not a JSON schema (uploads): OpenAPI `content` as is
+    request_content: dict[str, Any] | None = None
+    tags: tuple[str, ...] = ()
+    errors: tuple[int, ...] = ()
+    # with roles: a signed link (query parameter `dl`, made for this purpose, this path and
+    # this exact query) is accepted instead of the bearer token
+    link: str | None = None
+    # path parameter schemas other than ID_PARAM
+    params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)  # answer headers worth documenting
+
+    def path_params(self) -> list[str]:
+        return [p[1:-1].split(":")[0] for p in self.path.split("/") if p.startswith("{")]
+
+
+UPLOAD_CONTENT = {
+    "multipart/form-data": {
+        "schema": {
+            "type": "object",
+            "properties": {
+                "file": {"type": "string", "format": "binary"},
+                "note": {"type": "string", "maxLength": 1000},
+            },
+            "required": ["file"],
+        }
+    },
+    "application/octet-stream": {
+        "schema": {"type": "string", "format": "binary"},
+        "description": "raw body; name and note in the query",
+    },
+}
+DOCUMENT_MEDIA = {m: "the document" for m in ("application/pdf", "image/png", "image/jpeg")}
+DOCUMENT_MEDIA["image/webp"] = "the document"
+EXPORT_LINK = "review-export"  # the purpose a download link of the export is signed for
+RECORDING_LINK = "recording-file"  # the purpose of a recording file's playback link
+LOOP_ERRORS = (404, 409, 413)
+SID = "/api/sessions/{session_id}"
+DID = "/api/deliveries/{delivery_id}"
+RSID = "/api/review/sessions/{session_id}"
+
+ENDPOINTS: tuple[Endpoint, ...] = (
+    # ---- sign-in, catalog, meta
+    Endpoint(
+        "auth_taxpayer",
+        "POST",
+        "/api/auth/taxpayer",
+        "Taxpayer identity step: a verified USCC or resident ID number to a token",
+        body=http.TaxpayerAuth,
+        response=http.TaxpayerToken,
+        tags=("auth",),
+        errors=(413, 429),
+    ),
+    Endpoint(
+        "auth_login",
+        "POST",
+        "/api/auth/login",
+        "Staff sign-in (agent, supervisor)",
+        body=http.Login,
+        response=http.StaffToken,
+        tags=("auth",),
+        errors=(401, 413, 429),
+    ),
+    Endpoint(
+        "catalog",
+        "GET",
+        "/api/catalog",
+        "Business categories with their items, languages, channels and the service's time zone",
+        query=review.NoQuery,
+        response=http.CatalogOut,
+        tags=("catalog",),
+    ),
+    Endpoint(
+        "openapi",
+        "GET",
+        "/api/openapi.json",
+        "This document",
+        query=review.NoQuery,
+        produces={"application/json": "OpenAPI 3.1"},
+        tags=("meta",),
+    ),
+    Endpoint("healthz", "GET", "/healthz", "Liveness", response=http.Health, tags=("health",)),
+    Endpoint(
+        "readyz",
+        "GET",
+        "/readyz",
+        "Readiness: the database, the queue backend and Redis answer (503 otherwise)",
+        response=http.Health,
+        tags=("health",),
+        errors=(503,),
+    ),
+    Endpoint(
+        "metrics",
+        "GET",
+        "/metrics",
+        "Prometheus metrics (where VTAX_METRICS_TOKEN is set, with that bearer token)",
+        produces={"text/plain": "Prometheus text format 0.0.4"},
+        tags=("health",),
+        errors=(401,),
+    ),
+    # ---- sessions
+    Endpoint(
+        "list_sessions",
+        "GET",
+        "/api/sessions",
+        "Sessions visible to the caller, filtered, newest first (keyset pagination)",
+        roles=ALL_ROLES,
+        query=review.SessionListQuery,
+        response=review.SessionPage,
+        tags=("sessions",),
+    ),
+    Endpoint(
+        "get_session",
+        "GET",
+        SID,
+        "One session with its loop state (404 when not visible to the caller)",
+        roles=ALL_ROLES,
+        query=review.NoQuery,
+        response=review.SessionView,
+        tags=("sessions",),
+        errors=(404,),
+    ),
+    # ---- the loop
+    Endpoint(
+        "save_summary",
+        "POST",
+        SID + "/summary",
+        "Handle: the serving agent saves (or revises) the summary; refines the ask",
+        roles=("agent",),
+        body=SummaryBody,
+        response=SummarySaved,
+        tags=("loop",),
+        errors=LOOP_ERRORS,
+    ),
+    Endpoint(
+        "check_summary",
+        "POST",
+        SID + "/check",
+        "Check: the taxpayer confirms the summary or disputes it with a comment",
+        roles=("taxpayer",),
+        body=CheckBody,
+        response=Checked,
+        tags=("loop",),
+        errors=LOOP_ERRORS,
+    ),
+    Endpoint(
+        "list_checks",
+        "GET",
+        SID + "/checks",
+        "The checks of the summary (decision, comment, version), oldest first",
+        roles=ALL_ROLES,
+        query=review.NoQuery,
+        response=review.CheckList,
+        tags=("loop",),
+        errors=(404,),
+    ),
+    Endpoint(
+        "rate",
+        "POST",
+        SID + "/rating",
+        "Evaluate: the taxpayer rates the ended session (once; same again is a no-op)",
+        roles=("taxpayer",),
+        body=RatingBody,
+        response=Rated,
+        tags=("loop",),
+        errors=LOOP_ERRORS,
+    ),
+    Endpoint(
+        "close_follow_up",
+        "POST",
+        SID + "/follow-up",
+        "The follow-up promised in the summary is done",
+        roles=STAFF,
+        body=review.FollowUpDoneIn,
+        response=review.DoneAt,
+        tags=("loop",),
+        errors=LOOP_ERRORS,
+    ),
+    # ---- deliver
+    Endpoint(
+        "deliver",
+        "POST",
+        SID + "/deliveries",
+        "Deliver: the serving agent uploads a PDF or image for the taxpayer (201)",
+        roles=("agent",),
+        query=review.UploadQuery,
+        request_content=UPLOAD_CONTENT,
+        response=review.DeliveryView,
+        status=201,
+        tags=("deliver",),
+        errors=(*LOOP_ERRORS, 415),
+    ),
+    Endpoint(
+        "list_deliveries",
+        "GET",
+        "/api/deliveries",
+        "Deliveries visible to the caller; status=pending lists unacknowledged ones",
+        roles=ALL_ROLES,
+        query=review.DeliveryListQuery,
+        response=review.DeliveryPage,
+        tags=("deliver",),
+    ),
+    Endpoint(
+        "get_delivery",
+        "GET",
+        DID,
+        "One delivery with its status and receipt",
+        roles=ALL_ROLES,
+        query=review.NoQuery,
+        response=review.DeliveryView,
+        tags=("deliver",),
+        errors=(404,),
+    ),
+    Endpoint(
+        "download",
+        "GET",
+        DID + "/content",
+        "Download the document (its SHA-256 is checked first; X-Content-SHA256)",
+        roles=ALL_ROLES,
+        query=review.NoQuery,
+        produces=DOCUMENT_MEDIA,
+        tags=("deliver",),
+        errors=(404, 500),
+        headers={"X-Content-SHA256": "the document's SHA-256 (hex)"},
+    ),
+    Endpoint(
+        "acknowledge",
+        "POST",
+        DID + "/ack",
+        "The taxpayer acknowledges a downloaded document; returns the receipt",
+        roles=("taxpayer",),
+        body=review.AcknowledgeIn,
+        response=review.DeliveryView,
+        tags=("deliver",),
+        errors=(404, 409, 413),
+    ),
+    # ---- the supervisor's review
+    Endpoint(
+        "quality_form",
+        "GET",
+        "/api/review/quality-form",
+        "The quality-review form: scored items and their maxima",
+        roles=SUPERVISOR,
+        query=review.NoQuery,
+        response=review.QualityForm,
+        tags=("review",),
+    ),
+    Endpoint(
+        "list_agents",
+        "GET",
+        "/api/review/agents",
+        "The agents (id, username, display name), for the filters",
+        roles=SUPERVISOR,
+        query=review.NoQuery,
+        response=review.StaffList,
+        tags=("review",),
+    ),
+    Endpoint(
+        "review_detail",
+        "GET",
+        RSID,
+        "A session's whole loop: record, checks, deliveries, quality reviews, audit",
+        roles=SUPERVISOR,
+        query=review.NoQuery,
+        response=review.ReviewDetail,
+        tags=("review",),
+        errors=(404,),
+    ),
+    Endpoint(
+        "review_quality",
+        "POST",
+        RSID + "/quality",
+        "File a quality-review form for an ended session (201)",
+        roles=SUPERVISOR,
+        body=review.QualityReviewIn,
+        response=review.QualityReviewView,
+        status=201,
+        tags=("review",),
+        errors=(404, 409, 413),
+    ),
+    Endpoint(
+        "resolve_flag",
+        "POST",
+        RSID + "/flag/resolve",
+        "Mark a flagged session's supervisor follow-up done",
+        roles=SUPERVISOR,
+        body=review.FlagResolveIn,
+        response=review.DoneAt,
+        tags=("review",),
+        errors=(404, 409, 413),
+    ),
+    Endpoint(
+        "export_link",
+        "POST",
+        "/api/review/export-links",
+        "A one-minute signed download link of the CSV export for the filters in the "
+        "query (the browser then downloads it natively, streaming to disk)",
+        roles=SUPERVISOR,
+        query=review.SessionFilterQuery,
+        response=review.ExportLink,
+        tags=("review",),
+    ),
+    Endpoint(
+        "export_csv",
+        "GET",
+        "/api/review/export.csv",
+        "The filtered sessions as CSV, streamed (bearer token, or a signed link `dl`)",
+        roles=SUPERVISOR,
+        query=review.ExportQuery,
+        produces={"text/csv": "one row per session"},
+        tags=("review",),
+        link=EXPORT_LINK,
+    ),
+    # ---- statistics
+    Endpoint(
+        "kpi",
+        "GET",
+        "/api/stats/kpi",
+        "KPIs per day, agent, category or channel (the service zone's days, at most 366)",
+        roles=SUPERVISOR,
+        query=review.KpiQuery,
+        response=review.KpiReport,
+        tags=("stats",),
+    ),
+    Endpoint(
+        "live_stats",
+        "GET",
+        "/api/stats/live",
+        "Live queue statistics, agents by state and live sessions (also pushed as "
+        "`queue:stats`; docs/routing.md)",
+        roles=SUPERVISOR,
+        query=review.NoQuery,
+        response=http.LiveStatsOut,
+        tags=("stats",),
+    ),
+    # ---- the agent desk
+    Endpoint(
+        "desk_today",
+        "GET",
+        "/api/desk/today",
+        "The calling agent's figures today (the service's day)",
+        roles=("agent",),
+        query=review.NoQuery,
+        response=http.DeskToday,
+        tags=("desk",),
+    ),
+    Endpoint(
+        "desk_history",
+        "GET",
+        "/api/desk/sessions/{session_id}/history",
+        "For the agent of a live session: the taxpayer's earlier sessions and open follow-ups",
+        roles=("agent",),
+        query=review.NoQuery,
+        response=http.TaxpayerHistory,
+        tags=("desk",),
+        errors=(404,),
+    ),
+    # ---- recordings
+    Endpoint(
+        "get_recording",
+        "GET",
+        "/api/recordings/{session_id}",
+        "A session's recording manifest, with a playback link per file (audited)",
+        roles=SUPERVISOR,
+        query=review.NoQuery,
+        response=http.RecordingOut,
+        tags=("recordings",),
+        errors=(404,),
+    ),
+    Endpoint(
+        "get_recording_file",
+        "GET",
+        "/api/recordings/{session_id}/files/{name}",
+        "A recording file, with Range requests (206, 416); bearer token or playback link",
+        roles=SUPERVISOR,
+        query=review.LinkQuery,
+        produces={
+            "video/webm": "a segment",
+            "video/x-matroska": "a segment",
+        },
+        tags=("recordings",),
+        errors=(404, 416),
+        link=RECORDING_LINK,
+        params={
+            "name": {
+                "type": "string",
+                "pattern": r"^[A-Za-z0-9_-]{1,80}\.(webm|mkv)$",
+                "maxLength": 85,
+            }
+        },
+    ),
+)

@@ -1,0 +1,116 @@
+"""Every error code of the contract, where it occurs, its HTTP status, what it means.
+
+One registry: the REST layer maps a code to its status from here, docs/protocol.md's table
+and the pages' `ErrorCode` type (which they translate) are generated from it, and a test
+checks that every code the server raises is listed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Where = Literal["both", "HTTP", "Socket.IO"]
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorCode:
+    where: Where
+    status: int  # the HTTP status (Socket.IO acks carry only the code)
+    meaning: str
+
+
+ERROR_CODES: dict[str, ErrorCode] = {
+    "invalid_payload": ErrorCode(
+        "both",
+        400,
+        "the body or event payload is not JSON/an object, misses a field, has a wrong type, an "
+        "unknown field, or a value out of range (`details` names each bad field)",
+    ),
+    "payload_too_large": ErrorCode(
+        "both", 413, "body or event payload larger than the limit (64 KiB each; documents 10 MiB)"
+    ),
+    "invalid_id": ErrorCode("HTTP", 400, "identity number has a wrong format or check digit"),
+    "invalid_credentials": ErrorCode("HTTP", 401, "wrong username or password"),
+    "unauthorized": ErrorCode("both", 401, "missing, malformed, forged or expired token or link"),
+    "forbidden": ErrorCode("both", 403, "the caller's role may not do this"),
+    "not_found": ErrorCode(
+        "both", 404, "unknown session, offer, ticket or document (or not visible to the caller)"
+    ),
+    "method_not_allowed": ErrorCode(
+        "HTTP", 405, "the path exists but not with this method (`Allow` lists the methods)"
+    ),
+    "unknown_event": ErrorCode("Socket.IO", 400, "no such client event"),
+    "unknown_category": ErrorCode("both", 400, "not a business category of the catalog"),
+    "unknown_language": ErrorCode("both", 400, "not a service language of the catalog"),
+    "unknown_channel": ErrorCode("both", 400, "not a channel of the catalog"),
+    "already_queued": ErrorCode(
+        "Socket.IO",
+        409,
+        "the taxpayer already has a waiting ticket (take it up with `queue:rejoin`)",
+    ),
+    "queue_closed": ErrorCode(
+        "Socket.IO",
+        409,
+        "`queue:join` outside the queue's opening hours; the error has `next_open_at`",
+    ),
+    "queue_full": ErrorCode(
+        "Socket.IO", 409, "`queue:join` when the queue holds its maximum number of tickets"
+    ),
+    "wait_too_long": ErrorCode(
+        "Socket.IO", 409, "`queue:join` when the estimated wait exceeds the queue's maximum wait"
+    ),
+    "no_agents": ErrorCode(
+        "Socket.IO",
+        409,
+        "`queue:join` to a queue set to refuse joins while nobody with the skill is on duty",
+    ),
+    "in_session": ErrorCode("Socket.IO", 409, "the caller is already in a live session"),
+    "offer_expired": ErrorCode(
+        "Socket.IO", 409, "the offer was revoked or expired before the accept arrived"
+    ),
+    "invalid_state": ErrorCode(
+        "both",
+        409,
+        "the step is not allowed now (e.g. rating a session that has not ended, accepting "
+        "while away, confirming a summary twice)",
+    ),
+    "already_rated": ErrorCode(
+        "both", 409, "a different rating was already stored for this session"
+    ),
+    "not_in_session": ErrorCode(
+        "both", 403, "the caller is not a participant of that (live) session"
+    ),
+    "peer_away": ErrorCode(
+        "Socket.IO", 409, "`session:transfer` while the taxpayer is reconnecting"
+    ),
+    "session_ended": ErrorCode(
+        "Socket.IO", 409, "`session:resume` for a session that is over (or never existed)"
+    ),
+    "unsupported_media_type": ErrorCode(
+        "HTTP", 415, "an uploaded document is not a PDF, PNG, JPEG or WebP by its content"
+    ),
+    "hash_mismatch": ErrorCode(
+        "HTTP", 409, "the SHA-256 sent with an acknowledgement is not the document's"
+    ),
+    "document_corrupted": ErrorCode(
+        "HTTP", 500, "a stored document no longer matches its SHA-256; it is not served"
+    ),
+    "rate_limited": ErrorCode(
+        "both", 429, "too many requests or events of a kind (docs/protocol.md, Limits)"
+    ),
+    "draining": ErrorCode(
+        "Socket.IO", 503, "the node is shutting down: reconnect (to another node) and retry"
+    ),
+    "unavailable": ErrorCode(
+        "both",
+        503,
+        "a backend (the database, Redis) is unreachable; retry (`/readyz` says which)",
+    ),
+    "internal": ErrorCode("both", 500, "an unexpected server error (logged with an incident id)"),
+}
+
+
+def http_status(code: str) -> int:
+    """The HTTP status of an error code (409 for a refusal the registry does not know)."""
+    known = ERROR_CODES.get(code)
+    return known.status if known is not None else 409
