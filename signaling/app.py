@@ -17,7 +17,8 @@ from aiohttp import web
 
 from signaling import events, observability
 from signaling.context import CONTEXT, AppContext
-from signaling.http_api import add_routes, errors_middleware
+from signaling.desk_api import add_desk_routes
+from signaling.http_api import add_routes, check_bound, errors_middleware
 from signaling.hub import Hub, Server
 from signaling.recording import setup_recording
 from signaling.stats_api import add_stats_routes
@@ -169,7 +170,9 @@ def create_app(settings: Settings, *, migrate_on_start: bool | None = None) -> w
     )  # consent, recorder jobs, playback (docs/recording.md)
     add_routes(app)
     add_stats_routes(app)  # GET /api/stats/live
-    observability.install(app)
+    add_desk_routes(app)  # the agent desk
+    observability.install(app)  # /metrics
+    check_bound(app)  # every endpoint of the contract has its handler
     if settings.redis_url:
         ctx.ready_checks.append(lambda: _redis_ready(ctx, sio))
     add_pages(app, settings.web_dir)

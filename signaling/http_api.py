@@ -10,17 +10,21 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, TypeVar, cast
 from urllib.parse import quote, urlencode
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
-from pydantic.json_schema import models_json_schema
 from sqlalchemy import text
 
-from signaling import schemas
 from signaling.context import CONTEXT, AppContext
 from signaling.hub import validation_details
 from signaling.wire import FastJson
 from vtax.auth import STAFF_ROLES, Principal, Role, Unauthorized
+from vtax.contract import http as http_models
+from vtax.contract import review
+from vtax.contract.endpoints import ENDPOINTS, Endpoint
+from vtax.contract.errors import http_status
+from vtax.contract.openapi import build_openapi
 from vtax.errors import DomainError
 from vtax.identity import InvalidIdentity
 from vtax.review.records import Scope, SessionFilter
@@ -30,21 +34,6 @@ log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
 MAX_BODY = 64 * 1024
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-STATUS = {
-    "invalid_payload": 400,
-    "invalid_id": 400,
-    "unauthorized": 401,
-    "invalid_credentials": 401,
-    "forbidden": 403,
-    "not_found": 404,
-    "payload_too_large": 413,
-    "invalid_state": 409,
-    "already_rated": 409,
-    "hash_mismatch": 409,
-    "not_in_session": 403,
-    "unsupported_media_type": 415,
-    "document_corrupted": 500,
-}
 
 
 class ApiError(Exception):
@@ -72,7 +61,7 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     except ApiError as exc:
         return error_response(exc.status, exc.code, exc.message, **exc.extra)
     except DomainError as exc:
-        return error_response(STATUS.get(exc.code, 409), exc.code, exc.message)
+        return error_response(http_status(exc.code), exc.code, exc.message)
     except web.HTTPException as exc:
         if not request.path.startswith("/api/") or exc.status < 400:
             raise
@@ -182,55 +171,47 @@ def query(request: web.Request, schema: type[M]) -> M:
         ) from None
 
 
-# ---- the endpoint registry and OpenAPI ---------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """One documented endpoint: the same schemas validate the request and write the docs."""
-
-    method: str
-    path: str  # aiohttp pattern, e.g. /api/sessions/{session_id}
-    summary: str
-    roles: tuple[str, ...] | None = None  # None: public
-    body: type[BaseModel] | None = None
-    query: type[BaseModel] | None = None
-    response: type[BaseModel] | None = None
-    # other response media, e.g. {"text/csv": "CSV, one row per session"}
-    produces: dict[str, str] = field(default_factory=dict)
-    # a request body that is not a JSON schema (uploads): OpenAPI `content` as is
-    request_content: dict[str, Any] | None = None
-    tags: tuple[str, ...] = ()
-    errors: tuple[int, ...] = ()
-    # with roles: a signed link (query parameter `dl`, made by another endpoint for this
-    # purpose, this path and this exact query) is accepted instead of the bearer token
-    link: str | None = None
+# ---- the endpoint table (vtax/contract/endpoints.py) and its handlers ------------------------
 
 
 @dataclass
-class ApiRegistry:
-    """Every documented endpoint of this app, kept on the app (`API_REGISTRY`)."""
+class Bound:
+    """The endpoints bound on this app, by name (each of the contract's exactly once)."""
 
-    endpoints: list[Endpoint] = field(default_factory=list)
+    names: set[str] = field(default_factory=set)
 
 
-API_REGISTRY = web.AppKey("vtax.api_registry", ApiRegistry)
+BOUND = web.AppKey("vtax.bound_endpoints", Bound)
+ENDPOINT = {e.name: e for e in ENDPOINTS}
+OPENAPI = build_openapi()
 PRINCIPAL = web.RequestKey("vtax.principal", Principal)
 
 
-def api_registry(app: web.Application) -> ApiRegistry:
-    registry = app.get(API_REGISTRY)
-    if registry is None:
-        registry = app[API_REGISTRY] = ApiRegistry()
-    return registry
+def _check_answer(endpoint: Endpoint, response: web.StreamResponse) -> None:
+    """With outgoing validation on (the suite): a JSON answer is what the endpoint's model
+    says, field for field."""
+    if (
+        endpoint.response is None
+        or not isinstance(response, web.Response)
+        or response.content_type != "application/json"
+        or not 200 <= response.status < 300
+        or response.body is None
+    ):
+        return
+    raw = response.body if isinstance(response.body, bytes) else bytes(response.body._value)  # type: ignore[union-attr]
+    sent = json.loads(raw)
+    dumped = endpoint.response.model_validate(sent).model_dump(mode="json", by_alias=True)
+    if dumped != sent:
+        raise AssertionError(f"{endpoint.name} answered {sent!r}; the model says {dumped!r}")
 
 
 def route(app: web.Application, handler: Handler, endpoint: Endpoint) -> None:
-    """Add a route and its documentation. With `roles`, the bearer token (or, with `link`, a
-    signed link `?dl=`) is checked first (401 without a valid one, 403 for another role) and
-    the caller's `Principal` is in `request[PRINCIPAL]`. Other modules (e.g.
-    signaling/stats_api.py) register this way."""
+    """Add one endpoint of the contract's table. With `roles`, the bearer token (or, with
+    `link`, a signed link `?dl=`) is checked first (401 without a valid one, 403 for another
+    role) and the caller's `Principal` is in `request[PRINCIPAL]`; a staff account that was
+    disabled is refused at once, by token or by link."""
     roles = endpoint.roles
+    validate = app[CONTEXT].settings.validate_outgoing
 
     async def guarded(request: web.Request) -> web.StreamResponse:
         if roles is not None:
@@ -247,140 +228,41 @@ def route(app: web.Application, handler: Handler, endpoint: Endpoint) -> None:
             if who.role not in roles:
                 raise ApiError(403, "forbidden", f"this is not allowed for role {who.role}")
             request[PRINCIPAL] = who
-        return await handler(request)
+        response = await handler(request)
+        if validate:
+            _check_answer(endpoint, response)
+        return response
 
     app.router.add_route(endpoint.method, endpoint.path, guarded)
-    api_registry(app).endpoints.append(endpoint)
+    bound = app.get(BOUND)
+    if bound is None:
+        bound = app[BOUND] = Bound()
+    if endpoint.name in bound.names:
+        raise ValueError(f"endpoint {endpoint.name} is bound twice")
+    bound.names.add(endpoint.name)
 
 
-def _parameters(endpoint: Endpoint) -> list[dict[str, Any]]:
-    params: list[dict[str, Any]] = []
-    for part in endpoint.path.split("/"):
-        if part.startswith("{") and part.endswith("}"):
-            name = part[1:-1].split(":")[0]
-            params.append(
-                {
-                    "name": name,
-                    "in": "path",
-                    "required": True,
-                    "schema": {"type": "string", "minLength": 1, "maxLength": 64},
-                }
-            )
-    if endpoint.query is not None:
-        schema = endpoint.query.model_json_schema(by_alias=True)
-        required = set(schema.get("required", []))
-        for name, prop in schema.get("properties", {}).items():
-            prop = dict(prop)
-            description = prop.pop("description", None)
-            prop.pop("title", None)
-            param: dict[str, Any] = {
-                "name": name,
-                "in": "query",
-                "required": name in required,
-                "schema": prop,
-            }
-            if description:
-                param["description"] = description
-            params.append(param)
-    return params
+def bind(app: web.Application, handlers: dict[str, Handler]) -> None:
+    """Bind handlers to the contract's endpoints by name."""
+    for name, handler in handlers.items():
+        route(app, handler, ENDPOINT[name])
 
 
-def build_openapi(app: web.Application) -> dict[str, Any]:
-    """OpenAPI 3.1 from the registry; any /api route registered without documentation is
-    still listed (marked `x-undocumented`) so that every endpoint appears."""
-    endpoints = list(api_registry(app).endpoints)
-    models: set[type[BaseModel]] = {schemas.ErrorOut}
-    for e in endpoints:
-        models.update(m for m in (e.body, e.response) if m is not None)
-    keyed, defs = models_json_schema(
-        [(m, "validation") for m in sorted(models, key=lambda m: m.__name__)],
-        ref_template="#/components/schemas/{model}",
-    )
-
-    def ref(model: type[BaseModel]) -> dict[str, Any]:
-        return keyed[(model, "validation")]
-
-    error = {"application/json": {"schema": ref(schemas.ErrorOut)}}
-    paths: dict[str, dict[str, Any]] = {}
-    documented = set()
-    for e in endpoints:
-        documented.add((e.method.upper(), e.path))
-        content: dict[str, Any] = {}
-        if e.response is not None:
-            content["application/json"] = {"schema": ref(e.response)}
-        for media, description in e.produces.items():
-            content[media] = {"schema": {"type": "string", "description": description}}
-        responses: dict[str, Any] = {"200": {"description": "OK", "content": content}}
-        codes = set(e.errors) | ({400} if e.body or e.query else set())
-        if e.roles is not None:
-            codes |= {401, 403}
-        for code in sorted(codes):
-            responses[str(code)] = {"description": "error", "content": error}
-        op: dict[str, Any] = {
-            "summary": e.summary,
-            "operationId": f"{e.method.lower()}_{e.path.strip('/').replace('/', '_')}".replace(
-                "{", ""
-            )
-            .replace("}", "")
-            .replace("-", "_")
-            .replace(".", "_"),
-            "tags": list(e.tags),
-            "parameters": _parameters(e),
-            "responses": responses,
-        }
-        if e.roles is not None:
-            op["security"] = [{"bearer": []}]
-            if e.link is not None:
-                op["security"].append({"signed_link": []})
-            op["x-roles"] = list(e.roles)
-        if e.body is not None:
-            op["requestBody"] = {
-                "required": True,
-                "content": {"application/json": {"schema": ref(e.body)}},
-            }
-        elif e.request_content is not None:
-            op["requestBody"] = {"required": True, "content": e.request_content}
-        paths.setdefault(e.path, {})[e.method.lower()] = op
-    for resource in app.router.resources():
-        info = resource.get_info()
-        path = info.get("path") or info.get("formatter")
-        if not path or not (path.startswith("/api/") or path in PLAIN_ENDPOINTS):
-            continue
-        for r in resource:
-            if r.method in ("HEAD", "OPTIONS") or (r.method, path) in documented:
-                continue
-            paths.setdefault(path, {})[r.method.lower()] = {
-                "summary": "(registered without documentation)",
-                "x-undocumented": True,
-                "responses": {"200": {"description": "OK"}},
-            }
-    return {
-        "openapi": "3.1.0",
-        "info": {"title": "V-Tax API", "version": "1"},
-        "paths": dict(sorted(paths.items())),
-        "components": {
-            "schemas": defs.get("$defs", {}),
-            "securitySchemes": {
-                "bearer": {"type": "http", "scheme": "bearer"},
-                "signed_link": {
-                    "type": "apiKey",
-                    "in": "query",
-                    "name": LINK_PARAM,
-                    "description": "a short-lived signed link for one exact request "
-                    "(e.g. from POST /api/review/export-links), instead of the bearer token",
-                },
-            },
-        },
-    }
+def check_bound(app: web.Application) -> None:
+    """Every endpoint of the contract has its handler (called once the app is built)."""
+    missing = set(ENDPOINT) - app.get(BOUND, Bound()).names
+    if missing:
+        raise ValueError(f"endpoints without a handler: {', '.join(sorted(missing))}")
 
 
 async def openapi(request: web.Request) -> web.Response:
-    return json_response(build_openapi(request.app))
+    query(request, review.NoQuery)
+    return json_response(OPENAPI)
 
 
 async def auth_taxpayer(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
-    req = await body(request, schemas.TaxpayerAuth)
+    req = await body(request, http_models.TaxpayerAuth)
     try:
         taxpayer_id = await ctx.accounts.taxpayer_for(req.id_type, req.id_number, req.name)
     except InvalidIdentity as exc:
@@ -398,7 +280,7 @@ async def auth_taxpayer(request: web.Request) -> web.Response:
 
 async def auth_login(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
-    req = await body(request, schemas.Login)
+    req = await body(request, http_models.Login)
     staff = await ctx.accounts.authenticate(req.username, req.password)
     if staff is None:
         raise ApiError(401, "invalid_credentials", "wrong username or password")
@@ -418,19 +300,22 @@ async def auth_login(request: web.Request) -> web.Response:
 
 
 async def catalog(request: web.Request) -> web.Response:
-    return json_response(request.app[CONTEXT].catalog.data)
+    query(request, review.NoQuery)
+    ctx = request.app[CONTEXT]
+    return json_response({**ctx.catalog.data, "timezone": ctx.settings.service_timezone})
 
 
-def session_filter(q: schemas.SessionFilterQuery, ctx: AppContext) -> SessionFilter:
+def session_filter(q: review.SessionFilterQuery, ctx: AppContext) -> SessionFilter:
     """The domain filter from a validated query; categories checked against the catalog."""
     ctx.catalog.check_categories(q.category, q.asked_category)
+    zone = ZoneInfo(ctx.settings.service_timezone)
     if q.date_from and q.date_to and q.date_to < q.date_from:
         raise ApiError(400, "invalid_payload", "`to` is before `from`")
     if q.rating is not None and (q.min_rating is not None or q.max_rating is not None):
         raise ApiError(400, "invalid_payload", "give `rating` or `min_rating`/`max_rating`")
     return SessionFilter(
-        joined_from=day_start(q.date_from) if q.date_from else None,
-        joined_to=day_start(q.date_to + timedelta(days=1)) if q.date_to else None,
+        joined_from=day_start(q.date_from, zone) if q.date_from else None,
+        joined_to=day_start(q.date_to + timedelta(days=1), zone) if q.date_to else None,
         agent_id=q.agent,
         category=q.category,
         asked_category=q.asked_category,
@@ -447,14 +332,15 @@ def session_filter(q: schemas.SessionFilterQuery, ctx: AppContext) -> SessionFil
     )
 
 
-def day_start(day: date) -> datetime:
-    return datetime.combine(day, time(0), UTC)
+def day_start(day: date, zone: ZoneInfo) -> datetime:
+    """The start of a day of the service's time zone (what people mean by "3 December")."""
+    return datetime.combine(day, time(0), zone).astimezone(UTC)
 
 
 async def list_sessions(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     who = request[PRINCIPAL]
-    q = query(request, schemas.SessionListQuery)
+    q = query(request, review.SessionListQuery)
     rows, cursor = await ctx.records.list(
         Scope(who.role, who.subject), q.limit, q.before, session_filter(q, ctx)
     )
@@ -465,6 +351,7 @@ async def get_session(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     who = request[PRINCIPAL]
     session_id = request.match_info["session_id"]
+    query(request, review.NoQuery)
     if len(session_id) > 64 or "\x00" in session_id:
         raise ApiError(404, "not_found", "no such session")
     return json_response(await ctx.records.get(session_id, Scope(who.role, who.subject)))
@@ -493,100 +380,20 @@ async def readyz(request: web.Request) -> web.Response:
     )
 
 
-ALL_ROLES = ("taxpayer", "agent", "supervisor")
-PLAIN_ENDPOINTS = ("/healthz", "/readyz", "/metrics")  # endpoints outside /api/
-
-
 def add_routes(app: web.Application) -> None:
     """The core endpoints, then the review module's (signaling/review_api.py)."""
-    core = [
-        (
-            auth_taxpayer,
-            Endpoint(
-                "POST",
-                "/api/auth/taxpayer",
-                "Taxpayer identity step: a verified USCC or resident ID number to a token",
-                body=schemas.TaxpayerAuth,
-                response=schemas.TaxpayerAuthOut,
-                tags=("auth",),
-                errors=(400, 413),
-            ),
-        ),
-        (
-            auth_login,
-            Endpoint(
-                "POST",
-                "/api/auth/login",
-                "Staff sign-in (agent, supervisor)",
-                body=schemas.Login,
-                response=schemas.LoginOut,
-                tags=("auth",),
-                errors=(400, 401, 413),
-            ),
-        ),
-        (
-            catalog,
-            Endpoint(
-                "GET",
-                "/api/catalog",
-                "Business categories with their items, languages and channels",
-                response=schemas.CatalogOut,
-                tags=("catalog",),
-            ),
-        ),
-        (
-            list_sessions,
-            Endpoint(
-                "GET",
-                "/api/sessions",
-                "Sessions visible to the caller, filtered, newest first (keyset pagination)",
-                roles=ALL_ROLES,
-                query=schemas.SessionListQuery,
-                response=schemas.SessionPage,
-                tags=("sessions",),
-            ),
-        ),
-        (
-            get_session,
-            Endpoint(
-                "GET",
-                "/api/sessions/{session_id}",
-                "One session with its loop state (404 when not visible to the caller)",
-                roles=ALL_ROLES,
-                response=schemas.SessionOut,
-                tags=("sessions",),
-                errors=(404,),
-            ),
-        ),
-        (
-            openapi,
-            Endpoint(
-                "GET",
-                "/api/openapi.json",
-                "This document",
-                produces={"application/json": "OpenAPI 3.1"},
-                tags=("meta",),
-            ),
-        ),
-    ]
-    for handler, endpoint in core:
-        route(app, handler, endpoint)
-    route(
+    bind(
         app,
-        healthz,
-        Endpoint("GET", "/healthz", "Liveness", response=schemas.HealthOut, tags=("health",)),
-    )
-    route(
-        app,
-        readyz,
-        Endpoint(
-            "GET",
-            "/readyz",
-            "Readiness: the database answers and the queue is up (503 otherwise)",
-            response=schemas.HealthOut,
-            tags=("health",),
-            errors=(503,),
-        ),
+        {
+            "auth_taxpayer": auth_taxpayer,
+            "auth_login": auth_login,
+            "catalog": catalog,
+            "list_sessions": list_sessions,
+            "get_session": get_session,
+            "openapi": openapi,
+            "healthz": healthz,
+            "readyz": readyz,
+        },
     )
     # Imported here: the review endpoints build on this module's plumbing.
     from signaling.review_api import add_review_routes

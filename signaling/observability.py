@@ -11,6 +11,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from signaling.context import CONTEXT, AppContext
+from signaling.http_api import bind
 
 
 class Metrics:
@@ -96,5 +97,5 @@ def install(app: web.Application) -> Metrics:
         body = generate_latest(metrics.registry)
         return web.Response(body=body, headers={"Content-Type": "text/plain; version=0.0.4"})
 
-    app.router.add_get("/metrics", handler)
+    bind(app, {"metrics": handler})
     return metrics

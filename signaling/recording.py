@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import hmac
 import importlib
 import logging
 import os
@@ -24,16 +22,27 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from aiohttp import web
 from pydantic import BaseModel
 
 from signaling.context import CONTEXT
-from signaling.http_api import ApiError, json_response, principal
+from signaling.http_api import (
+    LINK_PARAM,
+    PRINCIPAL,
+    ApiError,
+    bind,
+    json_response,
+    link_resource,
+    query,
+)
 from signaling.hub import Ack, Connection, Hub
 from vtax.app.calls import Calls
 from vtax.config import Settings
 from vtax.contract import client_events as ce
+from vtax.contract.endpoints import RECORDING_LINK
+from vtax.contract.review import NoQuery
 from vtax.errors import DomainError
 from vtax.ice import ice_servers
 from vtax.live import LiveSession
@@ -49,7 +58,7 @@ from vtax.recording.store import (
 from vtax.review.records import Actor
 
 log = logging.getLogger(__name__)
-TICKET_TTL_S = 600
+PLAYBACK_LINK_TTL_S = 600  # a manifest's playback links are good for 10 minutes
 _SUBJECT = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 
@@ -116,9 +125,6 @@ class Recording:
         self.recorders: dict[str, RecorderConn] = {}  # embedded dispatch: sid -> worker
         self.joined_here: dict[str, set[str]] = {}  # recorder sid -> sessions joined via me
         self.pending: deque[RecordingJob] = deque()
-        self._ticket_key = hashlib.sha256(
-            b"vtax recording ticket\0" + settings.signing_key().encode()
-        ).digest()
         hub.event(ce.SessionConsent.event, ce.SessionConsent, ce.SessionConsent.roles, self.consent)
         hub.event(ce.RecorderHello.event, ce.RecorderHello, ce.RecorderHello.roles, self.hello)
         hub.event(ce.RecorderJoin.event, ce.RecorderJoin, ce.RecorderJoin.roles, self.join)
@@ -354,41 +360,18 @@ class Recording:
 
     # ---- playback --------------------------------------------------------------------------
 
-    def ticket(self, session_id: str, name: str, subject: str, now: float | None = None) -> str:
-        """A short-lived signed permission to fetch one file (for <video src>, which cannot
-        send an Authorization header). Bound to the file and the supervisor."""
-        expires = int((now or time.time()) + TICKET_TTL_S)
-        mac = hmac.new(
-            self._ticket_key, f"{session_id}/{name}|{expires}|{subject}".encode(), "sha256"
-        )
-        return f"{expires}~{subject}~{mac.hexdigest()}"
-
-    def ticket_subject(self, session_id: str, name: str, ticket: str) -> str | None:
-        parts = ticket.split("~")
-        if len(parts) != 3 or not parts[0].isdigit() or not _SUBJECT.match(parts[1]):
-            return None
-        expires, subject, mac = int(parts[0]), parts[1], parts[2]
-        if expires < time.time():
-            return None
-        good = hmac.new(
-            self._ticket_key, f"{session_id}/{name}|{expires}|{subject}".encode(), "sha256"
-        ).hexdigest()
-        return subject if hmac.compare_digest(good, mac) else None
-
 
 RECORDING = web.AppKey("vtax.recording", Recording)
 
 
-def _supervisor(request: web.Request) -> str:
-    who = principal(request, request.app[CONTEXT])
-    if who.role != "supervisor":
-        raise ApiError(403, "forbidden", "recordings are for supervisors only")
-    return who.subject
-
-
 async def get_recording(request: web.Request) -> web.Response:
-    """`GET /api/recordings/{session_id}`: the manifest, with a playback URL per file."""
-    subject = _supervisor(request)
+    """`GET /api/recordings/{session_id}`: the manifest, with a playback URL per file: a
+    signed link (`dl`) for that file and this supervisor, for <video src>, which cannot send
+    an Authorization header. It goes through the same route guard as every endpoint, so a
+    supervisor disabled since is refused at once."""
+    query(request, NoQuery)
+    ctx = request.app[CONTEXT]
+    subject = request[PRINCIPAL].subject
     rec = request.app[RECORDING]
     session_id = request.match_info["session_id"]
     folder = rec.store.find_session_dir(session_id)
@@ -397,8 +380,9 @@ async def get_recording(request: web.Request) -> web.Response:
         raise ApiError(404, "not_found", "no recording for that session")
     body = manifest.model_dump(mode="json")
     for seg in body["segments"]:
-        ticket = rec.ticket(session_id, seg["file"], subject)
-        seg["url"] = f"/api/recordings/{session_id}/files/{seg['file']}?ticket={ticket}"
+        resource = link_resource(f"/api/recordings/{session_id}/files/{seg['file']}", {})
+        token, _ = ctx.issuer.link_token(RECORDING_LINK, subject, resource, PLAYBACK_LINK_TTL_S)
+        seg["url"] = f"{resource.rstrip('?')}?{urlencode({LINK_PARAM: token})}"
     await rec.audit(session_id, "recording_opened", Actor("supervisor", subject))
     return json_response(body, headers={"Cache-Control": "no-store"})
 
@@ -407,12 +391,6 @@ async def get_recording_file(request: web.Request) -> web.StreamResponse:
     """`GET /api/recordings/{session_id}/files/{name}`: the file, with HTTP Range support."""
     rec = request.app[RECORDING]
     session_id, name = request.match_info["session_id"], request.match_info["name"]
-    ticket = request.query.get("ticket")
-    if ticket is not None and "Authorization" not in request.headers:
-        if rec.ticket_subject(session_id, name, ticket) is None:
-            raise ApiError(401, "unauthorized", "the playback ticket is not valid or expired")
-    else:
-        _supervisor(request)
     if not SESSION_ID.match(session_id) or not SEGMENT_FILE.match(name):
         raise ApiError(404, "not_found", "no such recording file")
     try:
@@ -434,8 +412,7 @@ def setup_recording(app: web.Application, hub: Hub, relay: Calls) -> Recording:
     """Wire consent, recorder jobs and playback into a node."""
     rec = Recording(hub, relay, hub.settings, app[CONTEXT].redis)
     app[RECORDING] = rec
-    app.router.add_get("/api/recordings/{session_id}", get_recording)
-    app.router.add_get("/api/recordings/{session_id}/files/{name}", get_recording_file)
+    bind(app, {"get_recording": get_recording, "get_recording_file": get_recording_file})
     return rec
 
 

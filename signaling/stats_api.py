@@ -6,29 +6,15 @@ from __future__ import annotations
 from aiohttp import web
 
 from signaling.context import CONTEXT
-from signaling.http_api import Endpoint, json_response, route
-from vtax.contract.http import LiveStatsOut
+from signaling.http_api import bind, json_response, query
+from vtax.contract.review import NoQuery
 
 
 async def live_stats(request: web.Request) -> web.Response:
+    query(request, NoQuery)
     stats = await request.app[CONTEXT].services.figures.figures()
     return json_response(stats.model_dump(mode="json"))
 
 
 def add_stats_routes(app: web.Application) -> None:
-    """Register `GET /api/stats/live`."""
-    route(
-        app,
-        live_stats,
-        Endpoint(
-            "GET",
-            "/api/stats/live",
-            "Live queue statistics: waiting, longest wait, agents by state, offers, "
-            "today's service level, ASA, abandonment (docs/routing.md); who is on duty and "
-            "the live sessions; the service's targets",
-            roles=("supervisor",),
-            response=LiveStatsOut,
-            tags=("stats",),
-            errors=(401, 403),
-        ),
-    )
+    bind(app, {"live_stats": live_stats})

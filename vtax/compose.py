@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from vtax import redis_client
 from vtax.accounts import Accounts
 from vtax.app.calls import Calls
+from vtax.app.desk import Desk
 from vtax.app.loop import ReviewLoop
 from vtax.app.ports import Notifier
 from vtax.app.queueing import Queueing, QueueNotices
@@ -113,6 +114,7 @@ class Services:
     queueing: Queueing
     loop: ReviewLoop
     figures: LiveFigures
+    desk: Desk
     folder: Folder
 
     async def close(self) -> None:
@@ -159,6 +161,7 @@ def build(
         queueing=queueing,
         loop=loop,
         figures=figures,
+        desk=Desk(settings, records, backends.live),
         folder=Folder(backends.db, settings.kpi_fold_interval_s),
     )
 

@@ -8,10 +8,10 @@ import json
 import pytest
 import socketio
 
-from signaling import schemas
 from tests.conftest import Client
 from vtax.auth import TokenIssuer
 from vtax.contract import client_events as ce
+from vtax.contract import http
 
 TAXPAYER_EVENTS = {
     "queue:join": (
@@ -206,7 +206,7 @@ HTTP_BODIES = {
 
 
 def http_cases(path):
-    schema = {"/api/auth/taxpayer": schemas.TaxpayerAuth, "/api/auth/login": schemas.Login}[path]
+    schema = {"/api/auth/taxpayer": http.TaxpayerAuth, "/api/auth/login": http.Login}[path]
     good = HTTP_BODIES[path]
     yield "malformed", b"{not json", 400, "invalid_payload"
     yield "array", b"[1,2]", 400, "invalid_payload"

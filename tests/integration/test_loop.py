@@ -76,7 +76,10 @@ async def test_whole_loop_reaches_the_supervisor(server, clients):
     assert wrong_item["error"]["code"] == "invalid_payload"
     rate = {"session_id": session_id, "score": 4, "comment": "clear and quick"}
     assert (await taxpayer.call("session:rate", rate)) == {"ok": True, "flagged": False}
-    assert (await taxpayer.call("session:rate", rate)) == {"ok": True, "flagged": False}  # idempotent
+    assert (await taxpayer.call("session:rate", rate)) == {
+        "ok": True,
+        "flagged": False,
+    }  # idempotent
     again = await taxpayer.call("session:rate", {**rate, "score": 5})
     assert again["error"]["code"] == "already_rated"
 

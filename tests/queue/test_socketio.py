@@ -159,9 +159,9 @@ async def test_bad_queue_input_gets_clear_errors_and_state_stays_consistent(serv
     taxpayer = await clients(server, await server.taxpayer())
     for payload, code in (
         ({**JOIN, "category": "astrology"}, "unknown_category"),
-        ({**JOIN, "language": "fr"}, "invalid_payload"),
+        ({**JOIN, "language": "fr"}, "unknown_language"),
         ({**JOIN, "priority": "vip"}, "invalid_payload"),
-        ({**JOIN, "channel": "fax"}, "invalid_payload"),
+        ({**JOIN, "channel": "fax"}, "unknown_channel"),
     ):
         ack = await taxpayer.call("queue:join", payload)
         assert ack["error"]["code"] == code, payload

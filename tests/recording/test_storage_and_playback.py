@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 
 from tests.recording.media import encoded, opus_frames, probe, vp8_frames
+from vtax.models import User
 from vtax.recording.store import (
     Manifest,
     RecordingStore,
@@ -221,12 +223,17 @@ async def test_playback_is_for_supervisors_with_range(server: Any) -> None:
             assert status == 403 and json.loads(body)["error"]["code"] == "forbidden"
     status, _, body = await _get(server, path)
     assert status == 401 and json.loads(body)["error"]["code"] == "unauthorized"
-    # A ticket is bound to its file and cannot be forged or reused for another.
-    ticket = seg["url"].split("ticket=")[1]
-    other = f"/api/recordings/{SESSION}/files/agent-p-abc-001.webm?ticket={ticket}"
+    # A playback link is bound to its file and cannot be forged or reused for another.
+    link = seg["url"].split("dl=")[1]
+    other = f"/api/recordings/{SESSION}/files/agent-p-abc-001.webm?dl={link}"
     assert (await _get(server, other))[0] == 401
-    forged = ticket[:-4] + ("0000" if not ticket.endswith("0000") else "1111")
-    assert (await _get(server, f"{path}?ticket={forged}"))[0] == 401
+    forged = link[:-4] + ("AAAA" if not link.endswith("AAAA") else "BBBB")
+    assert (await _get(server, f"{path}?dl={forged}"))[0] == 401
+    # It goes through the route guard: a supervisor disabled since cannot use it.
+    async with server.ctx.engine.begin() as conn:
+        await conn.execute(update(User).where(User.username == "sup1").values(disabled=True))
+    status, _, body = await _get(server, seg["url"], Range="bytes=0-9")
+    assert status == 401 and json.loads(body)["error"]["code"] == "unauthorized"
 
 
 async def test_playback_paths_cannot_leave_the_folder(server: Any, tmp_path: Path) -> None:

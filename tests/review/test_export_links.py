@@ -202,7 +202,7 @@ async def test_the_link_is_documented(server):
         q["name"] for q in op["parameters"]
     }
     assert op["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith(
-        "/ExportLinkOut"
+        "/ExportLink"
     )
     export = spec["paths"][EXPORT_PATH]["get"]
     assert {"bearer": []} in export["security"] and {"signed_link": []} in export["security"]

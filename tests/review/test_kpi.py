@@ -164,7 +164,7 @@ def fig(
         "abandoned": abandoned,
         "handled": handled,
         "service_level": sl,
-        "service_level_2": sl2,
+        "service_level_with_abandoned": sl2,
         "asa_s": asa,
         "aht_s": aht,
         "talk_s": talk,
@@ -264,9 +264,9 @@ async def test_threshold_and_filters(store):
     for t in (1, 4, 5, 9, 11, 15, 19, 21, 30, 59, 61, 599, 3599, 3600):
         await kpi_report(store, KpiQuery(D1, D2, "category", t))
     d1 = (await kpi_report(store, KpiQuery(D1, D1, "day", 30)))["rows"][0]
-    assert (d1["service_level"], d1["service_level_2"]) == (1.0, 0.8)
+    assert (d1["service_level"], d1["service_level_with_abandoned"]) == (1.0, 0.8)
     d1 = (await kpi_report(store, KpiQuery(D1, D1, "day", 9)))["rows"][0]
-    assert (d1["service_level"], d1["service_level_2"]) == (0.0, 0.0)
+    assert (d1["service_level"], d1["service_level_with_abandoned"]) == (0.0, 0.0)
     web = await kpi_report(store, KpiQuery(D1, D2, "day", 20, channel="web"))
     assert web["total"]["sessions"] == 4 and web["total"]["service_level"] == 0.6667
     empty = await kpi_report(store, KpiQuery(date(2026, 1, 1), date(2026, 1, 2), "day"))

@@ -77,7 +77,10 @@ async def test_check_over_socketio_and_the_supervisor_follow_up(server, clients,
     sid = await served(server.ctx.records, p.taxpayer_id, p.agent_id)
     agent = await clients(server, p.agent)
     taxpayer = await clients(server, p.taxpayer)
-    assert (await agent.call("session:summary", {"session_id": sid, **SUMMARY})) == {"ok": True, "version": 1}
+    assert (await agent.call("session:summary", {"session_id": sid, **SUMMARY})) == {
+        "ok": True,
+        "version": 1,
+    }
     early = await taxpayer.call("session:check", {"session_id": sid, "decision": "dispute"})
     assert early["error"]["code"] == "invalid_payload"  # a dispute says what is wrong
     ack = await taxpayer.call(
@@ -101,7 +104,7 @@ async def test_check_over_socketio_and_the_supervisor_follow_up(server, clients,
     ack = await taxpayer.call(
         "session:rate", {"session_id": sid, "score": 1, "dimensions": {"attitude": 1}}
     )
-    assert ack == {"ok": True}
+    assert ack == {"ok": True, "flagged": True}
     status, page = await call(server, "GET", "/api/sessions?flag=open", p.supervisor)
     assert [s["id"] for s in page["sessions"]] == [sid]
     assert page["sessions"][0]["loop"]["flag"]["reasons"] == ["disputed", "low_rating"]

@@ -159,7 +159,7 @@ def figures(c: dict[str, int]) -> dict[str, Any]:
         "abandoned": abandoned,
         "handled": handled,
         "service_level": round(within / answered, 4) if answered else None,
-        "service_level_2": (
+        "service_level_with_abandoned": (
             round((within + c["abandoned_within"]) / offered, 4) if offered else None
         ),
         "asa_s": round(c["wait_ms"] / (answered * 1000), 3) if answered else None,

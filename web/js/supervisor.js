@@ -578,7 +578,7 @@ function kpiCells(key, f) {
     cell(String(f.answered), 'num'),
     cell(String(f.abandoned), 'num'),
     cell(pct(f.service_level), 'num'),
-    cell(pct(f.service_level_2), 'num'),
+    cell(pct(f.service_level_with_abandoned), 'num'),
     cell(fmtNum(f.asa_s), 'num'),
     cell(fmtNum(f.aht_s), 'num'),
     cell(pct(f.abandonment_rate), 'num'),
