@@ -27,10 +27,14 @@ chromium:
 test: install chromium
 	$(BIN)/pytest
 
+## Static checks (CI runs them before the tests): ruff, ruff format, mypy (vtax, signaling,
+## tests), the layering contracts of pyproject.toml, and the generated contract files.
 lint: install
 	$(BIN)/ruff check vtax signaling tests
 	$(BIN)/ruff format --check vtax signaling tests
 	$(BIN)/mypy
+	$(BIN)/lint-imports
+	$(BIN)/python -m vtax.contract.generate --check
 
 clean:
 	rm -rf $(VENV) web/node_modules var .pytest_cache

@@ -165,9 +165,8 @@ def create_app(settings: Settings, *, migrate_on_start: bool | None = None) -> w
     ctx = AppContext(services=services, hub=hub)
     app[CONTEXT] = ctx
     events.register(hub, services)
-    setup_recording(
-        app, hub, services.calls
-    )  # consent, recorder jobs, playback (docs/recording.md)
+    # consent, recorder jobs, playback (docs/recording.md)
+    setup_recording(app, hub, services.calls, services.backends.recording_jobs)
     add_routes(app)
     add_stats_routes(app)  # GET /api/stats/live
     add_desk_routes(app)  # the agent desk

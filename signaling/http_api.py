@@ -17,13 +17,12 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import text
 
 from signaling.context import CONTEXT, AppContext
-from signaling.hub import validation_details
-from signaling.wire import FastJson
+from signaling.fastjson import FastJson
 from vtax.auth import STAFF_ROLES, Principal, Role, Unauthorized
 from vtax.contract import http as http_models
 from vtax.contract import review
 from vtax.contract.endpoints import ENDPOINTS, Endpoint
-from vtax.contract.errors import http_status
+from vtax.contract.errors import http_status, validation_details
 from vtax.contract.openapi import build_openapi
 from vtax.errors import DomainError
 from vtax.identity import InvalidIdentity

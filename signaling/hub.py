@@ -28,6 +28,7 @@ from vtax.auth import Principal, TokenIssuer, Unauthorized
 from vtax.config import Settings
 from vtax.contract.base import CODED_ERRORS, Out
 from vtax.contract.client_events import CLIENT_EVENTS, ClientEvent
+from vtax.contract.errors import validation_details
 from vtax.contract.server_events import SERVER_EVENTS, ServerDraining, ServerEvent
 from vtax.errors import DomainError
 
@@ -43,10 +44,6 @@ SUPERVISORS_ROOM = "role:supervisor"
 
 def error(code: str, message: str, **extra: Any) -> Ack:
     return {"ok": False, "error": {"code": code, "message": message, **extra}}
-
-
-def validation_details(exc: ValidationError) -> list[dict[str, str]]:
-    return [{"loc": ".".join(map(str, e["loc"])), "msg": e["msg"]} for e in exc.errors()]
 
 
 def payload_error(name: str, exc: ValidationError) -> Ack:

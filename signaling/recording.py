@@ -17,7 +17,6 @@ import secrets
 import subprocess
 import sys
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -25,7 +24,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import web
-from pydantic import BaseModel
 
 from signaling.context import CONTEXT
 from signaling.http_api import (
@@ -46,7 +44,11 @@ from vtax.contract.review import NoQuery
 from vtax.errors import DomainError
 from vtax.ice import ice_servers
 from vtax.live import LiveSession
-from vtax.recording.jobs import RecordingJob, push_redis, state_key
+from vtax.recording.jobs import (
+    RecordingJob,
+    RecordingJobs,
+    RecordingState,
+)
 from vtax.recording.store import (
     CONTENT_TYPES,
     SEGMENT_FILE,
@@ -72,59 +74,15 @@ class RecorderConn:
     active: set[str] = field(default_factory=set)
 
 
-class RecordingState(BaseModel):
-    """What one live session's recording is doing."""
-
-    session_id: str
-    consent: bool | None = None
-    job: RecordingJob | None = None
-    recorder_sid: str | None = None
-    recorder_participant: str | None = None
-
-
-class StateStore:
-    """Recording states: in memory on the embedded default; in Redis when nodes scale out,
-    so the node that takes the consent and the node the recorder joins through agree."""
-
-    def __init__(self, redis: Any = None, prefix: str = "vtax:") -> None:
-        self.redis, self.prefix = redis, prefix
-        self.memory: dict[str, RecordingState] = {}
-
-    async def get(self, session_id: str) -> RecordingState | None:
-        if self.redis is None:
-            state = self.memory.get(session_id)
-            return state.model_copy(deep=True) if state else None
-        raw = await self.redis.get(state_key(self.prefix, session_id))
-        return RecordingState.model_validate_json(raw) if raw else None
-
-    async def put(self, state: RecordingState) -> None:
-        if self.redis is None:
-            self.memory[state.session_id] = state.model_copy(deep=True)
-            return
-        await self.redis.set(
-            state_key(self.prefix, state.session_id), state.model_dump_json(), ex=86400
-        )
-
-    async def delete(self, session_id: str) -> RecordingState | None:
-        state = await self.get(session_id)
-        if self.redis is None:
-            self.memory.pop(session_id, None)
-        else:
-            await self.redis.delete(state_key(self.prefix, session_id))
-        return state
-
-
 class Recording:
     """Registered on the hub and the relay by `setup_recording`; kept on the app."""
 
-    def __init__(self, hub: Hub, relay: Calls, settings: Settings, redis: Any = None) -> None:
+    def __init__(self, hub: Hub, relay: Calls, settings: Settings, jobs: RecordingJobs) -> None:
         self.hub, self.relay, self.settings = hub, relay, settings
         self.store = RecordingStore(settings.recordings_dir)
-        self.redis = redis
-        self.states = StateStore(redis, settings.redis_prefix)
+        self.jobs = jobs  # recording states and waiting jobs (memory or Redis: the caller chose)
         self.recorders: dict[str, RecorderConn] = {}  # embedded dispatch: sid -> worker
         self.joined_here: dict[str, set[str]] = {}  # recorder sid -> sessions joined via me
-        self.pending: deque[RecordingJob] = deque()
         hub.event(ce.SessionConsent.event, ce.SessionConsent, ce.SessionConsent.roles, self.consent)
         hub.event(ce.RecorderHello.event, ce.RecorderHello, ce.RecorderHello.roles, self.hello)
         hub.event(ce.RecorderJoin.event, ce.RecorderJoin, ce.RecorderJoin.roles, self.join)
@@ -170,7 +128,7 @@ class Recording:
     async def session_started(self, live: LiveSession) -> None:
         if self.settings.recording_mode == "off":
             return
-        await self.states.put(RecordingState(session_id=live.id))
+        await self.jobs.put(RecordingState(session_id=live.id))
         for p in live.media_participants():
             if p.sid is None:
                 continue
@@ -182,8 +140,8 @@ class Recording:
             await self.hub.send("session:recording", payload, [p.sid])
 
     async def session_ended(self, live: LiveSession, reason: str) -> None:
-        await self.states.delete(live.id)
-        self.pending = deque(j for j in self.pending if j.session_id != live.id)
+        await self.jobs.delete(live.id)
+        await self.jobs.drop(live.id)
         for rec in self.recorders.values():
             rec.active.discard(live.id)
         for sessions in self.joined_here.values():
@@ -199,7 +157,7 @@ class Recording:
             raise DomainError("not_in_session", "you are not the taxpayer of that live session")
         if self.settings.recording_mode == "off":
             raise DomainError("invalid_state", "recording is switched off on this service")
-        state = await self.states.get(live.id) or RecordingState(session_id=live.id)
+        state = await self.jobs.get(live.id) or RecordingState(session_id=live.id)
         actor = Actor("taxpayer", me.subject)
         if state.consent is p.recording:
             return {"recording": self._public_state(state)}
@@ -237,16 +195,16 @@ class Recording:
             ice_servers=ice_servers(self.settings, "recorder"),
             expires_at=time.time() + self.settings.recording_job_ttl_s,
         )
-        await self.states.put(state)
+        await self.jobs.put(state)
         await self.notify(live, "starting")
         await self.dispatch(state.job)
 
     async def _stop(self, live: LiveSession, state: RecordingState) -> None:
         state.job = None
-        self.pending = deque(j for j in self.pending if j.session_id != live.id)
+        await self.jobs.drop(live.id)
         sid, participant = state.recorder_sid, state.recorder_participant
         state.recorder_sid = state.recorder_participant = None
-        await self.states.put(state)
+        await self.jobs.put(state)
         if sid is not None and participant is not None:
             await self.hub.send("recording:stop", {"session_id": live.id}, [sid])
             await self.relay.remove_participant(live.id, participant)
@@ -257,13 +215,13 @@ class Recording:
     # ---- jobs ----------------------------------------------------------------------------
 
     async def dispatch(self, job: RecordingJob) -> None:
-        if self.redis is not None:
-            await push_redis(self.redis, self.settings.redis_prefix, job)
+        if self.jobs.shared:  # the workers take jobs themselves
+            await self.jobs.push(job)
             return
         free = [r for r in self.recorders.values() if len(r.active) < r.capacity]
         if not free:
             log.warning("no recorder worker with free capacity: job for %s waits", job.session_id)
-            self.pending.append(job)
+            await self.jobs.push(job)
             return
         rec = min(free, key=lambda r: len(r.active) / r.capacity)
         rec.active.add(job.session_id)
@@ -271,16 +229,21 @@ class Recording:
 
     async def hello(self, conn: Connection, p: ce.RecorderHello) -> Ack:
         self.recorders[conn.sid] = RecorderConn(conn.sid, p.worker, p.capacity)
-        waiting, self.pending = self.pending, deque()
+        if self.jobs.shared:
+            return {}
+        # Embedded: hand on the jobs that waited for a worker (`take` skips stale ones).
+        waiting: list[RecordingJob] = []
+        lease_s = self.settings.recording_job_lease_s
+        while (job := await self.jobs.take(lease_s=lease_s)) is not None:
+            await self.jobs.settle(job.job_id)
+            waiting.append(job)
         for job in waiting:
-            state = await self.states.get(job.session_id)
-            if state and state.job and state.job.job_id == job.job_id and not job.expired():
-                await self.dispatch(job)
+            await self.dispatch(job)
         return {}
 
     async def join(self, conn: Connection, p: ce.RecorderJoin) -> Ack:
         live = await self.relay.get(p.session_id)
-        state = await self.states.get(p.session_id)
+        state = await self.jobs.get(p.session_id)
         if live is None or state is None:
             raise DomainError("not_found", "no such live session")
         if not state.consent or state.job is None or state.job.job_id != p.job_id:
@@ -291,7 +254,8 @@ class Recording:
             live.id, "recorder", conn.principal.subject, conn.sid
         )
         state.recorder_sid, state.recorder_participant = conn.sid, participant.id
-        await self.states.put(state)
+        await self.jobs.put(state)
+        await self.jobs.settle(p.job_id)  # joined: the job's lease (if taken) ends
         self.joined_here.setdefault(conn.sid, set()).add(live.id)
         if conn.sid in self.recorders:
             self.recorders[conn.sid].active.add(live.id)
@@ -334,7 +298,7 @@ class Recording:
         joined = self.joined_here.pop(conn.sid, set())
         dispatched = rec.active - joined if rec else set()
         for session_id in sorted(joined | dispatched):
-            state = await self.states.get(session_id)
+            state = await self.jobs.get(session_id)
             live = await self.relay.get(session_id)
             if state is None or live is None or not state.consent:
                 continue
@@ -355,7 +319,7 @@ class Recording:
                         "expires_at": time.time() + self.settings.recording_job_ttl_s,
                     }
                 )
-                await self.states.put(state)
+                await self.jobs.put(state)
                 await self.dispatch(state.job)
 
     # ---- playback --------------------------------------------------------------------------
@@ -408,9 +372,9 @@ async def get_recording_file(request: web.Request) -> web.StreamResponse:
     )
 
 
-def setup_recording(app: web.Application, hub: Hub, relay: Calls) -> Recording:
-    """Wire consent, recorder jobs and playback into a node."""
-    rec = Recording(hub, relay, hub.settings, app[CONTEXT].redis)
+def setup_recording(app: web.Application, hub: Hub, relay: Calls, jobs: RecordingJobs) -> Recording:
+    """Wire consent, recorder jobs and playback into a node (`jobs`: vtax.compose chose)."""
+    rec = Recording(hub, relay, hub.settings, jobs)
     app[RECORDING] = rec
     bind(app, {"get_recording": get_recording, "get_recording_file": get_recording_file})
     return rec

@@ -33,6 +33,7 @@ from vtax.queue import QueueBook, QueueEngine, QueueEvents
 from vtax.queue.kv import KV
 from vtax.queue.memory import MemoryKV
 from vtax.queue.redis_store import RedisKV
+from vtax.recording.jobs import MemoryRecordingJobs, RecordingJobs, RedisRecordingJobs
 from vtax.review.deliveries import Deliveries, DocumentStore
 from vtax.review.records import SessionRecords
 from vtax.review.rollup import Folder
@@ -47,6 +48,7 @@ class Backends:
     redis: Any  # redis.asyncio.Redis | None, shared by the node (live store, recording jobs)
     live: LiveStore
     queue_kv: KV
+    recording_jobs: RecordingJobs  # recording states and waiting jobs (leased on Redis)
 
     @property
     def scaled_out(self) -> bool:
@@ -65,11 +67,15 @@ class Backends:
             kv: KV = RedisKV.from_url(
                 settings.redis_url, settings.redis_prefix, settings.redis_max_connections
             )
+            jobs: RecordingJobs = RedisRecordingJobs(
+                redis, settings.redis_prefix, job_ttl_s=settings.recording_job_ttl_s
+            )
         else:
             redis = None
             live = MemoryLiveStore(settings.resume_buffer, settings.resume_buffer_bytes)
             kv = MemoryKV()
-        return cls(settings, db, redis, live, kv)
+            jobs = MemoryRecordingJobs(job_ttl_s=settings.recording_job_ttl_s)
+        return cls(settings, db, redis, live, kv, jobs)
 
 
 def queue_engine(

@@ -122,6 +122,14 @@ class Settings(BaseModel):
     sms_http_url: str = Field("", description="SMS gateway endpoint; empty: write to the log.")
     sms_http_token: str = Field("", description="Bearer token for the SMS gateway.")
     sms_timeout_s: float = Field(10.0, gt=0, le=120, description="SMS gateway answer timeout.")
+    # Recording jobs (vtax/recording/jobs.py)
+    recording_job_lease_s: float = Field(
+        30.0,
+        gt=0,
+        le=600,
+        description="A worker that took a recording job and has not joined within this time is "
+        "taken for dead: the job goes back to the queue for another worker (Redis).",
+    )
 
     @field_validator("service_timezone")
     @classmethod

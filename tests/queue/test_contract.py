@@ -85,7 +85,8 @@ async def test_a_taxpayer_has_one_waiting_ticket(q: Harness):
     with pytest.raises(DomainError) as err:
         await q.join(taxpayer="tp")
     assert err.value.code == "already_queued"
-    assert (await q.engine.waiting_ticket("tp")).id == t.id
+    held = await q.engine.waiting_ticket("tp")
+    assert held is not None and held.id == t.id
 
 
 # ---- agent choice ----------------------------------------------------------------------
@@ -177,7 +178,8 @@ async def test_expiry_reoffers_at_once_and_two_misses_make_the_agent_away(q: Har
     await q.at(15)  # a second miss in a row: away, and told so
     assert ("sleepy", "away", "missed_offers") in q.events.statuses
     assert await q.status("sleepy") == "away"
-    assert (await q.engine.agent("sleepy")).missed_offers == 2
+    sleepy = await q.engine.agent("sleepy")
+    assert sleepy is not None and sleepy.missed_offers == 2
     assert q.events.offers[-1][0].id == "backup"
     stats = (await q.engine.live_stats())["queues"]["invoices"]["offers"]
     assert (stats["made"], stats["expired"], stats["rejected"]) == (4, 2, 1)
@@ -257,6 +259,7 @@ async def test_a_dropped_taxpayer_keeps_the_place_and_is_not_offered(q: Harness)
     second = await q.join()
     await q.agent("a1")
     offer = q.events.last_offer("a1")
+    assert first.conn_id is not None
     await q.engine.taxpayer_dropped(first.taxpayer_id, first.conn_id)
     assert q.events.revoked[-1] == ("a1", offer.id, "taxpayer_dropped")
     assert q.events.offers[-1][2].id == second.id  # served meanwhile
@@ -275,6 +278,7 @@ async def test_after_the_grace_a_dropped_ticket_is_abandoned(q: Harness):
     await q.engine.taxpayer_dropped(t.taxpayer_id, "some-other-connection")
     await q.at(100)
     assert q.events.left == []  # that connection did not hold the ticket
+    assert t.conn_id is not None
     await q.engine.taxpayer_dropped(t.taxpayer_id, t.conn_id)
     await q.at(59.9)
     assert q.events.left == []
@@ -290,8 +294,10 @@ async def test_after_the_grace_a_dropped_ticket_is_abandoned(q: Harness):
 async def test_rejoin_on_a_new_connection_before_the_old_one_is_noticed(q: Harness):
     t = await q.join()
     await q.engine.rejoin(t.id, t.taxpayer_id, "conn-2")
+    assert t.conn_id is not None
     await q.engine.taxpayer_dropped(t.taxpayer_id, t.conn_id)  # the old one, late
-    assert (await q.engine.ticket(t.id)).conn_id == "conn-2"
+    stored = await q.engine.ticket(t.id)
+    assert stored is not None and stored.conn_id == "conn-2"
     with pytest.raises(DomainError):
         await q.engine.rejoin(t.id, "someone-else", "conn-3")
 
@@ -412,7 +418,9 @@ async def test_an_unstaffed_queue_can_refuse_joins(q: Harness):
 
 async def test_an_agent_goes_offline_with_the_last_connection_and_the_offer_moves(q: Harness):
     await q.agent("a1")
-    await q.engine.agent_online((await q.engine.agent("a1")), "second-tab")  # two connections
+    a1 = await q.engine.agent("a1")
+    assert a1 is not None
+    await q.engine.agent_online(a1, "second-tab")  # two connections
     await q.agent("a2", available=False)
     t = await q.join()
     await q.engine.agent_connection_closed("a1", "conn-a1")

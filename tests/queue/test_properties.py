@@ -156,15 +156,15 @@ async def apply(
             model.joined[tid] = taxpayer
             model.tickets_of[taxpayer] = tid
         elif kind in ("leave", "drop", "rejoin"):
-            tid = model.tickets_of.get(step[1])
-            if tid is None:
+            held = model.tickets_of.get(step[1])
+            if held is None:
                 return
             if kind == "leave":
-                await engine.leave(tid, step[1])
+                await engine.leave(held, step[1])
             elif kind == "drop":
-                await engine.taxpayer_dropped(step[1], "c-" + tid)
+                await engine.taxpayer_dropped(step[1], "c-" + held)
             else:
-                await engine.rejoin(tid, step[1], "c-" + tid)
+                await engine.rejoin(held, step[1], "c-" + held)
         elif kind in ("available", "away", "offline"):
             await engine.set_status(step[1], kind)
         elif kind == "accept":

@@ -7,9 +7,10 @@ import os
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import av
+from av.video.codeccontext import VideoCodecContext
 
 from vtax.recording.capture import EncodedFrame, is_keyframe
 
@@ -24,7 +25,7 @@ def vp8_frames(
     patch_size: int = 64,
 ) -> list[tuple[bytes, bool]]:
     """`count` encoded video frames (data, keyframe) of a moving pattern."""
-    enc = av.CodecContext.create(codec, "w")
+    enc = cast(VideoCodecContext, av.CodecContext.create(codec, "w"))  # codec: a video codec
     enc.width, enc.height = size
     enc.pix_fmt = "yuv420p"
     enc.time_base = Fraction(1, fps)
@@ -125,6 +126,6 @@ def probe(path: Path) -> Probe:
                 end = max(end, float((packet.pts + dur) * packet.time_base))
             for frame in packet.decode():
                 frames[packet.stream.type] = frames.get(packet.stream.type, 0) + 1
-                if packet.stream.type == "video" and frame.width:
+                if isinstance(frame, av.VideoFrame) and frame.width:
                     width, height = frame.width, frame.height
     return Probe(streams, frames, end, bool(first_key), width, height, channels)

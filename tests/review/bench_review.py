@@ -99,7 +99,11 @@ async def load(n: int, seed: int = 7) -> dict[str, Any]:
         (t, "resident_id", f"{i:018d}"[-18:], f"Taxpayer {i}", START)
         for i, t in enumerate(taxpayers)
     ]
-    sessions, summaries, ratings, events, states = [], [], [], [], []
+    sessions: list[tuple[Any, ...]] = []
+    summaries: list[tuple[Any, ...]] = []
+    ratings: list[tuple[Any, ...]] = []
+    events: list[tuple[Any, ...]] = []
+    states: list[tuple[Any, ...]] = []
     per_day = n / DAYS
     last_end: dict[str, datetime] = {}
     for i in range(n):
@@ -169,7 +173,9 @@ async def load(n: int, seed: int = 7) -> dict[str, Any]:
                 cat,
             )
         )
-        ev = [(sid, joined, "taxpayer", tp, "joined", "{}")]
+        ev: list[tuple[str, datetime, str, str | None, str, str]] = [
+            (sid, joined, "taxpayer", tp, "joined", "{}")
+        ]
         if agent is not None:
             assert answered is not None and ended is not None
             ev += [
@@ -204,8 +210,8 @@ async def load(n: int, seed: int = 7) -> dict[str, Any]:
     for agent, status, _, at in states:
         if agent in current:
             prev, since = current[agent]
-            for day, ms in split_by_day(since, at):
-                totals[(agent, day, prev)] = totals.get((agent, day, prev), 0) + ms
+            for on, ms in split_by_day(since, at):
+                totals[(agent, on, prev)] = totals.get((agent, on, prev), 0) + ms
         current[agent] = (status, at)
     day_rows = [(a, d, st, ms) for (a, d, st), ms in totals.items()]
     current_rows = [(a, st, since) for a, (st, since) in current.items()]
@@ -509,7 +515,7 @@ async def rollup_vs_raw() -> list[tuple[str, ...]]:
         await conn.close()
     first = last - timedelta(days=365)
     now = datetime.combine(last + timedelta(days=1), datetime.min.time(), UTC)
-    out = []
+    out: list[tuple[str, ...]] = []
     try:
         for label, q in [
             ("366 days by day", KpiQuery(first, last, "day")),

@@ -79,7 +79,7 @@ def bodies(kind: str | None) -> dict:
         "compliance": 10,
         "record": 5,
     }
-    return {
+    table: dict[str | None, dict] = {
         None: {},
         "taxpayer_auth": {"json": {"id_type": "uscc", "id_number": "91350100M000100Y43"}},
         "summary": {"json": SUMMARY | {"result": "follow_up"}},
@@ -89,7 +89,8 @@ def bodies(kind: str | None) -> dict:
         "pdf": {"data": PDF, "params": {"filename": "a.pdf"}},
         "empty": {"json": {}},
         "quality": {"json": {"scores": quality}},
-    }[kind]
+    }
+    return table[kind]
 
 
 def covered_path(covered: set[tuple[str, str]], method: str, template: str) -> bool:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from pydantic import ValidationError
+
 Where = Literal["both", "HTTP", "Socket.IO"]
 
 
@@ -114,3 +116,9 @@ def http_status(code: str) -> int:
     """The HTTP status of an error code (409 for a refusal the registry does not know)."""
     known = ERROR_CODES.get(code)
     return known.status if known is not None else 409
+
+
+def validation_details(exc: ValidationError) -> list[dict[str, str]]:
+    """Where and what, for each problem of a refused payload (`error.details`), the same over
+    REST and Socket.IO."""
+    return [{"loc": ".".join(map(str, e["loc"])), "msg": e["msg"]} for e in exc.errors()]

@@ -36,7 +36,7 @@ from aiortc.sdp import SessionDescription, candidate_from_sdp
 from vtax.auth import TokenIssuer
 from vtax.config import Settings
 from vtax.recording.capture import EncodedFrame, ReceiverTap
-from vtax.recording.jobs import RecordingJob, pop_redis
+from vtax.recording.jobs import RecordingJob, RedisRecordingJobs
 from vtax.recording.store import (
     Manifest,
     RecordingStore,
@@ -535,15 +535,21 @@ class RecorderWorker:
         from vtax.redis_client import connect
 
         redis = connect(str(self.settings.redis_url), max_connections=4)
+        jobs = RedisRecordingJobs(
+            redis, self.settings.redis_prefix, job_ttl_s=self.settings.recording_job_ttl_s
+        )
         try:
             while not self._stopping:
                 if len(self.sessions) >= self.capacity:
                     await asyncio.sleep(0.2)
                     continue
                 try:
-                    job = await pop_redis(redis, self.settings.redis_prefix, 1.0)
+                    # Leased: if we die before joining, the job goes to another worker.
+                    job = await jobs.take(
+                        lease_s=self.settings.recording_job_lease_s, timeout_s=1.0
+                    )
                 except Exception as exc:
-                    log.warning("redis job pop failed: %s", exc)
+                    log.warning("redis job take failed: %s", exc)
                     await asyncio.sleep(1.0)
                     continue
                 if job is not None:
@@ -596,8 +602,8 @@ class RecorderWorker:
             self._stopping = True
             for session_id in list(self.sessions):
                 await self.finish(session_id, "interrupted")
-            # The Redis loop ends by itself within its pop timeout (cancelling a BRPOP would
-            # leave its connection dangling); the others sleep and are cancelled.
+            # The Redis loop ends by itself within its take timeout (cancelling a Redis call
+            # would leave its connection dangling); the others sleep and are cancelled.
             for loop, task in zip(loops, background, strict=True):
                 if loop != self._redis_loop:
                     task.cancel()
