@@ -20,8 +20,8 @@ import socketio
 from aiohttp import web
 
 from signaling.app import create_app
-from signaling.server import make_runner
 from signaling.context import CONTEXT, AppContext
+from signaling.server import make_runner
 from vtax.config import Settings
 
 PG_ADMIN_DSN = os.environ.get("VTAX_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")

@@ -115,9 +115,7 @@ async def test_every_endpoint_for_every_role(server, cast):
         "expired": server.ctx.issuer.issue(p.agent_id, "agent", now=1_000_000),
     }
     registered = {
-        (method.upper(), path)
-        for path, ops in build_openapi()["paths"].items()
-        for method in ops
+        (method.upper(), path) for path, ops in build_openapi()["paths"].items() for method in ops
     }
     ids = {"sid": sid, "did": "?"}
     wrong: list[tuple[str, str, str, str, str]] = []

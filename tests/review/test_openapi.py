@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
+from tests.review.helpers import PDF, call, people, served
 from vtax.contract.client_events import RatingBody
 from vtax.contract.endpoints import ENDPOINTS
 from vtax.contract.openapi import build_openapi, operation_models
-from tests.review.helpers import PDF, call, people, served
 
 PLAIN = ("/healthz", "/readyz", "/metrics")
 MODELS = operation_models(ENDPOINTS)

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import poll_until
 from vtax import compose
 from vtax.app.ports import Caller
 from vtax.config import Settings
@@ -18,7 +19,6 @@ from vtax.contract import server_events as se
 from vtax.db import migrate
 from vtax.errors import DomainError
 from vtax.review.records import Scope
-from tests.conftest import poll_until
 
 
 class RecordingNotifier:
