@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -182,6 +183,8 @@ async def test_live_figures_show_who_is_on_duty_and_the_live_sessions(app):
     agent = await online_agent(services, notifier)
     stats = await services.figures.figures()
     assert [(a.agent_id, a.status) for a in stats.agents] == [(agent.subject, "available")]
+    since = datetime.fromisoformat(stats.agents[0].since)
+    assert abs((datetime.now(UTC) - since).total_seconds()) < 60  # entered `available` now
     assert stats.sessions == [] and stats.timezone == "Asia/Shanghai"
     taxpayer = await connected_taxpayer(services, notifier)
     await services.queueing.join(taxpayer, join())

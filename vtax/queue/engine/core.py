@@ -217,6 +217,7 @@ class EngineCore(ABC):
         if old != status:
             self._staff(tx, agent, old, -1)
             self._staff(tx, agent, status, +1)
+            agent.status_since = now
             if status == "available":
                 agent.idle_since = now
         self._unpool(tx, agent)
