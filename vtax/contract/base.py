@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -100,7 +101,17 @@ ShortText = Annotated[str, StringConstraints(max_length=100)]
 Note = Annotated[str, StringConstraints(max_length=1000)]
 Cursor = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{64}$")]
-Score = Annotated[int, Field(ge=1, le=5, strict=True)]
+
+
+def _whole(value: Any) -> Any:
+    """JSON has one number type: 4.0 is the integer 4 (JSON Schema agrees). Strict integers
+    otherwise: no booleans, no strings."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+# A strict integer that takes an integral JSON number (`Annotated[int, Whole, Field(...)]`).
+Whole = BeforeValidator(_whole)
+Score = Annotated[int, Whole, Field(ge=1, le=5, strict=True)]
 # Calendar days in a sane range: far dates would overflow the date arithmetic.
 Day = Annotated[date, Field(ge=date(2000, 1, 1), le=date(2100, 12, 31))]
 Timestamp = Annotated[str, Field(description="ISO 8601 time with its offset")]

@@ -21,6 +21,7 @@ from vtax.contract.base import (
     Out,
     Score,
     ShortText,
+    Whole,
 )
 from vtax.contract.server_events import RelayedSignal, SessionStartFields
 
@@ -178,7 +179,7 @@ class SessionResume(ClientEvent):
     limit = "signal"
 
     session_id: Id
-    last_seq: Annotated[int, Field(ge=0, strict=True)] = Field(
+    last_seq: Annotated[int, Whole, Field(ge=0, strict=True)] = Field(
         0, description="the highest `seq` received; 0 if unknown"
     )
 
@@ -259,7 +260,7 @@ class CheckBody(Message):
     comment: Annotated[str, StringConstraints(max_length=1000)] = Field(
         "", description="required to dispute"
     )
-    version: Annotated[int, Field(ge=1, le=1_000_000, strict=True)] | None = Field(
+    version: Annotated[int, Whole, Field(ge=1, le=1_000_000, strict=True)] | None = Field(
         None, description="the summary version being checked (refused if it is not current)"
     )
 
@@ -344,8 +345,8 @@ class RecorderHello(ClientEvent):
     answer = Done
 
     worker: Annotated[str, StringConstraints(min_length=1, max_length=100)]
-    capacity: Annotated[int, Field(ge=1, le=500, strict=True)]
-    active: Annotated[int, Field(ge=0, le=500, strict=True)] = 0
+    capacity: Annotated[int, Whole, Field(ge=1, le=500, strict=True)]
+    active: Annotated[int, Whole, Field(ge=0, le=500, strict=True)] = 0
 
 
 class MediaParticipant(Out):
@@ -378,7 +379,7 @@ class RecorderSaved(ClientEvent):
 
     session_id: Id
     manifest: Annotated[str, StringConstraints(min_length=1, max_length=300)]
-    segments: Annotated[int, Field(ge=0, le=100000, strict=True)]
+    segments: Annotated[int, Whole, Field(ge=0, le=100000, strict=True)]
     status: Literal["complete", "interrupted"]
 
 

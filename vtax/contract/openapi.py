@@ -111,6 +111,12 @@ def build_openapi(endpoints: tuple[Endpoint, ...] = ENDPOINTS) -> dict[str, Any]
             responses["206"] = {"description": "Partial content (a Range request)"}
         for code in sorted(_codes(e)):
             responses[str(code)] = {"description": REASONS[code], "content": error}
+        # aiohttp's HTTP parser answers a request it cannot read (a request line or a header
+        # over 8190 bytes) before any handler runs, in plain text.
+        responses["400"] = {
+            "description": REASONS[400],
+            "content": {**error, "text/plain": {"schema": {"type": "string"}}},
+        }
         op: dict[str, Any] = {
             "summary": e.summary,
             "operationId": e.name,

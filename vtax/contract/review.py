@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import Field, StringConstraints, create_model
 
 from vtax.contract.base import (
     Category,
@@ -22,7 +22,9 @@ from vtax.contract.base import (
     Query,
     Sha256,
     Timestamp,
+    Whole,
 )
+from vtax.review.quality import QUALITY_FORM
 
 # ---- queries ----------------------------------------------------------------------------------
 
@@ -116,14 +118,20 @@ class FlagResolveIn(Message):
     note: Annotated[str, StringConstraints(min_length=1, max_length=1000)]
 
 
+QualityScores: type[Message] = create_model(  # type: ignore[call-overload]
+    "QualityScores",
+    __base__=Message,
+    __doc__="One score per item of the quality form (`GET /api/review/quality-form`), each from "
+    "0 to the item's maximum.",
+    **{
+        item["code"]: (Annotated[int, Whole, Field(ge=0, le=item["max"], strict=True)], ...)
+        for item in QUALITY_FORM
+    },
+)
+
+
 class QualityReviewIn(Message):
-    scores: Annotated[
-        dict[
-            Annotated[str, StringConstraints(min_length=1, max_length=32)],
-            Annotated[int, Field(ge=0, le=100, strict=True)],
-        ],
-        Field(max_length=20),
-    ]
+    scores: QualityScores  # type: ignore[valid-type]
     comment: Annotated[str, StringConstraints(max_length=2000)] = ""
 
 

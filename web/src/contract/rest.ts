@@ -267,7 +267,7 @@ export interface QualityItem {
 }
 
 export interface QualityReviewIn {
-  scores: Record<string, number>;
+  scores: QualityScores;
   comment?: string;
 }
 
@@ -279,6 +279,18 @@ export interface QualityReviewView {
   max_total: number;
   comment: string;
   created_at: string | null;
+}
+
+/**
+ * One score per item of the quality form (`GET /api/review/quality-form`), each from 0 to the item's maximum.
+ */
+export interface QualityScores {
+  greeting: number;
+  accuracy: number;
+  completeness: number;
+  communication: number;
+  compliance: number;
+  record: number;
 }
 
 /**
