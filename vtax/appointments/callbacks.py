@@ -35,6 +35,7 @@ class Callback:
     connected_at: float | None = None
     phone: str | None = None
     locale: str = "zh-CN"
+    version: int = 1  # the store's compare-and-set
 
 
 def offer(eta_s: float | None, queue_open: bool, rules: CallbackRules) -> bool:
