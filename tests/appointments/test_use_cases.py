@@ -25,6 +25,7 @@ from vtax.contract.appointments import (
     BookingListQuery,
     CallbackIn,
     CancelIn,
+    FiguresQuery,
     LiftBlockIn,
     PreReviewIn,
     RescheduleIn,
@@ -291,3 +292,44 @@ def test_settings_map_onto_the_rules() -> None:
     with pytest.raises(ValueError):
         Settings.from_env({"VTAX_SERVICE_TIMEZONE": "Mars/Olympus"})
     assert SH.key == "Asia/Shanghai"
+
+
+async def test_figures_of_a_day(db: Db) -> None:
+    tps = await db.taxpayers(4)
+    clock, notes = Clock(NOW), FakeNotifier()
+    a = app(db, clock, notes)
+    plan = StaffingPlanIn.model_validate(
+        {"periods": [{"days": "mon-fri", "start": "09:00", "end": "12:00", "category": "invoices",
+                      "language": "zh-CN", "agents": 4}]}
+    )  # fmt: skip
+    await a.set_staffing(SUPERVISOR, plan)
+    slot_id = "invoices~zh-CN~20261207T0900"
+    made = [
+        await a.book(Caller(tp, "taxpayer"), BookIn(slot_id=slot_id, question="q")) for tp in tps
+    ]
+    await a.pre_review(AGENT, made[0].id, PreReviewIn(decision="approved"))
+    await a.pre_review(AGENT, made[1].id, PreReviewIn(decision="approved"))
+    await a.pre_review(AGENT, made[2].id, PreReviewIn(decision="redirected_online", route="etax"))
+    await a.pre_review(AGENT, made[3].id, PreReviewIn(decision="rejected", reason="hall only"))
+    t = datetime(2026, 12, 7, 1, 0, tzinfo=UTC)
+    clock.set(t)
+    await a.check_in(Caller(tps[0], "taxpayer"), made[0].id)
+    await a.queued(made[0].id, "tk")
+    clock.set(t + timedelta(minutes=4))
+    await a.served(made[0].id, "s")
+    clock.set(t + timedelta(minutes=16))
+    await a.sweep()
+    await a.callbacks.request("ticket-x", tps[0], t, None, "en")
+    await a.callbacks.on_position("ticket-x", 0, t)
+    await a.callbacks.connect("ticket-x", t + timedelta(seconds=5))
+    q = FiguresQuery.model_validate({"from": "2026-12-07", "to": "2026-12-07"})
+    assert await code_of(a.figures(AGENT, q)) == "forbidden"
+    f = await a.figures(SUPERVISOR, q)
+    [day] = f.days
+    assert (day.booked, day.approved, day.redirected_online, day.rejected) == (4, 2, 1, 1)
+    assert (day.no_show, day.no_show_rate, day.served, day.on_time_rate) == (1, 0.5, 1, 1.0)
+    assert (f.callbacks.asked, f.callbacks.told, f.callbacks.connected) == (1, 1, 1)
+    strict = FiguresQuery.model_validate(
+        {"from": "2026-12-07", "to": "2026-12-07", "on_time_minutes": 3}
+    )
+    assert (await a.figures(SUPERVISOR, strict)).days[0].on_time_rate == 0.0

@@ -20,6 +20,7 @@ from vtax.app.ports import Caller, Notifier
 from vtax.appointments import callbacks as callback_policy
 from vtax.appointments.bookings import BookingRequest, BookingRules, Bookings, Strikes
 from vtax.appointments.callback_store import Callbacks
+from vtax.appointments.figures import figures
 from vtax.appointments.planning import Planning
 from vtax.appointments.slots import SlotRules, StaffingPlan, bookable_slots, find_slot
 from vtax.appointments.tables import Booking, BookingMaterial
@@ -33,10 +34,14 @@ from vtax.contract.appointments import (
     BookingOut,
     BookingsOut,
     CalendarYearOut,
+    CallbackFiguresOut,
     CallbackIn,
     CallbackOut,
     CancelIn,
     CheckInOut,
+    DayFiguresOut,
+    FiguresOut,
+    FiguresQuery,
     LiftBlockIn,
     MaterialOut,
     PreReviewIn,
@@ -409,6 +414,43 @@ class Appointments:
             StaffingPlan(periods=body.periods), caller.actor, self.now()
         )
         return StaffingPlanOut(periods=list(plan.periods))
+
+    async def figures(self, caller: Caller, q: FiguresQuery) -> FiguresOut:
+        """Bookings per day, pre-review outcomes, no-shows, on-time starts, callbacks."""
+        _require(caller, "supervisor")
+        if q.date_to < q.date_from or (q.date_to - q.date_from).days > 366:
+            raise DomainError("invalid_payload", "from..to is a range of at most a year")
+        f = await figures(
+            self.bookings.sessions,
+            self.bookings.tz,
+            q.date_from,
+            q.date_to,
+            q.on_time_minutes * 60.0,
+        )
+        return FiguresOut(
+            days=[
+                DayFiguresOut(
+                    day=d.day,
+                    booked=d.booked,
+                    states=d.states,
+                    approved=d.approved,
+                    redirected_online=d.redirected_online,
+                    rejected=d.rejected,
+                    no_show=d.no_show,
+                    no_show_rate=d.no_show_rate,
+                    served=d.served,
+                    served_on_time=d.served_on_time,
+                    on_time_rate=d.on_time_rate,
+                )
+                for d in f.days
+            ],
+            callbacks=CallbackFiguresOut(
+                asked=f.callbacks.asked,
+                told=f.callbacks.told,
+                connected=f.callbacks.connected,
+                abandoned=f.callbacks.abandoned,
+            ),
+        )
 
     # ---- the queue's side (called by the wiring, not by a page) -----------------------------------
 

@@ -100,6 +100,10 @@ class Bookings:
         self.rules = rules or BookingRules()
         self.store = store
 
+    @property
+    def sessions(self) -> async_sessionmaker[AsyncSession]:
+        return self._sessions
+
     # ---- helpers -----------------------------------------------------------------------------
 
     @staticmethod

@@ -109,6 +109,14 @@ class StaffingPlanIn(Message):
     periods: Annotated[list[StaffingPeriod], Field(max_length=5000)]
 
 
+class FiguresQuery(Query):
+    date_from: Day = Field(alias="from", description="first day (service time zone)")
+    date_to: Day = Field(alias="to", description="last day (inclusive)")
+    on_time_minutes: Annotated[int, Field(ge=0, le=240)] = Field(
+        5, description="on-time start: served within this many minutes of T"
+    )
+
+
 class CallbackIn(Message):
     ticket_id: Id
     phone: Phone | None = None
@@ -218,6 +226,32 @@ class CallbackOut(Out):
     state: Literal["waiting", "notified", "connected", "abandoned", "cancelled"]
     attempts: int
     window_ends_at: Timestamp | None = None
+
+
+class DayFiguresOut(Out):
+    day: str
+    booked: int
+    states: dict[str, int]
+    approved: int
+    redirected_online: int
+    rejected: int
+    no_show: int
+    no_show_rate: float | None = Field(description="no-shows / (no-shows + came)")
+    served: int
+    served_on_time: int
+    on_time_rate: float | None
+
+
+class CallbackFiguresOut(Out):
+    asked: int
+    told: int
+    connected: int
+    abandoned: int
+
+
+class FiguresOut(Out):
+    days: list[DayFiguresOut]
+    callbacks: CallbackFiguresOut
 
 
 # ---- pushes (to be registered in SERVER_EVENTS by the wiring) -----------------------------------
