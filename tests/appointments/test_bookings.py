@@ -230,6 +230,10 @@ async def test_check_in_timing(db: Db) -> None:
     assert (
         await code_of(bookings.check_in(gone.id, tps[2], t2 + timedelta(minutes=15))) == "no_show"
     )
+    await bookings.sweep(t2 + timedelta(minutes=15))
+    assert (await bookings.get(gone.id)).state == "no_show"
+    after = t2 + timedelta(minutes=16)
+    assert await code_of(bookings.check_in(gone.id, tps[2], after)) == "no_show"
 
 
 async def test_no_shows_strike_block_and_staff_lift_it(db: Db) -> None:

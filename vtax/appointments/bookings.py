@@ -507,6 +507,8 @@ class Bookings:
                 return b, queue_entry(was, _ts(b.checked_in_at), t)
             if b.state in ("requested", "pre_review"):
                 raise DomainError("invalid_state", "the booking has not been approved yet")
+            if b.state == "no_show":
+                raise DomainError("no_show", "the time to check in for this booking is over")
             if b.state not in states.CHECK_IN_FROM:
                 raise DomainError("invalid_state", f"a {b.state} booking cannot check in")
             v = verdict(_ts(now), t, self.rules.timing)
