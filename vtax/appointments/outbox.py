@@ -33,8 +33,9 @@ def enqueue(
     booking_id: str | None = None,
     data: dict[str, Any] | None = None,
 ) -> None:
-    """Add a message to the caller's transaction (a repeated `dedupe` is a no-op at commit
-    only if the caller checked; use `enqueue_once` when the step may repeat)."""
+    """Add a message to the caller's transaction. `dedupe` is unique: a step that could run
+    twice would fail its transaction on the second message, so each caller names one that
+    its compare-and-set step makes happen once (booking id + kind, callback id + attempt)."""
     db.add(
         OutboxMessage(
             id=str(uuid.uuid4()),
