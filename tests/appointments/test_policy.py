@@ -153,3 +153,20 @@ def test_callback_connect_and_cancel() -> None:
     assert callbacks.on_connect(replace(cb, state="abandoned"), 1.0).state == "abandoned"
     assert callbacks.on_cancel(cb).state == "cancelled"
     assert callbacks.on_cancel(back).state == "connected"
+
+
+def test_every_code_the_appointments_raise_is_in_the_contract() -> None:
+    import re
+    from pathlib import Path
+
+    from vtax.contract.errors import ERROR_CODES
+
+    root = Path(__file__).resolve().parents[2] / "vtax"
+    files = [*(root / "appointments").glob("*.py"), root / "app" / "appointments.py"]
+    codes = {
+        m.group(1)
+        for f in files
+        for m in re.finditer(r'DomainError\(\s*"([a-z_]+)"', f.read_text(encoding="utf-8"))
+    }
+    assert {"slot_full", "one_booking_a_day", "booking_blocked", "too_early"} <= codes
+    assert codes - ERROR_CODES.keys() == set()
