@@ -333,3 +333,34 @@ async def test_figures_of_a_day(db: Db) -> None:
         {"from": "2026-12-07", "to": "2026-12-07", "on_time_minutes": 3}
     )
     assert (await a.figures(SUPERVISOR, strict)).days[0].on_time_rate == 0.0
+
+
+async def test_a_callback_keeps_the_place_is_told_near_the_head_and_comes_back(db: Db) -> None:
+    [tp] = await db.taxpayers(1)
+    clock, notes = Clock(NOW), FakeNotifier()
+    a = app(db, clock, notes)
+    me = Caller(tp, "taxpayer")
+    await a.request_callback(
+        me, CallbackIn(ticket_id="tk-1", locale="en"), eta_s=None, queue_open=False
+    )
+    assert not await a.callback_position("tk-1", 10)
+    assert await a.callback_position("tk-1", 1)
+    subject, notice = notes.sent[-1]
+    assert subject == tp and notice.event == "callback:turn"
+    assert notice.window_ends_at == "2026-12-03T10:02:00+08:00"  # type: ignore[attr-defined]
+    assert not await a.callback_position("tk-1", 0)  # told once per attempt
+    clock.set(NOW + timedelta(seconds=121))
+    assert await a.callback_tick() == []  # one more attempt after the delay
+    clock.set(NOW + timedelta(seconds=250))
+    assert await a.callback_position("tk-1", 0)
+    assert await a.callback_back(Caller("other", "taxpayer"), "tk-1") is None
+    back = await a.callback_back(me, "tk-1")
+    assert back is not None and back.state == "connected" and back.attempts == 2
+    await a.request_callback(me, CallbackIn(ticket_id="tk-2"), eta_s=None, queue_open=False)
+    await a.callback_position("tk-2", 0)
+    clock.set(NOW + timedelta(seconds=400))
+    await a.callback_tick()
+    clock.set(NOW + timedelta(seconds=600))
+    await a.callback_position("tk-2", 0)
+    clock.set(NOW + timedelta(seconds=800))
+    assert await a.callback_tick() == ["tk-2"]

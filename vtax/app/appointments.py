@@ -36,6 +36,7 @@ from vtax.contract.appointments import (
     CalendarYearOut,
     CallbackFiguresOut,
     CallbackIn,
+    CallbackNotice,
     CallbackOut,
     CancelIn,
     CheckInOut,
@@ -483,6 +484,33 @@ class Appointments:
         if cb.taxpayer_id != caller.subject:
             raise DomainError("not_found", "no such ticket")
         return self._callback(cb)
+
+    async def callback_position(self, ticket_id: str, position: int) -> bool:
+        """The queue reports a callback ticket's position (0: next); True when the taxpayer
+        is told now (`callback:turn` pushed; the text is in the outbox)."""
+        now = self.now()
+        if await self.callbacks.on_position(ticket_id, position, now) != "notify":
+            return False
+        cb = await self.callbacks.get(ticket_id)
+        if cb is not None and cb.window_ends_at is not None and self.notifier is not None:
+            ends = datetime.fromtimestamp(cb.window_ends_at, UTC)
+            await self.notifier.to_user(
+                cb.taxpayer_id, CallbackNotice(ticket_id=ticket_id, window_ends_at=self._time(ends))
+            )
+        return True
+
+    async def callback_tick(self) -> list[str]:
+        """Windows that ran out: the tickets to take out of the queue (abandoned)."""
+        return [t for t, action in await self.callbacks.tick(self.now()) if action == "abandon"]
+
+    async def callback_back(self, caller: Caller, ticket_id: str) -> CallbackOut | None:
+        """The taxpayer is back on the page for the ticket: it may be offered again."""
+        _require(caller, "taxpayer")
+        cb = await self.callbacks.get(ticket_id)
+        if cb is None or cb.taxpayer_id != caller.subject:
+            return None
+        back = await self.callbacks.connect(ticket_id, self.now())
+        return self._callback(back) if back is not None else None
 
     def _callback(self, cb: callback_policy.Callback) -> CallbackOut:
         ends = cb.window_ends_at
