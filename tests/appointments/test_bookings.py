@@ -320,3 +320,28 @@ async def test_materials_use_the_document_checks(db: Db) -> None:
 @pytest.mark.parametrize("hhmm", ["0900"])
 async def test_slots_of_the_day_match_the_plan(hhmm: str) -> None:
     assert slot(hhmm) in slots_of_day(CAL, PLAN, SLOT_RULES, MONDAY, "invoices", "zh-CN")
+
+
+async def test_crossing_reschedules_do_not_deadlock(db: Db) -> None:
+    """Taxpayers in slot A move to B while others in B move to A, at once, back and forth:
+    the seats are locked in one order, so PostgreSQL never has to break a deadlock."""
+    pairs = [("0900", "0930"), ("1000", "1030"), ("1100", "1130")]
+    tps = await db.taxpayers(2 * len(pairs))
+    bookings = db.bookings()
+    current = {}
+    for i, (a, b) in enumerate(pairs):
+        current[tps[2 * i]] = (await bookings.book(slot(a), req(tps[2 * i]), NOW)).id
+        current[tps[2 * i + 1]] = (await bookings.book(slot(b), req(tps[2 * i + 1]), NOW)).id
+    for round_ in range(6):
+
+        async def move(i: int, j: int, forth: bool) -> None:
+            a, b = pairs[i]
+            tp = tps[2 * i + j]
+            target = (b if j == 0 else a) if forth else (a if j == 0 else b)
+            moved = await bookings.reschedule(current[tp], tp, slot(target), NOW)
+            current[tp] = moved.id
+
+        forth = round_ % 2 == 0
+        await asyncio.gather(*(move(i, j, forth) for i in range(len(pairs)) for j in (0, 1)))
+    seats = await bookings.seats([slot(h).id for p in pairs for h in p])
+    assert set(seats.values()) == {1}

@@ -463,10 +463,16 @@ class Bookings:
                         review_note=old.review_note,
                         rescheduled_from=old.id,
                     )
+                    # Both seat rows are locked in id order (take the new one first when its
+                    # id sorts first): two taxpayers swapping slots never deadlock.
+                    take_first = slot.id < old.slot_id
+                    if take_first:
+                        await self._take_seat(db, slot)
                     await self._move(
                         db, old, "rescheduled", now, actor, {"to": new.id}, rescheduled_to=new.id
                     )
-                    await self._take_seat(db, slot)
+                    if not take_first:
+                        await self._take_seat(db, slot)
                     db.add(new)
                     await db.flush()
                     await db.execute(
