@@ -15,27 +15,16 @@ from typing import Any
 import socketio
 from aiohttp import web
 
-from signaling import observability
+from signaling import events, observability
 from signaling.context import CONTEXT, AppContext
 from signaling.http_api import add_routes, errors_middleware
-from signaling.hub import Hub
-from signaling.queueing import QueueHandlers
+from signaling.hub import Hub, Server
 from signaling.recording import setup_recording
-from signaling.review_events import ReviewEvents
-from signaling.sessions import SessionRelay
 from signaling.stats_api import add_stats_routes
 from signaling.wire import FastJson, JsonPacket
-from vtax import redis_client
-from vtax.accounts import Accounts
-from vtax.auth import TokenIssuer
-from vtax.catalog import Catalog
+from vtax import compose, redis_client
 from vtax.config import Settings
-from vtax.db import make_engine, migrate, session_factory
-from vtax.live import LiveStore
-from vtax.live.memory import MemoryLiveStore
-from vtax.live.redis_store import RedisLiveStore
-from vtax.review.records import SessionRecords
-from vtax.review.rollup import Folder
+from vtax.db import migrate
 
 log = logging.getLogger(__name__)
 PAGES = {
@@ -64,6 +53,35 @@ def add_pages(app: web.Application, web_dir: Path) -> None:
     for sub in ("js", "css"):
         if (web_dir / sub).is_dir():
             app.router.add_static(f"/static/{sub}", web_dir / sub)
+
+
+def content_security_policy(host: str) -> str:
+    """Pages run scripts, styles and connections from this node only (Socket.IO's WebSocket
+    included); nothing may frame them."""
+    return "; ".join(
+        (
+            "default-src 'self'",
+            "script-src 'self'",
+            # Vue and the charts set element styles; no inline script is ever allowed.
+            "style-src 'self' 'unsafe-inline'",
+            "img-src 'self' data: blob:",
+            "media-src 'self' blob:",
+            f"connect-src 'self' ws://{host} wss://{host}",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        )
+    )
+
+
+async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """On every answer: no MIME sniffing, no framing; on pages, the CSP as well."""
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    if response.content_type == "text/html":
+        response.headers["Content-Security-Policy"] = content_security_policy(request.host)
 
 
 async def _redis_ready(ctx: AppContext, sio: socketio.AsyncServer) -> tuple[str, str]:
@@ -114,35 +132,17 @@ async def _close_pubsub(manager: object) -> None:
 def create_app(settings: Settings, *, migrate_on_start: bool | None = None) -> web.Application:
     """Build a node. On the embedded default (SQLite) pending migrations run at start-up."""
     url = settings.resolved_database_url
-    engine = make_engine(url)
-    sessions = session_factory(engine)
-    ctx = AppContext(
-        settings=settings,
-        engine=engine,
-        issuer=TokenIssuer(settings.signing_key(), settings.token_ttl_s),
-        accounts=Accounts(sessions),
-        records=SessionRecords(sessions),
-        catalog=Catalog.load(),
-    )
     app = web.Application(middlewares=[errors_middleware], client_max_size=64 * 1024)
-    app[CONTEXT] = ctx
     node_id = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
-    store: LiveStore
     manager: socketio.AsyncManager | None = None
     if settings.redis_url:
-        # Scaled out: fan-out through Redis pub/sub, live sessions in Redis.
-        ctx.redis = redis_client.connect(
-            settings.redis_url, max_connections=settings.redis_max_connections
-        )
-        store = RedisLiveStore(ctx.redis, settings.redis_prefix, settings.resume_buffer)
+        # Scaled out: fan-out through Redis pub/sub (the rest is chosen in vtax.compose).
         manager = RedisManager(
             settings.redis_url,
             channel=f"{settings.redis_prefix}socketio",
             redis_options={"max_connections": redis_client.SOCKETIO_MAX_CONNECTIONS},
         )
-    else:
-        store = MemoryLiveStore(settings.resume_buffer)
-    sio = socketio.AsyncServer(
+    sio = Server(
         async_mode="aiohttp",
         client_manager=manager,
         # Handlers of one connection run one at a time, in order: a burst of ICE candidates
@@ -155,29 +155,32 @@ def create_app(settings: Settings, *, migrate_on_start: bool | None = None) -> w
         # orjson, no binary-attachment search (signaling/wire.py; docs/benchmarks.md)
         serializer=JsonPacket,
         json=FastJson,
+        connect_timeout_s=settings.connect_timeout_s,
     )
     sio.attach(app, socketio_path="socket.io")
-    hub = Hub(sio, settings, ctx.issuer, ctx.accounts, ctx.records, ctx.catalog)
-    relay = SessionRelay(hub, store, node_id)
-    ReviewEvents(hub)
-    queueing = QueueHandlers(hub, relay)
-    relay.on_ended.append(queueing.engine.session_ended)
-    ctx.hub, ctx.relay, ctx.queue = hub, relay, queueing
-    setup_recording(app, hub, relay)  # consent, recorder jobs, playback (docs/recording.md)
+    hub = Hub(sio, settings)
+    services = compose.build(settings, hub, node_id)
+    hub.authenticate_with(services.issuer, services.accounts)
+    ctx = AppContext(services=services, hub=hub)
+    app[CONTEXT] = ctx
+    events.register(hub, services)
+    setup_recording(
+        app, hub, services.calls
+    )  # consent, recorder jobs, playback (docs/recording.md)
     add_routes(app)
-    add_stats_routes(app)  # GET /api/stats/live; starts the queue engine (docs/routing.md)
+    add_stats_routes(app)  # GET /api/stats/live
     observability.install(app)
     if settings.redis_url:
         ctx.ready_checks.append(lambda: _redis_ready(ctx, sio))
     add_pages(app, settings.web_dir)
     do_migrate = settings.is_embedded_database if migrate_on_start is None else migrate_on_start
-    folder = Folder(engine, settings.kpi_fold_interval_s)
 
     async def on_startup(app: web.Application) -> None:
         if do_migrate:
             await migrate(url)
-        relay.start_background()
-        folder.start()  # KPI journal -> rollup (vtax/review/rollup.py)
+        services.calls.start_background()
+        services.queue.start()  # timers, dispatch retries, statistics pushes
+        services.folder.start()  # KPI journal -> rollup (vtax/review/rollup.py)
         if not sio.manager_initialized:
             # python-socketio starts the pub/sub listener at the first client; start it now so
             # /readyz can watch it and a fresh node hears the others from the first second.
@@ -185,12 +188,11 @@ def create_app(settings: Settings, *, migrate_on_start: bool | None = None) -> w
             sio.manager.initialize()
 
     async def on_cleanup(app: web.Application) -> None:
-        await ctx.queue.engine.close()
-        await folder.close()
-        await relay.close()  # closes the store, and with it the shared Redis client
+        sio.cancel_pending()
+        await services.close()
         await _close_pubsub(sio.manager)
-        await engine.dispose()
 
+    app.on_response_prepare.append(_security_headers)
     app.on_startup.append(on_startup)
     app.on_cleanup.append(on_cleanup)
     return app

@@ -24,6 +24,7 @@ from vtax.auth import STAFF_ROLES, Principal, Role, Unauthorized
 from vtax.errors import DomainError
 from vtax.identity import InvalidIdentity
 from vtax.review.records import Scope, SessionFilter
+from vtax.unreachable import backend_of, exc_line, is_unreachable
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
@@ -78,11 +79,22 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(
             exc.status, "http_error"
         )
-        return error_response(exc.status, code, exc.reason)
-    except Exception:
-        incident = uuid.uuid4().hex[:12]
-        log.exception("request %s %s failed (incident %s)", request.method, request.path, incident)
-        return error_response(500, "internal", f"internal error, incident {incident}")
+        answer = error_response(exc.status, code, exc.reason)
+        if "Allow" in exc.headers:  # 405: the methods the path has
+            answer.headers["Allow"] = exc.headers["Allow"]
+        return answer
+    except Exception as exc:
+        if not is_unreachable(exc):
+            incident = uuid.uuid4().hex[:12]
+            log.exception(
+                "request %s %s failed (incident %s)", request.method, request.path, incident
+            )
+            return error_response(500, "internal", f"internal error, incident {incident}")
+        what = backend_of(exc)
+        log.warning(
+            "%s %s: %s is unreachable (%s)", request.method, request.path, what, exc_line(exc)
+        )
+        return error_response(503, "unavailable", f"the {what} is unreachable; retry shortly")
 
 
 async def body(request: web.Request, schema: type[M]) -> M:
@@ -95,6 +107,8 @@ async def body(request: web.Request, schema: type[M]) -> M:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise ApiError(400, "invalid_payload", "the body must be a JSON object") from None
+    except RecursionError:  # nested deeper than the parser goes: no message is like that
+        raise ApiError(400, "invalid_payload", "the body is nested too deeply") from None
     try:
         return schema.model_validate(data)
     except ValidationError as exc:
@@ -468,7 +482,7 @@ async def readyz(request: web.Request) -> web.Response:
             await conn.execute(text("SELECT 1 FROM service_sessions LIMIT 1"))
         checks["database"] = "ok"
     except Exception as exc:
-        checks["database"] = f"failed: {type(exc).__name__}"
+        checks["database"] = f"failed: {exc_line(exc)}"
     for check in ctx.ready_checks:  # registered by other parts: queue backend, Redis, pub/sub
         name, state = await check()
         checks[name] = state

@@ -1,6 +1,11 @@
-"""Socket.IO plumbing: authenticates connections, validates every event against its schema,
-answers every event with an `{ok, ...}` ack and routes it to a feature module
-(`signaling.queueing` for the queue, `signaling.sessions` for live sessions)."""
+"""The Socket.IO transport: authenticates connections, validates every client event against
+its contract model (vtax/contract/client_events.py), answers every event with an `{ok, ...}`
+ack, and hands it to a use case of the application layer (signaling/events.py maps them).
+It is also the application's `Notifier` (vtax/app/ports.py): pushes reach a connection on
+whichever node it is, through the Socket.IO manager.
+
+With `VTAX_VALIDATE_OUTGOING` on (the test suite), every event the server sends and every
+ack answer is checked against its model first; a mismatch is a bug and raises."""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -16,18 +21,24 @@ from typing import Any, TypeVar
 import socketio
 from pydantic import BaseModel, ValidationError
 
-from signaling.wire import encoded_size
+from signaling.wire import UNREADABLE, encoded_size
 from vtax.accounts import Accounts
+from vtax.app.ports import Caller
 from vtax.auth import Principal, TokenIssuer, Unauthorized
-from vtax.catalog import Catalog
 from vtax.config import Settings
+from vtax.contract.base import CODED_ERRORS, Out
+from vtax.contract.client_events import CLIENT_EVENTS, ClientEvent
+from vtax.contract.server_events import SERVER_EVENTS, ServerDraining, ServerEvent
 from vtax.errors import DomainError
-from vtax.review.records import SessionRecords
-from vtax.review.service_loop import Parties
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
+E = TypeVar("E", bound=ClientEvent)
 Ack = dict[str, Any]
+# Socket.IO's own events: a client may never emit them (they would run the server's
+# connection handlers: a zombie socket, or a socket's identity swapped without a handshake).
+RESERVED_EVENTS = frozenset({"connect", "disconnect", "connect_error", "message", "*"})
+SUPERVISORS_ROOM = "role:supervisor"
 
 
 def error(code: str, message: str, **extra: Any) -> Ack:
@@ -38,8 +49,71 @@ def validation_details(exc: ValidationError) -> list[dict[str, str]]:
     return [{"loc": ".".join(map(str, e["loc"])), "msg": e["msg"]} for e in exc.errors()]
 
 
+def payload_error(name: str, exc: ValidationError) -> Ack:
+    """`invalid_payload` with details; a catalog value the service does not offer gets its own
+    code (`unknown_category`, `unknown_language`, `unknown_channel`), as over REST."""
+    for e in exc.errors():
+        if e["type"] in CODED_ERRORS:
+            return error(e["type"], e["msg"])
+    return error(
+        "invalid_payload", f"{name}: the payload is not valid", details=validation_details(exc)
+    )
+
+
 def at(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
+
+
+class Server(socketio.AsyncServer):
+    """python-socketio's server, dispatching only the contract's events: a client event named
+    like one of Socket.IO's own (`connect`, `disconnect`, ...) is answered `unknown_event`
+    and never reaches their handlers. An Engine.IO connection that has not connected to the
+    Socket.IO namespace (with a token) within `connect_timeout_s` is closed: a socket that
+    never authenticates is not held forever."""
+
+    def __init__(self, *args: Any, connect_timeout_s: float = 10.0, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.connect_timeout_s = connect_timeout_s
+        self.unauthenticated_closed = 0  # for /metrics
+        self._pending: set[asyncio.Task[None]] = set()
+
+    async def _handle_eio_connect(self, eio_sid: str, environ: dict[str, Any]) -> None:
+        await super()._handle_eio_connect(eio_sid, environ)
+        task = asyncio.create_task(self._close_if_silent(eio_sid))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _close_if_silent(self, eio_sid: str) -> None:
+        await asyncio.sleep(self.connect_timeout_s)
+        if eio_sid in self.environ and self.manager.sid_from_eio_sid(eio_sid, "/") is None:
+            self.unauthenticated_closed += 1
+            await self.eio.disconnect(eio_sid)
+
+    def cancel_pending(self) -> None:
+        for task in self._pending:
+            task.cancel()
+
+    async def _handle_event(self, eio_sid: str, namespace: str | None, id: Any, data: Any) -> None:
+        name = data[0] if isinstance(data, list) and data else None
+        if not isinstance(name, str) or name in RESERVED_EVENTS or data == UNREADABLE:
+            if id is not None:
+                shown = name[:64] if isinstance(name, str) else type(name).__name__
+                answer = (
+                    error(
+                        "invalid_payload",
+                        "the payload is not JSON this server reads (nested too deeply?)",
+                    )
+                    if data == UNREADABLE
+                    else error("unknown_event", f"there is no event {shown!r}")
+                )
+                await self._send_packet(
+                    eio_sid,
+                    self.packet_class(
+                        socketio.packet.ACK, namespace=namespace or "/", id=id, data=[answer]
+                    ),
+                )
+            return
+        await super()._handle_event(eio_sid, namespace, id, data)
 
 
 class TokenBucket:
@@ -72,25 +146,37 @@ class Connection:
 DRAIN_REFUSED = frozenset({"queue:join", "offer:accept"})
 
 
-class Hub:
-    """Connections and event dispatch. Feature modules register their events on it and get
-    `on_connect` / `on_disconnect` callbacks."""
+OUTGOING = {model.event: model for model in SERVER_EVENTS}
+CLIENT = {model.event: model for model in CLIENT_EVENTS}
 
-    def __init__(
-        self,
-        sio: socketio.AsyncServer,
-        settings: Settings,
-        issuer: TokenIssuer,
-        accounts: Accounts,
-        records: SessionRecords,
-        catalog: Catalog,
-    ) -> None:
+
+def caller_of(conn: Connection) -> Caller:
+    p = conn.principal
+    return Caller(p.subject, p.role, conn.sid, expires_at=p.expires_at)  # type: ignore[arg-type]
+
+
+def check_outgoing(event: str, data: dict[str, Any]) -> None:
+    """Raise if `data` is not what the model of `event` sends (the test suite's switch)."""
+    model = OUTGOING.get(event)
+    if model is None:
+        raise AssertionError(f"the server sent {event!r}, which has no model in the contract")
+    dumped = model.model_validate(data).model_dump(mode="json", by_alias=True)
+    if dumped != data:
+        raise AssertionError(f"{event}: sent {data!r}, the model says {dumped!r}")
+
+
+class Hub:
+    """Connections and event dispatch. The application's use cases are registered on it
+    (signaling/events.py) and get `connect` / `disconnect` callbacks."""
+
+    # Set by `authenticate_with` once the services exist (they need the hub as notifier).
+    issuer: TokenIssuer
+    accounts: Accounts
+
+    def __init__(self, sio: socketio.AsyncServer, settings: Settings) -> None:
         self.sio = sio
         self.settings = settings
-        self.issuer = issuer
-        self.accounts = accounts
-        self.records = records
-        self.catalog = catalog
+        self.validate_outgoing = settings.validate_outgoing
         self.connections: dict[str, Connection] = {}
         self.draining = False
         self.limits = {
@@ -101,12 +187,26 @@ class Hub:
         self.events_handled = 0
         self.connect_hooks: list[Callable[[Connection], Awaitable[None]]] = []
         self.disconnect_hooks: list[Callable[[Connection], Awaitable[None]]] = []
-        # Called on every agent state change: (agent_id, status, reason, at) — the review
-        # module keeps the history for occupancy.
-        self.agent_state_hooks: list[Callable[[str, str, str, datetime], Awaitable[None]]] = []
         sio.on("connect", self.on_connect)
         sio.on("disconnect", self.on_disconnect)
         sio.on("*", self.on_unknown)
+
+    def authenticate_with(self, issuer: TokenIssuer, accounts: Accounts) -> None:
+        """Connections are verified with this issuer; staff accounts are checked live."""
+        self.issuer, self.accounts = issuer, accounts
+
+    def use_case(self, model: type[E], fn: Callable[[Caller, E], Awaitable[Out]]) -> None:
+        """Register a contract event onto a use case: the model names the event, who may
+        send it, its rate limit and its answer."""
+        answer = model.answer
+
+        async def call(conn: Connection, payload: E) -> Ack:
+            result = await fn(caller_of(conn), payload)
+            if self.validate_outgoing and not isinstance(result, answer):
+                raise AssertionError(f"{model.event} answered {type(result).__name__}")
+            return result.model_dump(mode="json", by_alias=True)
+
+        self.event(model.event, model, model.roles, call, model.limit)
 
     def event(
         self,
@@ -120,6 +220,8 @@ class Hub:
         error mapping. `limit` names a token bucket in `self.limits` shared by such events."""
         max_bytes = self.settings.max_event_bytes
         refused_while_draining = name in DRAIN_REFUSED
+        contract = CLIENT.get(name)
+        answer_model = contract.answer if contract is not None else None
 
         async def handler(sid: str, *args: Any) -> Ack:
             conn = self.connections.get(sid)
@@ -149,19 +251,20 @@ class Hub:
             try:
                 payload = schema.model_validate(args[0])
             except ValidationError as exc:
-                return error(
-                    "invalid_payload",
-                    f"{name}: the payload is not valid",
-                    details=validation_details(exc),
-                )
+                return payload_error(name, exc)
             try:
-                return {"ok": True, **await fn(conn, payload)}
+                answer = await fn(conn, payload)
             except DomainError as exc:
                 return {"ok": False, "error": exc.as_dict()}
             except Exception:
                 incident = uuid.uuid4().hex[:12]
                 log.exception("event %s failed (incident %s)", name, incident)
                 return error("internal", f"internal error, incident {incident}")
+            if self.validate_outgoing and answer_model is not None:
+                dumped = answer_model.model_validate(answer).model_dump(mode="json", by_alias=True)
+                if dumped != answer:
+                    raise AssertionError(f"{name} answered {answer!r}, the model says {dumped!r}")
+            return {"ok": True, **answer}
 
         self.sio.on(name, handler)
 
@@ -185,6 +288,8 @@ class Hub:
         conn = Connection(sid, principal)
         self.connections[sid] = conn
         await self.sio.enter_room(sid, self.user_room(principal.subject))
+        if principal.role == "supervisor":
+            await self.sio.enter_room(sid, SUPERVISORS_ROOM)
         for hook in self.connect_hooks:
             await hook(conn)
 
@@ -205,7 +310,9 @@ class Hub:
     def user_room(subject: str) -> str:
         return f"user:{subject}"
 
-    async def send(self, event: str, data: dict[str, Any], sids: list[str]) -> None:
+    # ---- sending (the Notifier) --------------------------------------------------------------
+
+    async def send(self, event: str, data: dict[str, Any], sids: Sequence[str]) -> None:
         """Emit to exactly these connections. (python-socketio broadcasts on `to=[]`.)
 
         The hot path of the relay: a connection on this node gets the packet directly (one
@@ -213,6 +320,8 @@ class Hub:
         the manager, which publishes them to their node. Measured in docs/benchmarks.md."""
         if not sids:
             return
+        if self.validate_outgoing:
+            check_outgoing(event, data)
         remote = []
         packet = None
         for sid in sids:
@@ -229,20 +338,41 @@ class Hub:
             await self.sio.emit(event, data, to=remote)
 
     async def send_user(self, event: str, data: dict[str, Any], subject: str) -> None:
+        if self.validate_outgoing:
+            check_outgoing(event, data)
         await self.sio.emit(event, data, room=self.user_room(subject))
 
-    async def loop_changed(self, session_id: str, step: str, parties: Parties, *to: str) -> None:
-        """`session:loop {session_id, step}` to the session's taxpayer and/or agent (`to`):
-        a step of the review loop changed, so their page refreshes at once instead of waiting
-        for its next poll. `parties` are the ones the step read under its lock (its
-        `StepResult`), so announcing costs no query. Never fails the step that caused it."""
-        try:
-            payload = {"session_id": session_id, "step": step}
-            for role, subject in zip(("taxpayer", "agent"), parties, strict=True):
-                if role in to and subject:
-                    await self.send_user("session:loop", payload, subject)
-        except Exception:
-            log.exception("could not announce %s of session %s", step, session_id)
+    @staticmethod
+    def _wire(message: ServerEvent) -> dict[str, Any]:
+        return message.model_dump(mode="json", by_alias=True)
+
+    async def to_user(self, subject: str, message: ServerEvent) -> None:
+        await self.sio.emit(message.event, self._wire(message), room=self.user_room(subject))
+
+    async def to_connections(self, sids: Sequence[str], message: ServerEvent) -> None:
+        await self.send(message.event, self._wire(message), sids)
+
+    async def relay(self, sids: Sequence[str], signal: dict[str, Any]) -> None:
+        await self.send("rtc:signal", signal, sids)
+
+    async def to_role(self, role: str, message: ServerEvent) -> None:
+        if role != "supervisor":
+            raise ValueError(f"no room for role {role!r}")
+        await self.sio.emit(message.event, self._wire(message), room=SUPERVISORS_ROOM)
+
+    async def to_everyone_here(self, message: ServerEvent) -> None:
+        await self.send(message.event, self._wire(message), list(self.connections))
+
+    async def disconnect(self, sid: str) -> None:
+        await self.sio.disconnect(sid)
+
+    def is_here(self, sid: str) -> bool:
+        return sid in self.connections
+
+    def has_connection_here(self, subject: str) -> bool:
+        return any(c.principal.subject == subject for c in self.connections.values())
+
+    # ---- the node --------------------------------------------------------------------------
 
     def count_by_role(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -254,13 +384,10 @@ class Hub:
         """SIGTERM: refuse new work, tell every client to move, then let them go; sessions
         stay resumable (their participants get the reconnect grace)."""
         self.draining = True
-        await self.sio.emit("server:draining", {"reconnect": True, "within_s": grace_s})
+        await self.to_everyone_here(ServerDraining(reconnect=True, within_s=grace_s))
         if grace_s > 0:
             deadline = time.monotonic() + grace_s
             while self.connections and time.monotonic() < deadline:  # noqa: ASYNC110 - clients leave on their own
                 await asyncio.sleep(0.1)
         for sid in list(self.connections):
             await self.sio.disconnect(sid)
-
-    def has_connection(self, subject: str) -> bool:
-        return any(c.principal.subject == subject for c in self.connections.values())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from typing import Any
 
 from aiohttp import web
@@ -54,9 +55,8 @@ class _Snapshot(Collector):
         yield CounterMetricFamily(
             "vtax_events", "Client events handled", value=ctx.hub.events_handled
         )
-        depth = getattr(ctx.queue, "depth_by_queue", None)
         gauge = GaugeMetricFamily("vtax_queue_depth", "Waiting tickets", labels=["queue"])
-        for queue, n in (depth() if callable(depth) else {}).items():
+        for queue, n in ctx.services.figures.depth_by_queue().items():
             gauge.add_metric([queue], n)
         yield gauge
         kv = ctx.queue.engine.kv
@@ -79,10 +79,20 @@ def install(app: web.Application) -> Metrics:
     metrics = Metrics()
     ctx = app[CONTEXT]
     metrics.registry.register(_Snapshot(ctx))
-    ctx.queue.on_dispatch = metrics.dispatch_seconds.observe
+    ctx.services.notices.on_dispatch = metrics.dispatch_seconds.observe
     app[METRICS] = metrics
 
+    token = ctx.settings.metrics_token
+
     async def handler(request: web.Request) -> web.Response:
+        if token:
+            scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(given, token):
+                return web.Response(
+                    status=401,
+                    text="send Authorization: Bearer <VTAX_METRICS_TOKEN>\n",
+                    headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+                )
         body = generate_latest(metrics.registry)
         return web.Response(body=body, headers={"Content-Type": "text/plain; version=0.0.4"})
 

@@ -28,12 +28,12 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel
 
-from signaling import schemas
 from signaling.context import CONTEXT
 from signaling.http_api import ApiError, json_response, principal
 from signaling.hub import Ack, Connection, Hub
-from signaling.sessions import SessionRelay
+from vtax.app.calls import Calls
 from vtax.config import Settings
+from vtax.contract import client_events as ce
 from vtax.errors import DomainError
 from vtax.ice import ice_servers
 from vtax.live import LiveSession
@@ -108,9 +108,7 @@ class StateStore:
 class Recording:
     """Registered on the hub and the relay by `setup_recording`; kept on the app."""
 
-    def __init__(
-        self, hub: Hub, relay: SessionRelay, settings: Settings, redis: Any = None
-    ) -> None:
+    def __init__(self, hub: Hub, relay: Calls, settings: Settings, redis: Any = None) -> None:
         self.hub, self.relay, self.settings = hub, relay, settings
         self.store = RecordingStore(settings.recordings_dir)
         self.redis = redis
@@ -121,10 +119,10 @@ class Recording:
         self._ticket_key = hashlib.sha256(
             b"vtax recording ticket\0" + settings.signing_key().encode()
         ).digest()
-        hub.event("session:consent", schemas.SessionConsent, ("taxpayer",), self.consent)
-        hub.event("recorder:hello", schemas.RecorderHello, ("recorder",), self.hello)
-        hub.event("recorder:join", schemas.RecorderJoin, ("recorder",), self.join)
-        hub.event("recorder:saved", schemas.RecorderSaved, ("recorder",), self.saved)
+        hub.event(ce.SessionConsent.event, ce.SessionConsent, ce.SessionConsent.roles, self.consent)
+        hub.event(ce.RecorderHello.event, ce.RecorderHello, ce.RecorderHello.roles, self.hello)
+        hub.event(ce.RecorderJoin.event, ce.RecorderJoin, ce.RecorderJoin.roles, self.join)
+        hub.event(ce.RecorderSaved.event, ce.RecorderSaved, ce.RecorderSaved.roles, self.saved)
         relay.on_started.append(self.session_started)
         relay.on_session_ended.append(self.session_ended)
         hub.disconnect_hooks.append(self.on_disconnect)
@@ -143,7 +141,7 @@ class Recording:
             actor_id=actor.id,
             **data,
         )
-        sessionmaker = getattr(self.hub.records, "sessionmaker", None)
+        sessionmaker = getattr(self.relay.records, "sessionmaker", None)
         if sessionmaker is None:
             return
         try:
@@ -188,7 +186,7 @@ class Recording:
 
     # ---- consent -------------------------------------------------------------------------
 
-    async def consent(self, conn: Connection, p: schemas.SessionConsent) -> Ack:
+    async def consent(self, conn: Connection, p: ce.SessionConsent) -> Ack:
         live = await self.relay.get(p.session_id)
         me = live.participant_of(conn.principal.subject, "taxpayer") if live else None
         if live is None or me is None or me.sid != conn.sid:
@@ -265,7 +263,7 @@ class Recording:
         rec.active.add(job.session_id)
         await self.hub.send("recording:job", job.model_dump(), [rec.sid])
 
-    async def hello(self, conn: Connection, p: schemas.RecorderHello) -> Ack:
+    async def hello(self, conn: Connection, p: ce.RecorderHello) -> Ack:
         self.recorders[conn.sid] = RecorderConn(conn.sid, p.worker, p.capacity)
         waiting, self.pending = self.pending, deque()
         for job in waiting:
@@ -274,7 +272,7 @@ class Recording:
                 await self.dispatch(job)
         return {}
 
-    async def join(self, conn: Connection, p: schemas.RecorderJoin) -> Ack:
+    async def join(self, conn: Connection, p: ce.RecorderJoin) -> Ack:
         live = await self.relay.get(p.session_id)
         state = await self.states.get(p.session_id)
         if live is None or state is None:
@@ -303,13 +301,13 @@ class Recording:
         media = [{"participant_id": x.id, "role": x.role} for x in live.media_participants()]
         return {"participant_id": participant.id, "participants": media}
 
-    async def saved(self, conn: Connection, p: schemas.RecorderSaved) -> Ack:
+    async def saved(self, conn: Connection, p: ce.RecorderSaved) -> Ack:
         folder = self.store.find_session_dir(p.session_id)
         expected = self.store.relative(folder / "manifest.json") if folder else None
         if expected != p.manifest:
             raise DomainError("not_found", "no such recording manifest")
         actor = Actor("recorder", conn.principal.subject)
-        link = getattr(self.hub.records, "set_recording", None)
+        link = getattr(self.relay.records, "set_recording", None)
         if link is not None:
             with contextlib.suppress(DomainError):  # the session row is gone: audit below
                 await link(p.session_id, p.manifest, datetime.now(UTC), actor)
@@ -432,7 +430,7 @@ async def get_recording_file(request: web.Request) -> web.StreamResponse:
     )
 
 
-def setup_recording(app: web.Application, hub: Hub, relay: SessionRelay) -> Recording:
+def setup_recording(app: web.Application, hub: Hub, relay: Calls) -> Recording:
     """Wire consent, recorder jobs and playback into a node."""
     rec = Recording(hub, relay, hub.settings, app[CONTEXT].redis)
     app[RECORDING] = rec

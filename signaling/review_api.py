@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from signaling import schemas
 from signaling.context import CONTEXT, AppContext
@@ -28,13 +29,13 @@ from signaling.http_api import (
     route,
     session_filter,
 )
+from vtax.app.ports import Caller
 from vtax.auth import Principal
-from vtax.review.audit import Actor
-from vtax.review.deliveries import DEFAULT_MAX_BYTES, Deliveries, DocumentStore
+from vtax.contract import client_events as ce
+from vtax.review.deliveries import Deliveries
 from vtax.review.kpi import KpiQuery
 from vtax.review.quality import MAX_TOTAL, QUALITY_FORM
 from vtax.review.records import Scope
-from vtax.review.service_loop import Parties
 from vtax.review.views import iso, seconds
 
 DELIVERIES = web.AppKey("vtax.deliveries", Deliveries)
@@ -81,6 +82,11 @@ def caller(request: web.Request) -> Principal:
     return request[PRINCIPAL]
 
 
+def app_caller(request: web.Request) -> Caller:
+    who = caller(request)
+    return Caller(who.subject, who.role, expires_at=who.expires_at)  # type: ignore[arg-type]
+
+
 def scope_of(request: web.Request) -> Scope:
     who = caller(request)
     return Scope(who.role, who.subject)
@@ -106,39 +112,15 @@ async def visible_session(request: web.Request, ctx: AppContext) -> str:
 async def save_summary(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     session_id = await visible_session(request, ctx)
-    p = await body(request, schemas.SummaryBody)
-    ctx.catalog.check_categories(p.category)
-    ctx.catalog.check_items(p.items)
-    saved = await ctx.records.loop.save_summary(
-        session_id,
-        caller(request).subject,
-        now(),
-        asked=p.asked,
-        handled=p.handled,
-        result=p.result,
-        items=p.items,
-        category=p.category,
-        actions=p.actions,
-        follow_up_due=p.follow_up_due,
-    )
-    await ctx.hub.loop_changed(session_id, "summary", saved.parties, "taxpayer")
-    return json_response(saved)
+    p = await body(request, ce.SummaryBody)
+    return json_response(await ctx.services.loop.summary(app_caller(request), session_id, p))
 
 
 async def check_summary(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     session_id = await visible_session(request, ctx)
-    p = await body(request, schemas.CheckBody)
-    checked = await ctx.records.loop.check(
-        session_id,
-        caller(request).subject,
-        now(),
-        decision="confirmed" if p.decision == "confirm" else "disputed",
-        comment=p.comment,
-        version=p.version,
-    )
-    await ctx.hub.loop_changed(session_id, "check", checked.parties, "agent")
-    return json_response(checked)
+    p = await body(request, ce.CheckBody)
+    return json_response(await ctx.services.loop.check(app_caller(request), session_id, p))
 
 
 async def list_checks(request: web.Request) -> web.Response:
@@ -154,28 +136,15 @@ async def list_checks(request: web.Request) -> web.Response:
 async def rate(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     session_id = await visible_session(request, ctx)
-    p = await body(request, schemas.RatingBody)
-    rated = await ctx.records.loop.rate(
-        session_id,
-        caller(request).subject,
-        now(),
-        score=p.score,
-        comment=p.comment,
-        dimensions=p.dimensions.model_dump(exclude_none=True) if p.dimensions else None,
-    )
-    await ctx.hub.loop_changed(session_id, "rating", rated.parties, "agent")
-    return json_response(rated)
+    p = await body(request, ce.RatingBody)
+    return json_response(await ctx.services.loop.rate(app_caller(request), session_id, p))
 
 
 async def close_follow_up(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     session_id = await visible_session(request, ctx)
     p = await body(request, schemas.FollowUpDoneIn)
-    who = caller(request)
-    done = await ctx.records.loop.close_follow_up(
-        session_id, Actor(who.role, who.subject), now(), p.note
-    )
-    await ctx.hub.loop_changed(session_id, "follow_up", done.parties, "taxpayer", "agent")
+    done = await ctx.services.loop.close_follow_up(app_caller(request), session_id, p.note)
     return json_response(done)
 
 
@@ -218,13 +187,18 @@ async def read_upload(request: web.Request, limit: int) -> tuple[str, bytes, str
                     raise ApiError(400, "invalid_payload", "nested multipart is not accepted")
                 if part.name == "file" and data is None:
                     filename = (part.filename or "document")[:200]
+                    if any(ord(c) < 32 or ord(c) == 127 for c in filename):
+                        raise ApiError(
+                            400, "invalid_payload", "the file name has control characters"
+                        )
                     data = await _read_limited(part, limit)
                 elif part.name == "note":
                     raw = await _read_limited(part, 4 * 1000)
                     note = schemas.no_nul(raw.decode("utf-8"))[:1000]
                 else:
                     raise ApiError(400, "invalid_payload", "the form takes `file` and `note`")
-    except (ValueError, RuntimeError, LookupError, AssertionError) as exc:  # incl. bad UTF-8
+    except (ValueError, RuntimeError, LookupError, AssertionError, HttpProcessingError) as exc:
+        # incl. bad UTF-8, and a part's header with control characters (aiohttp's InvalidHeader)
         raise ApiError(400, "invalid_payload", f"the multipart body is not valid: {exc}") from None
     if data is None:
         raise ApiError(400, "invalid_payload", "the form has no `file` part")
@@ -234,16 +208,10 @@ async def read_upload(request: web.Request, limit: int) -> tuple[str, bytes, str
 async def deliver(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     session_id = await visible_session(request, ctx)
-    deliveries = request.app[DELIVERIES]
-    filename, data, note = await read_upload(request, deliveries.max_bytes)
-    view = await deliveries.deliver(
-        session_id, caller(request).subject, now(), filename=filename, data=data, note=note
+    filename, data, note = await read_upload(request, ctx.services.deliveries.max_bytes)
+    view = await ctx.services.loop.deliver(
+        app_caller(request), session_id, filename=filename, data=data, note=note
     )
-    if ctx.hub is not None:  # the taxpayer's pages learn of it at once, on any node
-        news = {k: view[k] for k in ("id", "session_id", "filename", "media_type", "size_bytes")}
-        await ctx.hub.send_user(
-            "delivery:new", news | {"sha256": view["sha256"]}, view["taxpayer_id"]
-        )
     return json_response(view, status=201)
 
 
@@ -278,14 +246,8 @@ async def download(request: web.Request) -> web.Response:
 
 async def acknowledge(request: web.Request) -> web.Response:
     p = await body(request, schemas.AcknowledgeIn)
-    view = await request.app[DELIVERIES].acknowledge(
-        path_id(request, "delivery_id"), caller(request).subject, now(), p.sha256
-    )
-    # The delivery's taxpayer and agent are the session's (copied from its row at delivery).
-    parties = Parties(view["taxpayer_id"], view["agent_id"])
-    await request.app[CONTEXT].hub.loop_changed(
-        view["session_id"], "delivery_ack", parties, "agent"
-    )
+    loop = request.app[CONTEXT].services.loop
+    view = await loop.acknowledge(app_caller(request), path_id(request, "delivery_id"), p.sha256)
     return json_response(view)
 
 
@@ -450,13 +412,7 @@ UPLOAD_CONTENT = {
 
 def add_review_routes(app: web.Application) -> None:
     ctx = app[CONTEXT]
-    settings = ctx.settings
-    app[DELIVERIES] = Deliveries(
-        ctx.records.sessionmaker,
-        DocumentStore(settings.documents_dir),
-        # VTAX_DOCUMENTS_MAX_BYTES once config.py has the field; 10 MiB until then.
-        int(getattr(settings, "documents_max_bytes", DEFAULT_MAX_BYTES)),
-    )
+    app[DELIVERIES] = ctx.services.deliveries
     staff = ("agent", "supervisor")
     sup = ("supervisor",)
     sid = "/api/sessions/{session_id}"
@@ -471,7 +427,7 @@ def add_review_routes(app: web.Application) -> None:
                 sid + "/summary",
                 "Handle: the serving agent saves (or revises) the summary; refines the ask",
                 roles=("agent",),
-                body=schemas.SummaryBody,
+                body=ce.SummaryBody,
                 response=schemas.SummarySavedOut,
                 tags=("loop",),
                 errors=loop_errors,
@@ -484,7 +440,7 @@ def add_review_routes(app: web.Application) -> None:
                 sid + "/check",
                 "Check: the taxpayer confirms the summary or disputes it with a comment",
                 roles=("taxpayer",),
-                body=schemas.CheckBody,
+                body=ce.CheckBody,
                 response=schemas.CheckedOut,
                 tags=("loop",),
                 errors=loop_errors,
@@ -509,7 +465,7 @@ def add_review_routes(app: web.Application) -> None:
                 sid + "/rating",
                 "Evaluate: the taxpayer rates the ended session (once; same again is a no-op)",
                 roles=("taxpayer",),
-                body=schemas.RatingBody,
+                body=ce.RatingBody,
                 response=schemas.RatedOut,
                 tags=("loop",),
                 errors=loop_errors,

@@ -42,11 +42,20 @@ async def _seed_demo(app: web.Application) -> list[tuple[str, str, str]]:
     return accounts
 
 
+def make_runner(app: web.Application, settings: Settings) -> web.AppRunner:
+    """The node's HTTP server. `keepalive_timeout` also closes a connection that never
+    completes a request (a half-sent one, or none at all): aiohttp's default holds it for an
+    hour."""
+    return web.AppRunner(
+        app, handle_signals=False, access_log=None, keepalive_timeout=settings.http_idle_timeout_s
+    )
+
+
 async def _run(settings: Settings, demo: bool) -> None:
     app = create_app(settings, migrate_on_start=False)
     if settings.is_embedded_database:
         await migrate(settings.resolved_database_url)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    runner = make_runner(app, settings)
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port)
     await site.start()

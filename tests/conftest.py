@@ -20,6 +20,7 @@ import socketio
 from aiohttp import web
 
 from signaling.app import create_app
+from signaling.server import make_runner
 from signaling.context import CONTEXT, AppContext
 from vtax.config import Settings
 
@@ -111,6 +112,8 @@ def test_settings(database_url: str, tmp_path: Any, **overrides: Any) -> Setting
         # Tests join and leave in quick succession; the limits have tests of their own.
         "join_rate": 1000.0,
         "join_burst": 1000,
+        # Every event and ack answer the server sends is checked against its contract model.
+        "validate_outgoing": True,
     }
     values.update(overrides)
     return Settings.from_env({}, **values)
@@ -131,7 +134,7 @@ async def server(
     app = create_app(
         test_settings(database_url, tmp_path, **settings_overrides), migrate_on_start=True
     )
-    runner = web.AppRunner(app)
+    runner = make_runner(app, app[CONTEXT].settings)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()

@@ -7,6 +7,7 @@ import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     BaseModel,
@@ -62,20 +63,40 @@ class Settings(BaseModel):
     queue_update_interval_s: float = Field(2.0, gt=0, le=60, description="queue:update at most.")
     queue_tick_s: float = Field(0.1, gt=0, le=5, description="Timer and push resolution.")
     stats_push_s: float = Field(2.0, gt=0, le=300, description="queue:stats to supervisors.")
-    queue_timezone: str = Field("Asia/Shanghai", description="The day of the daily statistics.")
+    service_level_target: float = Field(
+        0.8, gt=0, le=1, description="The share answered within T the service aims for."
+    )
+    longest_wait_alert_s: float = Field(
+        300.0, gt=0, le=86400, description="The wallboard alerts when a ticket waits longer."
+    )
     # Signaling
     ping_interval_s: float = Field(5.0, gt=0, le=60)
     ping_timeout_s: float = Field(5.0, gt=0, le=60)
     allowed_origins: list[str] = Field(default_factory=list, description="Empty: same origin.")
+    connect_timeout_s: float = Field(
+        10.0, gt=0, le=300, description="A socket that has not signed in by then is closed."
+    )
+    http_idle_timeout_s: float = Field(
+        15.0, gt=0, le=3600, description="An HTTP connection without a whole request is closed."
+    )
     max_event_bytes: int = Field(64 * 1024, ge=1024)
     resume_grace_s: float = Field(30.0, gt=0, le=600, description="Time to resume a dropped call.")
     resume_buffer: int = Field(256, ge=8, le=10_000, description="Signals kept per session.")
+    resume_buffer_bytes: int = Field(
+        256 * 1024, ge=64 * 1024, le=64 * 1024 * 1024, description="Their bytes (JSON), at most."
+    )
     node_timeout_s: float = Field(10.0, gt=0, description="Silence after which a node is dead.")
     drain_timeout_s: float = Field(10.0, ge=0, description="SIGTERM: time to move clients away.")
     signal_rate: float = Field(50.0, gt=0, description="rtc:signal per second per connection.")
     signal_burst: int = Field(200, ge=1)
     join_rate: float = Field(0.2, gt=0, description="queue:join per second per connection.")
     join_burst: int = Field(5, ge=1)
+    validate_outgoing: bool = Field(
+        False, description="Check every event and answer the server sends against its model."
+    )
+    metrics_token: str = Field(
+        "", description="Where set, /metrics answers only with this bearer token."
+    )
     log_format: str = Field("text", pattern="^(text|json)$")
     uvloop: bool = Field(True, description="Run the node on uvloop (faster relay).")
     gc_tuning: bool = Field(True, description="Freeze start-up objects, collect less often.")
@@ -102,6 +123,8 @@ class Settings(BaseModel):
         True, description="`vtax serve` on the embedded default starts one recorder worker."
     )
     recorder_url: str = Field("", description="Node URL for `vtax recorder`; default host:port.")
+    # Time: what people read, KPI days, the day of the live statistics
+    service_timezone: str = Field("Asia/Shanghai", description="The service's IANA time zone.")
     # Text messages (vtax/sms.py): sign-in codes, reminders
     sms_http_url: str = Field("", description="SMS gateway endpoint; empty: write to the log.")
     sms_http_token: str = Field("", description="Bearer token for the SMS gateway.")
@@ -187,6 +210,17 @@ class Settings(BaseModel):
         return tuple(
             sorted({int(m) for m in self.appointment_reminder_minutes.split(",")}, reverse=True)
         )
+
+    @field_validator("service_timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {v!r} (an IANA name such as Asia/Shanghai)"
+            ) from None
+        return v
 
     @field_validator("database_url")
     @classmethod

@@ -11,31 +11,32 @@ import socketio
 from signaling import schemas
 from tests.conftest import Client
 from vtax.auth import TokenIssuer
+from vtax.contract import client_events as ce
 
 TAXPAYER_EVENTS = {
     "queue:join": (
-        schemas.QueueJoin,
+        ce.QueueJoin,
         {"category": "invoices", "language": "zh-CN", "channel": "web", "question": "q"},
     ),
-    "queue:leave": (schemas.QueueLeave, {"ticket_id": "t"}),
-    "session:rate": (schemas.SessionRate, {"session_id": "s", "score": 3, "comment": "c"}),
+    "queue:leave": (ce.QueueLeave, {"ticket_id": "t"}),
+    "session:rate": (ce.SessionRate, {"session_id": "s", "score": 3, "comment": "c"}),
 }
 AGENT_EVENTS = {
-    "agent:status": (schemas.AgentStatusChange, {"status": "away", "reason": "lunch"}),
-    "offer:accept": (schemas.OfferAccept, {"offer_id": "o"}),
-    "offer:reject": (schemas.OfferReject, {"offer_id": "o", "reason": "r"}),
+    "agent:status": (ce.AgentStatusChange, {"status": "away", "reason": "lunch"}),
+    "offer:accept": (ce.OfferAccept, {"offer_id": "o"}),
+    "offer:reject": (ce.OfferReject, {"offer_id": "o", "reason": "r"}),
     "session:transfer": (
-        schemas.SessionTransfer,
+        ce.SessionTransfer,
         {"session_id": "s", "category": "invoices", "language": "yue", "note": "n"},
     ),
     "session:summary": (
-        schemas.SessionSummaryIn,
+        ce.SessionSummary,
         {"session_id": "s", "asked": "a", "handled": "h", "result": "resolved", "items": []},
     ),
 }
 PARTICIPANT_EVENTS = {
-    "rtc:signal": (schemas.RtcSignal, {"session_id": "s", "type": "candidate", "data": {}}),
-    "session:end": (schemas.SessionEnd, {"session_id": "s", "reason": "bye"}),
+    "rtc:signal": (ce.RtcSignal, {"session_id": "s", "type": "candidate", "data": {}}),
+    "session:end": (ce.SessionEnd, {"session_id": "s", "reason": "bye"}),
 }
 WRONG_TYPE = {str: 12345, int: "three", dict: "not an object", list: "not a list"}
 
@@ -101,7 +102,9 @@ async def test_values_outside_the_catalog_are_refused(server, clients):
     ack = await client.call("queue:join", {**good, "category": "astrology"})
     assert ack["error"]["code"] == "unknown_category"
     ack = await client.call("queue:join", {**good, "language": "fr"})
-    assert ack["error"]["code"] == "invalid_payload"
+    assert ack["error"]["code"] == "unknown_language"  # a catalog value: its own code
+    ack = await client.call("queue:join", {**good, "channel": "fax"})
+    assert ack["error"]["code"] == "unknown_channel"
     ack = await client.call("session:rate", {"session_id": "s", "score": 6})
     assert ack["error"]["code"] == "invalid_payload"
     ack = await client.call("session:rate", {"session_id": "s", "score": True})

@@ -71,12 +71,12 @@ async def test_whole_loop_reaches_the_supervisor(server, clients):
         "result": "resolved",
         "items": ["invoices.red_letter_invoice"],
     }
-    assert (await agent.call("session:summary", summary)) == {"ok": True}
+    assert (await agent.call("session:summary", summary)) == {"ok": True, "version": 1}
     wrong_item = await agent.call("session:summary", {**summary, "items": ["invoices.nope"]})
     assert wrong_item["error"]["code"] == "invalid_payload"
     rate = {"session_id": session_id, "score": 4, "comment": "clear and quick"}
-    assert (await taxpayer.call("session:rate", rate)) == {"ok": True}
-    assert (await taxpayer.call("session:rate", rate)) == {"ok": True}  # idempotent
+    assert (await taxpayer.call("session:rate", rate)) == {"ok": True, "flagged": False}
+    assert (await taxpayer.call("session:rate", rate)) == {"ok": True, "flagged": False}  # idempotent
     again = await taxpayer.call("session:rate", {**rate, "score": 5})
     assert again["error"]["code"] == "already_rated"
 
@@ -234,7 +234,7 @@ async def test_the_agent_can_summarise_after_the_taxpayer_rated(server, clients)
     await taxpayer.wait_for("session:end")
     assert (await taxpayer.call("session:rate", {"session_id": sid, "score": 5}))["ok"]
     summary = {"session_id": sid, "asked": "a", "handled": "h", "result": "resolved"}
-    assert (await agent.call("session:summary", summary)) == {"ok": True}
+    assert (await agent.call("session:summary", summary)) == {"ok": True, "version": 1}
     edit = await agent.call("session:summary", {**summary, "handled": "changed later"})
     assert edit["error"]["code"] == "invalid_state"
 

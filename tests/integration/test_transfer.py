@@ -82,7 +82,7 @@ async def test_a_transfer_is_the_session_agents_alone(server, clients):
     assert ack["error"]["code"] == "not_in_session"
     for bad, code in [
         ({"session_id": sid, "category": "astrology"}, "unknown_category"),
-        ({"session_id": sid, "category": "invoices", "language": "fr"}, "invalid_payload"),
+        ({"session_id": sid, "category": "invoices", "language": "fr"}, "unknown_language"),
         ({"session_id": sid, "category": "invoices", "note": "x" * 501}, "invalid_payload"),
         ({"session_id": sid}, "invalid_payload"),
     ]:

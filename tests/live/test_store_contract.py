@@ -13,16 +13,17 @@ from vtax.live.model import LiveParticipant, LiveSession
 from vtax.live.redis_store import RedisLiveStore
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
+BUFFER_BYTES = 64 * 1024
 
 
 @pytest.fixture(params=["memory", "redis"])
 async def store(request):
     if request.param == "memory":
-        yield MemoryLiveStore(buffer_size=4)
+        yield MemoryLiveStore(buffer_size=4, buffer_bytes=BUFFER_BYTES)
         return
     prefix = f"vtaxtest:{uuid.uuid4().hex[:8]}:"
     redis = Redis.from_url(REDIS_URL)
-    store = RedisLiveStore(redis, prefix, buffer_size=4)
+    store = RedisLiveStore(redis, prefix, buffer_size=4, buffer_bytes=BUFFER_BYTES)
     try:
         yield store
     finally:
@@ -170,3 +171,17 @@ async def test_dead_nodes_are_claimed_once_with_their_participants():
         async for key in redis.scan_iter(match=prefix + "*"):
             await redis.delete(key)
         await store.close()
+
+
+async def test_the_resume_buffer_is_bounded_in_bytes_too(store):
+    """One participant sending big signals cannot make the other's resume answer huge: the
+    oldest entries go once the buffer's bytes exceed the bound (the newest always stays)."""
+    await store.create(session())
+    big = "x" * 30_000
+    for i in range(3):
+        await store.append_signal("s1", "pa", None, {"type": "offer", "data": {"sdp": big, "i": i}})
+    replay = await store.replay("s1", "pt", 0)
+    assert [m["data"]["i"] for m in replay] == [1, 2]  # 3 x 30 KB > 64 KiB: the first went
+    assert sum(len(m["data"]["sdp"]) for m in replay) <= BUFFER_BYTES
+    small = await store.append_signal("s1", "pa", None, {"type": "candidate", "data": {}})
+    assert [m["seq"] for m in await store.replay("s1", "pt", 0)] == [2, 3, small.seq]

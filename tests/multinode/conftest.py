@@ -137,6 +137,7 @@ async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
         "VTAX_REDIS_PREFIX": prefix,
         "VTAX_SECRET_KEY": secrets.token_urlsafe(32),
         "VTAX_DATA_DIR": str(tmp_path),
+        "VTAX_VALIDATE_OUTGOING": "true",
         "VTAX_RECORDINGS_DIR": str(tmp_path / "recordings"),
         "VTAX_WRAPUP_S": "0",
         "VTAX_RESUME_GRACE_S": "20",

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from vtax.cli import main
+from signaling.cli import main
 from vtax.simulate import SimConfig, Simulation, erlang_c, erlang_c_wait_s
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

@@ -77,7 +77,7 @@ async def test_check_over_socketio_and_the_supervisor_follow_up(server, clients,
     sid = await served(server.ctx.records, p.taxpayer_id, p.agent_id)
     agent = await clients(server, p.agent)
     taxpayer = await clients(server, p.taxpayer)
-    assert (await agent.call("session:summary", {"session_id": sid, **SUMMARY})) == {"ok": True}
+    assert (await agent.call("session:summary", {"session_id": sid, **SUMMARY})) == {"ok": True, "version": 1}
     early = await taxpayer.call("session:check", {"session_id": sid, "decision": "dispute"})
     assert early["error"]["code"] == "invalid_payload"  # a dispute says what is wrong
     ack = await taxpayer.call(

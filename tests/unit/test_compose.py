@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from vtax.cli import build_parser
+from signaling.cli import build_parser
 from vtax.config import ENV_PREFIX, Settings
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -6,20 +6,24 @@ import copy
 from collections import deque
 from typing import Any
 
+import orjson
+
 from vtax.live.model import LiveParticipant, LiveSession, SignalAppend
 
 
 class MemoryLiveStore:
-    def __init__(self, buffer_size: int = 256) -> None:
+    def __init__(self, buffer_size: int = 256, buffer_bytes: int = 256 * 1024) -> None:
         self.buffer_size = buffer_size
+        self.buffer_bytes = buffer_bytes
+        self._buffer_bytes: dict[str, int] = {}
         self._sessions: dict[str, LiveSession] = {}
-        self._buffers: dict[str, deque[tuple[list[str], dict[str, Any]]]] = {}
+        self._buffers: dict[str, deque[tuple[list[str], dict[str, Any], int]]] = {}
         self._by_subject: dict[str, str] = {}
         self._conn_nodes: dict[str, str] = {}
 
     async def create(self, session: LiveSession) -> None:
         self._sessions[session.id] = session
-        self._buffers[session.id] = deque(maxlen=self.buffer_size)
+        self._buffers[session.id] = deque()
         for p in session.media_participants():
             self._by_subject[p.subject] = session.id
 
@@ -55,7 +59,14 @@ class MemoryLiveStore:
             targets = [p for p in session.participants if p != sender_id]
         session.seq += 1
         message["seq"] = session.seq
-        self._buffers[session_id].append((targets, message))
+        # Bounded in count and in bytes (as JSON): drop the oldest; the newest stays.
+        buffer = self._buffers[session_id]
+        size = len(orjson.dumps(message))
+        total = self._buffer_bytes.get(session_id, 0) + size
+        buffer.append((targets, message, size))
+        while len(buffer) > 1 and (len(buffer) > self.buffer_size or total > self.buffer_bytes):
+            total -= buffer.popleft()[2]
+        self._buffer_bytes[session_id] = total
         sids = [
             p.sid
             for pid in targets
@@ -67,7 +78,7 @@ class MemoryLiveStore:
         self, session_id: str, participant_id: str, after_seq: int
     ) -> list[dict[str, Any]]:
         buffer = self._buffers.get(session_id, ())
-        return [m for targets, m in buffer if participant_id in targets and m["seq"] > after_seq]
+        return [m for targets, m, _ in buffer if participant_id in targets and m["seq"] > after_seq]
 
     async def bind(self, session_id: str, participant_id: str, sid: str, node: str) -> bool:
         session = self._sessions.get(session_id)
@@ -100,6 +111,7 @@ class MemoryLiveStore:
     async def claim_end(self, session_id: str) -> LiveSession | None:
         session = self._sessions.pop(session_id, None)
         self._buffers.pop(session_id, None)
+        self._buffer_bytes.pop(session_id, None)
         if session is not None:
             for p in session.media_participants():
                 if self._by_subject.get(p.subject) == session_id:

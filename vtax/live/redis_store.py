@@ -30,8 +30,17 @@ for i = 1, #parts, 2 do
   end
 end
 local seq = redis.call('HINCRBY', KEYS[2], 'seq', 1)
-redis.call('RPUSH', KEYS[3], cjson.encode({t = targets, s = seq, m = ARGV[3]}))
-redis.call('LTRIM', KEYS[3], -tonumber(ARGV[4]), -1)
+local entry = cjson.encode({t = targets, s = seq, m = ARGV[3]})
+redis.call('RPUSH', KEYS[3], entry)
+-- Bounded in count (ARGV[4]) and in bytes (ARGV[6]): drop the oldest; the newest stays.
+local bytes = redis.call('HINCRBY', KEYS[2], 'bufbytes', #entry)
+local n = redis.call('LLEN', KEYS[3])
+local max_n, max_bytes = tonumber(ARGV[4]), tonumber(ARGV[6])
+while n > 1 and (n > max_n or bytes > max_bytes) do
+  local old = redis.call('LPOP', KEYS[3])
+  bytes = redis.call('HINCRBY', KEYS[2], 'bufbytes', -#old)
+  n = n - 1
+end
 redis.call('EXPIRE', KEYS[3], tonumber(ARGV[5]))
 local out = {seq}
 for i = 1, #sids do out[#out + 1] = sids[i] end
@@ -105,10 +114,17 @@ def _member(session_id: str, participant_id: str) -> str:
 
 
 class RedisLiveStore:
-    def __init__(self, redis: Redis, prefix: str = "vtax:", buffer_size: int = 256) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        prefix: str = "vtax:",
+        buffer_size: int = 256,
+        buffer_bytes: int = 256 * 1024,
+    ) -> None:
         self.redis = redis
         self.p = prefix
         self.buffer_size = buffer_size
+        self.buffer_bytes = buffer_bytes
         self._append = redis.register_script(_APPEND)
         self._bind = redis.register_script(_BIND)
         self._reconnecting = redis.register_script(_RECONNECTING)
@@ -210,6 +226,7 @@ class RedisLiveStore:
                 json.dumps(message, separators=(",", ":")),
                 self.buffer_size,
                 SESSION_TTL_S,
+                self.buffer_bytes,
             ],
         )
         if result is None:

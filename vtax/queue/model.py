@@ -127,6 +127,7 @@ class AgentState:
     answered_at: float = 0.0  # start of the current session (handle time)
     ended_at: float = 0.0  # end of the last session (wrap-up time)
     ticket_category: str = ""  # category of the current or last session
+    status_since: float = 0.0  # when the agent entered its current status
 
     def level(self, category: str) -> int:
         return self.skills.get(category, 0)
@@ -151,6 +152,7 @@ class AgentState:
             "answered_at": repr(self.answered_at),
             "ended_at": repr(self.ended_at),
             "ticket_category": self.ticket_category,
+            "status_since": repr(self.status_since),
         }
 
     @classmethod
@@ -174,6 +176,7 @@ class AgentState:
             answered_at=_num(f.get("answered_at")),
             ended_at=_num(f.get("ended_at")),
             ticket_category=f.get("ticket_category", ""),
+            status_since=_num(f.get("status_since")),
         )
 
 

@@ -1,4 +1,4 @@
-"""`vtax recorder` and `vtax recordings prune|verify` (wired into vtax/cli.py)."""
+"""`vtax recorder` and `vtax recordings prune|verify` (wired into signaling/cli.py)."""
 
 from __future__ import annotations
 

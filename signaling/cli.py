@@ -18,6 +18,7 @@ from vtax.catalog import Catalog
 from vtax.config import Settings, SettingsError
 from vtax.db import make_engine, migrate, session_factory
 from vtax.logs import configure_logging
+from vtax.unreachable import backend_of, exc_line, is_unreachable
 
 USERNAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
@@ -196,6 +197,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"vtax: bad setting: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_format)
+    try:
+        return _run(args, settings)
+    except Exception as exc:
+        if not is_unreachable(exc):
+            raise
+        where = settings.resolved_database_url.split("@")[-1]
+        target = settings.redis_url or "Redis" if backend_of(exc) == "Redis" else where
+        print(
+            f"vtax: cannot reach the {backend_of(exc)} at {target}: {exc_line(exc)}",
+            file=sys.stderr,
+        )
+        return 2
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "simulate":
         from vtax.simulate import simulate
 

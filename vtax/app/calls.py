@@ -1,8 +1,9 @@
-"""Live sessions: pairing at accept, the WebRTC signal relay (only inside a session), resume
-after a drop with replay of missed signals, reconnect grace, node failure, hang-up.
+"""Live calls: pairing at accept, the WebRTC signal relay (only inside a session), resume after
+a drop with replay of missed signals, reconnect grace, node failure, hidden participants (the
+recorder), hang-up.
 
-State lives in a `LiveStore` (memory, or Redis when nodes scale out); what this module keeps
-itself is only about connections on this node."""
+State lives in a `LiveStore` (memory, or Redis when nodes scale out); what this keeps itself
+is only about connections on this node (`bound`, a cache of who speaks for whom)."""
 
 from __future__ import annotations
 
@@ -12,16 +13,18 @@ import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
 
-from signaling import schemas
-from signaling.hub import Ack, Connection, Hub, at
-from signaling.queueing import ticket_view
+from vtax.accounts import Accounts
+from vtax.app.ports import Caller, Notifier, at
+from vtax.config import Settings
+from vtax.contract import client_events as ce
+from vtax.contract import server_events as se
 from vtax.errors import DomainError
 from vtax.ice import ice_servers
 from vtax.live import LiveParticipant, LiveSession, LiveStore
 from vtax.queue import Ticket
-from vtax.review.records import Actor
+from vtax.review.audit import Actor
+from vtax.review.records import SessionRecords
 
 log = logging.getLogger(__name__)
 MEDIA_ROLES = ("taxpayer", "agent")
@@ -31,12 +34,34 @@ def new_participant_id() -> str:
     return "p-" + secrets.token_hex(6)
 
 
-class SessionRelay:
-    def __init__(self, hub: Hub, store: LiveStore, node_id: str) -> None:
-        self.hub = hub
+def ticket_view(ticket: Ticket, now: float) -> se.TicketView:
+    return se.TicketView(
+        ticket_id=ticket.id,
+        category=ticket.category,
+        language=ticket.language,
+        channel=ticket.channel,
+        question=ticket.question,
+        waited_s=round(max(now - ticket.joined_at, 0.0), 1),
+    )
+
+
+class Calls:
+    def __init__(
+        self,
+        settings: Settings,
+        store: LiveStore,
+        records: SessionRecords,
+        accounts: Accounts,
+        notifier: Notifier,
+        node_id: str,
+    ) -> None:
+        self.settings = settings
         self.store = store
+        self.records = records
+        self.accounts = accounts
+        self.notifier = notifier
         self.node_id = node_id
-        # connection sid (on this node) -> {session id: participant id}
+        # connection id (on this node) -> {session id: participant id}
         self.bound: dict[str, dict[str, str]] = {}
         # Called with the agent id when a session ends (the queue puts the agent in wrap-up).
         self.on_ended: list[Callable[[str], Awaitable[None]]] = []
@@ -48,23 +73,6 @@ class SessionRelay:
         self.signals_relayed = 0
         self.resumes = 0
         self._reaper: asyncio.Task[None] | None = None
-        hub.event(
-            "rtc:signal",
-            schemas.RtcSignal,
-            (*MEDIA_ROLES, "recorder"),
-            self.rtc_signal,
-            limit="signal",
-        )
-        hub.event("session:end", schemas.SessionEnd, MEDIA_ROLES, self.session_end)
-        hub.event(
-            "session:resume",
-            schemas.SessionResume,
-            MEDIA_ROLES,
-            self.session_resume,
-            limit="signal",
-        )
-        hub.connect_hooks.append(self.on_connect)
-        hub.disconnect_hooks.append(self.on_disconnect)
 
     # ---- lifecycle ---------------------------------------------------------------------
 
@@ -89,11 +97,10 @@ class SessionRelay:
     async def reap(self, now: float) -> None:
         """Heartbeat this node; end sessions whose participant did not come back in time;
         start the grace period for participants of nodes that died without a word."""
-        settings = self.hub.settings
         await self.store.node_heartbeat(self.node_id, now)
         for session_id, participant_id in await self.store.claim_expired(now):
             await self._expired(session_id, participant_id)
-        for node in await self.store.claim_dead_nodes(now, settings.node_timeout_s):
+        for node in await self.store.claim_dead_nodes(now, self.settings.node_timeout_s):
             log.warning("node %s is silent; its participants may resume elsewhere", node)
             for session_id, participant_id, sid in await self.store.participants_on_node(node):
                 await self._reconnecting(session_id, participant_id, sid, now)
@@ -110,8 +117,9 @@ class SessionRelay:
         await self._send_others(
             live,
             participant_id,
-            "session:peer",
-            {"participant_id": participant_id, "state": "left"},
+            se.SessionPeer(
+                session_id=live.id, participant_id=participant_id, state="left", ice_restart=None
+            ),
         )
         await self.end(session_id, "peer_lost", "dropped", gone)
 
@@ -125,68 +133,61 @@ class SessionRelay:
 
     # ---- start, participants -----------------------------------------------------------
 
-    async def start(self, ticket: Ticket, taxpayer_sid: str | None, agent_conn: Connection) -> str:
-        """Pair the taxpayer and the agent who accepted; both get `session:start`."""
-        agent_id = agent_conn.principal.subject
+    async def start(self, ticket: Ticket, agent: Caller) -> str:
+        """Pair the ticket's taxpayer and the agent who accepted; both get `session:start`."""
+        assert agent.conn is not None
         now = time.time()
-        await self.hub.records.answered(ticket.session_id, agent_id, at(now))
-        staff = await self.hub.accounts.staff(agent_id)
+        await self.records.answered(ticket.session_id, agent.subject, at(now))
+        staff = await self.accounts.staff(agent.subject)
+        taxpayer_sid = ticket.conn_id
         taxpayer_node = await self.store.node_of(taxpayer_sid) if taxpayer_sid else None
         taxpayer = LiveParticipant(
-            new_participant_id(),
-            "taxpayer",
-            ticket.taxpayer_id,
-            "",
-            taxpayer_sid,
+            new_participant_id(), "taxpayer", ticket.taxpayer_id, "", taxpayer_sid,
             taxpayer_node or "",
-        )
-        agent = LiveParticipant(
-            new_participant_id(),
-            "agent",
-            agent_id,
-            staff.display_name if staff else "",
-            agent_conn.sid,
-            self.node_id,
-        )
+        )  # fmt: skip
+        agent_p = LiveParticipant(
+            new_participant_id(), "agent", agent.subject, staff.display_name if staff else "",
+            agent.conn, self.node_id,
+        )  # fmt: skip
         live = LiveSession(
             id=ticket.session_id,
-            agent_id=agent_id,
+            agent_id=agent.subject,
             taxpayer_id=ticket.taxpayer_id,
             started_at=now,
-            participants={taxpayer.id: taxpayer, agent.id: agent},
-            info=ticket_view(ticket, now),
+            participants={taxpayer.id: taxpayer, agent_p.id: agent_p},
+            info=ticket_view(ticket, now).model_dump(),
         )
         if taxpayer_sid is None:  # gone between offer and accept: give it the grace to return
-            taxpayer.state, taxpayer.deadline = (
-                "reconnecting",
-                now + self.hub.settings.resume_grace_s,
-            )
+            taxpayer.state, taxpayer.deadline = "reconnecting", now + self.settings.resume_grace_s
         await self.store.create(live)
-        for me in (taxpayer, agent):
+        for me in (taxpayer, agent_p):
             if me.sid is not None:
-                if me.sid in self.hub.connections:  # bindings are kept for local connections
+                if self.notifier.is_here(me.sid):  # bindings are kept for local connections
                     self.bound.setdefault(me.sid, {})[live.id] = me.id
-                await self.hub.send("session:start", self._start_payload(live, me), [me.sid])
+                await self.notifier.to_connections([me.sid], self.start_message(live, me))
         for started in self.on_started:
             await started(live)
         log.info("session started", extra={"session_id": live.id})
         return live.id
 
-    def _start_payload(self, live: LiveSession, me: LiveParticipant) -> dict[str, Any]:
+    def _start_fields(self, live: LiveSession, me: LiveParticipant) -> dict[str, object]:
         peer = next(p for p in live.media_participants() if p.id != me.id)
         return {
             "session_id": live.id,
             "participant_id": me.id,
             "role": me.role,
             "polite": me.role == "taxpayer",
-            "peer": {
-                "participant_id": peer.id,
-                "role": peer.role,
-                "display_name": peer.display_name,
-            },
-            "ice_servers": ice_servers(self.hub.settings, me.id),
+            "peer": se.Peer(
+                participant_id=peer.id,
+                role=peer.role,  # type: ignore[arg-type]
+                display_name=peer.display_name,
+            ),
+            "ice_servers": ice_servers(self.settings, me.id),
             "ticket": live.info,
         }
+
+    def start_message(self, live: LiveSession, me: LiveParticipant) -> se.SessionStart:
+        return se.SessionStart.model_validate(self._start_fields(live, me))
 
     async def add_participant(
         self, session_id: str, role: str, subject: str, sid: str, display_name: str = ""
@@ -215,105 +216,114 @@ class SessionRelay:
         await self._announce(live, participant, "left")
 
     async def _announce(self, live: LiveSession, participant: LiveParticipant, state: str) -> None:
-        payload = {"participant_id": participant.id, "role": participant.role, "state": state}
-        await self._send_others(live, participant.id, "session:participant", payload)
+        message = se.SessionParticipant(
+            session_id=live.id,
+            participant_id=participant.id,
+            role=participant.role,  # type: ignore[arg-type]
+            state=state,  # type: ignore[arg-type]
+        )
+        await self._send_others(live, participant.id, message)
 
     async def _send_others(
-        self, live: LiveSession, participant_id: str, event: str, payload: dict[str, Any]
+        self, live: LiveSession, participant_id: str, message: se.ServerEvent
     ) -> None:
         sids = [
             p.sid
             for p in live.participants.values()
             if p.id != participant_id and p.sid is not None and p.state == "connected"
         ]
-        await self.hub.send(event, {"session_id": live.id, **payload}, sids)
+        await self.notifier.to_connections(sids, message)
 
     # ---- the relay ---------------------------------------------------------------------
 
-    async def bound_participant(self, conn: Connection, session_id: str) -> str:
+    async def bound_participant(self, caller: Caller, session_id: str) -> str:
         """The participant this connection speaks for in the session. Bindings made on another
         node (the agent accepted there) are looked up in the store once and cached."""
-        participant_id = self.bound.get(conn.sid, {}).get(session_id)
+        sid = caller.conn
+        participant_id = self.bound.get(sid, {}).get(session_id) if sid else None
         if participant_id is None:
             live = await self.store.get(session_id)
             found = (
-                next((p for p in live.participants.values() if p.sid == conn.sid), None)
-                if live is not None
+                next((p for p in live.participants.values() if p.sid == sid), None)
+                if live is not None and sid is not None
                 else None
             )
-            if found is None:
+            if found is None or sid is None:
                 raise DomainError(
                     "not_in_session", "you are not a participant of that live session"
                 )
             participant_id = found.id
-            self.bound.setdefault(conn.sid, {})[session_id] = participant_id
+            self.bound.setdefault(sid, {})[session_id] = participant_id
         return participant_id
 
-    async def rtc_signal(self, conn: Connection, p: schemas.RtcSignal) -> Ack:
-        sender = await self.bound_participant(conn, p.session_id)
+    async def signal(self, caller: Caller, p: ce.RtcSignal) -> ce.SignalSent:
+        sender = await self.bound_participant(caller, p.session_id)
         message = {"session_id": p.session_id, "from": sender, "type": p.type, "data": p.data}
         sent = await self.store.append_signal(p.session_id, sender, p.to, message)
         if sent is None:
             raise DomainError("not_in_session", "`to` is not another participant of the session")
         self.signals_relayed += 1
-        await self.hub.send("rtc:signal", message, sent.sids)
-        return {"seq": sent.seq}
+        await self.notifier.relay(sent.sids, message)
+        return ce.SignalSent(seq=sent.seq)
 
-    async def session_resume(self, conn: Connection, p: schemas.SessionResume) -> Ack:
+    async def resume(self, caller: Caller, p: ce.SessionResume) -> ce.Resumed:
         """Re-attach a participant to this (new) connection and hand it what it missed."""
+        assert caller.conn is not None
         live = await self.store.get(p.session_id)
         if live is None:
             raise DomainError("session_ended", "the session is over or does not exist")
-        me = live.participant_of(conn.principal.subject, conn.principal.role)
+        me = live.participant_of(caller.subject, caller.role)
         if me is None:
             raise DomainError("not_in_session", "you are not a participant of that session")
         old_sid = me.sid
-        if not await self.store.bind(live.id, me.id, conn.sid, self.node_id):
+        if not await self.store.bind(live.id, me.id, caller.conn, self.node_id):
             raise DomainError("session_ended", "the session is over")
-        self.bound.setdefault(conn.sid, {})[live.id] = me.id
-        if old_sid is not None and old_sid != conn.sid:
+        self.bound.setdefault(caller.conn, {})[live.id] = me.id
+        if old_sid is not None and old_sid != caller.conn:
             self.bound.get(old_sid, {}).pop(live.id, None)
             # A page reload can leave the old connection half-alive: one connection each.
-            await self.hub.sio.disconnect(old_sid)
+            await self.notifier.disconnect(old_sid)
         replay = await self.store.replay(live.id, me.id, p.last_seq)
         self.resumes += 1
         await self._send_others(
             live,
             me.id,
-            "session:peer",
-            {"participant_id": me.id, "state": "back", "ice_restart": True},
+            se.SessionPeer(
+                session_id=live.id, participant_id=me.id, state="back", ice_restart=True
+            ),
         )
         log.info("participant resumed", extra={"session_id": live.id})
-        me.sid = conn.sid
-        return {**self._start_payload(live, me), "replay": replay, "ice_restart": True}
+        me.sid = caller.conn
+        return ce.Resumed.model_validate(
+            {**self._start_fields(live, me), "replay": replay, "ice_restart": True}
+        )
 
-    async def on_connect(self, conn: Connection) -> None:
-        if conn.principal.role in MEDIA_ROLES:
-            await self.store.register_connection(conn.sid, self.node_id)
+    async def connected(self, caller: Caller) -> None:
+        if caller.role in MEDIA_ROLES and caller.conn is not None:
+            await self.store.register_connection(caller.conn, self.node_id)
 
-    async def on_disconnect(self, conn: Connection) -> None:
-        if conn.principal.role in MEDIA_ROLES:
-            await self.store.unregister_connection(conn.sid)
-        bindings = self.bound.pop(conn.sid, {})
-        if conn.principal.role in MEDIA_ROLES:
+    async def disconnected(self, caller: Caller) -> None:
+        sid = caller.conn
+        if sid is None:
+            return
+        if caller.role in MEDIA_ROLES:
+            await self.store.unregister_connection(sid)
+        bindings = self.bound.pop(sid, {})
+        if caller.role in MEDIA_ROLES:
             # Bound on another node (where the agent accepted) and never used here: look it up.
-            session_id = await self.store.session_of(conn.principal.subject)
+            session_id = await self.store.session_of(caller.subject)
             if session_id is not None and session_id not in bindings:
                 live = await self.store.get(session_id)
-                me = (
-                    live.participant_of(conn.principal.subject, conn.principal.role)
-                    if live
-                    else None
-                )
-                if me is not None and me.sid == conn.sid:
+                me = live.participant_of(caller.subject, caller.role) if live else None
+                if me is not None and me.sid == sid:
                     bindings[session_id] = me.id
         for session_id, participant_id in bindings.items():
-            await self._reconnecting(session_id, participant_id, conn.sid, time.time())
+            await self._reconnecting(session_id, participant_id, sid, time.time())
 
     async def _reconnecting(
         self, session_id: str, participant_id: str, sid: str, now: float
     ) -> None:
-        deadline = now + self.hub.settings.resume_grace_s
+        deadline = now + self.settings.resume_grace_s
         if not await self.store.mark_reconnecting(session_id, participant_id, sid, deadline):
             return  # already resumed on another connection, or the session is over
         live = await self.store.get(session_id)
@@ -321,16 +331,20 @@ class SessionRelay:
             await self._send_others(
                 live,
                 participant_id,
-                "session:peer",
-                {"participant_id": participant_id, "state": "reconnecting"},
+                se.SessionPeer(
+                    session_id=session_id,
+                    participant_id=participant_id,
+                    state="reconnecting",
+                    ice_restart=None,
+                ),
             )
 
-    async def session_end(self, conn: Connection, p: schemas.SessionEnd) -> Ack:
-        participant_id = await self.bound_participant(conn, p.session_id)
+    async def hang_up(self, caller: Caller, p: ce.SessionEnd) -> ce.Done:
+        participant_id = await self.bound_participant(caller, p.session_id)
         live = await self.store.get(p.session_id)
         by = live.participants.get(participant_id) if live else None
         await self.end(p.session_id, p.reason or "hangup", "completed", by)
-        return {}
+        return ce.Done()
 
     async def end(
         self, session_id: str, reason: str, outcome: str, by: LiveParticipant | None
@@ -343,7 +357,7 @@ class SessionRelay:
             if participant.sid is not None:
                 self.bound.get(participant.sid, {}).pop(session_id, None)
         actor = Actor(by.role, by.subject) if by else Actor("system", None)
-        await self.hub.records.ended(session_id, at(time.time()), outcome, reason, actor)
+        await self.records.ended(session_id, at(time.time()), outcome, reason, actor)
         for callback in self.on_ended:
             await callback(live.agent_id)
         sids = [
@@ -351,8 +365,10 @@ class SessionRelay:
             for p in live.participants.values()
             if p.sid is not None and p.state == "connected"
         ]
-        payload = {"session_id": session_id, "reason": reason, "ended_by": by.id if by else None}
-        await self.hub.send("session:end", payload, sids)
+        message = se.SessionEnded(
+            session_id=session_id, reason=reason, ended_by=by.id if by else None
+        )
+        await self.notifier.to_connections(sids, message)
         for ended in self.on_session_ended:
             await ended(live, reason)
         log.info("session ended (%s, %s)", outcome, reason, extra={"session_id": session_id})

@@ -1,0 +1,50 @@
+"""The Socket.IO events, mapped onto the application's use cases: each contract event
+(vtax/contract/client_events.py) to the one use case that serves it. Recording's events are
+registered by signaling/recording.py."""
+
+from __future__ import annotations
+
+from signaling.hub import Connection, Hub, caller_of
+from vtax.app.ports import Caller
+from vtax.compose import Services
+from vtax.contract import client_events as ce
+
+
+def register(hub: Hub, app: Services) -> None:
+    q, calls, loop = app.queueing, app.calls, app.loop
+    hub.use_case(ce.QueueJoin, q.join)
+    hub.use_case(ce.QueueRejoin, q.rejoin)
+    hub.use_case(ce.QueueLeave, q.leave)
+    hub.use_case(ce.AgentStatusChange, q.set_status)
+    hub.use_case(ce.OfferAccept, q.accept)
+    hub.use_case(ce.OfferReject, q.reject)
+    hub.use_case(ce.SessionTransfer, q.transfer)
+    hub.use_case(ce.RtcSignal, calls.signal)
+    hub.use_case(ce.SessionResume, calls.resume)
+    hub.use_case(ce.SessionEnd, calls.hang_up)
+
+    async def summary(caller: Caller, p: ce.SessionSummary) -> ce.SummarySaved:
+        return ce.SummarySaved.model_validate(await loop.summary(caller, p.session_id, p))
+
+    async def check(caller: Caller, p: ce.SessionCheck) -> ce.Checked:
+        return ce.Checked.model_validate(await loop.check(caller, p.session_id, p))
+
+    async def rate(caller: Caller, p: ce.SessionRate) -> ce.Rated:
+        return ce.Rated.model_validate(await loop.rate(caller, p.session_id, p))
+
+    hub.use_case(ce.SessionSummary, summary)
+    hub.use_case(ce.SessionCheck, check)
+    hub.use_case(ce.SessionRate, rate)
+
+    async def connected(conn: Connection) -> None:
+        caller = caller_of(conn)
+        await calls.connected(caller)
+        await q.connected(caller)
+
+    async def disconnected(conn: Connection) -> None:
+        caller = caller_of(conn)
+        await calls.disconnected(caller)
+        await q.disconnected(caller)
+
+    hub.connect_hooks.append(connected)
+    hub.disconnect_hooks.append(disconnected)
