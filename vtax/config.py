@@ -129,10 +129,8 @@ class Settings(BaseModel):
     sms_http_url: str = Field("", description="SMS gateway endpoint; empty: write to the log.")
     sms_http_token: str = Field("", description="Bearer token for the SMS gateway.")
     sms_timeout_s: float = Field(10.0, gt=0, le=120, description="SMS gateway answer timeout.")
-    # Appointments (docs/appointments.md): slots, bookings, check-in timing, callbacks, reminders
-    service_timezone: str = Field(
-        "Asia/Shanghai", description="Time zone of every time a person reads, and of the days."
-    )
+    # Appointments (docs/appointments.md): slots, bookings, check-in timing, callbacks,
+    # reminders; their times and days are `service_timezone`'s (above)
     appointment_slot_minutes: int = Field(30, ge=5, le=240, description="Length of a slot.")
     appointment_handle_minutes: int = Field(
         15, ge=1, le=240, description="Agent time a booking takes (slot capacity per agent)."
@@ -186,17 +184,6 @@ class Settings(BaseModel):
     callback_retry_delay_s: float = Field(
         120.0, ge=0, le=3600, description="Pause after a missed window before the next notice."
     )
-
-    @field_validator("service_timezone")
-    @classmethod
-    def _known_zone(cls, v: str) -> str:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-        try:
-            ZoneInfo(v)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {v!r}") from None
-        return v
 
     @model_validator(mode="after")
     def _grace_after_late(self) -> Settings:
