@@ -9,7 +9,14 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 ENV_PREFIX = "VTAX_"
 
@@ -130,6 +137,74 @@ class Settings(BaseModel):
         description="A worker that took a recording job and has not joined within this time is "
         "taken for dead: the job goes back to the queue for another worker (Redis).",
     )
+    # Appointments (docs/appointments.md): slots, bookings, check-in timing, callbacks,
+    # reminders; their times and days are `service_timezone`'s (above)
+    appointment_slot_minutes: int = Field(30, ge=5, le=240, description="Length of a slot.")
+    appointment_handle_minutes: int = Field(
+        15, ge=1, le=240, description="Agent time a booking takes (slot capacity per agent)."
+    )
+    appointment_live_share: float = Field(
+        0.5, ge=0, le=1, description="Share of the planned agents' time kept for the live queue."
+    )
+    appointment_lead_working_days: int = Field(
+        1, ge=0, le=30, description="Earliest bookable day, in working days (1: the next one)."
+    )
+    appointment_horizon_working_days: int = Field(
+        5, ge=0, le=60, description="Latest bookable day, in working days from today."
+    )
+    appointment_cancel_cutoff_minutes: int = Field(
+        120, ge=0, le=7 * 24 * 60, description="No cancelling or rescheduling closer to T."
+    )
+    appointment_checkin_early_minutes: int = Field(
+        10, ge=0, le=240, description="Check-in opens at T minus this."
+    )
+    appointment_late_minutes: int = Field(
+        10, ge=0, le=240, description="Checked in by T plus this: ahead of walk-ins."
+    )
+    appointment_grace_minutes: int = Field(
+        15, ge=0, le=240, description="No check-in by T plus this: a no-show (>= late)."
+    )
+    appointment_no_show_limit: int = Field(
+        3, ge=1, le=100, description="No-shows in a month that block booking until staff lift it."
+    )
+    appointment_reminder_minutes: str = Field(
+        "1440,15",
+        pattern=r"^\d{1,5}(,\d{1,5}){0,4}$",
+        description="Reminders this many minutes before T (comma-separated).",
+    )
+    appointment_materials_max: int = Field(10, ge=0, le=50, description="Materials per booking.")
+    appointment_outbox_lease_s: float = Field(
+        60.0, gt=0, le=3600, description="A claimed reminder is another node's again after this."
+    )
+    appointment_send_attempts: int = Field(
+        5, ge=1, le=50, description="Tries to hand a reminder to the SMS gateway, then failed."
+    )
+    callback_offer_wait_s: float = Field(
+        300.0, ge=0, description="Offer a callback when the estimated wait is longer."
+    )
+    callback_notify_positions: int = Field(
+        3, ge=1, le=100, description="Tell a callback taxpayer when this close to the head."
+    )
+    callback_window_s: float = Field(
+        120.0, gt=0, le=3600, description="Time to come back and connect after the notice."
+    )
+    callback_attempts: int = Field(2, ge=1, le=10, description="Notices before abandoning.")
+    callback_retry_delay_s: float = Field(
+        120.0, ge=0, le=3600, description="Pause after a missed window before the next notice."
+    )
+
+    @model_validator(mode="after")
+    def _grace_after_late(self) -> Settings:
+        if self.appointment_grace_minutes < self.appointment_late_minutes:
+            raise ValueError("appointment_grace_minutes must be at least appointment_late_minutes")
+        return self
+
+    @property
+    def appointment_reminders(self) -> tuple[int, ...]:
+        """Minutes before T of each reminder, largest first."""
+        return tuple(
+            sorted({int(m) for m in self.appointment_reminder_minutes.split(",")}, reverse=True)
+        )
 
     @field_validator("service_timezone")
     @classmethod

@@ -97,6 +97,32 @@ ERROR_CODES: dict[str, ErrorCode] = {
     "document_corrupted": ErrorCode(
         "HTTP", 500, "a stored document no longer matches its SHA-256; it is not served"
     ),
+    # ---- appointments (docs/appointments.md) ----
+    "slot_full": ErrorCode("HTTP", 409, "every seat of that appointment slot is taken"),
+    "slot_unavailable": ErrorCode(
+        "HTTP",
+        409,
+        "not a bookable slot now: outside the lead time and horizon, started, not staffed, or "
+        "on a day off",
+    ),
+    "booking_blocked": ErrorCode(
+        "HTTP",
+        403,
+        "booking is blocked after too many missed appointments this month, until staff lift it",
+    ),
+    "one_booking_a_day": ErrorCode(
+        "HTTP", 409, "the taxpayer already has an active appointment on that day"
+    ),
+    "cancellation_closed": ErrorCode(
+        "HTTP", 409, "too close to the appointment's time to cancel or move it"
+    ),
+    "too_early": ErrorCode("both", 409, "check-in is not open yet (it opens shortly before T)"),
+    "no_show": ErrorCode("both", 409, "the time to check in for that appointment is over"),
+    "too_many_materials": ErrorCode("HTTP", 409, "the booking holds its maximum of materials"),
+    "invalid_calendar": ErrorCode(
+        "HTTP", 400, "an imported calendar file is not valid (the message says where and why)"
+    ),
+    "invalid_setting": ErrorCode("both", 500, "a server setting cannot be used (e.g. time zone)"),
     "rate_limited": ErrorCode(
         "both", 429, "too many requests or events of a kind (docs/protocol.md, Limits)"
     ),

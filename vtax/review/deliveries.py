@@ -56,6 +56,21 @@ def sniff(head: bytes) -> DocumentType | None:
     return None
 
 
+def check_document(data: bytes, max_bytes: int) -> DocumentType:
+    """The checks every uploaded document passes (deliveries, appointment materials): not
+    empty, at most `max_bytes`, a PDF, PNG, JPEG or WebP by its content."""
+    if not data:
+        raise DomainError("invalid_payload", "the document is empty")
+    if len(data) > max_bytes:
+        raise DomainError("payload_too_large", f"documents are at most {max_bytes} bytes")
+    doc = sniff(data[:16])
+    if doc is None:
+        raise DomainError(
+            "unsupported_media_type", "only PDF, PNG, JPEG and WebP documents are accepted"
+        )
+    return doc
+
+
 _UNSAFE = re.compile(r"[^\w.\- ()\[\]]+", re.UNICODE)
 
 
@@ -120,15 +135,7 @@ class Deliveries:
         note: str = "",
     ) -> dict[str, Any]:
         """Store a document for the session's taxpayer; only the agent who served it."""
-        if not data:
-            raise DomainError("invalid_payload", "the document is empty")
-        if len(data) > self.max_bytes:
-            raise DomainError("payload_too_large", f"documents are at most {self.max_bytes} bytes")
-        doc = sniff(data[:16])
-        if doc is None:
-            raise DomainError(
-                "unsupported_media_type", "only PDF, PNG, JPEG and WebP documents are accepted"
-            )
+        doc = check_document(data, self.max_bytes)
         async with self._sessions() as db, db.begin():
             row = await db.get(ServiceSession, session_id, with_for_update=True)
             if row is None or row.agent_id != agent_id:
