@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -117,7 +118,7 @@ def test_bookable_slots_respect_lead_and_horizon() -> None:
 
 def test_find_slot_refuses_what_is_not_bookable() -> None:
     now = datetime(2026, 12, 3, 2, 0, tzinfo=UTC)
-    args = {"lead_days": 1, "horizon_days": 5}
+    args: dict[str, Any] = {"lead_days": 1, "horizon_days": 5}
     assert find_slot(CAL, PLAN, RULES, now, "invoices~zh-CN~20261207T0900", **args) is not None
     for bad in [
         "invoices~zh-CN~20261203T1400",  # today: before the lead time
@@ -132,7 +133,7 @@ def test_find_slot_refuses_what_is_not_bookable() -> None:
 
 
 def test_staffing_periods_are_validated() -> None:
-    for bad in [
+    cases: list[dict[str, Any]] = [
         {"days": None},
         {"day": "2026-12-07"},  # both day and days
         {"start": "12:00", "end": "09:00"},
@@ -140,7 +141,8 @@ def test_staffing_periods_are_validated() -> None:
         {"days": "weekdays"},
         {"agents": -1},
         {"surprise": 1},
-    ]:
+    ]
+    for bad in cases:
         with pytest.raises(ValidationError):
             period(**bad)
 
