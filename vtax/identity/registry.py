@@ -1,0 +1,153 @@
+"""The registry of people, their verified phones, enterprises and grants: what sign-in and
+act-for read, over the database (SQLite or PostgreSQL)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from vtax.db import utcnow
+from vtax.identity.tables import Enterprise, Grant, Person, Phone
+
+
+@dataclass(frozen=True, slots=True)
+class PersonRecord:
+    id: str
+    name: str
+    doc_type: str
+    doc_number: str
+    disabled: bool
+    token_version: int
+
+    @classmethod
+    def of(cls, p: Person) -> PersonRecord:
+        return cls(p.id, p.name, p.doc_type, p.doc_number, p.disabled, p.token_version)
+
+
+@dataclass(frozen=True, slots=True)
+class ActiveGrant:
+    """A grant in force today: the person may act for this enterprise in this role."""
+
+    enterprise_id: str
+    uscc: str
+    enterprise_name: str
+    role: str
+    functions: tuple[str, ...]
+    valid_until: date | None
+
+
+def in_force(g: Grant, today: date) -> bool:
+    return (
+        g.confirmed
+        and not g.revoked
+        and g.valid_from <= today
+        and (g.valid_until is None or today <= g.valid_until)
+    )
+
+
+class Registry:
+    def __init__(self, sessions: async_sessionmaker[Any]) -> None:
+        self._sessions = sessions
+
+    async def person(self, person_id: str) -> PersonRecord | None:
+        async with self._sessions() as db:
+            p = await db.get(Person, person_id)
+        return None if p is None else PersonRecord.of(p)
+
+    async def person_by_document(self, doc_type: str, doc_key: str) -> PersonRecord | None:
+        async with self._sessions() as db:
+            p = await db.scalar(
+                select(Person).where(Person.doc_type == doc_type, Person.doc_key == doc_key)
+            )
+        return None if p is None else PersonRecord.of(p)
+
+    async def person_by_phone(self, phone: str) -> PersonRecord | None:
+        """The enabled person a verified number belongs to."""
+        async with self._sessions() as db:
+            p = await db.scalar(
+                select(Person).join(Phone, Phone.person_id == Person.id).where(Phone.phone == phone)
+            )
+        return None if p is None or p.disabled else PersonRecord.of(p)
+
+    async def phones(self, person_id: str) -> list[str]:
+        async with self._sessions() as db:
+            rows = await db.scalars(
+                select(Phone.phone).where(Phone.person_id == person_id).order_by(Phone.phone)
+            )
+            return list(rows)
+
+    async def active_grants(self, person_id: str, today: date) -> list[ActiveGrant]:
+        """The grants in force on `today` (service time zone) of enterprises not disabled,
+        by enterprise name and role."""
+        async with self._sessions() as db:
+            rows = (
+                await db.execute(
+                    select(Grant, Enterprise)
+                    .join(Enterprise, Enterprise.id == Grant.enterprise_id)
+                    .where(
+                        Grant.person_id == person_id,
+                        Grant.confirmed.is_(True),
+                        Grant.revoked.is_(False),
+                        Grant.valid_from <= today,
+                        or_(Grant.valid_until.is_(None), Grant.valid_until >= today),
+                        Enterprise.disabled.is_(False),
+                    )
+                    .order_by(Enterprise.name, Enterprise.uscc, Grant.role)
+                )
+            ).all()
+        return [
+            ActiveGrant(e.id, e.uscc, e.name, g.role, tuple(g.functions or ()), g.valid_until)
+            for g, e in rows
+        ]
+
+    async def grant(
+        self, person_id: str, enterprise_id: str, role: str, today: date
+    ) -> ActiveGrant | None:
+        """The grant in force by which the person acts for the enterprise in the role."""
+        for g in await self.active_grants(person_id, today):
+            if g.enterprise_id == enterprise_id and g.role == role:
+                return g
+        return None
+
+    async def bump_token_version(self, person_id: str) -> int:
+        """Every token issued before this is dead (sign-out everywhere); the new version."""
+        async with self._sessions() as db, db.begin():
+            await db.execute(
+                update(Person)
+                .where(Person.id == person_id)
+                .values(token_version=Person.token_version + 1, updated_at=utcnow())
+            )
+            version = await db.scalar(select(Person.token_version).where(Person.id == person_id))
+        if version is None:
+            raise KeyError(person_id)
+        return int(version)
+
+    async def set_disabled(self, person_id: str, disabled: bool) -> None:
+        """Disable (or enable) a person; disabling also kills every token at once."""
+        async with self._sessions() as db, db.begin():
+            values: dict[str, Any] = {"disabled": disabled, "updated_at": utcnow()}
+            if disabled:
+                values["token_version"] = Person.token_version + 1
+            result = await db.execute(update(Person).where(Person.id == person_id).values(values))
+        if not result.rowcount:  # type: ignore[attr-defined]
+            raise KeyError(person_id)
+
+    async def add_person(self, name: str, doc_type: str, doc_key: str, doc_number: str) -> str:
+        """A new person (tests and the OIDC first sign-in); the id."""
+        async with self._sessions() as db, db.begin():
+            p = Person(
+                id=str(uuid.uuid4()),
+                name=name,
+                doc_type=doc_type,
+                doc_key=doc_key,
+                doc_number=doc_number,
+                disabled=False,
+                token_version=0,
+            )
+            db.add(p)
+        return p.id
