@@ -67,3 +67,40 @@ async def db(migrated_url: str) -> AsyncIterator[Db]:
 @pytest.fixture
 def redis_prefix() -> str:
     return f"vtax-test-identity:{uuid.uuid4().hex[:12]}:"
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def state(request: pytest.FixtureRequest, redis_prefix: str) -> AsyncIterator[Any]:
+    """The identity state on each backend (Redis: the real server, this test's prefix)."""
+    from vtax.identity.redis_state import RedisIdentityState
+    from vtax.identity.state import MemoryIdentityState
+    from vtax.redis_client import connect
+
+    if request.param == "memory":
+        yield MemoryIdentityState()
+        return
+    redis = connect(REDIS_URL, max_connections=8)
+    try:
+        yield RedisIdentityState(redis, redis_prefix)
+    finally:
+        leftover = [k async for k in redis.scan_iter(match=redis_prefix + "*", count=500)]
+        if leftover:
+            await redis.delete(*leftover)
+        await redis.aclose()
+
+
+@pytest.fixture
+async def sqlite_db(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Db]:
+    """The registry on a migrated SQLite copy only (the use-case tests; the registry's own
+    tests run on both engines)."""
+    if "path" not in _SQLITE_TEMPLATE:
+        path = tmp_path_factory.mktemp("identity-template") / "template.db"
+        await migrate(f"sqlite+aiosqlite:///{path}")
+        _SQLITE_TEMPLATE["path"] = path
+    shutil.copy(_SQLITE_TEMPLATE["path"], tmp_path / "vtax.db")
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'vtax.db'}")
+    try:
+        sessions = session_factory(engine)
+        yield Db(engine, sessions, Registry(sessions))
+    finally:
+        await engine.dispose()

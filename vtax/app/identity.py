@@ -1,0 +1,284 @@
+"""Taxpayer sign-in use cases: SMS one-time codes, OpenID Connect (vtax/identity/oidc.py),
+choosing the enterprise acted for, refresh, sign-out, step-up. Each returns a contract
+model (vtax/contract/identity.py) or raises IdentityError with a code of
+vtax/contract/errors.py; the transport maps one request onto one call (docs/identity.md
+lists the endpoints)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+from vtax import identity as numbers
+from vtax.auth import Principal, Unauthorized
+from vtax.contract import identity as c
+from vtax.identity import otp
+from vtax.identity.documents import InvalidPhone, parse_phone
+from vtax.identity.registry import ActiveGrant, PersonRecord, Registry
+from vtax.identity.state import CodeLimits, IdentityState
+from vtax.identity.tokens import (
+    ActForDenied,
+    RefreshReused,
+    SignIn,
+    StepUpRequired,
+    TaxpayerTokens,
+    TokenPair,
+    require_step_up,
+)
+from vtax.sms import SmsError, SmsSender, masked
+
+log = logging.getLogger(__name__)
+
+# The assurance a phone code gives: the registry's person (name and number checked by the
+# tax system when it verified the number) holding the phone: level 3.
+SMS_ACR = 3
+
+
+class IdentityError(Exception):
+    """A refusal with a contract error code; `retry_after_s` for the rate limits."""
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        retry_after_s: float = 0.0,
+        step_up: c.StepUpNeeded | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
+        self.retry_after_s = retry_after_s
+        self.step_up = step_up
+
+
+def today_in(timezone: str) -> Callable[[], date]:
+    zone = ZoneInfo(timezone)
+    return lambda: datetime.now(zone).date()
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat()
+
+
+def _option(g: ActiveGrant) -> c.ActingOption:
+    return c.ActingOption(
+        enterprise_id=g.enterprise_id,
+        uscc=g.uscc,
+        enterprise_name=g.enterprise_name,
+        role=g.role,  # type: ignore[arg-type]
+        functions=list(g.functions),
+        valid_until=None if g.valid_until is None else g.valid_until.isoformat(),
+    )
+
+
+class TaxpayerSignIn:
+    """Tokens for a person who proved who they are, and what follows from them."""
+
+    def __init__(
+        self,
+        tokens: TaxpayerTokens,
+        registry: Registry,
+        *,
+        step_up_acr: int = 4,
+        step_up_max_age_s: int = 300,
+    ) -> None:
+        self.tokens, self.registry = tokens, registry
+        self.step_up_acr, self.step_up_max_age_s = step_up_acr, step_up_max_age_s
+
+    async def session(self, pair: TokenPair) -> c.TaxpayerSession:
+        options = await self.registry.active_grants(pair.person.id, self.tokens.today())
+        p = pair.principal
+        acting = None
+        if pair.acting is not None:
+            g = pair.acting
+            acting = c.Acting(
+                enterprise_id=g.enterprise_id,
+                uscc=g.uscc,
+                enterprise_name=g.enterprise_name,
+                role=g.role,  # type: ignore[arg-type]
+            )
+        return c.TaxpayerSession(
+            access_token=pair.access_token,
+            refresh_token=pair.refresh_token,
+            token_type="Bearer",
+            expires_in_s=pair.expires_in_s,
+            person=c.PersonView(
+                person_id=pair.person.id,
+                name=pair.person.name,
+                document_type=pair.person.doc_type,
+                document=numbers.mask(pair.person.doc_number),
+            ),
+            acting=acting,
+            options=[_option(g) for g in options],
+            method=p.method,  # type: ignore[arg-type]
+            acr=p.acr,
+            auth_time=_iso(p.auth_time),
+        )
+
+    async def start(self, person: PersonRecord, sign_in: SignIn) -> c.TaxpayerSession:
+        """A new sign-in; the person acts for themselves until they choose (`act_for`)."""
+        try:
+            pair = await self.tokens.issue(person, sign_in)
+        except Unauthorized as exc:
+            raise IdentityError("unauthorized", str(exc)) from None
+        return await self.session(pair)
+
+    async def act_for(self, body: c.ActFor, refresh_token: str) -> c.TaxpayerSession:
+        if (body.enterprise_id is None) != (body.role is None):
+            raise IdentityError("invalid_payload", "enterprise_id and role come together")
+        try:
+            pair = await self.tokens.act_for(
+                refresh_token, body.enterprise_id or "", body.role or ""
+            )
+        except ActForDenied as exc:
+            raise IdentityError("act_for_denied", str(exc)) from None
+        except RefreshReused as exc:
+            raise IdentityError("refresh_reused", str(exc)) from None
+        except Unauthorized as exc:
+            raise IdentityError("unauthorized", str(exc)) from None
+        return await self.session(pair)
+
+    async def refresh(self, body: c.Refresh) -> c.TaxpayerSession:
+        try:
+            pair = await self.tokens.refresh(body.refresh_token)
+        except RefreshReused as exc:
+            raise IdentityError("refresh_reused", str(exc)) from None
+        except Unauthorized as exc:
+            raise IdentityError("unauthorized", str(exc)) from None
+        return await self.session(pair)
+
+    async def authenticate(self, token: object) -> Principal:
+        """The guard of every taxpayer request and socket (re-run on resume)."""
+        try:
+            return await self.tokens.authenticate(token)
+        except Unauthorized as exc:
+            raise IdentityError("unauthorized", str(exc)) from None
+
+    async def logout(
+        self, caller: Principal, body: c.Logout, provider_logout_url: str | None = None
+    ) -> c.LoggedOut:
+        await self.tokens.logout(body.refresh_token, body.everywhere, caller.subject)
+        return c.LoggedOut(everywhere=body.everywhere, provider_logout_url=provider_logout_url)
+
+    def require_step_up(self, caller: Principal, now: float | None = None) -> None:
+        """Risky items (a catalog flag) and signing a delivery receipt call this first."""
+        try:
+            require_step_up(caller, self.step_up_acr, self.step_up_max_age_s, now)
+        except StepUpRequired as exc:
+            raise IdentityError(
+                "step_up_required",
+                str(exc),
+                step_up=c.StepUpNeeded(acr=exc.acr, max_age_s=exc.max_age_s),
+            ) from None
+
+    async def disable_person(self, person_id: str, disabled: bool = True) -> None:
+        """Staff disable a person: every token of theirs dies at once."""
+        try:
+            await self.registry.set_disabled(person_id, disabled)
+        except KeyError:
+            raise IdentityError("not_found", "no such person") from None
+
+
+@dataclass(frozen=True, slots=True)
+class SmsPolicy:
+    limits: CodeLimits
+    max_attempts: int
+
+
+class SmsSignIn:
+    """Sign-in by a code sent to a verified number of the registry.
+
+    No enumeration: a number the registry does not know gets the same answer, the same
+    throttles and a code record of its own (never sent, never matching), so neither the
+    request nor the tries tell registered numbers from others. The text is sent after the
+    answer, so the answer's timing does not tell them apart either."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        state: IdentityState,
+        sender: SmsSender,
+        signin: TaxpayerSignIn,
+        *,
+        secret: str,
+        policy: SmsPolicy,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.registry, self.state, self.sender, self.signin = registry, state, sender, signin
+        self.policy, self.clock = policy, clock
+        self._key = otp.code_key(secret)
+        self._sending: set[asyncio.Task[None]] = set()
+
+    @staticmethod
+    def _phone(raw: str) -> str:
+        try:
+            return parse_phone(raw)
+        except InvalidPhone as exc:
+            raise IdentityError("invalid_phone", str(exc)) from None
+
+    async def request_code(self, body: c.SmsCodeRequest, address: str) -> c.SmsCodeSent:
+        phone = self._phone(body.phone)
+        person = await self.registry.person_by_phone(phone)
+        code = otp.new_code()
+        # unknown numbers store a digest no code has (the key never signs a "!" code)
+        digest = otp.digest(self._key, phone, code if person is not None else "!" + code)
+        issued = await self.state.issue_code(
+            phone, otp.address_key(address), digest, self.policy.limits
+        )
+        if issued.status != "issued":
+            raise IdentityError(
+                "rate_limited",
+                {
+                    "throttled": "a code was sent a moment ago: wait before asking again",
+                    "number_limited": "too many codes for this number: try again later",
+                    "address_limited": "too many codes from this address: try again later",
+                }[issued.status],
+                retry_after_s=issued.retry_after_s,
+            )
+        if person is not None:
+            text = otp.text(body.language, code, self.policy.limits.ttl_s)
+            task = asyncio.create_task(self._send(phone, text))
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
+        return c.SmsCodeSent(
+            phone=masked(phone),
+            expires_in_s=int(self.policy.limits.ttl_s),
+            resend_in_s=int(self.policy.limits.resend_s),
+        )
+
+    async def _send(self, phone: str, text: str) -> None:
+        try:
+            await self.sender.send(phone, text)
+        except SmsError as exc:
+            log.warning("sign-in code to %s not sent: %s", masked(phone), exc)
+
+    async def drain(self) -> None:
+        """Wait for the texts being sent (shutdown, tests)."""
+        while self._sending:
+            await asyncio.gather(*list(self._sending))
+
+    async def verify(self, body: c.SmsCodeVerify) -> c.TaxpayerSession:
+        phone = self._phone(body.phone)
+        attempt = await self.state.attempt_code(phone)
+        wrong = IdentityError("invalid_code", "the code is wrong, expired or already used")
+        if attempt is None:
+            raise wrong
+        if attempt.attempts > self.policy.max_attempts:
+            await self.state.burn_code(phone)
+            raise IdentityError("too_many_attempts", "too many tries: ask for a new code")
+        digest = otp.digest(self._key, phone, body.code)
+        if not otp.same(digest, attempt.digest):
+            if attempt.attempts >= self.policy.max_attempts:
+                await self.state.burn_code(phone)
+                raise IdentityError("too_many_attempts", "too many tries: ask for a new code")
+            raise wrong
+        if not await self.state.consume_code(phone, digest):
+            raise wrong  # a concurrent try used it first
+        person = await self.registry.person_by_phone(phone)
+        if person is None:  # removed or disabled since the code was sent
+            raise wrong
+        return await self.signin.start(person, SignIn("sms", SMS_ACR, self.clock()))
