@@ -116,3 +116,23 @@ async def test_family_expires_and_drops(state):
     await state.put_family("f4", "{}", "t1", 5)
     await state.drop_family("f4")
     assert (await state.rotate_family("f4", "t1", "t2", 5)).status == "unknown"
+
+
+async def test_family_alive(state):
+    await state.put_family("f5", "{}", "t1", 5)
+    assert await state.family_alive("f5")
+    await state.drop_family("f5")
+    assert not await state.family_alive("f5")
+
+
+async def test_member_sets(state):
+    await state.add_member("sid", "s1", "f1", 5)
+    await state.add_member("sid", "s1", "f2", 5)
+    await state.add_member("sid", "s1", "f1", 5)
+    await state.add_member("sid", "s2", "f3", 5)
+    assert await state.take_members("sid", "s1") == ["f1", "f2"]
+    assert await state.take_members("sid", "s1") == []
+    assert await state.take_members("sub", "s2") == []
+    await state.add_member("sid", "s3", "f4", 0.1)
+    await asyncio.sleep(0.15)
+    assert await state.take_members("sid", "s3") == []

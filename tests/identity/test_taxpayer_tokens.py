@@ -135,6 +135,9 @@ async def test_logout_this_sign_in(world):
     assert out.everywhere is False
     with pytest.raises(IdentityError):
         await world.signin.refresh(Refresh(refresh_token=s.refresh_token))
+    with pytest.raises(IdentityError):  # its access token ended with it
+        await world.signin.authenticate(s.access_token)
+    await world.signin.authenticate(other.access_token)
     await world.signin.refresh(Refresh(refresh_token=other.refresh_token))  # untouched
 
 

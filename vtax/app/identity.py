@@ -12,15 +12,26 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from vtax import identity as numbers
 from vtax.auth import Principal, Unauthorized
 from vtax.contract import identity as c
-from vtax.identity import otp
-from vtax.identity.documents import InvalidPhone, parse_phone
-from vtax.identity.registry import ActiveGrant, PersonRecord, Registry
+from vtax.identity import InvalidIdentity, otp
+from vtax.identity.documents import InvalidPhone, parse_document, parse_phone
+from vtax.identity.oidc import OidcClient, OidcError
+from vtax.identity.registry import (
+    ActiveGrant,
+    PersonRecord,
+    ProvidedGrant,
+    Registry,
+    upsert_from_provider,
+)
 from vtax.identity.state import CodeLimits, IdentityState
+from vtax.identity.tables import GRANT_ROLES
 from vtax.identity.tokens import (
     ActForDenied,
     RefreshReused,
@@ -282,3 +293,131 @@ class SmsSignIn:
         if person is None:  # removed or disabled since the code was sent
             raise wrong
         return await self.signin.start(person, SignIn("sms", SMS_ACR, self.clock()))
+
+
+class OidcSignIn:
+    """Sign-in through the province's identity platform (OpenID Connect).
+
+    Claims: `name`, `vtax_document_type` and `vtax_document_number` (the person, created on
+    first sight), the enterprises claim (setting `oidc_enterprises_claim`, a list of
+    `{uscc, name, role, valid_until?, functions?}`: the grants from this provider, replaced at
+    every sign-in), `acr` (3..5) and `auth_time` (kept in the tokens), `sid` (back-channel
+    logout ends every sign-in of that provider session)."""
+
+    def __init__(
+        self,
+        client: OidcClient,
+        registry: Registry,
+        sessions: async_sessionmaker[Any],
+        signin: TaxpayerSignIn,
+        state: IdentityState,
+        *,
+        enterprises_claim: str = "vtax_enterprises",
+        refresh_ttl_s: float = 12 * 3600,
+    ) -> None:
+        self.client, self.registry, self.sessions = client, registry, sessions
+        self.signin, self.state = signin, state
+        self.enterprises_claim, self.refresh_ttl_s = enterprises_claim, refresh_ttl_s
+
+    async def begin(
+        self, body: c.OidcStart, *, step_up: bool = False, login_hint: str = ""
+    ) -> c.OidcRedirect:
+        """The provider URL to send the browser to; `step_up`: a fresh sign-in at the
+        step-up level (acr_values, prompt=login, max_age)."""
+        try:
+            url = await self.client.begin(
+                min_acr=self.signin.step_up_acr if step_up else 0,
+                max_age_s=self.signin.step_up_max_age_s if step_up else None,
+                login_hint=login_hint,
+                ui_locales=body.language,
+            )
+        except OidcError as exc:
+            log.warning("OIDC sign-in could not start: %s", exc)
+            raise IdentityError("unavailable", "the identity platform is unreachable") from None
+        return c.OidcRedirect(authorization_url=url)
+
+    def _grants(self, claims: dict[str, Any]) -> list[ProvidedGrant]:
+        raw = claims.get(self.enterprises_claim, [])
+        out: list[ProvidedGrant] = []
+        for item in raw if isinstance(raw, list) else []:
+            try:
+                if not isinstance(item, dict):
+                    raise ValueError("not an object")
+                role = item.get("role")
+                if role not in GRANT_ROLES:
+                    raise ValueError(f"unknown role {role!r}")
+                until = item.get("valid_until")
+                functions = item.get("functions", [])
+                if not isinstance(functions, list) or not all(
+                    isinstance(f, str) and 0 < len(f) <= 64 for f in functions
+                ):
+                    raise ValueError("functions")
+                out.append(
+                    ProvidedGrant(
+                        numbers.validate("uscc", str(item.get("uscc", ""))),
+                        str(item.get("name", ""))[:200] or str(item.get("uscc")),
+                        role,
+                        date.fromisoformat(until) if until else None,
+                        tuple(sorted(set(functions))),
+                    )
+                )
+            except (ValueError, TypeError) as exc:
+                log.warning("OIDC enterprise claim entry ignored: %s", exc)
+        return out
+
+    async def callback(self, body: c.OidcCallback) -> c.TaxpayerSession:
+        failed = IdentityError("sign_in_failed", "the sign-in could not be verified: try again")
+        try:
+            token, _ = await self.client.finish(body.code, body.state)
+        except OidcError as exc:
+            log.warning("OIDC sign-in refused: %s", exc)
+            raise failed from None
+        claims = token.claims
+        try:
+            doc = parse_document(
+                str(claims.get("vtax_document_type", "")),
+                str(claims.get("vtax_document_number", "")),
+            )
+        except InvalidIdentity as exc:
+            log.warning("OIDC sign-in without a valid document: %s", exc)
+            raise failed from None
+        name = str(claims.get("name", ""))[:100] or doc.number
+        person = await upsert_from_provider(
+            self.sessions,
+            doc.type,
+            doc.key,
+            doc.number,
+            name,
+            self._grants(claims),
+            self.signin.tokens.today(),
+        )
+        session = await self.signin.start(
+            person, SignIn("oidc", token.acr, token.auth_time, token.sid)
+        )
+        family = session.refresh_token.split(".")[1]
+        if token.sid:
+            await self.state.add_member("oidc-sid", token.sid, family, self.refresh_ttl_s)
+        await self.state.add_member("oidc-sub", token.sub, family, self.refresh_ttl_s)
+        return session
+
+    async def backchannel_logout(self, body: c.BackchannelLogout) -> int:
+        """The provider ended a session: every sign-in made through it ends (their refresh
+        families, and with them their access tokens). How many ended."""
+        try:
+            sub, sid = await self.client.validate_logout_token(body.logout_token)
+        except OidcError as exc:
+            log.warning("back-channel logout refused: %s", exc)
+            raise IdentityError("invalid_payload", "the logout token is not valid") from None
+        families = await self.state.take_members("oidc-sid", sid) if sid else []
+        if not sid:
+            families = await self.state.take_members("oidc-sub", sub)
+        for family in families:
+            await self.state.drop_family(family)
+        return len(families)
+
+    async def logout_url(self) -> str | None:
+        """RP-initiated logout: the provider's end-session URL for the page to open."""
+        try:
+            return await self.client.end_session_url()
+        except OidcError:
+            return None

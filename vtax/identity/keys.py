@@ -35,3 +35,9 @@ def family(p: str, family_id: str) -> str:
     """HASH rec (the family's JSON record), cur (the current refresh token id); PEXPIRE =
     the refresh lifetime, renewed at each rotation."""
     return f"{p}id:fam:{family_id}"
+
+
+def members(p: str, kind: str, key: str) -> str:
+    """SET of refresh family ids under a provider's session id or subject (back-channel
+    logout); PEXPIRE renewed by each addition."""
+    return f"{p}id:set:{kind}:{key}"

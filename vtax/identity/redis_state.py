@@ -50,6 +50,13 @@ return {'rotated', redis.call('HGET', KEYS[1], 'rec')}
 """
 
 
+_TAKE_SET = """
+local members = redis.call('SMEMBERS', KEYS[1])
+redis.call('DEL', KEYS[1])
+return members
+"""
+
+
 def _ms(seconds: float) -> int:
     return max(1, int(seconds * 1000))
 
@@ -65,6 +72,7 @@ class RedisIdentityState:
         self._attempt = redis.register_script(_ATTEMPT)
         self._consume = redis.register_script(_CONSUME)
         self._rotate = redis.register_script(_ROTATE)
+        self._take_set = redis.register_script(_TAKE_SET)
 
     async def issue_code(self, phone: str, address: str, digest: str, limits: CodeLimits) -> Issued:
         status, wait_ms = await self._issue(
@@ -126,3 +134,17 @@ class RedisIdentityState:
 
     async def drop_family(self, family: str) -> None:
         await self.redis.delete(keys.family(self.p, family))
+
+    async def family_alive(self, family: str) -> bool:
+        return bool(await self.redis.exists(keys.family(self.p, family)))
+
+    async def add_member(self, kind: str, key: str, member: str, ttl_s: float) -> None:
+        k = keys.members(self.p, kind, key)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.sadd(k, member)
+            pipe.pexpire(k, _ms(ttl_s))
+            await pipe.execute()
+
+    async def take_members(self, kind: str, key: str) -> list[str]:
+        members = await self._take_set(keys=[keys.members(self.p, kind, key)])
+        return sorted(_s(m) for m in members)

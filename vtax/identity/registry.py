@@ -151,3 +151,86 @@ class Registry:
             )
             db.add(p)
         return p.id
+
+
+@dataclass(frozen=True, slots=True)
+class ProvidedGrant:
+    """A grant as an identity provider states it in its claims."""
+
+    uscc: str
+    enterprise_name: str
+    role: str
+    valid_until: date | None = None
+    functions: tuple[str, ...] = ()
+
+
+async def upsert_from_provider(
+    sessions: async_sessionmaker[Any],
+    doc_type: str,
+    doc_key: str,
+    doc_number: str,
+    name: str,
+    grants: list[ProvidedGrant],
+    today: date,
+) -> PersonRecord:
+    """The person an identity provider vouches for, created on first sight; its grants
+    (source "oidc") set to exactly the ones it states now (others of that source revoked;
+    the registry import's own grants untouched)."""
+    async with sessions() as db, db.begin():
+        p = await db.scalar(
+            select(Person).where(Person.doc_type == doc_type, Person.doc_key == doc_key)
+        )
+        if p is None:
+            p = Person(
+                id=str(uuid.uuid4()),
+                name=name,
+                doc_type=doc_type,
+                doc_key=doc_key,
+                doc_number=doc_number,
+                disabled=False,
+                token_version=0,
+            )
+            db.add(p)
+            await db.flush()
+        elif (p.name, p.doc_number) != (name, doc_number):
+            p.name, p.doc_number, p.updated_at = name, doc_number, utcnow()
+        stated: set[str] = set()
+        for g in grants:
+            e = await db.scalar(select(Enterprise).where(Enterprise.uscc == g.uscc))
+            if e is None:
+                e = Enterprise(
+                    id=str(uuid.uuid4()), uscc=g.uscc, name=g.enterprise_name, disabled=False
+                )
+                db.add(e)
+                await db.flush()
+            row = await db.scalar(
+                select(Grant).where(
+                    Grant.person_id == p.id, Grant.enterprise_id == e.id, Grant.role == g.role
+                )
+            )
+            if row is None:
+                row = Grant(
+                    id=str(uuid.uuid4()),
+                    person_id=p.id,
+                    enterprise_id=e.id,
+                    role=g.role,
+                    valid_from=today,
+                    source="oidc",
+                )
+                db.add(row)
+            if row.source == "oidc":
+                row.functions = list(g.functions)
+                row.valid_until = g.valid_until
+                row.confirmed, row.revoked = True, False
+                row.updated_at = utcnow()
+            stated.add(row.id)
+        await db.flush()
+        stale = await db.scalars(
+            select(Grant).where(
+                Grant.person_id == p.id, Grant.source == "oidc", Grant.revoked.is_(False)
+            )
+        )
+        for row in stale:
+            if row.id not in stated:
+                row.revoked, row.updated_at = True, utcnow()
+        return PersonRecord.of(p)

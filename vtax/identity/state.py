@@ -89,6 +89,19 @@ class IdentityState(Protocol):
 
     async def drop_family(self, family: str) -> None: ...
 
+    async def family_alive(self, family: str) -> bool:
+        """The family exists (its access tokens are still good)."""
+        ...
+
+    async def add_member(self, kind: str, key: str, member: str, ttl_s: float) -> None:
+        """Add to the set (kind, key), which lives `ttl_s` from its latest addition (the
+        refresh families of one provider session)."""
+        ...
+
+    async def take_members(self, kind: str, key: str) -> list[str]:
+        """The set's members, deleted in the same step."""
+        ...
+
 
 class MemoryIdentityState:
     """One node's identity state in dictionaries; expiry by a monotonic clock."""
@@ -100,6 +113,7 @@ class MemoryIdentityState:
         self._counts: dict[str, tuple[int, float]] = {}  # window key -> count, expiry
         self._once: dict[tuple[str, str], tuple[str, float]] = {}
         self._families: dict[str, tuple[str, str, float]] = {}  # -> record, current, expiry
+        self._sets: dict[tuple[str, str], tuple[set[str], float]] = {}
         self._ops = 0
 
     def _live(self, expiry: float) -> bool:
@@ -122,6 +136,8 @@ class MemoryIdentityState:
             del self._once[o]
         for k in [k for k, v in self._families.items() if v[2] <= now]:
             del self._families[k]
+        for o in [k for k, v in self._sets.items() if v[1] <= now]:
+            del self._sets[o]
 
     def _count(self, key: str) -> tuple[int, float]:
         n, expiry = self._counts.get(key, (0, 0.0))
@@ -198,3 +214,19 @@ class MemoryIdentityState:
 
     async def drop_family(self, family: str) -> None:
         self._families.pop(family, None)
+
+    async def family_alive(self, family: str) -> bool:
+        found = self._families.get(family)
+        return found is not None and self._live(found[2])
+
+    async def add_member(self, kind: str, key: str, member: str, ttl_s: float) -> None:
+        self._sweep()
+        members, expiry = self._sets.get((kind, key), (set(), 0.0))
+        if not self._live(expiry):
+            members = set()
+        members.add(member)
+        self._sets[(kind, key)] = (members, self._clock() + ttl_s)
+
+    async def take_members(self, kind: str, key: str) -> list[str]:
+        members, expiry = self._sets.pop((kind, key), (set(), 0.0))
+        return sorted(members) if self._live(expiry) else []

@@ -213,7 +213,8 @@ class TaxpayerTokens:
         return await self._pair(person, changed, family, new_id)
 
     async def authenticate(self, token: object) -> Principal:
-        """A taxpayer access token, checked against the person's current token version and,
+        """A taxpayer access token, checked against the person's current token version, its
+        sign-in (refresh family: ended by sign-out or the provider's back-channel logout) and,
         when acting for an enterprise, the grant in force today."""
         principal = self.issuer.verify(token)
         if principal.role != "taxpayer" or principal.version < 0:
@@ -221,6 +222,8 @@ class TaxpayerTokens:
         person = await self.registry.person(principal.subject)
         if person is None or person.disabled or person.token_version != principal.version:
             raise Unauthorized("the token was revoked")
+        if principal.family and not await self.state.family_alive(principal.family):
+            raise Unauthorized("the sign-in has ended")
         if principal.acting_for:
             grant = await self.registry.grant(
                 person.id, principal.acting_for, principal.acting_role, self.today()
