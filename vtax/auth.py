@@ -57,6 +57,7 @@ class Principal:
     auth_time: float = 0.0
     version: int = -1  # the person's token version; -1: not versioned (staff, legacy)
     family: str = ""  # the refresh family the token was issued with
+    device: str = ""  # the kiosk the person signed in at, if any
 
 
 # Claims a taxpayer token may carry beyond sub/role/name/iat/exp, and their types.
@@ -68,6 +69,7 @@ _EXTRA_CLAIMS: dict[str, type | tuple[type, ...]] = {
     "auth_time": (int, float),
     "ver": int,
     "fam": str,
+    "dev": str,
 }
 _RESERVED = {"sub", "role", "name", "iat", "exp", "typ"}
 
@@ -132,6 +134,7 @@ class TokenIssuer:
             auth_time=float(claims.get("auth_time", 0.0)),
             version=claims.get("ver", -1),
             family=claims.get("fam", ""),
+            device=claims.get("dev", ""),
         )
 
     # ---- signed links ----------------------------------------------------------------------

@@ -138,6 +138,12 @@ class Settings(BaseModel):
     )
     oidc_clock_skew_s: int = Field(60, ge=0, le=600, description="Leeway on exp/iat/auth_time.")
     oidc_flow_ttl_s: float = Field(600.0, gt=0, le=3600, description="Time to finish a sign-in.")
+    kiosk_nonce_ttl_s: float = Field(120.0, gt=0, le=3600, description="A kiosk nonce's life.")
+    kiosk_assertion_max_age_s: float = Field(
+        60.0, gt=0, le=600, description="How old (or early) a kiosk's signed assertion may be."
+    )
+    staff_max_failures: int = Field(5, ge=1, le=100, description="Failed sign-ins, then locked.")
+    staff_lockout_s: float = Field(900.0, gt=0, le=86400, description="How long a lockout is.")
 
     @field_validator("database_url")
     @classmethod

@@ -10,7 +10,15 @@ import sqlalchemy as sa
 
 from vtax.db import alembic_config, make_engine, migrate
 
-TABLES = {"identity_people", "identity_phones", "identity_enterprises", "identity_grants"}
+TABLES = {
+    "identity_people",
+    "identity_phones",
+    "identity_enterprises",
+    "identity_grants",
+    "identity_kiosks",
+    "identity_staff_security",
+    "identity_audit",
+}
 
 
 async def tables(url: str) -> set[str]:

@@ -22,6 +22,7 @@ from vtax.auth import Principal, Unauthorized
 from vtax.contract import identity as c
 from vtax.identity import InvalidIdentity, otp
 from vtax.identity.documents import InvalidPhone, parse_document, parse_phone
+from vtax.identity.kiosk import KIOSK_ACR, KioskRefused, Kiosks, KioskView
 from vtax.identity.oidc import OidcClient, OidcError
 from vtax.identity.registry import (
     ActiveGrant,
@@ -128,6 +129,7 @@ class TaxpayerSignIn:
             method=p.method,  # type: ignore[arg-type]
             acr=p.acr,
             auth_time=_iso(p.auth_time),
+            kiosk=None,
         )
 
     async def start(self, person: PersonRecord, sign_in: SignIn) -> c.TaxpayerSession:
@@ -421,3 +423,75 @@ class OidcSignIn:
             return await self.client.end_session_url()
         except OidcError:
             return None
+
+
+class KioskSignIn:
+    """Sign-in at a registered kiosk (vtax/identity/kiosk.py): acr 4, the kiosk recorded in
+    the tokens (revoking it ends them)."""
+
+    def __init__(
+        self, kiosks: Kiosks, sessions: async_sessionmaker[Any], signin: TaxpayerSignIn
+    ) -> None:
+        self.kiosks, self.sessions, self.signin = kiosks, sessions, signin
+
+    async def challenge(self, body: c.KioskChallengeRequest) -> c.KioskChallenge:
+        try:
+            nonce = await self.kiosks.challenge(body.kiosk_id)
+        except KioskRefused:
+            raise IdentityError("unauthorized", "unknown or revoked kiosk") from None
+        return c.KioskChallenge(nonce=nonce, expires_in_s=int(self.kiosks.nonce_ttl_s))
+
+    async def sign_in(self, body: c.KioskSignIn) -> c.TaxpayerSession:
+        try:
+            found = await self.kiosks.verify(body.assertion)
+        except KioskRefused as exc:
+            log.warning("kiosk assertion refused: %s", exc)
+            raise IdentityError("sign_in_failed", "the kiosk's assertion did not verify") from None
+        person = await upsert_from_provider(
+            self.sessions,
+            found.document.type,
+            found.document.key,
+            found.document.number,
+            found.name,
+            None,
+            self.signin.tokens.today(),
+        )
+        session = await self.signin.start(
+            person, SignIn("kiosk", KIOSK_ACR, found.signed_at, device=found.kiosk.id)
+        )
+        k = found.kiosk
+        kiosk = c.KioskRef(kiosk_id=k.id, name=k.name, branch=k.branch, location=k.location)
+        return session.model_copy(update={"kiosk": kiosk})
+
+    async def register(self, caller: Principal, body: c.KioskRegister) -> c.KioskOut:
+        if caller.role != "supervisor":
+            raise IdentityError("forbidden", "only supervisors register kiosks")
+        try:
+            k = await self.kiosks.register(
+                body.name, body.branch, body.location, body.public_key, caller.subject
+            )
+        except ValueError as exc:
+            raise IdentityError("invalid_payload", str(exc)) from None
+        return _kiosk_out(k)
+
+    async def revoke(self, caller: Principal, kiosk_id: str) -> c.KioskOut:
+        if caller.role != "supervisor":
+            raise IdentityError("forbidden", "only supervisors revoke kiosks")
+        try:
+            await self.kiosks.revoke(kiosk_id, caller.subject)
+        except KeyError:
+            raise IdentityError("not_found", "no such kiosk, or revoked already") from None
+        k = await self.kiosks.get(kiosk_id)
+        assert k is not None
+        return _kiosk_out(k)
+
+
+def _kiosk_out(k: KioskView) -> c.KioskOut:
+    return c.KioskOut(
+        kiosk_id=k.id,
+        name=k.name,
+        branch=k.branch,
+        location=k.location,
+        registered_at=k.registered_at.isoformat(),
+        revoked_at=None if k.revoked_at is None else k.revoked_at.isoformat(),
+    )

@@ -11,11 +11,19 @@ from typing import Any
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from vtax.app.identity import OidcSignIn, SmsPolicy, SmsSignIn, TaxpayerSignIn, today_in
+from vtax.app.identity import (
+    KioskSignIn,
+    OidcSignIn,
+    SmsPolicy,
+    SmsSignIn,
+    TaxpayerSignIn,
+    today_in,
+)
 from vtax.auth import TokenIssuer
 from vtax.config import Settings
 from vtax.db import make_engine, session_factory
 from vtax.identity.importer import ImportReport, import_file
+from vtax.identity.kiosk import Kiosks
 from vtax.identity.oidc import OidcClient, OidcConfig
 from vtax.identity.redis_state import RedisIdentityState
 from vtax.identity.registry import Registry
@@ -32,6 +40,7 @@ class IdentityServices:
     signin: TaxpayerSignIn
     sms: SmsSignIn | None  # "sms" in identity_providers
     oidc: OidcSignIn | None  # "oidc" in identity_providers and an issuer set
+    kiosk: KioskSignIn | None  # "kiosk" in identity_providers
 
     async def aclose(self) -> None:
         if self.sms is not None:
@@ -71,6 +80,12 @@ def build_identity(
         else MemoryIdentityState()
     )
     registry = Registry(sessions)
+    kiosks = Kiosks(
+        sessions,
+        state,
+        nonce_ttl_s=settings.kiosk_nonce_ttl_s,
+        max_age_s=settings.kiosk_assertion_max_age_s,
+    )
     tokens = TaxpayerTokens(
         issuer,
         registry,
@@ -78,6 +93,7 @@ def build_identity(
         access_ttl_s=settings.taxpayer_access_ttl_s,
         refresh_ttl_s=settings.taxpayer_refresh_ttl_s,
         today=today_in(settings.service_timezone),
+        device_active=kiosks.active,
     )
     signin = TaxpayerSignIn(
         tokens,
@@ -121,7 +137,10 @@ def build_identity(
             enterprises_claim=settings.oidc_enterprises_claim,
             refresh_ttl_s=settings.taxpayer_refresh_ttl_s,
         )
-    return IdentityServices(state, registry, tokens, signin, sms, oidc)
+    kiosk = (
+        KioskSignIn(kiosks, sessions, signin) if "kiosk" in settings.identity_providers else None
+    )
+    return IdentityServices(state, registry, tokens, signin, sms, oidc, kiosk)
 
 
 async def import_registry(settings: Settings, path: Path, fmt: str | None = None) -> ImportReport:

@@ -78,6 +78,13 @@ class Acting(Out):
     role: GrantRole
 
 
+class KioskRef(Out):
+    kiosk_id: str
+    name: str
+    branch: str
+    location: str
+
+
 class TaxpayerSession(Out):
     """What a taxpayer sign-in, an enterprise choice or a refresh answers."""
 
@@ -91,6 +98,7 @@ class TaxpayerSession(Out):
     method: AuthMethod
     acr: int = Field(description="assurance level: 3 name and number, 4 live person, 5 in person")
     auth_time: Timestamp
+    kiosk: KioskRef | None = Field(None, description="the kiosk signed in at, if any")
 
 
 class Refresh(Message):
@@ -139,3 +147,69 @@ class StepUpNeeded(Out):
 
     acr: int
     max_age_s: int
+
+
+# ---- kiosks ---------------------------------------------------------------------------------
+
+KioskText = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+
+
+class KioskChallengeRequest(Message):
+    kiosk_id: Uuid
+
+
+class KioskChallenge(Out):
+    nonce: str
+    expires_in_s: int
+
+
+class KioskSignIn(Message):
+    """The kiosk's signed assertion (compact JWS, Ed25519; docs/identity.md)."""
+
+    assertion: Annotated[str, StringConstraints(min_length=20, max_length=8192)]
+
+
+class KioskRegister(Message):
+    name: KioskText
+    branch: KioskText
+    location: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    public_key: Annotated[
+        str,
+        StringConstraints(pattern=r"^[A-Za-z0-9_-]{43}=?$"),
+        Field(description="raw Ed25519 public key, base64url (32 bytes)"),
+    ]
+
+
+class KioskOut(Out):
+    kiosk_id: str
+    name: str
+    branch: str
+    location: str
+    registered_at: Timestamp
+    revoked_at: Timestamp | None
+
+
+# ---- staff second factor --------------------------------------------------------------------
+
+TotpCode = Annotated[str, StringConstraints(pattern=r"^[0-9]{6}$")]
+
+
+class StaffLogin2(Message):
+    """Staff sign-in with the second factor (replaces `Login` once TOTP is on)."""
+
+    username: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    password: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    code: TotpCode | None = None
+
+
+class TotpEnrolment(Out):
+    secret: str = Field(description="base32; shown once")
+    provisioning_uri: str = Field(description="otpauth:// for the authenticator app's QR code")
+
+
+class TotpConfirm(Message):
+    code: TotpCode
+
+
+class StaffUnlock(Message):
+    user_id: Uuid

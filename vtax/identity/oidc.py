@@ -33,7 +33,7 @@ from joserfc.jwk import KeySet
 
 from vtax.identity.state import IdentityState
 
-ALLOWED_ALGORITHMS = ("RS256", "PS256", "ES256", "EdDSA")
+ALLOWED_ALGORITHMS = ("RS256", "PS256", "ES256", "Ed25519")  # asymmetric only
 BACKCHANNEL_EVENT = "http://schemas.openid.net/event/backchannel-logout"
 ACR_LEVELS = {"3": 3, "4": 4, "5": 5}
 

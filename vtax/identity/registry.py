@@ -170,12 +170,13 @@ async def upsert_from_provider(
     doc_key: str,
     doc_number: str,
     name: str,
-    grants: list[ProvidedGrant],
+    grants: list[ProvidedGrant] | None,
     today: date,
 ) -> PersonRecord:
     """The person an identity provider vouches for, created on first sight; its grants
     (source "oidc") set to exactly the ones it states now (others of that source revoked;
-    the registry import's own grants untouched)."""
+    the registry import's own grants untouched). `grants` None: a source that states no
+    grants (a kiosk reading an ID card) leaves them as they are."""
     async with sessions() as db, db.begin():
         p = await db.scalar(
             select(Person).where(Person.doc_type == doc_type, Person.doc_key == doc_key)
@@ -194,6 +195,8 @@ async def upsert_from_provider(
             await db.flush()
         elif (p.name, p.doc_number) != (name, doc_number):
             p.name, p.doc_number, p.updated_at = name, doc_number, utcnow()
+        if grants is None:
+            return PersonRecord.of(p)
         stated: set[str] = set()
         for g in grants:
             e = await db.scalar(select(Enterprise).where(Enterprise.uscc == g.uscc))

@@ -88,3 +88,53 @@ class Grant(Base):
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
     source: Mapped[str] = mapped_column(String(16), default="import")  # import | oidc
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Kiosk(Base):
+    """A self-service kiosk registered by staff with its Ed25519 public key; a revoked kiosk
+    signs nothing any more, and its sign-ins end at once."""
+
+    __tablename__ = "identity_kiosks"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    branch: Mapped[str] = mapped_column(String(100))  # the tax office or bank branch
+    location: Mapped[str] = mapped_column(String(200))  # village / address, as staff wrote it
+    public_key: Mapped[str] = mapped_column(String(64))  # raw 32 bytes, base64url
+    registered_by: Mapped[str] = mapped_column(String(36))
+    registered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    revoked_by: Mapped[str | None] = mapped_column(String(36), nullable=True)
+
+
+class StaffSecurity(Base):
+    """A staff account's second factor (TOTP, its secret sealed with the deployment key)
+    and its sign-in failures and lockout."""
+
+    __tablename__ = "identity_staff_security"
+
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    totp_sealed: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    totp_confirmed: Mapped[bool] = mapped_column(Boolean, default=False)
+    totp_last_step: Mapped[int] = mapped_column(Integer, default=0)  # replays refused
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class IdentityAudit(Base):
+    """Append-only: kiosks registered and revoked, staff lockouts and unlocks, people
+    disabled. Rows are only inserted."""
+
+    __tablename__ = "identity_audit"
+    __table_args__ = (Index("ix_identity_audit_subject", "subject", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor_role: Mapped[str] = mapped_column(String(16))
+    actor_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[str] = mapped_column(String(64))
+    data: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)

@@ -14,7 +14,7 @@ import hashlib
 import json
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from datetime import date
 
@@ -47,6 +47,7 @@ class SignIn:
     acr: int  # 3 name and number checked, 4 live person matched, 5 in person / certificate
     auth_time: float  # Unix time of that proof
     sid: str = ""  # the provider's session id (OIDC back-channel logout), if any
+    device: str = ""  # the kiosk that vouched, if any
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +60,7 @@ class FamilyRecord:
     enterprise_id: str = ""
     role: str = ""
     sid: str = ""
+    device: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,8 +105,11 @@ class TaxpayerTokens:
         refresh_ttl_s: int,
         today: Callable[[], date],
         clock: Callable[[], float] = time.time,
+        device_active: Callable[[str], Awaitable[bool]] | None = None,
     ) -> None:
         self.issuer, self.registry, self.state = issuer, registry, state
+        # a kiosk's sign-ins end when it is revoked (vtax/identity/kiosk.py)
+        self.device_active = device_active
         self.access_ttl_s, self.refresh_ttl_s = access_ttl_s, refresh_ttl_s
         self.today, self.clock = today, clock
 
@@ -126,6 +131,8 @@ class TaxpayerTokens:
         }
         if record.enterprise_id:
             claims["act"], claims["act_role"] = record.enterprise_id, record.role
+        if record.device:
+            claims["dev"] = record.device
         return self.issuer.issue(
             person.id, "taxpayer", person.name, self.clock(), ttl_s=self.access_ttl_s, claims=claims
         )
@@ -160,6 +167,7 @@ class TaxpayerTokens:
             enterprise_id,
             role,
             sign_in.sid,
+            sign_in.device,
         )
         family, token_id = secrets.token_urlsafe(16), secrets.token_urlsafe(32)
         await self.state.put_family(
@@ -179,10 +187,20 @@ class TaxpayerTokens:
             raise Unauthorized("the refresh token is not valid or has expired")
         record = FamilyRecord(**json.loads(rotated.record))
         person = await self.registry.person(record.person_id)
-        if person is None or person.disabled or person.token_version != record.version:
+        if (
+            person is None
+            or person.disabled
+            or person.token_version != record.version
+            or not await self._device_ok(record.device)
+        ):
             await self.state.drop_family(family)
             raise Unauthorized("the sign-in was revoked")
         return record, person, family, new_id
+
+    async def _device_ok(self, device: str) -> bool:
+        if not device:
+            return True
+        return self.device_active is not None and await self.device_active(device)
 
     async def refresh(self, refresh_token: str) -> TokenPair:
         """A new pair for the same sign-in (the grant acted under is checked again)."""
@@ -224,6 +242,8 @@ class TaxpayerTokens:
             raise Unauthorized("the token was revoked")
         if principal.family and not await self.state.family_alive(principal.family):
             raise Unauthorized("the sign-in has ended")
+        if not await self._device_ok(principal.device):
+            raise Unauthorized("the kiosk signed in at was revoked")
         if principal.acting_for:
             grant = await self.registry.grant(
                 person.id, principal.acting_for, principal.acting_role, self.today()

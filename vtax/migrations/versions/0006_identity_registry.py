@@ -1,4 +1,4 @@
-"""Identity registry: people, verified phones, enterprises, grants
+"""Identity registry: people, verified phones, enterprises, grants, kiosks, staff factors
 
 Revision ID: 0006
 Revises: 0005
@@ -8,7 +8,8 @@ The registry behind taxpayer sign-in (vtax/identity/, docs/identity.md): a perso
 by (document type, the document's lifelong key); their verified mobile numbers (E.164, one
 person each) are where sign-in codes go; an enterprise by its USCC; a grant says a person
 acts for an enterprise in a role between two days. `token_version` revokes every token of a
-person at once. New tables only: nothing existing changes, so the downgrade drops them.
+person at once. Kiosks with their Ed25519 public keys; staff second factors and lockouts;
+an append-only identity audit. New tables only: nothing existing changes, so the downgrade drops them.
 The table shapes are written out here, not imported from vtax.identity.tables.
 """
 
@@ -90,9 +91,50 @@ def upgrade() -> None:
         sa.UniqueConstraint("person_id", "enterprise_id", "role"),
     )
     op.create_index("ix_identity_grants_enterprise", "identity_grants", ["enterprise_id", "role"])
+    op.create_table(
+        "identity_kiosks",
+        sa.Column("id", sa.String(36), primary_key=True),
+        sa.Column("name", sa.String(100), nullable=False),
+        sa.Column("branch", sa.String(100), nullable=False),
+        sa.Column("location", sa.String(200), nullable=False),
+        sa.Column("public_key", sa.String(64), nullable=False),
+        sa.Column("registered_by", sa.String(36), nullable=False),
+        _stamp("registered_at"),
+        sa.Column("revoked_at", vtax.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("revoked_by", sa.String(36), nullable=True),
+    )
+    op.create_table(
+        "identity_staff_security",
+        sa.Column(
+            "user_id",
+            sa.String(36),
+            sa.ForeignKey("users.id", ondelete="CASCADE"),
+            primary_key=True,
+        ),
+        sa.Column("totp_sealed", sa.String(255), nullable=True),
+        sa.Column("totp_confirmed", sa.Boolean(), nullable=False),
+        sa.Column("totp_last_step", sa.Integer(), nullable=False),
+        sa.Column("failures", sa.Integer(), nullable=False),
+        sa.Column("locked_until", vtax.db.UTCDateTime(timezone=True), nullable=True),
+        _stamp("updated_at"),
+    )
+    op.create_table(
+        "identity_audit",
+        sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+        _stamp("at"),
+        sa.Column("actor_role", sa.String(16), nullable=False),
+        sa.Column("actor_id", sa.String(36), nullable=True),
+        sa.Column("kind", sa.String(32), nullable=False),
+        sa.Column("subject", sa.String(64), nullable=False),
+        sa.Column("data", sa.JSON(), nullable=False),
+    )
+    op.create_index("ix_identity_audit_subject", "identity_audit", ["subject", "at"])
 
 
 def downgrade() -> None:
+    op.drop_table("identity_audit")
+    op.drop_table("identity_staff_security")
+    op.drop_table("identity_kiosks")
     op.drop_table("identity_grants")
     op.drop_table("identity_enterprises")
     op.drop_table("identity_phones")
