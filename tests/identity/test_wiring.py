@@ -8,6 +8,7 @@ import pytest
 from tests.conftest import test_settings
 from tests.identity.conftest import REDIS_URL
 from tests.identity.test_registry_import import GOOD
+from vtax.accounts import Accounts
 from vtax.app.identity_wiring import build_identity, import_registry, report_lines
 from vtax.auth import TokenIssuer
 from vtax.identity.redis_state import RedisIdentityState
@@ -25,6 +26,14 @@ async def test_defaults_and_redis(sqlite_db, tmp_path, redis_prefix):
     services = build_identity(s, sqlite_db.sessions, issuer)
     assert isinstance(services.state, MemoryIdentityState)
     assert services.sms is not None and services.oidc is None
+    assert services.kiosk is None and services.staff is None
+    with_staff = build_identity(
+        settings("sqlite+aiosqlite:///x.db", tmp_path, identity_providers=["sms", "kiosk"]),
+        sqlite_db.sessions,
+        issuer,
+        accounts=Accounts(sqlite_db.sessions),
+    )
+    assert with_staff.kiosk is not None and with_staff.staff is not None
     redis = connect(REDIS_URL, max_connections=4)
     try:
         scaled = build_identity(

@@ -15,10 +15,12 @@ from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from vtax import identity as numbers
-from vtax.auth import Principal, Unauthorized
+from vtax.accounts import Accounts, StaffMember
+from vtax.auth import Principal, TokenIssuer, Unauthorized
 from vtax.contract import identity as c
 from vtax.identity import InvalidIdentity, otp
 from vtax.identity.documents import InvalidPhone, parse_document, parse_phone
@@ -31,6 +33,7 @@ from vtax.identity.registry import (
     Registry,
     upsert_from_provider,
 )
+from vtax.identity.staff import StaffFactors
 from vtax.identity.state import CodeLimits, IdentityState
 from vtax.identity.tables import GRANT_ROLES
 from vtax.identity.tokens import (
@@ -42,6 +45,7 @@ from vtax.identity.tokens import (
     TokenPair,
     require_step_up,
 )
+from vtax.models import User
 from vtax.sms import SmsError, SmsSender, masked
 
 log = logging.getLogger(__name__)
@@ -495,3 +499,98 @@ def _kiosk_out(k: KioskView) -> c.KioskOut:
         registered_at=k.registered_at.isoformat(),
         revoked_at=None if k.revoked_at is None else k.revoked_at.isoformat(),
     )
+
+
+STAFF_MFA = "pwd+otp"
+
+
+@dataclass(frozen=True, slots=True)
+class StaffSignedIn:
+    """A staff sign-in: the token (its `amr` claim says whether a second factor was used)
+    and the account; the transport answers `StaffToken` from it."""
+
+    token: str
+    member: StaffMember
+    second_factor: bool
+
+
+class StaffLogin:
+    """Staff sign-in with password and, once set up, a TOTP code; lockout after repeated
+    failures (either kind); supervisors need the second factor for recordings and exports
+    (`require_second_factor`)."""
+
+    def __init__(
+        self,
+        accounts: Accounts,
+        sessions: async_sessionmaker[Any],
+        factors: StaffFactors,
+        issuer: TokenIssuer,
+    ) -> None:
+        self.accounts, self.sessions, self.factors, self.issuer = (
+            accounts,
+            sessions,
+            factors,
+            issuer,
+        )
+
+    async def _user_id(self, username: str) -> str | None:
+        async with self.sessions() as db:
+            found = await db.scalar(select(User.id).where(User.username == username))
+        return None if found is None else str(found)
+
+    async def login(self, body: c.StaffLogin2) -> StaffSignedIn:
+        wrong = IdentityError("invalid_credentials", "wrong username, password or code")
+        user_id = await self._user_id(body.username)
+        if user_id is not None:
+            wait = await self.factors.locked_for(user_id)
+            if wait > 0:
+                raise IdentityError(
+                    "account_locked", "too many failed sign-ins: locked", retry_after_s=wait
+                )
+        member = await self.accounts.authenticate(body.username, body.password)
+        if member is None:
+            if user_id is not None:
+                await self.factors.failed(user_id, "password")
+            raise wrong
+        has_factor = await self.factors.has_factor(member.id)
+        if has_factor:
+            if body.code is None:
+                raise IdentityError("second_factor_required", "enter the authenticator's code")
+            if not await self.factors.check(member.id, body.code):
+                await self.factors.failed(member.id, "code")
+                raise wrong
+        await self.factors.succeeded(member.id)
+        token = self.issuer.issue(
+            member.id,
+            member.role,  # type: ignore[arg-type]
+            member.display_name,
+            claims={"amr": STAFF_MFA if has_factor else "pwd"},
+        )
+        return StaffSignedIn(token, member, has_factor)
+
+    async def enroll(self, caller: Principal, username: str) -> c.TotpEnrolment:
+        if caller.role not in ("agent", "supervisor"):
+            raise IdentityError("forbidden", "staff only")
+        try:
+            secret, uri = await self.factors.enroll(caller.subject, username)
+        except ValueError as exc:
+            raise IdentityError("invalid_state", str(exc)) from None
+        return c.TotpEnrolment(secret=secret, provisioning_uri=uri)
+
+    async def confirm(self, caller: Principal, body: c.TotpConfirm) -> None:
+        if not await self.factors.check(caller.subject, body.code, confirming=True):
+            raise IdentityError("invalid_code", "the code does not match: try the next one")
+
+    async def unlock(self, caller: Principal, body: c.StaffUnlock) -> None:
+        if caller.role != "supervisor":
+            raise IdentityError("forbidden", "only supervisors unlock accounts")
+        await self.factors.unlock(body.user_id, caller.subject)
+
+    @staticmethod
+    def require_second_factor(caller: Principal) -> None:
+        """Recordings and exports: a supervisor's token must come from a sign-in with the
+        second factor."""
+        if caller.method != STAFF_MFA:
+            raise IdentityError(
+                "second_factor_required", "sign in with your authenticator's code first"
+            )

@@ -11,11 +11,13 @@ from typing import Any
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from vtax.accounts import Accounts
 from vtax.app.identity import (
     KioskSignIn,
     OidcSignIn,
     SmsPolicy,
     SmsSignIn,
+    StaffLogin,
     TaxpayerSignIn,
     today_in,
 )
@@ -27,6 +29,7 @@ from vtax.identity.kiosk import Kiosks
 from vtax.identity.oidc import OidcClient, OidcConfig
 from vtax.identity.redis_state import RedisIdentityState
 from vtax.identity.registry import Registry
+from vtax.identity.staff import StaffFactors
 from vtax.identity.state import CodeLimits, IdentityState, MemoryIdentityState
 from vtax.identity.tokens import TaxpayerTokens
 from vtax.sms import SmsSender, sms_sender
@@ -41,6 +44,7 @@ class IdentityServices:
     sms: SmsSignIn | None  # "sms" in identity_providers
     oidc: OidcSignIn | None  # "oidc" in identity_providers and an issuer set
     kiosk: KioskSignIn | None  # "kiosk" in identity_providers
+    staff: StaffLogin | None  # when the accounts are given
 
     async def aclose(self) -> None:
         if self.sms is not None:
@@ -69,6 +73,7 @@ def build_identity(
     *,
     redis: Redis | None = None,
     sender: SmsSender | None = None,
+    accounts: Accounts | None = None,
 ) -> IdentityServices:
     """Every identity use case over one state: Redis (shared by the nodes) when given."""
     unknown = set(settings.identity_providers) - {"sms", "oidc", "kiosk"}
@@ -140,7 +145,16 @@ def build_identity(
     kiosk = (
         KioskSignIn(kiosks, sessions, signin) if "kiosk" in settings.identity_providers else None
     )
-    return IdentityServices(state, registry, tokens, signin, sms, oidc, kiosk)
+    staff = None
+    if accounts is not None:
+        factors = StaffFactors(
+            sessions,
+            settings.signing_key(),
+            max_failures=settings.staff_max_failures,
+            lockout_s=settings.staff_lockout_s,
+        )
+        staff = StaffLogin(accounts, sessions, factors, issuer)
+    return IdentityServices(state, registry, tokens, signin, sms, oidc, kiosk, staff)
 
 
 async def import_registry(settings: Settings, path: Path, fmt: str | None = None) -> ImportReport:

@@ -126,6 +126,16 @@ ERROR_CODES: dict[str, ErrorCode] = {
         "expiry, signature) or names no registered person",
     ),
     "unknown_provider": ErrorCode("HTTP", 404, "that sign-in method is not enabled here"),
+    "account_locked": ErrorCode(
+        "HTTP",
+        423,
+        "too many failed staff sign-ins: locked for a while or until a supervisor unlocks",
+    ),
+    "second_factor_required": ErrorCode(
+        "both",
+        401,
+        "the authenticator's code is needed (at sign-in, or for recordings and exports)",
+    ),
     "rate_limited": ErrorCode(
         "both", 429, "too many requests or events of a kind (docs/protocol.md, Limits)"
     ),
