@@ -200,8 +200,11 @@ async def test_sign_in_choose_enterprise(oidc):
     # the two bad entries of the claim (a wrong check character, an unknown role) give nothing
     assert [(o.uscc, o.role) for o in session.options] == [(ACME, "legal_representative")]
     acting = await oidc.signin.act_for(
-        ActFor(enterprise_id=session.options[0].enterprise_id, role="legal_representative"),
-        session.refresh_token,
+        ActFor(
+            refresh_token=session.refresh_token,
+            enterprise_id=session.options[0].enterprise_id,
+            role="legal_representative",
+        )
     )
     p = await oidc.signin.authenticate(acting.access_token)
     assert (p.method, p.acr, p.acting_role) == ("oidc", 4, "legal_representative")
@@ -326,8 +329,11 @@ async def test_step_up_sign_in(oidc):
 async def test_provider_grants_are_replaced_at_each_sign_in(oidc):
     first = await oidc.sign_in()
     acting = await oidc.signin.act_for(
-        ActFor(enterprise_id=first.options[0].enterprise_id, role="legal_representative"),
-        first.refresh_token,
+        ActFor(
+            refresh_token=first.refresh_token,
+            enterprise_id=first.options[0].enterprise_id,
+            role="legal_representative",
+        )
     )
     oidc.provider.accounts["wang"]["enterprises"] = []
     await oidc.provider.restart(oidc.provider.keys)

@@ -36,7 +36,11 @@ async def test_act_for_an_enterprise_under_a_grant(world):
     assert (me.role, me.acting_for, me.method, me.acr) == ("taxpayer", "", "sms", 3)
     acme = option(s, ACME, "legal_representative")
     acting = await world.signin.act_for(
-        ActFor(enterprise_id=acme.enterprise_id, role="legal_representative"), s.refresh_token
+        ActFor(
+            refresh_token=s.refresh_token,
+            enterprise_id=acme.enterprise_id,
+            role="legal_representative",
+        )
     )
     assert acting.acting.uscc == ACME and acting.acting.role == "legal_representative"
     p = await world.signin.authenticate(acting.access_token)
@@ -56,7 +60,9 @@ async def test_no_act_for_without_a_grant(world):
         ("0" * 36, "tax_handler"),
     ):
         with pytest.raises(IdentityError) as e:
-            await world.signin.act_for(ActFor(enterprise_id=enterprise, role=role), s.refresh_token)
+            await world.signin.act_for(
+                ActFor(refresh_token=s.refresh_token, enterprise_id=enterprise, role=role)
+            )
         assert e.value.code == "act_for_denied"
     # the refused switch left the refresh token usable
     assert (await world.signin.refresh(Refresh(refresh_token=s.refresh_token))).acting is None
@@ -69,8 +75,11 @@ async def test_knowing_another_enterprise_gives_nothing(world):
     assert other_grants[0].uscc == OTHER
     with pytest.raises(IdentityError) as e:
         await world.signin.act_for(
-            ActFor(enterprise_id=other_grants[0].enterprise_id, role="legal_representative"),
-            s.refresh_token,
+            ActFor(
+                refresh_token=s.refresh_token,
+                enterprise_id=other_grants[0].enterprise_id,
+                role="legal_representative",
+            )
         )
     assert e.value.code == "act_for_denied"
 
@@ -117,7 +126,7 @@ async def test_ended_grant_ends_the_acting_token_and_refresh(sqlite_db, state):
     s = await signed_in(world)
     beta = option(s, BETA, "tax_handler")  # valid until 2026-12-31
     acting = await world.signin.act_for(
-        ActFor(enterprise_id=beta.enterprise_id, role="tax_handler"), s.refresh_token
+        ActFor(refresh_token=s.refresh_token, enterprise_id=beta.enterprise_id, role="tax_handler")
     )
     await world.signin.authenticate(acting.access_token)
     days[0] = date(2027, 1, 1)

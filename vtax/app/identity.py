@@ -144,12 +144,12 @@ class TaxpayerSignIn:
             raise IdentityError("unauthorized", str(exc)) from None
         return await self.session(pair)
 
-    async def act_for(self, body: c.ActFor, refresh_token: str) -> c.TaxpayerSession:
+    async def act_for(self, body: c.ActFor) -> c.TaxpayerSession:
         if (body.enterprise_id is None) != (body.role is None):
             raise IdentityError("invalid_payload", "enterprise_id and role come together")
         try:
             pair = await self.tokens.act_for(
-                refresh_token, body.enterprise_id or "", body.role or ""
+                body.refresh_token, body.enterprise_id or "", body.role or ""
             )
         except ActForDenied as exc:
             raise IdentityError("act_for_denied", str(exc)) from None

@@ -49,8 +49,9 @@ class SmsCodeVerify(Message):
 
 class ActFor(Message):
     """Act for this enterprise in this role (one of the session's `options`); omit both
-    fields to act for oneself."""
+    fields to act for oneself. The sign-in's refresh token is rotated by the switch."""
 
+    refresh_token: OpaqueToken
     enterprise_id: Uuid | None = None
     role: GrantRole | None = None
 
