@@ -54,3 +54,51 @@ async def test_0006_up_down_up(database_url):
     assert not TABLES & await tables(database_url)
     await migrate(database_url, "0006")
     assert TABLES <= await tables(database_url)
+
+
+async def test_0006_maps_todays_taxpayers(database_url):
+    """Resident-ID taxpayers become people, USCC taxpayers enterprises, with their ids."""
+    await migrate(database_url, "0005")
+    rows = [
+        ("t-rid", "resident_id", "11010519491231002X", "Wang Fang"),
+        ("t-permit", "resident_id", "810000199001011234", ""),
+        ("t-uscc", "uscc", "91350100M000100Y43", "Acme Ltd"),
+    ]
+    engine = make_engine(database_url)
+    try:
+        async with engine.begin() as conn:
+            for row in rows:
+                await conn.execute(
+                    sa.text(
+                        "INSERT INTO taxpayers (id, id_type, id_number, name, created_at) "
+                        "VALUES (:id, :t, :n, :name, :at)"
+                    ),
+                    {
+                        "id": row[0],
+                        "t": row[1],
+                        "n": row[2],
+                        "name": row[3],
+                        "at": datetime(2026, 1, 2),
+                    },
+                )
+    finally:
+        await engine.dispose()
+    await migrate(database_url, "0006")
+    engine = make_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            people = (
+                await conn.execute(
+                    sa.text("SELECT id, doc_type, doc_key, name FROM identity_people ORDER BY id")
+                )
+            ).all()
+            firms = (
+                await conn.execute(sa.text("SELECT id, uscc, name FROM identity_enterprises"))
+            ).all()
+    finally:
+        await engine.dispose()
+    assert [tuple(p) for p in people] == [
+        ("t-permit", "residence_permit", "810000199001011234", ""),
+        ("t-rid", "resident_id", "11010519491231002X", "Wang Fang"),
+    ]
+    assert [tuple(f) for f in firms] == [("t-uscc", "91350100M000100Y43", "Acme Ltd")]

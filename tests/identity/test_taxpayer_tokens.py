@@ -8,7 +8,9 @@ import time
 from datetime import date
 
 import pytest
+import sqlalchemy as sa
 
+from tests.identity.numbers import resident_id
 from tests.identity.world import ACME, BETA, OTHER, TODAY, WANG_PHONE, make_world
 from vtax.app.identity import IdentityError
 from vtax.auth import TokenIssuer, Unauthorized
@@ -28,6 +30,19 @@ async def signed_in(world, acr=3, auth_time=None):
 
 def option(session, uscc, role):
     return next(o for o in session.options if o.uscc == uscc and o.role == role)
+
+
+async def test_a_signed_in_person_is_a_taxpayer_of_the_sessions(world):
+    s = await signed_in(world)
+    async with world.db.engine.connect() as conn:
+        row = (
+            await conn.execute(
+                sa.text("SELECT id_type, id_number, name FROM taxpayers WHERE id = :id"),
+                {"id": s.person.person_id},
+            )
+        ).one()
+    assert tuple(row) == ("resident_id", resident_id(), "Wang Fang")
+    await signed_in(world)  # a second sign-in finds it
 
 
 async def test_act_for_an_enterprise_under_a_grant(world):

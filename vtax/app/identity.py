@@ -137,9 +137,12 @@ class TaxpayerSignIn:
         )
 
     async def start(self, person: PersonRecord, sign_in: SignIn) -> c.TaxpayerSession:
-        """A new sign-in; the person acts for themselves until they choose (`act_for`)."""
+        """A new sign-in; the person acts for themselves until they choose (`act_for`).
+        The person's id is their taxpayer id in the sessions (a `taxpayers` row is made
+        for a person who has none)."""
         try:
             pair = await self.tokens.issue(person, sign_in)
+            await self.registry.ensure_taxpayer(person)
         except Unauthorized as exc:
             raise IdentityError("unauthorized", str(exc)) from None
         return await self.session(pair)

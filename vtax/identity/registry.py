@@ -9,10 +9,12 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from vtax.db import utcnow
 from vtax.identity.tables import Enterprise, Grant, Person, Phone
+from vtax.models import Taxpayer
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +138,29 @@ class Registry:
             result = await db.execute(update(Person).where(Person.id == person_id).values(values))
         if not result.rowcount:  # type: ignore[attr-defined]
             raise KeyError(person_id)
+
+    async def ensure_taxpayer(self, person: PersonRecord, doc_key: str | None = None) -> str:
+        """The `taxpayers` row the sessions, ratings and deliveries name (its id is the
+        person's id: migration 0006 gave people the ids of today's taxpayers), created for a
+        person who has none."""
+        async with self._sessions() as db:
+            if await db.get(Taxpayer, person.id) is not None:
+                return person.id
+            if doc_key is None:
+                doc_key = await db.scalar(select(Person.doc_key).where(Person.id == person.id))
+            db.add(
+                Taxpayer(
+                    id=person.id,
+                    id_type=person.doc_type[:16],
+                    id_number=(doc_key or person.doc_number)[:18],
+                    name=person.name,
+                )
+            )
+            try:
+                await db.commit()
+            except IntegrityError:  # a concurrent first sign-in made it
+                await db.rollback()
+        return person.id
 
     async def add_person(self, name: str, doc_type: str, doc_key: str, doc_number: str) -> str:
         """A new person (tests and the OIDC first sign-in); the id."""

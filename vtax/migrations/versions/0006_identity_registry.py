@@ -8,9 +8,10 @@ The registry behind taxpayer sign-in (vtax/identity/, docs/identity.md): a perso
 by (document type, the document's lifelong key); their verified mobile numbers (E.164, one
 person each) are where sign-in codes go; an enterprise by its USCC; a grant says a person
 acts for an enterprise in a role between two days. `token_version` revokes every token of a
-person at once. Kiosks with their Ed25519 public keys; staff second factors and lockouts;
-an append-only identity audit. New tables only: nothing existing changes, so the downgrade drops them.
-The table shapes are written out here, not imported from vtax.identity.tables.
+person at once. Kiosks with their Ed25519 public keys; staff second factors and
+lockouts; an append-only identity audit. Today's taxpayers are mapped: resident-ID ones to
+people, USCC ones to enterprises, keeping their ids. Nothing existing changes, so the
+downgrade drops the new tables. The table shapes are written out here, not imported from vtax.identity.tables.
 """
 
 from __future__ import annotations
@@ -129,6 +130,22 @@ def upgrade() -> None:
         sa.Column("data", sa.JSON(), nullable=False),
     )
     op.create_index("ix_identity_audit_subject", "identity_audit", ["subject", "at"])
+    # Today's taxpayers keep their history: each resident-ID taxpayer becomes a person and
+    # each USCC taxpayer an enterprise, with the same id (the sessions, ratings and
+    # deliveries that name it stay theirs). Numbers from 810000/820000/830000 were always
+    # residence permits. The same SQL on SQLite and PostgreSQL.
+    op.execute(
+        "INSERT INTO identity_people (id, name, doc_type, doc_key, doc_number, disabled, "
+        "token_version, created_at, updated_at) "
+        "SELECT id, name, CASE WHEN substr(id_number, 1, 2) IN ('81', '82', '83') "
+        "THEN 'residence_permit' ELSE 'resident_id' END, id_number, id_number, false, 0, "
+        "created_at, created_at FROM taxpayers WHERE id_type = 'resident_id'"
+    )
+    op.execute(
+        "INSERT INTO identity_enterprises (id, uscc, name, disabled, created_at, updated_at) "
+        "SELECT id, id_number, name, false, created_at, created_at FROM taxpayers "
+        "WHERE id_type = 'uscc'"
+    )
 
 
 def downgrade() -> None:
