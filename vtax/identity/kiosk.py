@@ -146,9 +146,10 @@ class Kiosks:
 
     async def active(self, kiosk_id: str) -> bool:
         async with self.sessions() as db:
-            revoked = await db.scalar(select(Kiosk.revoked_at).where(Kiosk.id == kiosk_id))
-            found = await db.scalar(select(Kiosk.id).where(Kiosk.id == kiosk_id))
-        return found is not None and revoked is None
+            found = await db.scalar(
+                select(Kiosk.id).where(Kiosk.id == kiosk_id, Kiosk.revoked_at.is_(None))
+            )
+        return found is not None
 
     async def challenge(self, kiosk_id: str) -> str:
         """A nonce for the kiosk's next assertion (single use, `nonce_ttl_s`)."""

@@ -125,9 +125,8 @@ class MemoryIdentityState:
         if self._ops % 1000:
             return
         now = self._clock()
-        for d in (self._marks,):
-            for k in [k for k, e in d.items() if e <= now]:
-                del d[k]
+        for k in [k for k, e in self._marks.items() if e <= now]:
+            del self._marks[k]
         for k in [k for k, v in self._counts.items() if v[1] <= now]:
             del self._counts[k]
         for k in [k for k, v in self._codes.items() if v[2] <= now]:
