@@ -115,6 +115,9 @@ class Settings(BaseModel):
     )
     sign_in_code_per_number: int = Field(5, ge=1, le=1000, description="Codes per number.")
     sign_in_code_per_address: int = Field(20, ge=1, le=100_000, description="Codes per address.")
+    sign_in_code_tries_per_address: int = Field(
+        50, ge=1, le=100_000, description="Code tries per client address per window (any number)."
+    )
     taxpayer_access_ttl_s: int = Field(
         900, ge=30, le=24 * 3600, description="A taxpayer access token's life."
     )
@@ -139,6 +142,9 @@ class Settings(BaseModel):
     oidc_clock_skew_s: int = Field(60, ge=0, le=600, description="Leeway on exp/iat/auth_time.")
     oidc_flow_ttl_s: float = Field(600.0, gt=0, le=3600, description="Time to finish a sign-in.")
     kiosk_nonce_ttl_s: float = Field(120.0, gt=0, le=3600, description="A kiosk nonce's life.")
+    kiosk_challenges_per_minute: int = Field(
+        10, ge=1, le=10_000, description="Sign-in nonces one kiosk may ask for per minute."
+    )
     kiosk_assertion_max_age_s: float = Field(
         60.0, gt=0, le=600, description="How old (or early) a kiosk's signed assertion may be."
     )

@@ -205,3 +205,13 @@ async def test_revoking_a_kiosk_stops_it_at_once(kiosk_world):
     with pytest.raises(IdentityError) as e:
         await use_case.revoke(BOSS, device.id)
     assert e.value.code == "not_found"
+
+
+async def test_challenges_per_kiosk_are_limited(kiosk_world):
+    use_case, _, device = kiosk_world
+    use_case.challenges_per_minute = 3
+    for _ in range(3):
+        await nonce(use_case, device)
+    with pytest.raises(IdentityError) as e:
+        await nonce(use_case, device)
+    assert e.value.code == "rate_limited" and 0 < e.value.retry_after_s <= 60

@@ -183,3 +183,20 @@ async def test_disable_and_token_versions(db):
     assert await db.registry.person_by_phone("+8613800138000") is None
     p = await db.registry.person(wang.id)
     assert p is not None and p.disabled and p.token_version == 2
+
+
+async def test_concurrent_first_sign_ins_make_one_person(db):
+    import asyncio
+
+    from vtax.identity.registry import ProvidedGrant, upsert_from_provider
+
+    grants = [ProvidedGrant(A, "Acme Ltd", "tax_handler")]
+    people = await asyncio.gather(
+        *(
+            upsert_from_provider(db.sessions, "resident_id", RID, RID, "Wang", grants, TODAY)
+            for _ in range(3)
+        )
+    )
+    assert len({p.id for p in people}) == 1
+    c = await counts(db)
+    assert (c["identity_people"], c["identity_enterprises"], c["identity_grants"]) == (1, 1, 1)

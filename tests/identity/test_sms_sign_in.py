@@ -138,3 +138,19 @@ async def test_disabled_person_cannot_finish(world):
     with pytest.raises(IdentityError) as e:
         await world.sms.verify(SmsCodeVerify(phone=WANG_PHONE, code=code))
     assert e.value.code == "invalid_code"
+
+
+async def test_tries_per_address_across_numbers(sqlite_db, state):
+    """Guessing one try at each of many numbers from one address is limited too."""
+    world = await make_world(sqlite_db, state, tries_per_address=3)
+    codes = []
+    for phone in (WANG_PHONE, LEONG_PHONE, STRANGER_PHONE, "+8613700137000"):
+        await ask(world, phone)
+        with pytest.raises(IdentityError) as e:
+            await world.sms.verify(SmsCodeVerify(phone=phone, code="000000"), "192.0.2.9")
+        codes.append(e.value.code)
+    assert codes == ["invalid_code"] * 3 + ["rate_limited"]
+    # another address still may
+    with pytest.raises(IdentityError) as e:
+        await world.sms.verify(SmsCodeVerify(phone=WANG_PHONE, code="000000"), "192.0.2.10")
+    assert e.value.code == "invalid_code"

@@ -136,3 +136,13 @@ async def test_member_sets(state):
     await state.add_member("sid", "s3", "f4", 0.1)
     await asyncio.sleep(0.15)
     assert await state.take_members("sid", "s3") == []
+
+
+async def test_hit_windows(state):
+    assert [await state.hit("kiosk", "k1", 3, 0.3) for _ in range(3)] == [0.0, 0.0, 0.0]
+    wait = await state.hit("kiosk", "k1", 3, 0.3)
+    assert 0 < wait <= 0.3
+    assert await state.hit("kiosk", "k2", 3, 0.3) == 0.0  # keys are apart
+    assert await state.hit("oidc", "k1", 3, 0.3) == 0.0  # kinds too
+    await asyncio.sleep(0.35)
+    assert await state.hit("kiosk", "k1", 3, 0.3) == 0.0

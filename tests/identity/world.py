@@ -78,6 +78,7 @@ async def make_world(db: Any, state: Any, today: list[date] | None = None, **lim
             per_address=limits.get("per_address", 50),
         ),
         max_attempts=5,
+        tries_per_address=limits.get("tries_per_address", 50),
     )
     sms = SmsSignIn(
         db.registry, state, sender, signin, secret=KEY, policy=policy, clock=lambda: clock[0]

@@ -207,6 +207,7 @@ class TaxpayerSignIn:
 class SmsPolicy:
     limits: CodeLimits
     max_attempts: int
+    tries_per_address: int = 50  # per limits.window_s, over every number
 
 
 class SmsSignIn:
@@ -281,8 +282,21 @@ class SmsSignIn:
         while self._sending:
             await asyncio.gather(*list(self._sending))
 
-    async def verify(self, body: c.SmsCodeVerify) -> c.TaxpayerSession:
+    async def verify(self, body: c.SmsCodeVerify, address: str = "") -> c.TaxpayerSession:
+        """`address`: the client's; one address may try `tries_per_address` codes per
+        window whatever the numbers (guessing across many numbers)."""
         phone = self._phone(body.phone)
+        if address:
+            wait = await self.state.hit(
+                "code-tries",
+                otp.address_key(address),
+                self.policy.tries_per_address,
+                self.policy.limits.window_s,
+            )
+            if wait:
+                raise IdentityError(
+                    "rate_limited", "too many tries from this address", retry_after_s=wait
+                )
         attempt = await self.state.attempt_code(phone)
         wrong = IdentityError("invalid_code", "the code is wrong, expired or already used")
         if attempt is None:
@@ -437,11 +451,24 @@ class KioskSignIn:
     the tokens (revoking it ends them)."""
 
     def __init__(
-        self, kiosks: Kiosks, sessions: async_sessionmaker[Any], signin: TaxpayerSignIn
+        self,
+        kiosks: Kiosks,
+        sessions: async_sessionmaker[Any],
+        signin: TaxpayerSignIn,
+        *,
+        challenges_per_minute: int = 10,
     ) -> None:
         self.kiosks, self.sessions, self.signin = kiosks, sessions, signin
+        self.challenges_per_minute = challenges_per_minute
 
     async def challenge(self, body: c.KioskChallengeRequest) -> c.KioskChallenge:
+        """A nonce for the kiosk's next assertion; at most `challenges_per_minute` per
+        kiosk (a stolen or broken kiosk cannot flood the queue with sign-ins)."""
+        wait = await self.kiosks.state.hit(
+            "kiosk-challenge", body.kiosk_id, self.challenges_per_minute, 60.0
+        )
+        if wait:
+            raise IdentityError("rate_limited", "this kiosk asks too often", retry_after_s=wait)
         try:
             nonce = await self.kiosks.challenge(body.kiosk_id)
         except KioskRefused:

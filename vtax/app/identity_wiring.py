@@ -124,6 +124,7 @@ def build_identity(
                     per_address=settings.sign_in_code_per_address,
                 ),
                 max_attempts=settings.sign_in_code_attempts,
+                tries_per_address=settings.sign_in_code_tries_per_address,
             ),
         )
     oidc = None

@@ -41,3 +41,9 @@ def members(p: str, kind: str, key: str) -> str:
     """SET of refresh family ids under a provider's session id or subject (back-channel
     logout); PEXPIRE renewed by each addition."""
     return f"{p}id:set:{kind}:{key}"
+
+
+def hits(p: str, kind: str, key: str) -> str:
+    """STRING counter of events (kiosk challenges, OIDC starts, code tries per address);
+    PEXPIRE set by the first = the window."""
+    return f"{p}id:hit:{kind}:{key}"

@@ -57,6 +57,14 @@ return members
 """
 
 
+_HIT = """
+local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+if n >= tonumber(ARGV[1]) then return math.max(redis.call('PTTL', KEYS[1]), 1) end
+if redis.call('INCR', KEYS[1]) == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+
+
 def _ms(seconds: float) -> int:
     return max(1, int(seconds * 1000))
 
@@ -73,6 +81,7 @@ class RedisIdentityState:
         self._consume = redis.register_script(_CONSUME)
         self._rotate = redis.register_script(_ROTATE)
         self._take_set = redis.register_script(_TAKE_SET)
+        self._hit = redis.register_script(_HIT)
 
     async def issue_code(self, phone: str, address: str, digest: str, limits: CodeLimits) -> Issued:
         status, wait_ms = await self._issue(
@@ -148,3 +157,7 @@ class RedisIdentityState:
     async def take_members(self, kind: str, key: str) -> list[str]:
         members = await self._take_set(keys=[keys.members(self.p, kind, key)])
         return sorted(_s(m) for m in members)
+
+    async def hit(self, kind: str, key: str, limit: int, window_s: float) -> float:
+        wait_ms = await self._hit(keys=[keys.hits(self.p, kind, key)], args=[limit, _ms(window_s)])
+        return int(wait_ms) / 1000

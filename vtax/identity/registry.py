@@ -198,6 +198,27 @@ async def upsert_from_provider(
     grants: list[ProvidedGrant] | None,
     today: date,
 ) -> PersonRecord:
+    """`_upsert_from_provider`, once more if a concurrent first sign-in of the same person
+    (or a first sight of the same enterprise) won the insert."""
+    try:
+        return await _upsert_from_provider(
+            sessions, doc_type, doc_key, doc_number, name, grants, today
+        )
+    except IntegrityError:
+        return await _upsert_from_provider(
+            sessions, doc_type, doc_key, doc_number, name, grants, today
+        )
+
+
+async def _upsert_from_provider(
+    sessions: async_sessionmaker[Any],
+    doc_type: str,
+    doc_key: str,
+    doc_number: str,
+    name: str,
+    grants: list[ProvidedGrant] | None,
+    today: date,
+) -> PersonRecord:
     """The person an identity provider vouches for, created on first sight; its grants
     (source "oidc") set to exactly the ones it states now (others of that source revoked;
     the registry import's own grants untouched). `grants` None: a source that states no

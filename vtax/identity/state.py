@@ -102,6 +102,11 @@ class IdentityState(Protocol):
         """The set's members, deleted in the same step."""
         ...
 
+    async def hit(self, kind: str, key: str, limit: int, window_s: float) -> float:
+        """Count one event of (kind, key) in a fixed window that starts at its first event:
+        0 if it is within `limit`, else the seconds until the window ends (not counted)."""
+        ...
+
 
 class MemoryIdentityState:
     """One node's identity state in dictionaries; expiry by a monotonic clock."""
@@ -229,3 +234,11 @@ class MemoryIdentityState:
     async def take_members(self, kind: str, key: str) -> list[str]:
         members, expiry = self._sets.pop((kind, key), (set(), 0.0))
         return sorted(members) if self._live(expiry) else []
+
+    async def hit(self, kind: str, key: str, limit: int, window_s: float) -> float:
+        self._sweep()
+        n, expiry = self._count(f"hit:{kind}:{key}")
+        if n >= limit:
+            return max(expiry - self._clock(), 0.001)
+        self._counts[f"hit:{kind}:{key}"] = (n + 1, expiry if n else self._clock() + window_s)
+        return 0.0
