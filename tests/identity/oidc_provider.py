@@ -83,6 +83,10 @@ class Provider:
         }
 
     async def start(self) -> None:
+        if not (OIDC_DIR / "node_modules" / "oidc-provider").is_dir():
+            raise AssertionError(
+                "the test provider is not installed: make install (npm ci in tests/oidc)"
+            )
         path = self.folder / "provider-config.json"
         path.write_text(json.dumps(self._config()))
         self.log = (self.folder / "provider.log").open("ab")
