@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from tests.identity.numbers import resident_id
 from tests.identity.world import ACME, BETA, OTHER, TODAY, WANG_PHONE, make_world
 from vtax.app.identity import IdentityError
-from vtax.auth import TokenIssuer, Unauthorized
+from vtax.auth import Principal, TokenIssuer, Unauthorized
 from vtax.contract.identity import ActFor, Logout, Refresh
 from vtax.identity.tokens import SignIn
 
@@ -176,7 +176,16 @@ async def test_logout_everywhere_and_disable_revoke_every_token_at_once(world):
             await world.signin.refresh(Refresh(refresh_token=s.refresh_token))
     c = await signed_in(world)  # a new sign-in works again
     await world.signin.authenticate(c.access_token)
-    await world.signin.disable_person(caller.subject)
+    with pytest.raises(IdentityError) as e:
+        await world.signin.disable_person(caller, caller.subject)  # a taxpayer may not
+    assert e.value.code == "forbidden"
+    boss = Principal("boss-id", "supervisor", time.time() + 60)
+    await world.signin.disable_person(boss, caller.subject)
+    async with world.db.engine.connect() as conn:
+        audit = (
+            await conn.execute(sa.text("SELECT kind, actor_id, subject FROM identity_audit"))
+        ).all()
+    assert [tuple(a) for a in audit] == [("person_disabled", "boss-id", caller.subject)]
     with pytest.raises(IdentityError):
         await world.signin.authenticate(c.access_token)
     person = await world.db.registry.person(caller.subject)

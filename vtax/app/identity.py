@@ -195,10 +195,15 @@ class TaxpayerSignIn:
                 step_up=c.StepUpNeeded(acr=exc.acr, max_age_s=exc.max_age_s),
             ) from None
 
-    async def disable_person(self, person_id: str, disabled: bool = True) -> None:
-        """Staff disable a person: every token of theirs dies at once."""
+    async def disable_person(
+        self, caller: Principal, person_id: str, disabled: bool = True
+    ) -> None:
+        """A supervisor disables (or enables) a person, audited: every token of theirs dies
+        at once (the transport also cuts their open sockets)."""
+        if caller.role != "supervisor":
+            raise IdentityError("forbidden", "only supervisors disable people")
         try:
-            await self.registry.set_disabled(person_id, disabled)
+            await self.registry.set_disabled(person_id, disabled, (caller.role, caller.subject))
         except KeyError:
             raise IdentityError("not_found", "no such person") from None
 

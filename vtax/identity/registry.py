@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from vtax.db import utcnow
-from vtax.identity.tables import Enterprise, Grant, Person, Phone
+from vtax.identity.tables import Enterprise, Grant, IdentityAudit, Person, Phone
 from vtax.models import Taxpayer
 
 
@@ -129,15 +129,26 @@ class Registry:
             raise KeyError(person_id)
         return int(version)
 
-    async def set_disabled(self, person_id: str, disabled: bool) -> None:
-        """Disable (or enable) a person; disabling also kills every token at once."""
+    async def set_disabled(
+        self, person_id: str, disabled: bool, actor: tuple[str, str | None] = ("system", None)
+    ) -> None:
+        """Disable (or enable) a person, audited; disabling also kills every token at once."""
         async with self._sessions() as db, db.begin():
             values: dict[str, Any] = {"disabled": disabled, "updated_at": utcnow()}
             if disabled:
                 values["token_version"] = Person.token_version + 1
             result = await db.execute(update(Person).where(Person.id == person_id).values(values))
-        if not result.rowcount:  # type: ignore[attr-defined]
-            raise KeyError(person_id)
+            if not result.rowcount:  # type: ignore[attr-defined]
+                raise KeyError(person_id)
+            db.add(
+                IdentityAudit(
+                    actor_role=actor[0],
+                    actor_id=actor[1],
+                    kind="person_disabled" if disabled else "person_enabled",
+                    subject=person_id,
+                    data={},
+                )
+            )
 
     async def ensure_taxpayer(self, person: PersonRecord, doc_key: str | None = None) -> str:
         """The `taxpayers` row the sessions, ratings and deliveries name (its id is the
