@@ -166,9 +166,16 @@ async def test_logout_this_sign_in(world):
 
 
 async def test_logout_everywhere_and_disable_revoke_every_token_at_once(world):
+    cut: list[str] = []
+
+    async def cut_sockets(person_id: str) -> None:
+        cut.append(person_id)
+
+    world.signin.on_revoked = cut_sockets
     a, b = await signed_in(world), await signed_in(world)
     caller = await world.signin.authenticate(a.access_token)
     await world.signin.logout(caller, Logout(everywhere=True))
+    assert cut == [caller.subject]
     for s in (a, b):
         with pytest.raises(IdentityError):
             await world.signin.authenticate(s.access_token)
@@ -181,6 +188,7 @@ async def test_logout_everywhere_and_disable_revoke_every_token_at_once(world):
     assert e.value.code == "forbidden"
     boss = Principal("boss-id", "supervisor", time.time() + 60)
     await world.signin.disable_person(boss, caller.subject)
+    assert cut == [caller.subject, caller.subject]
     async with world.db.engine.connect() as conn:
         audit = (
             await conn.execute(sa.text("SELECT kind, actor_id, subject FROM identity_audit"))

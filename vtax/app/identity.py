@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -101,9 +101,17 @@ class TaxpayerSignIn:
         *,
         step_up_acr: int = 4,
         step_up_max_age_s: int = 300,
+        on_revoked: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         self.tokens, self.registry = tokens, registry
         self.step_up_acr, self.step_up_max_age_s = step_up_acr, step_up_max_age_s
+        # called with a person id when every token of theirs died (sign-out everywhere,
+        # disabled): the transport cuts their open sockets there
+        self.on_revoked = on_revoked
+
+    async def _revoked(self, person_id: str) -> None:
+        if self.on_revoked is not None:
+            await self.on_revoked(person_id)
 
     async def session(self, pair: TokenPair) -> c.TaxpayerSession:
         options = await self.registry.active_grants(pair.person.id, self.tokens.today())
@@ -182,6 +190,8 @@ class TaxpayerSignIn:
         self, caller: Principal, body: c.Logout, provider_logout_url: str | None = None
     ) -> c.LoggedOut:
         await self.tokens.logout(body.refresh_token, body.everywhere, caller.subject)
+        if body.everywhere:
+            await self._revoked(caller.subject)
         return c.LoggedOut(everywhere=body.everywhere, provider_logout_url=provider_logout_url)
 
     def require_step_up(self, caller: Principal, now: float | None = None) -> None:
@@ -206,6 +216,8 @@ class TaxpayerSignIn:
             await self.registry.set_disabled(person_id, disabled, (caller.role, caller.subject))
         except KeyError:
             raise IdentityError("not_found", "no such person") from None
+        if disabled:
+            await self._revoked(person_id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,7 @@ calls (`vtax registry import PATH`)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,7 @@ def build_identity(
     redis: Redis | None = None,
     sender: SmsSender | None = None,
     accounts: Accounts | None = None,
+    on_revoked: Callable[[str], Awaitable[None]] | None = None,
 ) -> IdentityServices:
     """Every identity use case over one state: Redis (shared by the nodes) when given."""
     unknown = set(settings.identity_providers) - {"sms", "oidc", "kiosk"}
@@ -105,6 +107,7 @@ def build_identity(
         registry,
         step_up_acr=settings.step_up_acr,
         step_up_max_age_s=settings.step_up_max_age_s,
+        on_revoked=on_revoked,
     )
     sms = None
     if "sms" in settings.identity_providers:
