@@ -102,7 +102,7 @@ async def test_no_enumeration(sqlite_db, state):
             first.expires_in_s,
             first.resend_in_s,
             throttled.value.code,
-            round(throttled.value.retry_after_s),
+            50 < throttled.value.retry_after_s <= 60,
             tries,
         )
     assert answers[WANG_PHONE] == answers[STRANGER_PHONE]

@@ -10,7 +10,10 @@ import asyncio
 from tests.conftest import poll_until
 from vtax.identity.state import CodeLimits
 
-FAST = CodeLimits(ttl_s=0.4, resend_s=0.15, window_s=60, per_number=3, per_address=5)
+# Margins hold on a loaded machine: what must still be there lives seconds, what must
+# have gone lives a fraction of a second and is looked at later.
+FAST = CodeLimits(ttl_s=5, resend_s=1.0, window_s=60, per_number=3, per_address=5)
+SHORT = CodeLimits(ttl_s=0.2, resend_s=0, window_s=60, per_number=3, per_address=5)
 
 
 async def test_issue_try_consume_once(state):
@@ -25,7 +28,7 @@ async def test_issue_try_consume_once(state):
 
 
 async def test_codes_expire(state):
-    await state.issue_code("+85291234567", "1.2.3.4", "d", FAST)
+    await state.issue_code("+85291234567", "1.2.3.4", "d", SHORT)
     await poll_until(lambda: _gone(state, "+85291234567"), timeout=3)
 
 
@@ -37,9 +40,9 @@ async def test_resend_throttle_then_a_new_code_replaces_the_old(state):
     phone = "+85366123456"
     assert (await state.issue_code(phone, "a", "d1", FAST)).status == "issued"
     refused = await state.issue_code(phone, "a", "d2", FAST)
-    assert refused.status == "throttled" and 0 < refused.retry_after_s <= 0.15
+    assert refused.status == "throttled" and 0 < refused.retry_after_s <= 1.0
     await state.attempt_code(phone)
-    await asyncio.sleep(0.2)
+    await asyncio.sleep(1.05)
     assert (await state.issue_code(phone, "a", "d2", FAST)).status == "issued"
     again = await state.attempt_code(phone)
     assert (again.digest, again.attempts) == ("d2", 1)  # the tries start over
@@ -60,10 +63,10 @@ async def test_per_number_and_per_address_limits(state):
 
 
 async def test_window_ends(state):
-    limits = CodeLimits(ttl_s=5, resend_s=0, window_s=0.3, per_number=1, per_address=10)
+    limits = CodeLimits(ttl_s=5, resend_s=0, window_s=1.0, per_number=1, per_address=10)
     await state.issue_code("+8613800000005", "ip", "d", limits)
     assert (await state.issue_code("+8613800000005", "ip", "d", limits)).status != "issued"
-    await asyncio.sleep(0.35)
+    await asyncio.sleep(1.05)
     assert (await state.issue_code("+8613800000005", "ip", "d", limits)).status == "issued"
 
 
@@ -139,10 +142,10 @@ async def test_member_sets(state):
 
 
 async def test_hit_windows(state):
-    assert [await state.hit("kiosk", "k1", 3, 0.3) for _ in range(3)] == [0.0, 0.0, 0.0]
-    wait = await state.hit("kiosk", "k1", 3, 0.3)
-    assert 0 < wait <= 0.3
-    assert await state.hit("kiosk", "k2", 3, 0.3) == 0.0  # keys are apart
-    assert await state.hit("oidc", "k1", 3, 0.3) == 0.0  # kinds too
-    await asyncio.sleep(0.35)
-    assert await state.hit("kiosk", "k1", 3, 0.3) == 0.0
+    assert [await state.hit("kiosk", "k1", 3, 1.0) for _ in range(3)] == [0.0, 0.0, 0.0]
+    wait = await state.hit("kiosk", "k1", 3, 1.0)
+    assert 0 < wait <= 1.0
+    assert await state.hit("kiosk", "k2", 3, 1.0) == 0.0  # keys are apart
+    assert await state.hit("oidc", "k1", 3, 1.0) == 0.0  # kinds too
+    await asyncio.sleep(1.05)
+    assert await state.hit("kiosk", "k1", 3, 1.0) == 0.0
