@@ -1,5 +1,6 @@
-"""Taxpayer sign-in use cases: SMS one-time codes, OpenID Connect (vtax/identity/oidc.py),
-choosing the enterprise acted for, refresh, sign-out, step-up. Each returns a contract
+"""Identity use cases: taxpayer sign-in by SMS code, OpenID Connect (vtax/identity/oidc.py)
+or kiosk assertion; choosing the enterprise acted for, refresh, sign-out, step-up,
+disabling; staff sign-in with a second factor and lockout. Each returns a contract
 model (vtax/contract/identity.py) or raises IdentityError with a code of
 vtax/contract/errors.py; the transport maps one request onto one call (docs/identity.md
 lists the endpoints)."""
