@@ -367,3 +367,12 @@ async def test_rp_initiated_and_backchannel_logout(oidc):
     raw = await oidc.raw_token(oidc.other_client(CLIENT_ID, CLIENT_SECRET))
     with pytest.raises(IdentityError):
         await oidc.use_case.backchannel_logout(BackchannelLogout(logout_token=raw))
+
+
+async def test_starts_per_address_are_limited(oidc):
+    for _ in range(3):
+        await oidc.use_case.begin(OidcStart(), address="192.0.2.1", starts_per_minute=3)
+    with pytest.raises(IdentityError) as e:
+        await oidc.use_case.begin(OidcStart(), address="192.0.2.1", starts_per_minute=3)
+    assert e.value.code == "rate_limited"
+    await oidc.use_case.begin(OidcStart(), address="192.0.2.2", starts_per_minute=3)

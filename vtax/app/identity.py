@@ -361,10 +361,23 @@ class OidcSignIn:
         self.enterprises_claim, self.refresh_ttl_s = enterprises_claim, refresh_ttl_s
 
     async def begin(
-        self, body: c.OidcStart, *, step_up: bool = False, login_hint: str = ""
+        self,
+        body: c.OidcStart,
+        *,
+        step_up: bool = False,
+        login_hint: str = "",
+        address: str = "",
+        starts_per_minute: int = 30,
     ) -> c.OidcRedirect:
         """The provider URL to send the browser to; `step_up`: a fresh sign-in at the
-        step-up level (acr_values, prompt=login, max_age)."""
+        step-up level (acr_values, prompt=login, max_age). Each start keeps a flow state
+        for a while, so one client address may start `starts_per_minute` a minute."""
+        if address:
+            wait = await self.state.hit(
+                "oidc-start", otp.address_key(address), starts_per_minute, 60.0
+            )
+            if wait:
+                raise IdentityError("rate_limited", "too many sign-ins started", retry_after_s=wait)
         try:
             url = await self.client.begin(
                 min_acr=self.signin.step_up_acr if step_up else 0,
