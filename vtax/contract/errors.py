@@ -95,6 +95,20 @@ ERROR_CODES: dict[str, ErrorCode] = {
     "document_corrupted": ErrorCode(
         "HTTP", 500, "a stored document no longer matches its SHA-256; it is not served"
     ),
+    "kb_entry_exists": ErrorCode(
+        "HTTP", 409, "a knowledge-base entry with that key exists already (edit it instead)"
+    ),
+    "kb_version_conflict": ErrorCode(
+        "HTTP",
+        409,
+        "the knowledge-base entry changed since the version the edit started from: reload it",
+    ),
+    "kb_file_invalid": ErrorCode(
+        "HTTP",
+        400,
+        "an imported knowledge-base file is not valid; `details` lists each problem with its "
+        "line, entry and field",
+    ),
     "rate_limited": ErrorCode(
         "both", 429, "too many requests or events of a kind (docs/protocol.md, Limits)"
     ),

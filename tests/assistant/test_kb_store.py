@@ -1,0 +1,139 @@
+"""The knowledge base in the database (both engines): versioned edits that refuse a stale
+version, the history, the revision counter, and the file import and export."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from vtax.assistant import kbfile
+from vtax.assistant.kb import EntryDraft
+from vtax.assistant.store import KbStore
+from vtax.db import make_engine, migrate, session_factory
+from vtax.errors import DomainError
+
+
+def draft(key: str = "reg-x", answer: str = "在电子税务局办理。", **kw) -> EntryDraft:
+    return EntryDraft.model_validate(
+        {
+            "key": key,
+            "category": "registration",
+            "items": ["registration.change_registration"],
+            "texts": {
+                "zh-CN": {
+                    "question": "怎么变更登记？",
+                    "alternatives": ["改地址"],
+                    "answer": answer,
+                },
+                "en": {"question": "How do I change my registration?", "answer": "Online."},
+            },
+            **kw,
+        }
+    )
+
+
+@pytest.fixture
+async def store(database_url):
+    await migrate(database_url)
+    engine = make_engine(database_url)
+    yield KbStore(session_factory(engine))
+    await engine.dispose()
+
+
+async def test_edits_are_versioned_and_stale_edits_refused(store: KbStore):
+    assert await store.revision() == 0
+    created = await store.create(draft(), "sup1")
+    assert created.version == 1 and created.updated_by == "sup1"
+    with pytest.raises(DomainError) as err:
+        await store.create(draft(), "sup2")
+    assert err.value.code == "kb_entry_exists"
+    updated = await store.update(draft(answer="请登录电子税务局办理变更。"), 1, "sup2")
+    assert updated.version == 2 and updated.updated_by == "sup2"
+    with pytest.raises(DomainError) as err:
+        await store.update(draft(answer="别的"), 1, "sup3")
+    assert err.value.code == "kb_version_conflict"
+    retired = await store.retire("reg-x", 2, "sup1")
+    assert retired.version == 3
+    assert await store.entries() == []
+    assert [s.retired for s in await store.entries(include_retired=True)] == [True]
+    history = await store.history("reg-x")
+    assert [(v.version, v.change, v.changed_by) for v in history] == [
+        (1, "created", "sup1"),
+        (2, "updated", "sup2"),
+        (3, "retired", "sup1"),
+    ]
+    assert history[0].snapshot.texts["zh-CN"].answer == "在电子税务局办理。"
+    assert await store.revision() == 3
+    with pytest.raises(DomainError) as err:
+        await store.get("nope")
+    assert err.value.code == "not_found"
+
+
+async def test_import_creates_updates_keeps_and_retires(store: KbStore):
+    await store.create(draft("a"), "sup")
+    await store.create(draft("b"), "sup")
+    report = await store.import_entries(
+        [draft("a"), draft("b", answer="新答案。"), draft("c")], "sup2", retire_missing=False
+    )
+    assert (report.created, report.updated, report.unchanged) == (["c"], ["b"], ["a"])
+    rev = await store.revision()
+    again = await store.import_entries([draft("a")], "sup2", retire_missing=True)
+    assert again.retired == ["b", "c"] and again.unchanged == ["a"]
+    assert await store.revision() == rev + 1
+    exported = kbfile.dump(s.entry for s in await store.entries())
+    assert [d.key for d in kbfile.parse(exported)] == ["a"]
+
+
+def test_file_errors_name_their_place():
+    with pytest.raises(kbfile.KbFileError) as err:
+        kbfile.parse('{"format": "vtax-kb",\n "version": 1, "entries": [}')
+    assert err.value.problems[0].where == "line 2, column 28"
+    bad = {
+        "format": "vtax-kb",
+        "version": 1,
+        "entries": [
+            json.loads(draft("ok").model_dump_json()),
+            {**json.loads(draft("bad").model_dump_json()), "category": "astrology"},
+            {
+                **json.loads(draft("bad2").model_dump_json()),
+                "texts": {"en": {"question": "x", "answer": "fine answer", "links": ["nolink"]}},
+            },
+            json.loads(draft("ok").model_dump_json()),
+        ],
+    }
+    text = json.dumps(bad, indent=1)
+    with pytest.raises(kbfile.KbFileError) as err:
+        kbfile.parse(text)
+    messages = [str(p) for p in err.value.problems]
+    assert any("entries[1] (key 'bad', line" in m and "astrology" in m for m in messages)
+    assert any("texts.en" in m and "nolink" in m for m in messages)
+    assert any("texts.en.question" in m for m in messages)  # too short
+    assert any("entries[3]" in m and "repeats entries[0]" in m for m in messages)
+
+
+def test_named_links_resolve_per_language():
+    doc = {
+        "format": "vtax-kb",
+        "version": 1,
+        "links": {
+            "etax": {
+                "url": "https://etax.example.cn/",
+                "title": {"zh-CN": "电子税务局", "en": "e-Tax"},
+            }
+        },
+        "entries": [
+            {
+                "key": "k",
+                "category": "invoices",
+                "texts": {
+                    "zh-CN": {"question": "发票", "answer": "看链接", "links": ["etax"]},
+                    "pt": {"question": "fatura", "answer": "veja", "links": ["etax"]},
+                },
+            }
+        ],
+    }
+    (entry,) = kbfile.parse(json.dumps(doc))
+    assert entry.texts["zh-CN"].links[0].title == "电子税务局"
+    assert entry.texts["pt"].links[0].title == "电子税务局"  # falls back to zh-CN
+    assert entry.texts["pt"].links[0].url == "https://etax.example.cn/"
