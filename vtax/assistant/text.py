@@ -47,7 +47,7 @@ STOP_WORDS: dict[str, frozenset[str]] = {
     "zh": frozenset(
         "的 了 吗 呢 吧 啊 呀 么 嘛 要 是 我 你 他 她 它 们 我们 你们 在 有 和 与 及 或 "
         "就 都 也 还 请问 请 一下 下 个 这 那 这个 那个 可以 能 能不能 需要 怎么办 办 啦 喔 "
-        "嘅 咗 㗎 啲 喺 係 唔该 你好 您好 想 问".split()
+        "嘅 咗 㗎 啲 喺 係 唔该 你好 您好 想 问 些 给 他 他们 来 看 还 刚 方面".split()
     ),
 }
 
@@ -84,7 +84,14 @@ def _stem(word: str, script: Script) -> str:
                 return word[: -len(suffix)] + keep
         return word
     if script == "pt":
-        for suffix, keep in (("coes", "cao"), ("oes", "ao"), ("aes", "ao"), ("is", "l"), ("es", ""), ("s", "")):
+        for suffix, keep in (
+            ("coes", "cao"),
+            ("oes", "ao"),
+            ("aes", "ao"),
+            ("is", "l"),
+            ("es", ""),
+            ("s", ""),
+        ):
             if word.endswith(suffix) and len(word) - len(suffix) >= 3:
                 return word[: -len(suffix)] + keep
         return word
@@ -113,9 +120,9 @@ class Synonyms:
         for script in ("en", "pt"):
             table: dict[tuple[str, ...], tuple[str, ...]] = {}
             for group in groups.get(script, []):
-                canonical = tuple(_LATIN_WORD.findall(normalize(group[0])))
+                head = tuple(_LATIN_WORD.findall(normalize(group[0])))
                 for phrase in group:
-                    table[tuple(_LATIN_WORD.findall(normalize(phrase)))] = canonical
+                    table[tuple(_LATIN_WORD.findall(normalize(phrase)))] = head
             latin[script] = table  # type: ignore[index]
         return cls(zh, latin, tuple(data.get("words", [])))
 
