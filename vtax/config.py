@@ -99,6 +99,22 @@ class Settings(BaseModel):
     sms_http_url: str = Field("", description="SMS gateway endpoint; empty: write to the log.")
     sms_http_token: str = Field("", description="Bearer token for the SMS gateway.")
     sms_timeout_s: float = Field(10.0, gt=0, le=120, description="SMS gateway answer timeout.")
+    # Assistant (docs/assistant.md): knowledge base, retrieval, consultation
+    assistant_threshold: float = Field(
+        0.35, ge=0, le=1, description="Confidence under which the assistant offers a person."
+    )
+    assistant_max_failures: int = Field(
+        2, ge=1, le=20, description="No-answers and 'not helpful' votes, then the hand-off."
+    )
+    assistant_refresh_s: float = Field(
+        5.0, gt=0, le=3600, description="How often a node checks the knowledge base revision."
+    )
+    assistant_seed: bool = Field(
+        True, description="Import the shipped seed knowledge base into an empty one at start."
+    )
+    service_timezone: str = Field(
+        "Asia/Shanghai", description="Time zone of the times people read and of KPI days."
+    )
 
     @field_validator("database_url")
     @classmethod

@@ -105,6 +105,7 @@ class ConsultationTurnRow(Base):
     speaker: Mapped[str] = mapped_column(String(16))
     kind: Mapped[str] = mapped_column(String(16))
     text: Mapped[str] = mapped_column(Text)
+    language: Mapped[str | None] = mapped_column(String(8), nullable=True)  # index searched
     entry_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
     confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
     candidates: Mapped[list[Any]] = mapped_column(JSON, default=list)

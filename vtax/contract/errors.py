@@ -109,6 +109,12 @@ ERROR_CODES: dict[str, ErrorCode] = {
         "an imported knowledge-base file is not valid; `details` lists each problem with its "
         "line, entry and field",
     ),
+    "category_required": ErrorCode(
+        "both",
+        400,
+        "a hand-off whose business category the conversation did not show: the taxpayer "
+        "chooses one (`category`)",
+    ),
     "rate_limited": ErrorCode(
         "both", 429, "too many requests or events of a kind (docs/protocol.md, Limits)"
     ),

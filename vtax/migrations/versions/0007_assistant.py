@@ -88,6 +88,7 @@ def upgrade() -> None:
         sa.Column("speaker", sa.String(16), nullable=False),
         sa.Column("kind", sa.String(16), nullable=False),
         sa.Column("text", sa.Text(), nullable=False),
+        sa.Column("language", sa.String(8), nullable=True),
         sa.Column("entry_key", sa.String(64), nullable=True),
         sa.Column("confidence", sa.Float(), nullable=True),
         sa.Column("candidates", sa.JSON(), nullable=False),
