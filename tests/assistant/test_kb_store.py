@@ -137,3 +137,32 @@ def test_named_links_resolve_per_language():
     assert entry.texts["zh-CN"].links[0].title == "电子税务局"
     assert entry.texts["pt"].links[0].title == "电子税务局"  # falls back to zh-CN
     assert entry.texts["pt"].links[0].url == "https://etax.example.cn/"
+
+
+async def test_the_seed_goes_into_an_empty_knowledge_base_only(store: KbStore):
+    from vtax.assistant.seed import ensure_seeded, load_seed
+
+    report = await ensure_seeded(store)
+    assert report is not None and len(report.created) == len(load_seed()) >= 200
+    assert await ensure_seeded(store) is None  # edits are never overwritten by the seed
+    assert await store.revision() == 1
+
+
+def test_hkfill_adds_traditional_texts_and_keeps_written_ones():
+    from vtax.assistant.hkfill import fill, to_hk
+
+    assert to_hk("登录电子税务局上传信息") == "登入電子稅務局上載資訊"
+    doc = {
+        "entries": [
+            {"texts": {"zh-CN": {"question": "个税怎么退", "answer": "在个人所得税App办理。"}}},
+            {
+                "texts": {
+                    "zh-CN": {"question": "发票", "answer": "答"},
+                    "zh-HK": {"question": "發票", "answer": "手寫"},
+                }
+            },
+        ]
+    }
+    assert fill(doc) == 1
+    assert doc["entries"][0]["texts"]["zh-HK"]["question"] == "個稅怎麼退"
+    assert doc["entries"][1]["texts"]["zh-HK"]["answer"] == "手寫"
