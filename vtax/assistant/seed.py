@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from importlib import resources
 
+from sqlalchemy.exc import IntegrityError
+
 from vtax.assistant import kbfile
 from vtax.assistant.kb import EntryDraft
 from vtax.assistant.store import ImportReport, KbStore
@@ -35,7 +37,11 @@ def load_seed() -> list[EntryDraft]:
 
 async def ensure_seeded(store: KbStore) -> ImportReport | None:
     """Import the seed into an empty knowledge base (the first start); None when the
-    knowledge base has entries already (supervisors' edits are never overwritten)."""
+    knowledge base has entries already (supervisors' edits are never overwritten), or when
+    another node starting at the same time imported it first."""
     if await store.entries(include_retired=True):
         return None
-    return await store.import_entries(load_seed(), SEED_AUTHOR)
+    try:
+        return await store.import_entries(load_seed(), SEED_AUTHOR)
+    except IntegrityError:  # another node seeded it at the same moment
+        return None
