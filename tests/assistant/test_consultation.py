@@ -333,3 +333,19 @@ async def test_import_checks_the_whole_file_first(world):
     assert err.value.code == "kb_file_invalid"
     same = await kb.import_file(SUPERVISOR, exported.encode(), KbImportQuery())
     assert not same.created and not same.updated and len(same.unchanged) == same.entries
+
+
+async def test_questions_sent_at_once_get_their_own_turn_numbers(world):
+    import asyncio
+
+    service, _, _, _ = world
+    cid = await start(service)
+    replies = await asyncio.gather(
+        *[
+            service.ask(ALICE, ConsultationAskIn(conversation_id=cid, text="发票真假怎么查"))
+            for _ in range(4)
+        ]
+    )
+    assert sorted(r.seq for r in replies) == [2, 4, 6, 8]
+    transcript = await service.transcript(ALICE, cid)
+    assert [t.seq for t in transcript.turns] == list(range(1, 9))

@@ -166,3 +166,23 @@ def test_hkfill_adds_traditional_texts_and_keeps_written_ones():
     assert fill(doc) == 1
     assert doc["entries"][0]["texts"]["zh-HK"]["question"] == "個稅怎麼退"
     assert doc["entries"][1]["texts"]["zh-HK"]["answer"] == "手寫"
+
+
+async def test_concurrent_edits_of_one_version_let_exactly_one_through(store: KbStore):
+    import asyncio
+
+    await store.create(draft("race"), "sup")
+    results = await asyncio.gather(
+        *[store.update(draft("race", answer=f"答案{i}。"), 1, f"sup{i}") for i in range(4)],
+        return_exceptions=True,
+    )
+    won = [r for r in results if not isinstance(r, BaseException)]
+    lost = [r for r in results if isinstance(r, DomainError)]
+    assert len(won) == 1 and len(lost) == 3, results
+    assert {e.code for e in lost} == {"kb_version_conflict"}
+    assert [v.version for v in await store.history("race")] == [1, 2]
+    created = await asyncio.gather(
+        *[store.create(draft("twin"), "sup") for _ in range(3)], return_exceptions=True
+    )
+    assert sum(not isinstance(r, BaseException) for r in created) == 1
+    assert all(r.code == "kb_entry_exists" for r in created if isinstance(r, DomainError))

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
@@ -57,6 +57,15 @@ class Conversation:
     started_at: datetime
     ended_at: datetime | None
     turns: list[Turn]
+
+
+async def _locked(db: AsyncSession, cid: str, now: datetime) -> ConsultationRow | None:
+    """The conversation's row, locked for this transaction. The UPDATE comes first so that
+    SQLite, too, takes its write lock before anything is read (PostgreSQL locks the row)."""
+    await db.execute(
+        update(ConsultationRow).where(ConsultationRow.id == cid).values(updated_at=now)
+    )
+    return await db.get(ConsultationRow, cid, with_for_update=True, populate_existing=True)
 
 
 def _turn(r: ConsultationTurnRow) -> Turn:
@@ -122,7 +131,7 @@ class ConsultationStore:
         """Append turns (dicts of ConsultationTurnRow fields) to an open conversation; add
         `failures`; set the detected category. Returns the turns' numbers and the failures."""
         async with self._sessions() as db, db.begin():
-            row = await db.get(ConsultationRow, cid, with_for_update=True)
+            row = await _locked(db, cid, now)
             if row is None:
                 raise DomainError("not_found", "no such conversation")
             if row.state != "open":
@@ -146,7 +155,7 @@ class ConsultationStore:
     async def vote(self, cid: str, seq: int, helpful: bool, now: datetime) -> tuple[bool, int]:
         """Record a vote on an answer turn; (whether it newly counts as a failure, failures)."""
         async with self._sessions() as db, db.begin():
-            row = await db.get(ConsultationRow, cid, with_for_update=True)
+            row = await _locked(db, cid, now)
             if row is None:
                 raise DomainError("not_found", "no such conversation")
             turn = await db.scalar(
@@ -176,7 +185,7 @@ class ConsultationStore:
     ) -> None:
         """Mark the one hand-off of an open conversation and add its turn."""
         async with self._sessions() as db, db.begin():
-            row = await db.get(ConsultationRow, cid, with_for_update=True)
+            row = await _locked(db, cid, now)
             if row is None:
                 raise DomainError("not_found", "no such conversation")
             if row.state != "open":
@@ -203,7 +212,7 @@ class ConsultationStore:
 
     async def close(self, cid: str, taxpayer: str, now: datetime) -> None:
         async with self._sessions() as db, db.begin():
-            row = await db.get(ConsultationRow, cid, with_for_update=True)
+            row = await _locked(db, cid, now)
             if row is None or row.taxpayer != taxpayer:
                 raise DomainError("not_found", "no such conversation")
             if row.state == "open":

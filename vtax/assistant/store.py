@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from vtax.assistant.kb import Entry, EntryDraft, EntryVersion
@@ -115,16 +116,22 @@ class KbStore:
             ]
 
     async def create(self, draft: EntryDraft, by: str) -> Entry:
-        async with self._sessions() as db, db.begin():
-            if await db.get(KbEntryRow, draft.key) is not None:
-                raise DomainError("kb_entry_exists", f"entry {draft.key!r} exists already")
-            row = self._write(db, None, draft, by, utcnow(), "created")
-            await self._bump(db)
+        exists = DomainError("kb_entry_exists", f"entry {draft.key!r} exists already")
+        try:
+            async with self._sessions() as db, db.begin():
+                await self._serialize(db)
+                if await db.get(KbEntryRow, draft.key) is not None:
+                    raise exists
+                row = self._write(db, None, draft, by, utcnow(), "created")
+                await self._bump(db)
+        except IntegrityError:  # created by someone else at the same moment
+            raise exists from None
         return _entry(row)
 
     async def update(self, draft: EntryDraft, expected_version: int, by: str) -> Entry:
         """Replace an entry's content (a new version), if it is still at `expected_version`."""
         async with self._sessions() as db, db.begin():
+            await self._serialize(db)
             row = await self._locked(db, draft.key, expected_version)
             change: Change = "restored" if row.retired else "updated"
             self._write(db, row, draft, by, utcnow(), change)
@@ -134,6 +141,7 @@ class KbStore:
     async def retire(self, key: str, expected_version: int, by: str) -> Entry:
         """Take an entry out of the assistant's answers; its history stays."""
         async with self._sessions() as db, db.begin():
+            await self._serialize(db)
             row = await self._locked(db, key, expected_version)
             if row.retired:
                 raise DomainError("invalid_state", f"entry {key!r} is retired already")
@@ -150,6 +158,7 @@ class KbStore:
         report = ImportReport()
         now = utcnow()
         async with self._sessions() as db, db.begin():
+            await self._serialize(db)
             rows = {r.key: r for r in (await db.scalars(select(KbEntryRow))).all()}
             for draft in drafts:
                 row = rows.get(draft.key)
@@ -175,7 +184,12 @@ class KbStore:
 
     @staticmethod
     async def _locked(db: AsyncSession, key: str, expected_version: int) -> KbEntryRow:
-        row = await db.get(KbEntryRow, key, with_for_update=True)
+        # A write first, so SQLite takes its write lock before the version is read
+        # (PostgreSQL locks the row): two edits from one version cannot both pass.
+        await db.execute(
+            update(KbEntryRow).where(KbEntryRow.key == key).values(version=KbEntryRow.version)
+        )
+        row = await db.get(KbEntryRow, key, with_for_update=True, populate_existing=True)
         if row is None:
             raise DomainError("not_found", f"no knowledge-base entry {key[:64]!r}")
         if row.version != expected_version:
@@ -218,6 +232,17 @@ class KbStore:
             )
         )
         return row
+
+    @staticmethod
+    async def _serialize(db: AsyncSession) -> None:
+        """First statement of every change: a no-op write of the revision row, so changes
+        take turns on both engines (SQLite's write lock, PostgreSQL's row lock) and every
+        read after it sees the committed state."""
+        await db.execute(
+            update(KbRevisionRow)
+            .where(KbRevisionRow.id == 1)
+            .values(revision=KbRevisionRow.revision)
+        )
 
     @staticmethod
     async def _bump(db: AsyncSession) -> None:
