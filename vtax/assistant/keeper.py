@@ -9,10 +9,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from vtax.assistant.retrieval import KbIndex
+from vtax.assistant.retrieval import DEFAULT_EMBEDDING_THRESHOLD, KbIndex, Mode
 from vtax.assistant.store import KbStore
 from vtax.assistant.text import Segmenter, Synonyms
+
+if TYPE_CHECKING:
+    from vtax.assistant.embedding import Embedder
 
 
 class IndexKeeper:
@@ -24,7 +28,13 @@ class IndexKeeper:
         refresh_s: float = 5.0,
         segmenter: Segmenter | None = None,
         clock: Callable[[], float] = time.monotonic,
+        mode: Mode = "bm25",
+        embedder: Embedder | None = None,
+        embedding_threshold: float = DEFAULT_EMBEDDING_THRESHOLD,
     ) -> None:
+        self._mode: Mode = mode
+        self._embedder = embedder
+        self._embedding_threshold = embedding_threshold
         self._store = store
         self._threshold = threshold
         self._refresh_s = refresh_s
@@ -56,6 +66,13 @@ class IndexKeeper:
             return False
         revision, entries = await self._store.snapshot()
         self._index = await asyncio.to_thread(
-            KbIndex, entries, self._segmenter, revision=revision, threshold=self._threshold
+            KbIndex,
+            entries,
+            self._segmenter,
+            revision=revision,
+            threshold=self._threshold,
+            mode=self._mode,
+            embedder=self._embedder,
+            embedding_threshold=self._embedding_threshold,
         )
         return True

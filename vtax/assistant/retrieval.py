@@ -20,10 +20,16 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from typing import TYPE_CHECKING, Any, Literal
 
 from vtax.assistant.kb import KB_LANGUAGES, EntryDraft, KbLanguage
 from vtax.assistant.text import Script, Segmenter, Synonyms, detect_script
 from vtax.contract.base import catalog
+
+if TYPE_CHECKING:
+    from vtax.assistant.embedding import Embedder
+
+Mode = Literal["bm25", "hybrid", "embedding"]
 
 K1 = 1.2
 B = 0.75
@@ -33,6 +39,11 @@ DEFAULT_THRESHOLD = 0.35  # chosen on benchmarks/assistant_eval.py (docs/assista
 # entry whose own question covers the words asked wins over one that only mentions them.
 RERANK_FLOOR = 1.0
 RERANK_DEPTH = 20
+# Hybrid: reciprocal rank fusion of the BM25 and the embedding rankings (k = 60, BM25
+# weighted 0.5); a hit's confidence is then its cosine similarity, against its own threshold.
+RRF_K = 60
+DEFAULT_EMBEDDING_THRESHOLD = 0.88
+BM25_FUSION_WEIGHT = 0.5  # chosen on benchmarks/assistant_eval.py (embeddings rank better alone)
 
 SCRIPT_OF: dict[KbLanguage, Script] = {"zh-CN": "zh", "zh-HK": "zh", "en": "en", "pt": "pt"}
 
@@ -113,10 +124,18 @@ class KbIndex:
         *,
         revision: int = 0,
         threshold: float = DEFAULT_THRESHOLD,
+        mode: Mode = "bm25",
+        embedder: Embedder | None = None,
+        embedding_threshold: float = DEFAULT_EMBEDDING_THRESHOLD,
     ) -> None:
+        if mode != "bm25" and embedder is None:
+            raise ValueError(f"retrieval mode {mode} needs an embedder")
         self.segmenter = segmenter
         self.revision = revision
         self.threshold = threshold
+        self.mode: Mode = mode
+        self.embedder = embedder
+        self.embedding_threshold = embedding_threshold
         self.entries: dict[str, EntryDraft] = {e.key: e for e in entries}
         item_names = {
             item["code"]: item["name"] for c in catalog().data["categories"] for item in c["items"]
@@ -142,6 +161,25 @@ class KbIndex:
                 lengths.append(len(terms))
                 phrases.append(frozenset(asked))
             self._indexes[lang] = _Index(keys, docs, lengths, phrases)
+        self._vectors: dict[KbLanguage, tuple[list[str], Any]] = {}
+        if embedder is not None and mode != "bm25":
+            for lang in KB_LANGUAGES:
+                keys = [e.key for e in self.entries.values() if lang in e.texts]
+                texts = [
+                    " ".join(
+                        [
+                            self.entries[k].texts[lang].question,
+                            *self.entries[k].texts[lang].alternatives,
+                        ]
+                    )
+                    for k in keys
+                ]
+                self._vectors[lang] = (keys, embedder.passages(texts))
+
+    @property
+    def uses_embeddings(self) -> bool:
+        """A search embeds the question (tens of milliseconds: run it off the event loop)."""
+        return bool(self._vectors)
 
     @classmethod
     def build(
@@ -151,12 +189,16 @@ class KbIndex:
         synonyms: Synonyms | None = None,
         revision: int = 0,
         threshold: float = DEFAULT_THRESHOLD,
+        mode: Mode = "bm25",
+        embedder: Embedder | None = None,
     ) -> KbIndex:
         return cls(
             entries,
             Segmenter(synonyms or Synonyms.shipped()),
             revision=revision,
             threshold=threshold,
+            mode=mode,
+            embedder=embedder,
         )
 
     def index_language(self, query: str, language: KbLanguage) -> KbLanguage:
@@ -187,7 +229,38 @@ class KbIndex:
             if len(candidates) >= max(k, RERANK_DEPTH):
                 break
         candidates.sort(key=lambda c: (-c[0], c[1].key))
-        return SearchResult(lang, [hit for _, hit in candidates[:k]], self.threshold)
+        bm25 = [hit for _, hit in candidates]
+        if not self._vectors:
+            return SearchResult(lang, bm25[:k], self.threshold)
+        return self._with_embeddings(query, lang, bm25, k, day)
+
+    def _with_embeddings(
+        self, query: str, lang: KbLanguage, bm25: list[Hit], k: int, day: date | None
+    ) -> SearchResult:
+        keys, matrix = self._vectors[lang]
+        assert self.embedder is not None
+        sims = matrix @ self.embedder.query(query) if keys else []
+        order = sorted(range(len(keys)), key=lambda i: (-float(sims[i]), keys[i]))
+        cosine = {keys[i]: float(sims[i]) for i in order}
+        dense = [keys[i] for i in order if day is None or self.entries[keys[i]].valid_on(day)][
+            : max(k, RERANK_DEPTH)
+        ]
+        if self.mode == "embedding":
+            ranked = dense
+        else:
+            # Weighted reciprocal rank fusion: BM25 counts half (chosen on the evaluation).
+            fused: dict[str, float] = {}
+            for rank, hit in enumerate(bm25):
+                fused[hit.key] = fused.get(hit.key, 0.0) + BM25_FUSION_WEIGHT / (RRF_K + rank)
+            for rank, key in enumerate(dense):
+                fused[key] = fused.get(key, 0.0) + 1 / (RRF_K + rank)
+            ranked = sorted(fused, key=lambda key: (-fused[key], key))
+        scores = {h.key: h.score for h in bm25}
+        hits = [
+            Hit(key, scores.get(key, 0.0), round(max(0.0, cosine.get(key, 0.0)), 4))
+            for key in ranked[:k]
+        ]
+        return SearchResult(lang, hits, self.embedding_threshold)
 
     def size(self) -> dict[str, int]:
         """Documents and distinct terms per language (for the memory figures)."""
