@@ -55,7 +55,7 @@ def main() -> None:
     tracemalloc.stop()
     in_scope = sum(c.expected is not None for c in cases)
     print(
-        f"entries {len(drafts)}, questions {len(cases)} ({in_scope} in scope, "
+        f"mode {args.mode}, entries {len(drafts)}, questions {len(cases)} ({in_scope} in scope, "
         f"{len(cases) - in_scope} out of scope)"
     )
     print(
