@@ -349,3 +349,43 @@ async def test_questions_sent_at_once_get_their_own_turn_numbers(world):
     assert sorted(r.seq for r in replies) == [2, 4, 6, 8]
     transcript = await service.transcript(ALICE, cid)
     assert [t.seq for t in transcript.turns] == list(range(1, 9))
+
+
+async def test_a_second_node_follows_an_edit_made_on_the_first(world, database_url, segmenter):
+    _, kb, first_keeper, clock = world
+    engine = make_engine(database_url)  # another node: its own engine and keeper
+    try:
+        second = IndexKeeper(
+            KbStore(session_factory(engine)), threshold=0.35, refresh_s=5.0,
+            segmenter=segmenter, clock=clock,
+        )  # fmt: skip
+        old = await second.index()
+        entry = await kb.get(SUPERVISOR, "inv-loss-report")
+        texts = json.loads(json.dumps(entry.texts))
+        texts["zh-CN"]["answer"] = "请在发现当日报告税务机关（第二节点可见）。"
+        await kb.update(
+            SUPERVISOR,
+            entry.key,
+            KbEntryUpdateIn.model_validate(
+                {
+                    "expected_version": entry.version,
+                    "entry": {
+                        "key": entry.key,
+                        "category": entry.category,
+                        "items": entry.items,
+                        "texts": texts,
+                    },
+                }
+            ),
+        )
+        clock.ts += 6
+        for keeper in (first_keeper, second):
+            index = await keeper.index()
+            assert index.revision > old.revision
+            assert (
+                index.entries["inv-loss-report"]
+                .texts["zh-CN"]
+                .answer.endswith("（第二节点可见）。")
+            )
+    finally:
+        await engine.dispose()
