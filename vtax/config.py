@@ -242,6 +242,28 @@ class Settings(BaseModel):
     staff_max_failures: int = Field(5, ge=1, le=100, description="Failed sign-ins, then locked.")
     staff_lockout_s: float = Field(900.0, gt=0, le=86400, description="How long a lockout is.")
 
+    # Assistant (docs/assistant.md): knowledge base, retrieval, consultation
+    assistant_threshold: float = Field(
+        0.35, ge=0, le=1, description="Confidence under which the assistant offers a person."
+    )
+    assistant_max_failures: int = Field(
+        2, ge=1, le=20, description="No-answers and 'not helpful' votes, then the hand-off."
+    )
+    assistant_refresh_s: float = Field(
+        5.0, gt=0, le=3600, description="How often a node checks the knowledge base revision."
+    )
+    assistant_retrieval: Literal["bm25", "hybrid", "embedding"] = Field(
+        "bm25",
+        description="bm25: the baseline; hybrid: BM25 fused with e5 embeddings (needs the "
+        "`embeddings` extra); embedding: embeddings alone (for comparison).",
+    )
+    assistant_embedding_threshold: float = Field(
+        0.88, ge=0, le=1, description="Cosine under which hybrid retrieval offers a person."
+    )
+    assistant_seed: bool = Field(
+        True, description="Import the shipped seed knowledge base into an empty one at start."
+    )
+
     @model_validator(mode="after")
     def _grace_after_late(self) -> Settings:
         if self.appointment_grace_minutes < self.appointment_late_minutes:

@@ -164,6 +164,26 @@ ERROR_CODES: dict[str, ErrorCode] = {
         401,
         "the authenticator's code is needed (at sign-in, or for recordings and exports)",
     ),
+    "kb_entry_exists": ErrorCode(
+        "HTTP", 409, "a knowledge-base entry with that key exists already (edit it instead)"
+    ),
+    "kb_version_conflict": ErrorCode(
+        "HTTP",
+        409,
+        "the knowledge-base entry changed since the version the edit started from: reload it",
+    ),
+    "kb_file_invalid": ErrorCode(
+        "HTTP",
+        400,
+        "an imported knowledge-base file is not valid; `details` lists each problem with its "
+        "line, entry and field",
+    ),
+    "category_required": ErrorCode(
+        "both",
+        400,
+        "a hand-off whose business category the conversation did not show: the taxpayer "
+        "chooses one (`category`)",
+    ),
     "rate_limited": ErrorCode(
         "both", 429, "too many requests or events of a kind (docs/protocol.md, Limits)"
     ),
