@@ -27,7 +27,7 @@ from signaling.stats_api import add_stats_routes
 from signaling.wire import FastJson, JsonPacket
 from vtax import redis_client
 from vtax.accounts import Accounts
-from vtax.auth import TokenIssuer
+from vtax.auth import Passwords, TokenIssuer
 from vtax.catalog import Catalog
 from vtax.config import Settings
 from vtax.db import make_engine, migrate, session_factory
@@ -120,7 +120,7 @@ def create_app(settings: Settings, *, migrate_on_start: bool | None = None) -> w
         settings=settings,
         engine=engine,
         issuer=TokenIssuer(settings.signing_key(), settings.token_ttl_s),
-        accounts=Accounts(sessions),
+        accounts=Accounts(sessions, Passwords.from_settings(settings)),
         records=SessionRecords(sessions),
         catalog=Catalog.load(),
     )

@@ -21,7 +21,8 @@ import asyncpg
 import pytest
 from redis.asyncio import Redis
 
-from tests.conftest import PG_ADMIN_DSN
+from tests.conftest import TEST_NODE_ENV
+from tests.databases import PG_ADMIN_DSN
 
 ROOT = Path(__file__).resolve().parents[2]
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -143,6 +144,7 @@ async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
         "VTAX_NODE_TIMEOUT_S": "3",
         "VTAX_DRAIN_TIMEOUT_S": "2",
         "VTAX_RECORDER_AUTOSTART": "false",
+        **TEST_NODE_ENV,
     }
     cluster = Cluster(env, tmp_path)
     cluster.cli("migrate")
