@@ -55,6 +55,23 @@ USCC = "91350100M000100Y43"
 RESIDENT_ID = "11010519491231002X"
 
 
+# Under pytest-xdist (`make test`, `make test-fast`: `--dist loadgroup`) the tests of one
+# group run on one worker, one after the other: the browser tests (each drives Chromium and a
+# node: two at once would starve both on this machine, and a module's server is shared) and
+# the multi-node tests (several `vtax serve` processes each). Everything else spreads; each
+# worker builds its own database templates, and every test has its own databases, Redis
+# prefix and ephemeral ports.
+XDIST_GROUPS = {"e2e": "browser", "multinode": "processes", "slow": "processes"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        for marker, group in XDIST_GROUPS.items():
+            if item.get_closest_marker(marker) is not None:
+                item.add_marker(pytest.mark.xdist_group(group))
+                break
+
+
 async def poll_until(check: Callable[[], Any], timeout: float = 5.0, interval: float = 0.02) -> Any:
     """Call `check` until it returns something truthy; fail after `timeout` seconds."""
     deadline = time.monotonic() + timeout
