@@ -9,6 +9,7 @@ import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -57,19 +58,26 @@ RESIDENT_ID = "11010519491231002X"
 
 # Under pytest-xdist (`make test`, `make test-fast`: `--dist loadgroup`) the tests of one
 # group run on one worker, one after the other: the browser tests (each drives Chromium and a
-# node: two at once would starve both on this machine, and a module's server is shared) and
-# the multi-node tests (several `vtax serve` processes each). Everything else spreads; each
-# worker builds its own database templates, and every test has its own databases, Redis
-# prefix and ephemeral ports.
+# node: two at once would starve both on this machine, and a module's server is shared), the
+# multi-node and slow tests (several processes each), and the recording tests (they share
+# media encoded once per process: ~15 s of CPU that a second worker would spend again).
+# Everything else spreads; each worker builds its own database templates, and every test has
+# its own databases, Redis prefix and ephemeral ports.
 XDIST_GROUPS = {"e2e": "browser", "multinode": "processes", "slow": "processes"}
+XDIST_FOLDERS = {"recording": "media"}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    root = Path(__file__).parent
     for item in items:
-        for marker, group in XDIST_GROUPS.items():
-            if item.get_closest_marker(marker) is not None:
-                item.add_marker(pytest.mark.xdist_group(group))
-                break
+        group = next(
+            (g for marker, g in XDIST_GROUPS.items() if item.get_closest_marker(marker)), None
+        )
+        if group is None:
+            folder = item.path.relative_to(root).parts[0] if item.path.is_relative_to(root) else ""
+            group = XDIST_FOLDERS.get(folder)
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
 
 
 async def poll_until(check: Callable[[], Any], timeout: float = 5.0, interval: float = 0.02) -> Any:
