@@ -22,7 +22,6 @@ from signaling.context import CONTEXT, AppContext
 from tests.databases import (
     Templates,
     create_pg_database,
-    drop_pg_database,
     pg_url,
     unique_name,
 )
@@ -120,7 +119,9 @@ async def database_url(
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-async def empty_database_url(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[str]:
+async def empty_database_url(
+    request: pytest.FixtureRequest, tmp_path: Any, templates: Templates
+) -> AsyncIterator[str]:
     """A fresh, empty (unmigrated) database on each engine, for the migration tests."""
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
@@ -130,7 +131,7 @@ async def empty_database_url(request: pytest.FixtureRequest, tmp_path: Any) -> A
     try:
         yield pg_url(name)
     finally:
-        await drop_pg_database(name)
+        templates.release(name)  # dropped in the background, as the copies are
 
 
 @dataclass

@@ -12,11 +12,14 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar, get_args
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, get_args
 
 import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+
+if TYPE_CHECKING:
+    from vtax.config import Settings
 
 Role = Literal["taxpayer", "agent", "supervisor", "recorder"]
 ROLES: tuple[str, ...] = get_args(Role)
@@ -78,7 +81,7 @@ class Passwords:
         self._dummy: str | None = None
 
     @classmethod
-    def from_settings(cls, settings: Any) -> Passwords:
+    def from_settings(cls, settings: Settings) -> Passwords:
         return cls(
             settings.password_hash_time_cost,
             settings.password_hash_memory_kib,

@@ -15,6 +15,7 @@ import aiohttp
 import pytest
 
 from tests.databases import Templates
+from vtax.contract.http import ErrorOut
 from vtax.db import migrate
 
 # argon2 at the production cost (the defaults of the settings), not the tests' cheap one.
@@ -102,6 +103,7 @@ async def test_sign_ins_are_rate_limited_per_client_address(server):
     assert body["error"]["code"] == "rate_limited"
     retry = int(headers["Retry-After"])
     assert 1 <= retry <= 101 and body["error"]["retry_after_s"] == retry
+    assert ErrorOut.model_validate(body).error.retry_after_s == retry  # the contract's model
     # another address is not held back by this one's attempts
     connector = aiohttp.TCPConnector(local_addr=("127.0.0.2", 0))
     async with aiohttp.ClientSession(connector=connector) as other:

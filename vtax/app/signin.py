@@ -21,6 +21,7 @@ from typing import Any
 
 from vtax.accounts import Accounts, StaffMember
 from vtax.auth import Busy
+from vtax.config import Settings
 from vtax.errors import DomainError
 
 Clock = Callable[[], float]
@@ -117,7 +118,7 @@ class SignIn:
         self.by_account = Buckets(account_rate, account_burst, clock)
 
     @classmethod
-    def from_settings(cls, accounts: Accounts, settings: Any, **kwargs: Any) -> SignIn:
+    def from_settings(cls, accounts: Accounts, settings: Settings, **kwargs: Any) -> SignIn:
         return cls(
             accounts,
             address_rate=settings.login_address_rate,
