@@ -1,17 +1,40 @@
 """A node migrates its database at start-up when told to (the default on SQLite): on an empty
 database of each engine it comes up ready, with every table in place. (The `server` fixture
-starts its nodes on a database migrated beforehand, copied from a template.)"""
+starts its nodes on a database migrated beforehand, copied from a template.) And `vtax
+migrate` does the same from the console."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import aiohttp
 from aiohttp import web
+from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
 from signaling.app import create_app
 from signaling.context import CONTEXT
 from tests.conftest import test_settings
-from vtax.db import make_engine
+from vtax.db import alembic_config, make_engine
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def revision(url: str) -> str | None:
+    engine = make_engine(url)
+    try:
+        async with engine.connect() as conn:
+            return await conn.scalar(text("SELECT version_num FROM alembic_version"))
+    finally:
+        await engine.dispose()
+
+
+def head(url: str) -> str | None:
+    return ScriptDirectory.from_config(alembic_config(url)).get_current_head()
 
 
 async def test_a_node_migrates_an_empty_database_at_start_up(empty_database_url, tmp_path):
@@ -33,17 +56,26 @@ async def test_a_node_migrates_an_empty_database_at_start_up(empty_database_url,
                 assert r.status == 200, await r.text()
     finally:
         await runner.cleanup()
-    engine = make_engine(empty_database_url)
-    try:
-        async with engine.connect() as conn:
-            version = await conn.scalar(text("SELECT version_num FROM alembic_version"))
-    finally:
-        await engine.dispose()
-    from alembic.script import ScriptDirectory
+    assert await revision(empty_database_url) == head(empty_database_url)
 
-    from vtax.db import alembic_config
 
-    assert (
-        version
-        == ScriptDirectory.from_config(alembic_config(empty_database_url)).get_current_head()
+async def test_vtax_migrate_brings_an_empty_database_to_the_head(empty_database_url, tmp_path):
+    """The console command the deployments run before the nodes (and tests/multinode ran
+    per test, before its databases were copied from a template)."""
+    env = {
+        **os.environ,
+        "VTAX_DATABASE_URL": empty_database_url,
+        "VTAX_DATA_DIR": str(tmp_path),
+        "VTAX_SECRET_KEY": "t" * 40,
+    }
+    env.pop("VTAX_REDIS_URL", None)
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "vtax", "migrate"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        timeout=120,
     )
+    assert done.returncode == 0, done.stderr.decode()
+    assert await revision(empty_database_url) == head(empty_database_url)
