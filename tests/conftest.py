@@ -19,6 +19,7 @@ from aiohttp import web
 
 from signaling.app import create_app
 from signaling.context import CONTEXT, AppContext
+from tests.databases import PG_ADMIN_DSN as PG_ADMIN_DSN  # (where other tests import it)
 from tests.databases import (
     Templates,
     create_pg_database,
