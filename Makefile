@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test lint chromium clean
+.PHONY: install run test test-fast lint chromium clean
 
 $(STAMP): pyproject.toml web/package-lock.json tests/oidc/package-lock.json
 	$(PYTHON) -m venv $(VENV)
@@ -24,9 +24,20 @@ run: install
 chromium:
 	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium)
 
-## The whole suite: unit, integration (SQLite and PostgreSQL), browser end-to-end.
+# pytest-xdist workers (`auto`: one per core); the browser and multi-node tests run on one
+# worker, one after the other (tests/conftest.py XDIST_GROUPS).
+JOBS ?= auto
+XDIST := -n $(JOBS) --dist loadgroup
+
+## The whole suite: unit, integration (SQLite and PostgreSQL), browser end-to-end, multi-node,
+## the long stress and simulation runs. What CI runs.
 test: install chromium
-	$(BIN)/pytest
+	$(BIN)/pytest $(XDIST)
+
+## Everything but the browser, multi-node and slow tests (SQLite and PostgreSQL both), in
+## parallel: the lane to run while working (about 2 minutes here; docs/benchmarks.md).
+test-fast: install
+	$(BIN)/pytest $(XDIST) -m "not e2e and not multinode and not slow"
 
 ## Static checks (CI runs them before the tests): ruff, ruff format, mypy (vtax, signaling,
 ## tests), the layering contracts of pyproject.toml, and the generated contract files.

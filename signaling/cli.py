@@ -14,6 +14,7 @@ from datetime import date
 from pathlib import Path
 
 from vtax.accounts import Accounts
+from vtax.auth import Passwords
 from vtax.catalog import Catalog
 from vtax.config import Settings, SettingsError
 from vtax.db import make_engine, migrate, session_factory
@@ -150,7 +151,7 @@ async def _user_add(settings: Settings, args: argparse.Namespace) -> str:
         await migrate(settings.resolved_database_url)
     engine = make_engine(settings.resolved_database_url)
     try:
-        staff = await Accounts(session_factory(engine)).add_user(
+        staff = await Accounts(session_factory(engine), Passwords.from_settings(settings)).add_user(
             args.name,
             args.role,
             password,

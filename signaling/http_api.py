@@ -18,6 +18,7 @@ from sqlalchemy import text
 
 from signaling.context import CONTEXT, AppContext
 from signaling.fastjson import FastJson
+from vtax.app.signin import InvalidCredentials, RateLimited, SignIn
 from vtax.auth import STAFF_ROLES, Principal, Role, Unauthorized
 from vtax.contract import http as http_models
 from vtax.contract import review
@@ -277,12 +278,22 @@ async def auth_taxpayer(request: web.Request) -> web.Response:
     )
 
 
+SIGN_IN = web.AppKey("vtax.sign_in", SignIn)
+
+
 async def auth_login(request: web.Request) -> web.Response:
+    """Staff sign-in, rate-limited per client address and per username (vtax/app/signin.py;
+    429 `rate_limited` with Retry-After), the password checked off the event loop."""
     ctx = request.app[CONTEXT]
     req = await body(request, http_models.Login)
-    staff = await ctx.accounts.authenticate(req.username, req.password)
-    if staff is None:
-        raise ApiError(401, "invalid_credentials", "wrong username or password")
+    try:
+        staff = await request.app[SIGN_IN].attempt(request.remote or "", req.username, req.password)
+    except RateLimited as exc:
+        answer = error_response(429, exc.code, exc.message, retry_after_s=exc.retry_after_s)
+        answer.headers["Retry-After"] = str(exc.retry_after_s)
+        return answer
+    except InvalidCredentials as exc:
+        raise ApiError(401, exc.code, exc.message) from None
     token = ctx.issuer.issue(staff.id, staff.role, staff.display_name)  # type: ignore[arg-type]
     return json_response(
         {
@@ -381,6 +392,8 @@ async def readyz(request: web.Request) -> web.Response:
 
 def add_routes(app: web.Application) -> None:
     """The core endpoints, then the review module's (signaling/review_api.py)."""
+    ctx = app[CONTEXT]
+    app[SIGN_IN] = SignIn.from_settings(ctx.accounts, ctx.settings)
     bind(
         app,
         {

@@ -22,7 +22,7 @@ from vtax.app.loop import ReviewLoop
 from vtax.app.ports import Notifier
 from vtax.app.queueing import Queueing, QueueNotices
 from vtax.app.stats import LiveFigures
-from vtax.auth import TokenIssuer
+from vtax.auth import Passwords, TokenIssuer
 from vtax.catalog import Catalog
 from vtax.config import Settings
 from vtax.db import make_engine, session_factory
@@ -138,7 +138,7 @@ def build(
     backends = Backends.from_settings(settings)
     sessions = session_factory(backends.db)
     catalog = catalog or Catalog.load()
-    accounts = Accounts(sessions)
+    accounts = Accounts(sessions, Passwords.from_settings(settings))
     records = SessionRecords(sessions)
     deliveries = Deliveries(
         sessions, DocumentStore(settings.documents_dir), settings.documents_max_bytes

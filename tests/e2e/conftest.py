@@ -26,6 +26,8 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import TEST_NODE_ENV
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless=new",
@@ -178,6 +180,7 @@ def vtax_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             "VTAX_SECRET_KEY": secrets.token_hex(32),
             "VTAX_RECORDINGS_DIR": str(tmp / "rec"),
             "PYTHONUNBUFFERED": "1",
+            **TEST_NODE_ENV,
         }
     )
     for key in ("VTAX_REDIS_URL",):  # the embedded backends: no services needed

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import poll_until
+from tests.conftest import TEST_NODE_ENV, poll_until
 from tests.recording.media import probe
 from vtax.recording.store import RecordingStore, verify
 
@@ -99,6 +99,7 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
             "VTAX_RECORDINGS_DIR": str(tmp / "rec"),
             "PYTHONUNBUFFERED": "1",
             "VTAX_DRAIN_TIMEOUT_S": "1",
+            **TEST_NODE_ENV,
         }
     )
     _cli(["migrate"], env)

@@ -28,6 +28,11 @@ class ErrorBody(Out):
     next_open_at: Timestamp | None = Field(
         None, description="queue_closed: when the queue opens next", exclude_if=lambda v: v is None
     )
+    retry_after_s: int | None = Field(
+        None,
+        description="rate_limited over HTTP: seconds to wait (also the Retry-After header)",
+        exclude_if=lambda v: v is None,
+    )
 
 
 class ErrorOut(Out):

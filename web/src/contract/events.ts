@@ -73,6 +73,8 @@ export interface ErrorBody {
   details?: Array<ErrorDetail>;
   /** queue_closed: when the queue opens next */
   next_open_at?: string;
+  /** rate_limited over HTTP: seconds to wait (also the Retry-After header) */
+  retry_after_s?: number;
 }
 
 export interface ErrorDetail {
