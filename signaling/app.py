@@ -40,7 +40,7 @@ from vtax.review.rollup import Folder
 log = logging.getLogger(__name__)
 PAGES = {
     "/": "index.html",
-    # "/taxpayer": "taxpayer.html",
+    "/taxpayer": "taxpayer.html",
     "/agent": "agent.html",
     "/supervisor": "supervisor.html",
 }
@@ -49,7 +49,7 @@ SOCKET_IO_CLIENT = Path("node_modules/socket.io-client/dist/socket.io.min.js")
 # docs/frontend.md): route -> built file. Routes not listed here still serve web/<name>.
 BUILT = Path("dist")
 BUILT_PAGES: dict[str, str] = {
-    # "/taxpayer": "taxpayer.html",
+    "/taxpayer": "taxpayer.html",
 }
 
 

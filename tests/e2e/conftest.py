@@ -42,6 +42,7 @@ CHROMIUM_ARGS = [
 STARTUP_TIMEOUT_S = 30.0
 USCC = "91350100M000100Y43"
 AGENT_LANGUAGES = ("zh-CN", "en")
+LOCALE = "en-US"  # the browser's language (the built pages follow it; docs/frontend.md)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -276,7 +277,8 @@ class E2E:
 
     async def page(self, path: str, name: str) -> Any:
         """A page in its own browser context (own cookies/storage, like a separate person)."""
-        ctx = await self.browser.new_context(base_url=self.server.base_url)
+        # One language at a time: the pages follow the browser's; the suite reads English.
+        ctx = await self.browser.new_context(base_url=self.server.base_url, locale=LOCALE)
         ctx.set_default_timeout(15000)
         self.contexts.append(ctx)
         page = await ctx.new_page()

@@ -181,14 +181,12 @@ export function useCall(storeKey: string, hooks: CallHooks) {
 
   /** The call is over on this page; a reload still shows the after-call step. */
   function end(reason: string): void {
-    if (!call.value && connection.value === 'idle') {
-      hooks.onEnded(reason);
-      return;
-    }
     if (router) router.detach();
     call.value = null;
     clearInterval(qualityTimer);
-    setConnection('idle');
+    releasePreview();
+    if (connection.value !== 'idle') setConnection('idle');
+    // No more resuming; a reload still shows the after-call step until the rating is given.
     resumeStore.update(storeKey, { ended: true, endReason: reason || '' });
     hooks.onEnded(reason);
   }
