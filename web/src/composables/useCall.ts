@@ -53,6 +53,8 @@ export function useCall(storeKey: string, hooks: CallHooks) {
 
   function setConnection(c: Connection): void {
     connection.value = c;
+    if (c === 'connected' && quality.value !== 'poor') quality.value = 'good';
+    else if (c === 'reconnecting') quality.value = 'lost';
     hooks.onConnection?.(c);
   }
 

@@ -103,6 +103,7 @@ const pt: Messages = {
     confirm: 'Confirmar',
     dispute: 'Contestar',
     rate: 'Avalie este atendimento',
+    score: 'A sua pontuação global',
     inDetail: 'Em detalhe (opcional), de 1 a 5',
     comment: 'Comentário (opcional)',
     submitRating: 'Enviar avaliação',

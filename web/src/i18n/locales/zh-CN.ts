@@ -99,6 +99,7 @@ const zhCN: Messages = {
     confirm: '确认无误',
     dispute: '提出异议',
     rate: '服务评价',
+    score: '总体评分',
     inDetail: '分项评价（选填），1 至 5 分',
     comment: '意见建议（选填）',
     submitRating: '提交评价',

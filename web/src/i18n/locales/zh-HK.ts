@@ -99,6 +99,7 @@ const zhHK: Messages = {
     confirm: '確認無誤',
     dispute: '提出異議',
     rate: '服務評價',
+    score: '整體評分',
     inDetail: '分項評價（選填），1 至 5 分',
     comment: '意見建議（選填）',
     submitRating: '提交評價',
