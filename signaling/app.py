@@ -50,6 +50,7 @@ SOCKET_IO_CLIENT = Path("node_modules/socket.io-client/dist/socket.io.min.js")
 BUILT = Path("dist")
 BUILT_PAGES: dict[str, str] = {
     "/taxpayer": "taxpayer.html",
+    "/agent": "agent.html",
 }
 
 

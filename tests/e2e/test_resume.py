@@ -326,8 +326,7 @@ async def test_come_back_after_the_session_ended(e2e: Any) -> None:
     async def peer_reconnecting() -> bool:
         return bool(
             await agent.evaluate(
-                "() => window.vtax.peerState === 'reconnecting'"
-                " && (window.vtax.notice || '').includes('peer reconnecting')"
+                "() => window.vtax.peerState === 'reconnecting' && !!window.vtax.notice"
             )
         )
 

@@ -34,7 +34,7 @@ describe('message catalogs', () => {
 
     it(`${locale} prints one language per string (no "下一步 Next")`, () => {
       for (const [k, v] of flatten(messages[locale] as unknown as Tree)) {
-        const text = v.replace(/\{\w+\}/g, '').replace(/V-Tax/g, '');
+        const text = v.replace(/\{\w+\}/g, '').replace(/V-Tax/g, '').replace(/\bAlt\+[A-Z]\b|\bPDF\b/g, ''); // key and format names stay
         if (locale.startsWith('zh')) expect(LATIN_WORD.test(text), `${k}: ${v}`).toBe(false);
         else expect(HAN.test(text), `${k}: ${v}`).toBe(false);
       }
