@@ -51,6 +51,7 @@ BUILT = Path("dist")
 BUILT_PAGES: dict[str, str] = {
     "/taxpayer": "taxpayer.html",
     "/agent": "agent.html",
+    "/kiosk": "kiosk.html",
 }
 
 

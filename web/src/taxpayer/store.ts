@@ -65,6 +65,8 @@ export const useTaxpayer = defineStore('taxpayer', () => {
     question: '',
   });
 
+  /** the declared need (the kiosk's elderly mode): served first within the queue's aging */
+  const priority = ref<NonNullable<QueueJoin['priority']>>('normal');
   const ticketId = ref<string | null>(null);
   const position = ref<number | null>(null);
   const etaS = ref<number | null>(null);
@@ -241,7 +243,7 @@ export const useTaxpayer = defineStore('taxpayer', () => {
         language: form.value.language as QueueJoin['language'],
         channel: form.value.channel as QueueJoin['channel'],
         question,
-        ...(form.value.channel === 'kiosk' && params.get('priority') === 'elderly' ? { priority: 'elderly' as const } : {}),
+        ...(priority.value !== 'normal' ? { priority: priority.value } : {}),
       });
       ticketId.value = ack.ticket_id;
       if (state.value !== 'in_session' && state.value !== 'connected') {
@@ -539,7 +541,7 @@ export const useTaxpayer = defineStore('taxpayer', () => {
   }, POLL_MS);
 
   return {
-    step, state, status, error, notice, busy, token, name, catalog, form, position, etaS, agentName, endReason,
+    step, state, status, error, notice, busy, token, name, catalog, form, priority, position, etaS, agentName, endReason,
     recordingState, consent, panel, rating, ratedNow, checkComment, history, historyCursor, settled, sessionOver,
     call, action, setError, signIn, signOut, loadCatalog, preselectLanguage, startRequest, leaveQueue, hangup,
     answerConsent, restore, sendCheck, rate, newQuestion, download, acknowledge, openHistory, loadHistory,

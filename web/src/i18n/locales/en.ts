@@ -275,6 +275,21 @@ const en = {
       followUpDone: 'Follow-up done',
     },
   },
+  kiosk: {
+    title: 'Self-service video tax kiosk',
+    keypad: 'On-screen keypad',
+    backspace: 'Delete',
+    clear: 'Clear',
+    elderly: 'Elderly mode',
+    privacyTitle: 'Before the camera starts',
+    privacyText: 'The camera and microphone of this kiosk are used only for your call with the tax officer. Nothing stays on this kiosk after you leave.',
+    privacyContinue: 'I understand, start the camera',
+    privacyBack: 'Back',
+    idleTitle: 'Are you still there?',
+    idleText: 'For your privacy the screen is cleared in {n} seconds.',
+    idleStay: 'Continue',
+    wiped: 'The screen was cleared for your privacy.',
+  },
   catalog: {
     category: {
       registration: 'Registration',

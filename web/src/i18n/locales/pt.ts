@@ -271,6 +271,21 @@ const pt: Messages = {
       followUpDone: 'Seguimento concluído',
     },
   },
+  kiosk: {
+    title: 'Quiosque de serviço fiscal por vídeo',
+    keypad: 'Teclado no ecrã',
+    backspace: 'Apagar',
+    clear: 'Limpar',
+    elderly: 'Modo sénior',
+    privacyTitle: 'Antes de a câmara ligar',
+    privacyText: 'A câmara e o microfone deste quiosque servem apenas para a sua chamada com o funcionário. Nada fica guardado neste quiosque depois de sair.',
+    privacyContinue: 'Compreendo, ligar a câmara',
+    privacyBack: 'Voltar',
+    idleTitle: 'Ainda está aí?',
+    idleText: 'Para proteger a sua privacidade, o ecrã é limpo dentro de {n} segundos.',
+    idleStay: 'Continuar',
+    wiped: 'O ecrã foi limpo para proteger a sua privacidade.',
+  },
   catalog: {
     category: {
       registration: 'Registo',

@@ -255,6 +255,21 @@ const zhCN: Messages = {
       followUpDone: '跟进完成',
     },
   },
+  kiosk: {
+    title: '视频办税自助终端',
+    keypad: '屏幕键盘',
+    backspace: '删除',
+    clear: '清空',
+    elderly: '长者模式',
+    privacyTitle: '摄像头开启前',
+    privacyText: '本终端的摄像头和麦克风仅用于您与税务人员的通话。您离开后，本终端不保留任何信息。',
+    privacyContinue: '我已了解，开启摄像头',
+    privacyBack: '返回',
+    idleTitle: '您还在吗？',
+    idleText: '为保护您的隐私，屏幕将在 {n} 秒后清空。',
+    idleStay: '继续办理',
+    wiped: '为保护您的隐私，屏幕已清空。',
+  },
   catalog: {
     category: {
       registration: '税务登记',

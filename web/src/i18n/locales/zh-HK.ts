@@ -255,6 +255,21 @@ const zhHK: Messages = {
       followUpDone: '跟進完成',
     },
   },
+  kiosk: {
+    title: '視像辦稅自助服務機',
+    keypad: '屏幕鍵盤',
+    backspace: '刪除',
+    clear: '清除',
+    elderly: '長者模式',
+    privacyTitle: '開啟鏡頭之前',
+    privacyText: '本服務機的鏡頭及咪高峰只用於您與稅務人員的通話。您離開後，本服務機不會保留任何資料。',
+    privacyContinue: '我明白，開啟鏡頭',
+    privacyBack: '返回',
+    idleTitle: '您仍在嗎？',
+    idleText: '為保障您的私隱，屏幕將於 {n} 秒後清除。',
+    idleStay: '繼續辦理',
+    wiped: '為保障您的私隱，屏幕已清除。',
+  },
   catalog: {
     category: {
       registration: '稅務登記',
