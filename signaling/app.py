@@ -52,6 +52,7 @@ BUILT_PAGES: dict[str, str] = {
     "/taxpayer": "taxpayer.html",
     "/agent": "agent.html",
     "/kiosk": "kiosk.html",
+    "/wallboard": "wallboard.html",
 }
 
 
