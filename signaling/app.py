@@ -36,6 +36,15 @@ PAGES = {
     "/supervisor": "supervisor.html",
 }
 SOCKET_IO_CLIENT = Path("node_modules/socket.io-client/dist/socket.io.min.js")
+# Entries ported to TypeScript + Vue (web/pages/*.html, built by `npm run build` into web/dist,
+# docs/frontend.md): route -> built file. Routes not listed here still serve web/<name>.
+BUILT = Path("dist")
+BUILT_PAGES: dict[str, str] = {
+    "/taxpayer": "taxpayer.html",
+    "/agent": "agent.html",
+    "/kiosk": "kiosk.html",
+    "/wallboard": "wallboard.html",
+}
 
 
 def _page(path: Path) -> Callable[[web.Request], Awaitable[web.FileResponse]]:
@@ -46,8 +55,18 @@ def _page(path: Path) -> Callable[[web.Request], Awaitable[web.FileResponse]]:
 
 
 def add_pages(app: web.Application, web_dir: Path) -> None:
+    dist = web_dir / BUILT
     for route, name in PAGES.items():
+        if route in BUILT_PAGES:
+            continue
         app.router.add_get(route, _page(web_dir / name))
+    for route, name in BUILT_PAGES.items():
+        if not (dist / name).is_file():
+            log.warning("%s is missing: run `npm run build` in %s", dist / name, web_dir)
+        app.router.add_get(route, _page(dist / name))
+    # Vite's hashed bundles: the names change with the content.
+    if (dist / "assets").is_dir():
+        app.router.add_static("/assets", dist / "assets")
     vendor = web_dir / SOCKET_IO_CLIENT
     if not vendor.is_file():
         log.warning("%s is missing: run `npm ci` in %s for the pages to work", vendor, web_dir)

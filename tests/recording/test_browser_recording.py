@@ -155,7 +155,7 @@ async def browser(node: Node) -> AsyncIterator[Any]:
 
 
 async def _page(browser: Any, node: Node, path: str, logs: list[str]) -> Any:
-    ctx = await browser.new_context(base_url=node.base)
+    ctx = await browser.new_context(base_url=node.base, locale="en-US")
     ctx.set_default_timeout(15000)
     page = await ctx.new_page()
     page.on("console", lambda m: logs.append(f"[{path}] {m.type}: {m.text}"))
