@@ -29,10 +29,9 @@ from vtax.db import migrate
 from vtax.logs import throttle_bad_input_logs
 
 log = logging.getLogger(__name__)
+# The plain pages not ported yet (web/<name>).
 PAGES = {
     "/": "index.html",
-    "/taxpayer": "taxpayer.html",
-    "/agent": "agent.html",
     "/supervisor": "supervisor.html",
 }
 SOCKET_IO_CLIENT = Path("node_modules/socket.io-client/dist/socket.io.min.js")
@@ -57,8 +56,6 @@ def _page(path: Path) -> Callable[[web.Request], Awaitable[web.FileResponse]]:
 def add_pages(app: web.Application, web_dir: Path) -> None:
     dist = web_dir / BUILT
     for route, name in PAGES.items():
-        if route in BUILT_PAGES:
-            continue
         app.router.add_get(route, _page(web_dir / name))
     for route, name in BUILT_PAGES.items():
         if not (dist / name).is_file():

@@ -66,7 +66,9 @@ async def _run(settings: Settings, demo: bool) -> None:
         f"V-Tax node listening on {base} (database: "
         f"{settings.resolved_database_url.split('@')[-1]})",
         f"  taxpayer page:   {base}/taxpayer",
+        f"  kiosk page:      {base}/kiosk",
         f"  agent page:      {base}/agent",
+        f"  wallboard:       {base}/wallboard",
         f"  supervisor page: {base}/supervisor",
     ]
     if demo:

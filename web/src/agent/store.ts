@@ -386,7 +386,7 @@ export const useAgent = defineStore('agent', () => {
     const s = summary.value;
     const body: SummaryBody = { asked: s.asked.trim(), handled: s.handled.trim(), result: s.result };
     if (s.category && s.category !== ticket.value.category) body.category = s.category as SummaryBody['category'];
-    if (s.items.length) body.items = [...s.items];
+    if (s.items.length) body.items = [...s.items] as NonNullable<SummaryBody['items']>;  // codes from the catalog
     const acts = s.actions
       .split('\n')
       .map((a) => a.trim())
