@@ -148,6 +148,7 @@ class Connection:
     principal: Principal
     token: str = ""  # re-checked on `session:resume`
     buckets: dict[str, TokenBucket] = field(default_factory=dict)
+    expiry: asyncio.TimerHandle | None = None  # cuts the socket when its token expires
 
 
 # Events refused while the node drains (SIGTERM): nothing new starts here.
@@ -191,6 +192,8 @@ class Hub:
             "join": (settings.join_rate, settings.join_burst),
         }
         self.rate_limited = 0  # for /metrics
+        self.expired_cut = 0  # sockets cut when their token expired
+        self._cuts: set[asyncio.Task[None]] = set()
         self.events_handled = 0
         self.connect_hooks: list[Callable[[Connection], Awaitable[None]]] = []
         self.disconnect_hooks: list[Callable[[Connection], Awaitable[None]]] = []
@@ -307,16 +310,28 @@ class Hub:
             raise refusal from None
         conn = Connection(sid, principal, token if isinstance(token, str) else "")
         self.connections[sid] = conn
+        if principal.expires_at != float("inf"):  # an expired token receives nothing more
+            delay = max(0.0, principal.expires_at - time.time())
+            conn.expiry = asyncio.get_running_loop().call_later(delay, self._expire, conn)
         await self.sio.enter_room(sid, self.user_room(principal.subject))
         if principal.role == "supervisor":
             await self.sio.enter_room(sid, SUPERVISORS_ROOM)
         for hook in self.connect_hooks:
             await hook(conn)
 
+    def _expire(self, conn: Connection) -> None:
+        if self.connections.get(conn.sid) is conn:
+            self.expired_cut += 1
+            task = asyncio.create_task(self.sio.disconnect(conn.sid))
+            self._cuts.add(task)
+            task.add_done_callback(self._cuts.discard)
+
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
         conn = self.connections.pop(sid, None)
         if conn is None:
             return
+        if conn.expiry is not None:
+            conn.expiry.cancel()
         for hook in self.disconnect_hooks:
             try:
                 await hook(conn)

@@ -373,3 +373,16 @@ async def test_signing_out_everywhere_cuts_sockets_on_every_node(nodes: Any, cli
     await poll_until(lambda: not on_b.sio.connected and not on_a.sio.connected)
     assert staff.sio.connected
     assert await get(b, "/api/sessions", session["access_token"]) == 401
+
+
+async def test_a_socket_is_cut_when_its_token_expires(server: RunningServer, clients: Any):
+    """The transport's own timer: a socket whose token expired receives nothing more."""
+    await server.ctx.accounts.add_user("ann3", "agent", "pw-ann3-0123", display_name="Ann")
+    member = next(m for m in await server.ctx.accounts.staff_list("agent") if m.username == "ann3")
+    ttl = server.ctx.issuer.ttl_s
+    short = server.ctx.issuer.issue(member.id, "agent", "Ann", now=time.time() - ttl + 2)
+    longer = server.ctx.issuer.issue(member.id, "agent", "Ann")
+    soon, later = await clients(server, short), await clients(server, longer)
+    assert soon.sio.connected
+    await poll_until(lambda: not soon.sio.connected, timeout=6)
+    assert later.sio.connected and server.ctx.hub.expired_cut == 1
