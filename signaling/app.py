@@ -19,7 +19,8 @@ from signaling import events, observability
 from signaling.context import CONTEXT, AppContext
 from signaling.desk_api import add_desk_routes
 from signaling.http_api import add_routes, check_bound, errors_middleware
-from signaling.hub import Hub, Server
+from signaling.hub import CUT_EVENT, Hub, Server
+from signaling.identity_api import add_identity_routes
 from signaling.recording import setup_recording
 from signaling.stats_api import add_stats_routes
 from signaling.wire import FastJson, JsonPacket
@@ -123,9 +124,22 @@ class RedisManager(socketio.AsyncRedisManager):
     open after shutdown (a `ResourceWarning` per node in the tests). `_redis_connect` is the
     pinned python-socketio's own hook (5.x)."""
 
+    cuts_rooms = True  # Hub.disconnect_user: an emit of CUT_EVENT cuts the room's members
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.clients: list[Any] = []
+        self.cut_room: Callable[[str], Awaitable[None]] | None = None
+
+    async def _handle_emit(self, message: dict[str, Any]) -> None:
+        """Every node, this one included, handles each emit here: a CUT_EVENT to a room
+        disconnects this node's members of it and is never sent."""
+        if message.get("event") == CUT_EVENT:
+            room = message.get("room")
+            if self.cut_room is not None and isinstance(room, str):
+                await self.cut_room(room)
+            return
+        await super()._handle_emit(message)
 
     def _redis_connect(self) -> None:
         super()._redis_connect()
@@ -178,8 +192,10 @@ def create_app(settings: Settings, *, migrate_on_start: bool | None = None) -> w
     )
     sio.attach(app, socketio_path="socket.io")
     hub = Hub(sio, settings)
-    services = compose.build(settings, hub, node_id)
-    hub.authenticate_with(services.issuer, services.accounts)
+    if isinstance(manager, RedisManager):
+        manager.cut_room = hub.cut_here
+    services = compose.build(settings, hub, node_id, on_revoked=hub.disconnect_user)
+    hub.authenticate_with(services.authenticate)
     ctx = AppContext(services=services, hub=hub)
     app[CONTEXT] = ctx
     events.register(hub, services)
@@ -188,6 +204,7 @@ def create_app(settings: Settings, *, migrate_on_start: bool | None = None) -> w
     add_routes(app)
     add_stats_routes(app)  # GET /api/stats/live
     add_desk_routes(app)  # the agent desk
+    add_identity_routes(app)  # sign-in: SMS, OIDC, kiosk; refresh, act-for; staff factor
     observability.install(app)  # /metrics
     check_bound(app)  # every endpoint of the contract has its handler
     if settings.redis_url:

@@ -128,19 +128,27 @@ class SignIn:
             **kwargs,
         )
 
-    async def attempt(self, address: str, username: str, password: str) -> StaffMember:
-        account = username.casefold()
-        wait = self.by_account.wait_s(account)
+    def admit(self, address: str, username: str) -> None:
+        """Raise `RateLimited` when this username failed too often, or this address tried too
+        often (every attempt draws from the address's bucket)."""
+        wait = self.by_account.wait_s(username.casefold())
         if wait:
             raise RateLimited("too many failed sign-ins for this username", wait)
         wait = self.by_address.take(address)
         if wait:
             raise RateLimited("too many sign-in attempts from this address", wait)
+
+    def failed(self, username: str) -> None:
+        """A failed attempt (wrong password or code) counts against the username."""
+        self.by_account.take(username.casefold())
+
+    async def attempt(self, address: str, username: str, password: str) -> StaffMember:
+        self.admit(address, username)
         try:
             staff = await self.accounts.authenticate(username, password)
         except Busy as exc:
             raise RateLimited(str(exc), 1) from None
         if staff is None:
-            self.by_account.take(account)
+            self.failed(username)
             raise InvalidCredentials()
         return staff

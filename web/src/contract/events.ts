@@ -75,6 +75,8 @@ export interface ErrorBody {
   next_open_at?: string;
   /** rate_limited over HTTP: seconds to wait (also the Retry-After header) */
   retry_after_s?: number;
+  /** step_up_required: what a fresh sign-in must reach */
+  step_up?: StepUpNeeded;
 }
 
 export interface ErrorDetail {
@@ -545,6 +547,14 @@ export interface SignalSent {
 
 export interface StatusSet {
   status: "offline" | "available" | "reserved" | "busy" | "wrap_up" | "away";
+}
+
+/**
+ * With `step_up_required`: what a fresh sign-in must reach.
+ */
+export interface StepUpNeeded {
+  acr: number;
+  max_age_s: number;
 }
 
 export interface SummarySaved {
