@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test lint chromium clean
+.PHONY: install run test lint chromium stack-deps clean
 
 $(STAMP): pyproject.toml web/package-lock.json tests/oidc/package-lock.json
 	$(PYTHON) -m venv $(VENV)
@@ -24,15 +24,19 @@ run: install
 chromium:
 	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium)
 
+## nginx and coturn (Debian packages) for the stack runner and tests/stack (deploy/stack.py).
+stack-deps:
+	@(command -v nginx && command -v turnserver) >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq nginx coturn)
+
 ## The whole suite: unit, integration (SQLite and PostgreSQL), browser end-to-end.
-test: install chromium
+test: install chromium stack-deps
 	$(BIN)/pytest
 
 ## Static checks (CI runs them before the tests): ruff, ruff format, mypy (vtax, signaling,
 ## tests), the layering contracts of pyproject.toml, and the generated contract files.
 lint: install
-	$(BIN)/ruff check vtax signaling tests
-	$(BIN)/ruff format --check vtax signaling tests
+	$(BIN)/ruff check vtax signaling tests deploy
+	$(BIN)/ruff format --check vtax signaling tests deploy
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(BIN)/python -m vtax.contract.generate --check
