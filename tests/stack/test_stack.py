@@ -4,6 +4,7 @@ REST credentials the node hands out; coturn refuses an expired or forged credent
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 from urllib.parse import urlsplit
@@ -96,3 +97,86 @@ async def test_relay_only_call_through_nginx_and_coturn(relay_e2e: Any, stack: S
     assert not expired.ok and expired.error == 401, expired
     forged = turn.allocate(*coturn, username, credential[:-4] + "AAA=")
     assert not forged.ok and forged.error == 401, forged
+
+    await taxpayer.click("#hangup")  # the agent is free again for the next test
+    await e2e.wait_state(taxpayer, "ended")
+    await e2e.wait_state(agent, "ended")
+
+
+def node_with(stack: Stack, role: str) -> str:
+    """The node holding a `role` socket (its vtax_connected_clients gauge)."""
+    import urllib.request
+
+    found = []
+    for name in (n for n in stack.procs if n.startswith("node")):
+        if not stack.procs[name].alive():
+            continue
+        with urllib.request.urlopen(stack.node_url(name) + "/metrics", timeout=2) as r:
+            text = r.read().decode()
+        if f'vtax_connected_clients{{role="{role}"}} 1.0' in text:
+            found.append(name)
+    assert len(found) == 1, f"{role} on {found}"
+    return found[0]
+
+
+async def test_kill_9_of_the_taxpayers_node_mid_call_resumes_on_the_other(
+    relay_e2e: Any, stack: Stack
+) -> None:
+    e2e = relay_e2e
+    taxpayer, agent = await start_call(e2e, "stack: the node dies mid-call")
+    await e2e.wait_media_flowing(taxpayer, agent, within=20)
+    sid = await taxpayer.evaluate("() => window.vtax.sessionId")
+    victim = node_with(stack, "taxpayer")
+    t0 = time.monotonic()
+    stack.procs[victim].kill()  # SIGKILL: no drain, no goodbye
+    try:
+
+        async def resumed(page: Any) -> bool:
+            return bool(
+                await page.evaluate(IN_CALL_JS)
+                and await page.evaluate("() => window.vtax.call.resumes") >= 1
+                and await page.evaluate("() => window.vtax.socket.connected")
+            )
+
+        for page in (taxpayer, agent):
+            await e2e.poll_until(
+                lambda page=page: resumed(page), within=30, what=f"resumed on {page.url}"
+            )
+        took = time.monotonic() - t0
+        survivor = node_with(stack, "taxpayer")
+        assert survivor != victim
+        assert await taxpayer.evaluate("() => window.vtax.sessionId") == sid
+        # Media still flows (through coturn: the relay never depended on the dead node).
+        await e2e.wait_media_flowing(taxpayer, agent, within=20)
+        print(f"kill -9 {victim} -> both pages resumed on {survivor} in {took:.1f} s")
+
+        # The call ends normally on the survivor: one record, completed, summary and rating.
+        await taxpayer.click("#hangup")
+        await e2e.wait_state(taxpayer, "ended")
+        await e2e.wait_state(agent, "ended")
+        token = await asyncio.to_thread(e2e.server.supervisor_token)
+
+        async def completed() -> Any:
+            rec = await asyncio.to_thread(e2e.server.get_json, f"/api/sessions/{sid}", token)
+            return rec if rec["outcome"] == "completed" else None
+
+        rec = await e2e.poll_until(completed, within=10, what="session record completed")
+        assert rec["end_reason"] == "hangup", rec
+        await agent.wait_for_selector("#summary-card", state="visible")
+        await agent.fill("#handled", "Answered across a node failure.")
+        await agent.click("#save-summary")
+        await agent.wait_for_function(
+            "() => document.getElementById('summary-saved').textContent.includes('Saved')"
+        )
+        await taxpayer.wait_for_selector("#rate-form", state="visible")
+        await taxpayer.check("#score-5")
+        await taxpayer.click("#rate")
+        await taxpayer.wait_for_function(
+            "() => document.getElementById('rated').textContent.includes('Thank you')"
+        )
+        assert await e2e.error_text(taxpayer) == "" and await e2e.error_text(agent) == ""
+        listed = await asyncio.to_thread(e2e.server.get_json, "/api/sessions?limit=200", token)
+        assert [i["id"] for i in listed["sessions"]].count(sid) == 1, listed
+    finally:
+        stack.procs[victim].stop()
+        stack.start_node(victim)
