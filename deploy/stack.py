@@ -436,14 +436,14 @@ class Stack:
 
         for name in sorted(self.procs, key=rank):
             self.procs[name].stop()
-        if "postgres" in self.ports or self.database:
+        if "postgres" in self.ports:  # created by this stack
             try:
                 asyncio.run(
                     _pg(
                         self.pg_admin_dsn, f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)'
                     )
                 )
-            except OSError as exc:
+            except Exception as exc:  # never mask why `up` failed
                 print(f"could not drop {self.database}: {exc}", file=sys.stderr)
         (self.dir / "stack.json").unlink(missing_ok=True)
 

@@ -62,3 +62,16 @@ async def test_up_status_down(tmp_path: Path) -> None:
     assert not (where / "stack.json").exists()
     assert not any(_pid_alive(pid) for pid in state["pids"].values()), state["pids"]
     assert not await database_exists(state["database"])
+
+
+@pytest.mark.skipif(bool(MISSING), reason=f"missing {MISSING}")
+def test_a_stack_that_cannot_come_up_leaves_nothing_running(tmp_path: Path) -> None:
+    from deploy.stack import Stack, free_port
+
+    closed = free_port()  # nothing listens there: PostgreSQL is unreachable
+    broken = Stack(tmp_path / "broken", pg_admin_dsn=f"postgresql://postgres@127.0.0.1:{closed}/x")
+    with pytest.raises(OSError):
+        broken.up()
+    assert set(broken.procs) == {"redis", "coturn"}  # started before PostgreSQL was asked
+    assert not any(p.alive() for p in broken.procs.values())
+    assert not (tmp_path / "broken" / "stack.json").exists()
