@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test test-fast test-web lint lint-py lint-web chromium clean
+.PHONY: install run test test-fast test-web lint lint-py lint-web chromium stack-deps clean
 
 # The pages (web/, docs/frontend.md): `npm ci` with the Python install, then one Vite build of
 # every entry in web/pages into web/dist, redone when a source or the toolchain changes.
@@ -34,6 +34,10 @@ run: install
 chromium:
 	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium)
 
+## nginx and coturn (Debian packages) for the stack runner and tests/stack (deploy/stack.py).
+stack-deps:
+	@(command -v nginx && command -v turnserver) >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq nginx coturn)
+
 # pytest-xdist workers (`auto`: one per core); the browser and multi-node tests run on one
 # worker, one after the other (tests/conftest.py XDIST_GROUPS).
 JOBS ?= auto
@@ -42,13 +46,13 @@ XDIST := -n $(JOBS) --dist loadgroup
 ## The whole suite: the pages' unit tests (Vitest), then unit, integration (SQLite and
 ## PostgreSQL), browser end-to-end, multi-node, the long stress and simulation runs (pytest).
 ## What CI runs.
-test: install chromium test-web
+test: install chromium stack-deps test-web
 	$(BIN)/pytest $(XDIST)
 
 ## Everything but the browser, multi-node and slow tests (SQLite and PostgreSQL both), in
 ## parallel: the lane to run while working (docs/benchmarks.md).
 test-fast: install
-	$(BIN)/pytest $(XDIST) -m "not e2e and not multinode and not slow"
+	$(BIN)/pytest $(XDIST) -m "not e2e and not multinode and not stack and not slow"
 
 ## Vitest: stores, composables and the call core of web/src.
 test-web: install
@@ -60,8 +64,8 @@ test-web: install
 lint: install lint-py lint-web
 
 lint-py: install
-	$(BIN)/ruff check vtax signaling tests
-	$(BIN)/ruff format --check vtax signaling tests
+	$(BIN)/ruff check vtax signaling tests deploy
+	$(BIN)/ruff format --check vtax signaling tests deploy
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(BIN)/python -m vtax.contract.generate --check

@@ -64,7 +64,12 @@ RESIDENT_ID = "11010519491231002X"
 # media encoded once per process: ~15 s of CPU that a second worker would spend again).
 # Everything else spreads; each worker builds its own database templates, and every test has
 # its own databases, Redis prefix and ephemeral ports.
-XDIST_GROUPS = {"e2e": "browser", "multinode": "processes", "slow": "processes"}
+XDIST_GROUPS = {
+    "e2e": "browser",
+    "multinode": "processes",
+    "stack": "processes",
+    "slow": "processes",
+}
 XDIST_FOLDERS = {"recording": "media"}
 
 

@@ -1,0 +1,1 @@
+"""Deployment: nginx.conf and the stack runner (stack.py)."""

@@ -1,0 +1,1 @@
+"""The compose topology for real (deploy/stack.py), driven by Chromium."""

@@ -1,0 +1,117 @@
+"""The stack (deploy/stack.py) for a module of tests, and Chromium pages that reach it through
+nginx with ICE limited to relay candidates (every RTCPeerConnection of the page is made with
+`iceTransportPolicy: "relay"` by an init script: the pages themselves are unchanged)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import sys
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+
+from deploy.stack import Stack
+from tests.e2e.conftest import (
+    AGENT_LANGUAGES,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    E2E,
+    Server,
+    catalog_categories,
+)
+
+MISSING = [p for p in ("nginx", "turnserver", "redis-server") if shutil.which(p) is None]
+if not CHROMIUM.exists():
+    MISSING.append(str(CHROMIUM))
+
+#: Forces relay on every RTCPeerConnection the page makes (the call's and the recorder's).
+RELAY_ONLY_JS = """
+(() => {
+  const Native = window.RTCPeerConnection;
+  class RelayOnly extends Native {
+    constructor(config, ...rest) {
+      super({...(config || {}), iceTransportPolicy: 'relay'}, ...rest);
+    }
+  }
+  window.RTCPeerConnection = RelayOnly;
+})();
+"""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not MISSING:
+        return
+    skip = pytest.mark.skip(reason=f"missing {MISSING} (make stack-deps chromium)")
+    for item in items:
+        if "stack" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    if MISSING:
+        pytest.skip(f"missing {MISSING}")
+    extra = {
+        "VTAX_VALIDATE_OUTGOING": "true",
+        "VTAX_WRAPUP_S": "0",
+        "VTAX_NODE_TIMEOUT_S": "3",
+        "VTAX_DRAIN_TIMEOUT_S": "2",
+    }
+    with Stack(tmp_path_factory.mktemp("stack"), nodes=2, recorders=1, extra_env=extra) as s:
+        try:
+            yield s
+        finally:
+            for name, proc in s.procs.items():  # shown by pytest when a test failed
+                print(f"--- {name}\n{proc.tail(3000)}", file=sys.stderr)
+
+
+class RelayE2E(E2E):
+    """The e2e harness, its pages reaching the stack through nginx, relay-only ICE."""
+
+    async def page(self, path: str, name: str) -> Any:
+        ctx = await self.browser.new_context(base_url=self.server.base_url)
+        await ctx.add_init_script(RELAY_ONLY_JS)
+        ctx.set_default_timeout(15000)
+        self.contexts.append(ctx)
+        page = await ctx.new_page()
+        page.on("console", lambda m: self.logs.append(f"[{name}] {m.type}: {m.text}"))
+        page.on("pageerror", lambda e: self.logs.append(f"[{name}] PAGEERROR: {e}"))
+        await page.goto(path)
+        await page.wait_for_function("() => window.vtax && window.vtax.page")
+        return page
+
+
+@pytest.fixture(scope="module")
+def stack_server(stack: Stack) -> Server:
+    """Staff accounts in the stack's database, and the e2e harness's view of the stack."""
+    categories = catalog_categories()
+    agent = ("agent1", secrets.token_urlsafe(12))
+    supervisor = ("sup1", secrets.token_urlsafe(12))
+    skills = [a for c in categories for a in ("--skill", f"{c}=5")]
+    langs = [a for lang in AGENT_LANGUAGES for a in ("--language", lang)]
+    stack.cli("user", "add", agent[0], "--role", "agent", *skills, *langs, stdin=agent[1] + "\n")
+    stack.cli("user", "add", supervisor[0], "--role", "supervisor", stdin=supervisor[1] + "\n")
+    nginx = stack.procs["nginx"]
+    assert nginx.proc is not None
+    return Server(stack.url, stack.node_env, nginx.proc, nginx.log, categories, agent, supervisor)
+
+
+@pytest.fixture
+async def relay_e2e(stack_server: Server) -> AsyncIterator[E2E]:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        harness = RelayE2E(stack_server, browser)
+        try:
+            yield harness
+        finally:
+            if os.environ.get("VTAX_E2E_DUMP_LOGS"):
+                print("\n--- browser console ---\n" + "\n".join(harness.logs), file=sys.stderr)
+            await harness.close()
+            await browser.close()

@@ -1,0 +1,82 @@
+"""docker-compose.yml and the stack runner (deploy/stack.py) come from one description: the
+compose file's commands, options and settings are checked against it here, so what Docker
+would run and what the stack tests run cannot drift apart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from deploy import stack
+from tests.unit.test_compose import SERVICES, VTAX_SERVICES, environment, interpolate, options
+
+NGINX_CONF = (Path(stack.ROOT) / "deploy" / "nginx.conf").read_text()
+
+
+def test_redis_command_is_the_description():
+    cmd = SERVICES["redis"]["command"]
+    assert cmd[0] == "redis-server"
+    assert cmd[1:] == [*stack.REDIS_ARGS, "--port", "6379"]
+
+
+def test_coturn_command_is_the_description_plus_secret_and_ports():
+    cmd = [interpolate(a) for a in SERVICES["coturn"]["command"]]
+    opts = options(cmd)
+    rest = [a for a in cmd if a.split("=")[0] not in _PER_SITE]
+    assert rest == stack.COTURN_ARGS
+    # The runner passes the same options, with its own secret and ports, plus loopback ones.
+    runner = stack.Stack(Path("/nonexistent"))
+    runner.ports = {"coturn": 3478, "relay_min": 49160, "relay_max": 49200}
+    local = runner.coturn_command()
+    assert local[0] == "turnserver"
+    assert local[1 : 1 + len(stack.COTURN_ARGS)] == stack.COTURN_ARGS
+    local_opts = options(local)
+    for name in _PER_SITE:
+        assert name in opts and name in local_opts, name
+    assert local_opts["--listening-port"] == opts["--listening-port"]
+    assert (local_opts["--min-port"], local_opts["--max-port"]) == (
+        opts["--min-port"],
+        opts["--max-port"],
+    )
+
+
+_PER_SITE = ("--static-auth-secret", "--listening-port", "--min-port", "--max-port")
+
+
+@pytest.mark.parametrize("name", sorted(VTAX_SERVICES))
+def test_vtax_services_get_the_described_settings(name):
+    env = environment(VTAX_SERVICES[name])
+    assert set(stack.NODE_ENV_KEYS) <= set(env), name
+    extra = set(env) - set(stack.NODE_ENV_KEYS)
+    if name.startswith("node"):
+        assert extra == set(stack.NODE_EXTRA_ENV)
+        assert {k: env[k] for k in extra} == stack.NODE_EXTRA_ENV
+    else:
+        assert extra == set()
+    assert env["VTAX_TURN_TTL_S"] == str(stack.TURN_TTL_S)
+
+
+def test_services_and_commands_are_the_description():
+    nodes = sorted(n for n in VTAX_SERVICES if n.startswith("node"))
+    assert nodes == stack.node_names(len(nodes))
+    for node in nodes:
+        assert VTAX_SERVICES[node]["command"] == stack.node_command(
+            "0.0.0.0", stack.NODE_PORT_IN_CONF
+        )
+    url = f"http://nginx:{stack.NGINX_PORT_IN_CONF}"
+    assert VTAX_SERVICES["recorder"]["command"] == stack.recorder_command(url)
+
+
+def test_nginx_site_points_the_real_conf_at_the_local_nodes():
+    site = stack.nginx_site(NGINX_CONF, 8123, {"node1": 9001, "node2": 9002, "node3": 9003})
+    assert "listen 127.0.0.1:8123;" in site and "listen 80;" not in site
+    assert "node1:" not in site and "node2:" not in site
+    for port in (9001, 9002, 9003):
+        assert f"server 127.0.0.1:{port} max_fails=1 fail_timeout=5s;" in site
+    # Everything else of deploy/nginx.conf is kept: stickiness, WebSocket upgrade, timeouts.
+    kept = [line for line in NGINX_CONF.splitlines() if "server node" not in line]
+    kept = [line for line in kept if "listen" not in line]
+    assert all(line in site.splitlines() for line in kept)
+    assert f"server node1:{stack.NODE_PORT_IN_CONF}" in NGINX_CONF
+    assert f"listen {stack.NGINX_PORT_IN_CONF};" in NGINX_CONF
