@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -275,6 +275,7 @@ class E2E:
     browser: Any
     logs: list[str] = field(default_factory=list)
     contexts: list[Any] = field(default_factory=list)
+    init_script: ClassVar[str | None] = None  # run in every page before its own scripts
 
     poll_until = staticmethod(poll_until)
     write_timings = staticmethod(lambda values_ms: write_timings(values_ms))
@@ -296,6 +297,8 @@ class E2E:
             opts["is_mobile"] = viewport[0] < 600
             opts["has_touch"] = viewport[0] < 600
         ctx = await self.browser.new_context(**opts)
+        if self.init_script:  # e.g. relay-only ICE (tests/stack)
+            await ctx.add_init_script(self.init_script)
         ctx.set_default_timeout(15000)
         self.contexts.append(ctx)
         page = await ctx.new_page()

@@ -9,7 +9,7 @@ import secrets
 import shutil
 import sys
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from typing import ClassVar
 
 import pytest
 
@@ -71,17 +71,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 class RelayE2E(E2E):
     """The e2e harness, its pages reaching the stack through nginx, relay-only ICE."""
 
-    async def page(self, path: str, name: str) -> Any:
-        ctx = await self.browser.new_context(base_url=self.server.base_url)
-        await ctx.add_init_script(RELAY_ONLY_JS)
-        ctx.set_default_timeout(15000)
-        self.contexts.append(ctx)
-        page = await ctx.new_page()
-        page.on("console", lambda m: self.logs.append(f"[{name}] {m.type}: {m.text}"))
-        page.on("pageerror", lambda e: self.logs.append(f"[{name}] PAGEERROR: {e}"))
-        await page.goto(path)
-        await page.wait_for_function("() => window.vtax && window.vtax.page")
-        return page
+    init_script: ClassVar[str | None] = RELAY_ONLY_JS
 
 
 @pytest.fixture(scope="module")
