@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import date
 from functools import cache
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     AfterValidator,
@@ -160,3 +160,10 @@ Language = catalog_code("language", "unknown_language", "service in language")
 Channel = catalog_code("channel", "unknown_channel", "channel")
 # Error types raised by validation that are answered with their own code, not invalid_payload.
 CODED_ERRORS = frozenset({"unknown_category", "unknown_language", "unknown_channel"})
+
+
+class ServerEvent(Out):
+    """A server -> client event; `to` says who receives it (for the docs)."""
+
+    event: ClassVar[str]
+    to: ClassVar[str]

@@ -70,6 +70,8 @@ class Ticket:
     offer_id: str | None = None  # the offer that currently reserves it
     conn_id: str | None = None  # the taxpayer connection waiting; None while dropped
     dropped_at: float | None = None  # when the connection dropped (grace runs from here)
+    booking_id: str = ""  # the appointment it came from ("" for a walk-in)
+    booked_on_time: bool = False  # checked in inside [T - early, T + late]: ahead of walk-ins
 
     def to_fields(self) -> dict[str, str]:
         return {
@@ -85,6 +87,8 @@ class Ticket:
             "offer_id": self.offer_id or "",
             "conn_id": self.conn_id or "",
             "dropped_at": "" if self.dropped_at is None else repr(self.dropped_at),
+            "booking_id": self.booking_id,
+            "booked_on_time": "1" if self.booked_on_time else "",
         }
 
     @classmethod
@@ -102,6 +106,8 @@ class Ticket:
             offer_id=f.get("offer_id") or None,
             conn_id=f.get("conn_id") or None,
             dropped_at=float(f["dropped_at"]) if f.get("dropped_at") else None,
+            booking_id=f.get("booking_id") or "",
+            booked_on_time=f.get("booked_on_time") == "1",
         )
 
 
