@@ -17,6 +17,7 @@ from vtax.contract import client_events as ce
 from vtax.contract.appointments import CallbackIn, CallbackOut
 from vtax.errors import DomainError
 from vtax.queue import Ticket
+from vtax.queue.model import BOOKED_PRIORITY
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,8 @@ class BookedQueue:
             channel=b.channel,
             question=b.question,
             joined_at=datetime.fromisoformat(out.joined_at).timestamp(),
-            priority=out.priority,
+            # on time: ahead of the walk-ins of the line, by T; late: a walk-in
+            priority=BOOKED_PRIORITY if out.verdict == "on_time" else out.priority,
             conn_id=caller.conn,
             booking_id=b.id,
             booked_on_time=out.verdict == "on_time",

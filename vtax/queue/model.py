@@ -21,7 +21,11 @@ AGENT_STATUSES: tuple[AgentStatus, ...] = (
 )
 # Priority classes a taxpayer may declare at join; the number is the priority level.
 PRIORITY_CLASSES: dict[str, int] = {"normal": 0, "elderly": 1, "accessibility": 1}
-PRIORITY_LEVELS: tuple[int, ...] = (0, 1)
+# An appointment checked in on time (inside [T - early, T + late]) is served at the level
+# above every class, by its time T, before the walk-ins of its line however long they waited
+# (docs/appointments.md); it is never a class a taxpayer declares.
+BOOKED_PRIORITY = 2
+PRIORITY_LEVELS: tuple[int, ...] = (0, 1, BOOKED_PRIORITY)
 # A taxpayer an agent transferred to another queue is served at level 1 there (counted as
 # `aging_s` of waiting), so they do not start again from the back of the line.
 TRANSFER_PRIORITY = 1

@@ -20,8 +20,8 @@ class Taxpayers(EngineCore):
             nxt = config.hours.next_opening(now)
             when = f"; it opens at {nxt.isoformat()}" if nxt else ""
             return QueueRefusal("queue_closed", f"the {ticket.category} queue is closed{when}", nxt)
-        if config.max_wait_s is None and config.join_when_unstaffed:
-            return None
+        if ticket.booked_on_time or (config.max_wait_s is None and config.join_when_unstaffed):
+            return None  # an on-time appointment's seat was planned: no wait/length refusal
         counts = await self._counts(ticket.category, ticket.language)
         staffed = sum(counts.values())
         if not config.join_when_unstaffed and staffed == 0:
@@ -56,7 +56,7 @@ class Taxpayers(EngineCore):
             held = await tx.get(keys.taxpayer(ticket.taxpayer_id))
             if held and await tx.hgetall(keys.ticket(held)):
                 raise DomainError("already_queued", "you are already waiting in the queue")
-            if config.max_length is not None:
+            if config.max_length is not None and not ticket.booked_on_time:
                 if await tx.zcard(keys.waiting(ticket.category)) >= config.max_length:
                     raise QueueRefusal(
                         "queue_full",
