@@ -13,7 +13,7 @@ from vtax.contract import client_events as ce
 def register(hub: Hub, app: Services) -> None:
     q, calls, loop = app.queueing, app.calls, app.loop
     hub.use_case(ce.QueueJoin, q.join)
-    hub.use_case(ce.QueueRejoin, q.rejoin)
+    hub.use_case(ce.QueueRejoin, app.booked_queue.rejoin)  # q.rejoin, callbacks connected
     hub.use_case(ce.QueueLeave, q.leave)
     hub.use_case(ce.AgentStatusChange, q.set_status)
     hub.use_case(ce.OfferAccept, q.accept)

@@ -153,7 +153,16 @@ class AppointmentTasks:
         await self.appointments.sweep()
 
     async def callback_tick(self) -> list[str]:
-        """Take the tickets whose last callback window ran out out of the queue."""
+        """Tell the taxpayers whose callback tickets near the head (their pages are closed,
+        so no `queue:update` reaches them); take the tickets whose last window ran out out of
+        the queue; end the callbacks of tickets that left."""
+        for ticket_id in await self.appointments.callbacks_waiting():
+            try:
+                position, _ = await self.engine.estimate(ticket_id)
+            except DomainError:  # served or gone
+                await self.appointments.callback_gone(ticket_id)
+                continue
+            await self.appointments.callback_position(ticket_id, position - 1)  # 0: next
         gone = await self.appointments.callback_tick()
         for ticket_id in gone:
             with contextlib.suppress(DomainError):  # served or gone meanwhile

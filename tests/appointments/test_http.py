@@ -5,12 +5,15 @@ live queue, ahead of a walk-in who waited longer, offered with the booking, serv
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from tests.appointments.conftest import NOW, PDF
 from tests.conftest import RESIDENT_ID, USCC, RunningServer
@@ -372,3 +375,53 @@ async def test_the_background_sweep_marks_no_shows(server: RunningServer) -> Non
     await tasks.sweep()
     status, seen = await call(server, "GET", f"/api/appointments/{bid}", p["agent"])
     assert status == 200 and seen["state"] == "no_show" and seen["strikes"] == 1
+
+
+@pytest.mark.parametrize("settings_overrides", [{"callback_offer_wait_s": 0, "queue_grace_s": 0.2}])
+async def test_a_callback_keeps_the_place_and_tells_the_taxpayer(
+    server: RunningServer, clients: Any
+) -> None:
+    p = await setup(server)
+    services = server.ctx.services
+    desk = await clients(server, p["agent"])
+    assert (await desk.call("agent:status", {"status": "away"}))["ok"]
+    page = await clients(server, p["a"])
+    phone = await clients(server, p["a"])  # another device of the taxpayer's, holding no ticket
+    joined = await page.call(
+        "queue:join",
+        {"category": "invoices", "language": "zh-CN", "channel": "web", "question": "q"},
+    )
+    assert joined["ok"], joined
+    tid = joined["ticket_id"]
+    stranger = await clients(server, p["b"])
+    res = await stranger.call("callback:request", {"ticket_id": tid})
+    assert res["ok"] is False and res["error"]["code"] == "not_found"
+    res = await page.call(
+        "callback:request", {"ticket_id": tid, "phone": "+8613800138000", "locale": "en"}
+    )
+    assert res["ok"] and res["state"] == "waiting", res
+
+    # The page closes: the ticket stays past the connection grace and is not offered.
+    await page.close()
+    await asyncio.sleep(0.6)
+    await services.queue.fire_due()
+    held = await services.queue.ticket(tid)
+    assert held is not None and held.held and held.conn_id is None
+    assert (await desk.call("agent:status", {"status": "available"}))["ok"]
+    await asyncio.sleep(0.3)
+    assert desk.received["offer:new"] == []
+
+    # Near the head: told on the open device (and a text queued), with a window to come back.
+    turn = await phone.wait_for("callback:turn", timeout=5)
+    assert turn["ticket_id"] == tid
+    cb = await services.appointments.callbacks.get(tid)
+    assert cb is not None and cb.state == "notified" and cb.attempts == 1
+
+    # Back within the window: the ticket is connected and offered.
+    back = await clients(server, p["a"])
+    rejoined = await back.call("queue:rejoin", {"ticket_id": tid})
+    assert rejoined["ok"], rejoined
+    offer = await desk.wait_for("offer:new")
+    assert offer["ticket"]["ticket_id"] == tid
+    cb = await services.appointments.callbacks.get(tid)
+    assert cb is not None and cb.state == "connected"

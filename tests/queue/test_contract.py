@@ -541,3 +541,43 @@ async def test_an_on_time_booking_is_not_refused_by_the_queue_length(q: Harness)
     t = booked(q, q.clock() + 60)
     await q.engine.join(t)  # its seat was planned
     assert (await q.engine.estimate(t.id))[0] == 1
+
+
+async def test_a_held_ticket_keeps_its_place_away_and_is_offered_once_back(q: Harness):
+    """A callback (docs/appointments.md): the ticket is not offered while held, a dropped
+    connection does not abandon it, its place and wait stand; released, it is offered."""
+    t = await q.join()
+    behind = await q.join()
+    await q.agent("a1", available=False)
+    held = await q.engine.hold(t.id, t.taxpayer_id, True)
+    assert held.held and (await q.engine.estimate(t.id))[0] == 1
+    with pytest.raises(DomainError):
+        await q.engine.hold(t.id, "someone-else", False)
+    assert t.conn_id is not None
+    await q.engine.taxpayer_dropped(t.taxpayer_id, t.conn_id)
+    await q.at(3600)  # far past the connection grace
+    assert q.events.left == []
+    await q.engine.set_status("a1", "available")
+    assert [tk.id for _, _, tk in q.events.offers] == [behind.id]  # not the held one
+    await q.engine.accept("a1", q.events.last_offer("a1").id)
+    assert (await q.engine.estimate(t.id))[0] == 1
+    await q.engine.rejoin(t.id, t.taxpayer_id, "conn-back")
+    assert len(q.events.offers) == 1  # back on the page, still held: not offered
+    await q.agent("a2")
+    assert len(q.events.offers) == 1
+    released = await q.engine.hold(t.id, t.taxpayer_id, False)
+    assert not released.held
+    assert [tk.id for _, _, tk in q.events.offers] == [behind.id, t.id]
+
+
+async def test_a_released_ticket_that_is_away_gets_the_connection_grace(q: Harness):
+    t = await q.join()
+    await q.engine.hold(t.id, t.taxpayer_id, True)
+    assert t.conn_id is not None
+    await q.engine.taxpayer_dropped(t.taxpayer_id, t.conn_id)
+    await q.at(600)
+    await q.engine.hold(t.id, t.taxpayer_id, False)  # the callback ended, nobody came back
+    await q.at(30)
+    assert q.events.left == []
+    await q.at(31)  # the grace (60 s) from the release
+    assert q.events.left == [(t.id, "disconnected")]

@@ -499,6 +499,15 @@ class Appointments:
             )
         return True
 
+    async def callbacks_waiting(self) -> list[str]:
+        """The tickets whose callbacks wait for their notice (the queue reports where they
+        stand with `callback_position`)."""
+        return [cb.ticket_id for cb in await self.callbacks.waiting(self.now())]
+
+    async def callback_gone(self, ticket_id: str) -> None:
+        """The ticket left the queue (served elsewhere, left, timed out): its callback ends."""
+        await self.callbacks.cancel(ticket_id, self.now())
+
     async def callback_tick(self) -> list[str]:
         """Windows that ran out: the tickets to take out of the queue (abandoned)."""
         return [t for t, action in await self.callbacks.tick(self.now()) if action == "abandon"]

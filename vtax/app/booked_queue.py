@@ -6,7 +6,6 @@ callback (docs/appointments.md, "Wiring")."""
 from __future__ import annotations
 
 import logging
-import time
 import uuid
 from datetime import datetime
 
@@ -94,11 +93,24 @@ class BookedQueue:
             raise DomainError("not_found", "no such waiting ticket")
         _, eta = await engine.estimate(ticket.id)
         hours = engine.book.of(ticket.category).hours
-        queue_open = hours is None or hours.is_open(time.time())
+        queue_open = hours is None or hours.is_open(self.appointments.clock())
         body = CallbackIn(ticket_id=p.ticket_id, phone=p.phone, locale=p.locale)
-        return await self.appointments.request_callback(
+        out = await self.appointments.request_callback(
             caller, body, eta_s=eta, queue_open=queue_open
         )
+        if out.state in ("waiting", "notified"):
+            # The place is kept while the page is closed; offered once the taxpayer is back.
+            await engine.hold(ticket.id, caller.subject, True)
+        return out
+
+    async def rejoin(self, caller: Caller, p: ce.QueueRejoin) -> ce.Queued:
+        """`queue:rejoin`: a taxpayer back for a callback ticket connects it (it may be
+        offered again), then takes the ticket up as after any drop."""
+        ticket = await self.queueing.engine.ticket(p.ticket_id)
+        if ticket is not None and ticket.taxpayer_id == caller.subject and ticket.held:
+            await self.appointments.callback_back(caller, ticket.id)
+            await self.queueing.engine.hold(ticket.id, caller.subject, False)
+        return await self.queueing.rejoin(caller, p)
 
     async def _accepted(self, ticket: Ticket, session_id: str) -> None:
         if not ticket.booking_id:

@@ -76,6 +76,7 @@ class Ticket:
     dropped_at: float | None = None  # when the connection dropped (grace runs from here)
     booking_id: str = ""  # the appointment it came from ("" for a walk-in)
     booked_on_time: bool = False  # checked in inside [T - early, T + late]: ahead of walk-ins
+    held: bool = False  # a callback keeps the place: not offered, not dropped while away
 
     def to_fields(self) -> dict[str, str]:
         return {
@@ -93,6 +94,7 @@ class Ticket:
             "dropped_at": "" if self.dropped_at is None else repr(self.dropped_at),
             "booking_id": self.booking_id,
             "booked_on_time": "1" if self.booked_on_time else "",
+            "held": "1" if self.held else "",
         }
 
     @classmethod
@@ -112,6 +114,7 @@ class Ticket:
             dropped_at=float(f["dropped_at"]) if f.get("dropped_at") else None,
             booking_id=f.get("booking_id") or "",
             booked_on_time=f.get("booked_on_time") == "1",
+            held=f.get("held") == "1",
         )
 
 
