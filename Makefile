@@ -6,11 +6,12 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: install run test lint chromium clean
 
-$(STAMP): pyproject.toml web/package-lock.json
+$(STAMP): pyproject.toml web/package-lock.json tests/oidc/package-lock.json
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
 	cd web && npm ci --no-audit --no-fund --loglevel=error
+	cd tests/oidc && npm ci --no-audit --no-fund --loglevel=error
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -27,6 +27,7 @@ from signaling.wire import FastJson, JsonPacket
 from vtax import compose, redis_client
 from vtax.config import Settings
 from vtax.db import migrate
+from vtax.logs import throttle_bad_input_logs
 
 log = logging.getLogger(__name__)
 PAGES = {
@@ -134,6 +135,7 @@ async def _close_pubsub(manager: object) -> None:
 def create_app(settings: Settings, *, migrate_on_start: bool | None = None) -> web.Application:
     """Build a node. On the embedded default (SQLite) pending migrations run at start-up."""
     url = settings.resolved_database_url
+    throttle_bad_input_logs()  # a client's garbage costs one short line, not a traceback
     app = web.Application(middlewares=[errors_middleware], client_max_size=64 * 1024)
     node_id = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
     manager: socketio.AsyncManager | None = None

@@ -133,6 +133,11 @@ async def import_calendar(request: web.Request) -> web.Response:
     return _answer(await _use_cases(request).import_calendar(_caller(request), raw))
 
 
+async def calendar_years(request: web.Request) -> web.Response:
+    query(request, NoQuery)
+    return _answer(await _use_cases(request).calendar_years(_caller(request)))
+
+
 async def staffing(request: web.Request) -> web.Response:
     query(request, NoQuery)
     return _answer(await _use_cases(request).staffing(_caller(request)))
@@ -157,6 +162,7 @@ def add_appointment_routes(app: web.Application) -> None:
             "appointment_review_list": review_list,
             "appointment_staffing": staffing,
             "appointment_set_staffing": set_staffing,
+            "appointment_calendar_years": calendar_years,
             "appointment_calendar": import_calendar,
             "appointment_figures": figures,
             "appointment_strikes": strikes,

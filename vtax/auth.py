@@ -8,8 +8,9 @@ import hashlib
 import hmac
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 import jwt
 from argon2 import PasswordHasher
@@ -41,12 +42,36 @@ def verify_password(stored_hash: str, password: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who a token speaks for."""
+    """Who a token speaks for. A taxpayer token (vtax/identity/tokens.py) also says for which
+    enterprise and in which role the person acts, how and at what level they proved who they
+    are, when, and the person's token version (a newer version revokes it)."""
 
     subject: str
     role: Role
     expires_at: float
     name: str = ""
+    acting_for: str = ""  # an enterprise id; empty: the person acts for themselves
+    acting_role: str = ""  # a grant role (legal_representative, ...)
+    method: str = ""  # sms | oidc | kiosk
+    acr: int = 0  # assurance level 3..5; 0 for staff and legacy tokens
+    auth_time: float = 0.0
+    version: int = -1  # the person's token version; -1: not versioned (staff, legacy)
+    family: str = ""  # the refresh family the token was issued with
+    device: str = ""  # the kiosk the person signed in at, if any
+
+
+# Claims a taxpayer token may carry beyond sub/role/name/iat/exp, and their types.
+_EXTRA_CLAIMS: dict[str, type | tuple[type, ...]] = {
+    "act": str,
+    "act_role": str,
+    "amr": str,
+    "acr": int,
+    "auth_time": (int, float),
+    "ver": int,
+    "fam": str,
+    "dev": str,
+}
+_RESERVED = {"sub", "role", "name", "iat", "exp", "typ"}
 
 
 class TokenIssuer:
@@ -59,11 +84,25 @@ class TokenIssuer:
         # valid JWT signature, nor the other way round)
         self._link_key = hashlib.sha256(b"vtax signed link\0" + key.encode()).digest()
 
-    def issue(self, subject: str, role: Role, name: str = "", now: float | None = None) -> str:
+    def issue(
+        self,
+        subject: str,
+        role: Role,
+        name: str = "",
+        now: float | None = None,
+        *,
+        ttl_s: int | None = None,
+        claims: Mapping[str, Any] | None = None,
+    ) -> str:
+        """An access token; `claims` are a taxpayer token's extras (see `_EXTRA_CLAIMS`)."""
         issued = int(time.time() if now is None else now)
-        claims = {"sub": subject, "role": role, "name": name, "iat": issued}
-        claims["exp"] = issued + self.ttl_s
-        return jwt.encode(claims, self._key, algorithm=_ALGORITHM)
+        body: dict[str, Any] = {"sub": subject, "role": role, "name": name, "iat": issued}
+        body["exp"] = issued + (self.ttl_s if ttl_s is None else ttl_s)
+        for key, value in (claims or {}).items():
+            if key in _RESERVED or key not in _EXTRA_CLAIMS:
+                raise ValueError(f"claim {key!r} cannot be set")
+            body[key] = value
+        return jwt.encode(body, self._key, algorithm=_ALGORITHM)
 
     def verify(self, token: object) -> Principal:
         if not isinstance(token, str) or not token:
@@ -77,9 +116,26 @@ class TokenIssuer:
         except jwt.PyJWTError:
             raise Unauthorized("the token is not valid") from None
         role = claims.get("role")
-        if role not in ROLES or not isinstance(claims["sub"], str):
+        if role not in ROLES or not isinstance(claims["sub"], str) or "typ" in claims:
             raise Unauthorized("the token is not valid")
-        return Principal(claims["sub"], role, float(claims["exp"]), str(claims.get("name", "")))
+        for key, kind in _EXTRA_CLAIMS.items():
+            value = claims.get(key)
+            if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+                raise Unauthorized("the token is not valid")
+        return Principal(
+            claims["sub"],
+            role,
+            float(claims["exp"]),
+            str(claims.get("name", "")),
+            acting_for=claims.get("act", ""),
+            acting_role=claims.get("act_role", ""),
+            method=claims.get("amr", ""),
+            acr=claims.get("acr", 0),
+            auth_time=float(claims.get("auth_time", 0.0)),
+            version=claims.get("ver", -1),
+            family=claims.get("fam", ""),
+            device=claims.get("dev", ""),
+        )
 
     # ---- signed links ----------------------------------------------------------------------
 

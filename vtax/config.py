@@ -193,6 +193,77 @@ class Settings(BaseModel):
         120.0, ge=0, le=3600, description="Pause after a missed window before the next notice."
     )
 
+    # Identity (docs/identity.md): taxpayer sign-in, registry, tokens
+    identity_providers: list[str] = Field(
+        default_factory=lambda: ["sms"],
+        description="Taxpayer sign-in methods offered, any of sms, oidc, kiosk.",
+    )
+    sign_in_code_ttl_s: float = Field(300.0, gt=0, le=3600, description="A code's life.")
+    sign_in_code_attempts: int = Field(5, ge=1, le=20, description="Tries at one code.")
+    sign_in_code_resend_s: float = Field(60.0, ge=0, le=3600, description="Between two codes.")
+    sign_in_code_window_s: float = Field(
+        3600.0, gt=0, le=86400, description="The window of the per-number/address limits."
+    )
+    sign_in_code_per_number: int = Field(5, ge=1, le=1000, description="Codes per number.")
+    sign_in_code_per_address: int = Field(20, ge=1, le=100_000, description="Codes per address.")
+    sign_in_code_tries_per_address: int = Field(
+        50, ge=1, le=100_000, description="Code tries per client address per window (any number)."
+    )
+    taxpayer_access_ttl_s: int = Field(
+        900, ge=30, le=24 * 3600, description="A taxpayer access token's life."
+    )
+    taxpayer_refresh_ttl_s: int = Field(
+        12 * 3600, ge=60, le=30 * 24 * 3600, description="A refresh family's idle life."
+    )
+    step_up_max_age_s: int = Field(
+        300, ge=30, le=24 * 3600, description="A high-level sign-in counts this long for step-up."
+    )
+    step_up_acr: int = Field(4, ge=3, le=5, description="The level risky items require.")
+    oidc_issuer: str = Field("", description="The OpenID Provider's issuer URL; empty: no OIDC.")
+    oidc_client_id: str = Field("", description="This service's client id at the provider.")
+    oidc_client_secret: str = Field("", description="Its secret (client_secret_basic).")
+    oidc_redirect_uri: str = Field("", description="The callback URL registered there.")
+    oidc_post_logout_redirect_uri: str = Field("", description="Where the provider sends back.")
+    oidc_scopes: list[str] = Field(
+        default_factory=lambda: ["openid", "profile", "vtax"], description="Scopes asked for."
+    )
+    oidc_enterprises_claim: str = Field(
+        "vtax_enterprises", description="The claim listing the enterprises and roles."
+    )
+    oidc_clock_skew_s: int = Field(60, ge=0, le=600, description="Leeway on exp/iat/auth_time.")
+    oidc_flow_ttl_s: float = Field(600.0, gt=0, le=3600, description="Time to finish a sign-in.")
+    kiosk_nonce_ttl_s: float = Field(120.0, gt=0, le=3600, description="A kiosk nonce's life.")
+    kiosk_challenges_per_minute: int = Field(
+        10, ge=1, le=10_000, description="Sign-in nonces one kiosk may ask for per minute."
+    )
+    kiosk_assertion_max_age_s: float = Field(
+        60.0, gt=0, le=600, description="How old (or early) a kiosk's signed assertion may be."
+    )
+    staff_max_failures: int = Field(5, ge=1, le=100, description="Failed sign-ins, then locked.")
+    staff_lockout_s: float = Field(900.0, gt=0, le=86400, description="How long a lockout is.")
+
+    # Assistant (docs/assistant.md): knowledge base, retrieval, consultation
+    assistant_threshold: float = Field(
+        0.35, ge=0, le=1, description="Confidence under which the assistant offers a person."
+    )
+    assistant_max_failures: int = Field(
+        2, ge=1, le=20, description="No-answers and 'not helpful' votes, then the hand-off."
+    )
+    assistant_refresh_s: float = Field(
+        5.0, gt=0, le=3600, description="How often a node checks the knowledge base revision."
+    )
+    assistant_retrieval: Literal["bm25", "hybrid", "embedding"] = Field(
+        "bm25",
+        description="bm25: the baseline; hybrid: BM25 fused with e5 embeddings (needs the "
+        "`embeddings` extra); embedding: embeddings alone (for comparison).",
+    )
+    assistant_embedding_threshold: float = Field(
+        0.88, ge=0, le=1, description="Cosine under which hybrid retrieval offers a person."
+    )
+    assistant_seed: bool = Field(
+        True, description="Import the shipped seed knowledge base into an empty one at start."
+    )
+
     @model_validator(mode="after")
     def _grace_after_late(self) -> Settings:
         if self.appointment_grace_minutes < self.appointment_late_minutes:

@@ -38,3 +38,50 @@ def configure_logging(fmt: str, level: int = logging.INFO) -> None:
     root.setLevel(level)
     logging.getLogger("alembic").setLevel(logging.WARNING)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+class BadInputLogs(logging.Filter):
+    """What a client's bad input makes a library log (aiohttp's "Error handling request" for a
+    request its parser refuses, Engine.IO's and Socket.IO's undecodable packets): one short
+    line, no traceback, at most `per_minute` lines a minute per logger, then a count of what
+    was left out. A client cannot fill the disk by sending garbage; the answer it gets is the
+    error it caused (400, or an error ack)."""
+
+    def __init__(self, per_minute: int = 10, max_chars: int = 200) -> None:
+        super().__init__()
+        self.per_minute, self.max_chars = per_minute, max_chars
+        self.window = 0.0
+        self.shown = 0
+        self.suppressed = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING and record.exc_info is None:
+            return True
+        now = time.monotonic()
+        if now - self.window >= 60:
+            if self.suppressed:
+                record.msg = f"{record.getMessage()} ({self.suppressed} more in the last minute)"
+                record.args = ()
+            self.window, self.shown, self.suppressed = now, 0, 0
+        if self.shown >= self.per_minute:
+            self.suppressed += 1
+            return False
+        self.shown += 1
+        cause = record.exc_info[1] if record.exc_info else None
+        text = record.getMessage()
+        if cause is not None:
+            text = f"{text}: {type(cause).__name__}: {str(cause).splitlines()[0] if str(cause) else ''}"
+        record.msg, record.args = text[: self.max_chars], ()
+        record.exc_info, record.exc_text, record.stack_info = None, None, None
+        return True
+
+
+BAD_INPUT_LOGGERS = ("aiohttp.server", "engineio.server", "socketio.server")
+
+
+def throttle_bad_input_logs() -> None:
+    """Install `BadInputLogs` on the loggers clients can make talk (once per process)."""
+    for name in BAD_INPUT_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, BadInputLogs) for f in logger.filters):
+            logger.addFilter(BadInputLogs())

@@ -257,6 +257,12 @@ async def test_every_endpoint_over_http(server: RunningServer) -> None:
     assert status == 413
     status, imported = await call(server, "PUT", cal, sup, data=json.dumps(year).encode())
     assert status == 200 and imported["year"] == 2027, imported
+    assert (await call(server, "GET", cal, a))[0] == 403
+    status, years = await call(server, "GET", cal, agent)
+    assert status == 200, years
+    assert [(y["year"], y["status"]) for y in years["years"]] == [
+        (2026, "official"), (2027, "provisional"),
+    ]  # fmt: skip
 
     # ---- figures: supervisors
     fq = {"from": "2026-12-01", "to": "2026-12-31"}

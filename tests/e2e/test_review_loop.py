@@ -277,7 +277,7 @@ async def test_confirm_deliver_rate_and_supervisor_review(e2e: Any, tmp_path: Pa
     await e2e.poll_until(files_listed, within=20, interval=0.5, what="the recording files")
     link = supervisor.locator("#recording-files a").first
     href = await link.get_attribute("href")
-    assert href and "ticket=" in href
+    assert href and "dl=" in href  # a signed link through the route guard
     played = await supervisor.evaluate(
         "async (u) => { const r = await fetch(u, {headers: {Range: 'bytes=0-99'}});"
         " return [r.status, r.headers.get('Content-Type')]; }",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import subprocess
 import sys
 
@@ -18,6 +19,7 @@ from signaling.app import create_app
 from signaling.server import make_runner
 from tests.conftest import USCC, test_settings
 from tests.integration.test_loop import start_session
+from vtax.logs import BadInputLogs
 
 JOIN = {"category": "invoices", "language": "zh-CN", "channel": "web", "question": "q"}
 
@@ -137,6 +139,7 @@ async def test_sockets_that_never_sign_in_and_half_sent_requests_are_closed(serv
     data = await asyncio.wait_for(reader.read(), timeout=5)  # EOF: the server closed it
     assert data == b""
     writer.close()
+    await writer.wait_closed()
 
 
 async def test_an_unreachable_database_is_503_and_readyz_says_why(tmp_path):
@@ -178,3 +181,25 @@ def test_vtax_migrate_says_in_one_line_that_the_database_is_unreachable(tmp_path
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("vtax: cannot reach the database at 127.0.0.1:9")
+
+
+async def test_garbage_requests_cost_a_few_short_log_lines(server, caplog):
+    """Each unreadable request used to log a traceback about twice its size, unthrottled."""
+    host, port = server.url.removeprefix("http://").split(":")
+    caplog.set_level(logging.INFO, logger="aiohttp.server")
+    for throttle in logging.getLogger("aiohttp.server").filters:
+        if isinstance(throttle, BadInputLogs):
+            throttle.window = 0.0  # a fresh minute (the throttle is per process)
+    for _ in range(40):
+        reader, writer = await asyncio.open_connection(host, int(port))
+        garbage = b"\x00" * 2000  # a header value no HTTP parser takes
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Probe: " + garbage + b"\r\n\r\n")
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), timeout=5)
+        assert answer.split(b"\r\n")[0].endswith(b" 400 Bad Request")
+        writer.close()
+        await writer.wait_closed()
+    lines = [r for r in caplog.records if r.name == "aiohttp.server"]
+    assert 1 <= len(lines) <= 10
+    assert all(r.exc_info is None and len(r.getMessage()) <= 200 for r in lines)
+    assert (await server.http.get(server.url + "/healthz")).status == 200

@@ -8,7 +8,11 @@ No overselling: a slot's seats are one row; a booking takes a seat with
 in its transaction (PostgreSQL re-checks the condition after waiting for a concurrent
 booker's row lock; SQLite has one writer). One active booking per taxpayer per day: a unique
 constraint on (taxpayer_id, active_day), where active_day is NULL once the booking is over.
-Every step is audited in appointment_events."""
+Every step is audited in appointment_events.
+
+One module (~740 lines) on purpose: every step shares the same load-check-update-audit
+transaction shape and the seat bookkeeping; splitting them by step would spread the one
+invariant (no overselling, one booking a day) over several files."""
 
 from __future__ import annotations
 

@@ -106,7 +106,7 @@ class BookingListQuery(Query):
 class StaffingPlanIn(Message):
     """The supervisors' staffing plan, replaced as a whole."""
 
-    periods: Annotated[list[StaffingPeriod], Field(max_length=5000)]
+    periods: Annotated[list[StaffingPeriod], Field(max_length=300)]  # fits a 64 KiB body
 
 
 class FiguresQuery(Query):
@@ -228,6 +228,12 @@ class CalendarYearOut(Out):
     source: str
     days_off: int
     working_weekend_days: int
+
+
+class CalendarYearsOut(Out):
+    """The calendar years in force (shipped, or imported over the shipped file of the year)."""
+
+    years: list[CalendarYearOut]
 
 
 class StaffingPlanOut(Out):

@@ -109,9 +109,9 @@ def _whole(value: Any) -> Any:
     return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
-# A strict integer that takes an integral JSON number (`Annotated[int, Whole, Field(...)]`).
+# A strict integer that takes an integral JSON number (`Annotated[int, Field(...), Whole]`).
 Whole = BeforeValidator(_whole)
-Score = Annotated[int, Whole, Field(ge=1, le=5, strict=True)]
+Score = Annotated[int, Field(ge=1, le=5, strict=True), Whole]
 # Calendar days in a sane range: far dates would overflow the date arithmetic.
 Day = Annotated[date, Field(ge=date(2000, 1, 1), le=date(2100, 12, 31))]
 Timestamp = Annotated[str, Field(description="ISO 8601 time with its offset")]
@@ -139,10 +139,14 @@ def _member(codes: frozenset[str], error: str, what: str) -> Any:
 
 def _codes(kind: str) -> frozenset[str]:
     data = catalog()
+    if kind == "item":
+        return frozenset().union(*data.items_by_category.values())
     return {"category": data.categories, "language": data.languages, "channel": data.channels}[kind]
 
 
-def catalog_code(kind: Literal["category", "language", "channel"], error: str, what: str) -> Any:
+def catalog_code(
+    kind: Literal["category", "language", "channel", "item"], error: str, what: str
+) -> Any:
     """A catalog code: an enumeration in the schemas (so pages and docs know the values), a
     check against the catalog when validating, refused with its own error type (`error`),
     which the transports answer as that error code."""
@@ -158,6 +162,8 @@ def catalog_code(kind: Literal["category", "language", "channel"], error: str, w
 Category = catalog_code("category", "unknown_category", "business category")
 Language = catalog_code("language", "unknown_language", "service in language")
 Channel = catalog_code("channel", "unknown_channel", "channel")
+# An item of business of the catalog (`invoices.red_letter_invoice`); refused as invalid_payload.
+CatalogItemCode = catalog_code("item", "unknown_item", "catalog item")
 # Error types raised by validation that are answered with their own code, not invalid_payload.
 CODED_ERRORS = frozenset({"unknown_category", "unknown_language", "unknown_channel"})
 

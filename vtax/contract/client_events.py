@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import ConfigDict, Field, StringConstraints
 
 from vtax.contract.appointments import BookingOut, CallbackOut, PageLocale, Phone
 from vtax.contract.base import (
+    CatalogItemCode,
     Category,
     Channel,
     Day,
@@ -181,7 +182,7 @@ class SessionResume(ClientEvent):
     limit = "signal"
 
     session_id: Id
-    last_seq: Annotated[int, Whole, Field(ge=0, strict=True)] = Field(
+    last_seq: Annotated[int, Field(ge=0, strict=True), Whole] = Field(
         0, description="the highest `seq` received; 0 if unknown"
     )
 
@@ -228,9 +229,9 @@ class SummaryBody(Message):
     asked: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
     handled: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
     result: Literal["resolved", "follow_up", "transferred"]
-    items: Annotated[
-        list[Annotated[str, StringConstraints(max_length=100)]], Field(max_length=50)
-    ] = Field(default_factory=list, description="catalog item codes")
+    items: Annotated[list[CatalogItemCode], Field(max_length=50)] = Field(
+        default_factory=list, description="catalog item codes"
+    )
     category: Category | None = Field(None, description="refines the category asked at join")
     actions: Annotated[
         list[Annotated[str, StringConstraints(min_length=1, max_length=200)]],
@@ -258,11 +259,18 @@ class SessionSummary(ClientEvent, SummaryBody):
 class CheckBody(Message):
     """The taxpayer's check of the summary: confirm it, or dispute it saying what is wrong."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "if": {"properties": {"decision": {"const": "dispute"}}, "required": ["decision"]},
+            "then": {"properties": {"comment": {"minLength": 1}}, "required": ["comment"]},
+        }
+    )
+
     decision: Literal["confirm", "dispute"]
     comment: Annotated[str, StringConstraints(max_length=1000)] = Field(
         "", description="required to dispute"
     )
-    version: Annotated[int, Whole, Field(ge=1, le=1_000_000, strict=True)] | None = Field(
+    version: Annotated[int, Field(ge=1, le=1_000_000, strict=True), Whole] | None = Field(
         None, description="the summary version being checked (refused if it is not current)"
     )
 
@@ -347,8 +355,8 @@ class RecorderHello(ClientEvent):
     answer = Done
 
     worker: Annotated[str, StringConstraints(min_length=1, max_length=100)]
-    capacity: Annotated[int, Whole, Field(ge=1, le=500, strict=True)]
-    active: Annotated[int, Whole, Field(ge=0, le=500, strict=True)] = 0
+    capacity: Annotated[int, Field(ge=1, le=500, strict=True), Whole]
+    active: Annotated[int, Field(ge=0, le=500, strict=True), Whole] = 0
 
 
 class MediaParticipant(Out):
@@ -381,7 +389,7 @@ class RecorderSaved(ClientEvent):
 
     session_id: Id
     manifest: Annotated[str, StringConstraints(min_length=1, max_length=300)]
-    segments: Annotated[int, Whole, Field(ge=0, le=100000, strict=True)]
+    segments: Annotated[int, Field(ge=0, le=100000, strict=True), Whole]
     status: Literal["complete", "interrupted"]
 
 

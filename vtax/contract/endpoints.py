@@ -136,6 +136,16 @@ APPOINTMENTS: tuple[Endpoint, ...] = (
         errors=(413,),
     ),
     Endpoint(
+        "appointment_calendar_years",
+        "GET",
+        "/api/appointments/calendar",
+        "The working-day calendar years in force: official or provisional, and their source",
+        roles=STAFF,
+        query=review.NoQuery,
+        response=ap.CalendarYearsOut,
+        tags=("appointments",),
+    ),
+    Endpoint(
         "appointment_calendar",
         "PUT",
         "/api/appointments/calendar",

@@ -123,6 +123,67 @@ ERROR_CODES: dict[str, ErrorCode] = {
         "HTTP", 400, "an imported calendar file is not valid (the message says where and why)"
     ),
     "invalid_setting": ErrorCode("both", 500, "a server setting cannot be used (e.g. time zone)"),
+    # Identity (docs/identity.md)
+    "invalid_phone": ErrorCode(
+        "HTTP", 400, "not a mobile number sign-in codes go to (+86, +852 or +853 mobiles)"
+    ),
+    "invalid_code": ErrorCode(
+        "HTTP",
+        401,
+        "the sign-in code is wrong, expired or used (the same answer whether the number is "
+        "registered or not)",
+    ),
+    "too_many_attempts": ErrorCode(
+        "HTTP", 429, "too many tries at one sign-in code: it is void, ask for a new one"
+    ),
+    "act_for_denied": ErrorCode(
+        "both", 403, "no grant in force lets the person act for that enterprise in that role"
+    ),
+    "step_up_required": ErrorCode(
+        "both",
+        401,
+        "the item needs a recent sign-in at a higher level (`acr`, `auth_time`): sign in again",
+    ),
+    "refresh_reused": ErrorCode(
+        "HTTP", 401, "a refresh token was used twice: its whole family is revoked, sign in again"
+    ),
+    "sign_in_failed": ErrorCode(
+        "HTTP",
+        401,
+        "the identity provider's answer did not validate (state, nonce, issuer, audience, "
+        "expiry, signature) or names no registered person",
+    ),
+    "unknown_provider": ErrorCode("HTTP", 404, "that sign-in method is not enabled here"),
+    "account_locked": ErrorCode(
+        "HTTP",
+        423,
+        "too many failed staff sign-ins: locked for a while or until a supervisor unlocks",
+    ),
+    "second_factor_required": ErrorCode(
+        "both",
+        401,
+        "the authenticator's code is needed (at sign-in, or for recordings and exports)",
+    ),
+    "kb_entry_exists": ErrorCode(
+        "HTTP", 409, "a knowledge-base entry with that key exists already (edit it instead)"
+    ),
+    "kb_version_conflict": ErrorCode(
+        "HTTP",
+        409,
+        "the knowledge-base entry changed since the version the edit started from: reload it",
+    ),
+    "kb_file_invalid": ErrorCode(
+        "HTTP",
+        400,
+        "an imported knowledge-base file is not valid; `details` lists each problem with its "
+        "line, entry and field",
+    ),
+    "category_required": ErrorCode(
+        "both",
+        400,
+        "a hand-off whose business category the conversation did not show: the taxpayer "
+        "chooses one (`category`)",
+    ),
     "rate_limited": ErrorCode(
         "both", 429, "too many requests or events of a kind (docs/protocol.md, Limits)"
     ),

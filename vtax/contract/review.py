@@ -124,7 +124,7 @@ QualityScores: type[Message] = create_model(  # type: ignore[call-overload]
     __doc__="One score per item of the quality form (`GET /api/review/quality-form`), each from "
     "0 to the item's maximum.",
     **{
-        item["code"]: (Annotated[int, Whole, Field(ge=0, le=item["max"], strict=True)], ...)
+        item["code"]: (Annotated[int, Field(ge=0, le=item["max"], strict=True), Whole], ...)
         for item in QUALITY_FORM
     },
 )

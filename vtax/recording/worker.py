@@ -6,6 +6,10 @@ It speaks the ordinary Socket.IO contract with a `recorder` token: it receives j
 participant's send-only offer (`rtc:signal` with `to`), adds the candidates the browsers
 trickle, and stops on `session:end`. aiortc sends no trickled candidates: its answer carries
 all of them in the SDP.
+
+One module of ~640 lines on purpose: the worker's life (connect, take jobs, join, answer
+offers, stop, prune) is one state machine around one Socket.IO client and its peer
+connections; split, each part would reach into the same per-session state.
 """
 
 from __future__ import annotations

@@ -26,6 +26,9 @@ committing meanwhile (which deletes journal rows and adds the same amounts to th
 one transaction) never shows twice or not at all. Folders on several nodes take disjoint
 journal rows (FOR UPDATE SKIP LOCKED) and upsert in a fixed order (no deadlock). `rebuild`
 recomputes whole months from the session rows in SQL (`vtax kpi rebuild`).
+
+One module (~610 lines) on purpose: the journal, the fold and the rebuild write the same
+tables with the same level and grain arithmetic, on two dialects; they change together.
 """
 
 from __future__ import annotations

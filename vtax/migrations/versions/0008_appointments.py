@@ -2,7 +2,7 @@
 materials and audit, no-show block lifts, the text outbox and callbacks
 
 Revision ID: 0008
-Revises: 0005
+Revises: 0007
 Create Date: 2026-12-03 06:00:00
 
 New tables only (vtax/appointments/tables.py); nothing existing changes. The shapes are written
@@ -17,7 +17,7 @@ from alembic import op
 import vtax.db
 
 revision = "0008"
-down_revision = "0005"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 

@@ -90,6 +90,13 @@ export interface CalendarYearOut {
   working_weekend_days: number;
 }
 
+/**
+ * The calendar years in force (shipped, or imported over the shipped file of the year).
+ */
+export interface CalendarYearsOut {
+  years: Array<CalendarYearOut>;
+}
+
 export interface CallbackFiguresOut {
   asked: number;
   told: number;
@@ -626,7 +633,7 @@ export interface SummaryBody {
   handled: string;
   result: "resolved" | "follow_up" | "transferred";
   /** catalog item codes */
-  items?: Array<string>;
+  items?: Array<"certificates.agency_export_certificate" | "certificates.export_to_domestic_certificate" | "certificates.iit_payment_record" | "certificates.lost_special_invoice_certificate" | "certificates.no_tax_arrears_certificate" | "certificates.tax_clearance_certificate" | "certificates.tax_credit_certificate" | "certificates.tax_payment_certificate" | "certificates.tax_residency_certificate" | "certificates.vehicle_purchase_tax_certificate" | "cross_border.cross_border_vat_exemption" | "cross_border.export_refund_filing" | "cross_border.export_tax_refund" | "cross_border.foreign_individual_iit" | "cross_border.foreign_tax_credit" | "cross_border.hk_macao_resident_iit" | "cross_border.non_resident_cit" | "cross_border.outbound_investment_report" | "cross_border.outbound_payment_filing" | "cross_border.overseas_income_iit" | "cross_border.related_party_report" | "cross_border.treaty_benefits" | "declaration_payment.cit_annual_reconciliation" | "declaration_payment.cit_prepayment" | "declaration_payment.consumption_tax_return" | "declaration_payment.deed_tax_return" | "declaration_payment.environmental_protection_tax_return" | "declaration_payment.farmland_occupation_tax_return" | "declaration_payment.financial_statements" | "declaration_payment.iit_annual_reconciliation" | "declaration_payment.iit_business_income" | "declaration_payment.iit_withholding" | "declaration_payment.land_appreciation_tax_return" | "declaration_payment.payment_deferral" | "declaration_payment.property_land_use_tax_return" | "declaration_payment.resource_tax_return" | "declaration_payment.return_correction" | "declaration_payment.stamp_duty_return" | "declaration_payment.tax_payment" | "declaration_payment.urban_maintenance_tax_return" | "declaration_payment.vat_return" | "declaration_payment.vehicle_vessel_tax_return" | "invoices.abnormal_voucher_handling" | "invoices.digital_invoice_issuance" | "invoices.invoice_authenticity_check" | "invoices.invoice_collection" | "invoices.invoice_issuance_on_behalf" | "invoices.invoice_loss_report" | "invoices.invoice_purpose_confirmation" | "invoices.invoice_quota_adjustment" | "invoices.invoice_surrender" | "invoices.invoice_type_approval" | "invoices.invoice_voiding" | "invoices.max_invoice_amount_approval" | "invoices.red_letter_invoice" | "invoices.tax_control_device_issuance" | "invoices.used_invoice_verification" | "invoices.vehicle_sales_invoice" | "non_tax_revenue.cultural_construction_fee" | "non_tax_revenue.disability_employment_fund" | "non_tax_revenue.education_surcharge" | "non_tax_revenue.land_transfer_revenue" | "non_tax_revenue.local_education_surcharge" | "non_tax_revenue.mineral_resources_revenue" | "non_tax_revenue.sea_area_use_fee" | "non_tax_revenue.soil_water_conservation_fee" | "non_tax_revenue.trade_union_fund" | "non_tax_revenue.waste_electronics_fund" | "registration.accounting_system_filing" | "registration.bank_account_report" | "registration.change_registration" | "registration.cross_region_report" | "registration.cross_region_verification" | "registration.deregistration" | "registration.establishment_registration" | "registration.natural_person_registration" | "registration.new_taxpayer" | "registration.real_name_information" | "registration.suspension_resumption" | "registration.tripartite_agreement" | "registration.vat_general_taxpayer" | "registration.withholding_agent_registration" | "social_insurance.bank_debit_agreement" | "social_insurance.contribution_base_declaration" | "social_insurance.employer_declaration" | "social_insurance.employer_registration" | "social_insurance.flexible_employment" | "social_insurance.hk_macao_taiwan_residents" | "social_insurance.payment_certificate" | "social_insurance.payment_deferral" | "social_insurance.refund" | "social_insurance.supplementary_payment" | "social_insurance.urban_rural_medical" | "social_insurance.urban_rural_pension" | "tax_incentives.cooperation_zone_cit" | "tax_incentives.disabled_employment_vat_refund" | "tax_incentives.excess_input_vat_refund" | "tax_incentives.hardship_relief" | "tax_incentives.high_tech_enterprise" | "tax_incentives.ic_software_enterprise" | "tax_incentives.key_groups_employment" | "tax_incentives.non_profit_exemption" | "tax_incentives.rd_super_deduction" | "tax_incentives.small_micro_enterprise" | "tax_incentives.software_vat_refund" | "tax_incentives.vat_exemption_filing">;
   /** refines the category asked at join */
   category?: "certificates" | "cross_border" | "declaration_payment" | "invoices" | "non_tax_revenue" | "registration" | "social_insurance" | "tax_incentives" | null;
   actions?: Array<string>;
@@ -694,6 +701,7 @@ export interface paths {
     get: { response: BookingsOut };
   };
   "/api/appointments/calendar": {
+    get: { response: CalendarYearsOut };
     put: { body: Record<string, unknown>; response: CalendarYearOut };
   };
   "/api/appointments/figures": {
