@@ -9,7 +9,8 @@ COPY vtax ./vtax
 COPY signaling ./signaling
 RUN pip install --no-cache-dir .
 COPY web ./web
-RUN cd web && npm ci --omit=dev --no-audit --no-fund
+COPY examples ./examples
+RUN cd web && npm ci --no-audit --no-fund && npm run build && npm prune --omit=dev --no-audit --no-fund
 ENV VTAX_WEB_DIR=/app/web VTAX_DATA_DIR=/data VTAX_RECORDINGS_DIR=/recordings
 EXPOSE 8080
 CMD ["vtax", "serve", "--host", "0.0.0.0", "--port", "8080"]

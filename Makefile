@@ -4,7 +4,13 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test lint chromium clean
+.PHONY: install run test test-fast test-web lint lint-py lint-web chromium clean
+
+# The pages (web/, docs/frontend.md): `npm ci` with the Python install, then one Vite build of
+# every entry in web/pages into web/dist, redone when a source or the toolchain changes.
+WEB_STAMP := web/dist/.built
+WEB_SRC   := $(shell find web/src web/pages -type f 2>/dev/null) \
+             web/package-lock.json web/vite.config.ts web/tsconfig.json
 
 $(STAMP): pyproject.toml web/package-lock.json tests/oidc/package-lock.json
 	$(PYTHON) -m venv $(VENV)
@@ -14,7 +20,11 @@ $(STAMP): pyproject.toml web/package-lock.json tests/oidc/package-lock.json
 	cd tests/oidc && npm ci --no-audit --no-fund --loglevel=error
 	touch $(STAMP)
 
-install: $(STAMP)
+$(WEB_STAMP): $(STAMP) $(WEB_SRC)
+	cd web && npm run build --silent
+	touch $(WEB_STAMP)
+
+install: $(STAMP) $(WEB_STAMP)
 
 ## Run a node on the embedded default (SQLite file in ./var, in-memory queue) with demo users.
 run: install
@@ -24,18 +34,42 @@ run: install
 chromium:
 	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium)
 
-## The whole suite: unit, integration (SQLite and PostgreSQL), browser end-to-end.
-test: install chromium
-	$(BIN)/pytest
+# pytest-xdist workers (`auto`: one per core); the browser and multi-node tests run on one
+# worker, one after the other (tests/conftest.py XDIST_GROUPS).
+JOBS ?= auto
+XDIST := -n $(JOBS) --dist loadgroup
 
-## Static checks (CI runs them before the tests): ruff, ruff format, mypy (vtax, signaling,
-## tests), the layering contracts of pyproject.toml, and the generated contract files.
-lint: install
+## The whole suite: the pages' unit tests (Vitest), then unit, integration (SQLite and
+## PostgreSQL), browser end-to-end, multi-node, the long stress and simulation runs (pytest).
+## What CI runs.
+test: install chromium test-web
+	$(BIN)/pytest $(XDIST)
+
+## Everything but the browser, multi-node and slow tests (SQLite and PostgreSQL both), in
+## parallel: the lane to run while working (docs/benchmarks.md).
+test-fast: install
+	$(BIN)/pytest $(XDIST) -m "not e2e and not multinode and not slow"
+
+## Vitest: stores, composables and the call core of web/src.
+test-web: install
+	cd web && npm test --silent
+
+## Static checks (CI runs them before the tests): the Python side (ruff, ruff format, mypy,
+## the layering contracts of pyproject.toml, the generated contract files) and the pages'
+## (eslint, vue-tsc).
+lint: install lint-py lint-web
+
+lint-py: install
 	$(BIN)/ruff check vtax signaling tests
 	$(BIN)/ruff format --check vtax signaling tests
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(BIN)/python -m vtax.contract.generate --check
 
+## eslint and vue-tsc (strict TypeScript) over web/src and web/tests.
+lint-web: $(STAMP)
+	cd web && npx --no-install eslint src tests
+	cd web && npx --no-install vue-tsc --noEmit -p tsconfig.json
+
 clean:
-	rm -rf $(VENV) web/node_modules var .pytest_cache
+	rm -rf $(VENV) web/node_modules web/dist var .pytest_cache

@@ -20,7 +20,8 @@ from signaling.appointments_api import add_appointment_routes
 from signaling.context import CONTEXT, AppContext
 from signaling.desk_api import add_desk_routes
 from signaling.http_api import add_routes, check_bound, errors_middleware
-from signaling.hub import Hub, Server
+from signaling.hub import CUT_EVENT, Hub, Server
+from signaling.identity_api import add_identity_routes
 from signaling.recording import setup_recording
 from signaling.stats_api import add_stats_routes
 from signaling.wire import FastJson, JsonPacket
@@ -30,13 +31,21 @@ from vtax.db import migrate
 from vtax.logs import throttle_bad_input_logs
 
 log = logging.getLogger(__name__)
+# The plain pages not ported yet (web/<name>).
 PAGES = {
     "/": "index.html",
-    "/taxpayer": "taxpayer.html",
-    "/agent": "agent.html",
     "/supervisor": "supervisor.html",
 }
 SOCKET_IO_CLIENT = Path("node_modules/socket.io-client/dist/socket.io.min.js")
+# Entries ported to TypeScript + Vue (web/pages/*.html, built by `npm run build` into web/dist,
+# docs/frontend.md): route -> built file. Routes not listed here still serve web/<name>.
+BUILT = Path("dist")
+BUILT_PAGES: dict[str, str] = {
+    "/taxpayer": "taxpayer.html",
+    "/agent": "agent.html",
+    "/kiosk": "kiosk.html",
+    "/wallboard": "wallboard.html",
+}
 
 
 def _page(path: Path) -> Callable[[web.Request], Awaitable[web.FileResponse]]:
@@ -47,8 +56,16 @@ def _page(path: Path) -> Callable[[web.Request], Awaitable[web.FileResponse]]:
 
 
 def add_pages(app: web.Application, web_dir: Path) -> None:
+    dist = web_dir / BUILT
     for route, name in PAGES.items():
         app.router.add_get(route, _page(web_dir / name))
+    for route, name in BUILT_PAGES.items():
+        if not (dist / name).is_file():
+            log.warning("%s is missing: run `npm run build` in %s", dist / name, web_dir)
+        app.router.add_get(route, _page(dist / name))
+    # Vite's hashed bundles: the names change with the content.
+    if (dist / "assets").is_dir():
+        app.router.add_static("/assets", dist / "assets")
     vendor = web_dir / SOCKET_IO_CLIENT
     if not vendor.is_file():
         log.warning("%s is missing: run `npm ci` in %s for the pages to work", vendor, web_dir)
@@ -108,9 +125,22 @@ class RedisManager(socketio.AsyncRedisManager):
     open after shutdown (a `ResourceWarning` per node in the tests). `_redis_connect` is the
     pinned python-socketio's own hook (5.x)."""
 
+    cuts_rooms = True  # Hub.disconnect_user: an emit of CUT_EVENT cuts the room's members
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.clients: list[Any] = []
+        self.cut_room: Callable[[str], Awaitable[None]] | None = None
+
+    async def _handle_emit(self, message: dict[str, Any]) -> None:
+        """Every node, this one included, handles each emit here: a CUT_EVENT to a room
+        disconnects this node's members of it and is never sent."""
+        if message.get("event") == CUT_EVENT:
+            room = message.get("room")
+            if self.cut_room is not None and isinstance(room, str):
+                await self.cut_room(room)
+            return
+        await super()._handle_emit(message)
 
     def _redis_connect(self) -> None:
         super()._redis_connect()
@@ -163,8 +193,10 @@ def create_app(settings: Settings, *, migrate_on_start: bool | None = None) -> w
     )
     sio.attach(app, socketio_path="socket.io")
     hub = Hub(sio, settings)
-    services = compose.build(settings, hub, node_id)
-    hub.authenticate_with(services.issuer, services.accounts)
+    if isinstance(manager, RedisManager):
+        manager.cut_room = hub.cut_here
+    services = compose.build(settings, hub, node_id, on_revoked=hub.disconnect_user)
+    hub.authenticate_with(services.authenticate)
     ctx = AppContext(services=services, hub=hub)
     app[CONTEXT] = ctx
     events.register(hub, services)
@@ -174,6 +206,7 @@ def create_app(settings: Settings, *, migrate_on_start: bool | None = None) -> w
     add_stats_routes(app)  # GET /api/stats/live
     add_desk_routes(app)  # the agent desk
     add_appointment_routes(app)  # bookings, pre-review, planning (docs/appointments.md)
+    add_identity_routes(app)  # sign-in: SMS, OIDC, kiosk; refresh, act-for; staff factor
     observability.install(app)  # /metrics
     check_bound(app)  # every endpoint of the contract has its handler
     if settings.redis_url:

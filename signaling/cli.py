@@ -1,4 +1,4 @@
-"""The `vtax` command: serve, migrate, user add, recorder, recordings prune|verify, simulate,
+"""The `vtax` command: serve, migrate, registry import, user add, recorder, recordings prune|verify, simulate,
 kpi rebuild."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from datetime import date
 from pathlib import Path
 
 from vtax.accounts import Accounts
+from vtax.auth import Passwords
 from vtax.catalog import Catalog
 from vtax.config import Settings, SettingsError
 from vtax.db import make_engine, migrate, session_factory
@@ -60,6 +61,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     sub.add_parser("migrate", help="apply pending database migrations")
+
+    registry = sub.add_parser("registry", help="the registry of people and enterprises")
+    registry_sub = registry.add_subparsers(dest="registry_command", required=True)
+    imp = registry_sub.add_parser(
+        "import", help="import the tax system's export (CSV or JSON; docs/identity.md)"
+    )
+    imp.add_argument("path", type=Path, metavar="PATH")
+    imp.add_argument(
+        "--format", choices=["csv", "json"], help="the file's format (default: by its suffix)"
+    )
 
     user = sub.add_parser("user", help="manage staff accounts")
     user_sub = user.add_subparsers(dest="user_command", required=True)
@@ -150,7 +161,7 @@ async def _user_add(settings: Settings, args: argparse.Namespace) -> str:
         await migrate(settings.resolved_database_url)
     engine = make_engine(settings.resolved_database_url)
     try:
-        staff = await Accounts(session_factory(engine)).add_user(
+        staff = await Accounts(session_factory(engine), Passwords.from_settings(settings)).add_user(
             args.name,
             args.role,
             password,
@@ -189,6 +200,26 @@ async def _kpi_rebuild(settings: Settings, day_from: date | None, day_to: date |
     )
 
 
+def _registry_import(settings: Settings, path: Path, fmt: str | None) -> int:
+    """All rows or none: exit status 1 with the errors (each naming its line) if any."""
+    from vtax.app.identity_wiring import import_registry, report_lines
+
+    if not path.is_file():
+        print(f"vtax: {path} is not a file", file=sys.stderr)
+        return 2
+    try:
+        if settings.is_embedded_database:  # as `vtax serve` does on the embedded default
+            asyncio.run(migrate(settings.resolved_database_url))
+        report = asyncio.run(import_registry(settings, path, fmt))
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"vtax: cannot read {path}: {exc}", file=sys.stderr)
+        return 2
+    out = sys.stderr if report.errors else sys.stdout
+    for line in report_lines(report):
+        print(line, file=out)
+    return 1 if report.errors else 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -220,6 +251,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         asyncio.run(_migrate(settings))
         print(f"migrated {settings.resolved_database_url.split('@')[-1]}")
         return 0
+    if args.command == "registry":
+        return _registry_import(settings, args.path, args.format)
     if args.command == "user":
         user_id = asyncio.run(_user_add(settings, args))
         print(f"added {args.role} {args.name} ({user_id})")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -18,7 +19,9 @@ from sqlalchemy import text
 
 from signaling.context import CONTEXT, AppContext
 from signaling.fastjson import FastJson
-from vtax.auth import STAFF_ROLES, Principal, Role, Unauthorized
+from vtax.app.identity import IdentityError
+from vtax.app.signin import SignIn
+from vtax.auth import Principal, Role, Unauthorized
 from vtax.contract import http as http_models
 from vtax.contract import review
 from vtax.contract.endpoints import ENDPOINTS, Endpoint
@@ -52,6 +55,19 @@ def error_response(status: int, code: str, message: str, **extra: Any) -> web.Re
     return json_response({"error": {"code": code, "message": message, **extra}}, status=status)
 
 
+def identity_error_response(exc: IdentityError) -> web.Response:
+    """A refused sign-in step: its code's status, `Retry-After` for a wait, `step_up` with
+    what a fresh sign-in must reach; never cached."""
+    extra: dict[str, Any] = {}
+    if exc.step_up is not None:
+        extra["step_up"] = exc.step_up.model_dump(mode="json")
+    answer = error_response(http_status(exc.code), exc.code, exc.message, **extra)
+    if exc.retry_after_s > 0:
+        answer.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after_s)))
+    answer.headers["Cache-Control"] = "no-store"
+    return answer
+
+
 @web.middleware
 async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every failure on /api answers with the JSON error envelope."""
@@ -61,6 +77,8 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         return error_response(exc.status, exc.code, exc.message, **exc.extra)
     except DomainError as exc:
         return error_response(http_status(exc.code), exc.code, exc.message)
+    except IdentityError as exc:
+        return identity_error_response(exc)
     except web.HTTPException as exc:
         if not request.path.startswith("/api/") or exc.status < 400:
             raise
@@ -105,13 +123,19 @@ async def body(request: web.Request, schema: type[M]) -> M:
         ) from None
 
 
-def principal(request: web.Request, ctx: AppContext) -> Principal:
+def bearer_token(request: web.Request) -> str:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token:
+    if scheme.lower() != "bearer" or not token.strip():
         raise ApiError(401, "unauthorized", "send Authorization: Bearer <token>")
+    return token.strip()
+
+
+async def principal(request: web.Request, ctx: AppContext) -> Principal:
+    """The bearer token's caller (vtax.compose `Services.authenticate`: a disabled staff
+    account, a revoked or signed-out taxpayer token, an ended grant are refused at once)."""
     try:
-        return ctx.issuer.verify(token.strip())
+        return await ctx.services.authenticate(bearer_token(request))
     except Unauthorized as exc:
         raise ApiError(401, "unauthorized", str(exc)) from None
 
@@ -219,11 +243,7 @@ def route(app: web.Application, handler: Handler, endpoint: Endpoint) -> None:
             if link is not None and LINK_PARAM in request.query:  # checked even with a token
                 who = await link_principal(request, ctx, link)  # the account's role, read there
             else:
-                who = principal(request, ctx)
-                if who.role in STAFF_ROLES:  # a disabled account's tokens stop working at once
-                    staff = await ctx.accounts.staff(who.subject)
-                    if staff is None or staff.role != who.role:
-                        raise ApiError(401, "unauthorized", "the account is disabled")
+                who = await principal(request, ctx)
             if who.role not in roles:
                 raise ApiError(403, "forbidden", f"this is not allowed for role {who.role}")
             request[PRINCIPAL] = who
@@ -277,25 +297,7 @@ async def auth_taxpayer(request: web.Request) -> web.Response:
     )
 
 
-async def auth_login(request: web.Request) -> web.Response:
-    ctx = request.app[CONTEXT]
-    req = await body(request, http_models.Login)
-    staff = await ctx.accounts.authenticate(req.username, req.password)
-    if staff is None:
-        raise ApiError(401, "invalid_credentials", "wrong username or password")
-    token = ctx.issuer.issue(staff.id, staff.role, staff.display_name)  # type: ignore[arg-type]
-    return json_response(
-        {
-            "token": token,
-            "role": staff.role,
-            "expires_in_s": ctx.issuer.ttl_s,
-            "user": {
-                "id": staff.id,
-                "username": staff.username,
-                "display_name": staff.display_name,
-            },
-        }
-    )
+SIGN_IN = web.AppKey("vtax.sign_in", SignIn)
 
 
 async def catalog(request: web.Request) -> web.Response:
@@ -381,11 +383,12 @@ async def readyz(request: web.Request) -> web.Response:
 
 def add_routes(app: web.Application) -> None:
     """The core endpoints, then the review module's (signaling/review_api.py)."""
+    ctx = app[CONTEXT]
+    app[SIGN_IN] = SignIn.from_settings(ctx.accounts, ctx.settings)
     bind(
         app,
         {
             "auth_taxpayer": auth_taxpayer,
-            "auth_login": auth_login,
             "catalog": catalog,
             "list_sessions": list_sessions,
             "get_session": get_session,

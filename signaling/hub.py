@@ -22,9 +22,8 @@ import socketio
 from pydantic import BaseModel, ValidationError
 
 from signaling.wire import UNREADABLE, encoded_size
-from vtax.accounts import Accounts
 from vtax.app.ports import Caller
-from vtax.auth import Principal, TokenIssuer, Unauthorized
+from vtax.auth import Principal, Unauthorized
 from vtax.config import Settings
 from vtax.contract.base import CODED_ERRORS, Out
 from vtax.contract.client_events import CLIENT_EVENTS, ClientEvent
@@ -40,6 +39,10 @@ Ack = dict[str, Any]
 # connection handlers: a zombie socket, or a socket's identity swapped without a handshake).
 RESERVED_EVENTS = frozenset({"connect", "disconnect", "connect_error", "message", "*"})
 SUPERVISORS_ROOM = "role:supervisor"
+# Events that re-check the connection's token first.
+RECHECKED = frozenset({"session:resume"})
+# Never sent to a client: the managers turn an emit of it to a user room into disconnects.
+CUT_EVENT = "vtax:cut"
 
 
 def error(code: str, message: str, **extra: Any) -> Ack:
@@ -73,6 +76,8 @@ class Server(socketio.AsyncServer):
         self.connect_timeout_s = connect_timeout_s
         self.unauthenticated_closed = 0  # for /metrics
         self._pending: set[asyncio.Task[None]] = set()
+        # connections to close once the event being handled has its answer
+        self.cut_after_answer: set[str] = set()
 
     async def _handle_eio_connect(self, eio_sid: str, environ: dict[str, Any]) -> None:
         await super()._handle_eio_connect(eio_sid, environ)
@@ -111,6 +116,11 @@ class Server(socketio.AsyncServer):
                 )
             return
         await super()._handle_event(eio_sid, namespace, id, data)
+        if self.cut_after_answer:  # refused by a re-check: the answer is out, now cut it
+            sid = self.manager.sid_from_eio_sid(eio_sid, namespace or "/")
+            if sid in self.cut_after_answer:
+                self.cut_after_answer.discard(sid)
+                await self.disconnect(sid, ignore_queue=True)
 
 
 class TokenBucket:
@@ -136,7 +146,9 @@ class TokenBucket:
 class Connection:
     sid: str
     principal: Principal
+    token: str = ""  # re-checked on `session:resume`
     buckets: dict[str, TokenBucket] = field(default_factory=dict)
+    expiry: asyncio.TimerHandle | None = None  # cuts the socket when its token expires
 
 
 # Events refused while the node drains (SIGTERM): nothing new starts here.
@@ -167,8 +179,7 @@ class Hub:
     (signaling/events.py) and get `connect` / `disconnect` callbacks."""
 
     # Set by `authenticate_with` once the services exist (they need the hub as notifier).
-    issuer: TokenIssuer
-    accounts: Accounts
+    authenticate: Callable[[object], Awaitable[Principal]]
 
     def __init__(self, sio: socketio.AsyncServer, settings: Settings) -> None:
         self.sio = sio
@@ -181,6 +192,8 @@ class Hub:
             "join": (settings.join_rate, settings.join_burst),
         }
         self.rate_limited = 0  # for /metrics
+        self.expired_cut = 0  # sockets cut when their token expired
+        self._cuts: set[asyncio.Task[None]] = set()
         self.events_handled = 0
         self.connect_hooks: list[Callable[[Connection], Awaitable[None]]] = []
         self.disconnect_hooks: list[Callable[[Connection], Awaitable[None]]] = []
@@ -188,9 +201,11 @@ class Hub:
         sio.on("disconnect", self.on_disconnect)
         sio.on("*", self.on_unknown)
 
-    def authenticate_with(self, issuer: TokenIssuer, accounts: Accounts) -> None:
-        """Connections are verified with this issuer; staff accounts are checked live."""
-        self.issuer, self.accounts = issuer, accounts
+    def authenticate_with(self, authenticate: Callable[[object], Awaitable[Principal]]) -> None:
+        """Connections are verified with this (vtax.compose `Services.authenticate`: staff
+        accounts checked live, taxpayer tokens against their sign-in), at connect and again
+        on `session:resume`."""
+        self.authenticate = authenticate
 
     def use_case(self, model: type[E], fn: Callable[[Caller, E], Awaitable[Out]]) -> None:
         """Register a contract event onto a use case: the model names the event, who may
@@ -238,6 +253,8 @@ class Hub:
                     return error("rate_limited", f"too many {name} events; slow down")
             if refused_while_draining and self.draining:
                 return error("draining", "this node is shutting down; reconnect to continue")
+            if name in RECHECKED and not await self._still_valid(conn):
+                return error("unauthorized", "the sign-in has ended; sign in again")
             if len(args) != 1:
                 return error("invalid_payload", f"{name} takes exactly one payload object")
             size = encoded_size(args[0])
@@ -265,14 +282,23 @@ class Hub:
 
         self.sio.on(name, handler)
 
+    async def _still_valid(self, conn: Connection) -> bool:
+        """The connection's token still holds (a resume must not outlive a sign-out, a
+        disabled person, a revoked kiosk or an ended grant); if not, the socket is cut."""
+        try:
+            await self.authenticate(conn.token)
+        except Unauthorized:
+            if isinstance(self.sio, Server):
+                self.sio.cut_after_answer.add(conn.sid)  # after the `unauthorized` answer
+            else:
+                await self.sio.disconnect(conn.sid)
+            return False
+        return True
+
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         token = auth.get("token") if isinstance(auth, dict) else None
         try:
-            principal = self.issuer.verify(token)
-            if principal.role in ("agent", "supervisor"):
-                staff = await self.accounts.staff(principal.subject)
-                if staff is None or staff.role != principal.role:
-                    raise Unauthorized("the account is disabled")
+            principal = await self.authenticate(token)
         except Unauthorized as exc:
             refusal = socketio.exceptions.ConnectionRefusedError(str(exc))
             # Top-level `code` for Python clients, `data.code` for the JS client's err.data.
@@ -282,18 +308,30 @@ class Hub:
                 "data": {"code": "unauthorized", "message": str(exc)},
             }
             raise refusal from None
-        conn = Connection(sid, principal)
+        conn = Connection(sid, principal, token if isinstance(token, str) else "")
         self.connections[sid] = conn
+        if principal.expires_at != float("inf"):  # an expired token receives nothing more
+            delay = max(0.0, principal.expires_at - time.time())
+            conn.expiry = asyncio.get_running_loop().call_later(delay, self._expire, conn)
         await self.sio.enter_room(sid, self.user_room(principal.subject))
         if principal.role == "supervisor":
             await self.sio.enter_room(sid, SUPERVISORS_ROOM)
         for hook in self.connect_hooks:
             await hook(conn)
 
+    def _expire(self, conn: Connection) -> None:
+        if self.connections.get(conn.sid) is conn:
+            self.expired_cut += 1
+            task = asyncio.create_task(self.sio.disconnect(conn.sid))
+            self._cuts.add(task)
+            task.add_done_callback(self._cuts.discard)
+
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
         conn = self.connections.pop(sid, None)
         if conn is None:
             return
+        if conn.expiry is not None:
+            conn.expiry.cancel()
         for hook in self.disconnect_hooks:
             try:
                 await hook(conn)
@@ -362,6 +400,24 @@ class Hub:
 
     async def disconnect(self, sid: str) -> None:
         await self.sio.disconnect(sid)
+
+    async def disconnect_user(self, subject: str) -> None:
+        """Cut every connection of an account, on every node (its tokens were revoked).
+        Scaled out, the cut travels as an emit to the account's room that each node's manager
+        turns into disconnects of its own members (signaling/app.py `RedisManager`)."""
+        room = self.user_room(subject)
+        if getattr(self.sio.manager, "cuts_rooms", False):
+            await self.sio.manager.emit(CUT_EVENT, None, namespace="/", room=room)
+        else:
+            await self.cut_here(room)
+
+    async def cut_here(self, room: str) -> None:
+        """Disconnect this node's connections in a user room."""
+        sids = [
+            c.sid for c in self.connections.values() if self.user_room(c.principal.subject) == room
+        ]
+        for sid in sids:
+            await self.sio.disconnect(sid, ignore_queue=True)
 
     def is_here(self, sid: str) -> bool:
         return sid in self.connections

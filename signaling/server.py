@@ -8,14 +8,17 @@ import gc
 import logging
 import secrets
 import signal
+from pathlib import Path
 
 from aiohttp import web
 
 from signaling.app import create_app
 from signaling.context import CONTEXT
 from signaling.recording import start_embedded_recorder, stop_embedded_recorder
+from vtax.app.identity_wiring import import_registry, report_lines
 from vtax.config import Settings
 from vtax.db import migrate
+from vtax.sms import LogSmsSender
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +45,41 @@ async def _seed_demo(app: web.Application) -> list[tuple[str, str, str]]:
     return accounts
 
 
+# in a checkout (or an editable install) beside the packages; in the image, /app/examples
+DEMO_REGISTRY = next(
+    (
+        p
+        for p in (
+            Path(__file__).resolve().parents[1] / "examples" / "registry-demo.csv",
+            Path.cwd() / "examples" / "registry-demo.csv",
+        )
+        if p.is_file()
+    ),
+    Path("examples") / "registry-demo.csv",
+)
+DEMO_PHONE = "+86 138 0013 8000"
+
+
+async def _demo_registry(app: web.Application) -> list[str]:
+    """Import the demo registry (its people, verified numbers and enterprises) and say how
+    the taxpayers sign in."""
+    ctx = app[CONTEXT]
+    lines: list[str] = []
+    if DEMO_REGISTRY.is_file():
+        report = await import_registry(ctx.settings, DEMO_REGISTRY)
+        lines.extend(f"  demo registry: {line}" for line in report_lines(report))
+        sms = ctx.services.identity.sms
+        if not report.errors and sms is not None and isinstance(sms.sender, LogSmsSender):
+            lines.append(
+                f"  demo taxpayer: sign in with {DEMO_PHONE}: the code appears in this log"
+            )
+    else:
+        lines.append(f"  demo registry: {DEMO_REGISTRY} is missing; nobody can sign in by SMS")
+    # the legacy identity step, until the pages sign in through the providers
+    lines.append("  demo taxpayer: USCC 91350100M000100Y43 or resident ID 11010519491231002X")
+    return lines
+
+
 def make_runner(app: web.Application, settings: Settings) -> web.AppRunner:
     """The node's HTTP server. `keepalive_timeout` also closes a connection that never
     completes a request (a half-sent one, or none at all): aiohttp's default holds it for an
@@ -66,13 +104,15 @@ async def _run(settings: Settings, demo: bool) -> None:
         f"V-Tax node listening on {base} (database: "
         f"{settings.resolved_database_url.split('@')[-1]})",
         f"  taxpayer page:   {base}/taxpayer",
+        f"  kiosk page:      {base}/kiosk",
         f"  agent page:      {base}/agent",
+        f"  wallboard:       {base}/wallboard",
         f"  supervisor page: {base}/supervisor",
     ]
     if demo:
         for role, name, password in await _seed_demo(app):
             lines.append(f"  demo {role}: username {name}  password {password}")
-        lines.append("  demo taxpayer: USCC 91350100M000100Y43 or resident ID 11010519491231002X")
+        lines.extend(await _demo_registry(app))
     print("\n".join(lines), flush=True)
     if settings.gc_tuning:
         _tune_gc()

@@ -4,17 +4,15 @@ Socket.IO clients that record what they receive."""
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
 import time
-import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aiohttp
-import asyncpg
 import pytest
 import socketio
 from aiohttp import web
@@ -22,11 +20,65 @@ from aiohttp import web
 from signaling.app import create_app
 from signaling.context import CONTEXT, AppContext
 from signaling.server import make_runner
+from tests.databases import PG_ADMIN_DSN as PG_ADMIN_DSN  # (where other tests import it)
+from tests.databases import (
+    Templates,
+    create_pg_database,
+    pg_url,
+    unique_name,
+)
+from vtax.auth import Passwords
 from vtax.config import Settings
+from vtax.db import migrate
 
-PG_ADMIN_DSN = os.environ.get("VTAX_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+# argon2 at its lowest cost: a staff sign-in is a hash and a check, ~0.4 s each at the
+# production cost on this machine. The cost has no bearing on what the tests check (the
+# sign-in tests of the production cost set it themselves: tests/integration/test_signin.py).
+CHEAP_PASSWORDS: dict[str, Any] = {
+    "password_hash_time_cost": 1,
+    "password_hash_memory_kib": 8,
+    "password_hash_parallelism": 1,
+}
+# What a `vtax serve` subprocess of the tests gets (tests/e2e, tests/multinode): the cheap
+# hashes, and no sign-in limit in the way of tests that sign in often (they have their tests).
+TEST_NODE_ENV = {
+    **{f"VTAX_{k.upper()}": str(v) for k, v in CHEAP_PASSWORDS.items()},
+    "VTAX_LOGIN_ADDRESS_RATE": "1000",
+    "VTAX_LOGIN_ADDRESS_BURST": "1000",
+}
+
+
+def cheap_passwords() -> Passwords:
+    """The password hasher of the tests' own accounts (see CHEAP_PASSWORDS)."""
+    return Passwords(1, 8, 1)
+
+
 USCC = "91350100M000100Y43"
 RESIDENT_ID = "11010519491231002X"
+
+
+# Under pytest-xdist (`make test`, `make test-fast`: `--dist loadgroup`) the tests of one
+# group run on one worker, one after the other: the browser tests (each drives Chromium and a
+# node: two at once would starve both on this machine, and a module's server is shared), the
+# multi-node and slow tests (several processes each), and the recording tests (they share
+# media encoded once per process: ~15 s of CPU that a second worker would spend again).
+# Everything else spreads; each worker builds its own database templates, and every test has
+# its own databases, Redis prefix and ephemeral ports.
+XDIST_GROUPS = {"e2e": "browser", "multinode": "processes", "slow": "processes"}
+XDIST_FOLDERS = {"recording": "media"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    root = Path(__file__).parent
+    for item in items:
+        group = next(
+            (g for marker, g in XDIST_GROUPS.items() if item.get_closest_marker(marker)), None
+        )
+        if group is None:
+            folder = item.path.relative_to(root).parts[0] if item.path.is_relative_to(root) else ""
+            group = XDIST_FOLDERS.get(folder)
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
 
 
 async def poll_until(check: Callable[[], Any], timeout: float = 5.0, interval: float = 0.02) -> Any:
@@ -43,20 +95,45 @@ async def poll_until(check: Callable[[], Any], timeout: float = 5.0, interval: f
         await asyncio.sleep(interval)
 
 
+@pytest.fixture(scope="session")
+def templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Templates]:
+    """Migrated databases to copy, built once per run (per xdist worker): tests/databases.py."""
+    made = Templates(tmp_path_factory.mktemp("db-templates"))
+    yield made
+    made.close()
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-async def database_url(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[str]:
-    """A fresh, empty database on each engine: a SQLite file, or a new PostgreSQL database."""
+async def database_url(
+    request: pytest.FixtureRequest, tmp_path: Any, templates: Templates
+) -> AsyncIterator[str]:
+    """A fresh database migrated to the head, on each engine: a copy of a migrated SQLite
+    file, or a new PostgreSQL database made from a migrated template."""
     if request.param == "sqlite":
+        await templates.sqlite_copy("migrated", migrate, tmp_path / "vtax.db")
         yield f"sqlite+aiosqlite:///{tmp_path / 'vtax.db'}"
         return
-    name = f"vtax_test_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(PG_ADMIN_DSN)
+    name, _ = await templates.pg_copy("migrated", migrate)
     try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        yield f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+        yield pg_url(name)
     finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+        templates.release(name)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+async def empty_database_url(
+    request: pytest.FixtureRequest, tmp_path: Any, templates: Templates
+) -> AsyncIterator[str]:
+    """A fresh, empty (unmigrated) database on each engine, for the migration tests."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
+        return
+    name = unique_name("test")
+    await create_pg_database(name)
+    try:
+        yield pg_url(name)
+    finally:
+        templates.release(name)  # dropped in the background, as the copies are
 
 
 @dataclass
@@ -109,11 +186,15 @@ def test_settings(database_url: str, tmp_path: Any, **overrides: Any) -> Setting
         "recordings_dir": tmp_path / "recordings",
         "offer_timeout_s": 3.0,
         "wrapup_s": 0.0,
-        # Tests join and leave in quick succession; the limits have tests of their own.
+        # Tests join and leave, and sign in, in quick succession; the limits have tests of
+        # their own.
         "join_rate": 1000.0,
         "join_burst": 1000,
         # Every event and ack answer the server sends is checked against its contract model.
         "validate_outgoing": True,
+        "login_address_rate": 1000.0,
+        "login_address_burst": 1000,
+        **CHEAP_PASSWORDS,
     }
     values.update(overrides)
     return Settings.from_env({}, **values)
@@ -131,8 +212,10 @@ def settings_overrides() -> dict[str, Any]:
 async def server(
     database_url: str, tmp_path: Any, settings_overrides: dict[str, Any]
 ) -> AsyncIterator[RunningServer]:
+    # the database is migrated already (`database_url`); a node's own start-up migration
+    # has its tests (tests/integration/test_startup.py, tests/live, tests/queue/test_two_nodes)
     app = create_app(
-        test_settings(database_url, tmp_path, **settings_overrides), migrate_on_start=True
+        test_settings(database_url, tmp_path, **settings_overrides), migrate_on_start=False
     )
     runner = make_runner(app, app[CONTEXT].settings)
     await runner.setup()

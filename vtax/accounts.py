@@ -11,12 +11,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from vtax import identity
-from vtax.auth import STAFF_ROLES, hash_password, verify_password
+from vtax.auth import STAFF_ROLES, Passwords
 from vtax.models import Taxpayer, User
-
-# A constant hash to verify against when the user does not exist, so that a wrong username
-# takes as long as a wrong password.
-_DUMMY_HASH = hash_password("not-a-real-password")
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,8 +37,12 @@ class StaffMember:
 
 
 class Accounts:
-    def __init__(self, sessions: async_sessionmaker[Any]) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[Any], passwords: Passwords | None = None
+    ) -> None:
         self._sessions = sessions
+        # argon2 off the event loop, bounded (vtax/auth.py); production cost unless given
+        self.passwords = passwords or Passwords()
 
     async def add_user(
         self,
@@ -58,6 +58,7 @@ class Accounts:
         """Create a staff account; with `replace`, update one that exists."""
         if role not in STAFF_ROLES:
             raise ValueError(f"role must be one of {', '.join(STAFF_ROLES)}")
+        password_hash = await self.passwords.hash(password)
         async with self._sessions() as db, db.begin():
             user = await db.scalar(select(User).where(User.username == username))
             if user is not None and not replace:
@@ -67,19 +68,23 @@ class Accounts:
                 db.add(user)
             user.role = role
             user.display_name = display_name or username
-            user.password_hash = hash_password(password)
+            user.password_hash = password_hash
             user.skills = dict(skills or {})
             user.languages = list(languages or [])
             user.disabled = False
         return StaffMember.of(user)
 
     async def authenticate(self, username: str, password: str) -> StaffMember | None:
+        """The account if the password is right. The check runs off the event loop and
+        raises `vtax.auth.Busy` when too many are waiting already. A missing or disabled
+        account costs a check too, so the time does not tell which usernames exist."""
         async with self._sessions() as db:
             user = await db.scalar(select(User).where(User.username == username))
         if user is None or user.disabled:
-            verify_password(_DUMMY_HASH, password)
+            await self.passwords.verify_dummy(password)
             return None
-        return StaffMember.of(user) if verify_password(user.password_hash, password) else None
+        ok = await self.passwords.verify(user.password_hash, password)
+        return StaffMember.of(user) if ok else None
 
     async def staff(self, user_id: str) -> StaffMember | None:
         async with self._sessions() as db:

@@ -3,30 +3,44 @@ links (HMAC-SHA256) for the few URLs a browser must fetch without an Authorizati
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, get_args
 
 import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+if TYPE_CHECKING:
+    from vtax.config import Settings
+
 Role = Literal["taxpayer", "agent", "supervisor", "recorder"]
 ROLES: tuple[str, ...] = get_args(Role)
 STAFF_ROLES = ("agent", "supervisor")
+T = TypeVar("T")
 _ALGORITHM = "HS256"
 _LINK_SUBJECT = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _LINK_EXPIRY = re.compile(r"[0-9]{1,12}")
-_hasher = PasswordHasher()
+# argon2-cffi's defaults (RFC 9106, second recommendation): ~0.2-0.4 s and 64 MiB a hash here.
+DEFAULT_TIME_COST = 3
+DEFAULT_MEMORY_KIB = 65536
+DEFAULT_PARALLELISM = 4
+_hasher = PasswordHasher(DEFAULT_TIME_COST, DEFAULT_MEMORY_KIB, DEFAULT_PARALLELISM)
 
 
 class Unauthorized(Exception):
     """Missing, malformed, forged or expired credentials."""
+
+
+class Busy(Exception):
+    """Too many password checks are waiting already: refuse rather than queue without end."""
 
 
 def hash_password(password: str) -> str:
@@ -34,10 +48,84 @@ def hash_password(password: str) -> str:
 
 
 def verify_password(stored_hash: str, password: str) -> bool:
+    """Verify with the parameters stored in the hash (whatever cost it was made with)."""
     try:
         return _hasher.verify(stored_hash, password)
     except (VerificationError, InvalidHashError):
         return False
+
+
+class Passwords:
+    """argon2id hashing off the event loop. A hash costs ~0.3 s of CPU and `memory_kib` of
+    memory; run inline it stalls every connection of the node for that long. Here it runs on
+    at most `threads` threads (argon2-cffi releases the GIL, so the loop keeps serving), and
+    at most `max_waiting` calls wait for a thread: beyond that `Busy` is raised at once, so a
+    flood costs bounded CPU, memory and latency. The parameters are settings; tests use cheap
+    ones (verification always uses the parameters stored in the hash)."""
+
+    def __init__(
+        self,
+        time_cost: int = DEFAULT_TIME_COST,
+        memory_kib: int = DEFAULT_MEMORY_KIB,
+        parallelism: int = DEFAULT_PARALLELISM,
+        *,
+        threads: int = 2,
+        max_waiting: int = 32,
+    ) -> None:
+        if threads < 1 or max_waiting < 0:
+            raise ValueError("threads >= 1 and max_waiting >= 0")
+        self._hasher = PasswordHasher(time_cost, memory_kib, parallelism)
+        self.threads, self.max_waiting = threads, max_waiting
+        self._pool: ThreadPoolExecutor | None = None
+        self._slots = 0  # calls running or waiting; at most threads + max_waiting
+        self._dummy: str | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Passwords:
+        return cls(
+            settings.password_hash_time_cost,
+            settings.password_hash_memory_kib,
+            settings.password_hash_parallelism,
+            threads=settings.password_hash_threads,
+            max_waiting=settings.password_hash_max_waiting,
+        )
+
+    def hash_sync(self, password: str) -> str:
+        return self._hasher.hash(password)
+
+    def verify_sync(self, stored_hash: str, password: str) -> bool:
+        try:
+            return self._hasher.verify(stored_hash, password)
+        except (VerificationError, InvalidHashError):
+            return False
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        if self._slots >= self.threads + self.max_waiting:
+            raise Busy("too many sign-ins are being checked; retry in a moment")
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="vtax-argon2")
+        self._slots += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+        finally:
+            self._slots -= 1
+
+    async def hash(self, password: str) -> str:
+        return await self._run(self.hash_sync, password)
+
+    async def verify(self, stored_hash: str, password: str) -> bool:
+        return await self._run(self.verify_sync, stored_hash, password)
+
+    async def verify_dummy(self, password: str) -> None:
+        """Spend what a real check costs (an unknown user takes as long as a wrong password)."""
+        if self._dummy is None:
+            self._dummy = await self.hash("not-a-real-password")
+        await self.verify(self._dummy, password)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
 
 
 @dataclass(frozen=True, slots=True)

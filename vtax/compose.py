@@ -24,6 +24,8 @@ from vtax.app.appointments import Appointments, AppointmentSettings
 from vtax.app.booked_queue import BookedQueue
 from vtax.app.calls import Calls
 from vtax.app.desk import Desk
+from vtax.app.identity import IdentityError
+from vtax.app.identity_wiring import IdentityServices, build_identity
 from vtax.app.loop import ReviewLoop
 from vtax.app.ports import Notifier
 from vtax.app.queueing import Queueing, QueueNotices
@@ -33,7 +35,7 @@ from vtax.appointments.callback_store import Callbacks
 from vtax.appointments.outbox import Outbox
 from vtax.appointments.planning import Planning
 from vtax.appointments.reminders import ReminderJob
-from vtax.auth import TokenIssuer
+from vtax.auth import STAFF_ROLES, Passwords, Principal, TokenIssuer, Unauthorized
 from vtax.catalog import Catalog
 from vtax.config import Settings
 from vtax.db import make_engine, session_factory
@@ -206,14 +208,36 @@ class Services:
     figures: LiveFigures
     desk: Desk
     folder: Folder
+    identity: IdentityServices  # sign-in: SMS, OIDC, kiosk; taxpayer tokens; staff factor
     appointments: Appointments
     booked_queue: BookedQueue  # check-in into the queue, callbacks, the tickets' fate
     appointment_tasks: AppointmentTasks = field(repr=False)
+
+    async def authenticate(self, token: object) -> Principal:
+        """The caller behind a bearer token (REST, Socket.IO connect, `session:resume`), or
+        Unauthorized. Staff: the signature, and the account still enabled in that role.
+        Taxpayers: `signin.authenticate` (token version, the sign-in still alive, the kiosk,
+        the grant acted under). Unversioned taxpayer tokens come from the legacy
+        `POST /api/auth/taxpayer`, which stays until the pages sign in through the providers
+        (docs/identity.md, "Remaining step"); they are checked by signature only."""
+        principal = self.issuer.verify(token)
+        if principal.role in STAFF_ROLES:
+            staff = await self.accounts.staff(principal.subject)
+            if staff is None or staff.role != principal.role:
+                raise Unauthorized("the account is disabled")
+            return principal
+        if principal.role == "taxpayer" and principal.version >= 0:
+            try:
+                return await self.identity.signin.authenticate(token)
+            except IdentityError as exc:
+                raise Unauthorized(exc.message) from None
+        return principal
 
     async def close(self) -> None:
         """Stop background work, then close the backends (the live store closes the shared
         Redis client)."""
         await self.appointment_tasks.close()
+        await self.identity.aclose()
         await self.queue.close()
         await self.folder.close()
         await self.calls.close()
@@ -221,12 +245,19 @@ class Services:
 
 
 def build(
-    settings: Settings, notifier: Notifier, node_id: str, *, catalog: Catalog | None = None
+    settings: Settings,
+    notifier: Notifier,
+    node_id: str,
+    *,
+    catalog: Catalog | None = None,
+    on_revoked: Callable[[str], Awaitable[None]] | None = None,
 ) -> Services:
+    """`on_revoked(person_id)`: every token of that person died (signed out everywhere,
+    disabled); the transport cuts their open connections on every node."""
     backends = Backends.from_settings(settings)
     sessions = session_factory(backends.db)
     catalog = catalog or Catalog.load()
-    accounts = Accounts(sessions)
+    accounts = Accounts(sessions, Passwords.from_settings(settings))
     records = SessionRecords(sessions)
     deliveries = Deliveries(
         sessions, DocumentStore(settings.documents_dir), settings.documents_max_bytes
@@ -253,11 +284,20 @@ def build(
         ),
         engine,
     )
+    issuer = TokenIssuer(settings.signing_key(), settings.token_ttl_s)
+    identity = build_identity(
+        settings,
+        sessions,
+        issuer,
+        redis=backends.redis,
+        accounts=accounts,
+        on_revoked=on_revoked,
+    )
     return Services(
         settings=settings,
         backends=backends,
         node_id=node_id,
-        issuer=TokenIssuer(settings.signing_key(), settings.token_ttl_s),
+        issuer=issuer,
         accounts=accounts,
         records=records,
         catalog=catalog,
@@ -270,6 +310,7 @@ def build(
         figures=figures,
         desk=Desk(settings, records, backends.live),
         folder=Folder(backends.db, settings.kpi_fold_interval_s),
+        identity=identity,
         appointments=appointments,
         booked_queue=BookedQueue(appointments, queueing),
         appointment_tasks=tasks,

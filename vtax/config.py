@@ -264,6 +264,37 @@ class Settings(BaseModel):
         True, description="Import the shipped seed knowledge base into an empty one at start."
     )
 
+    # Sign-in (vtax/auth.py Passwords, vtax/app/signin.py; docs/signin.md)
+    password_hash_time_cost: int = Field(
+        3, ge=1, le=100, description="argon2id passes for new hashes (argon2-cffi default)."
+    )
+    password_hash_memory_kib: int = Field(
+        65536, ge=8, le=4 * 1024 * 1024, description="argon2id memory per hash, KiB."
+    )
+    password_hash_parallelism: int = Field(
+        4, ge=1, le=64, description="argon2id lanes (memory must be >= 8 KiB per lane)."
+    )
+    password_hash_threads: int = Field(
+        2, ge=1, le=64, description="Password checks at once, off the event loop."
+    )
+    password_hash_max_waiting: int = Field(
+        32, ge=0, le=10_000, description="Checks that may wait for a thread; then 429."
+    )
+    login_address_rate: float = Field(
+        0.2, gt=0, description="Staff sign-in attempts per second per client address."
+    )
+    login_address_burst: int = Field(20, ge=1, description="Attempts an address may burst.")
+    login_account_rate: float = Field(
+        1 / 30, gt=0, description="Failed sign-ins per second per username (any address)."
+    )
+    login_account_burst: int = Field(10, ge=1, description="Failures a username may burst.")
+
+    @model_validator(mode="after")
+    def _argon2_memory(self) -> Settings:
+        if self.password_hash_memory_kib < 8 * self.password_hash_parallelism:
+            raise ValueError("password_hash_memory_kib must be at least 8 x parallelism")
+        return self
+
     @model_validator(mode="after")
     def _grace_after_late(self) -> Settings:
         if self.appointment_grace_minutes < self.appointment_late_minutes:

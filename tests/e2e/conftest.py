@@ -26,7 +26,11 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import TEST_NODE_ENV
+
 CHROMIUM = Path("/usr/bin/chromium")
+# axe-core from the pages' npm install (web/package.json devDependencies)
+AXE = Path(__file__).resolve().parents[2] / "web/node_modules/axe-core/axe.min.js"
 CHROMIUM_ARGS = [
     "--headless=new",
     "--no-sandbox",
@@ -42,6 +46,7 @@ CHROMIUM_ARGS = [
 STARTUP_TIMEOUT_S = 30.0
 USCC = "91350100M000100Y43"
 AGENT_LANGUAGES = ("zh-CN", "en")
+LOCALE = "en-US"  # the browser's language (the built pages follow it; docs/frontend.md)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -178,6 +183,7 @@ def vtax_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             "VTAX_SECRET_KEY": secrets.token_hex(32),
             "VTAX_RECORDINGS_DIR": str(tmp / "rec"),
             "PYTHONUNBUFFERED": "1",
+            **TEST_NODE_ENV,
         }
     )
     for key in ("VTAX_REDIS_URL",):  # the embedded backends: no services needed
@@ -274,9 +280,22 @@ class E2E:
     write_timings = staticmethod(lambda values_ms: write_timings(values_ms))
     USCC = USCC
 
-    async def page(self, path: str, name: str) -> Any:
+    async def page(
+        self,
+        path: str,
+        name: str,
+        *,
+        locale: str = LOCALE,
+        viewport: tuple[int, int] | None = None,
+    ) -> Any:
         """A page in its own browser context (own cookies/storage, like a separate person)."""
-        ctx = await self.browser.new_context(base_url=self.server.base_url)
+        # One language at a time: the pages follow the browser's; the suite reads English.
+        opts: dict[str, Any] = {"base_url": self.server.base_url, "locale": locale}
+        if viewport is not None:
+            opts["viewport"] = {"width": viewport[0], "height": viewport[1]}
+            opts["is_mobile"] = viewport[0] < 600
+            opts["has_touch"] = viewport[0] < 600
+        ctx = await self.browser.new_context(**opts)
         ctx.set_default_timeout(15000)
         self.contexts.append(ctx)
         page = await ctx.new_page()
@@ -331,6 +350,28 @@ class E2E:
         await page.click("#auth")
         await page.wait_for_selector("#step-request", state="visible")
         return page
+
+    async def axe(self, page: Any, what: str) -> list[dict[str, Any]]:
+        """axe-core on the page as it is: the serious and critical violations (none expected)."""
+        if not await page.evaluate("() => !!window.axe"):
+            await page.add_script_tag(path=str(AXE))
+        out = await page.evaluate(
+            "async () => { const r = await window.axe.run(document);"
+            " return {passes: r.passes.length, violations: r.violations"
+            ".filter(v => v.impact === 'serious' || v.impact === 'critical')"
+            ".map(v => ({id: v.id, impact: v.impact, help: v.help,"
+            " nodes: v.nodes.slice(0, 3).map(n => n.target.join(' '))}))}; }"
+        )
+        assert out["passes"] > 10, f"axe-core did not run on {what}: {out}"
+        result = out["violations"]
+        assert result == [], f"axe-core on {what}: {json.dumps(result, indent=1)}"
+        return list(result)
+
+    async def screenshot(self, page: Any, name: str) -> None:
+        """With VTAX_SCREENSHOTS=<dir> set, save a full-page PNG there (Playwright makes the dir)."""
+        folder = os.environ.get("VTAX_SCREENSHOTS")
+        if folder:
+            await page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
 
     async def inbound_video(self, page: Any) -> dict[str, Any] | None:
         return await page.evaluate(INBOUND_VIDEO_JS)

@@ -45,7 +45,9 @@ async def wait_connected(e2e: Any, *pages: Any) -> None:
             )
 
         await e2e.poll_until(connected, within=20, what=f"connected on {page.url}")
-        assert "connected" in (await page.text_content("#status") or "")
+        # The status line is for people (no internal state names); the state is on <body>.
+        assert await page.evaluate("() => document.body.dataset.state") == "connected"
+        assert (await page.text_content("#status") or "").strip()
 
 
 async def session_id(page: Any) -> str:

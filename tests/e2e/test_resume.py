@@ -80,7 +80,9 @@ async def wait_connected(e2e: Any, *pages: Any) -> None:
             await e2e.poll_until(connected, within=20, what=f"connected on {page.url}")
         except AssertionError as e:
             raise AssertionError(f"{e}\n{await snapshot(*pages)}") from None
-        assert "connected" in (await page.text_content("#status") or "")
+        # The status line is for people (no internal state names); the state is on <body>.
+        assert await page.evaluate("() => document.body.dataset.state") == "connected"
+        assert (await page.text_content("#status") or "").strip()
 
 
 async def assert_media_flowing(e2e: Any, *pages: Any) -> None:
@@ -324,8 +326,7 @@ async def test_come_back_after_the_session_ended(e2e: Any) -> None:
     async def peer_reconnecting() -> bool:
         return bool(
             await agent.evaluate(
-                "() => window.vtax.peerState === 'reconnecting'"
-                " && (window.vtax.notice || '').includes('peer reconnecting')"
+                "() => window.vtax.peerState === 'reconnecting' && !!window.vtax.notice"
             )
         )
 
@@ -338,7 +339,9 @@ async def test_come_back_after_the_session_ended(e2e: Any) -> None:
     await taxpayer.goto("/taxpayer")
     await taxpayer.wait_for_function("() => window.vtax && window.vtax.page === 'taxpayer'")
     await e2e.wait_state(taxpayer, "ended")
-    assert "session_ended" in (await taxpayer.text_content("#end-reason") or "")
+    # People read why in words; the reason code is on the element for the tests.
+    assert await taxpayer.get_attribute("#end-reason", "data-reason") == "session_ended"
+    assert (await taxpayer.text_content("#end-reason") or "").strip()
     assert await taxpayer.evaluate("() => window.vtax.pc") is None
     stored = await taxpayer.evaluate(STORED_JS, "taxpayer")
     assert stored and stored["ended"] is True, "no resume on the next load"

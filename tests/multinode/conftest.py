@@ -17,11 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 from redis.asyncio import Redis
 
-from tests.conftest import PG_ADMIN_DSN
+from tests.conftest import TEST_NODE_ENV
+from tests.databases import Templates, pg_url
+from vtax.db import migrate
 
 ROOT = Path(__file__).resolve().parents[2]
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -125,14 +126,14 @@ class Cluster:
 
 
 @pytest.fixture
-async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
-    db = f"vtax_mn_{uuid.uuid4().hex[:10]}"
+async def cluster(tmp_path: Path, templates: Templates) -> AsyncIterator[Cluster]:
+    """Nodes over a fresh PostgreSQL database copied from the migrated template
+    (tests/databases.py; `vtax migrate` itself: tests/integration/test_startup.py)."""
+    db, _ = await templates.pg_copy("migrated", migrate)
     prefix = f"vtaxtest:{uuid.uuid4().hex[:8]}:"
-    admin = await asyncpg.connect(PG_ADMIN_DSN)
-    await admin.execute(f'CREATE DATABASE "{db}"')
     env = {
         **os.environ,
-        "VTAX_DATABASE_URL": f"postgresql+asyncpg://postgres@127.0.0.1:5432/{db}",
+        "VTAX_DATABASE_URL": pg_url(db),
         "VTAX_REDIS_URL": REDIS_URL,
         "VTAX_REDIS_PREFIX": prefix,
         "VTAX_SECRET_KEY": secrets.token_urlsafe(32),
@@ -144,9 +145,9 @@ async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
         "VTAX_NODE_TIMEOUT_S": "3",
         "VTAX_DRAIN_TIMEOUT_S": "2",
         "VTAX_RECORDER_AUTOSTART": "false",
+        **TEST_NODE_ENV,
     }
     cluster = Cluster(env, tmp_path)
-    cluster.cli("migrate")
     try:
         yield cluster
     finally:
@@ -157,5 +158,4 @@ async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
         async for key in redis.scan_iter(match=prefix + "*"):
             await redis.delete(key)
         await redis.aclose()
-        await admin.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
-        await admin.close()
+        templates.release(db)

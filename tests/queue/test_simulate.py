@@ -22,6 +22,7 @@ def test_erlang_c_formula():
     assert erlang_c_wait_s(2, 30, 300) == math.inf  # 2.5 erlangs on 2 agents: unstable
 
 
+@pytest.mark.slow
 async def test_single_skill_poisson_mean_wait_is_within_5_percent_of_erlang_c():
     """M/M/2 at 50 % load, 100,000 tickets (seeded): the engine is a work-conserving FIFO
     dispatcher, so its mean wait must match Erlang C (100 s here)."""

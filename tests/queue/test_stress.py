@@ -15,6 +15,8 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from tests.queue.conftest import redis_kv
 from vtax.queue import keys
 
@@ -34,6 +36,7 @@ async def stuck(kv) -> str:
     return f"tickets {tickets}\nagents {states}\ntimers {timers}"
 
 
+@pytest.mark.slow
 async def test_three_processes_serve_or_abandon_every_ticket_exactly_once(tmp_path):
     prefix = f"vtax-stress-{uuid.uuid4().hex[:8]}:"
     share = TICKETS // WORKERS

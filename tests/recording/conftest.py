@@ -18,7 +18,9 @@ import pytest
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 
 from tests.conftest import Client, RunningServer, poll_until
+from tests.databases import Templates
 from tests.recording.media import opus_frames, vp8_frames
+from vtax.db import migrate
 from vtax.recording.store import RecordingStore
 from vtax.recording.worker import RecorderWorker
 
@@ -32,8 +34,10 @@ JOIN = {
 
 
 @pytest.fixture
-async def database_url(tmp_path: Path) -> AsyncIterator[str]:
-    """Recording does not depend on the database engine: SQLite only, to keep it quick."""
+async def database_url(tmp_path: Path, templates: Templates) -> AsyncIterator[str]:
+    """Recording does not depend on the database engine: SQLite only, to keep it quick (a
+    copy of the migrated template, tests/databases.py)."""
+    await templates.sqlite_copy("migrated", migrate, tmp_path / "vtax.db")
     yield f"sqlite+aiosqlite:///{tmp_path / 'vtax.db'}"
 
 

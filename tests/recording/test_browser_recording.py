@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import poll_until
+from tests.conftest import TEST_NODE_ENV, poll_until
 from tests.recording.media import probe
 from vtax.recording.store import RecordingStore, verify
 
@@ -99,6 +99,7 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
             "VTAX_RECORDINGS_DIR": str(tmp / "rec"),
             "PYTHONUNBUFFERED": "1",
             "VTAX_DRAIN_TIMEOUT_S": "1",
+            **TEST_NODE_ENV,
         }
     )
     _cli(["migrate"], env)
@@ -154,7 +155,7 @@ async def browser(node: Node) -> AsyncIterator[Any]:
 
 
 async def _page(browser: Any, node: Node, path: str, logs: list[str]) -> Any:
-    ctx = await browser.new_context(base_url=node.base)
+    ctx = await browser.new_context(base_url=node.base, locale="en-US")
     ctx.set_default_timeout(15000)
     page = await ctx.new_page()
     page.on("console", lambda m: logs.append(f"[{path}] {m.type}: {m.text}"))

@@ -1,13 +1,11 @@
-"""Fixtures of the review tests. Each test gets a fresh database cloned from a template that
-is migrated and holds a small cast of people (a PostgreSQL `CREATE DATABASE ... TEMPLATE`, or
-a copy of the SQLite file): far faster than migrating per test. `empty_database_url` is a
-fresh, unmigrated database for the migration tests."""
+"""Fixtures of the review tests. Each test gets a database that is migrated and holds a small
+cast of people, made from a template built once per run (tests/databases.py): a copy of the
+SQLite file, or on PostgreSQL one copy of the template, reset to the cast between tests. Far
+faster than migrating per test. The root
+`empty_database_url` is a fresh, unmigrated database for the migration tests."""
 
 from __future__ import annotations
 
-import asyncio
-import shutil
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,13 +14,12 @@ from typing import Any
 import asyncpg
 import pytest
 
-from tests.conftest import PG_ADMIN_DSN, RESIDENT_ID, USCC
+from tests.conftest import RESIDENT_ID, USCC, cheap_passwords
+from tests.databases import Templates, pg_dsn, pg_url
 from vtax.accounts import Accounts
 from vtax.db import make_engine, migrate, session_factory
 from vtax.review.records import SessionRecords
 
-PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/{}"
-PG_DSN = "postgresql://postgres@127.0.0.1:5432/{}"
 CAST_TABLES = ("users", "taxpayers")
 
 
@@ -41,7 +38,7 @@ async def _build(url: str) -> Cast:
     await migrate(url)
     engine = make_engine(url)
     try:
-        accounts = Accounts(session_factory(engine))
+        accounts = Accounts(session_factory(engine), cheap_passwords())
         languages = ["zh-CN", "yue", "en", "pt"]
         skills = {"invoices": 3, "vat": 3}
         a1 = await accounts.add_user(
@@ -72,33 +69,20 @@ async def _build(url: str) -> Cast:
         await engine.dispose()
 
 
-class Templates:
-    """Built once per test run: a migrated SQLite file to copy, and one migrated PostgreSQL
-    database that is emptied between tests down to the cast (far cheaper than CREATE
-    DATABASE, which costs about a second here)."""
+class ReviewDatabase:
+    """The run's PostgreSQL review database (copied once from a template holding the cast,
+    tests/databases.py), reset between tests to the migrated schema and the cast: far
+    cheaper than even a CREATE DATABASE from the template."""
 
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.sqlite: tuple[Path, Cast] | None = None
+    def __init__(self, templates: Templates) -> None:
+        self.templates = templates
         self.pg: tuple[str, Cast, dict[str, list[Any]]] | None = None
-
-    async def sqlite_template(self) -> tuple[Path, Cast]:
-        if self.sqlite is None:
-            path = self.folder / "template.db"
-            self.sqlite = (path, await _build(f"sqlite+aiosqlite:///{path}"))
-        return self.sqlite
 
     async def pg_database(self) -> tuple[str, Cast]:
         """The run's PostgreSQL database, reset to the migrated schema and the cast."""
         if self.pg is None:
-            name = f"vtax_review_{uuid.uuid4().hex[:12]}"
-            admin = await asyncpg.connect(PG_ADMIN_DSN)
-            try:
-                await admin.execute(f'CREATE DATABASE "{name}"')
-            finally:
-                await admin.close()
-            cast = await _build(PG_URL.format(name))
-            conn = await asyncpg.connect(PG_DSN.format(name))
+            name, cast = await self.templates.pg_copy("review", _build)
+            conn = await asyncpg.connect(pg_dsn(name))
             try:
                 rows = {t: await conn.fetch(f"SELECT * FROM {t}") for t in CAST_TABLES}
             finally:
@@ -106,7 +90,7 @@ class Templates:
             self.pg = (name, cast, rows)
             return name, cast
         name, cast, rows = self.pg
-        conn = await asyncpg.connect(PG_DSN.format(name))
+        conn = await asyncpg.connect(pg_dsn(name))
         try:
             tables = await conn.fetch(
                 "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
@@ -128,54 +112,31 @@ class Templates:
 
     def close(self) -> None:
         if self.pg is not None:
-
-            async def drop(name: str) -> None:
-                admin = await asyncpg.connect(PG_ADMIN_DSN)
-                try:
-                    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-                finally:
-                    await admin.close()
-
-            asyncio.run(drop(self.pg[0]))
+            self.templates.release(self.pg[0])
 
 
 @pytest.fixture(scope="session")
-def templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Templates]:
-    t = Templates(tmp_path_factory.mktemp("review-templates"))
-    yield t
-    t.close()
+def review_database(templates: Templates) -> Iterator[ReviewDatabase]:
+    db = ReviewDatabase(templates)
+    yield db
+    db.close()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 async def database_url(
-    request: pytest.FixtureRequest, tmp_path: Path, templates: Templates
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    templates: Templates,
+    review_database: ReviewDatabase,
 ) -> AsyncIterator[str]:
     """A migrated database holding only the cast, on each engine (overrides the root one)."""
     if request.param == "sqlite":
-        path, cast = await templates.sqlite_template()
-        shutil.copy(path, tmp_path / "vtax.db")
-        request.node.cast = cast
+        request.node.cast = await templates.sqlite_copy("review", _build, tmp_path / "vtax.db")
         yield f"sqlite+aiosqlite:///{tmp_path / 'vtax.db'}"
         return
-    name, cast = await templates.pg_database()
+    name, cast = await review_database.pg_database()
     request.node.cast = cast
-    yield PG_URL.format(name)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-async def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    """A fresh, empty (unmigrated) database on each engine."""
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
-        return
-    name = f"vtax_test_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(PG_ADMIN_DSN)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        yield PG_URL.format(name)
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+    yield pg_url(name)
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ CONFIG = Path(__file__).with_name("schemathesis.toml")
 ST = Path(sys.executable).with_name("st")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_schemathesis_finds_nothing(server, cast, tmp_path):
     p = people(server, cast)

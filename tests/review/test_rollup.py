@@ -223,6 +223,7 @@ async def check_rollup(store, day_from: date, day_to: date) -> None:
     assert await nonzero_rows(store.engine) == kept
 
 
+@pytest.mark.slow  # ~35 s on both engines: CI runs it (`make test`), `make test-fast` not
 @settings(
     max_examples=int(os.environ.get("VTAX_ROLLUP_EXAMPLES", "10")),
     deadline=None,

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import Field, StringConstraints
 
 from vtax.contract.base import Message, Out, ShortText, Timestamp
+from vtax.contract.identity import StepUpNeeded
 from vtax.contract.review import SessionView, StaffRef
 from vtax.contract.server_events import LiveStats
 
@@ -27,6 +28,16 @@ class ErrorBody(Out):
     )
     next_open_at: Timestamp | None = Field(
         None, description="queue_closed: when the queue opens next", exclude_if=lambda v: v is None
+    )
+    retry_after_s: int | None = Field(
+        None,
+        description="rate_limited over HTTP: seconds to wait (also the Retry-After header)",
+        exclude_if=lambda v: v is None,
+    )
+    step_up: StepUpNeeded | None = Field(
+        None,
+        description="step_up_required: what a fresh sign-in must reach",
+        exclude_if=lambda v: v is None,
     )
 
 

@@ -125,6 +125,12 @@ class OidcStart(Message):
     language: PageLanguage = "zh-CN"
 
 
+class OidcStartQuery(Message):
+    step_up: bool = Field(
+        False, description="a fresh sign-in at the step-up level (send the taxpayer's token)"
+    )
+
+
 class OidcRedirect(Out):
     authorization_url: str
 

@@ -12,6 +12,7 @@ from vtax.contract.endpoints import ENDPOINTS, ID_PARAM, Endpoint
 from vtax.contract.http import ErrorOut
 
 LINK_PARAM = "dl"
+SUCCESS = {200: "OK", 201: "Created", 204: "No content"}
 REASONS = {
     400: "the request is not valid (`invalid_payload`, `unknown_category`, ...)",
     401: "no valid token or signed link",
@@ -22,6 +23,7 @@ REASONS = {
     413: "the body is too large",
     415: "unsupported media type",
     416: "range not satisfiable",
+    423: "the account is locked for a while (`Retry-After`)",
     429: "too many requests; retry later",
     500: "internal error",
     503: "a backend is unreachable, or the node is draining",
@@ -98,7 +100,7 @@ def build_openapi(endpoints: tuple[Endpoint, ...] = ENDPOINTS) -> dict[str, Any]
             content["application/json"] = {"schema": ref(e.response, "serialization")}
         for media, description in e.produces.items():
             content[media] = {"schema": {"type": "string", "description": description}}
-        success: dict[str, Any] = {"description": "OK" if e.status == 200 else "Created"}
+        success: dict[str, Any] = {"description": SUCCESS.get(e.status, "OK")}
         if content:
             success["content"] = content
         if e.headers:

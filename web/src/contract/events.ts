@@ -162,6 +162,10 @@ export interface ErrorBody {
   details?: Array<ErrorDetail>;
   /** queue_closed: when the queue opens next */
   next_open_at?: string;
+  /** rate_limited over HTTP: seconds to wait (also the Retry-After header) */
+  retry_after_s?: number;
+  /** step_up_required: what a fresh sign-in must reach */
+  step_up?: StepUpNeeded;
 }
 
 export interface ErrorDetail {
@@ -642,6 +646,14 @@ export interface SignalSent {
 
 export interface StatusSet {
   status: "offline" | "available" | "reserved" | "busy" | "wrap_up" | "away";
+}
+
+/**
+ * With `step_up_required`: what a fresh sign-in must reach.
+ */
+export interface StepUpNeeded {
+  acr: number;
+  max_age_s: number;
 }
 
 export interface SummarySaved {

@@ -8,6 +8,33 @@ export interface AcknowledgeIn {
   sha256?: string | null;
 }
 
+/**
+ * Act for this enterprise in this role (one of the session's `options`); omit both
+ * fields to act for oneself. The sign-in's refresh token is rotated by the switch.
+ */
+export interface ActFor {
+  refresh_token: string;
+  enterprise_id?: string | null;
+  role?: "legal_representative" | "finance_officer" | "tax_handler" | "invoice_purchaser" | null;
+}
+
+export interface Acting {
+  enterprise_id: string;
+  uscc: string;
+  enterprise_name: string;
+  role: "legal_representative" | "finance_officer" | "tax_handler" | "invoice_purchaser";
+}
+
+export interface ActingOption {
+  enterprise_id: string;
+  uscc: string;
+  enterprise_name: string;
+  role: "legal_representative" | "finance_officer" | "tax_handler" | "invoice_purchaser";
+  functions: Array<string>;
+  /** last day (service time zone), YYYY-MM-DD */
+  valid_until: string | null;
+}
+
 export interface AudioTrack {
   codec: string;
   frames: number;
@@ -268,6 +295,47 @@ export interface Health {
   checks?: Record<string, string>;
 }
 
+export interface KioskChallenge {
+  nonce: string;
+  expires_in_s: number;
+}
+
+export interface KioskChallengeRequest {
+  kiosk_id: string;
+}
+
+export interface KioskOut {
+  kiosk_id: string;
+  name: string;
+  branch: string;
+  location: string;
+  /** ISO 8601 time with its offset */
+  registered_at: string;
+  revoked_at: string | null;
+}
+
+export interface KioskRef {
+  kiosk_id: string;
+  name: string;
+  branch: string;
+  location: string;
+}
+
+export interface KioskRegister {
+  name: string;
+  branch: string;
+  location: string;
+  /** raw Ed25519 public key, base64url (32 bytes) */
+  public_key: string;
+}
+
+/**
+ * The kiosk's signed assertion (compact JWS, Ed25519; docs/identity.md).
+ */
+export interface KioskSignIn {
+  assertion: string;
+}
+
 export interface KpiFigures {
   sessions: number;
   answered: number;
@@ -346,9 +414,16 @@ export interface LiveStatsOut {
   targets: Targets;
 }
 
-export interface Login {
-  username: string;
-  password: string;
+export interface LoggedOut {
+  everywhere: boolean;
+  /** OIDC: send the browser here to end the provider's session too */
+  provider_logout_url: string | null;
+}
+
+export interface Logout {
+  refresh_token?: string | null;
+  /** revoke every token of the person at once */
+  everywhere?: boolean;
 }
 
 export interface LoopView {
@@ -357,6 +432,27 @@ export interface LoopView {
   follow_up: FollowUpView;
   /** staff only */
   flag?: FlagView;
+}
+
+export interface OidcCallback {
+  code: string;
+  state: string;
+}
+
+export interface OidcRedirect {
+  authorization_url: string;
+}
+
+export interface OidcStart {
+  language?: "zh-CN" | "zh-HK" | "en" | "pt";
+}
+
+export interface PersonView {
+  person_id: string;
+  name: string;
+  document_type: string;
+  /** the document number masked */
+  document: string;
 }
 
 /**
@@ -469,6 +565,10 @@ export interface RecordingSegment {
   url: string;
 }
 
+export interface Refresh {
+  refresh_token: string;
+}
+
 export interface RescheduleIn {
   slot_id: string;
 }
@@ -536,6 +636,29 @@ export interface SlotsOut {
 }
 
 /**
+ * Ask for a sign-in code. The answer is the same for registered and unknown numbers.
+ */
+export interface SmsCodeRequest {
+  /** E.164 or a local mainland number; +86, +852 and +853 mobiles */
+  phone: string;
+  language?: "zh-CN" | "zh-HK" | "en" | "pt";
+}
+
+export interface SmsCodeSent {
+  /** the number masked, as it will appear */
+  phone: string;
+  expires_in_s: number;
+  resend_in_s: number;
+}
+
+export interface SmsCodeVerify {
+  /** E.164 or a local mainland number; +86, +852 and +853 mobiles */
+  phone: string;
+  /** 6 digits */
+  code: string;
+}
+
+/**
  * What staff see (pre-review, the agent before accepting): the taxpayer and the strikes.
  */
 export interface StaffBookingOut {
@@ -577,6 +700,15 @@ export interface StaffList {
   agents: Array<StaffRef>;
 }
 
+/**
+ * Staff sign-in with the second factor (replaces `Login` once TOTP is on).
+ */
+export interface StaffLogin2 {
+  username: string;
+  password: string;
+  code?: string | null;
+}
+
 export interface StaffRef {
   id: string;
   username: string;
@@ -588,6 +720,10 @@ export interface StaffToken {
   role: "agent" | "supervisor";
   user: StaffRef;
   expires_in_s: number;
+}
+
+export interface StaffUnlock {
+  user_id: string;
 }
 
 /**
@@ -675,11 +811,44 @@ export interface TaxpayerRef {
   name: string;
 }
 
+/**
+ * What a taxpayer sign-in, an enterprise choice or a refresh answers.
+ */
+export interface TaxpayerSession {
+  access_token: string;
+  refresh_token: string;
+  token_type: "Bearer";
+  expires_in_s: number;
+  person: PersonView;
+  /** the enterprise and role acted for; null: oneself */
+  acting: Acting | null;
+  /** every enterprise and role one may act for */
+  options: Array<ActingOption>;
+  method: "sms" | "oidc" | "kiosk";
+  /** assurance level: 3 name and number, 4 live person, 5 in person */
+  acr: number;
+  /** ISO 8601 time with its offset */
+  auth_time: string;
+  /** the kiosk signed in at, if any */
+  kiosk: KioskRef | null;
+}
+
 export interface TaxpayerToken {
   token: string;
   taxpayer_id: string;
   role: "taxpayer";
   expires_in_s: number;
+}
+
+export interface TotpConfirm {
+  code: string;
+}
+
+export interface TotpEnrolment {
+  /** base32; shown once */
+  secret: string;
+  /** otpauth:// for the authenticator app's QR code */
+  provisioning_uri: string;
 }
 
 export interface VideoTrack {
@@ -741,8 +910,38 @@ export interface paths {
   "/api/appointments/{booking_id}/review": {
     post: { path: { booking_id: string }; body: PreReviewIn; response: StaffBookingOut };
   };
+  "/api/auth/act-for": {
+    post: { body: ActFor; response: TaxpayerSession };
+  };
+  "/api/auth/kiosk": {
+    post: { body: KioskSignIn; response: TaxpayerSession };
+  };
+  "/api/auth/kiosk/challenge": {
+    post: { body: KioskChallengeRequest; response: KioskChallenge };
+  };
   "/api/auth/login": {
-    post: { body: Login; response: StaffToken };
+    post: { body: StaffLogin2; response: StaffToken };
+  };
+  "/api/auth/logout": {
+    post: { body: Logout; response: LoggedOut };
+  };
+  "/api/auth/oidc/backchannel-logout": {
+    post: { body: FormData | Blob; response: void };
+  };
+  "/api/auth/oidc/callback": {
+    post: { body: OidcCallback; response: TaxpayerSession };
+  };
+  "/api/auth/oidc/start": {
+    post: { query: { step_up?: boolean }; body: OidcStart; response: OidcRedirect };
+  };
+  "/api/auth/refresh": {
+    post: { body: Refresh; response: TaxpayerSession };
+  };
+  "/api/auth/sms/code": {
+    post: { body: SmsCodeRequest; response: SmsCodeSent };
+  };
+  "/api/auth/sms/verify": {
+    post: { body: SmsCodeVerify; response: TaxpayerSession };
   };
   "/api/auth/taxpayer": {
     post: { body: TaxpayerAuth; response: TaxpayerToken };
@@ -767,6 +966,12 @@ export interface paths {
   };
   "/api/desk/today": {
     get: { response: DeskToday };
+  };
+  "/api/kiosks": {
+    post: { body: KioskRegister; response: KioskOut };
+  };
+  "/api/kiosks/{kiosk_id}/revoke": {
+    post: { path: { kiosk_id: string }; response: KioskOut };
   };
   "/api/openapi.json": {
     get: { response: Blob };
@@ -821,6 +1026,15 @@ export interface paths {
   };
   "/api/sessions/{session_id}/summary": {
     post: { path: { session_id: string }; body: SummaryBody; response: SummarySaved };
+  };
+  "/api/staff/totp": {
+    post: { response: TotpEnrolment };
+  };
+  "/api/staff/totp/confirm": {
+    post: { body: TotpConfirm; response: void };
+  };
+  "/api/staff/unlock": {
+    post: { body: StaffUnlock; response: void };
   };
   "/api/stats/kpi": {
     get: { query: { from?: string | null; to?: string | null; group_by?: "day" | "agent" | "category" | "channel"; threshold_s?: number; agent?: string | null; category?: "certificates" | "cross_border" | "declaration_payment" | "invoices" | "non_tax_revenue" | "registration" | "social_insurance" | "tax_incentives" | null; channel?: "kiosk" | "mobile" | "web" | null; language?: "en" | "pt" | "yue" | "zh-CN" | null }; response: KpiReport };

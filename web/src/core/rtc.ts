@@ -1,169 +1,206 @@
-// One WebRTC call between the taxpayer and the agent, signalled over Socket.IO `rtc:signal`.
+// One WebRTC call between the taxpayer and the agent, signalled over Socket.IO `rtc:signal`:
+// a framework-free port of web/js/rtc.js, typed with the generated contract.
 //
 // Negotiation follows MDN "perfect negotiation": both sides add their tracks at
 // `session:start`, `negotiationneeded` makes offers, the polite side (taxpayer) rolls back on
 // an offer collision, the impolite side (agent) ignores the colliding offer. ICE candidates
 // trickle as `type: "candidate"` with `data` = RTCIceCandidateInit, or null at the end.
-// To avoid that collision where it is predictable, a new RTCPeerConnection on the polite side
-// waits (up to OFFER_FALLBACK_MS) for the impolite side's first offer instead of making its own:
-// Chromium can stop gathering ICE candidates for good when an offer whose gathering has just
-// started is rolled back (seen in the e2e tests: answer sent, no local candidate ever).
-// As a safety net the impolite side restarts ICE if a negotiated connection never starts
-// checking (ICE_WATCHDOG_MS).
+// A new RTCPeerConnection on the polite side waits (up to OFFER_FALLBACK_MS) for the impolite
+// side's first offer instead of making its own (Chromium can stop gathering for good when an
+// offer whose gathering has just started is rolled back). The impolite side restarts ICE if a
+// negotiated connection never starts checking (ICE_WATCHDOG_MS).
 //
-// Resume (see docs/protocol.md, `session:resume`):
+// Resume (docs/protocol.md, `session:resume`):
 // - Socket drop, same page: the Call keeps its RTCPeerConnection, outgoing signals wait in an
-//   outbox while the socket is down (pause/resumed), the SignalRouter holds incoming signals
-//   while `session:resume` is in flight, then applies the replay and the held signals in `seq`
+//   outbox while the socket is down (pause/resumed); the SignalRouter holds incoming signals
+//   while `session:resume` is in flight, then applies the replay and the held ones in `seq`
 //   order (each once), and the impolite side restarts ICE.
-// - Page reload: a NEW Call is made from the resume ack with `freshResume`; it ignores the
-//   replay (it was for the old RTCPeerConnection) and first sends
+// - Page reload: a NEW Call made from the resume ack with `freshResume` first sends
 //   `rtc:signal {type: "restart", data: {new_peer_connection: true}}`, so the other side
-//   replaces its RTCPeerConnection (same local stream); negotiation then runs afresh.
-// - Every signal's data is tagged with `pc` (the sender's RTCPeerConnection id) and, once known,
-//   `to_pc` (the receiver's). A signal for a replaced RTCPeerConnection is dropped, so late
-//   offers, answers and candidates of an old connection never reach a new one. Untagged data
-//   (other clients) is applied as before.
+//   replaces its RTCPeerConnection; negotiation runs afresh.
+// - Every signal's data is tagged with `pc` (the sender's RTCPeerConnection id) and, once
+//   known, `to_pc` (the receiver's): a signal for a replaced RTCPeerConnection is dropped.
 //
-// For tests and diagnostics the call exposes window.vtax.pc (the RTCPeerConnection) and
-// window.vtax.call (session id, first-frame time, pc id, renewals).
+// For the browser tests the call exposes window.vtax.pc and window.vtax.call.
+import type { IceServer, RelayedSignal, Resumed, RtcSignal, SessionStart, SignalSent } from '@/contract';
+import { ApiError } from './errors';
+import { vtax, type CallInfo } from './hook';
+import { emitAck, type AckEmitter, type AckTarget } from './socket';
 
-import { vtax, emitAck } from './common.js';
-
-export const MEDIA_CONSTRAINTS = {
+export const MEDIA_CONSTRAINTS: MediaStreamConstraints = {
   audio: true,
   video: { width: 640, height: 360, frameRate: 15 },
 };
 
+/** The polite side offers itself if the impolite side's first offer has not come by then. */
+export const OFFER_FALLBACK_MS = 3000;
+/** Negotiated (stable, both descriptions) but ICE still "new" this long: restart ICE. */
+export const ICE_WATCHDOG_MS = 5000;
+
+export interface LocalMedia {
+  stream: MediaStream | null;
+  error: Error | null;
+}
+
 /**
- * Ask for camera and microphone. Falls back to audio only, then to nothing (receive-only),
- * so a taxpayer with a broken camera can still see and hear the agent.
- * Resolves with {stream: MediaStream|null, error: Error|null}.
+ * Camera and microphone; falls back to audio only, then to nothing (receive-only), so a
+ * taxpayer with a broken camera can still see and hear the agent.
  */
-export async function getLocalMedia() {
+export async function getLocalMedia(constraints: MediaStreamConstraints = MEDIA_CONSTRAINTS): Promise<LocalMedia> {
   if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
-    return { stream: null, error: new Error('This browser has no camera access (needs HTTPS)') };
+    return { stream: null, error: new ApiError('no_camera_access', 'This browser has no camera access (needs HTTPS)') };
   }
   try {
-    return { stream: await navigator.mediaDevices.getUserMedia(MEDIA_CONSTRAINTS), error: null };
+    return { stream: await navigator.mediaDevices.getUserMedia(constraints), error: null };
   } catch (videoErr) {
+    const error = videoErr instanceof Error ? videoErr : new Error(String(videoErr));
     try {
       const stream = await navigator.mediaDevices.getUserMedia({ audio: true });
-      return { stream, error: videoErr };
+      return { stream, error };
     } catch {
-      return { stream: null, error: videoErr };
+      return { stream: null, error };
     }
   }
 }
 
-export function stopStream(stream) {
+export function stopStream(stream: MediaStream | null | undefined): void {
   if (!stream) return;
   for (const t of stream.getTracks()) t.stop();
 }
 
-/** The polite side offers itself if the impolite side's first offer has not come by then. */
-const OFFER_FALLBACK_MS = 3000;
-/** Negotiated (stable, both descriptions) but ICE still "new" this long: restart ICE. */
-const ICE_WATCHDOG_MS = 5000;
-
 /** A short random id for an RTCPeerConnection (tags the signals it sends). */
-function newPcId() {
+export function newPcId(): string {
   const a = new Uint8Array(6);
   crypto.getRandomValues(a);
   return 'pc-' + Array.from(a, (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
+/** What the call needs of the socket: acks, and whether it is connected. */
+export type SignalSocket = AckTarget & { readonly connected: boolean };
+
+/** What the router listens to on the socket. */
+export interface RouterSocket extends AckEmitter {
+  readonly connected: boolean;
+  on(event: 'rtc:signal', fn: (msg: RelayedSignal) => void): unknown;
+  on(event: 'disconnect', fn: (reason: string) => void): unknown;
+}
+
+type SignalType = RtcSignal['type'];
+type SignalData = Record<string, unknown> | null;
+type StartLike = Pick<SessionStart, 'session_id' | 'participant_id' | 'polite' | 'ice_servers'> & {
+  peer?: { participant_id: string } | null;
+};
+
+interface Queued {
+  payload: RtcSignal;
+  resolve: (v: SignalSent | undefined) => void;
+  reject: (e: unknown) => void;
+}
+
+export interface CallOptions {
+  socket: SignalSocket;
+  start: StartLike;
+  media: Promise<LocalMedia> | LocalMedia | null;
+  localVideo?: HTMLVideoElement | null;
+  remoteVideo?: HTMLVideoElement | null;
+  onConnectionState?: (state: RTCPeerConnectionState) => void;
+  onError?: (err: unknown) => void;
+  /** made after a page reload from the resume ack: ask for a new RTCPeerConnection first */
+  freshResume?: boolean;
+  /** the RTCPeerConnection constructor (a fake in the unit tests) */
+  peerConnection?: new (config: RTCConfiguration) => RTCPeerConnection;
+}
+
 export class Call {
-  /**
-   * @param {object} o
-   * @param {import('socket.io-client').Socket} o.socket
-   * @param {object} o.start          the `session:start` payload (or a `session:resume` ack)
-   * @param {Promise<{stream, error}>} o.media  local media (from getLocalMedia)
-   * @param {HTMLVideoElement} o.localVideo
-   * @param {HTMLVideoElement} o.remoteVideo
-   * @param {(state: string) => void} [o.onConnectionState]
-   * @param {(err: Error) => void} [o.onError]
-   * @param {boolean} [o.freshResume]  made after a page reload from the resume ack: ask the
-   *   other side for a new RTCPeerConnection before negotiating
-   */
-  constructor({
-    socket,
-    start,
-    media,
-    localVideo,
-    remoteVideo,
-    onConnectionState,
-    onError,
-    freshResume = false,
-  }) {
-    this.socket = socket;
-    this.sessionId = start.session_id;
-    this.participantId = start.participant_id;
-    this.peerId = start.peer ? start.peer.participant_id : undefined;
-    this.polite = Boolean(start.polite);
-    this.iceServers = start.ice_servers || [];
-    this.localVideo = localVideo;
-    this.remoteVideo = remoteVideo;
-    this.onConnectionState = onConnectionState || (() => {});
-    this.onError = onError || ((e) => console.error(e));
-    this.closed = false;
-    this.stream = null;
+  readonly socket: SignalSocket;
+  readonly sessionId: string;
+  readonly participantId: string;
+  readonly peerId: string | undefined;
+  readonly polite: boolean;
+  iceServers: IceServer[];
+  localVideo: HTMLVideoElement | null;
+  remoteVideo: HTMLVideoElement | null;
+  closed = false;
+  stream: MediaStream | null = null;
+  remoteStream: MediaStream;
+  pc!: RTCPeerConnection;
+  readonly info: CallInfo;
+  /** resolves once the local tracks are added */
+  readonly ready: Promise<void>;
+
+  private onConnectionState: (state: RTCPeerConnectionState) => void;
+  private onError: (err: unknown) => void;
+  private readonly PeerConnection: new (config: RTCConfiguration) => RTCPeerConnection;
+  private watching = false;
+  paused = false;
+  outbox: Queued[] = [];
+  pcId: string;
+  remotePcId: string | null = null;
+  private lastTaggedAccepted = true;
+  private makingOffer = false;
+  private ignoreOffer = false;
+  private isSettingRemoteAnswerPending = false;
+  awaitPeerOffer = false;
+  private offerFallback: ReturnType<typeof setTimeout> | undefined;
+  private iceWatchdog: ReturnType<typeof setTimeout> | undefined;
+  private chain: Promise<void>;
+
+  constructor(o: CallOptions) {
+    this.socket = o.socket;
+    this.sessionId = o.start.session_id;
+    this.participantId = o.start.participant_id;
+    this.peerId = o.start.peer ? o.start.peer.participant_id : undefined;
+    this.polite = Boolean(o.start.polite);
+    this.iceServers = o.start.ice_servers || [];
+    this.localVideo = o.localVideo ?? null;
+    this.remoteVideo = o.remoteVideo ?? null;
+    this.onConnectionState = o.onConnectionState || (() => {});
+    this.onError = o.onError || ((e) => console.error(e));
+    this.PeerConnection = o.peerConnection || RTCPeerConnection;
     this.remoteStream = new MediaStream();
-    this.watching = false;
-
-    // Resume: while paused (socket down) outgoing signals wait here, in order.
-    this.paused = false;
-    this.outbox = [];
-    // Which RTCPeerConnections talk: ours (tag `pc`) and the peer's (tag `to_pc`).
     this.pcId = newPcId();
-    this.remotePcId = null;
-    this.lastTaggedAccepted = true; // an untagged null candidate follows the last tagged signal
-
-    this.info = (vtax.call = {
+    this.info = vtax.call = {
       sessionId: this.sessionId,
       polite: this.polite,
       createdAt: Date.now(),
-      firstFrameAt: null, // Date.now() when the first inbound video frame was seen decoded
-      firstFrameRenderedAt: null, // Date.now() of the first requestVideoFrameCallback
+      firstFrameAt: null,
+      firstFrameRenderedAt: null,
       signalsIn: 0,
       signalsOut: 0,
-      signalsDropped: 0, // tagged for another (older) RTCPeerConnection
+      signalsDropped: 0,
       pcId: this.pcId,
-      renewals: 0, // RTCPeerConnections replaced on the peer's request
-      resumes: 0, // session:resume on the same RTCPeerConnection
-      freshResume: Boolean(freshResume),
-    });
-
+      renewals: 0,
+      resumes: 0,
+      freshResume: Boolean(o.freshResume),
+      offersAvoided: 0,
+      iceWatchdogRestarts: 0,
+    };
     this.createPeerConnection();
-
     // After a reload the other side still has an RTCPeerConnection for our old one: ask for a
-    // new one first. Emitted before our tracks are added, so it precedes our first offer.
-    if (freshResume) this.send('restart', { new_peer_connection: true }).catch(() => {});
-
-    // Incoming signals are applied strictly in order, and only once local tracks are added,
-    // so the first answer already carries our media (one negotiation instead of two).
-    this.ready = this.addLocalMedia(media);
+    // new one first, before our tracks are added (so it precedes our first offer).
+    if (o.freshResume) this.send('restart', { new_peer_connection: true }).catch(() => {});
+    // Incoming signals are applied in order, and only once the local tracks are added.
+    this.ready = this.addLocalMedia(o.media);
     this.chain = this.ready;
   }
 
   /** A new RTCPeerConnection with perfect negotiation handlers; becomes this.pc / vtax.pc. */
-  createPeerConnection() {
-    const pc = (this.pc = new RTCPeerConnection({ iceServers: this.iceServers }));
+  private createPeerConnection(): RTCPeerConnection {
+    const pc = new this.PeerConnection({ iceServers: this.iceServers as RTCIceServer[] });
+    this.pc = pc;
     vtax.pc = pc;
     this.makingOffer = false;
     this.ignoreOffer = false;
     this.isSettingRemoteAnswerPending = false;
-    // Polite: let the impolite side make the first offer on this connection (see the top).
     this.awaitPeerOffer = this.polite;
-    this.info.offersAvoided = this.info.offersAvoided || 0;
 
-    const negotiate = async () => {
+    const negotiate = async (): Promise<void> => {
       if (this.closed || pc !== this.pc) return;
       try {
         this.makingOffer = true;
         await pc.setLocalDescription();
-        if (pc !== this.pc) return;
-        await this.send(pc.localDescription.type, pc.localDescription.toJSON());
+        if (pc !== this.pc || !pc.localDescription) return;
+        await this.send(pc.localDescription.type as SignalType, pc.localDescription.toJSON() as unknown as SignalData);
       } catch (e) {
         if (pc === this.pc) this.onError(e);
       } finally {
@@ -178,18 +215,18 @@ export class Call {
         this.offerFallback = setTimeout(() => {
           if (pc !== this.pc || !this.awaitPeerOffer) return;
           this.awaitPeerOffer = false;
-          if (pc.signalingState === 'stable') negotiate();
+          if (pc.signalingState === 'stable') void negotiate();
         }, OFFER_FALLBACK_MS);
         return;
       }
-      negotiate();
+      void negotiate();
     };
     pc.onsignalingstatechange = () => {
       if (pc === this.pc && pc.signalingState === 'stable') this.armIceWatchdog(pc);
     };
     pc.onicecandidate = ({ candidate }) => {
       if (pc !== this.pc) return;
-      this.send('candidate', candidate ? candidate.toJSON() : null).catch(() => {});
+      this.send('candidate', candidate ? (candidate.toJSON() as unknown as SignalData) : null).catch(() => {});
     };
     pc.oniceconnectionstatechange = () => {
       if (pc === this.pc && pc.iceConnectionState === 'failed' && !this.closed) pc.restartIce();
@@ -213,8 +250,8 @@ export class Call {
     return pc;
   }
 
-  async addLocalMedia(media) {
-    let stream = null;
+  private async addLocalMedia(media: CallOptions['media']): Promise<void> {
+    let stream: MediaStream | null = null;
     try {
       const m = await media;
       stream = m ? m.stream : null;
@@ -234,25 +271,22 @@ export class Call {
     this.addTracks();
   }
 
-  /**
-   * Impolite side: once negotiated, ICE must start checking; if it is still "new" after
-   * ICE_WATCHDOG_MS (a gatherer that never produced a candidate), restart ICE.
-   */
-  armIceWatchdog(pc) {
+  /** Impolite side: negotiated but ICE still "new" after ICE_WATCHDOG_MS: restart ICE. */
+  private armIceWatchdog(pc: RTCPeerConnection): void {
     if (this.polite || !pc.remoteDescription || !pc.localDescription) return;
     clearTimeout(this.iceWatchdog);
     this.iceWatchdog = setTimeout(() => {
       if (this.closed || pc !== this.pc || pc.signalingState !== 'stable') return;
       if (pc.iceConnectionState !== 'new') return;
-      this.info.iceWatchdogRestarts = (this.info.iceWatchdogRestarts || 0) + 1;
+      this.info.iceWatchdogRestarts += 1;
       console.warn('ICE did not start: restarting ICE');
       pc.restartIce();
     }, ICE_WATCHDOG_MS);
   }
 
   /** Add the local tracks (and receive-only transceivers for what we lack) to this.pc. */
-  addTracks() {
-    const kinds = new Set();
+  private addTracks(): void {
+    const kinds = new Set<string>();
     if (this.stream) {
       for (const track of this.stream.getTracks()) {
         if (track.readyState === 'ended') continue;
@@ -260,17 +294,18 @@ export class Call {
         kinds.add(track.kind);
       }
     }
-    // Still receive what we cannot send (no camera / no microphone).
-    for (const kind of ['audio', 'video']) {
+    for (const kind of ['audio', 'video'] as const) {
       if (!kinds.has(kind)) this.pc.addTransceiver(kind, { direction: 'recvonly' });
     }
   }
 
-  /**
-   * The peer reloaded and made a new RTCPeerConnection (`remotePcId`): close ours and start a
-   * new one with the same local stream; negotiation starts again from `negotiationneeded`.
-   */
-  renewPeerConnection(remotePcId) {
+  /** Mute or unmute the local tracks of one kind (the call keeps its transceivers). */
+  setTrackEnabled(kind: 'audio' | 'video', enabled: boolean): void {
+    for (const t of this.stream?.getTracks() || []) if (t.kind === kind) t.enabled = enabled;
+  }
+
+  /** The peer reloaded (`remotePcId`): replace our RTCPeerConnection, same local stream. */
+  renewPeerConnection(remotePcId: string | null): void {
     const old = this.pc;
     this.pcId = newPcId();
     this.remotePcId = remotePcId || null;
@@ -292,17 +327,17 @@ export class Call {
   }
 
   /** Tag signal data with our RTCPeerConnection id (and the peer's, once known). */
-  tag(data) {
+  tag(data: SignalData): SignalData {
     if (!data || typeof data !== 'object') return data;
-    const tagged = { ...data, pc: this.pcId };
+    const tagged: Record<string, unknown> = { ...data, pc: this.pcId };
     if (this.remotePcId) tagged.to_pc = this.remotePcId;
     return tagged;
   }
 
   /** Send one rtc:signal to the peer (queued while the socket is down). */
-  send(type, data) {
+  send(type: SignalType, data: SignalData): Promise<SignalSent | undefined> {
     if (this.closed) return Promise.resolve(undefined);
-    const payload = { session_id: this.sessionId, type, data: this.tag(data) };
+    const payload: RtcSignal = { session_id: this.sessionId, type, data: this.tag(data) };
     if (this.peerId) payload.to = this.peerId;
     this.info.signalsOut += 1;
     if (this.paused || !this.socket.connected) {
@@ -311,13 +346,14 @@ export class Call {
     return this.emitSignal(payload);
   }
 
-  async emitSignal(payload) {
+  private async emitSignal(payload: RtcSignal): Promise<SignalSent | undefined> {
     try {
       return await emitAck(this.socket, 'rtc:signal', payload);
     } catch (e) {
       // The socket dropped while this was in flight: send it again after the resume (a
       // duplicate is harmless, a lost offer or answer is not).
-      if (!this.closed && this.paused && (e.code === 'timeout' || e.code === 'not_in_session')) {
+      const code = e instanceof ApiError ? e.code : '';
+      if (!this.closed && this.paused && (code === 'timeout' || code === 'not_in_session')) {
         return new Promise((resolve, reject) => this.outbox.push({ payload, resolve, reject }));
       }
       if (!this.closed) this.onError(e);
@@ -326,21 +362,18 @@ export class Call {
   }
 
   /** The socket is down: keep the RTCPeerConnection, hold outgoing signals. */
-  pause() {
+  pause(): void {
     if (!this.closed) this.paused = true;
   }
 
-  /**
-   * `session:resume` succeeded on the same RTCPeerConnection: fresh TURN credentials, send
-   * what waited in the outbox. The router then applies the replay.
-   */
-  resumed(ack) {
+  /** `session:resume` succeeded on the same RTCPeerConnection: new ICE servers, send the outbox. */
+  resumed(ack: Pick<Resumed, 'ice_servers'> | null | undefined): void {
     if (this.closed) return;
     this.info.resumes += 1;
     if (ack && Array.isArray(ack.ice_servers)) {
       this.iceServers = ack.ice_servers;
       try {
-        this.pc.setConfiguration({ ...this.pc.getConfiguration(), iceServers: this.iceServers });
+        this.pc.setConfiguration({ ...this.pc.getConfiguration(), iceServers: this.iceServers as RTCIceServer[] });
       } catch (e) {
         console.warn('setConfiguration after resume', e);
       }
@@ -348,17 +381,11 @@ export class Call {
     this.paused = false;
     const out = this.outbox;
     this.outbox = [];
-    for (const { payload, resolve, reject } of out) {
-      this.emitSignal(payload).then(resolve, reject);
-    }
+    for (const { payload, resolve, reject } of out) this.emitSignal(payload).then(resolve, reject);
   }
 
-  /**
-   * Restart ICE in signal order (after signals already received, e.g. a replay). With
-   * `rollback` (we resumed: our last offer may have been lost in the drop) a pending local
-   * offer is rolled back first so the restart offer goes out now.
-   */
-  restartIce({ rollback = false } = {}) {
+  /** Restart ICE in signal order; with `rollback` a pending local offer is rolled back first. */
+  restartIce({ rollback = false }: { rollback?: boolean } = {}): void {
     this.chain = this.chain
       .then(async () => {
         if (this.closed) return;
@@ -373,8 +400,8 @@ export class Call {
       });
   }
 
-  /** Handle a server `rtc:signal` for this session. */
-  handleSignal(msg) {
+  /** Handle a server `rtc:signal` for this session (applied strictly in order). */
+  handleSignal(msg: RelayedSignal): void {
     if (this.closed || !msg || msg.session_id !== this.sessionId) return;
     if (this.peerId && msg.from && msg.from !== this.peerId) return; // not from our peer
     this.info.signalsIn += 1;
@@ -385,22 +412,18 @@ export class Call {
       });
   }
 
-  /**
-   * Is this signal for our current RTCPeerConnection, from the peer's current one? Learns the
-   * peer's id from the first tagged signal. An untagged end-of-candidates (null) follows the
-   * verdict on the signal before it (same sender, same order).
-   */
-  accepts(type, data) {
-    const tagged = data && typeof data === 'object' && typeof data.pc === 'string';
-    if (!tagged) return data !== null || type !== 'candidate' || this.lastTaggedAccepted;
+  /** Is this signal for our current RTCPeerConnection, from the peer's current one? */
+  accepts(type: SignalType, data: SignalData): boolean {
+    const tagged = Boolean(data && typeof data === 'object' && typeof data.pc === 'string');
+    if (!tagged || !data) return data !== null || type !== 'candidate' || this.lastTaggedAccepted;
     const forUs = !data.to_pc || data.to_pc === this.pcId;
     const fromPeer = !this.remotePcId || data.pc === this.remotePcId;
     this.lastTaggedAccepted = forUs && fromPeer;
-    if (this.lastTaggedAccepted && !this.remotePcId) this.remotePcId = data.pc;
+    if (this.lastTaggedAccepted && !this.remotePcId) this.remotePcId = data.pc as string;
     return this.lastTaggedAccepted;
   }
 
-  async applySignal({ type, data }) {
+  private async applySignal({ type, data }: RelayedSignal): Promise<void> {
     if (this.closed) return;
     if (type === 'restart' && data && data.new_peer_connection && typeof data.pc === 'string') {
       await this.peerHasNewPeerConnection(data.pc);
@@ -412,10 +435,9 @@ export class Call {
     }
     const pc = this.pc;
     if (type === 'offer' || type === 'answer') {
-      if (type === 'offer') this.awaitPeerOffer = false; // the peer offered: we may, later
-      const description = { type, sdp: data && data.sdp };
-      const readyForOffer =
-        !this.makingOffer && (pc.signalingState === 'stable' || this.isSettingRemoteAnswerPending);
+      if (type === 'offer') this.awaitPeerOffer = false;
+      const description: RTCSessionDescriptionInit = { type, sdp: (data && (data.sdp as string)) || '' };
+      const readyForOffer = !this.makingOffer && (pc.signalingState === 'stable' || this.isSettingRemoteAnswerPending);
       const offerCollision = type === 'offer' && !readyForOffer;
       this.ignoreOffer = !this.polite && offerCollision;
       if (this.ignoreOffer) return;
@@ -427,13 +449,15 @@ export class Call {
       }
       if (type === 'offer') {
         await pc.setLocalDescription();
-        await this.send(pc.localDescription.type, pc.localDescription.toJSON());
+        if (pc.localDescription) {
+          await this.send(pc.localDescription.type as SignalType, pc.localDescription.toJSON() as unknown as SignalData);
+        }
       }
     } else if (type === 'candidate') {
       try {
         if (data && (data.candidate || data.candidate === '')) {
           const { pc: _from, to_pc: _to, ...init } = data;
-          await pc.addIceCandidate(init);
+          await pc.addIceCandidate(init as RTCIceCandidateInit);
         } else {
           await pc.addIceCandidate(); // end of candidates
         }
@@ -446,16 +470,16 @@ export class Call {
   }
 
   /** The peer reloaded: it has a new RTCPeerConnection `remotePcId` and wants one of ours. */
-  async peerHasNewPeerConnection(remotePcId) {
+  private async peerHasNewPeerConnection(remotePcId: string): Promise<void> {
     if (remotePcId === this.remotePcId) return; // a duplicate
     const pc = this.pc;
     if (!this.remotePcId && !pc.remoteDescription) {
-      // Ours has not talked to any peer connection yet (we reloaded too): just pair them, and
+      // Ours has not talked to any peer connection yet (we reloaded too): pair them, and
       // re-send an offer the peer may have dropped as meant for its old connection.
       this.remotePcId = remotePcId;
       this.lastTaggedAccepted = true;
       if (pc.signalingState === 'have-local-offer' && pc.localDescription && !this.makingOffer) {
-        await this.send('offer', pc.localDescription.toJSON());
+        await this.send('offer', pc.localDescription.toJSON() as unknown as SignalData);
       }
       return;
     }
@@ -463,7 +487,7 @@ export class Call {
   }
 
   /** Record when the first inbound video frame is decoded (and rendered). */
-  watchFirstFrame() {
+  private watchFirstFrame(): void {
     if (this.watching) return;
     this.watching = true;
     const video = this.remoteVideo;
@@ -471,11 +495,10 @@ export class Call {
       video.requestVideoFrameCallback(() => {
         const now = Date.now();
         if (!this.info.firstFrameRenderedAt) this.info.firstFrameRenderedAt = now;
-        // A presented frame was decoded: this can beat the getStats poll below.
         if (!this.info.firstFrameAt) this.info.firstFrameAt = now;
       });
     }
-    const poll = async () => {
+    const poll = async (): Promise<void> => {
       if (this.closed || this.info.firstFrameAt) return;
       try {
         const stats = await this.pc.getStats();
@@ -488,13 +511,13 @@ export class Call {
       } catch {
         return;
       }
-      setTimeout(poll, 20);
+      setTimeout(() => void poll(), 20);
     };
-    poll();
+    void poll();
   }
 
   /** Close the connection and release camera and microphone. Safe to call twice. */
-  close() {
+  close(): void {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.offerFallback);
@@ -516,58 +539,51 @@ export class Call {
 
 /**
  * Routes `rtc:signal` messages to the current call, buffering those that arrive before the
- * page has created the Call for their session. Tracks, per session, the highest `seq` seen
- * (for `session:resume {last_seq}`) and which seqs were applied (each signal once, even when it
- * comes both live and in a replay). While a resume is in flight it holds incoming signals, so
- * the replay is applied before them.
+ * call for their session exists. Tracks per session the highest `seq` seen (for
+ * `session:resume {last_seq}`) and which seqs were applied (each once, even when it comes both
+ * live and in a replay). While a resume is in flight it holds incoming signals.
  */
 export class SignalRouter {
-  /**
-   * @param {import('socket.io-client').Socket} socket
-   * @param {object} [o]
-   * @param {(sessionId: string, lastSeq: number) => void} [o.onSeq]  persist last_seq
-   */
-  constructor(socket, { onSeq } = {}) {
+  readonly socket: RouterSocket;
+  call: Call | null = null;
+  pending: RelayedSignal[] = [];
+  held: RelayedSignal[] | null = null;
+  private lastSeqs = new Map<string, number>();
+  private seen = new Map<string, Set<number>>();
+  private onSeq: (sessionId: string, seq: number) => void;
+
+  constructor(socket: RouterSocket, { onSeq }: { onSeq?: (sessionId: string, seq: number) => void } = {}) {
     this.socket = socket;
-    this.call = null;
-    this.pending = [];
-    this.held = null; // array while a session:resume is in flight
-    this.lastSeqs = new Map(); // session id -> highest seq seen
-    this.seen = new Map(); // session id -> Set of seqs delivered (bounded)
     this.onSeq = onSeq || (() => {});
     socket.on('rtc:signal', (msg) => {
       if (!msg || typeof msg !== 'object') return;
       if (this.held) this.held.push(msg);
       else this.deliver(msg);
     });
-    // The socket dropped: keep the call, hold its outgoing signals until the resume.
     socket.on('disconnect', () => {
       if (this.call) this.call.pause();
     });
   }
 
-  lastSeq(sessionId) {
+  lastSeq(sessionId: string): number {
     return this.lastSeqs.get(sessionId) || 0;
   }
 
   /** Start from a persisted last_seq (page reload). */
-  setLastSeq(sessionId, seq) {
+  setLastSeq(sessionId: string, seq: unknown): void {
     const n = Number(seq) || 0;
     if (n > this.lastSeq(sessionId)) this.lastSeqs.set(sessionId, n);
   }
 
   /** Note the message's seq; false if it was already delivered. */
-  markSeen(msg) {
+  markSeen(msg: RelayedSignal): boolean {
     const seq = Number(msg.seq);
     if (!Number.isInteger(seq) || seq <= 0) return true;
     let seen = this.seen.get(msg.session_id);
     if (!seen) this.seen.set(msg.session_id, (seen = new Set()));
     if (seen.has(seq)) return false;
     seen.add(seq);
-    if (seen.size > 2000) {
-      const min = Math.min(...seen);
-      seen.delete(min);
-    }
+    if (seen.size > 2000) seen.delete(Math.min(...seen));
     if (seq > this.lastSeq(msg.session_id)) {
       this.lastSeqs.set(msg.session_id, seq);
       try {
@@ -579,7 +595,7 @@ export class SignalRouter {
     return true;
   }
 
-  deliver(msg) {
+  deliver(msg: RelayedSignal): void {
     if (!this.markSeen(msg)) return;
     if (this.call && msg.session_id === this.call.sessionId) {
       this.call.handleSignal(msg);
@@ -589,16 +605,14 @@ export class SignalRouter {
     }
   }
 
-  attach(call) {
+  attach(call: Call): void {
     this.call = call;
     const pending = this.pending;
     this.pending = [];
-    for (const msg of pending) {
-      if (msg && msg.session_id === call.sessionId) call.handleSignal(msg);
-    }
+    for (const msg of pending) if (msg && msg.session_id === call.sessionId) call.handleSignal(msg);
   }
 
-  detach() {
+  detach(): void {
     if (this.call) this.call.close();
     this.call = null;
     this.pending = [];
@@ -606,23 +620,17 @@ export class SignalRouter {
   }
 
   /**
-   * Send `session:resume {session_id, last_seq}` and apply what was missed.
-   * Same page (a Call for the session is attached): the call keeps its RTCPeerConnection,
-   * sends its outbox, applies the replay and the signals held meanwhile in order, and the
-   * impolite side restarts ICE. After a reload (no call yet, `fresh`): the replay is stale (it
-   * was for the old RTCPeerConnection) and only marked as seen; the page then makes a new Call
-   * from the ack with `freshResume: true` and attaches it.
-   * Resolves with the ack; rejects with ApiError (`session_ended`, `not_in_session`, ...).
+   * `session:resume {session_id, last_seq}` and apply what was missed. Same page (a Call is
+   * attached): keep the RTCPeerConnection, send the outbox, apply the replay and the held
+   * signals in order; the impolite side restarts ICE. After a reload (`fresh`): the replay was
+   * for the old RTCPeerConnection and is only marked as seen.
    */
-  async resume(sessionId, { fresh = false } = {}) {
+  async resume(sessionId: string, { fresh = false }: { fresh?: boolean } = {}): Promise<Resumed> {
     const call = this.call && this.call.sessionId === sessionId && !fresh ? this.call : null;
     this.held = this.held || [];
-    let ack;
+    let ack: Resumed;
     try {
-      ack = await emitAck(this.socket, 'session:resume', {
-        session_id: sessionId,
-        last_seq: this.lastSeq(sessionId),
-      });
+      ack = await emitAck(this.socket, 'session:resume', { session_id: sessionId, last_seq: this.lastSeq(sessionId) });
     } catch (e) {
       this.release();
       throw e;
@@ -634,14 +642,14 @@ export class SignalRouter {
       this.release();
       if (!call.polite) call.restartIce({ rollback: true });
     } else {
-      for (const msg of replay) this.markSeen(msg); // for the old RTCPeerConnection
+      for (const msg of replay) this.markSeen(msg);
       this.release();
     }
     return ack;
   }
 
-  /** Stop holding: deliver the signals that arrived during the resume, in order. */
-  release() {
+  /** Stop holding: deliver the signals that arrived during the resume, in seq order. */
+  release(): void {
     const held = this.held || [];
     this.held = null;
     held.sort((a, b) => (Number(a.seq) || 0) - (Number(b.seq) || 0));

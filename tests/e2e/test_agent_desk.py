@@ -1,0 +1,87 @@
+"""The agent desk (web/src/agent) in Chromium: each language, keyboard shortcuts for accept
+and hang-up, the offer countdown, and axe-core on sign-in, desk, offer, call and summary.
+
+With VTAX_SCREENSHOTS=docs/screenshots the states are saved at 1280x800 and 390x844.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.e2e.test_browser_loop import start_request, wait_connected
+from tests.e2e.test_taxpayer_entry import LOCALES, VISIBLE_TEXT_JS, assert_one_language
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.mark.parametrize("browser_locale", list(LOCALES))
+async def test_each_language(e2e: Any, browser_locale: str) -> None:
+    lang = LOCALES[browser_locale]
+    page = await e2e.page("/agent", "agent", locale=browser_locale)
+    assert await page.evaluate("() => document.documentElement.lang") == lang
+    assert_one_language(await page.evaluate(VISIBLE_TEXT_JS), lang)
+    await e2e.axe(page, f"agent sign-in ({lang})")
+    await e2e.login(page, *e2e.server.agent, "#desk")
+    await page.wait_for_selector("#recent-card", state="visible")
+    assert_one_language(await page.evaluate(VISIBLE_TEXT_JS), lang)
+    await e2e.axe(page, f"agent desk ({lang})")
+
+
+async def test_wrong_password_is_explained(e2e: Any) -> None:
+    page = await e2e.page("/agent", "agent")
+    await page.fill("#username", e2e.server.agent[0])
+    await page.fill("#password", "not the password")
+    await page.click("#login")
+
+    async def refused() -> Any:
+        return await page.evaluate("() => window.vtax.lastError && window.vtax.lastError.code")
+
+    assert await e2e.poll_until(refused, what="a refused sign-in") == "invalid_credentials"
+    assert "Wrong username or password" in await e2e.error_text(page)
+    assert await page.is_visible("#login-card")
+
+
+@pytest.mark.parametrize("viewport", [(1280, 800), (390, 844)])
+async def test_offer_call_and_summary_with_the_keyboard(
+    e2e: Any, viewport: tuple[int, int]
+) -> None:
+    w, h = viewport
+    name = f"{w}x{h}"
+    agent = await e2e.page("/agent", "agent", viewport=viewport)
+    await e2e.screenshot(agent, f"agent-sign-in-{name}")
+    await e2e.login(agent, *e2e.server.agent, "#desk")
+    await e2e.agent_available(agent)
+    await e2e.screenshot(agent, f"agent-desk-{name}")
+    taxpayer = await e2e.taxpayer_page()
+    question = f"keyboard desk at {name}"
+    await start_request(e2e, taxpayer, e2e.server.categories[0], question)
+    await agent.wait_for_selector("#offer-card", state="visible")
+    assert question in (await agent.text_content("#offer-question") or "")
+    assert "s left" in (await agent.text_content("#offer-countdown") or "")
+    await e2e.axe(agent, f"agent offer at {name}")
+    await e2e.screenshot(agent, f"agent-offer-{name}")
+    await agent.keyboard.press("Alt+a")  # accept
+    await wait_connected(e2e, taxpayer, agent)
+    await e2e.axe(agent, f"agent call at {name}")
+    await e2e.screenshot(agent, f"agent-call-{name}")
+    await agent.keyboard.press("Alt+h")  # hang up
+    await e2e.wait_state(agent, "ended")
+    await e2e.wait_state(taxpayer, "ended")
+    await agent.wait_for_selector("#summary-card", state="visible")
+    assert question in await agent.input_value("#asked")
+    await agent.fill("#handled", "Answered from the keyboard.")
+    await agent.click("#save-summary")
+    await agent.wait_for_function(
+        "() => document.getElementById('summary-saved').textContent.includes('version 1')"
+    )
+    await e2e.axe(agent, f"agent summary at {name}")
+    await e2e.screenshot(agent, f"agent-summary-{name}")
+    await agent.click("#ready")
+
+    async def available() -> bool:
+        return await agent.evaluate("() => window.vtax.agentStatus") == "available"
+
+    await e2e.poll_until(available, what="agent available again")
+    assert await e2e.error_text(agent) == ""

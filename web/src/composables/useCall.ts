@@ -1,0 +1,350 @@
+// The call behind a composable: one Socket.IO connection (typed by the contract), the
+// SignalRouter, the current Call, recording, and resume (socket reconnect: same
+// RTCPeerConnection; page reload: a new one). The framework-free core lives in src/core/;
+// this adds Vue state the pages render (connection, peer, quality, mute) and the lifecycle.
+import { markRaw, ref, shallowRef, type Ref } from 'vue';
+import type { RecordingState, Resumed, SessionPeer, SessionStart } from '@/contract';
+import { ApiError, asApiError } from '@/core/errors';
+import { vtax } from '@/core/hook';
+import { Recording } from '@/core/recording';
+import { resumeStore, type StoredSession } from '@/core/resumeStore';
+import { Call, SignalRouter, getLocalMedia, stopStream, type LocalMedia, type RouterSocket } from '@/core/rtc';
+import { connectSocket, emitAck, isDraining, type VtaxSocket } from '@/core/socket';
+
+/** Resume errors after which there is nothing to resume. */
+export const RESUME_FINAL = new Set(['session_ended', 'not_in_session', 'unauthorized', 'forbidden']);
+/** A reloaded page keeps trying this long: beyond the server's reconnect grace. */
+const RESTORE_DEADLINE_MS = 45000;
+
+export type Connection = 'idle' | 'connecting' | 'connected' | 'reconnecting';
+export type Quality = 'waiting' | 'good' | 'poor' | 'lost';
+
+export interface CallHooks {
+  /** page-specific socket events, wired once per new socket */
+  wire: (socket: VtaxSocket) => void;
+  /** the call ended on this page (hang-up, the server's session:end, a final resume error) */
+  onEnded: (reason: string) => void;
+  /** another window took the call over */
+  onMoved: () => void;
+  /** something to tell the person (translated by the page from the code) */
+  onError: (e: ApiError) => void;
+  /** the connection state changed (the page mirrors it in window.vtax.state) */
+  onConnection?: (c: Connection) => void;
+  /** a recording state arrived */
+  onRecording?: (msg: RecordingState) => void;
+}
+
+export function useCall(storeKey: string, hooks: CallHooks) {
+  const socket = shallowRef<VtaxSocket | null>(null);
+  const call = shallowRef<Call | null>(null);
+  const session = shallowRef<SessionStart | Resumed | null>(null);
+  const connection = ref<Connection>('idle');
+  const peerState = ref<SessionPeer['state'] | null>(null);
+  const quality = ref<Quality>('waiting');
+  const muted = ref(false);
+  const cameraOff = ref(false);
+  const localVideo: Ref<HTMLVideoElement | null> = ref(null);
+  const remoteVideo: Ref<HTMLVideoElement | null> = ref(null);
+  const recording = new Recording();
+  let router: SignalRouter | null = null;
+  let media: Promise<LocalMedia> | null = null;
+  let resuming = false;
+  let qualityTimer: ReturnType<typeof setInterval> | undefined;
+
+  function setConnection(c: Connection): void {
+    connection.value = c;
+    if (c === 'connected' && quality.value !== 'poor') quality.value = 'good';
+    else if (c === 'reconnecting') quality.value = 'lost';
+    hooks.onConnection?.(c);
+  }
+
+  // ---- local preview --------------------------------------------------------------------
+
+  /** Start the camera early (a preview while waiting; the call starts faster). */
+  function preview(): void {
+    if (!media) media = getLocalMedia();
+    void media.then(({ stream }) => {
+      if (stream && !call.value && localVideo.value) localVideo.value.srcObject = stream;
+    });
+  }
+
+  function releasePreview(): void {
+    if (media && !call.value) {
+      void media.then(({ stream }) => stopStream(stream));
+      if (localVideo.value) localVideo.value.srcObject = null;
+    }
+    media = null;
+  }
+
+  // ---- the socket -----------------------------------------------------------------------
+
+  async function ensureSocket(token: string): Promise<VtaxSocket> {
+    if (socket.value && socket.value.connected) return socket.value;
+    if (socket.value) socket.value.disconnect();
+    const s = await connectSocket(token);
+    socket.value = s;
+    router = new SignalRouter(s as unknown as RouterSocket, { onSeq: persistSeq });
+    recording.bind(s as never, {
+      getCall: () => call.value,
+      onState: (msg) => hooks.onRecording?.(msg),
+      onEnd: () => {},
+    });
+    s.on('session:end', (msg) => {
+      if (session.value && msg && msg.session_id === session.value.session_id) end(msg.reason);
+    });
+    s.on('session:peer', onPeer);
+    s.on('disconnect', (reason) => {
+      if (s !== socket.value || reason === 'io client disconnect') return;
+      if (!(call.value && session.value)) return;
+      if (reason === 'io server disconnect' && !isDraining(s)) continuedElsewhere();
+      else setConnection('reconnecting');
+    });
+    s.on('connect', () => {
+      if (s === socket.value && call.value && session.value) void resumeLive();
+    });
+    hooks.wire(s);
+    return s;
+  }
+
+  function disconnect(): void {
+    if (socket.value) socket.value.disconnect();
+    socket.value = null;
+    router = null;
+  }
+
+  // ---- resume bookkeeping ---------------------------------------------------------------
+
+  function persistSession(start: SessionStart | Resumed, token: string, extra: Record<string, unknown>): void {
+    resumeStore.save(storeKey, {
+      token,
+      ...extra,
+      sessionId: start.session_id,
+      participantId: start.participant_id,
+      peerId: start.peer ? start.peer.participant_id : null,
+      lastSeq: router ? router.lastSeq(start.session_id) : 0,
+    });
+  }
+
+  function persistSeq(sessionId: string, seq: number): void {
+    const saved = resumeStore.load(storeKey);
+    if (saved && !saved.ended && saved.sessionId === sessionId && seq > (saved.lastSeq || 0)) {
+      resumeStore.update(storeKey, { lastSeq: seq });
+    }
+  }
+
+  // ---- the call -------------------------------------------------------------------------
+
+  /** `session:start` (or a resume ack after a reload, `fresh`): make the Call. */
+  function start(startMsg: SessionStart | Resumed, { fresh = false }: { fresh?: boolean } = {}): void {
+    if (!socket.value || !router) throw new ApiError('not_connected');
+    if (call.value) router.detach();
+    session.value = startMsg;
+    vtax.sessionId = startMsg.session_id;
+    peerState.value = null;
+    vtax.peerState = undefined;
+    muted.value = false;
+    cameraOff.value = false;
+    const m = media || getLocalMedia();
+    media = null;
+    setConnection('connecting');
+    const c = new Call({
+      socket: socket.value,
+      start: startMsg,
+      media: m,
+      freshResume: fresh,
+      localVideo: localVideo.value,
+      remoteVideo: remoteVideo.value,
+      onConnectionState: (s) => {
+        if (connection.value === 'idle') return;
+        if (s === 'connected') setConnection('connected');
+        else if (s === 'disconnected' || s === 'failed') setConnection('reconnecting');
+        else if (s === 'new' && connection.value === 'connected') setConnection('reconnecting');
+      },
+      onError: (e) => {
+        console.warn('call error', e);
+        if (e instanceof Error && e.name === 'NotAllowedError') hooks.onError(new ApiError('camera'));
+      },
+    });
+    call.value = c;
+    router.attach(c);
+    watchQuality();
+  }
+
+  /** Hang up: `session:end`, then end here. */
+  async function hangup(): Promise<void> {
+    const s = session.value;
+    if (!s) return;
+    try {
+      await emitAck(socket.value, 'session:end', { session_id: s.session_id, reason: 'hangup' });
+    } finally {
+      if (session.value && session.value.session_id === s.session_id) end('hangup');
+    }
+  }
+
+  /** The call is over on this page; a reload still shows the after-call step. */
+  function end(reason: string): void {
+    if (router) router.detach();
+    call.value = null;
+    clearInterval(qualityTimer);
+    releasePreview();
+    if (connection.value !== 'idle') setConnection('idle');
+    // No more resuming; a reload still shows the after-call step until the rating is given.
+    resumeStore.update(storeKey, { ended: true, endReason: reason || '' });
+    hooks.onEnded(reason);
+  }
+
+  function setMuted(v: boolean): void {
+    muted.value = v;
+    call.value?.setTrackEnabled('audio', !v);
+  }
+
+  function setCameraOff(v: boolean): void {
+    cameraOff.value = v;
+    call.value?.setTrackEnabled('video', !v);
+  }
+
+  /** A network-quality badge from the candidate pair's round trip and inbound packet loss. */
+  function watchQuality(): void {
+    clearInterval(qualityTimer);
+    quality.value = 'waiting';
+    let lastLost = 0;
+    let lastRecv = 0;
+    qualityTimer = setInterval(async () => {
+      const c = call.value;
+      if (!c || c.closed) return;
+      if (connection.value !== 'connected') {
+        quality.value = connection.value === 'reconnecting' ? 'lost' : 'waiting';
+        return;
+      }
+      try {
+        let rtt = 0;
+        let lost = 0;
+        let recv = 0;
+        for (const r of (await c.pc.getStats()).values()) {
+          if (r.type === 'candidate-pair' && r.nominated && typeof r.currentRoundTripTime === 'number') rtt = r.currentRoundTripTime;
+          if (r.type === 'inbound-rtp') {
+            lost += r.packetsLost || 0;
+            recv += r.packetsReceived || 0;
+          }
+        }
+        const dl = lost - lastLost;
+        const dr = recv - lastRecv;
+        lastLost = lost;
+        lastRecv = recv;
+        const lossRate = dr + dl > 0 ? dl / (dr + dl) : 0;
+        quality.value = rtt > 0.4 || lossRate > 0.05 ? 'poor' : 'good';
+      } catch {
+        /* closed meanwhile */
+      }
+    }, 2000);
+  }
+
+  // ---- peers, drops and resume ----------------------------------------------------------
+
+  function onPeer(msg: SessionPeer): void {
+    const s = session.value;
+    if (!s || !msg || msg.session_id !== s.session_id) return;
+    const peer = s.peer && s.peer.participant_id;
+    if (msg.participant_id && peer && msg.participant_id !== peer) return; // e.g. the recorder
+    peerState.value = msg.state;
+    vtax.peerState = msg.state;
+    if (msg.state === 'back' && call.value && msg.ice_restart && !call.value.polite) call.value.restartIce();
+    if (msg.state === 'left') hooks.onError(new ApiError('peer_left'));
+  }
+
+  /** The socket reconnected during the call: same RTCPeerConnection, resume the session. */
+  async function resumeLive(): Promise<void> {
+    if (resuming || !call.value || !session.value || !router) return;
+    const id = session.value.session_id;
+    const s = socket.value;
+    resuming = true;
+    setConnection('reconnecting');
+    try {
+      await router.resume(id);
+      if (call.value && call.value.pc.connectionState === 'connected') setConnection('connected');
+    } catch (e) {
+      const err = asApiError(e);
+      if (!session.value || session.value.session_id !== id) return;
+      if (RESUME_FINAL.has(err.code)) {
+        end(err.code);
+      } else {
+        hooks.onError(err);
+        setTimeout(() => {
+          if (s === socket.value && s && s.connected) void resumeLive();
+        }, 1000);
+      }
+    } finally {
+      resuming = false;
+    }
+  }
+
+  function continuedElsewhere(): void {
+    resumeStore.clear(storeKey);
+    if (router) router.detach();
+    call.value = null;
+    clearInterval(qualityTimer);
+    setConnection('idle');
+    hooks.onMoved();
+  }
+
+  /**
+   * After a page reload: connect, resume `saved.sessionId` with a fresh RTCPeerConnection,
+   * retrying with backoff until the deadline; then start the call from the ack.
+   */
+  async function restore(saved: StoredSession): Promise<Resumed> {
+    const deadline = Date.now() + RESTORE_DEADLINE_MS;
+    preview();
+    setConnection('reconnecting');
+    for (let attempt = 0; ; attempt += 1) {
+      try {
+        await ensureSocket(saved.token);
+        if (!router) throw new ApiError('not_connected');
+        router.setLastSeq(saved.sessionId, saved.lastSeq);
+        const ack = await router.resume(saved.sessionId, { fresh: true });
+        start(ack, { fresh: true });
+        return ack;
+      } catch (e) {
+        const err = asApiError(e);
+        if (RESUME_FINAL.has(err.code) || Date.now() > deadline) {
+          releasePreview();
+          setConnection('idle');
+          throw err;
+        }
+        hooks.onError(err);
+        await new Promise((r) => setTimeout(r, Math.min(500 * 2 ** attempt, 4000)));
+      }
+    }
+  }
+
+  // Raw: a store that returns this must not wrap the Call, its RTCPeerConnection or the
+  // socket in reactive proxies (native objects refuse proxied `this`).
+  return markRaw({
+    socket,
+    call,
+    session,
+    connection,
+    peerState,
+    quality,
+    muted,
+    cameraOff,
+    localVideo,
+    remoteVideo,
+    recording,
+    preview,
+    releasePreview,
+    ensureSocket,
+    disconnect,
+    persistSession,
+    start,
+    hangup,
+    end,
+    setMuted,
+    setCameraOff,
+    restore,
+    resumeLive,
+    load: () => resumeStore.load(storeKey),
+    clearStored: () => resumeStore.clear(storeKey),
+  });
+}
+
+export type UseCall = ReturnType<typeof useCall>;

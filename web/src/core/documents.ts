@@ -1,0 +1,33 @@
+// Delivered documents: download with a SHA-256 check, then hand the file to the browser.
+import type { DeliveryView } from '@/contract';
+import { fetchOk } from './api';
+import { ApiError } from './errors';
+
+async function sha256Hex(buffer: ArrayBuffer): Promise<string> {
+  const digest = await crypto.subtle.digest('SHA-256', buffer);
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/** Let the browser save `blob` as `filename`. */
+export function saveFile(blob: Blob, filename: string): void {
+  const url = URL.createObjectURL(blob);
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = filename || 'download';
+  a.hidden = true;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60000);
+}
+
+/** Download, check the SHA-256 against the server's, save; resolves with the hex SHA-256. */
+export async function downloadDocument(token: string, d: Pick<DeliveryView, 'id' | 'sha256' | 'media_type' | 'filename'>): Promise<string> {
+  const res = await fetchOk('GET', `/api/deliveries/${encodeURIComponent(d.id)}/content`, { token });
+  const buffer = await res.arrayBuffer();
+  const sha = await sha256Hex(buffer);
+  const expected = res.headers.get('X-Content-SHA256') || d.sha256;
+  if (expected && sha !== expected.toLowerCase()) throw new ApiError('hash_mismatch');
+  saveFile(new Blob([buffer], { type: d.media_type }), d.filename);
+  return sha;
+}

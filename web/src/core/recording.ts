@@ -1,0 +1,150 @@
+// Recording, browser side (docs/recording.md), framework-free:
+// - the recording state (`session:recording`) and, for the taxpayer, the consent prompt
+//   (answered with `session:consent`);
+// - when the recorder joins (`session:participant {role: "recorder", state: "joined"}`), a
+//   second, send-only RTCPeerConnection carrying this page's camera and microphone to it;
+// - the recorder's `rtc:signal {type: "restart"}` opens a new one when ours is not healthy.
+// For the tests: window.vtax.recording and window.vtax.recorderPc.
+import type { RecordingState, RelayedSignal, SessionParticipant } from '@/contract';
+import { vtax, type RecordingInfo } from './hook';
+import type { Call } from './rtc';
+import { emitAck, type AckEmitter } from './socket';
+
+export interface RecordingSocket extends AckEmitter {
+  on(event: 'session:recording', fn: (msg: RecordingState) => void): unknown;
+  on(event: 'session:participant', fn: (msg: SessionParticipant) => void): unknown;
+  on(event: 'rtc:signal', fn: (msg: RelayedSignal) => void): unknown;
+  on(event: 'session:end', fn: () => void): unknown;
+}
+
+interface Link {
+  pc: RTCPeerConnection;
+  sessionId: string;
+  recorderId: string;
+}
+
+export interface RecordingHooks {
+  getCall: () => Call | null;
+  /** every state change (the page shows it, and the consent prompt for the taxpayer) */
+  onState: (msg: RecordingState) => void;
+  /** the session ended: hide the prompt */
+  onEnd: () => void;
+}
+
+export class Recording {
+  readonly info: RecordingInfo;
+  private link: Link | null = null;
+  private socket: RecordingSocket | null = null;
+
+  constructor() {
+    this.info = vtax.recording = {
+      state: null,
+      recorderId: null,
+      connectionState: null,
+      offers: 0,
+      consent: null,
+      sessionId: null,
+    };
+  }
+
+  /** Attach to a page's socket (again after a new socket). */
+  bind(socket: RecordingSocket, hooks: RecordingHooks): void {
+    if (this.socket === socket) return;
+    this.socket = socket;
+    socket.on('session:recording', (msg) => {
+      if (!msg || !msg.state) return;
+      this.info.state = msg.state;
+      this.info.sessionId = msg.session_id;
+      hooks.onState(msg);
+    });
+    socket.on('session:participant', (msg) => {
+      if (!msg || msg.role !== 'recorder') return;
+      if (msg.state === 'joined') {
+        this.info.recorderId = msg.participant_id;
+        void this.open(hooks.getCall(), msg.participant_id);
+      } else if (msg.state === 'left' && this.info.recorderId === msg.participant_id) {
+        this.close();
+        this.info.recorderId = null;
+      }
+    });
+    socket.on('rtc:signal', (msg) => void this.onSignal(hooks.getCall(), msg));
+    socket.on('session:end', () => {
+      this.close();
+      this.info.recorderId = null;
+      hooks.onEnd();
+    });
+  }
+
+  /** The taxpayer's answer to the consent prompt. */
+  async consent(sessionId: string, recording: boolean): Promise<void> {
+    const ack = await emitAck(this.socket, 'session:consent', { session_id: sessionId, recording });
+    this.info.consent = recording;
+    this.info.state = ack.recording;
+  }
+
+  private async open(call: Call | null, recorderId: string): Promise<void> {
+    if (!call || call.closed || !this.socket) return;
+    await call.ready;
+    if (call.closed || this.info.recorderId !== recorderId) return;
+    const stream = call.stream;
+    if (!stream || !stream.getTracks().length) return; // nothing to record from this side
+    this.close();
+    const socket = this.socket;
+    const pc = new RTCPeerConnection({ iceServers: call.iceServers as RTCIceServer[] });
+    const mine: Link = (this.link = { pc, sessionId: call.sessionId, recorderId });
+    vtax.recorderPc = pc;
+    for (const track of stream.getTracks()) pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
+    const send = (type: 'offer' | 'candidate', data: Record<string, unknown> | null) =>
+      emitAck(this.socket || socket, 'rtc:signal', { session_id: mine.sessionId, to: recorderId, type, data });
+    pc.onicecandidate = ({ candidate }) => {
+      if (this.link !== mine) return;
+      send('candidate', candidate ? (candidate.toJSON() as unknown as Record<string, unknown>) : null).catch(() => {});
+    };
+    pc.onconnectionstatechange = () => {
+      if (this.link === mine) this.info.connectionState = pc.connectionState;
+    };
+    try {
+      await pc.setLocalDescription(await pc.createOffer());
+      this.info.offers += 1;
+      if (pc.localDescription) await send('offer', pc.localDescription.toJSON() as unknown as Record<string, unknown>);
+    } catch (e) {
+      console.warn('recorder offer failed', e);
+    }
+  }
+
+  private async onSignal(call: Call | null, msg: RelayedSignal): Promise<void> {
+    if (!msg || !call || msg.session_id !== call.sessionId) return;
+    if (msg.from === call.peerId) return; // the call's own signals
+    if (msg.type === 'restart') {
+      const link = this.link;
+      const healthy = link && ['connected', 'connecting', 'new'].includes(link.pc.connectionState);
+      if (!healthy || !link || link.recorderId !== msg.from) {
+        this.info.recorderId = msg.from;
+        void this.open(call, msg.from);
+      }
+      return;
+    }
+    const link = this.link;
+    if (!link || msg.from !== link.recorderId) return;
+    try {
+      if (msg.type === 'answer' && msg.data) {
+        await link.pc.setRemoteDescription(msg.data as unknown as RTCSessionDescriptionInit);
+      } else if (msg.type === 'candidate' && msg.data && msg.data.candidate) {
+        await link.pc.addIceCandidate(msg.data as RTCIceCandidateInit);
+      }
+    } catch (e) {
+      console.warn('recorder signal failed', e);
+    }
+  }
+
+  close(): void {
+    if (!this.link) return;
+    try {
+      this.link.pc.close();
+    } catch {
+      /* already closed */
+    }
+    this.link = null;
+    this.info.connectionState = 'closed';
+  }
+}

@@ -1,0 +1,550 @@
+// The taxpayer entry's state and flow: identity -> question -> queue -> call -> after the
+// call (summary check, rating, documents) -> my sessions. The call itself is useCall's.
+import { defineStore } from 'pinia';
+import { computed, ref, shallowRef, watch } from 'vue';
+import type {
+  CatalogOut,
+  DeliveryNew,
+  DeliveryView,
+  QueueJoin,
+  QueueTransferred,
+  Queued,
+  RecordingState,
+  SessionStart,
+  SessionView,
+  TaxpayerAuth,
+} from '@/contract';
+import { api } from '@/core/api';
+import { ApiError, asApiError } from '@/core/errors';
+import { vtax } from '@/core/hook';
+import { downloadDocument } from '@/core/documents';
+import { useCall, type Connection } from '@/composables/useCall';
+import type { VtaxSocket } from '@/core/socket';
+import { emitAck } from '@/core/socket';
+
+export type Step = 'identity' | 'request' | 'history' | 'queue' | 'call' | 'after';
+/** window.vtax.state: what the browser tests wait for (never shown to people). */
+export type PageState = 'idle' | 'queued' | 'in_session' | 'connected' | 'resuming' | 'ended' | 'moved';
+export interface Msg {
+  key: string;
+  params?: Record<string, string | number>;
+}
+export interface Panel {
+  sessionId: string;
+  view: SessionView | null;
+  deliveries: (DeliveryView & { downloadedSha?: string })[];
+  /** set when opened from "my sessions": when and what */
+  heading: { joinedAt: string; category: string } | null;
+}
+export const DIMENSIONS = ['professionalism', 'attitude', 'efficiency', 'av_quality'] as const;
+export type Dimension = (typeof DIMENSIONS)[number];
+
+const POLL_MS = 5000; // fallback: `session:loop` brings changes at once
+
+export const useTaxpayer = defineStore('taxpayer', () => {
+  const params = new URLSearchParams(location.search);
+  const step = ref<Step>('identity');
+  const state = ref<PageState>('idle');
+  const status = ref<Msg>({ key: 'status.signedOut' });
+  const error = shallowRef<ApiError | null>(null);
+  const notice = ref<Msg | null>(null);
+  const busy = ref(false);
+
+  const token = ref<string | null>(null);
+  const taxpayerId = ref<string | null>(null);
+  const name = ref('');
+  const catalog = shallowRef<CatalogOut | null>(null);
+
+  const form = ref({
+    idType: 'uscc' as TaxpayerAuth['id_type'],
+    idNumber: '',
+    name: '',
+    category: '',
+    language: '',
+    channel: params.get('channel') || 'web',
+    question: '',
+  });
+
+  /** the declared need (the kiosk's elderly mode): served first within the queue's aging */
+  const priority = ref<NonNullable<QueueJoin['priority']>>('normal');
+  const ticketId = ref<string | null>(null);
+  const position = ref<number | null>(null);
+  const etaS = ref<number | null>(null);
+  const agentName = ref('');
+  const endReason = ref('');
+
+  const recordingState = ref<RecordingState['state'] | null>(null);
+  const consent = ref<{ sessionId: string; onRefusal: 'continue' | 'end' } | null>(null);
+
+  const panel = ref<Panel | null>(null);
+  const rating = ref({ score: '' as string, comment: '', dims: Object.fromEntries(DIMENSIONS.map((d) => [d, ''])) as Record<Dimension, string> });
+  const ratedNow = ref(false);
+  const checkComment = ref('');
+
+  const history = ref<SessionView[]>([]);
+  const historyCursor = ref<string | null>(null);
+
+  // ---- test hook mirrors ------------------------------------------------------------------
+  vtax.page = 'taxpayer';
+  watch(state, (s) => {
+    vtax.state = s;
+    document.body.dataset.state = s;
+  }, { immediate: true });
+  watch(position, (p) => (vtax.position = p));
+
+  function setError(e: unknown): void {
+    const err = e ? asApiError(e) : null;
+    error.value = err;
+    if (err) {
+      vtax.lastError = { code: err.code || null, message: err.message };
+      console.warn('vtax error', err);
+    }
+  }
+
+  /** Run a user action: clear the error, mark busy, show what fails. */
+  async function action(fn: () => Promise<void> | void): Promise<void> {
+    setError(null);
+    busy.value = true;
+    try {
+      await fn();
+    } catch (e) {
+      setError(e);
+    } finally {
+      busy.value = false;
+    }
+  }
+
+  // ---- the call ---------------------------------------------------------------------------
+  const call = useCall('taxpayer', {
+    wire,
+    onEnded: (reason) => showAfter(reason),
+    onMoved: () => {
+      state.value = 'moved';
+      status.value = { key: 'status.moved' };
+      setError(new ApiError('moved'));
+    },
+    onError: (e) => setError(e),
+    onConnection: (c: Connection) => {
+      if (state.value === 'ended' || state.value === 'moved' || state.value === 'idle' || state.value === 'queued') return;
+      if (c === 'connected') {
+        state.value = 'connected';
+        status.value = { key: 'status.connected' };
+        setError(null);
+      } else if (c === 'reconnecting') {
+        if (state.value !== 'resuming') state.value = 'in_session';
+        status.value = { key: 'status.reconnecting' };
+      } else if (c === 'connecting') {
+        state.value = 'in_session';
+        status.value = { key: 'status.connecting' };
+      }
+    },
+    onRecording: (msg) => {
+      recordingState.value = msg.state;
+      if (msg.state === 'consent_requested') consent.value = { sessionId: msg.session_id, onRefusal: msg.on_refusal || 'continue' };
+      else consent.value = null;
+    },
+  });
+
+  watch(call.peerState, (p) => {
+    if (p === 'reconnecting') notice.value = { key: 'call.peerReconnecting' };
+    else if (p === 'left') notice.value = { key: 'call.peerLeft' };
+    else if (p === 'back') notice.value = null;
+  });
+
+  function wire(socket: VtaxSocket): void {
+    socket.on('queue:update', (msg) => {
+      if (msg && msg.ticket_id === ticketId.value && state.value === 'queued') showPosition(msg);
+    });
+    socket.on('queue:left', (msg) => {
+      if (msg && msg.ticket_id === ticketId.value && state.value === 'queued') backToRequest('status.leftQueue');
+    });
+    socket.on('session:start', (msg) => onSessionStart(msg));
+    socket.on('queue:transferred', onTransferred);
+    socket.on('delivery:new', onDeliveryNew);
+    socket.on('session:loop', (msg) => {
+      if (msg && panel.value && msg.session_id === panel.value.sessionId) refreshPanel().catch(setError);
+    });
+    socket.on('disconnect', (reason) => {
+      if (socket !== call.socket.value || reason === 'io client disconnect') return;
+      if (call.call.value) return; // useCall keeps the call and resumes it
+      if (state.value === 'queued' || state.value === 'in_session' || state.value === 'connected') {
+        setError(new ApiError('disconnected'));
+        backToRequest('status.signedIn');
+      }
+    });
+  }
+
+  // ---- identity ---------------------------------------------------------------------------
+  async function signIn(): Promise<void> {
+    const body: TaxpayerAuth = { id_type: form.value.idType, id_number: form.value.idNumber.trim().toUpperCase() };
+    const n = form.value.name.trim();
+    if (n) body.name = n;
+    const res = await api('post', '/api/auth/taxpayer', { body });
+    token.value = res.token;
+    taxpayerId.value = res.taxpayer_id;
+    vtax.taxpayerId = res.taxpayer_id;
+    name.value = n;
+    await loadCatalog();
+    step.value = 'request';
+    status.value = { key: 'status.signedIn' };
+    await remindPending();
+  }
+
+  async function remindPending(): Promise<void> {
+    const data = await api('get', '/api/deliveries', { token: token.value, query: { status: 'pending', limit: 200 } });
+    const n = (data.deliveries || []).length;
+    vtax.pendingDocuments = n;
+    if (n) notice.value = { key: 'documents.pending', params: { n } };
+  }
+
+  function signOut(): void {
+    call.clearStored();
+    call.disconnect();
+    token.value = null;
+    taxpayerId.value = null;
+    panel.value = null;
+    form.value.idNumber = '';
+    form.value.name = '';
+    notice.value = null;
+    setError(null);
+    step.value = 'identity';
+    state.value = 'idle';
+    status.value = { key: 'status.signedOut' };
+  }
+
+  // ---- the question -----------------------------------------------------------------------
+  async function loadCatalog(): Promise<CatalogOut> {
+    if (!catalog.value) catalog.value = await api('get', '/api/catalog');
+    const c = catalog.value;
+    const pick = (list: { code: string }[], wanted: string | null, current: string) =>
+      [wanted, current].find((v) => v && list.some((x) => x.code === v)) || list[0]?.code || '';
+    form.value.category = pick(c.categories, params.get('category'), form.value.category);
+    form.value.language = pick(c.languages, params.get('language'), form.value.language);
+    form.value.channel = pick(c.channels, params.get('channel'), form.value.channel);
+    return c;
+  }
+
+  /** The service language follows the page language until the person picks one. */
+  function preselectLanguage(code: string): void {
+    if (params.get('language')) return;
+    if (catalog.value?.languages.some((l) => l.code === code)) form.value.language = code;
+  }
+
+  async function startRequest(): Promise<void> {
+    vtax.startClickedAt = Date.now();
+    const question = form.value.question.trim();
+    if (!question) throw new ApiError('needQuestion');
+    call.preview();
+    try {
+      if (!token.value) throw new ApiError('unauthorized');
+      const socket = await call.ensureSocket(token.value);
+      const ack = await emitAck(socket, 'queue:join', {
+        category: form.value.category as QueueJoin['category'],
+        language: form.value.language as QueueJoin['language'],
+        channel: form.value.channel as QueueJoin['channel'],
+        question,
+        ...(priority.value !== 'normal' ? { priority: priority.value } : {}),
+      });
+      ticketId.value = ack.ticket_id;
+      if (state.value !== 'in_session' && state.value !== 'connected') {
+        showPosition(ack);
+        step.value = 'queue';
+        state.value = 'queued';
+        status.value = { key: 'status.queued' };
+      }
+    } catch (e) {
+      call.releasePreview();
+      throw e;
+    }
+  }
+
+  function showPosition(q: Pick<Queued, 'position' | 'eta_s'>): void {
+    position.value = q.position;
+    etaS.value = q.eta_s ?? null;
+    vtax.eta_s = q.eta_s;
+  }
+
+  async function leaveQueue(): Promise<void> {
+    if (ticketId.value) await emitAck(call.socket.value, 'queue:leave', { ticket_id: ticketId.value });
+    backToRequest('status.leftQueue');
+  }
+
+  function backToRequest(key: string): void {
+    ticketId.value = null;
+    call.releasePreview();
+    step.value = 'request';
+    state.value = 'idle';
+    status.value = { key };
+  }
+
+  function onTransferred(msg: QueueTransferred): void {
+    if (!msg || !msg.ticket_id) return;
+    if (call.call.value) call.end('transferred');
+    ticketId.value = msg.ticket_id;
+    showPosition(msg);
+    step.value = 'queue';
+    state.value = 'queued';
+    status.value = { key: 'status.transferred', params: { category: msg.category, note: msg.note || '' } };
+  }
+
+  // ---- the call ---------------------------------------------------------------------------
+  function onSessionStart(start: SessionStart, { fresh = false } = {}): void {
+    ticketId.value = null;
+    agentName.value = start.peer?.display_name || '';
+    call.persistSession(start, token.value || '', { taxpayerId: taxpayerId.value, name: name.value });
+    openPanel(start.session_id);
+    notice.value = null;
+    step.value = 'call';
+    state.value = 'in_session';
+    status.value = { key: 'status.connecting' };
+    if (!fresh) call.start(start);
+  }
+
+  async function hangup(): Promise<void> {
+    await call.hangup();
+  }
+
+  async function answerConsent(yes: boolean): Promise<void> {
+    if (!consent.value) return;
+    await call.recording.consent(consent.value.sessionId, yes);
+    consent.value = null;
+  }
+
+  function showAfter(reason: string): void {
+    notice.value = null;
+    consent.value = null;
+    endReason.value = reason || '';
+    state.value = 'ended';
+    status.value = { key: 'status.ended' };
+    const sid = call.session.value?.session_id || (vtax.sessionId as string | undefined);
+    if (sid) openPanel(sid);
+    step.value = 'after';
+    refreshPanel().catch(setError);
+  }
+
+  /** Page load: if this tab has a live (or just ended) session, pick it up. */
+  async function restore(): Promise<void> {
+    const saved = call.load();
+    if (!saved || !saved.token || !saved.sessionId) return;
+    token.value = saved.token;
+    taxpayerId.value = (saved.taxpayerId as string) || null;
+    name.value = (saved.name as string) || '';
+    vtax.taxpayerId = taxpayerId.value;
+    vtax.sessionId = saved.sessionId;
+    loadCatalog().catch(setError);
+    if (saved.ended) {
+      openPanel(saved.sessionId);
+      showAfter(saved.endReason || '');
+      return;
+    }
+    vtax.restoring = true;
+    step.value = 'call';
+    state.value = 'resuming';
+    status.value = { key: 'status.resuming' };
+    try {
+      const ack = await call.restore(saved);
+      onSessionStart(ack as unknown as SessionStart, { fresh: true });
+    } catch (e) {
+      const err = asApiError(e);
+      if (err.code === 'unauthorized') {
+        call.clearStored();
+        step.value = 'identity';
+        state.value = 'idle';
+        status.value = { key: 'status.signedOut' };
+        setError(err);
+      } else {
+        openPanel(saved.sessionId);
+        call.end(err.code === 'session_ended' ? 'session_ended' : err.code || 'disconnected');
+      }
+    }
+    vtax.restoring = false;
+  }
+
+  // ---- after the session: summary check, rating, documents --------------------------------
+  function openPanel(sessionId: string, heading: Panel['heading'] = null): void {
+    if (panel.value && panel.value.sessionId === sessionId) {
+      if (heading) panel.value.heading = heading;
+      return;
+    }
+    panel.value = { sessionId, view: null, deliveries: [], heading };
+    vtax.panel = panel.value;
+    checkComment.value = '';
+    resetRating();
+    loadDeliveries().catch(setError);
+  }
+
+  async function refreshPanel(): Promise<void> {
+    const p = panel.value;
+    if (!p || !token.value) return;
+    const [view] = await Promise.all([
+      api('get', '/api/sessions/{session_id}', { token: token.value, path: { session_id: p.sessionId } }),
+      loadDeliveries(),
+    ]);
+    if (panel.value !== p) return;
+    p.view = view;
+    vtax.panelView = view;
+  }
+
+  async function loadDeliveries(): Promise<void> {
+    const p = panel.value;
+    if (!p || !token.value) return;
+    const data = await api('get', '/api/deliveries', {
+      token: token.value,
+      query: { session_id: p.sessionId, status: 'all', limit: 200 },
+    });
+    if (panel.value !== p) return;
+    const sha = new Map(p.deliveries.map((d) => [d.id, d.downloadedSha]));
+    p.deliveries = (data.deliveries || []).map((d) => {
+      const s = sha.get(d.id);
+      return s ? { ...d, downloadedSha: s } : d;
+    });
+  }
+
+  const settled = computed(() => {
+    const v = panel.value?.view;
+    return Boolean(
+      v && v.summary && v.loop.check === 'confirmed' && v.rating && panel.value?.deliveries.every((d) => d.status === 'acknowledged'),
+    );
+  });
+  const sessionOver = computed(() => {
+    const v = panel.value?.view;
+    return Boolean(v && !['waiting', 'live'].includes(v.outcome));
+  });
+
+  /** A loop step of the panel's session: the Socket.IO event if connected, else REST. */
+  async function sendCheck(decision: 'confirm' | 'dispute'): Promise<void> {
+    const p = panel.value;
+    const s = p?.view?.summary;
+    if (!p || !s) throw new ApiError('noSummary');
+    const comment = checkComment.value.trim();
+    if (decision === 'dispute' && !comment) throw new ApiError('needDisputeComment');
+    const body = { decision, version: s.version, ...(comment ? { comment } : {}) };
+    const socket = call.socket.value;
+    if (socket && socket.connected) await emitAck(socket, 'session:check', { session_id: p.sessionId, ...body });
+    else await api('post', '/api/sessions/{session_id}/check', { token: token.value, path: { session_id: p.sessionId }, body });
+    checkComment.value = '';
+    await refreshPanel();
+  }
+
+  function resetRating(): void {
+    rating.value = { score: '', comment: '', dims: Object.fromEntries(DIMENSIONS.map((d) => [d, ''])) as Record<Dimension, string> };
+    ratedNow.value = false;
+  }
+
+  async function rate(): Promise<void> {
+    const p = panel.value;
+    if (!p) throw new ApiError('invalid_state');
+    if (!rating.value.score) throw new ApiError('needScore');
+    const dims: Record<string, number> = {};
+    for (const d of DIMENSIONS) if (rating.value.dims[d]) dims[d] = Number(rating.value.dims[d]);
+    const body = {
+      score: Number(rating.value.score),
+      ...(rating.value.comment.trim() ? { comment: rating.value.comment.trim() } : {}),
+      ...(Object.keys(dims).length ? { dimensions: dims } : {}),
+    };
+    const socket = call.socket.value;
+    if (socket && socket.connected) await emitAck(socket, 'session:rate', { session_id: p.sessionId, ...body });
+    else await api('post', '/api/sessions/{session_id}/rating', { token: token.value, path: { session_id: p.sessionId }, body });
+    const saved = call.load();
+    if (saved && saved.sessionId === p.sessionId) call.clearStored(); // the call's work is done
+    ratedNow.value = true;
+  }
+
+  function newQuestion(): void {
+    setError(null);
+    call.clearStored();
+    panel.value = null;
+    form.value.question = '';
+    step.value = 'request';
+    state.value = 'idle';
+    status.value = { key: 'status.signedIn' };
+  }
+
+  function onDeliveryNew(msg: DeliveryNew): void {
+    if (!msg || !msg.id) return;
+    vtax.lastDelivery = msg;
+    const p = panel.value;
+    if (p && msg.session_id === p.sessionId) {
+      if (!p.deliveries.some((d) => d.id === msg.id)) {
+        p.deliveries.unshift({
+          ...msg,
+          media_type: msg.media_type as DeliveryView['media_type'],
+          agent_id: '',
+          taxpayer_id: taxpayerId.value || '',
+          note: '',
+          created_at: null,
+          first_downloaded_at: null,
+          download_count: 0,
+          status: 'pending',
+          receipt: null,
+        });
+      }
+      loadDeliveries().catch(setError);
+    }
+    notice.value = { key: 'documents.new', params: { name: msg.filename } };
+  }
+
+  async function download(d: Panel['deliveries'][number]): Promise<void> {
+    if (!token.value) return;
+    d.downloadedSha = await downloadDocument(token.value, d);
+    if (d.status === 'pending') d.status = 'downloaded';
+    loadDeliveries().catch(setError);
+  }
+
+  async function acknowledge(d: Panel['deliveries'][number]): Promise<void> {
+    const view = await api('post', '/api/deliveries/{delivery_id}/ack', {
+      token: token.value,
+      path: { delivery_id: d.id },
+      body: d.downloadedSha ? { sha256: d.downloadedSha } : {},
+    });
+    const list = panel.value?.deliveries || [];
+    const i = list.findIndex((x) => x.id === view.id);
+    if (i >= 0) list[i] = d.downloadedSha ? { ...view, downloadedSha: d.downloadedSha } : view;
+  }
+
+  // ---- my sessions --------------------------------------------------------------------------
+  async function openHistory(): Promise<void> {
+    historyCursor.value = null;
+    history.value = [];
+    step.value = 'history';
+    status.value = { key: 'status.history' };
+    await loadHistory();
+  }
+
+  async function loadHistory(): Promise<void> {
+    const data = await api('get', '/api/sessions', {
+      token: token.value,
+      query: { limit: 20, ...(historyCursor.value ? { before: historyCursor.value } : {}) },
+    });
+    historyCursor.value = data.next_before;
+    history.value = [...history.value, ...(data.sessions || [])];
+  }
+
+  async function openFromHistory(s: SessionView): Promise<void> {
+    openPanel(s.id, { joinedAt: s.joined_at, category: s.category });
+    endReason.value = '';
+    step.value = 'after';
+    await refreshPanel();
+  }
+
+  function backFromHistory(): void {
+    setError(null);
+    panel.value = null;
+    step.value = 'request';
+    state.value = 'idle';
+    status.value = { key: 'status.signedIn' };
+  }
+
+  // ---- the fallback poll while the after-session step is on screen ---------------------------
+  setInterval(() => {
+    if (panel.value && token.value && step.value === 'after' && !settled.value) refreshPanel().catch(setError);
+  }, POLL_MS);
+
+  return {
+    step, state, status, error, notice, busy, token, name, catalog, form, priority, position, etaS, agentName, endReason,
+    recordingState, consent, panel, rating, ratedNow, checkComment, history, historyCursor, settled, sessionOver,
+    call, action, setError, signIn, signOut, loadCatalog, preselectLanguage, startRequest, leaveQueue, hangup,
+    answerConsent, restore, sendCheck, rate, newQuestion, download, acknowledge, openHistory, loadHistory,
+    openFromHistory, backFromHistory,
+  };
+});
