@@ -16,6 +16,7 @@ import socketio
 from aiohttp import web
 
 from signaling import events, observability
+from signaling.appointments_api import add_appointment_routes
 from signaling.context import CONTEXT, AppContext
 from signaling.desk_api import add_desk_routes
 from signaling.http_api import add_routes, check_bound, errors_middleware
@@ -204,6 +205,7 @@ def create_app(settings: Settings, *, migrate_on_start: bool | None = None) -> w
     add_routes(app)
     add_stats_routes(app)  # GET /api/stats/live
     add_desk_routes(app)  # the agent desk
+    add_appointment_routes(app)  # bookings, pre-review, planning (docs/appointments.md)
     add_identity_routes(app)  # sign-in: SMS, OIDC, kiosk; refresh, act-for; staff factor
     observability.install(app)  # /metrics
     check_bound(app)  # every endpoint of the contract has its handler
@@ -218,6 +220,7 @@ def create_app(settings: Settings, *, migrate_on_start: bool | None = None) -> w
         services.calls.start_background()
         services.queue.start()  # timers, dispatch retries, statistics pushes
         services.folder.start()  # KPI journal -> rollup (vtax/review/rollup.py)
+        services.appointment_tasks.start()  # texts, no-show sweep, callback windows
         if not sio.manager_initialized:
             # python-socketio starts the pub/sub listener at the first client; start it now so
             # /readyz can watch it and a fresh node hears the others from the first second.

@@ -13,7 +13,7 @@ from vtax.contract import client_events as ce
 def register(hub: Hub, app: Services) -> None:
     q, calls, loop = app.queueing, app.calls, app.loop
     hub.use_case(ce.QueueJoin, q.join)
-    hub.use_case(ce.QueueRejoin, q.rejoin)
+    hub.use_case(ce.QueueRejoin, app.booked_queue.rejoin)  # q.rejoin, callbacks connected
     hub.use_case(ce.QueueLeave, q.leave)
     hub.use_case(ce.AgentStatusChange, q.set_status)
     hub.use_case(ce.OfferAccept, q.accept)
@@ -22,6 +22,9 @@ def register(hub: Hub, app: Services) -> None:
     hub.use_case(ce.RtcSignal, calls.signal)
     hub.use_case(ce.SessionResume, calls.resume)
     hub.use_case(ce.SessionEnd, calls.hang_up)
+    # appointments (docs/appointments.md): check in into the queue, ask for a callback
+    hub.use_case(ce.AppointmentCheckIn, app.booked_queue.check_in)
+    hub.use_case(ce.CallbackRequest, app.booked_queue.request_callback)
 
     async def summary(caller: Caller, p: ce.SessionSummary) -> ce.SummarySaved:
         return ce.SummarySaved.model_validate(await loop.summary(caller, p.session_id, p))

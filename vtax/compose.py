@@ -7,16 +7,21 @@ nothing else chooses a backend."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from vtax import redis_client
 from vtax.accounts import Accounts
+from vtax.app.appointments import Appointments, AppointmentSettings
+from vtax.app.booked_queue import BookedQueue
 from vtax.app.calls import Calls
 from vtax.app.desk import Desk
 from vtax.app.identity import IdentityError
@@ -25,10 +30,16 @@ from vtax.app.loop import ReviewLoop
 from vtax.app.ports import Notifier
 from vtax.app.queueing import Queueing, QueueNotices
 from vtax.app.stats import LiveFigures
+from vtax.appointments.bookings import Bookings
+from vtax.appointments.callback_store import Callbacks
+from vtax.appointments.outbox import Outbox
+from vtax.appointments.planning import Planning
+from vtax.appointments.reminders import ReminderJob
 from vtax.auth import STAFF_ROLES, Passwords, Principal, TokenIssuer, Unauthorized
 from vtax.catalog import Catalog
 from vtax.config import Settings
 from vtax.db import make_engine, session_factory
+from vtax.errors import DomainError
 from vtax.live import LiveStore
 from vtax.live.memory import MemoryLiveStore
 from vtax.live.redis_store import RedisLiveStore
@@ -40,6 +51,7 @@ from vtax.recording.jobs import MemoryRecordingJobs, RecordingJobs, RedisRecordi
 from vtax.review.deliveries import Deliveries, DocumentStore
 from vtax.review.records import SessionRecords
 from vtax.review.rollup import Folder
+from vtax.sms import sms_sender
 
 
 @dataclass
@@ -105,6 +117,77 @@ def queue_engine(
     )
 
 
+class AppointmentTasks:
+    """The appointments' background work on one node (all of it safe on many nodes at once:
+    the outbox is leased, the sweep and the callback steps are guarded database updates):
+    texts from the outbox (`ReminderJob`), the no-show sweep every `sweep_s` and the callback
+    windows every `tick_s`, whose abandoned tickets leave the queue."""
+
+    def __init__(
+        self,
+        appointments: Appointments,
+        reminders: ReminderJob,
+        engine: QueueEngine,
+        *,
+        sweep_s: float = 30.0,
+        tick_s: float = 1.0,
+    ) -> None:
+        self.appointments, self.reminders, self.engine = appointments, reminders, engine
+        self.sweep_s, self.tick_s = sweep_s, tick_s
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        if self._tasks:
+            return
+        self._stop.clear()
+        self._tasks = [
+            asyncio.create_task(
+                # the use cases' clock, read at each step (a test may set it)
+                self.reminders.run(self._stop, clock=lambda: self.appointments.clock()),
+                name="appointment-texts",
+            ),
+            asyncio.create_task(self._every(self.sweep_s, self.sweep), name="appointment-sweep"),
+            asyncio.create_task(self._every(self.tick_s, self.callback_tick), name="callback-tick"),
+        ]
+
+    async def sweep(self) -> None:
+        await self.appointments.sweep()
+
+    async def callback_tick(self) -> list[str]:
+        """Tell the taxpayers whose callback tickets near the head (their pages are closed,
+        so no `queue:update` reaches them); take the tickets whose last window ran out out of
+        the queue; end the callbacks of tickets that left."""
+        for ticket_id in await self.appointments.callbacks_waiting():
+            try:
+                position, _ = await self.engine.estimate(ticket_id)
+            except DomainError:  # served or gone
+                await self.appointments.callback_gone(ticket_id)
+                continue
+            await self.appointments.callback_position(ticket_id, position - 1)  # 0: next
+        gone = await self.appointments.callback_tick()
+        for ticket_id in gone:
+            with contextlib.suppress(DomainError):  # served or gone meanwhile
+                await self.engine.leave(ticket_id)
+        return gone
+
+    async def _every(self, interval_s: float, step: Callable[[], Awaitable[Any]]) -> None:
+        while not self._stop.is_set():
+            try:
+                await step()
+            except Exception:
+                log.exception("appointment task %s failed; retrying", step.__name__)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), interval_s)
+
+    async def close(self) -> None:
+        self._stop.set()
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(task, 5.0)
+
+
 @dataclass
 class Services:
     """The application layer of one node, over its backends."""
@@ -126,6 +209,9 @@ class Services:
     desk: Desk
     folder: Folder
     identity: IdentityServices  # sign-in: SMS, OIDC, kiosk; taxpayer tokens; staff factor
+    appointments: Appointments
+    booked_queue: BookedQueue  # check-in into the queue, callbacks, the tickets' fate
+    appointment_tasks: AppointmentTasks = field(repr=False)
 
     async def authenticate(self, token: object) -> Principal:
         """The caller behind a bearer token (REST, Socket.IO connect, `session:resume`), or
@@ -150,6 +236,7 @@ class Services:
     async def close(self) -> None:
         """Stop background work, then close the backends (the live store closes the shared
         Redis client)."""
+        await self.appointment_tasks.close()
         await self.identity.aclose()
         await self.queue.close()
         await self.folder.close()
@@ -184,6 +271,19 @@ def build(
     figures = LiveFigures(settings, engine, backends.live, notifier)
     notices.stats_hooks.append(figures.push)
     notices.agent_state_hooks.append(_history(records))
+    appointments = _appointments(settings, sessions, catalog, engine, notifier)
+    tasks = AppointmentTasks(
+        appointments,
+        ReminderJob(
+            Outbox(sessions, settings.appointment_send_attempts),
+            appointments.bookings,
+            sms_sender(settings.sms_http_url, settings.sms_http_token, settings.sms_timeout_s),
+            appointments.bookings.tz,
+            owner=node_id,
+            lease_s=settings.appointment_outbox_lease_s,
+        ),
+        engine,
+    )
     issuer = TokenIssuer(settings.signing_key(), settings.token_ttl_s)
     identity = build_identity(
         settings,
@@ -211,6 +311,29 @@ def build(
         desk=Desk(settings, records, backends.live),
         folder=Folder(backends.db, settings.kpi_fold_interval_s),
         identity=identity,
+        appointments=appointments,
+        booked_queue=BookedQueue(appointments, queueing),
+        appointment_tasks=tasks,
+    )
+
+
+def _appointments(
+    settings: Settings, sessions: Any, catalog: Catalog, engine: QueueEngine, notifier: Notifier
+) -> Appointments:
+    """Bookings, planning and callbacks over the node's database; slots follow the queues'
+    opening hours; the clock is the queue engine's (one time for both)."""
+    config = AppointmentSettings.of(settings)
+    tz = ZoneInfo(settings.service_timezone)
+    bookings = Bookings(sessions, tz, config.bookings, DocumentStore(settings.documents_dir))
+    return Appointments(
+        bookings,
+        Planning(sessions, settings.service_timezone),
+        Callbacks(sessions, config.callbacks),
+        catalog,
+        config,
+        hours_of=lambda category: engine.book.of(category).hours,
+        notifier=notifier,
+        clock=engine._clock,
     )
 
 

@@ -6,7 +6,13 @@ file (see examples/simulate-*.toml). The clock jumps from event to event: the ne
 answer, hang-up, abandonment, or the engine's next timer (offer expiry, wrap-up, escalation),
 so a day of traffic takes seconds. It prints, per queue, service level, ASA, abandonment and
 occupancy; with one stream and every agent able to serve it, it prints the Erlang C mean
-wait of that M/M/c queue beside the measured one."""
+wait of that M/M/c queue beside the measured one.
+
+Appointments (`bookings`, docs/appointments.md): slots of a category at a fixed interval, a
+share of their seats booked, a no-show rate, and check-ins scattered around T; a booking
+checked in inside [T - early, T + late] joins ahead of the walk-ins of its line with its wait
+counted from T, a later one as a walk-in. Bookings and walk-ins are reported apart, so a
+supervisor sees what a share of booked slots does to the walk-ins' service level."""
 
 from __future__ import annotations
 
@@ -27,10 +33,11 @@ from typing import Annotated, Any, TextIO
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from vtax.appointments.timing import TimingRules, queue_entry, verdict
 from vtax.errors import DomainError
 from vtax.queue import AgentState, Offer, QueueBook, QueueEngine, Ticket
 from vtax.queue.memory import MemoryKV
-from vtax.queue.model import PRIORITY_CLASSES
+from vtax.queue.model import BOOKED_PRIORITY, PRIORITY_CLASSES
 
 START = 1_800_000_000.0  # a fixed day, so runs repeat exactly
 
@@ -50,6 +57,25 @@ class Stream(_Model):
     priority: dict[str, float] = {}  # class -> share, e.g. {elderly = 0.1}
 
 
+class BookingStream(_Model):
+    """Appointments of one category: a slot every `slot_s` from the start, `seats` each, a
+    share of them booked; a booked taxpayer does not come (`no_show_rate`) or checks in at
+    T + a normal offset (mean, sd; before T - early the page waits for the window)."""
+
+    category: str
+    language: str = "zh-CN"
+    slot_s: Annotated[float, Field(gt=0)] = 1800.0
+    seats: Annotated[int, Field(ge=1, le=1000)] = 1
+    booked_share: Annotated[float, Field(ge=0, le=1)] = 1.0
+    no_show_rate: Annotated[float, Field(ge=0, le=1)] = 0.0
+    checkin_offset_mean_s: float = -120.0
+    checkin_offset_sd_s: Annotated[float, Field(ge=0)] = 180.0
+    handle_s: Annotated[float, Field(gt=0)] = 300.0
+    early_s: Annotated[float, Field(ge=0)] = 600.0
+    late_s: Annotated[float, Field(ge=0)] = 600.0
+    grace_s: Annotated[float, Field(ge=0)] = 900.0
+
+
 class AgentGroup(_Model):
     count: Annotated[int, Field(ge=1, le=10_000)]
     skills: dict[str, Annotated[int, Field(ge=1, le=5)]]
@@ -67,6 +93,7 @@ class SimConfig(_Model):
     wrapup_s: Annotated[float, Field(ge=0)] = 0.0
     streams: list[Stream]
     agents: list[AgentGroup]
+    bookings: list[BookingStream] = []
     routing: QueueBook = QueueBook()
 
     @classmethod
@@ -87,6 +114,21 @@ class QueueFigures:
     wait_sq_sum: float = 0.0
     handle_sum: float = 0.0
     waits: list[float] = field(default_factory=list)
+    # bookings only
+    booked: int = 0
+    no_show: int = 0
+    on_time: int = 0  # checked in inside the window: ahead of walk-ins
+    walk_in: int = 0  # checked in after T + late: joined as walk-ins
+
+    def booking_row(self, sl_s: float) -> dict[str, Any]:
+        row = self.row(sl_s, 0.0)
+        del row["occupancy"]
+        return row | {
+            "booked": self.booked,
+            "no_show": self.no_show,
+            "checked_in_on_time": self.on_time,
+            "checked_in_late": self.walk_in,
+        }
 
     def row(self, sl_s: float, agent_seconds: float) -> dict[str, Any]:
         finished = self.answered + self.abandoned
@@ -140,7 +182,9 @@ class Simulation:
         self.rng = random.Random(config.seed)
         self.clock = _Clock()
         self.progress = progress
-        categories = sorted({s.category for s in config.streams})
+        categories = sorted(
+            {s.category for s in config.streams} | {b.category for b in config.bookings}
+        )
         self.engine = QueueEngine(
             self,
             kv=MemoryKV(clock=self.clock),
@@ -159,6 +203,9 @@ class Simulation:
         self._group_of: dict[str, AgentGroup] = {}
         self._arrivals = 0
         self._counted: set[str] = set()  # tickets past the warm-up
+        self.booking_figures: dict[str, QueueFigures] = defaultdict(QueueFigures)
+        self._booking_of: dict[str, tuple[BookingStream, float]] = {}  # ticket -> (stream, T)
+        self._slots = 0
 
     def _at(self, when: float, kind: str, data: Any) -> None:
         heapq.heappush(self._events, (when, next(self._seq), kind, data))
@@ -179,7 +226,12 @@ class Simulation:
 
     async def queue_left(self, ticket: Ticket, reason: str, at: float) -> None:
         if ticket.id in self._counted:
-            self.figures[ticket.category].abandoned += 1
+            self._figures_of(ticket).abandoned += 1
+
+    def _figures_of(self, ticket: Ticket) -> QueueFigures:
+        if ticket.booking_id:
+            return self.booking_figures[ticket.category]
+        return self.figures[ticket.category]
 
     async def agent_status(self, agent: AgentState) -> None:
         if agent.status == "away" and agent.reason == "missed_offers":
@@ -205,6 +257,71 @@ class Simulation:
                 await self.engine.set_status(agent_id, "available")
         for index, stream in enumerate(self.config.streams):
             self._at(self.clock.now + self._exp(3600.0 / stream.per_hour), "arrive", index)
+        for index, b in enumerate(self.config.bookings):
+            self._at(self.clock.now, "slot", (index, self.clock.now + b.slot_s))
+
+    def _walk_ins_done(self) -> bool:
+        return self._arrivals >= self.config.tickets
+
+    async def _slot(self, index: int, t: float) -> None:
+        """A slot at T = `t` (seen ahead of time): its booked taxpayers' check-ins."""
+        b = self.config.bookings[index]
+        if not self._walk_ins_done():
+            self._at(self.clock.now + b.slot_s, "slot", (index, t + b.slot_s))
+        counted = self._arrivals > self.config.warmup_tickets
+        f = self.booking_figures[b.category]
+        for _ in range(b.seats):
+            if self.rng.random() >= b.booked_share:
+                continue
+            if counted:
+                f.booked += 1
+            if self.rng.random() < b.no_show_rate:
+                if counted:
+                    f.no_show += 1
+                continue
+            at = t + self.rng.gauss(b.checkin_offset_mean_s, b.checkin_offset_sd_s)
+            at = max(at, t - b.early_s, self.clock.now)  # before the window the page waits
+            self._at(at, "check_in", (index, t, counted))
+
+    async def _check_in(self, index: int, t: float, counted: bool) -> None:
+        b = self.config.bookings[index]
+        rules = TimingRules(early_s=b.early_s, late_s=b.late_s, grace_s=b.grace_s)
+        v = verdict(self.clock.now, t, rules)
+        f = self.booking_figures[b.category]
+        if v not in ("on_time", "walk_in"):
+            if counted:
+                f.no_show += 1
+            return
+        entry = queue_entry(v, self.clock.now, t)
+        self._slots += 1
+        n = self._slots
+        ticket = Ticket(
+            id=f"b{n}",
+            session_id=f"bs{n}",
+            taxpayer_id=f"btp{n}",
+            category=b.category,
+            language=b.language,
+            channel="web",
+            question="",
+            joined_at=entry.joined_at,
+            priority=BOOKED_PRIORITY if entry.on_time else 0,
+            conn_id="sim",
+            booking_id=f"booking-{n}",
+            booked_on_time=entry.on_time,
+        )
+        self._booking_of[ticket.id] = (b, entry.joined_at)
+        if counted:
+            self._counted.add(ticket.id)
+            f.arrived += 1
+            if entry.on_time:
+                f.on_time += 1
+            else:
+                f.walk_in += 1
+        try:
+            await self.engine.join(ticket)
+        except DomainError:
+            if counted:
+                f.refused += 1
 
     def _exp(self, mean: float) -> float:
         return self.rng.expovariate(1.0 / mean)
@@ -252,11 +369,13 @@ class Simulation:
             ticket = await self.engine.accept(agent_id, offer_id)
         except DomainError:
             return  # the taxpayer left or the offer expired meanwhile
-        stream = self._stream_of.pop(ticket.id)
-        talk = self._exp(stream.handle_s)
+        if ticket.booking_id:
+            talk = self._exp(self._booking_of.pop(ticket.id)[0].handle_s)
+        else:
+            talk = self._exp(self._stream_of.pop(ticket.id).handle_s)
         if ticket.id in self._counted:
-            f = self.figures[ticket.category]
-            waited = self.clock.now - ticket.joined_at
+            f = self._figures_of(ticket)
+            waited = max(self.clock.now - ticket.joined_at, 0.0)  # a booking from T
             f.answered += 1
             f.answered_in_sl += waited <= self.config.routing.of(ticket.category).service_level_s
             f.wait_sum += waited
@@ -277,6 +396,8 @@ class Simulation:
             "hangup": self.engine.session_ended,
             "abandon": self._abandon,
             "back": lambda agent_id: self.engine.set_status(agent_id, "available"),
+            "slot": lambda data: self._slot(*data),
+            "check_in": lambda data: self._check_in(*data),
         }
         started = time.monotonic()
         last_draw = 0.0
@@ -323,7 +444,17 @@ class Simulation:
             skilled = sum(g.count for g in self.config.agents if category in g.skills)
             sl = self.config.routing.of(category).service_level_s
             queues[category] = f.row(sl, skilled * span)
+            booked = self.booking_figures.get(category)
+            if booked is not None and skilled and span:  # the agents served both
+                queues[category]["occupancy"] = (f.handle_sum + booked.handle_sum) / (
+                    skilled * span
+                )
         out: dict[str, Any] = {"simulated_s": round(span, 1), "queues": queues}
+        if self.config.bookings:
+            out["bookings"] = {
+                category: f.booking_row(self.config.routing.of(category).service_level_s)
+                for category, f in sorted(self.booking_figures.items())
+            }
         prediction = self.erlang_c_prediction()
         if prediction is not None:
             stream = self.config.streams[0]
@@ -339,7 +470,7 @@ class Simulation:
     def erlang_c_prediction(self) -> tuple[int, float] | None:
         """(agents, mean wait) when the run is an M/M/c queue: one stream, no abandonment,
         every agent able to serve it at once, no wrap-up, no misses or answer delay."""
-        if len(self.config.streams) != 1:
+        if len(self.config.streams) != 1 or self.config.bookings:
             return None
         stream = self.config.streams[0]
         if stream.patience_s is not None or self.config.wrapup_s:
@@ -375,6 +506,20 @@ def format_report(report: dict[str, Any]) -> str:
             f"{pct(q['service_level']):>7}%{asa:>9}{pct(q['abandonment_rate']):>9}"
             f"{pct(q['occupancy']):>9}"
         )
+    bookings = report.get("bookings")
+    if bookings:
+        lines.append("appointments (wait counted from T; on time: ahead of walk-ins)")
+        lines.append(
+            f"{'queue':<16}{'booked':>9}{'no-show':>9}{'on time':>9}{'late':>9}"
+            f"{'answered':>9}{'SL':>8}{'ASA s':>9}"
+        )
+        for name, q in bookings.items():
+            asa = "-" if q["asa_s"] is None else f"{q['asa_s']:.1f}"
+            lines.append(
+                f"{name:<16}{q['booked']:>9}{q['no_show']:>9}{q['checked_in_on_time']:>9}"
+                f"{q['checked_in_late']:>9}{q['answered']:>9}{pct(q['service_level']):>7}%"
+                f"{asa:>9}"
+            )
     lines.append("SL: answered within each queue's service_level_s (default 60 s) / answered")
     ec = report.get("erlang_c")
     if ec is not None:

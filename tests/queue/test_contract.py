@@ -11,7 +11,8 @@ import pytest
 
 from tests.queue.conftest import T0, FakeClock, Harness, Recorder
 from vtax.errors import DomainError
-from vtax.queue import QueueBook, QueueEngine, QueueRefusal
+from vtax.queue import QueueBook, QueueEngine, QueueRefusal, Ticket
+from vtax.queue.model import BOOKED_PRIORITY
 
 # ---- offers, accept, order -------------------------------------------------------------
 
@@ -486,3 +487,97 @@ async def test_two_nodes_never_double_offer_and_timers_fire_once(make_kv):
     open_offers = [o for e in events for _, o, _ in e.offers if o.created_at > T0]
     assert len({o.agent_id for o in open_offers}) == len(open_offers) == 20
     assert len({o.ticket_id for o in open_offers}) == 20
+
+
+# ---- appointments ----------------------------------------------------------------------------
+
+
+def booked(q: Harness, t_at: float, on_time: bool = True) -> Ticket:
+    """A checked-in appointment: joins with T as its join time (docs/appointments.md)."""
+    t = q.ticket(priority=BOOKED_PRIORITY if on_time else 0)
+    t.joined_at, t.booking_id, t.booked_on_time = t_at, "booking-" + t.id, on_time
+    return t
+
+
+async def test_a_ticket_keeps_its_booking_on_the_backend(q: Harness):
+    t = booked(q, q.clock() + 300)
+    await q.engine.join(t)
+    stored = await q.engine.ticket(t.id)
+    assert stored is not None
+    assert (stored.booking_id, stored.booked_on_time, stored.priority) == (
+        t.booking_id, True, BOOKED_PRIORITY,
+    )  # fmt: skip
+    walk_in = await q.join()
+    plain = await q.engine.ticket(walk_in.id)
+    assert plain is not None and (plain.booking_id, plain.booked_on_time) == ("", False)
+
+
+async def test_on_time_bookings_go_ahead_of_walk_ins_by_their_time(q: Harness):
+    long_wait = await q.join()
+    await q.at(3600)  # waited an hour: more than any aging
+    elderly = await q.join(priority=1)
+    later = booked(q, q.clock() + 240)  # T in 4 minutes (an early check-in)
+    sooner = booked(q, q.clock() + 60)  # checks in after `later`, its T comes first
+    await q.engine.join(later)
+    await q.engine.join(sooner)
+    late = booked(q, q.clock(), on_time=False)  # after T + late: a walk-in, no priority
+    await q.engine.join(late)
+    positions = [(await q.engine.estimate(t.id))[0] for t in (sooner, later, long_wait)]
+    assert positions == [1, 2, 3]
+    for name in ("a1", "a2", "a3", "a4", "a5"):
+        await q.agent(name)
+    assert [t.id for _, _, t in q.events.offers] == [
+        sooner.id, later.id, long_wait.id, elderly.id, late.id,
+    ]  # fmt: skip
+    offered = q.events.offers[0][2]
+    assert offered.booking_id == sooner.booking_id
+
+
+@pytest.mark.parametrize("book", [book_with(max_length=1)], indirect=True)
+async def test_an_on_time_booking_is_not_refused_by_the_queue_length(q: Harness):
+    await q.join()
+    with pytest.raises(QueueRefusal):
+        await q.join()
+    t = booked(q, q.clock() + 60)
+    await q.engine.join(t)  # its seat was planned
+    assert (await q.engine.estimate(t.id))[0] == 1
+
+
+async def test_a_held_ticket_keeps_its_place_away_and_is_offered_once_back(q: Harness):
+    """A callback (docs/appointments.md): the ticket is not offered while held, a dropped
+    connection does not abandon it, its place and wait stand; released, it is offered."""
+    t = await q.join()
+    behind = await q.join()
+    await q.agent("a1", available=False)
+    held = await q.engine.hold(t.id, t.taxpayer_id, True)
+    assert held.held and (await q.engine.estimate(t.id))[0] == 1
+    with pytest.raises(DomainError):
+        await q.engine.hold(t.id, "someone-else", False)
+    assert t.conn_id is not None
+    await q.engine.taxpayer_dropped(t.taxpayer_id, t.conn_id)
+    await q.at(3600)  # far past the connection grace
+    assert q.events.left == []
+    await q.engine.set_status("a1", "available")
+    assert [tk.id for _, _, tk in q.events.offers] == [behind.id]  # not the held one
+    await q.engine.accept("a1", q.events.last_offer("a1").id)
+    assert (await q.engine.estimate(t.id))[0] == 1
+    await q.engine.rejoin(t.id, t.taxpayer_id, "conn-back")
+    assert len(q.events.offers) == 1  # back on the page, still held: not offered
+    await q.agent("a2")
+    assert len(q.events.offers) == 1
+    released = await q.engine.hold(t.id, t.taxpayer_id, False)
+    assert not released.held
+    assert [tk.id for _, _, tk in q.events.offers] == [behind.id, t.id]
+
+
+async def test_a_released_ticket_that_is_away_gets_the_connection_grace(q: Harness):
+    t = await q.join()
+    await q.engine.hold(t.id, t.taxpayer_id, True)
+    assert t.conn_id is not None
+    await q.engine.taxpayer_dropped(t.taxpayer_id, t.conn_id)
+    await q.at(600)
+    await q.engine.hold(t.id, t.taxpayer_id, False)  # the callback ended, nobody came back
+    await q.at(30)
+    assert q.events.left == []
+    await q.at(31)  # the grace (60 s) from the release
+    assert q.events.left == [(t.id, "disconnected")]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from signaling.cli import main
-from vtax.simulate import SimConfig, Simulation, erlang_c, erlang_c_wait_s
+from vtax.simulate import SimConfig, Simulation, erlang_c, erlang_c_wait_s, format_report
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -71,3 +71,49 @@ def test_a_bad_config_is_refused_clearly(tmp_path, capsys):
     bad.write_text("tickets = -1\nstreams = []\nagents = []\n")
     assert main(["simulate", str(bad)]) == 2
     assert "tickets" in capsys.readouterr().err
+
+
+async def test_bookings_go_ahead_and_take_from_the_walk_ins_service_level():
+    """Appointments in the simulation: the same walk-ins (same seed) wait longer when half or
+    all of the slots' seats are booked; on-time bookings, ahead of them, wait less; every
+    booking is counted once (no-show, on time or late) and every one that came is served."""
+
+    def config(share: float) -> SimConfig:
+        return SimConfig.model_validate(
+            {
+                "seed": 3,
+                "tickets": 3000,
+                "warmup_tickets": 100,
+                "streams": [{"category": "invoices", "per_hour": 16, "handle_s": 300}],
+                "agents": [{"count": 3, "skills": {"invoices": 3}}],
+                "bookings": [
+                    {"category": "invoices", "slot_s": 1800, "seats": 4,
+                     "booked_share": share, "no_show_rate": 0.1}
+                ],
+            }
+        )  # fmt: skip
+
+    runs = {share: await Simulation(config(share)).run() for share in (0.0, 1.0)}
+    none, full = runs[0.0], runs[1.0]
+    assert none["bookings"]["invoices"]["booked"] == 0
+    walk_in, booked = full["queues"]["invoices"], full["bookings"]["invoices"]
+    assert walk_in["asa_s"] > none["queues"]["invoices"]["asa_s"] * 1.5
+    assert walk_in["service_level"] < none["queues"]["invoices"]["service_level"]
+    assert booked["asa_s"] < walk_in["asa_s"]
+    assert booked["booked"] == (
+        booked["no_show"] + booked["checked_in_on_time"] + booked["checked_in_late"]
+    )
+    assert booked["answered"] == booked["arrived"] > 0
+    assert 0.05 < booked["no_show"] / booked["booked"] < 0.15
+    assert "erlang_c" not in full
+    text = format_report(full)
+    assert "appointments" in text and re.search(r"(?m)^invoices\s+\d+\s+\d+\s+\d+", text)
+
+
+def test_the_appointments_example_runs(tmp_path, capsys):
+    text = (EXAMPLES / "simulate-appointments.toml").read_text()
+    small = tmp_path / "appointments.toml"
+    small.write_text(re.sub(r"(?m)^tickets = .*$", "tickets = 500", text))
+    assert main(["simulate", str(small)]) == 0
+    out, _ = capsys.readouterr()
+    assert "appointments (wait counted from T" in out

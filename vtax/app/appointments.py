@@ -19,6 +19,7 @@ from typing import Any
 from vtax.app.ports import Caller, Notifier
 from vtax.appointments import callbacks as callback_policy
 from vtax.appointments.bookings import BookingRequest, BookingRules, Bookings, Strikes
+from vtax.appointments.calendar import CalendarYear
 from vtax.appointments.callback_store import Callbacks
 from vtax.appointments.figures import figures
 from vtax.appointments.planning import Planning
@@ -34,6 +35,7 @@ from vtax.contract.appointments import (
     BookingOut,
     BookingsOut,
     CalendarYearOut,
+    CalendarYearsOut,
     CallbackFiguresOut,
     CallbackIn,
     CallbackNotice,
@@ -391,7 +393,18 @@ class Appointments:
 
     async def import_calendar(self, caller: Caller, raw: bytes) -> CalendarYearOut:
         _require(caller, "supervisor")
-        year = await self.planning.import_year(raw, caller.actor, self.now())
+        return self._year(await self.planning.import_year(raw, caller.actor, self.now()))
+
+    async def calendar_years(self, caller: Caller) -> CalendarYearsOut:
+        """The years in force, so staff see which are provisional (slots name those days)."""
+        _require(caller, *STAFF)
+        calendar = await self.planning.calendar()
+        return CalendarYearsOut(
+            years=[self._year(calendar.years[y]) for y in sorted(calendar.years)]
+        )
+
+    @staticmethod
+    def _year(year: CalendarYear) -> CalendarYearOut:
         return CalendarYearOut(
             year=year.year,
             status=year.status,
@@ -498,6 +511,15 @@ class Appointments:
                 cb.taxpayer_id, CallbackNotice(ticket_id=ticket_id, window_ends_at=self._time(ends))
             )
         return True
+
+    async def callbacks_waiting(self) -> list[str]:
+        """The tickets whose callbacks wait for their notice (the queue reports where they
+        stand with `callback_position`)."""
+        return [cb.ticket_id for cb in await self.callbacks.waiting(self.now())]
+
+    async def callback_gone(self, ticket_id: str) -> None:
+        """The ticket left the queue (served elsewhere, left, timed out): its callback ends."""
+        await self.callbacks.cancel(ticket_id, self.now())
 
     async def callback_tick(self) -> list[str]:
         """Windows that ran out: the tickets to take out of the queue (abandoned)."""

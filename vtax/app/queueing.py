@@ -42,6 +42,8 @@ class QueueNotices:
         self.agent_state_hooks: list[AgentStateHook] = []
         # Called with every statistics push (the figures the engine computed).
         self.stats_hooks: list[Callable[[dict[str, Any]], Awaitable[None]]] = []
+        # Called when a ticket leaves the queue unserved: (ticket, reason).
+        self.left_hooks: list[Callable[[Ticket, str], Awaitable[None]]] = []
 
     async def offer_new(self, agent: AgentState, offer: Offer, ticket: Ticket) -> None:
         await self.records.offered(ticket.session_id, agent.id, at(offer.created_at))
@@ -69,6 +71,8 @@ class QueueNotices:
         await self.records.abandoned(ticket.session_id, at(when), reason)
         message = se.QueueLeft(ticket_id=ticket.id, reason=reason)  # type: ignore[arg-type]
         await self.notifier.to_user(ticket.taxpayer_id, message)
+        for hook in self.left_hooks:
+            await hook(ticket, reason)
 
     async def agent_status(self, agent: AgentState) -> None:
         message = se.AgentStatusChanged(status=agent.status, reason=agent.reason)
@@ -107,6 +111,8 @@ class Queueing:
         self.accounts = accounts
         self.catalog = catalog
         self.notifier = notifier
+        # Called once an agent accepted a ticket and its session started: (ticket, session_id).
+        self.accepted_hooks: list[Callable[[Ticket, str], Awaitable[None]]] = []
 
     # ---- presence ------------------------------------------------------------------------
 
@@ -203,6 +209,8 @@ class Queueing:
         ticket = await self.engine.accept(caller.subject, p.offer_id)
         # The taxpayer's connection may be on another node: the call reaches it by its id.
         session_id = await self.calls.start(ticket, caller)
+        for hook in self.accepted_hooks:
+            await hook(ticket, session_id)
         return ce.Accepted(session_id=session_id)
 
     async def reject(self, caller: Caller, p: ce.OfferReject) -> ce.Done:

@@ -138,6 +138,19 @@ class Callbacks:
                 out.append((cb.ticket_id, action))
         return out
 
+    async def waiting(self, now: datetime, limit: int = 500) -> list[Callback]:
+        """Callbacks waiting for their notice (past any retry delay): the queue reports their
+        tickets' positions (`on_position`)."""
+        async with self._sessions() as db:
+            rows = await db.execute(
+                select(CallbackRow)
+                .where(CallbackRow.state == "waiting")
+                .order_by(CallbackRow.requested_at)
+                .limit(limit)
+            )
+            found = [_record(r) for r in rows.scalars()]
+        return [cb for cb in found if cb.notify_after <= now.timestamp()]
+
     async def connect(self, ticket_id: str, now: datetime) -> Callback | None:
         """The taxpayer is back on the page: the ticket may be offered again."""
         cb = await self.get(ticket_id)

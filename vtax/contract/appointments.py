@@ -1,7 +1,7 @@
 """Messages of appointments (预约) and callbacks: the bodies the pages send and the answers
 the use cases give (vtax/app/appointments.py). Times are ISO 8601 in the service time zone
-(with its offset), days are that zone's. Not yet registered as endpoints or events: the
-wiring (REST routes, Socket.IO events) names them (docs/appointments.md, "Wiring")."""
+(with its offset), days are that zone's. The REST endpoints are in vtax/contract/endpoints.py,
+the Socket.IO events in client_events.py / server_events.py (docs/appointments.md)."""
 
 from __future__ import annotations
 
@@ -20,10 +20,10 @@ from vtax.contract.base import (
     Note,
     Out,
     Query,
+    ServerEvent,
     Sha256,
     Timestamp,
 )
-from vtax.contract.server_events import ServerEvent
 
 PageLocale = Literal["zh-CN", "zh-HK", "en", "pt"]
 SlotId = Annotated[
@@ -106,7 +106,7 @@ class BookingListQuery(Query):
 class StaffingPlanIn(Message):
     """The supervisors' staffing plan, replaced as a whole."""
 
-    periods: Annotated[list[StaffingPeriod], Field(max_length=5000)]
+    periods: Annotated[list[StaffingPeriod], Field(max_length=300)]  # fits a 64 KiB body
 
 
 class FiguresQuery(Query):
@@ -191,6 +191,19 @@ class StaffBookingOut(BookingOut):
     blocked: bool
 
 
+class BookingDetail(BookingOut):
+    """One booking as its reader may see it: staff get the taxpayer and the strikes (the agent
+    reads them before accepting the ticket); for the taxpayer these are null."""
+
+    taxpayer_id: str | None = Field(None, description="staff only")
+    strikes: int | None = Field(None, description="staff only: strikes this month, net")
+    blocked: bool | None = Field(None, description="staff only: booking is blocked")
+
+
+class StaffBookingsOut(Out):
+    bookings: list[StaffBookingOut]
+
+
 class CheckInOut(Out):
     """How the booking enters the live queue (the wiring enqueues the ticket with these)."""
 
@@ -215,6 +228,12 @@ class CalendarYearOut(Out):
     source: str
     days_off: int
     working_weekend_days: int
+
+
+class CalendarYearsOut(Out):
+    """The calendar years in force (shipped, or imported over the shipped file of the year)."""
+
+    years: list[CalendarYearOut]
 
 
 class StaffingPlanOut(Out):
@@ -254,7 +273,7 @@ class FiguresOut(Out):
     callbacks: CallbackFiguresOut
 
 
-# ---- pushes (to be registered in SERVER_EVENTS by the wiring) -----------------------------------
+# ---- pushes (registered in SERVER_EVENTS) --------------------------------------------------------
 
 
 class AppointmentUpdate(ServerEvent):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import date
 from functools import cache
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     AfterValidator,
@@ -166,3 +166,10 @@ Channel = catalog_code("channel", "unknown_channel", "channel")
 CatalogItemCode = catalog_code("item", "unknown_item", "catalog item")
 # Error types raised by validation that are answered with their own code, not invalid_payload.
 CODED_ERRORS = frozenset({"unknown_category", "unknown_language", "unknown_channel"})
+
+
+class ServerEvent(Out):
+    """A server -> client event; `to` says who receives it (for the docs)."""
+
+    event: ClassVar[str]
+    to: ClassVar[str]

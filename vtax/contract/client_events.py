@@ -11,6 +11,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import ConfigDict, Field, StringConstraints
 
+from vtax.contract.appointments import BookingOut, CallbackOut, PageLocale, Phone
 from vtax.contract.base import (
     CatalogItemCode,
     Category,
@@ -22,6 +23,7 @@ from vtax.contract.base import (
     Out,
     Score,
     ShortText,
+    Timestamp,
     Whole,
 )
 from vtax.contract.server_events import RelayedSignal, SessionStartFields
@@ -391,6 +393,50 @@ class RecorderSaved(ClientEvent):
     status: Literal["complete", "interrupted"]
 
 
+# ---- appointments and callbacks (docs/appointments.md) ----------------------------------------
+
+
+class CheckedIn(Out):
+    """The booking is checked in and its ticket waits in the live queue: on time (inside
+    [T - early, T + late]) ahead of the walk-ins of its line, its wait counted from T;
+    later, as a walk-in."""
+
+    booking: BookingOut
+    verdict: Literal["on_time", "walk_in"]
+    joined_at: Timestamp = Field(description="the ticket's join time: T when on time")
+    ticket_id: str
+    position: int = Field(description="tickets ahead in the same category and language")
+    eta_s: float = Field(description="estimated wait (docs/routing.md)")
+
+
+class AppointmentCheckIn(ClientEvent):
+    """The taxpayer is at the page at the booked time (from T - early): the booking is
+    checked in and joins the queue of its category and language (`queue:update` follows as
+    for `queue:join`). `too_early` before the window, `invalid_state` when it is not
+    approved, `already_queued` while another ticket waits."""
+
+    event = "appointment:check_in"
+    roles = ("taxpayer",)
+    answer = CheckedIn
+    limit = "join"
+
+    booking_id: Id
+
+
+class CallbackRequest(ClientEvent):
+    """Ask to be called back instead of waiting on the page: the ticket keeps its place and
+    `callback:turn` (and a text, with a phone) says when to come back. Only for the caller's
+    waiting ticket, when the estimated wait is long or the queue is closed."""
+
+    event = "callback:request"
+    roles = ("taxpayer",)
+    answer = CallbackOut
+
+    ticket_id: Id
+    phone: Phone | None = None
+    locale: PageLocale = "zh-CN"
+
+
 CLIENT_EVENTS: tuple[type[ClientEvent], ...] = (
     QueueJoin,
     QueueRejoin,
@@ -409,4 +455,6 @@ CLIENT_EVENTS: tuple[type[ClientEvent], ...] = (
     RecorderHello,
     RecorderJoin,
     RecorderSaved,
+    AppointmentCheckIn,
+    CallbackRequest,
 )

@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from vtax.contract import appointments as ap
 from vtax.contract import http, identity, review
 from vtax.contract.client_events import (
     CheckBody,
@@ -90,6 +91,206 @@ BACKCHANNEL_CONTENT = {
         }
     }
 }
+
+APID = "/api/appointments/{booking_id}"
+CALENDAR_CONTENT = {
+    "application/json": {
+        "schema": {"type": "object"},
+        "description": "a calendar year file (vtax/data/calendar-YYYY.json's shape), at most 64 KiB",
+    }
+}
+MATERIAL_MEDIA = {m: "the material" for m in ("application/pdf", "image/png", "image/jpeg")}
+MATERIAL_MEDIA["image/webp"] = "the material"
+# Appointments (docs/appointments.md). The paths without a parameter come before
+# `{booking_id}` (aiohttp matches in this order).
+APPOINTMENTS: tuple[Endpoint, ...] = (
+    Endpoint(
+        "appointment_slots",
+        "GET",
+        "/api/appointments/slots",
+        "Bookable slots of a category and language, with their remaining seats",
+        roles=ALL_ROLES,
+        query=ap.SlotQuery,
+        response=ap.SlotsOut,
+        tags=("appointments",),
+    ),
+    Endpoint(
+        "appointment_review_list",
+        "GET",
+        "/api/appointments/review",
+        "Staff: a day's bookings by state (default: those waiting for pre-review)",
+        roles=STAFF,
+        query=ap.BookingListQuery,
+        response=ap.StaffBookingsOut,
+        tags=("appointments",),
+    ),
+    Endpoint(
+        "appointment_staffing",
+        "GET",
+        "/api/appointments/staffing",
+        "The staffing plan the slots are made from",
+        roles=STAFF,
+        query=review.NoQuery,
+        response=ap.StaffingPlanOut,
+        tags=("appointments",),
+    ),
+    Endpoint(
+        "appointment_set_staffing",
+        "PUT",
+        "/api/appointments/staffing",
+        "Replace the staffing plan (supervisors)",
+        roles=SUPERVISOR,
+        body=ap.StaffingPlanIn,
+        response=ap.StaffingPlanOut,
+        tags=("appointments",),
+        errors=(413,),
+    ),
+    Endpoint(
+        "appointment_calendar_years",
+        "GET",
+        "/api/appointments/calendar",
+        "The working-day calendar years in force: official or provisional, and their source",
+        roles=STAFF,
+        query=review.NoQuery,
+        response=ap.CalendarYearsOut,
+        tags=("appointments",),
+    ),
+    Endpoint(
+        "appointment_calendar",
+        "PUT",
+        "/api/appointments/calendar",
+        "Import a working-day calendar year (holidays, adjusted working weekends)",
+        roles=SUPERVISOR,
+        request_content=CALENDAR_CONTENT,
+        response=ap.CalendarYearOut,
+        tags=("appointments",),
+        errors=(413,),
+    ),
+    Endpoint(
+        "appointment_figures",
+        "GET",
+        "/api/appointments/figures",
+        "Bookings per day, pre-review outcomes, no-shows, on-time starts, callbacks",
+        roles=SUPERVISOR,
+        query=ap.FiguresQuery,
+        response=ap.FiguresOut,
+        tags=("appointments",),
+    ),
+    Endpoint(
+        "appointment_strikes",
+        "GET",
+        "/api/appointments/strikes/{taxpayer_id}",
+        "A taxpayer's no-show strikes this month and whether booking is blocked (the "
+        "taxpayer: their own only)",
+        roles=ALL_ROLES,
+        query=review.NoQuery,
+        response=ap.StrikesOut,
+        tags=("appointments",),
+        errors=(404,),
+    ),
+    Endpoint(
+        "appointment_lift_block",
+        "POST",
+        "/api/appointments/strikes/{taxpayer_id}/lift",
+        "Staff lift a taxpayer's booking block (audited, with a reason)",
+        roles=STAFF,
+        body=ap.LiftBlockIn,
+        response=ap.StrikesOut,
+        tags=("appointments",),
+        errors=(404, 409, 413),
+    ),
+    Endpoint(
+        "appointment_book",
+        "POST",
+        "/api/appointments",
+        "Book a slot with the business and the question (201)",
+        roles=("taxpayer",),
+        body=ap.BookIn,
+        response=ap.BookingOut,
+        status=201,
+        tags=("appointments",),
+        errors=(409, 413),
+    ),
+    Endpoint(
+        "appointment_mine",
+        "GET",
+        "/api/appointments",
+        "The calling taxpayer's bookings",
+        roles=("taxpayer",),
+        query=review.NoQuery,
+        response=ap.BookingsOut,
+        tags=("appointments",),
+    ),
+    Endpoint(
+        "appointment_get",
+        "GET",
+        APID,
+        "One booking: the taxpayer's own, or any for staff (with the strikes)",
+        roles=ALL_ROLES,
+        query=review.NoQuery,
+        response=ap.BookingDetail,
+        tags=("appointments",),
+        errors=(404,),
+    ),
+    Endpoint(
+        "appointment_cancel",
+        "POST",
+        APID + "/cancel",
+        "Cancel a booking (the taxpayer: not within the cut-off before T)",
+        roles=ALL_ROLES,
+        body=ap.CancelIn,
+        response=ap.BookingOut,
+        tags=("appointments",),
+        errors=(404, 409, 413),
+    ),
+    Endpoint(
+        "appointment_reschedule",
+        "POST",
+        APID + "/reschedule",
+        "Move the booking to another slot of its category (all or nothing)",
+        roles=("taxpayer",),
+        body=ap.RescheduleIn,
+        response=ap.BookingOut,
+        tags=("appointments",),
+        errors=(404, 409, 413),
+    ),
+    Endpoint(
+        "appointment_attach",
+        "POST",
+        APID + "/materials",
+        "Attach a material (PDF or image) to the booking (201)",
+        roles=("taxpayer",),
+        query=review.UploadQuery,
+        request_content=UPLOAD_CONTENT,
+        response=ap.MaterialOut,
+        status=201,
+        tags=("appointments",),
+        errors=(404, 409, 413, 415),
+    ),
+    Endpoint(
+        "appointment_material",
+        "GET",
+        APID + "/materials/{material_id}",
+        "A material's bytes (its taxpayer, staff); X-Content-SHA256",
+        roles=ALL_ROLES,
+        query=review.NoQuery,
+        produces=MATERIAL_MEDIA,
+        tags=("appointments",),
+        errors=(404,),
+        headers={"X-Content-SHA256": "the material's SHA-256 (hex)"},
+    ),
+    Endpoint(
+        "appointment_pre_review",
+        "POST",
+        APID + "/review",
+        "Pre-review: take the booking up, approve it, send it online or reject it",
+        roles=STAFF,
+        body=ap.PreReviewIn,
+        response=ap.StaffBookingOut,
+        tags=("appointments",),
+        errors=(404, 409, 413),
+    ),
+)
 
 ENDPOINTS: tuple[Endpoint, ...] = (
     # ---- sign-in, catalog, meta
@@ -615,4 +816,5 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         tags=("kiosks",),
         headers=NO_STORE,
     ),
+    *APPOINTMENTS,
 )

@@ -6,22 +6,17 @@ docs/protocol.md and the generated TypeScript declarations say."""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
+from vtax.contract.appointments import AppointmentUpdate, CallbackNotice
 from vtax.contract.base import AgentStatus, Out, Timestamp
+from vtax.contract.base import ServerEvent as ServerEvent  # defined there (no import cycle)
 
 
 def absent_if_none(value: Any) -> bool:
     return value is None
-
-
-class ServerEvent(Out):
-    """A server -> client event; `to` says who receives it (for the docs)."""
-
-    event: ClassVar[str]
-    to: ClassVar[str]
 
 
 # ---- the queue ---------------------------------------------------------------------------------
@@ -74,6 +69,9 @@ class TicketView(Out):
     channel: str
     question: str
     waited_s: float
+    booking_id: str | None = Field(
+        None, description="an appointment's ticket: GET /api/appointments/{id} shows its business"
+    )
 
 
 class OfferNew(ServerEvent):
@@ -367,4 +365,6 @@ SERVER_EVENTS: tuple[type[ServerEvent], ...] = (
     RecordingState,
     RecordingJobOut,
     RecordingStop,
+    AppointmentUpdate,
+    CallbackNotice,
 )

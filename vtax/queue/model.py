@@ -21,7 +21,11 @@ AGENT_STATUSES: tuple[AgentStatus, ...] = (
 )
 # Priority classes a taxpayer may declare at join; the number is the priority level.
 PRIORITY_CLASSES: dict[str, int] = {"normal": 0, "elderly": 1, "accessibility": 1}
-PRIORITY_LEVELS: tuple[int, ...] = (0, 1)
+# An appointment checked in on time (inside [T - early, T + late]) is served at the level
+# above every class, by its time T, before the walk-ins of its line however long they waited
+# (docs/appointments.md); it is never a class a taxpayer declares.
+BOOKED_PRIORITY = 2
+PRIORITY_LEVELS: tuple[int, ...] = (0, 1, BOOKED_PRIORITY)
 # A taxpayer an agent transferred to another queue is served at level 1 there (counted as
 # `aging_s` of waiting), so they do not start again from the back of the line.
 TRANSFER_PRIORITY = 1
@@ -70,6 +74,9 @@ class Ticket:
     offer_id: str | None = None  # the offer that currently reserves it
     conn_id: str | None = None  # the taxpayer connection waiting; None while dropped
     dropped_at: float | None = None  # when the connection dropped (grace runs from here)
+    booking_id: str = ""  # the appointment it came from ("" for a walk-in)
+    booked_on_time: bool = False  # checked in inside [T - early, T + late]: ahead of walk-ins
+    held: bool = False  # a callback keeps the place: not offered, not dropped while away
 
     def to_fields(self) -> dict[str, str]:
         return {
@@ -85,6 +92,9 @@ class Ticket:
             "offer_id": self.offer_id or "",
             "conn_id": self.conn_id or "",
             "dropped_at": "" if self.dropped_at is None else repr(self.dropped_at),
+            "booking_id": self.booking_id,
+            "booked_on_time": "1" if self.booked_on_time else "",
+            "held": "1" if self.held else "",
         }
 
     @classmethod
@@ -102,6 +112,9 @@ class Ticket:
             offer_id=f.get("offer_id") or None,
             conn_id=f.get("conn_id") or None,
             dropped_at=float(f["dropped_at"]) if f.get("dropped_at") else None,
+            booking_id=f.get("booking_id") or "",
+            booked_on_time=f.get("booked_on_time") == "1",
+            held=f.get("held") == "1",
         )
 
 

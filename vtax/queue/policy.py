@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from vtax.queue.model import AgentState, Ticket
+from vtax.queue.model import BOOKED_PRIORITY, AgentState, Ticket
 from vtax.queue.queues import QueueBook, QueueConfig, Strategy
 
 DEFAULT_AGING_S = 120.0
@@ -43,9 +43,16 @@ def eligible(agent: AgentState, ticket: Ticket, min_level: int = 1) -> bool:
     return min_level == 0 or agent.level(ticket.category) >= max(min_level, 1)
 
 
+BOOKED_AHEAD_S = 1e10  # ~317 years: more than any aging, and floats keep microseconds
+
+
 def ticket_score(joined_at: float, priority: int, aging_s: float = DEFAULT_AGING_S) -> float:
     """Order of service: earlier is first. A priority level counts as `aging_s` of waiting,
-    so priority goes first yet a normal ticket that waited `aging_s` longer goes before it."""
+    so priority goes first yet a normal ticket that waited `aging_s` longer goes before it.
+    An on-time appointment (`BOOKED_PRIORITY`) goes before every other ticket of its line, in
+    the order of the booked times (its `joined_at` is T)."""
+    if priority >= BOOKED_PRIORITY:
+        return joined_at - BOOKED_AHEAD_S
     return joined_at - priority * aging_s
 
 

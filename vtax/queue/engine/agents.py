@@ -144,7 +144,7 @@ class Agents(EngineCore):
             agent.offer_id, agent.session_id = None, ticket.session_id
             agent.answered_at, agent.ticket_category = now, ticket.category
             self._set_status(tx, step, agent, "busy", "", now)
-            waited = now - ticket.joined_at
+            waited = max(now - ticket.joined_at, 0.0)  # a booking served before its T
             self._count(
                 tx,
                 ticket.category,

@@ -235,6 +235,8 @@ class EngineCore(ABC):
             step.notes.append(lambda: self._events.agent_status(snapshot))
 
     def _make_ready(self, tx: Tx, step: _Step, ticket: Ticket) -> None:
+        if ticket.held:  # a callback: offered once the taxpayer is back (`hold(..., False)`)
+            return
         tx.zadd(
             keys.ready(ticket.category, ticket.language, ticket.priority),
             {ticket.id: ticket.joined_at},

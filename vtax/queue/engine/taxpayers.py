@@ -20,8 +20,8 @@ class Taxpayers(EngineCore):
             nxt = config.hours.next_opening(now)
             when = f"; it opens at {nxt.isoformat()}" if nxt else ""
             return QueueRefusal("queue_closed", f"the {ticket.category} queue is closed{when}", nxt)
-        if config.max_wait_s is None and config.join_when_unstaffed:
-            return None
+        if ticket.booked_on_time or (config.max_wait_s is None and config.join_when_unstaffed):
+            return None  # an on-time appointment's seat was planned: no wait/length refusal
         counts = await self._counts(ticket.category, ticket.language)
         staffed = sum(counts.values())
         if not config.join_when_unstaffed and staffed == 0:
@@ -56,7 +56,7 @@ class Taxpayers(EngineCore):
             held = await tx.get(keys.taxpayer(ticket.taxpayer_id))
             if held and await tx.hgetall(keys.ticket(held)):
                 raise DomainError("already_queued", "you are already waiting in the queue")
-            if config.max_length is not None:
+            if config.max_length is not None and not ticket.booked_on_time:
                 if await tx.zcard(keys.waiting(ticket.category)) >= config.max_length:
                     raise QueueRefusal(
                         "queue_full",
@@ -148,7 +148,7 @@ class Taxpayers(EngineCore):
             ticket.conn_id = None  # gone: withdrawing its offer must not make it ready
             await self._withdraw_by_id(tx, step, ticket.offer_id, "ticket_left", now, ticket=ticket)
             self._drop_ticket(tx, ticket)
-            waited = now - ticket.joined_at
+            waited = max(now - ticket.joined_at, 0.0)  # a booking before its T
             sl = self._config(ticket).service_level_s
             if reason == "timeout":
                 self._count(tx, ticket.category, now, timed_out=1)
@@ -185,14 +185,48 @@ class Taxpayers(EngineCore):
             await self._withdraw_by_id(
                 tx, step, ticket.offer_id, "taxpayer_dropped", now, ticket=ticket
             )
-            tx.zadd(keys.TIMERS, {"grace:" + ticket.id: now + self.grace_s})
+            if not ticket.held:  # a callback keeps the place: no grace runs out
+                tx.zadd(keys.TIMERS, {"grace:" + ticket.id: now + self.grace_s})
             return ticket
 
         ticket = await self._do(tx_drop)
         if ticket is not None:
             self._unwatch(ticket.id)
-            if self.grace_s <= 0:
+            if self.grace_s <= 0 and not ticket.held:
                 await self._grace_over(ticket.id)
+
+    async def hold(self, ticket_id: str, taxpayer_id: str, on: bool) -> Ticket:
+        """A callback keeps the ticket's place while the taxpayer is away (`on`): its wait
+        keeps counting, it is not offered, a dropped connection does not abandon it. Off (the
+        taxpayer is back, or the callback ended): offered again while its connection is here;
+        without one, the connection grace starts now."""
+        now = self._clock()
+
+        async def tx_hold(tx: Tx, step: _Step) -> Ticket:
+            ticket = await self._ticket(tx, ticket_id)
+            if ticket is None or ticket.taxpayer_id != taxpayer_id:
+                raise DomainError("not_found", "no such waiting ticket")
+            if ticket.held == on:
+                return ticket
+            ticket.held = on
+            tx.hset(keys.ticket(ticket.id), {"held": "1" if on else ""})
+            if on:
+                self._unready(tx, ticket)
+                await self._withdraw_by_id(
+                    tx, step, ticket.offer_id, "taxpayer_dropped", now, ticket=ticket
+                )
+                tx.zrem(keys.TIMERS, "grace:" + ticket.id)
+            elif ticket.conn_id is not None:
+                if ticket.offer_id is None:
+                    self._make_ready(tx, step, ticket)
+            else:
+                ticket.dropped_at = now
+                tx.hset(keys.ticket(ticket.id), {"dropped_at": repr(now)})
+                tx.zadd(keys.TIMERS, {"grace:" + ticket.id: now + self.grace_s})
+            return ticket
+
+        ticket: Ticket = await self._do(tx_hold)
+        return ticket
 
     async def waiting_ticket(self, taxpayer_id: str) -> Ticket | None:
         held = await self.kv.get(keys.taxpayer(taxpayer_id))

@@ -112,7 +112,9 @@ class Timers(EngineCore):
     async def _grace_over(self, ticket_id: str) -> None:
         def still_dropped(ticket: Ticket, now: float) -> bool:
             return (
-                ticket.dropped_at is not None and now >= ticket.dropped_at + self.grace_s - EPSILON
+                not ticket.held  # a callback keeps the place while the taxpayer is away
+                and ticket.dropped_at is not None
+                and now >= ticket.dropped_at + self.grace_s - EPSILON
             )
 
         removed = await self._remove(ticket_id, None, "disconnected", check=still_dropped)

@@ -35,9 +35,98 @@ export interface AgentStatusChanged {
   reason: string;
 }
 
+/**
+ * The taxpayer is at the page at the booked time (from T - early): the booking is
+ * checked in and joins the queue of its category and language (`queue:update` follows as
+ * for `queue:join`). `too_early` before the window, `invalid_state` when it is not
+ * approved, `already_queued` while another ticket waits.
+ */
+export interface AppointmentCheckIn {
+  booking_id: string;
+}
+
+/**
+ * A booking of the taxpayer changed state (pre-review result, reminder, no-show...).
+ */
+export interface AppointmentUpdate {
+  booking: BookingOut;
+}
+
+export interface BookingOut {
+  id: string;
+  state: "requested" | "pre_review" | "approved" | "redirected_online" | "rejected" | "reminded" | "checked_in" | "queued" | "served" | "no_show" | "cancelled" | "rescheduled";
+  slot_id: string;
+  category: string;
+  language: string;
+  channel: string;
+  /** ISO 8601 time with its offset */
+  starts_at: string;
+  /** ISO 8601 time with its offset */
+  ends_at: string;
+  day: string;
+  items: Array<string>;
+  question: string;
+  locale: string;
+  /** ISO 8601 time with its offset */
+  created_at: string;
+  review_note: string | null;
+  online_route: string | null;
+  reject_reason: string | null;
+  cancel_reason: string | null;
+  check_in: "on_time" | "walk_in" | null;
+  ticket_id: string | null;
+  rescheduled_from: string | null;
+  rescheduled_to: string | null;
+  materials: Array<MaterialOut>;
+}
+
+/**
+ * The taxpayer's turn is near: come back within the window to connect.
+ */
+export interface CallbackNotice {
+  ticket_id: string;
+  /** ISO 8601 time with its offset */
+  window_ends_at: string;
+}
+
+export interface CallbackOut {
+  ticket_id: string;
+  state: "waiting" | "notified" | "connected" | "abandoned" | "cancelled";
+  attempts: number;
+  window_ends_at: string | null;
+}
+
+/**
+ * Ask to be called back instead of waiting on the page: the ticket keeps its place and
+ * `callback:turn` (and a text, with a phone) says when to come back. Only for the caller's
+ * waiting ticket, when the estimated wait is long or the queue is closed.
+ */
+export interface CallbackRequest {
+  ticket_id: string;
+  phone?: string | null;
+  locale?: "zh-CN" | "zh-HK" | "en" | "pt";
+}
+
 export interface Checked {
   check: "confirmed" | "disputed";
   summary_version: number;
+}
+
+/**
+ * The booking is checked in and its ticket waits in the live queue: on time (inside
+ * [T - early, T + late]) ahead of the walk-ins of its line, its wait counted from T;
+ * later, as a walk-in.
+ */
+export interface CheckedIn {
+  booking: BookingOut;
+  verdict: "on_time" | "walk_in";
+  /** the ticket's join time: T when on time */
+  joined_at: string;
+  ticket_id: string;
+  /** tickets ahead in the same category and language */
+  position: number;
+  /** estimated wait (docs/routing.md) */
+  eta_s: number;
 }
 
 export interface ConsentAnswer {
@@ -108,6 +197,16 @@ export interface LiveSessionView {
 export interface LoopChanged {
   session_id: string;
   step: "summary" | "check" | "rating" | "follow_up" | "delivery_ack";
+}
+
+export interface MaterialOut {
+  id: string;
+  filename: string;
+  media_type: string;
+  size_bytes: number;
+  sha256: string;
+  /** ISO 8601 time with its offset */
+  created_at: string;
 }
 
 export interface MediaParticipant {
@@ -575,6 +674,8 @@ export interface TicketView {
   channel: string;
   question: string;
   waited_s: number;
+  /** an appointment's ticket: GET /api/appointments/{id} shows its business */
+  booking_id: string | null;
 }
 
 export interface Transferred {
@@ -625,6 +726,10 @@ export interface ClientToServerEvents {
   "recorder:join": (payload: RecorderJoin, ack: (answer: Ack<RecorderJoined>) => void) => void;
   /** recorder */
   "recorder:saved": (payload: RecorderSaved, ack: (answer: Ack<Done>) => void) => void;
+  /** taxpayer */
+  "appointment:check_in": (payload: AppointmentCheckIn, ack: (answer: Ack<CheckedIn>) => void) => void;
+  /** taxpayer */
+  "callback:request": (payload: CallbackRequest, ack: (answer: Ack<CallbackOut>) => void) => void;
 }
 
 /** What the server pushes. */
@@ -665,6 +770,10 @@ export interface ServerToClientEvents {
   "recording:job": (payload: RecordingJobOut) => void;
   /** to the session's recorder */
   "recording:stop": (payload: RecordingStop) => void;
+  /** to the booking's taxpayer */
+  "appointment:update": (payload: AppointmentUpdate) => void;
+  /** to the ticket's taxpayer */
+  "callback:turn": (payload: CallbackNotice) => void;
 }
 
 export type ClientEventName = keyof ClientToServerEvents;
@@ -725,6 +834,12 @@ export const CLIENT_EVENT_ROLES = {
   ],
   "recorder:saved": [
     "recorder"
+  ],
+  "appointment:check_in": [
+    "taxpayer"
+  ],
+  "callback:request": [
+    "taxpayer"
   ]
 } as const;
 
