@@ -16,6 +16,7 @@ import socketio
 from aiohttp import web
 
 from signaling import events, observability
+from signaling.assistant_api import add_assistant_routes
 from signaling.context import CONTEXT, AppContext
 from signaling.desk_api import add_desk_routes
 from signaling.http_api import add_routes, check_bound, errors_middleware
@@ -172,6 +173,7 @@ def create_app(settings: Settings, *, migrate_on_start: bool | None = None) -> w
     add_routes(app)
     add_stats_routes(app)  # GET /api/stats/live
     add_desk_routes(app)  # the agent desk
+    add_assistant_routes(app)  # knowledge base, transcripts, suggestions, assistant KPIs
     observability.install(app)  # /metrics
     check_bound(app)  # every endpoint of the contract has its handler
     if settings.redis_url:
@@ -185,6 +187,7 @@ def create_app(settings: Settings, *, migrate_on_start: bool | None = None) -> w
         services.calls.start_background()
         services.queue.start()  # timers, dispatch retries, statistics pushes
         services.folder.start()  # KPI journal -> rollup (vtax/review/rollup.py)
+        await services.start_assistant()  # seed an empty knowledge base, warm the index
         if not sio.manager_initialized:
             # python-socketio starts the pub/sub listener at the first client; start it now so
             # /readyz can watch it and a fresh node hears the others from the first second.

@@ -114,6 +114,9 @@ def test_settings(database_url: str, tmp_path: Any, **overrides: Any) -> Setting
         "join_burst": 1000,
         # Every event and ack answer the server sends is checked against its contract model.
         "validate_outgoing": True,
+        # An empty knowledge base: building the seed's index takes seconds of CPU per node;
+        # the assistant's tests turn the seed on where they need it.
+        "assistant_seed": False,
     }
     values.update(overrides)
     return Settings.from_env({}, **values)

@@ -7,21 +7,30 @@ nothing else chooses a backend."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from vtax import redis_client
 from vtax.accounts import Accounts
 from vtax.app.calls import Calls
+from vtax.app.consultation import Consultations, ConsultationSettings, KnowledgeBase
+from vtax.app.consulting import Consulting
 from vtax.app.desk import Desk
 from vtax.app.loop import ReviewLoop
 from vtax.app.ports import Notifier
 from vtax.app.queueing import Queueing, QueueNotices
 from vtax.app.stats import LiveFigures
+from vtax.assistant.conversations import ConsultationStore
+from vtax.assistant.keeper import IndexKeeper
+from vtax.assistant.seed import ensure_seeded
+from vtax.assistant.store import KbStore
 from vtax.auth import TokenIssuer
 from vtax.catalog import Catalog
 from vtax.config import Settings
@@ -122,10 +131,37 @@ class Services:
     figures: LiveFigures
     desk: Desk
     folder: Folder
+    kb_store: KbStore
+    kb_keeper: IndexKeeper  # this node's retrieval index, following the knowledge base
+    consultations: Consultations
+    knowledge_base: KnowledgeBase
+    consulting: Consulting  # the assistant's conversation with its hand-off into the queue
+    tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    async def start_assistant(self) -> None:
+        """At node start, after the migrations: seed an empty knowledge base (safe on many
+        nodes) and build the index in the background (segmenting the seed takes seconds; the
+        first question waits for it only if it comes sooner)."""
+        if self.settings.assistant_seed:
+            await ensure_seeded(self.kb_store)
+        task = asyncio.create_task(self._warm(), name="assistant-index-warm")
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _warm(self) -> None:
+        try:
+            await self.kb_keeper.refresh(force=True)
+        except Exception:
+            # The first question builds it again (IndexKeeper.index); a node still starts.
+            log.exception("could not build the assistant's index at start")
 
     async def close(self) -> None:
         """Stop background work, then close the backends (the live store closes the shared
         Redis client)."""
+        for task in list(self.tasks):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
         await self.queue.close()
         await self.folder.close()
         await self.calls.close()
@@ -152,6 +188,15 @@ def build(
     figures = LiveFigures(settings, engine, backends.live, notifier)
     notices.stats_hooks.append(figures.push)
     notices.agent_state_hooks.append(_history(records))
+    tz = ZoneInfo(settings.service_timezone)
+    kb_store = KbStore(sessions)
+    keeper = _index_keeper(settings, kb_store)
+    consultations = Consultations(
+        ConsultationStore(sessions),
+        keeper,
+        queues=engine.book,
+        settings=ConsultationSettings(max_failures=settings.assistant_max_failures, timezone=tz),
+    )
     return Services(
         settings=settings,
         backends=backends,
@@ -169,6 +214,27 @@ def build(
         figures=figures,
         desk=Desk(settings, records, backends.live),
         folder=Folder(backends.db, settings.kpi_fold_interval_s),
+        kb_store=kb_store,
+        kb_keeper=keeper,
+        consultations=consultations,
+        knowledge_base=KnowledgeBase(kb_store, timezone=tz),
+        consulting=Consulting(consultations, queueing),
+    )
+
+
+def _index_keeper(settings: Settings, kb_store: KbStore) -> IndexKeeper:
+    embedder = None
+    if settings.assistant_retrieval != "bm25":
+        from vtax.assistant.embedding import E5Embedder  # the `embeddings` extra
+
+        embedder = E5Embedder()
+    return IndexKeeper(
+        kb_store,
+        threshold=settings.assistant_threshold,
+        refresh_s=settings.assistant_refresh_s,
+        mode=settings.assistant_retrieval,
+        embedder=embedder,
+        embedding_threshold=settings.assistant_embedding_threshold,
     )
 
 

@@ -42,6 +42,7 @@ def ticket_view(ticket: Ticket, now: float) -> se.TicketView:
         channel=ticket.channel,
         question=ticket.question,
         waited_s=round(max(now - ticket.joined_at, 0.0), 1),
+        consultation_id=ticket.consultation_id,
     )
 
 

@@ -2,8 +2,8 @@
 conversation (start, ask, feedback, hand-off, close), the agent's suggestions, the
 supervisors' knowledge-base edits, file import/export, unanswered questions and the KPIs.
 
-Not yet registered in endpoints.py / client_events.py: docs/assistant.md lists the routes and
-events the lead binds them to."""
+The Socket.IO events are in client_events.py (`consultation:*`), the REST routes in
+endpoints.py (`# ---- assistant`); docs/assistant.md lists them."""
 
 from __future__ import annotations
 
@@ -76,6 +76,14 @@ class TicketDraft(Out):
     question: str = Field(description="summary, entries shown with scores, whole transcript")
 
 
+class QueuePlace(Out):
+    """Where the hand-off joined the queue (as `queue:join` answers; `queue:update` follows)."""
+
+    ticket_id: str
+    position: int = Field(description="tickets ahead in the same category and language")
+    eta_s: float = Field(description="estimated wait (docs/routing.md)")
+
+
 class HandoffView(Out):
     conversation_id: str
     reason: HandoffReason
@@ -84,6 +92,14 @@ class HandoffView(Out):
     next_open_at: Timestamp | None = Field(None, description="route callback: opening time")
     message: str
     ticket: TicketDraft
+    queued: QueuePlace | None = Field(
+        None, description="route queue: the ticket the hand-off joined the queue with"
+    )
+    queue_refused: str | None = Field(
+        None,
+        description="the queue's refusal (queue_full, wait_too_long, no_agents, ...): the route "
+        "fell back to callback",
+    )
 
 
 class ConsultationView(Out):

@@ -74,6 +74,9 @@ class TicketView(Out):
     channel: str
     question: str
     waited_s: float
+    consultation_id: str | None = Field(
+        None, description="handed off by the assistant: GET /api/consultations/{id}"
+    )
 
 
 class OfferNew(ServerEvent):

@@ -70,6 +70,7 @@ class Ticket:
     offer_id: str | None = None  # the offer that currently reserves it
     conn_id: str | None = None  # the taxpayer connection waiting; None while dropped
     dropped_at: float | None = None  # when the connection dropped (grace runs from here)
+    consultation_id: str | None = None  # the assistant's conversation it was handed off from
 
     def to_fields(self) -> dict[str, str]:
         return {
@@ -85,6 +86,7 @@ class Ticket:
             "offer_id": self.offer_id or "",
             "conn_id": self.conn_id or "",
             "dropped_at": "" if self.dropped_at is None else repr(self.dropped_at),
+            "consultation_id": self.consultation_id or "",
         }
 
     @classmethod
@@ -102,6 +104,7 @@ class Ticket:
             offer_id=f.get("offer_id") or None,
             conn_id=f.get("conn_id") or None,
             dropped_at=float(f["dropped_at"]) if f.get("dropped_at") else None,
+            consultation_id=f.get("consultation_id") or None,
         )
 
 
