@@ -139,8 +139,8 @@ async def kb_import(request: web.Request) -> web.Response:
     q = query(request, cs.KbImportQuery)
     services = _services(request)
     data = await read_file(request, services.settings.documents_max_bytes)
-    if not data:
-        raise ApiError(400, "invalid_payload", "send the knowledge-base file as the body")
+    if not data.lstrip(b" \t\r\n\xef\xbb\xbf").startswith(b"{"):
+        raise ApiError(400, "invalid_payload", "send the knowledge-base file (a JSON object)")
     return _answer(await services.knowledge_base.import_file(_caller(request), data, q))
 
 

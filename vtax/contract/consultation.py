@@ -13,13 +13,26 @@ from typing import Annotated, Literal
 from pydantic import Field, StringConstraints
 
 from vtax.assistant.kb import EntryDraft, EntryKey, KbLanguage, Link
-from vtax.contract.base import Category, Channel, Day, Id, Language, Message, Out, Query, Timestamp
+from vtax.contract.base import (
+    Category,
+    Channel,
+    Day,
+    Id,
+    Language,
+    Message,
+    Out,
+    Query,
+    Timestamp,
+    Whole,
+)
 
 ConversationState = Literal["open", "handed_off", "closed"]
 HandoffReason = Literal["customer_request", "low_confidence", "repeated_failure"]
 HandoffRoute = Literal["queue", "callback"]  # callback: out of hours, a callback/appointment
 TurnKind = Literal["question", "answer", "no_answer", "handoff", "note"]
 Question = Annotated[str, StringConstraints(min_length=1, max_length=500)]
+# The version an edit starts from (an integral JSON number; a database integer).
+Version = Annotated[int, Field(ge=1, le=2_147_483_647, strict=True), Whole]
 
 # ---- the taxpayer's conversation -------------------------------------------------------------
 
@@ -36,7 +49,7 @@ class ConsultationAskIn(Message):
 
 class ConsultationFeedbackIn(Message):
     conversation_id: Id
-    seq: Annotated[int, Field(ge=1, le=10_000, strict=True)] = Field(
+    seq: Annotated[int, Field(ge=1, le=10_000, strict=True), Whole] = Field(
         description="the answer turn voted on"
     )
     helpful: bool
@@ -178,12 +191,12 @@ class KbEntryIn(EntryDraft):
 
 
 class KbEntryUpdateIn(Message):
-    expected_version: Annotated[int, Field(ge=1, strict=True)]
+    expected_version: Version
     entry: EntryDraft
 
 
 class KbRetireIn(Message):
-    expected_version: Annotated[int, Field(ge=1, strict=True)]
+    expected_version: Version
 
 
 class KbListQuery(Query):
@@ -194,6 +207,15 @@ class KbListQuery(Query):
 class KbImportQuery(Query):
     retire_missing: bool = Field(False, description="the file is the whole knowledge base")
     dry_run: bool = Field(False, description="only check the file, change nothing")
+
+
+class KbFileOut(Out):
+    """A knowledge-base file as the export writes it (links inline); the import reads it
+    back (docs/assistant.md, File format)."""
+
+    format: Literal["vtax-kb"]
+    version: Literal[1]
+    entries: list[dict[str, object]] = Field(description="the entries' drafts, as `KbEntryIn`")
 
 
 class KbEntryView(Out):

@@ -553,7 +553,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "The live entries as a knowledge-base file (docs/assistant.md, File format)",
         roles=SUPERVISOR,
         query=review.NoQuery,
-        produces={"application/json": "the file (`vtax-kb`, version 1, links inline)"},
+        response=cs.KbFileOut,
         tags=("assistant",),
         headers={"Content-Disposition": "attachment; filename=vtax-kb.json"},
     ),

@@ -249,6 +249,17 @@ export interface KbEntryView {
   updated_at: string;
 }
 
+/**
+ * A knowledge-base file as the export writes it (links inline); the import reads it
+ * back (docs/assistant.md, File format).
+ */
+export interface KbFileOut {
+  format: "vtax-kb";
+  version: 1;
+  /** the entries' drafts, as `KbEntryIn` */
+  entries: Array<Record<string, unknown>>;
+}
+
 export interface KbHistory {
   key: string;
   versions: Array<KbVersionView>;
@@ -690,7 +701,7 @@ export interface paths {
     post: { path: { key: string }; body: KbRetireIn; response: KbEntryView };
   };
   "/api/kb/export": {
-    get: { response: Blob };
+    get: { response: KbFileOut };
   };
   "/api/kb/import": {
     post: { query: { retire_missing?: boolean; dry_run?: boolean }; body: Record<string, unknown>; response: KbImportView };
