@@ -475,3 +475,22 @@ async def test_transcripts_suggestions_and_figures_over_http(server, clients):
             server, "GET", "/api/stats/consultations", supervisor, params=params
         )
         assert status == 400 and bad["error"]["code"] == "invalid_payload", (params, bad)
+
+
+@pytest.mark.parametrize(
+    "settings_overrides", [{"assistant_rate": 0.01, "assistant_burst": 3, **FAST}]
+)
+async def test_questions_beyond_the_connections_budget_are_refused(server, clients):
+    taxpayer = await clients(server, await server.taxpayer())
+    cid = (await taxpayer.call("consultation:start", {"language": "zh-CN", "channel": "web"}))[
+        "conversation_id"
+    ]
+    acks = [
+        await taxpayer.call("consultation:ask", {"conversation_id": cid, "text": f"发票 {n}"})
+        for n in range(3)
+    ]
+    assert [a["ok"] for a in acks] == [True, True, False]
+    assert acks[-1]["error"]["code"] == "rate_limited"
+    # closing draws from no budget
+    closed = await taxpayer.call("consultation:close", {"conversation_id": cid})
+    assert closed["ok"] and closed["state"] == "closed"
