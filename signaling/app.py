@@ -17,6 +17,7 @@ from aiohttp import web
 
 from signaling import events, observability
 from signaling.appointments_api import add_appointment_routes
+from signaling.assistant_api import add_assistant_routes
 from signaling.context import CONTEXT, AppContext
 from signaling.desk_api import add_desk_routes
 from signaling.http_api import add_routes, check_bound, errors_middleware
@@ -207,6 +208,7 @@ def create_app(settings: Settings, *, migrate_on_start: bool | None = None) -> w
     add_desk_routes(app)  # the agent desk
     add_appointment_routes(app)  # bookings, pre-review, planning (docs/appointments.md)
     add_identity_routes(app)  # sign-in: SMS, OIDC, kiosk; refresh, act-for; staff factor
+    add_assistant_routes(app)  # knowledge base, transcripts, suggestions, assistant KPIs
     observability.install(app)  # /metrics
     check_bound(app)  # every endpoint of the contract has its handler
     if settings.redis_url:
@@ -221,6 +223,7 @@ def create_app(settings: Settings, *, migrate_on_start: bool | None = None) -> w
         services.queue.start()  # timers, dispatch retries, statistics pushes
         services.folder.start()  # KPI journal -> rollup (vtax/review/rollup.py)
         services.appointment_tasks.start()  # texts, no-show sweep, callback windows
+        await services.start_assistant()  # seed an empty knowledge base, warm the index
         if not sio.manager_initialized:
             # python-socketio starts the pub/sub listener at the first client; start it now so
             # /readyz can watch it and a fresh node hears the others from the first second.

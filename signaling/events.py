@@ -39,6 +39,14 @@ def register(hub: Hub, app: Services) -> None:
     hub.use_case(ce.SessionCheck, check)
     hub.use_case(ce.SessionRate, rate)
 
+    # the consultation assistant (docs/assistant.md); hand-offs join the queue
+    consulting = app.consulting
+    hub.use_case(ce.ConsultationStart, consulting.start)
+    hub.use_case(ce.ConsultationAsk, consulting.ask)
+    hub.use_case(ce.ConsultationFeedback, consulting.feedback)
+    hub.use_case(ce.ConsultationHandoff, consulting.hand_off)
+    hub.use_case(ce.ConsultationClose, consulting.close)
+
     async def connected(conn: Connection) -> None:
         caller = caller_of(conn)
         await calls.connected(caller)

@@ -190,6 +190,7 @@ class Hub:
         self.limits = {
             "signal": (settings.signal_rate, settings.signal_burst),
             "join": (settings.join_rate, settings.join_burst),
+            "consult": (settings.assistant_rate, settings.assistant_burst),
         }
         self.rate_limited = 0  # for /metrics
         self.expired_cut = 0  # sockets cut when their token expired

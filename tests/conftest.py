@@ -200,6 +200,9 @@ def test_settings(database_url: str, tmp_path: Any, **overrides: Any) -> Setting
         "login_address_rate": 1000.0,
         "login_address_burst": 1000,
         **CHEAP_PASSWORDS,
+        # An empty knowledge base: building the seed's index takes seconds of CPU per node;
+        # the assistant's tests turn the seed on where they need it.
+        "assistant_seed": False,
     }
     values.update(overrides)
     return Settings.from_env({}, **values)

@@ -23,6 +23,8 @@ from vtax.accounts import Accounts
 from vtax.app.appointments import Appointments, AppointmentSettings
 from vtax.app.booked_queue import BookedQueue
 from vtax.app.calls import Calls
+from vtax.app.consultation import Consultations, ConsultationSettings, KnowledgeBase
+from vtax.app.consulting import Consulting
 from vtax.app.desk import Desk
 from vtax.app.identity import IdentityError
 from vtax.app.identity_wiring import IdentityServices, build_identity
@@ -35,6 +37,10 @@ from vtax.appointments.callback_store import Callbacks
 from vtax.appointments.outbox import Outbox
 from vtax.appointments.planning import Planning
 from vtax.appointments.reminders import ReminderJob
+from vtax.assistant.conversations import ConsultationStore
+from vtax.assistant.keeper import IndexKeeper
+from vtax.assistant.seed import ensure_seeded
+from vtax.assistant.store import KbStore
 from vtax.auth import STAFF_ROLES, Passwords, Principal, TokenIssuer, Unauthorized
 from vtax.catalog import Catalog
 from vtax.config import Settings
@@ -233,11 +239,39 @@ class Services:
                 raise Unauthorized(exc.message) from None
         return principal
 
+    kb_store: KbStore
+    kb_keeper: IndexKeeper  # this node's retrieval index, following the knowledge base
+    consultations: Consultations
+    knowledge_base: KnowledgeBase
+    consulting: Consulting  # the assistant's conversation with its hand-off into the queue
+    tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    async def start_assistant(self) -> None:
+        """At node start, after the migrations: seed an empty knowledge base (safe on many
+        nodes) and build the index in the background (segmenting the seed takes seconds; the
+        first question waits for it only if it comes sooner)."""
+        if self.settings.assistant_seed:
+            await ensure_seeded(self.kb_store)
+        task = asyncio.create_task(self._warm(), name="assistant-index-warm")
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _warm(self) -> None:
+        try:
+            await self.kb_keeper.refresh(force=True)
+        except Exception:
+            # The first question builds it again (IndexKeeper.index); a node still starts.
+            log.exception("could not build the assistant's index at start")
+
     async def close(self) -> None:
         """Stop background work, then close the backends (the live store closes the shared
         Redis client)."""
         await self.appointment_tasks.close()
         await self.identity.aclose()
+        for task in list(self.tasks):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
         await self.queue.close()
         await self.folder.close()
         await self.calls.close()
@@ -293,6 +327,15 @@ def build(
         accounts=accounts,
         on_revoked=on_revoked,
     )
+    tz = ZoneInfo(settings.service_timezone)
+    kb_store = KbStore(sessions)
+    keeper = _index_keeper(settings, kb_store)
+    consultations = Consultations(
+        ConsultationStore(sessions),
+        keeper,
+        queues=engine.book,
+        settings=ConsultationSettings(max_failures=settings.assistant_max_failures, timezone=tz),
+    )
     return Services(
         settings=settings,
         backends=backends,
@@ -314,6 +357,11 @@ def build(
         appointments=appointments,
         booked_queue=BookedQueue(appointments, queueing),
         appointment_tasks=tasks,
+        kb_store=kb_store,
+        kb_keeper=keeper,
+        consultations=consultations,
+        knowledge_base=KnowledgeBase(kb_store, timezone=tz),
+        consulting=Consulting(consultations, queueing),
     )
 
 
@@ -334,6 +382,22 @@ def _appointments(
         hours_of=lambda category: engine.book.of(category).hours,
         notifier=notifier,
         clock=engine._clock,
+    )
+
+
+def _index_keeper(settings: Settings, kb_store: KbStore) -> IndexKeeper:
+    embedder = None
+    if settings.assistant_retrieval != "bm25":
+        from vtax.assistant.embedding import E5Embedder  # the `embeddings` extra
+
+        embedder = E5Embedder()
+    return IndexKeeper(
+        kb_store,
+        threshold=settings.assistant_threshold,
+        refresh_s=settings.assistant_refresh_s,
+        mode=settings.assistant_retrieval,
+        embedder=embedder,
+        embedding_threshold=settings.assistant_embedding_threshold,
     )
 
 

@@ -263,6 +263,12 @@ class Settings(BaseModel):
     assistant_seed: bool = Field(
         True, description="Import the shipped seed knowledge base into an empty one at start."
     )
+    assistant_rate: float = Field(
+        2.0, gt=0, le=1000, description="consultation:* events a connection may send per second."
+    )
+    assistant_burst: int = Field(
+        10, ge=1, le=10000, description="consultation:* events a connection may send at once."
+    )
 
     # Sign-in (vtax/auth.py Passwords, vtax/app/signin.py; docs/signin.md)
     password_hash_time_cost: int = Field(

@@ -581,3 +581,19 @@ async def test_a_released_ticket_that_is_away_gets_the_connection_grace(q: Harne
     assert q.events.left == []
     await q.at(31)  # the grace (60 s) from the release
     assert q.events.left == [(t.id, "disconnected")]
+
+
+async def test_a_ticket_keeps_the_conversation_it_was_handed_off_from(q: Harness):
+    """The assistant's hand-off (docs/assistant.md): the ticket carries its conversation id
+    through the store to the agent's offer; a ticket without one has none."""
+    handed = q.ticket()
+    handed.consultation_id = "conv-1"
+    await q.engine.join(handed)
+    plain = await q.join()
+    waiting = await q.engine.waiting_ticket(handed.taxpayer_id)
+    assert waiting is not None and waiting.consultation_id == "conv-1"
+    other = await q.engine.waiting_ticket(plain.taxpayer_id)
+    assert other is not None and other.consultation_id is None
+    await q.agent("a1")
+    [(_, _, offered), *_] = q.events.offers
+    assert offered.id == handed.id and offered.consultation_id == "conv-1"

@@ -43,6 +43,7 @@ def ticket_view(ticket: Ticket, now: float) -> se.TicketView:
         question=ticket.question,
         waited_s=round(max(now - ticket.joined_at, 0.0), 1),
         booking_id=ticket.booking_id or None,
+        consultation_id=ticket.consultation_id,
     )
 
 

@@ -319,6 +319,14 @@ class Consultations:
 
     # ---- the hand-off -------------------------------------------------------------------
 
+    async def fell_back(self, cid: str) -> None:
+        """The queue refused the hand-off: its route is the callback offer."""
+        await self._store.set_route(cid, "callback")
+
+    async def page_language(self, cid: str) -> KbLanguage:
+        conv = await self._store.get(cid)
+        return conv.language  # type: ignore[return-value]
+
     async def _auto_hand_off(self, cid: str, now: datetime) -> HandoffView | None:
         """The hand-off on repeated failure; None when no category is known yet (the page
         then offers the person with a category to choose, as at every turn)."""

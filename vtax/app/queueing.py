@@ -148,6 +148,25 @@ class Queueing:
     # ---- intake ----------------------------------------------------------------------------
 
     async def join(self, caller: Caller, p: ce.QueueJoin) -> ce.Queued:
+        ticket = await self.new_ticket(
+            caller, p.category, p.language, p.channel, p.question, p.priority
+        )
+        position, eta = await self.enqueue(ticket)
+        return ce.Queued(ticket_id=ticket.id, position=position, eta_s=eta)
+
+    async def new_ticket(
+        self,
+        caller: Caller,
+        category: str,
+        language: str,
+        channel: str,
+        question: str,
+        priority: str = "normal",
+        *,
+        consultation_id: str | None = None,
+    ) -> Ticket:
+        """The ticket of a taxpayer about to join (`queue:join`, the assistant's hand-off),
+        refused while the taxpayer is in a call or already waiting."""
         if await self.calls.session_id_of(caller.subject) is not None:
             raise DomainError("in_session", "you are in a video session already")
         if await self.engine.waiting_ticket(caller.subject) is not None:
@@ -155,20 +174,19 @@ class Queueing:
                 "already_queued",
                 "you are already waiting in the queue; send queue:rejoin with your ticket_id",
             )
-        ticket = Ticket(
+        return Ticket(
             id=str(uuid.uuid4()),
             session_id=str(uuid.uuid4()),
             taxpayer_id=caller.subject,
-            category=p.category,
-            language=p.language,
-            channel=p.channel,
-            question=p.question,
+            category=category,
+            language=language,
+            channel=channel,
+            question=question,
             joined_at=time.time(),
-            priority=PRIORITY_CLASSES[p.priority],
+            priority=PRIORITY_CLASSES[priority],
             conn_id=caller.conn,
+            consultation_id=consultation_id,
         )
-        position, eta = await self.enqueue(ticket)
-        return ce.Queued(ticket_id=ticket.id, position=position, eta_s=eta)
 
     async def enqueue(self, ticket: Ticket) -> tuple[int, float]:
         """Open the ticket's session record (the 'ask') and queue it; a refusal of the queue

@@ -210,6 +210,15 @@ class ConsultationStore:
             row.handoff_at, row.category, row.ticket_question = now, category, ticket_question
             row.updated_at = now
 
+    async def set_route(self, cid: str, route: str) -> None:
+        """The hand-off's route changed after the fact (the queue refused: callback)."""
+        async with self._sessions() as db, db.begin():
+            await db.execute(
+                update(ConsultationRow)
+                .where(ConsultationRow.id == cid, ConsultationRow.state == "handed_off")
+                .values(handoff_route=route)
+            )
+
     async def close(self, cid: str, taxpayer: str, now: datetime) -> None:
         async with self._sessions() as db, db.begin():
             row = await _locked(db, cid, now)

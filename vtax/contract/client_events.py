@@ -26,6 +26,17 @@ from vtax.contract.base import (
     Timestamp,
     Whole,
 )
+from vtax.contract.consultation import (
+    ConsultationAskIn,
+    ConsultationCloseIn,
+    ConsultationFeedbackIn,
+    ConsultationHandoffIn,
+    ConsultationStartIn,
+    ConsultationView,
+    FeedbackView,
+    HandoffView,
+    ReplyView,
+)
 from vtax.contract.server_events import RelayedSignal, SessionStartFields
 
 
@@ -437,6 +448,56 @@ class CallbackRequest(ClientEvent):
     locale: PageLocale = "zh-CN"
 
 
+# ---- the consultation assistant (docs/assistant.md) ------------------------------------------
+
+
+class ConsultationStart(ClientEvent, ConsultationStartIn):
+    """Open a conversation with the assistant; the answer greets in the page's language."""
+
+    event = "consultation:start"
+    roles = ("taxpayer",)
+    answer = ConsultationView
+    limit = "consult"
+
+
+class ConsultationAsk(ClientEvent, ConsultationAskIn):
+    """A question: an answer with two alternatives, a no-answer offering a person, or, at a
+    request for a person or repeated failure, the hand-off (joined into the queue in hours)."""
+
+    event = "consultation:ask"
+    roles = ("taxpayer",)
+    answer = ReplyView
+    limit = "consult"
+
+
+class ConsultationFeedback(ClientEvent, ConsultationFeedbackIn):
+    """ "Did this solve it?" on an answer turn; a "no" may hand off (repeated failure)."""
+
+    event = "consultation:feedback"
+    roles = ("taxpayer",)
+    answer = FeedbackView
+    limit = "consult"
+
+
+class ConsultationHandoff(ClientEvent, ConsultationHandoffIn):
+    """ "Talk to a person": in hours the taxpayer joins the queue with the conversation as the
+    ticket (`queued`); out of hours, or when the queue refuses, the callback offer.
+    `category_required` when no category is known: the page asks for it."""
+
+    event = "consultation:handoff"
+    roles = ("taxpayer",)
+    answer = HandoffView
+    limit = "join"
+
+
+class ConsultationClose(ClientEvent, ConsultationCloseIn):
+    """End the conversation (the taxpayer's own)."""
+
+    event = "consultation:close"
+    roles = ("taxpayer",)
+    answer = ConsultationView
+
+
 CLIENT_EVENTS: tuple[type[ClientEvent], ...] = (
     QueueJoin,
     QueueRejoin,
@@ -457,4 +518,9 @@ CLIENT_EVENTS: tuple[type[ClientEvent], ...] = (
     RecorderSaved,
     AppointmentCheckIn,
     CallbackRequest,
+    ConsultationStart,
+    ConsultationAsk,
+    ConsultationFeedback,
+    ConsultationHandoff,
+    ConsultationClose,
 )

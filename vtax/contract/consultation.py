@@ -2,8 +2,8 @@
 conversation (start, ask, feedback, hand-off, close), the agent's suggestions, the
 supervisors' knowledge-base edits, file import/export, unanswered questions and the KPIs.
 
-Not yet registered in endpoints.py / client_events.py: docs/assistant.md lists the routes and
-events the lead binds them to."""
+The Socket.IO events are in client_events.py (`consultation:*`), the REST routes in
+endpoints.py (`# ---- assistant`); docs/assistant.md lists them."""
 
 from __future__ import annotations
 
@@ -13,13 +13,26 @@ from typing import Annotated, Literal
 from pydantic import Field, StringConstraints
 
 from vtax.assistant.kb import EntryDraft, EntryKey, KbLanguage, Link
-from vtax.contract.base import Category, Channel, Day, Id, Language, Message, Out, Query, Timestamp
+from vtax.contract.base import (
+    Category,
+    Channel,
+    Day,
+    Id,
+    Language,
+    Message,
+    Out,
+    Query,
+    Timestamp,
+    Whole,
+)
 
 ConversationState = Literal["open", "handed_off", "closed"]
 HandoffReason = Literal["customer_request", "low_confidence", "repeated_failure"]
 HandoffRoute = Literal["queue", "callback"]  # callback: out of hours, a callback/appointment
 TurnKind = Literal["question", "answer", "no_answer", "handoff", "note"]
 Question = Annotated[str, StringConstraints(min_length=1, max_length=500)]
+# The version an edit starts from (an integral JSON number; a database integer).
+Version = Annotated[int, Field(ge=1, le=2_147_483_647, strict=True), Whole]
 
 # ---- the taxpayer's conversation -------------------------------------------------------------
 
@@ -36,7 +49,7 @@ class ConsultationAskIn(Message):
 
 class ConsultationFeedbackIn(Message):
     conversation_id: Id
-    seq: Annotated[int, Field(ge=1, le=10_000, strict=True)] = Field(
+    seq: Annotated[int, Field(ge=1, le=10_000, strict=True), Whole] = Field(
         description="the answer turn voted on"
     )
     helpful: bool
@@ -76,6 +89,14 @@ class TicketDraft(Out):
     question: str = Field(description="summary, entries shown with scores, whole transcript")
 
 
+class QueuePlace(Out):
+    """Where the hand-off joined the queue (as `queue:join` answers; `queue:update` follows)."""
+
+    ticket_id: str
+    position: int = Field(description="tickets ahead in the same category and language")
+    eta_s: float = Field(description="estimated wait (docs/routing.md)")
+
+
 class HandoffView(Out):
     conversation_id: str
     reason: HandoffReason
@@ -84,6 +105,14 @@ class HandoffView(Out):
     next_open_at: Timestamp | None = Field(None, description="route callback: opening time")
     message: str
     ticket: TicketDraft
+    queued: QueuePlace | None = Field(
+        None, description="route queue: the ticket the hand-off joined the queue with"
+    )
+    queue_refused: str | None = Field(
+        None,
+        description="the queue's refusal (queue_full, wait_too_long, no_agents, ...): the route "
+        "fell back to callback",
+    )
 
 
 class ConsultationView(Out):
@@ -162,12 +191,12 @@ class KbEntryIn(EntryDraft):
 
 
 class KbEntryUpdateIn(Message):
-    expected_version: Annotated[int, Field(ge=1, strict=True)]
+    expected_version: Version
     entry: EntryDraft
 
 
 class KbRetireIn(Message):
-    expected_version: Annotated[int, Field(ge=1, strict=True)]
+    expected_version: Version
 
 
 class KbListQuery(Query):
@@ -178,6 +207,15 @@ class KbListQuery(Query):
 class KbImportQuery(Query):
     retire_missing: bool = Field(False, description="the file is the whole knowledge base")
     dry_run: bool = Field(False, description="only check the file, change nothing")
+
+
+class KbFileOut(Out):
+    """A knowledge-base file as the export writes it (links inline); the import reads it
+    back (docs/assistant.md, File format)."""
+
+    format: Literal["vtax-kb"]
+    version: Literal[1]
+    entries: list[dict[str, object]] = Field(description="the entries' drafts, as `KbEntryIn`")
 
 
 class KbEntryView(Out):

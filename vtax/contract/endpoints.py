@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from vtax.contract import appointments as ap
+from vtax.contract import consultation as cs
 from vtax.contract import http, identity, review
 from vtax.contract.client_events import (
     CheckBody,
@@ -291,6 +292,7 @@ APPOINTMENTS: tuple[Endpoint, ...] = (
         errors=(404, 409, 413),
     ),
 )
+KB_KEY = {"type": "string", "pattern": r"^[a-z0-9][a-z0-9_.-]{0,63}$", "maxLength": 64}
 
 ENDPOINTS: tuple[Endpoint, ...] = (
     # ---- sign-in, catalog, meta
@@ -817,4 +819,145 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         headers=NO_STORE,
     ),
     *APPOINTMENTS,
+    # ---- assistant (docs/assistant.md)
+    Endpoint(
+        "consultation_unanswered",
+        "GET",
+        "/api/consultations/unanswered",
+        "The questions the assistant could not answer, newest first, with the nearest entry",
+        roles=SUPERVISOR,
+        query=cs.UnansweredQuery,
+        response=cs.UnansweredList,
+        tags=("assistant",),
+    ),
+    Endpoint(
+        "get_consultation",
+        "GET",
+        "/api/consultations/{conversation_id}",
+        "A conversation with the assistant, every turn: its taxpayer, agents, supervisors",
+        roles=ALL_ROLES,
+        query=review.NoQuery,
+        response=cs.TranscriptView,
+        tags=("assistant",),
+        errors=(404,),
+    ),
+    Endpoint(
+        "consultation_kpi",
+        "GET",
+        "/api/stats/consultations",
+        "The assistant's figures over days: containment, hand-offs by reason and route, "
+        "acceptance, re-contact within 7 days",
+        roles=SUPERVISOR,
+        query=cs.ConsultationKpiQuery,
+        response=cs.ConsultationKpiView,
+        tags=("assistant", "stats"),
+    ),
+    Endpoint(
+        "kb_suggest",
+        "GET",
+        "/api/kb/suggest",
+        "Agent assist: the five best entries for a question, with their answers",
+        roles=STAFF,
+        query=cs.SuggestQuery,
+        response=cs.SuggestionList,
+        tags=("assistant",),
+    ),
+    Endpoint(
+        "kb_list",
+        "GET",
+        "/api/kb/entries",
+        "The knowledge base's entries (retired ones for supervisors on request)",
+        roles=STAFF,
+        query=cs.KbListQuery,
+        response=cs.KbEntryList,
+        tags=("assistant",),
+    ),
+    Endpoint(
+        "kb_create",
+        "POST",
+        "/api/kb/entries",
+        "Add an entry (`kb_entry_exists` if the key is taken)",
+        roles=SUPERVISOR,
+        body=cs.KbEntryIn,
+        response=cs.KbEntryView,
+        status=201,
+        tags=("assistant",),
+        errors=(409, 413),
+    ),
+    Endpoint(
+        "kb_get",
+        "GET",
+        "/api/kb/entries/{key}",
+        "One entry with its version (an edit names it)",
+        roles=STAFF,
+        query=review.NoQuery,
+        response=cs.KbEntryView,
+        tags=("assistant",),
+        errors=(404,),
+        params={"key": KB_KEY},
+    ),
+    Endpoint(
+        "kb_update",
+        "PUT",
+        "/api/kb/entries/{key}",
+        "Edit an entry from the version read (`kb_version_conflict` if it changed since)",
+        roles=SUPERVISOR,
+        body=cs.KbEntryUpdateIn,
+        response=cs.KbEntryView,
+        tags=("assistant",),
+        errors=(404, 409, 413),
+        params={"key": KB_KEY},
+    ),
+    Endpoint(
+        "kb_retire",
+        "POST",
+        "/api/kb/entries/{key}/retire",
+        "Take an entry out of the answers (kept with its history; an update restores it)",
+        roles=SUPERVISOR,
+        body=cs.KbRetireIn,
+        response=cs.KbEntryView,
+        tags=("assistant",),
+        errors=(404, 409, 413),
+        params={"key": KB_KEY},
+    ),
+    Endpoint(
+        "kb_history",
+        "GET",
+        "/api/kb/entries/{key}/history",
+        "Every version of an entry, who changed it and when",
+        roles=SUPERVISOR,
+        query=review.NoQuery,
+        response=cs.KbHistory,
+        tags=("assistant",),
+        errors=(404,),
+        params={"key": KB_KEY},
+    ),
+    Endpoint(
+        "kb_export",
+        "GET",
+        "/api/kb/export",
+        "The live entries as a knowledge-base file (docs/assistant.md, File format)",
+        roles=SUPERVISOR,
+        query=review.NoQuery,
+        response=cs.KbFileOut,
+        tags=("assistant",),
+        headers={"Content-Disposition": "attachment; filename=vtax-kb.json"},
+    ),
+    Endpoint(
+        "kb_import",
+        "POST",
+        "/api/kb/import",
+        "Check a knowledge-base file and apply it in one transaction (up to the documents "
+        "limit); any problem changes nothing",
+        roles=SUPERVISOR,
+        query=cs.KbImportQuery,
+        request_content={
+            "application/json": {
+                "schema": {"type": "object", "description": "a `vtax-kb` file, version 1"}
+            }
+        },
+        response=cs.KbImportView,
+        tags=("assistant",),
+        errors=(400, 413),
+    ),
 )

@@ -72,6 +72,9 @@ class TicketView(Out):
     booking_id: str | None = Field(
         None, description="an appointment's ticket: GET /api/appointments/{id} shows its business"
     )
+    consultation_id: str | None = Field(
+        None, description="handed off by the assistant: GET /api/consultations/{id}"
+    )
 
 
 class OfferNew(ServerEvent):

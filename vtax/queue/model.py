@@ -77,6 +77,7 @@ class Ticket:
     booking_id: str = ""  # the appointment it came from ("" for a walk-in)
     booked_on_time: bool = False  # checked in inside [T - early, T + late]: ahead of walk-ins
     held: bool = False  # a callback keeps the place: not offered, not dropped while away
+    consultation_id: str | None = None  # the assistant's conversation it was handed off from
 
     def to_fields(self) -> dict[str, str]:
         return {
@@ -95,6 +96,7 @@ class Ticket:
             "booking_id": self.booking_id,
             "booked_on_time": "1" if self.booked_on_time else "",
             "held": "1" if self.held else "",
+            "consultation_id": self.consultation_id or "",
         }
 
     @classmethod
@@ -115,6 +117,7 @@ class Ticket:
             booking_id=f.get("booking_id") or "",
             booked_on_time=f.get("booked_on_time") == "1",
             held=f.get("held") == "1",
+            consultation_id=f.get("consultation_id") or None,
         )
 
 

@@ -35,6 +35,16 @@ export interface AgentStatusChanged {
   reason: string;
 }
 
+export interface AnswerEntry {
+  key: string;
+  question: string;
+  category: string;
+  confidence: number;
+  score: number;
+  answer: string;
+  links: Array<Link>;
+}
+
 /**
  * The taxpayer is at the page at the booked time (from T - early): the booking is
  * checked in and joins the queue of its category and language (`queue:update` follows as
@@ -136,6 +146,63 @@ export interface ConsentAnswer {
 }
 
 /**
+ * A question: an answer with two alternatives, a no-answer offering a person, or, at a
+ * request for a person or repeated failure, the hand-off (joined into the queue in hours).
+ */
+export interface ConsultationAsk {
+  conversation_id: string;
+  text: string;
+}
+
+/**
+ * End the conversation (the taxpayer's own).
+ */
+export interface ConsultationClose {
+  conversation_id: string;
+}
+
+/**
+ * "Did this solve it?" on an answer turn; a "no" may hand off (repeated failure).
+ */
+export interface ConsultationFeedback {
+  conversation_id: string;
+  /** the answer turn voted on */
+  seq: number;
+  helpful: boolean;
+}
+
+/**
+ * "Talk to a person": in hours the taxpayer joins the queue with the conversation as the
+ * ticket (`queued`); out of hours, or when the queue refuses, the callback offer.
+ * `category_required` when no category is known: the page asks for it.
+ */
+export interface ConsultationHandoff {
+  conversation_id: string;
+  /** the taxpayer's correction */
+  category?: "certificates" | "cross_border" | "declaration_payment" | "invoices" | "non_tax_revenue" | "registration" | "social_insurance" | "tax_incentives" | null;
+  /** the taxpayer's correction */
+  language?: "en" | "pt" | "yue" | "zh-CN" | null;
+}
+
+/**
+ * Open a conversation with the assistant; the answer greets in the page's language.
+ */
+export interface ConsultationStart {
+  /** the page's language */
+  language: "zh-CN" | "zh-HK" | "en" | "pt";
+  channel: "kiosk" | "mobile" | "web";
+}
+
+export interface ConsultationView {
+  conversation_id: string;
+  language: "zh-CN" | "zh-HK" | "en" | "pt";
+  channel: string;
+  state: "open" | "handed_off" | "closed";
+  /** the greeting, in the page's language */
+  message: string;
+}
+
+/**
  * An agent delivered a document: download and acknowledge it over HTTP (docs/review.md).
  */
 export interface DeliveryNew {
@@ -151,6 +218,17 @@ export interface DeliveryNew {
  * An ack that carries nothing but `ok: true`.
  */
 export interface Done {
+}
+
+/**
+ * An entry as a suggestion: its key, its question in the asked language, its score.
+ */
+export interface EntryRef {
+  key: string;
+  question: string;
+  category: string;
+  confidence: number;
+  score: number;
 }
 
 export interface ErrorBody {
@@ -173,10 +251,42 @@ export interface ErrorDetail {
   msg: string;
 }
 
+export interface FeedbackView {
+  conversation_id: string;
+  seq: number;
+  helpful: boolean;
+  /** set on repeated failure */
+  handoff: HandoffView | null;
+}
+
+export interface HandoffView {
+  conversation_id: string;
+  reason: "customer_request" | "low_confidence" | "repeated_failure";
+  route: "queue" | "callback";
+  /** the taxpayer's wait counts from here */
+  requested_at: string;
+  /** route callback: opening time */
+  next_open_at: string | null;
+  message: string;
+  ticket: TicketDraft;
+  /** route queue: the ticket the hand-off joined the queue with */
+  queued: QueuePlace | null;
+  /** the queue's refusal (queue_full, wait_too_long, no_agents, ...): the route fell back to callback */
+  queue_refused: string | null;
+}
+
 export interface IceServer {
   urls: Array<string>;
   username?: string;
   credential?: string;
+}
+
+/**
+ * A page the answer points to (the e-tax bureau, an app, a verification platform).
+ */
+export interface Link {
+  url: string;
+  title: string;
 }
 
 export interface LiveSessionView {
@@ -304,6 +414,17 @@ export interface QueueLeave {
 export interface QueueLeft {
   ticket_id: string;
   reason: "left" | "disconnected" | "timeout";
+}
+
+/**
+ * Where the hand-off joined the queue (as `queue:join` answers; `queue:update` follows).
+ */
+export interface QueuePlace {
+  ticket_id: string;
+  /** tickets ahead in the same category and language */
+  position: number;
+  /** estimated wait (docs/routing.md) */
+  eta_s: number;
 }
 
 /**
@@ -469,6 +590,24 @@ export interface RelayedSignal {
   seq: number;
   type: "offer" | "answer" | "candidate" | "restart";
   data: Record<string, unknown> | null;
+}
+
+/**
+ * The assistant's reply to one question.
+ */
+export interface ReplyView {
+  conversation_id: string;
+  /** the reply's turn (feedback names it) */
+  seq: number;
+  kind: "answer" | "no_answer" | "handoff";
+  message: string;
+  entry: AnswerEntry | null;
+  alternatives: Array<EntryRef>;
+  /** show 'did this solve it?' */
+  ask_feedback: boolean;
+  /** 'talk to a person' is offered at every turn */
+  offer_person: boolean;
+  handoff: HandoffView | null;
 }
 
 /**
@@ -667,6 +806,18 @@ export interface Targets {
   longest_wait_alert_s: number;
 }
 
+/**
+ * What the hand-off puts in the queue ticket (`queue:join`), for the agent to read.
+ */
+export interface TicketDraft {
+  category: string;
+  /** the service language: zh-CN, yue, en or pt */
+  language: string;
+  channel: string;
+  /** summary, entries shown with scores, whole transcript */
+  question: string;
+}
+
 export interface TicketView {
   ticket_id: string;
   category: string;
@@ -676,6 +827,8 @@ export interface TicketView {
   waited_s: number;
   /** an appointment's ticket: GET /api/appointments/{id} shows its business */
   booking_id: string | null;
+  /** handed off by the assistant: GET /api/consultations/{id} */
+  consultation_id: string | null;
 }
 
 export interface Transferred {
@@ -730,6 +883,16 @@ export interface ClientToServerEvents {
   "appointment:check_in": (payload: AppointmentCheckIn, ack: (answer: Ack<CheckedIn>) => void) => void;
   /** taxpayer */
   "callback:request": (payload: CallbackRequest, ack: (answer: Ack<CallbackOut>) => void) => void;
+  /** taxpayer */
+  "consultation:start": (payload: ConsultationStart, ack: (answer: Ack<ConsultationView>) => void) => void;
+  /** taxpayer */
+  "consultation:ask": (payload: ConsultationAsk, ack: (answer: Ack<ReplyView>) => void) => void;
+  /** taxpayer */
+  "consultation:feedback": (payload: ConsultationFeedback, ack: (answer: Ack<FeedbackView>) => void) => void;
+  /** taxpayer */
+  "consultation:handoff": (payload: ConsultationHandoff, ack: (answer: Ack<HandoffView>) => void) => void;
+  /** taxpayer */
+  "consultation:close": (payload: ConsultationClose, ack: (answer: Ack<ConsultationView>) => void) => void;
 }
 
 /** What the server pushes. */
@@ -839,6 +1002,21 @@ export const CLIENT_EVENT_ROLES = {
     "taxpayer"
   ],
   "callback:request": [
+    "taxpayer"
+  ],
+  "consultation:start": [
+    "taxpayer"
+  ],
+  "consultation:ask": [
+    "taxpayer"
+  ],
+  "consultation:feedback": [
+    "taxpayer"
+  ],
+  "consultation:handoff": [
+    "taxpayer"
+  ],
+  "consultation:close": [
     "taxpayer"
   ]
 } as const;
