@@ -44,8 +44,8 @@ class ReviewLoop:
         self.notifier = notifier
 
     async def announce(self, session_id: str, step: Step, parties: Parties, *to: str) -> None:
-        """`session:loop {session_id, step}` to the session's taxpayer and/or agent (`to`):
-        their page refreshes at once instead of waiting for its next poll. `parties` are the
+        """`session:loop {session_id, step}` to the session's taxpayer and/or agent (`to`),
+        and to every supervisor: their pages refresh at once instead of polling. `parties` are the
         ones the step read under its lock, so announcing costs no query. Never fails the
         step that caused it."""
         try:
@@ -53,6 +53,8 @@ class ReviewLoop:
             for role, subject in zip(("taxpayer", "agent"), parties, strict=True):
                 if role in to and subject:
                     await self.notifier.to_user(subject, message)
+            # Supervisors' session lists show every step: they refresh on it, not on a timer.
+            await self.notifier.to_role("supervisor", message)
         except Exception:
             log.exception("could not announce %s of session %s", step, session_id)
 

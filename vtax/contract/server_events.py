@@ -296,10 +296,11 @@ class DeliveryNew(ServerEvent):
 class LoopChanged(ServerEvent):
     """A review step changed, over Socket.IO or REST: fetch the session for its new state.
     `summary` (saved or revised) to the taxpayer; `check`, `rating`, `delivery_ack` to the
-    agent; `follow_up` (closed) to both. A refused step announces nothing."""
+    agent; `follow_up` (closed) to both; every step to the supervisors (their session lists
+    refresh on it). A refused step announces nothing."""
 
     event = "session:loop"
-    to = "the other side of the session"
+    to = "the other side of the session, and supervisors"
 
     session_id: str
     step: Literal["summary", "check", "rating", "follow_up", "delivery_ack"]

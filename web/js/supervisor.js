@@ -1,5 +1,6 @@
 // Supervisor page: sign in; live queues; the session list with filters and keyset pages
-// (GET /api/sessions), refreshed every 2 s; a session's whole loop with its audit log,
+// (GET /api/sessions), refreshed when the server pushes a change (`queue:stats` with other
+// counts, `session:loop`), never on a timer; a session's whole loop with its audit log,
 // deliveries and recording, the quality review, the flag and follow-up; CSV export; KPIs.
 // All user data goes in with textContent (see h()); nothing is parsed as HTML.
 import {
@@ -9,6 +10,7 @@ import {
   action,
   bilingual,
   clearError,
+  connectSocket,
   fillSelect,
   getCatalog,
   h,
@@ -32,7 +34,7 @@ import {
   summaryFacts,
 } from './loop.js';
 
-const REFRESH_MS = 2000;
+const REFRESH_GAP_MS = 500; // pushes that come together refresh the list once
 // `?page_size=N` (1..200) preselects the page size, e.g. for a wall display.
 const PAGE_SIZE_PARAM = Number(new URLSearchParams(location.search).get('page_size'));
 const CARDS = ['live-card', 'sessions-card', 'kpi-card'];
@@ -74,7 +76,7 @@ $('login-form').addEventListener('submit', (ev) => {
     setState('idle', 'signed in 已登录');
     await loadChoices();
     await refresh();
-    schedule();
+    await follow();
   });
 });
 
@@ -83,6 +85,8 @@ $('signout').addEventListener('click', signOut);
 function signOut() {
   clearTimeout(st.timer);
   st.timer = null;
+  if (st.socket) st.socket.disconnect();
+  st.socket = null;
   st.token = null;
   st.detail = null;
   $('sessions').tBodies[0].replaceChildren();
@@ -218,18 +222,35 @@ function syncPager() {
 $('refresh').addEventListener('click', () => action($('refresh'), refresh));
 $('auto-refresh').addEventListener('change', schedule);
 
+/**
+ * Follow the server's pushes: `queue:stats` (every VTAX_STATS_PUSH_S) redraws the live queues
+ * and, when its counts moved (a join, an answer, an end), refreshes the session list;
+ * `session:loop` (a summary, a check, a rating...) refreshes it too. No polling.
+ */
+async function follow() {
+  const socket = await connectSocket(st.token);
+  st.socket = socket;
+  socket.on('queue:stats', (stats) => {
+    renderLive(stats);
+    const counts = JSON.stringify(
+      Object.values(stats.queues || {}).map((q) => [q.waiting, q.today && q.today.joined, q.today && q.today.answered, q.today && q.today.abandoned]),
+    );
+    if (st.counts !== undefined && counts !== st.counts) schedule();
+    st.counts = counts;
+  });
+  socket.on('session:loop', () => schedule());
+}
+
 function schedule() {
-  clearTimeout(st.timer);
-  st.timer = null;
-  if (!st.token || !$('auto-refresh').checked) return;
+  if (!st.token || !$('auto-refresh').checked || st.timer) return;
   st.timer = setTimeout(async () => {
+    st.timer = null;
     try {
       await refresh();
     } catch (e) {
       showError(e);
     }
-    schedule();
-  }, REFRESH_MS);
+  }, REFRESH_GAP_MS);
 }
 
 /**
@@ -620,6 +641,10 @@ async function refreshLive() {
     if (e.code === 'not_found' || e.code === 'http_404') return; // no live stats on this node
     throw e;
   }
+  renderLive(live);
+}
+
+function renderLive(live) {
   vtax.live = live;
   $('live-at').textContent = `${live.day || ''} · ${fmtTime(live.at)}`;
   $('live-stats').tBodies[0].replaceChildren(

@@ -302,7 +302,8 @@ export interface LiveSessionView {
 /**
  * A review step changed, over Socket.IO or REST: fetch the session for its new state.
  * `summary` (saved or revised) to the taxpayer; `check`, `rating`, `delivery_ack` to the
- * agent; `follow_up` (closed) to both. A refused step announces nothing.
+ * agent; `follow_up` (closed) to both; every step to the supervisors (their session lists
+ * refresh on it). A refused step announces nothing.
  */
 export interface LoopChanged {
   session_id: string;
@@ -925,7 +926,7 @@ export interface ServerToClientEvents {
   "server:draining": (payload: ServerDraining) => void;
   /** to the session's taxpayer */
   "delivery:new": (payload: DeliveryNew) => void;
-  /** to the other side of the session */
+  /** to the other side of the session, and supervisors */
   "session:loop": (payload: LoopChanged) => void;
   /** to the media participants */
   "session:recording": (payload: RecordingState) => void;
