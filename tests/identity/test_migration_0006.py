@@ -30,7 +30,8 @@ async def tables(url: str) -> set[str]:
         await engine.dispose()
 
 
-async def test_0006_up_down_up(database_url):
+async def test_0006_up_down_up(empty_database_url):
+    database_url = empty_database_url
     from alembic import command
 
     await migrate(database_url, "0005")
@@ -56,8 +57,9 @@ async def test_0006_up_down_up(database_url):
     assert TABLES <= await tables(database_url)
 
 
-async def test_0006_maps_todays_taxpayers(database_url):
+async def test_0006_maps_todays_taxpayers(empty_database_url):
     """Resident-ID taxpayers become people, USCC taxpayers enterprises, with their ids."""
+    database_url = empty_database_url
     await migrate(database_url, "0005")
     rows = [
         ("t-rid", "resident_id", "11010519491231002X", "Wang Fang"),
