@@ -40,6 +40,7 @@ async def test_schemathesis_finds_nothing(server, cast, tmp_path):
             "--request-timeout", "20", "--warnings", "off",
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
             env={**os.environ, "SCHEMATHESIS_TELEMETRY": "false"},
+            cwd=tmp_path,  # its example database and cassettes stay out of the tree
         )  # fmt: skip
         out, _ = await process.communicate()
         report.write_bytes(out)
