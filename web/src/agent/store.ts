@@ -194,11 +194,12 @@ export const useAgent = defineStore('agent', () => {
       body: { username: login.value.username.trim(), password: login.value.password },
     });
     if (res.role !== 'agent') throw new ApiError('forbidden');
+    // The desk shows (token set) only once the socket is up: its buttons emit at once.
+    await call.ensureSocket(res.token);
     token.value = res.token;
     user.value = res.user || { username: login.value.username.trim(), display_name: '' };
     login.value.password = '';
     await loadCatalog();
-    await call.ensureSocket(res.token);
     state.value = 'idle';
     status.value = { key: 'agent.page.signedIn' };
     await loadRecent();
