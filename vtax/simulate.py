@@ -12,7 +12,11 @@ Appointments (`bookings`, docs/appointments.md): slots of a category at a fixed 
 share of their seats booked, a no-show rate, and check-ins scattered around T; a booking
 checked in inside [T - early, T + late] joins ahead of the walk-ins of its line with its wait
 counted from T, a later one as a walk-in. Bookings and walk-ins are reported apart, so a
-supervisor sees what a share of booked slots does to the walk-ins' service level."""
+supervisor sees what a share of booked slots does to the walk-ins' service level.
+
+One module (~550 lines) on purpose: the event loop of the simulation, its arrival streams
+and its report are one program around one virtual clock.
+"""
 
 from __future__ import annotations
 

@@ -6,7 +6,10 @@ checks who may do it, and returns a contract model. The taxpayer hears of every 
 booking through the `Notifier` (`appointment:update`) when one is given.
 
 The queue wiring calls `check_in` (which says how the ticket joins), then `queued`,
-`served` or `left` with the ticket's fate, `sweep` on a timer, and the callback steps."""
+`served` or `left` with the ticket's fate, `sweep` on a timer, and the callback steps.
+
+One module (~540 lines) on purpose: every use case runs the same who-may-do-it checks and
+pushes the same `appointment:update`; they are the one front door of the bookings."""
 
 from __future__ import annotations
 

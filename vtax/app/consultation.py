@@ -6,7 +6,11 @@ The transports map one message onto one call here and send back its typed result
 (vtax/contract/consultation.py); docs/assistant.md lists the routes and events. Nothing here
 knows Socket.IO or HTTP. The hand-off returns the queue ticket (`TicketDraft`) for the
 intake use case to join, or, out of opening hours, the route `callback` for the
-appointments and callbacks to take over: being closed is never a reason to refuse."""
+appointments and callbacks to take over: being closed is never a reason to refuse.
+
+One module (~660 lines) on purpose: the conversation, its hand-off and the knowledge base
+edits share the conversation store and the index; they change together.
+"""
 
 from __future__ import annotations
 

@@ -3,7 +3,11 @@ or kiosk assertion; choosing the enterprise acted for, refresh, sign-out, step-u
 disabling; staff sign-in with a second factor and lockout. Each returns a contract
 model (vtax/contract/identity.py) or raises IdentityError with a code of
 vtax/contract/errors.py; the transport maps one request onto one call (docs/identity.md
-lists the endpoints)."""
+lists the endpoints).
+
+One module (~660 lines) on purpose: the three sign-ins, the token family and the staff
+factor share one set of checks (token versions, grants in force, step-up, audit); split, each
+part would re-read the same state with its own copy of those rules."""
 
 from __future__ import annotations
 

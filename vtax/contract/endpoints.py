@@ -1,7 +1,11 @@
 """Every REST endpoint of the contract: method, path, who may call it, its models, its status
-codes. The server binds one handler to each (signaling/rest/), the OpenAPI document and the
+codes. The server binds one handler to each (signaling/*_api.py, `bind`), the OpenAPI document and the
 pages' `paths` type are built from this table, and a test checks that the server has no
-route that is not here."""
+route that is not here.
+
+A long file on purpose: it is a table, one entry per endpoint (76), read top to bottom;
+splitting it by area would hide the order aiohttp matches paths in.
+"""
 
 from __future__ import annotations
 
