@@ -77,7 +77,12 @@ async def run(url: str, batches: list[list[tuple[str, int, int]]]) -> None:
                 assert exc.code in EXPECTED, exc.code
 
         for batch in batches:
-            await asyncio.gather(*(apply(*o) for o in batch))
+            # Every step of a batch finishes (and gives its connection back) before a failure
+            # is raised: the engine is disposed with no connection still out.
+            results = await asyncio.gather(*(apply(*o) for o in batch), return_exceptions=True)
+            failed = [r for r in results if isinstance(r, BaseException)]
+            if failed:
+                raise failed[0]
 
         async with sessions() as db:
             rows = list((await db.execute(select(Booking))).scalars())
