@@ -373,11 +373,6 @@ class Hub:
         if remote:
             await self.sio.emit(event, data, to=remote)
 
-    async def send_user(self, event: str, data: dict[str, Any], subject: str) -> None:
-        if self.validate_outgoing:
-            check_outgoing(event, data)
-        await self.sio.emit(event, data, room=self.user_room(subject))
-
     @staticmethod
     def _wire(message: ServerEvent) -> dict[str, Any]:
         return message.model_dump(mode="json", by_alias=True)
