@@ -42,7 +42,45 @@ export function detectLocale(languages: readonly string[] = navigator.languages 
   return 'zh-CN';
 }
 
-export const messages = { en, 'zh-CN': zhCN, 'zh-HK': zhHK, pt };
+/** One area's strings in the four languages (web/src/i18n/areas/*.ts, one file per area of the
+ * pages: the in-call chat, the materials, ...), merged over the base locale files, so that an
+ * area's strings live beside each other and areas do not edit one shared file. */
+export type AreaMessages = Record<Locale, Record<string, unknown>>;
+
+type Tree = Record<string, unknown>;
+function isTree(v: unknown): v is Tree {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+/** `base` with `extra` merged in, key by key; a leaf both define is an error (two areas would
+ * silently overwrite each other's text). */
+export function mergeMessages(base: Tree, extra: Tree, path = ''): Tree {
+  const out: Tree = { ...base };
+  for (const [k, v] of Object.entries(extra)) {
+    const here = path ? `${path}.${k}` : k;
+    const prior = out[k];
+    if (prior === undefined) out[k] = v;
+    else if (isTree(prior) && isTree(v)) out[k] = mergeMessages(prior, v, here);
+    else throw new Error(`i18n: ${here} is defined twice`);
+  }
+  return out;
+}
+
+const AREAS = import.meta.glob<{ default: AreaMessages }>('./areas/*.ts', { eager: true });
+const BASE = { en, 'zh-CN': zhCN, 'zh-HK': zhHK, pt } as Record<Locale, typeof en>;
+
+function withAreas(locale: Locale): typeof en {
+  let tree = BASE[locale] as unknown as Tree;
+  const areas = Object.entries(AREAS).sort(([a], [b]) => (a < b ? -1 : 1));
+  for (const [, area] of areas) tree = mergeMessages(tree, area.default[locale]);
+  return tree as unknown as typeof en;
+}
+
+export const messages = {
+  en: withAreas('en'),
+  'zh-CN': withAreas('zh-CN'),
+  'zh-HK': withAreas('zh-HK'),
+  pt: withAreas('pt'),
+};
 
 export function makeI18n(locale: Locale = detectLocale()) {
   const i18n = createI18n({

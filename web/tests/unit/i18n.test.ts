@@ -81,3 +81,11 @@ describe('formatting', () => {
     expect(formatClock(null)).toBe('—');
   });
 });
+
+describe('area message files', () => {
+  it('merge key by key and refuse a leaf defined twice', async () => {
+    const { mergeMessages } = await import('@/i18n');
+    expect(mergeMessages({ a: { b: 'x' } }, { a: { c: 'y' } })).toEqual({ a: { b: 'x', c: 'y' } });
+    expect(() => mergeMessages({ a: { b: 'x' } }, { a: { b: 'z' } })).toThrow('a.b is defined twice');
+  });
+});
