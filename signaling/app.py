@@ -18,6 +18,7 @@ from aiohttp import web
 from signaling import events, observability
 from signaling.appointments_api import add_appointment_routes
 from signaling.assistant_api import add_assistant_routes
+from signaling.confirmation_api import add_confirmation_routes
 from signaling.context import CONTEXT, AppContext
 from signaling.desk_api import add_desk_routes
 from signaling.http_api import add_routes, check_bound, errors_middleware
@@ -209,6 +210,7 @@ def create_app(settings: Settings, *, migrate_on_start: bool | None = None) -> w
     add_appointment_routes(app)  # bookings, pre-review, planning (docs/appointments.md)
     add_identity_routes(app)  # sign-in: SMS, OIDC, kiosk; refresh, act-for; staff factor
     add_assistant_routes(app)  # knowledge base, transcripts, suggestions, assistant KPIs
+    add_confirmation_routes(app)  # the confirmation form's definitions and history
     observability.install(app)  # /metrics
     check_bound(app)  # every endpoint of the contract has its handler
     if settings.redis_url:

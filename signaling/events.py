@@ -47,6 +47,13 @@ def register(hub: Hub, app: Services) -> None:
     hub.use_case(ce.ConsultationHandoff, consulting.hand_off)
     hub.use_case(ce.ConsultationClose, consulting.close)
 
+    # the confirmation form (docs/protocol.md, "Confirmation form")
+    form = app.confirmation
+    hub.use_case(ce.ConfirmationPropose, form.propose)
+    hub.use_case(ce.ConfirmationConfirm, form.confirm)
+    hub.use_case(ce.ConfirmationRefuse, form.refuse)
+    hub.use_case(ce.ConfirmationGet, form.get)
+
     async def connected(conn: Connection) -> None:
         caller = caller_of(conn)
         await calls.connected(caller)

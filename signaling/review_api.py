@@ -268,7 +268,10 @@ async def list_agents(request: web.Request) -> web.Response:
 
 async def review_detail(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
-    return json_response(await ctx.records.loop.detail(path_id(request, "session_id")))
+    session_id = path_id(request, "session_id")
+    detail = await ctx.records.loop.detail(session_id)
+    history = await ctx.services.confirmation.history(session_id)  # the form's versions
+    return json_response({**detail, "confirmation": history.model_dump(mode="json")})
 
 
 async def review_quality(request: web.Request) -> web.Response:

@@ -23,6 +23,7 @@ from vtax.accounts import Accounts
 from vtax.app.appointments import Appointments, AppointmentSettings
 from vtax.app.booked_queue import BookedQueue
 from vtax.app.calls import Calls
+from vtax.app.confirmation import Confirmation, MaterialLookup, NoMaterials
 from vtax.app.consultation import Consultations, ConsultationSettings, KnowledgeBase
 from vtax.app.consulting import Consulting
 from vtax.app.desk import Desk
@@ -44,6 +45,8 @@ from vtax.assistant.store import KbStore
 from vtax.auth import STAFF_ROLES, Passwords, Principal, TokenIssuer, Unauthorized
 from vtax.catalog import Catalog
 from vtax.config import Settings
+from vtax.confirmation.forms import shipped as shipped_forms
+from vtax.confirmation.store import FormStore
 from vtax.db import make_engine, session_factory
 from vtax.errors import DomainError
 from vtax.live import LiveStore
@@ -217,6 +220,7 @@ class Services:
     identity: IdentityServices  # sign-in: SMS, OIDC, kiosk; taxpayer tokens; staff factor
     appointments: Appointments
     booked_queue: BookedQueue  # check-in into the queue, callbacks, the tickets' fate
+    confirmation: Confirmation  # the confirmation form during the call
     appointment_tasks: AppointmentTasks = field(repr=False)
 
     async def authenticate(self, token: object) -> Principal:
@@ -301,7 +305,14 @@ def build(
     engine = queue_engine(settings, notices, backends.queue_kv, sorted(catalog.categories))
     calls.on_ended.append(engine.session_ended)
     queueing = Queueing(engine, notices, calls, records, accounts, catalog, notifier)
-    loop = ReviewLoop(records, deliveries, catalog, notifier)
+    materials: MaterialLookup = NoMaterials()  # until the materials area reads its own
+    confirmation = Confirmation(
+        FormStore(sessions),
+        shipped_forms(frozenset().union(*catalog.items_by_category.values())),
+        materials,
+        notifier,
+    )
+    loop = ReviewLoop(records, deliveries, catalog, notifier, form_check=confirmation.summary_form)
     figures = LiveFigures(settings, engine, backends.live, notifier)
     notices.stats_hooks.append(figures.push)
     notices.agent_state_hooks.append(_history(records))
@@ -356,6 +367,7 @@ def build(
         identity=identity,
         appointments=appointments,
         booked_queue=BookedQueue(appointments, queueing),
+        confirmation=confirmation,
         appointment_tasks=tasks,
         kb_store=kb_store,
         kb_keeper=keeper,

@@ -270,6 +270,14 @@ class Settings(BaseModel):
         10, ge=1, le=10000, description="consultation:* events a connection may send at once."
     )
 
+    # Confirmation form (vtax/app/confirmation.py; docs/protocol.md, "Confirmation form")
+    form_rate: float = Field(
+        2.0, gt=0, le=1000, description="confirmation:* events a connection may send per second."
+    )
+    form_burst: int = Field(
+        20, ge=1, le=10000, description="confirmation:* events a connection may send at once."
+    )
+
     # Sign-in (vtax/auth.py Passwords, vtax/app/signin.py; docs/signin.md)
     password_hash_time_cost: int = Field(
         3, ge=1, le=100, description="argon2id passes for new hashes (argon2-cffi default)."

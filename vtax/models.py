@@ -135,6 +135,8 @@ class SessionSummary(Base):
     actions: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     follow_up_due: Mapped[date | None] = mapped_column(Date, nullable=True)
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # ---- 0011: the confirmation form as the summary saw it (vtax/app/confirmation.py) --
+    form: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
 class SessionRating(Base):
@@ -401,3 +403,39 @@ kpi_occupancy = Table(
     comment="Occupancy time per UTC day and month, over all agents and per agent "
     "(from agent_state_days)",
 )
+
+
+# ---- 0011: the confirmation form (业务办理服务确认单; vtax/confirmation) -------------------
+
+
+class FormVersion(Base):
+    """One version of a session's confirmation form, as the agent proposed it. Never updated:
+    a change is the next version. `sha256` is over the canonical JSON of `content`."""
+
+    __tablename__ = "confirmation_versions"
+    __table_args__ = (UniqueConstraint("session_id", "version", name="uq_confirmation_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("service_sessions.id"))
+    version: Mapped[int] = mapped_column(Integer)
+    content: Mapped[dict[str, Any]] = mapped_column(JSON)
+    sha256: Mapped[str] = mapped_column(String(64))
+    author_id: Mapped[str] = mapped_column(String(36))
+    proposed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class FormDecision(Base):
+    """The taxpayer's confirmation or refusal of one version; at most one per version, never
+    updated (a confirmed version cannot change; a refused one is followed by a new proposal)."""
+
+    __tablename__ = "confirmation_decisions"
+    __table_args__ = (UniqueConstraint("session_id", "version", name="uq_confirmation_decision"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("service_sessions.id"))
+    version: Mapped[int] = mapped_column(Integer)
+    decision: Mapped[str] = mapped_column(String(12))  # confirmed | refused
+    reason: Mapped[str] = mapped_column(Text, default="")
+    taxpayer_id: Mapped[str] = mapped_column(String(36))
+    sha256: Mapped[str] = mapped_column(String(64))  # the content hash the taxpayer decided on
+    at: Mapped[datetime] = mapped_column(UTCDateTime)

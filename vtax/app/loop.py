@@ -20,7 +20,7 @@ from vtax.contract import client_events as ce
 from vtax.contract import server_events as se
 from vtax.review.deliveries import Deliveries
 from vtax.review.records import SessionRecords
-from vtax.review.service_loop import Parties, StepResult
+from vtax.review.service_loop import FormCheck, Parties, StepResult
 
 log = logging.getLogger(__name__)
 Step = Literal["summary", "check", "rating", "follow_up", "delivery_ack"]
@@ -37,8 +37,11 @@ class ReviewLoop:
         deliveries: Deliveries,
         catalog: Catalog,
         notifier: Notifier,
+        form_check: FormCheck | None = None,
     ) -> None:
         self.records = records
+        # the confirmation form the summary records (vtax/app/confirmation.py summary_form)
+        self.form_check = form_check
         self.deliveries = deliveries
         self.catalog = catalog
         self.notifier = notifier
@@ -73,6 +76,7 @@ class ReviewLoop:
             category=p.category,
             actions=p.actions,
             follow_up_due=p.follow_up_due,
+            form_check=self.form_check,
         )
         await self.announce(session_id, "summary", saved.parties, "taxpayer")
         return saved

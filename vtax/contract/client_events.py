@@ -30,6 +30,7 @@ from vtax.contract.base import (
     Timestamp,
     Whole,
 )
+from vtax.contract.confirmation import DecideIn, FormIn, FormOut, RefuseIn
 from vtax.contract.consultation import (
     ConsultationAskIn,
     ConsultationCloseIn,
@@ -502,6 +503,58 @@ class ConsultationClose(ClientEvent, ConsultationCloseIn):
     answer = ConsultationView
 
 
+# ---- the confirmation form (docs/protocol.md, "Confirmation form") -------------------------
+
+
+class ConfirmationPropose(ClientEvent, FormIn):
+    """The session's agent proposes the form during the call: a new version (the same content
+    as the latest undecided or confirmed version is no new version); the participants get
+    `confirmation:form`. `form_invalid` with `details` for values or material links that do
+    not fit the items."""
+
+    event = "confirmation:propose"
+    roles = ("agent",)
+    answer = FormOut
+    limit = "form"
+
+    session_id: Id
+
+
+class ConfirmationConfirm(ClientEvent, DecideIn):
+    """The session's taxpayer confirms the latest version, named with its hash
+    (`form_version_stale` for an older one); a confirmed version never changes."""
+
+    event = "confirmation:confirm"
+    roles = ("taxpayer",)
+    answer = FormOut
+    limit = "form"
+
+    session_id: Id
+
+
+class ConfirmationRefuse(ClientEvent, RefuseIn):
+    """The session's taxpayer refuses the latest version, saying why; the agent may propose
+    again."""
+
+    event = "confirmation:refuse"
+    roles = ("taxpayer",)
+    answer = FormOut
+    limit = "form"
+
+    session_id: Id
+
+
+class ConfirmationGet(ClientEvent):
+    """The form now (after a reload or a resume): its latest version, or none yet."""
+
+    event = "confirmation:get"
+    roles = ("taxpayer", "agent")
+    answer = FormOut
+    limit = "form"
+
+    session_id: Id
+
+
 CLIENT_EVENTS: tuple[type[ClientEvent], ...] = (
     QueueJoin,
     QueueRejoin,
@@ -527,4 +580,9 @@ CLIENT_EVENTS: tuple[type[ClientEvent], ...] = (
     ConsultationFeedback,
     ConsultationHandoff,
     ConsultationClose,
+    # the confirmation form
+    ConfirmationPropose,
+    ConfirmationConfirm,
+    ConfirmationRefuse,
+    ConfirmationGet,
 )

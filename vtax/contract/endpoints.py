@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from vtax.contract import appointments as ap
+from vtax.contract import confirmation as cf
 from vtax.contract import consultation as cs
 from vtax.contract import http, identity, review
 from vtax.contract.client_events import (
@@ -963,5 +964,26 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         response=cs.KbImportView,
         tags=("assistant",),
         errors=(400, 413),
+    ),
+    # ---- confirmation: the confirmation form (docs/protocol.md, "Confirmation form")
+    Endpoint(
+        "form_definitions",
+        "GET",
+        "/api/catalog/forms",
+        "Every catalog item's confirmation-form fields (typed, with bounds) and named materials",
+        query=review.NoQuery,
+        response=cf.FormDefinitions,
+        tags=("catalog",),
+    ),
+    Endpoint(
+        "form_history",
+        "GET",
+        SID + "/confirmation",
+        "The session's confirmation form: every version, oldest first, with its decision",
+        roles=ALL_ROLES,
+        query=review.NoQuery,
+        response=cf.FormHistory,
+        tags=("sessions",),
+        errors=(404,),
     ),
 )

@@ -196,6 +196,33 @@ ERROR_CODES: dict[str, ErrorCode] = {
         "a backend (the database, Redis) is unreachable; retry (`/readyz` says which)",
     ),
     "internal": ErrorCode("both", 500, "an unexpected server error (logged with an incident id)"),
+    # ---- the confirmation form
+    "form_invalid": ErrorCode(
+        "Socket.IO",
+        400,
+        "a proposed form's values or material links do not fit its items (`details` names each "
+        "problem: `items.N.values.FIELD` or `items.N.materials.REQUIREMENT`)",
+    ),
+    "form_version_stale": ErrorCode(
+        "Socket.IO",
+        409,
+        "a confirmation or refusal of a form version that is not the latest: read the latest "
+        "(`confirmation:get`) and decide on it",
+    ),
+    "form_hash_mismatch": ErrorCode(
+        "Socket.IO", 409, "the `sha256` sent is not the hash of that form version's content"
+    ),
+    "form_already_decided": ErrorCode(
+        "Socket.IO",
+        409,
+        "that form version was confirmed or refused already (a decision never changes)",
+    ),
+    "form_not_confirmed": ErrorCode(
+        "both",
+        409,
+        "a `resolved` summary of a session whose confirmation form's latest version the "
+        "taxpayer has not confirmed",
+    ),
 }
 
 

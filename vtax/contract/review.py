@@ -24,6 +24,7 @@ from vtax.contract.base import (
     Timestamp,
     Whole,
 )
+from vtax.contract.confirmation import FormHistory, FormRecord
 from vtax.review.quality import QUALITY_FORM
 
 # ---- queries ----------------------------------------------------------------------------------
@@ -169,6 +170,9 @@ class SummaryView(Out):
     follow_up_due: str | None
     version: int
     saved_at: Timestamp | None
+    form: FormRecord | None = Field(
+        description="the confirmation form it recorded: its latest version then (docs/review.md)"
+    )
 
 
 class RatingView(Out):
@@ -300,6 +304,7 @@ class ReviewDetail(Out):
     deliveries: list[DeliveryView]
     quality_reviews: list[QualityReviewView]
     audit: list[AuditEventView]
+    confirmation: FormHistory = Field(description="the confirmation form's versions")
 
 
 class QualityItem(Out):

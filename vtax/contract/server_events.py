@@ -13,6 +13,7 @@ from pydantic import Field
 from vtax.contract.appointments import AppointmentUpdate, CallbackNotice
 from vtax.contract.base import AgentStatus, Out, Timestamp
 from vtax.contract.base import ServerEvent as ServerEvent  # defined there (no import cycle)
+from vtax.contract.confirmation import FormVersionView
 
 
 def absent_if_none(value: Any) -> bool:
@@ -350,6 +351,20 @@ class RecordingStop(ServerEvent):
     session_id: str
 
 
+# ---- the confirmation form -------------------------------------------------------------------
+
+
+class ConfirmationForm(ServerEvent):
+    """The form changed: a new version, or the taxpayer's decision on one. The page shows
+    `form` (its latest version) at once."""
+
+    event = "confirmation:form"
+    to = "the session's participants"
+
+    session_id: str
+    form: FormVersionView
+
+
 SERVER_EVENTS: tuple[type[ServerEvent], ...] = (
     QueueUpdate,
     QueueLeft,
@@ -371,4 +386,6 @@ SERVER_EVENTS: tuple[type[ServerEvent], ...] = (
     RecordingStop,
     AppointmentUpdate,
     CallbackNotice,
+    # the confirmation form
+    ConfirmationForm,
 )

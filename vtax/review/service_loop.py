@@ -4,6 +4,7 @@ with `vtax.review.loop.require`, writes, and appends an audit event, in one tran
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime
 from typing import Any, Literal, NamedTuple
 
@@ -42,6 +43,9 @@ from vtax.review.views import (
 SummaryResult = Literal["resolved", "follow_up", "transferred"]
 CheckDecision = Literal["confirmed", "disputed"]
 LOW_RATING = 2  # a rating at or below this flags the session for supervisor follow-up
+# The confirmation form as a summary records it, read under the summary's lock (or refused):
+# (db, session_id, result) -> the record, or None when the session has no form.
+FormCheck = Callable[[AsyncSession, str, str], Awaitable[dict[str, Any] | None]]
 
 
 class Parties(NamedTuple):
@@ -99,14 +103,17 @@ class ServiceLoop:
         category: str | None = None,
         actions: list[str] | None = None,
         follow_up_due: date | None = None,
+        form_check: FormCheck | None = None,
     ) -> StepResult:
         """'Handle': the serving agent's record (and refinement of the ask). Each save is a new
-        version; a revision after a dispute reopens the taxpayer's check."""
+        version; a revision after a dispute reopens the taxpayer's check. `form_check` gives
+        the confirmation form it records (vtax/app/confirmation.py `summary_form`)."""
         async with self._sessions() as db, db.begin():
             row, summary, rating = await self._load(db, session_id)
             if row is None or row.agent_id != agent_id:
                 raise DomainError("not_in_session", "only the agent who served it can summarise")
             require(loop_state(row, summary, rating is not None), Step.SUMMARISE)
+            form = await form_check(db, session_id, result) if form_check else None
             before = snapshot(row)
             if summary is None:
                 summary = SessionSummary(session_id=session_id, agent_id=agent_id, version=0)
@@ -115,6 +122,7 @@ class ServiceLoop:
             summary.asked, summary.handled, summary.result = asked, handled, result
             summary.items, summary.actions = list(items), list(actions or [])
             summary.category, summary.follow_up_due, summary.saved_at = category, follow_up_due, at
+            summary.form = form
             row.summary_result = result
             # the category the list filters on: the refinement, or the asked one again when a
             # revision drops it (KPIs stay by the asked category, the queue)
@@ -139,6 +147,11 @@ class ServiceLoop:
                     "items": list(items),
                     "category": category,
                     "follow_up_due": follow_up_due.isoformat() if follow_up_due else None,
+                    **(
+                        {"form_version": form["version"], "form_sha256": form["sha256"]}
+                        if form
+                        else {}
+                    ),
                 },
             )
             await write_change(db, before, row)

@@ -139,6 +139,60 @@ export interface CheckedIn {
   eta_s: number;
 }
 
+/**
+ * The session's taxpayer confirms the latest version, named with its hash
+ * (`form_version_stale` for an older one); a confirmed version never changes.
+ */
+export interface ConfirmationConfirm {
+  /** the version read (refused if not the latest) */
+  version: number;
+  /** its content hash, as read */
+  sha256: string;
+  session_id: string;
+}
+
+/**
+ * The form changed: a new version, or the taxpayer's decision on one. The page shows
+ * `form` (its latest version) at once.
+ */
+export interface ConfirmationForm {
+  session_id: string;
+  form: FormVersionView;
+}
+
+/**
+ * The form now (after a reload or a resume): its latest version, or none yet.
+ */
+export interface ConfirmationGet {
+  session_id: string;
+}
+
+/**
+ * The session's agent proposes the form during the call: a new version (the same content
+ * as the latest undecided or confirmed version is no new version); the participants get
+ * `confirmation:form`. `form_invalid` with `details` for values or material links that do
+ * not fit the items.
+ */
+export interface ConfirmationPropose {
+  items: Array<FormItemIn>;
+  /** what the agent adds for the taxpayer */
+  note?: string;
+  session_id: string;
+}
+
+/**
+ * The session's taxpayer refuses the latest version, saying why; the agent may propose
+ * again.
+ */
+export interface ConfirmationRefuse {
+  /** the version read (refused if not the latest) */
+  version: number;
+  /** its content hash, as read */
+  sha256: string;
+  reason: string;
+  session_id: string;
+}
+
 export interface ConsentAnswer {
   recording: "consent_requested" | "starting" | "recording" | "refused";
   /** with a refusal: whether the policy ended the call */
@@ -259,6 +313,68 @@ export interface FeedbackView {
   handoff: HandoffView | null;
 }
 
+/**
+ * Exactly what `sha256` is computed over (canonical JSON: keys sorted, no spaces, UTF-8).
+ */
+export interface FormContent {
+  items: Array<FormItemView>;
+  note: string;
+}
+
+export interface FormDecisionView {
+  decision: "confirmed" | "refused";
+  taxpayer_id: string;
+  /** ISO 8601 time with its offset */
+  at: string;
+  reason: string;
+  /** the content hash decided on */
+  sha256: string;
+}
+
+/**
+ * One item of business: its values (checked against the item's fields) and, per named
+ * material requirement, the id of a material the taxpayer uploaded in this session.
+ */
+export interface FormItemIn {
+  code: "certificates.agency_export_certificate" | "certificates.export_to_domestic_certificate" | "certificates.iit_payment_record" | "certificates.lost_special_invoice_certificate" | "certificates.no_tax_arrears_certificate" | "certificates.tax_clearance_certificate" | "certificates.tax_credit_certificate" | "certificates.tax_payment_certificate" | "certificates.tax_residency_certificate" | "certificates.vehicle_purchase_tax_certificate" | "cross_border.cross_border_vat_exemption" | "cross_border.export_refund_filing" | "cross_border.export_tax_refund" | "cross_border.foreign_individual_iit" | "cross_border.foreign_tax_credit" | "cross_border.hk_macao_resident_iit" | "cross_border.non_resident_cit" | "cross_border.outbound_investment_report" | "cross_border.outbound_payment_filing" | "cross_border.overseas_income_iit" | "cross_border.related_party_report" | "cross_border.treaty_benefits" | "declaration_payment.cit_annual_reconciliation" | "declaration_payment.cit_prepayment" | "declaration_payment.consumption_tax_return" | "declaration_payment.deed_tax_return" | "declaration_payment.environmental_protection_tax_return" | "declaration_payment.farmland_occupation_tax_return" | "declaration_payment.financial_statements" | "declaration_payment.iit_annual_reconciliation" | "declaration_payment.iit_business_income" | "declaration_payment.iit_withholding" | "declaration_payment.land_appreciation_tax_return" | "declaration_payment.payment_deferral" | "declaration_payment.property_land_use_tax_return" | "declaration_payment.resource_tax_return" | "declaration_payment.return_correction" | "declaration_payment.stamp_duty_return" | "declaration_payment.tax_payment" | "declaration_payment.urban_maintenance_tax_return" | "declaration_payment.vat_return" | "declaration_payment.vehicle_vessel_tax_return" | "invoices.abnormal_voucher_handling" | "invoices.digital_invoice_issuance" | "invoices.invoice_authenticity_check" | "invoices.invoice_collection" | "invoices.invoice_issuance_on_behalf" | "invoices.invoice_loss_report" | "invoices.invoice_purpose_confirmation" | "invoices.invoice_quota_adjustment" | "invoices.invoice_surrender" | "invoices.invoice_type_approval" | "invoices.invoice_voiding" | "invoices.max_invoice_amount_approval" | "invoices.red_letter_invoice" | "invoices.tax_control_device_issuance" | "invoices.used_invoice_verification" | "invoices.vehicle_sales_invoice" | "non_tax_revenue.cultural_construction_fee" | "non_tax_revenue.disability_employment_fund" | "non_tax_revenue.education_surcharge" | "non_tax_revenue.land_transfer_revenue" | "non_tax_revenue.local_education_surcharge" | "non_tax_revenue.mineral_resources_revenue" | "non_tax_revenue.sea_area_use_fee" | "non_tax_revenue.soil_water_conservation_fee" | "non_tax_revenue.trade_union_fund" | "non_tax_revenue.waste_electronics_fund" | "registration.accounting_system_filing" | "registration.bank_account_report" | "registration.change_registration" | "registration.cross_region_report" | "registration.cross_region_verification" | "registration.deregistration" | "registration.establishment_registration" | "registration.natural_person_registration" | "registration.new_taxpayer" | "registration.real_name_information" | "registration.suspension_resumption" | "registration.tripartite_agreement" | "registration.vat_general_taxpayer" | "registration.withholding_agent_registration" | "social_insurance.bank_debit_agreement" | "social_insurance.contribution_base_declaration" | "social_insurance.employer_declaration" | "social_insurance.employer_registration" | "social_insurance.flexible_employment" | "social_insurance.hk_macao_taiwan_residents" | "social_insurance.payment_certificate" | "social_insurance.payment_deferral" | "social_insurance.refund" | "social_insurance.supplementary_payment" | "social_insurance.urban_rural_medical" | "social_insurance.urban_rural_pension" | "tax_incentives.cooperation_zone_cit" | "tax_incentives.disabled_employment_vat_refund" | "tax_incentives.excess_input_vat_refund" | "tax_incentives.hardship_relief" | "tax_incentives.high_tech_enterprise" | "tax_incentives.ic_software_enterprise" | "tax_incentives.key_groups_employment" | "tax_incentives.non_profit_exemption" | "tax_incentives.rd_super_deduction" | "tax_incentives.small_micro_enterprise" | "tax_incentives.software_vat_refund" | "tax_incentives.vat_exemption_filing";
+  /** field name -> value (GET /api/catalog/forms) */
+  values?: Record<string, unknown>;
+  /** requirement name -> material id (this session's) */
+  materials?: Record<string, unknown>;
+}
+
+export interface FormItemView {
+  code: string;
+  values: Record<string, string | number>;
+  materials: Array<MaterialLinkView>;
+}
+
+/**
+ * The form of a session now: its latest version (None before the first proposal).
+ */
+export interface FormOut {
+  session_id: string;
+  form: FormVersionView | null;
+}
+
+export interface FormVersionView {
+  session_id: string;
+  version: number;
+  /** SHA-256 of the canonical JSON of `content` */
+  sha256: string;
+  content: FormContent;
+  /** the agent who proposed it */
+  author_id: string;
+  /** ISO 8601 time with its offset */
+  proposed_at: string;
+  /** `superseded`: an undecided version with a newer one after it */
+  state: "proposed" | "confirmed" | "refused" | "superseded";
+  latest: boolean;
+  /** every required material has a linked material */
+  complete: boolean;
+  decision: FormDecisionView | null;
+}
+
 export interface HandoffView {
   conversation_id: string;
   reason: "customer_request" | "low_confidence" | "repeated_failure";
@@ -308,6 +424,16 @@ export interface LiveSessionView {
 export interface LoopChanged {
   session_id: string;
   step: "summary" | "check" | "rating" | "follow_up" | "delivery_ack";
+}
+
+/**
+ * A material the item needs; `material_id` and its `sha256` once one is linked.
+ */
+export interface MaterialLinkView {
+  requirement: string;
+  required: boolean;
+  material_id: string | null;
+  sha256: string | null;
 }
 
 export interface MaterialOut {
@@ -894,6 +1020,14 @@ export interface ClientToServerEvents {
   "consultation:handoff": (payload: ConsultationHandoff, ack: (answer: Ack<HandoffView>) => void) => void;
   /** taxpayer */
   "consultation:close": (payload: ConsultationClose, ack: (answer: Ack<ConsultationView>) => void) => void;
+  /** agent */
+  "confirmation:propose": (payload: ConfirmationPropose, ack: (answer: Ack<FormOut>) => void) => void;
+  /** taxpayer */
+  "confirmation:confirm": (payload: ConfirmationConfirm, ack: (answer: Ack<FormOut>) => void) => void;
+  /** taxpayer */
+  "confirmation:refuse": (payload: ConfirmationRefuse, ack: (answer: Ack<FormOut>) => void) => void;
+  /** taxpayer, agent */
+  "confirmation:get": (payload: ConfirmationGet, ack: (answer: Ack<FormOut>) => void) => void;
 }
 
 /** What the server pushes. */
@@ -938,6 +1072,8 @@ export interface ServerToClientEvents {
   "appointment:update": (payload: AppointmentUpdate) => void;
   /** to the ticket's taxpayer */
   "callback:turn": (payload: CallbackNotice) => void;
+  /** to the session's participants */
+  "confirmation:form": (payload: ConfirmationForm) => void;
 }
 
 export type ClientEventName = keyof ClientToServerEvents;
@@ -1019,9 +1155,22 @@ export const CLIENT_EVENT_ROLES = {
   ],
   "consultation:close": [
     "taxpayer"
+  ],
+  "confirmation:propose": [
+    "agent"
+  ],
+  "confirmation:confirm": [
+    "taxpayer"
+  ],
+  "confirmation:refuse": [
+    "taxpayer"
+  ],
+  "confirmation:get": [
+    "taxpayer",
+    "agent"
   ]
 } as const;
 
 /** Every error code of the contract (pages translate by code). */
-export type ErrorCode = "invalid_payload" | "payload_too_large" | "invalid_id" | "invalid_credentials" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "unknown_event" | "unknown_category" | "unknown_language" | "unknown_channel" | "already_queued" | "queue_closed" | "queue_full" | "wait_too_long" | "no_agents" | "in_session" | "offer_expired" | "invalid_state" | "already_rated" | "not_in_session" | "peer_away" | "session_ended" | "unsupported_media_type" | "hash_mismatch" | "document_corrupted" | "slot_full" | "slot_unavailable" | "booking_blocked" | "one_booking_a_day" | "cancellation_closed" | "too_early" | "no_show" | "too_many_materials" | "invalid_calendar" | "invalid_setting" | "invalid_phone" | "invalid_code" | "too_many_attempts" | "act_for_denied" | "step_up_required" | "refresh_reused" | "sign_in_failed" | "unknown_provider" | "account_locked" | "second_factor_required" | "kb_entry_exists" | "kb_version_conflict" | "kb_file_invalid" | "category_required" | "rate_limited" | "draining" | "unavailable" | "internal";
-export const ERROR_CODES: readonly ErrorCode[] = ["invalid_payload", "payload_too_large", "invalid_id", "invalid_credentials", "unauthorized", "forbidden", "not_found", "method_not_allowed", "unknown_event", "unknown_category", "unknown_language", "unknown_channel", "already_queued", "queue_closed", "queue_full", "wait_too_long", "no_agents", "in_session", "offer_expired", "invalid_state", "already_rated", "not_in_session", "peer_away", "session_ended", "unsupported_media_type", "hash_mismatch", "document_corrupted", "slot_full", "slot_unavailable", "booking_blocked", "one_booking_a_day", "cancellation_closed", "too_early", "no_show", "too_many_materials", "invalid_calendar", "invalid_setting", "invalid_phone", "invalid_code", "too_many_attempts", "act_for_denied", "step_up_required", "refresh_reused", "sign_in_failed", "unknown_provider", "account_locked", "second_factor_required", "kb_entry_exists", "kb_version_conflict", "kb_file_invalid", "category_required", "rate_limited", "draining", "unavailable", "internal"];
+export type ErrorCode = "invalid_payload" | "payload_too_large" | "invalid_id" | "invalid_credentials" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "unknown_event" | "unknown_category" | "unknown_language" | "unknown_channel" | "already_queued" | "queue_closed" | "queue_full" | "wait_too_long" | "no_agents" | "in_session" | "offer_expired" | "invalid_state" | "already_rated" | "not_in_session" | "peer_away" | "session_ended" | "unsupported_media_type" | "hash_mismatch" | "document_corrupted" | "slot_full" | "slot_unavailable" | "booking_blocked" | "one_booking_a_day" | "cancellation_closed" | "too_early" | "no_show" | "too_many_materials" | "invalid_calendar" | "invalid_setting" | "invalid_phone" | "invalid_code" | "too_many_attempts" | "act_for_denied" | "step_up_required" | "refresh_reused" | "sign_in_failed" | "unknown_provider" | "account_locked" | "second_factor_required" | "kb_entry_exists" | "kb_version_conflict" | "kb_file_invalid" | "category_required" | "rate_limited" | "draining" | "unavailable" | "internal" | "form_invalid" | "form_version_stale" | "form_hash_mismatch" | "form_already_decided" | "form_not_confirmed";
+export const ERROR_CODES: readonly ErrorCode[] = ["invalid_payload", "payload_too_large", "invalid_id", "invalid_credentials", "unauthorized", "forbidden", "not_found", "method_not_allowed", "unknown_event", "unknown_category", "unknown_language", "unknown_channel", "already_queued", "queue_closed", "queue_full", "wait_too_long", "no_agents", "in_session", "offer_expired", "invalid_state", "already_rated", "not_in_session", "peer_away", "session_ended", "unsupported_media_type", "hash_mismatch", "document_corrupted", "slot_full", "slot_unavailable", "booking_blocked", "one_booking_a_day", "cancellation_closed", "too_early", "no_show", "too_many_materials", "invalid_calendar", "invalid_setting", "invalid_phone", "invalid_code", "too_many_attempts", "act_for_denied", "step_up_required", "refresh_reused", "sign_in_failed", "unknown_provider", "account_locked", "second_factor_required", "kb_entry_exists", "kb_version_conflict", "kb_file_invalid", "category_required", "rate_limited", "draining", "unavailable", "internal", "form_invalid", "form_version_stale", "form_hash_mismatch", "form_already_decided", "form_not_confirmed"];
