@@ -135,8 +135,6 @@ class SessionSummary(Base):
     actions: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     follow_up_due: Mapped[date | None] = mapped_column(Date, nullable=True)
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
-    # ---- 0011: the confirmation form as the summary saw it (vtax/app/confirmation.py) --
-    form: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
 class SessionRating(Base):
@@ -439,3 +437,14 @@ class FormDecision(Base):
     taxpayer_id: Mapped[str] = mapped_column(String(36))
     sha256: Mapped[str] = mapped_column(String(64))  # the content hash the taxpayer decided on
     at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class FormRecorded(Base):
+    """The form as the session's latest summary (the handle step) recorded it, written in the
+    summary's transaction; a revised summary records it again."""
+
+    __tablename__ = "confirmation_records"
+
+    session_id: Mapped[str] = mapped_column(ForeignKey("service_sessions.id"), primary_key=True)
+    record: Mapped[dict[str, Any]] = mapped_column(JSON)  # contract FormRecord
+    saved_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -275,10 +275,8 @@ async def test_linked_materials_go_into_the_version_with_their_hashes(server, cl
     assert (await taxpayer.call("session:end", {"session_id": sid}))["ok"]
     summary = {"session_id": sid, "asked": "VAT", "handled": "filed", "result": "resolved"}
     assert (await agent.call("session:summary", summary))["ok"]
-    async with server.http.get(
-        f"{server.url}/api/sessions/{sid}", headers={"Authorization": f"Bearer {agent.token}"}
-    ) as r:
-        record = (await r.json())["summary"]["form"]
+    _, got = await history(server, agent.token, sid)
+    record = got["recorded"]
     assert [(m["requirement"], m["material_id"], m["sha256"]) for m in record["materials"]] == [
         ("vat_return_form", "m-return", "a" * 64),
         ("invoice_list", None, None),
@@ -310,14 +308,12 @@ async def test_the_handle_step_records_the_confirmed_form(server, clients):
     assert ack["error"]["code"] == "form_not_confirmed", ack
     ack = await agent.call("session:summary", {**summary, "result": "follow_up"})
     assert ack == {"ok": True, "version": 1}
-    headers = {"Authorization": f"Bearer {taxpayer.token}"}
-    async with server.http.get(f"{server.url}/api/sessions/{sid}", headers=headers) as r:
-        record = (await r.json())["summary"]["form"]
+    _, got = await history(server, taxpayer.token, sid)
+    record = got["recorded"]
     assert record["version"] == 2 and record["state"] == "proposed"
     assert record["sha256"] == v2["sha256"] and record["confirmed_by"] is None
     assert record["items"] == ["declaration_payment.vat_return"]
     # The version confirmed during the call stays confirmed in the history, with who and when.
-    _, got = await history(server, taxpayer.token, sid)
     first = got["versions"][0]
     assert first["state"] == "confirmed" and first["decision"] == decided["form"]["decision"]
 
@@ -338,7 +334,7 @@ async def test_a_resolved_summary_records_who_confirmed_when(server, clients):
         f"{server.url}/api/review/sessions/{sid}", headers={"Authorization": f"Bearer {sup}"}
     ) as r:
         detail = await r.json()
-    record = detail["session"]["summary"]["form"]
+    record = detail["confirmation"]["recorded"]
     decision = done["form"]["decision"]
     assert record["state"] == "confirmed" and record["sha256"] == v1["sha256"]
     assert (record["confirmed_by"], record["confirmed_at"]) == (
@@ -362,10 +358,8 @@ async def test_a_session_without_a_form_summarises_as_before(server, clients):
     assert (await taxpayer.call("session:end", {"session_id": sid}))["ok"]
     summary = {"session_id": sid, "asked": "a", "handled": "h", "result": "resolved"}
     assert (await agent.call("session:summary", summary))["ok"]
-    async with server.http.get(
-        f"{server.url}/api/sessions/{sid}", headers={"Authorization": f"Bearer {agent.token}"}
-    ) as r:
-        assert (await r.json())["summary"]["form"] is None
+    _, got = await history(server, agent.token, sid)
+    assert (got["versions"], got["recorded"]) == ([], None)
 
 
 async def test_concurrent_proposals_get_one_version_each(server, clients):

@@ -183,8 +183,12 @@ class Confirmation:
         versions = [
             cf.FormVersionView.model_validate(v) for v in await self.store.history(session_id)
         ]
+        recorded = await self.store.recorded(session_id)
         return cf.FormHistory(
-            session_id=session_id, latest=versions[-1] if versions else None, versions=versions
+            session_id=session_id,
+            latest=versions[-1] if versions else None,
+            versions=versions,
+            recorded=None if recorded is None else cf.FormRecord.model_validate(recorded),
         )
 
     def definitions(self) -> cf.FormDefinitions:
@@ -220,9 +224,10 @@ class Confirmation:
         self, db: AsyncSession, session_id: str, result: str
     ) -> dict[str, Any] | None:
         """Inside the summary's transaction (the session row locked): the form as the summary
-        records it, or None when the session has none. A `resolved` summary needs the latest
-        version confirmed; `follow_up` and `transferred` record it as it stands (refused or
-        undecided business was not handled, and the record says so)."""
+        records it (kept beside the summary), or None when the session has none. A `resolved`
+        summary needs the latest version confirmed; `follow_up` and `transferred` record it
+        as it stands (refused or undecided business was not handled, and the record says
+        so)."""
         view = await self.store.latest_in(db, session_id)
         if view is None:
             return None
@@ -233,7 +238,10 @@ class Confirmation:
                 "confirmed: a resolved summary needs the taxpayer's confirmation (or save it as "
                 "follow_up)",
             )
-        return record_of(view)
+        at = now()
+        record = record_of(view, at)
+        await self.store.record_in(db, session_id, record, at)
+        return record
 
     # ---- announcing ------------------------------------------------------------------------
 

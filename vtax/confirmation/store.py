@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from vtax.errors import DomainError
-from vtax.models import FormDecision, FormVersion, ServiceSession, SessionEvent
+from vtax.models import FormDecision, FormRecorded, FormVersion, ServiceSession, SessionEvent
 
 Decision = Literal["confirmed", "refused"]
 
@@ -79,7 +79,7 @@ def version_view(v: FormVersion, d: FormDecision | None, latest_no: int) -> dict
     }
 
 
-def record_of(view: dict[str, Any]) -> dict[str, Any]:
+def record_of(view: dict[str, Any], at: datetime) -> dict[str, Any]:
     """The form as the summary records it (contract `FormRecord`)."""
     decision = view["decision"]
     confirmed = decision is not None and decision["decision"] == "confirmed"
@@ -91,6 +91,7 @@ def record_of(view: dict[str, Any]) -> dict[str, Any]:
         "confirmed_at": decision["at"] if confirmed else None,
         "items": [item["code"] for item in view["content"]["items"]],
         "materials": [m for item in view["content"]["items"] for m in item["materials"]],
+        "recorded_at": iso(at),
     }
 
 
@@ -270,6 +271,23 @@ class FormStore:
         """The latest version inside the caller's transaction (the summary's)."""
         version, decision = await self._latest(db, session_id)
         return None if version is None else version_view(version, decision, version.version)
+
+    @staticmethod
+    async def record_in(
+        db: AsyncSession, session_id: str, record: dict[str, Any], at: datetime
+    ) -> None:
+        """Keep `record` as what the summary recorded, in the summary's transaction (the
+        session row is locked: one writer)."""
+        row = await db.get(FormRecorded, session_id)
+        if row is None:
+            db.add(FormRecorded(session_id=session_id, record=record, saved_at=at))
+        else:
+            row.record, row.saved_at = record, at
+
+    async def recorded(self, session_id: str) -> dict[str, Any] | None:
+        async with self._sessions() as db:
+            row = await db.get(FormRecorded, session_id)
+            return None if row is None else dict(row.record)
 
     async def history(self, session_id: str) -> list[dict[str, Any]]:
         """Every version, oldest first, each with its decision."""

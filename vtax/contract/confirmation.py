@@ -115,14 +115,6 @@ class FormOut(Out):
     form: FormVersionView | None
 
 
-class FormHistory(Out):
-    """Every version of a session's form, oldest first, each with its decision."""
-
-    session_id: str
-    latest: FormVersionView | None
-    versions: list[FormVersionView]
-
-
 class FormRecord(Out):
     """The form as the handle (办) step recorded it with the summary: the latest version
     then, and who confirmed it when."""
@@ -134,6 +126,17 @@ class FormRecord(Out):
     confirmed_at: Timestamp | None
     items: list[str] = Field(description="the items' catalog codes")
     materials: list[MaterialLinkView]
+    recorded_at: Timestamp = Field(description="when the summary recorded it")
+
+
+class FormHistory(Out):
+    """Every version of a session's form, oldest first, each with its decision; `recorded`:
+    the form as the latest summary recorded it."""
+
+    session_id: str
+    latest: FormVersionView | None
+    versions: list[FormVersionView]
+    recorded: FormRecord | None
 
 
 # ---- the items' field definitions (GET /api/catalog/forms) -------------------------------

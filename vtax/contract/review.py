@@ -24,7 +24,7 @@ from vtax.contract.base import (
     Timestamp,
     Whole,
 )
-from vtax.contract.confirmation import FormHistory, FormRecord
+from vtax.contract.confirmation import FormHistory
 from vtax.review.quality import QUALITY_FORM
 
 # ---- queries ----------------------------------------------------------------------------------
@@ -170,9 +170,6 @@ class SummaryView(Out):
     follow_up_due: str | None
     version: int
     saved_at: Timestamp | None
-    form: FormRecord | None = Field(
-        description="the confirmation form it recorded: its latest version then (docs/review.md)"
-    )
 
 
 class RatingView(Out):

@@ -122,7 +122,6 @@ class ServiceLoop:
             summary.asked, summary.handled, summary.result = asked, handled, result
             summary.items, summary.actions = list(items), list(actions or [])
             summary.category, summary.follow_up_due, summary.saved_at = category, follow_up_due, at
-            summary.form = form
             row.summary_result = result
             # the category the list filters on: the refinement, or the asked one again when a
             # revision drops it (KPIs stay by the asked category, the queue)

@@ -55,7 +55,6 @@ def summary_view(summary: SessionSummary | None) -> dict[str, Any] | None:
         "follow_up_due": iso(summary.follow_up_due),
         "version": summary.version,
         "saved_at": iso(summary.saved_at),
-        "form": summary.form,  # the confirmation form it recorded (0011), or None
     }
 
 

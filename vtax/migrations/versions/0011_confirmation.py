@@ -1,11 +1,11 @@
 """The confirmation form (业务办理服务确认单): its versions, the taxpayer's decisions, and the
-form as the summary saw it
+form as the summary recorded it
 
 Revision ID: 0011
 Revises: 0008
 Create Date: 2026-12-03 11:30:00
 
-New tables and one nullable column; nothing existing changes. The shapes are written out here,
+New tables only; nothing existing changes. The shapes are written out here,
 not imported from the models: what this migration did must not change when they do.
 """
 
@@ -51,12 +51,17 @@ def upgrade() -> None:
         sa.Column("at", utc, nullable=False),
         sa.UniqueConstraint("session_id", "version", name="uq_confirmation_decision"),
     )
-    with op.batch_alter_table("session_summaries") as batch:
-        batch.add_column(sa.Column("form", sa.JSON(), nullable=True))
+    op.create_table(
+        "confirmation_records",
+        sa.Column(
+            "session_id", sa.String(36), sa.ForeignKey("service_sessions.id"), primary_key=True
+        ),
+        sa.Column("record", sa.JSON(), nullable=False),
+        sa.Column("saved_at", utc, nullable=False),
+    )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("session_summaries") as batch:
-        batch.drop_column("form")
+    op.drop_table("confirmation_records")
     op.drop_table("confirmation_decisions")
     op.drop_table("confirmation_versions")

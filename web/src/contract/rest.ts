@@ -354,12 +354,14 @@ export interface FormDefinitions {
 }
 
 /**
- * Every version of a session's form, oldest first, each with its decision.
+ * Every version of a session's form, oldest first, each with its decision; `recorded`:
+ * the form as the latest summary recorded it.
  */
 export interface FormHistory {
   session_id: string;
   latest: FormVersionView | null;
   versions: Array<FormVersionView>;
+  recorded: FormRecord | null;
 }
 
 /**
@@ -375,6 +377,8 @@ export interface FormRecord {
   /** the items' catalog codes */
   items: Array<string>;
   materials: Array<MaterialLinkView>;
+  /** when the summary recorded it */
+  recorded_at: string;
 }
 
 export interface Health {
@@ -973,8 +977,6 @@ export interface SummaryView {
   follow_up_due: string | null;
   version: number;
   saved_at: string | null;
-  /** the confirmation form it recorded: its latest version then (docs/review.md) */
-  form: FormRecord | null;
 }
 
 export interface TaxpayerAuth {
