@@ -121,4 +121,15 @@ async def test_agent_composes_taxpayer_confirms_handle_step_records_it(e2e: Any)
     await taxpayer.wait_for_selector(".cf-record", state="visible")
     await wait_attr(e2e, taxpayer, ".cf-record", "data-recorded-version", "1")
     await e2e.screenshot(agent, "confirmation-agent-summary")
-    assert sid
+
+    # The supervisor's whole loop shows the recorded form and every version.
+    supervisor = await e2e.supervisor_page()
+    row = supervisor.locator(f'#sessions tbody tr[data-session-id="{sid}"]')
+    await row.locator("button.open").click()
+    await supervisor.wait_for_selector("#detail-card", state="visible")
+    await supervisor.wait_for_selector('#detail-form-versions tbody tr[data-version="1"]')
+    recorded = await supervisor.text_content("#detail-form-recorded") or ""
+    assert "version 1" in recorded and "confirmed" in recorded
+    versions = await supervisor.text_content("#detail-form-versions") or ""
+    assert "tax_due 15600.50" in versions and "quantity 25" in versions
+    await e2e.screenshot(supervisor, "confirmation-supervisor")

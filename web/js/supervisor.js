@@ -28,6 +28,7 @@ import {
   download,
   fmtBytes,
   fmtTime,
+  itemLabel,
   label,
   ratingText,
   shortHash,
@@ -390,6 +391,44 @@ async function openDetail(sessionId) {
   if (changed) $('detail-card').scrollIntoView({ block: 'start' });
 }
 
+const FORM_STATES = { proposed: '待确认 proposed', confirmed: '已确认 confirmed', refused: '已拒绝 refused', superseded: '已取代 superseded' };
+
+/** The confirmation form: the version the handle step recorded, and every version. */
+function renderForm(f) {
+  const r = f && f.recorded;
+  $('detail-form-recorded').textContent = r
+    ? `小结记录 Recorded with the summary: 版本 version ${r.version} · ${label(FORM_STATES, r.state)}` +
+      `${r.confirmed_at ? ` · ${fmtTime(r.confirmed_at)}` : ''} · SHA-256 ${shortHash(r.sha256)}`
+    : f && f.versions.length
+      ? '小结尚未记录 Not recorded by a summary yet'
+      : '无确认单 No confirmation form';
+  $('detail-form-versions').tBodies[0].replaceChildren(
+    ...(f ? f.versions : []).map((v) => {
+      const items = v.content.items
+        .map((i) => `${itemLabel(st.catalog, i.code)}${Object.keys(i.values).length ? `: ${Object.entries(i.values).map(([k, x]) => `${k} ${x}`).join(', ')}` : ''}`)
+        .join('\n');
+      const materials = v.content.items
+        .flatMap((i) => i.materials.map((m) => `${m.requirement}${m.material_id ? ` ${m.material_id} (${shortHash(m.sha256)})` : ' —'}`))
+        .join('\n');
+      const d = v.decision;
+      const decision = d ? `${fmtTime(d.at)}${d.reason ? ` · ${d.reason}` : ''}` : '—';
+      const state = h('td', { class: 'status', text: label(FORM_STATES, v.state) });
+      state.dataset.state = v.state;
+      return h(
+        'tr',
+        { 'data-version': String(v.version) },
+        cell(String(v.version), 'num'),
+        cell(fmtTime(v.proposed_at)),
+        h('td', { class: 'text', text: items + (v.content.note ? `\n${v.content.note}` : '') }),
+        h('td', { class: 'text', text: materials }),
+        state,
+        h('td', { class: 'text', text: decision }),
+        cell(shortHash(v.sha256)),
+      );
+    }),
+  );
+}
+
 function renderDetail(d, changed) {
   const s = d.session;
   $('detail-id').textContent = s.id;
@@ -411,6 +450,7 @@ function renderDetail(d, changed) {
   $('detail-summary').replaceChildren(
     s.summary ? summaryFacts(s.summary, st.catalog) : h('p', { text: '尚无小结 No summary yet' }),
   );
+  renderForm(d.confirmation);
   $('detail-checks').replaceChildren(
     ...(d.checks.length
       ? d.checks.map((c) =>
