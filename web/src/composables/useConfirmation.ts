@@ -10,17 +10,9 @@ import { ApiError, asApiError } from '@/core/errors';
 import { vtax } from '@/core/hook';
 import { emitAck, type VtaxSocket } from '@/core/socket';
 
-let definitions: Promise<FormDefinitions> | null = null;
-
-/** The items' fields and materials, fetched once per page. */
+/** The items' fields and materials (GET /api/catalog/forms, public and small). */
 export function loadDefinitions(): Promise<FormDefinitions> {
-  if (!definitions) {
-    definitions = api('get', '/api/catalog/forms').catch((e) => {
-      definitions = null;
-      throw e;
-    });
-  }
-  return definitions;
+  return api('get', '/api/catalog/forms');
 }
 
 export function useConfirmation(socket: Ref<VtaxSocket | null>, sessionId: Ref<string | null>) {
