@@ -98,7 +98,12 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
             return error_response(500, "internal", f"internal error, incident {incident}")
         what = backend_of(exc)
         log.warning(
-            "%s %s: %s is unreachable (%s)", request.method, request.path, what, exc_line(exc)
+            "%s %s: %s is unreachable (%s)",
+            request.method,
+            request.path,
+            what,
+            exc_line(exc),
+            extra={"outage": what},
         )
         return error_response(503, "unavailable", f"the {what} is unreachable; retry shortly")
 

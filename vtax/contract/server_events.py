@@ -276,6 +276,19 @@ class ServerDraining(ServerEvent):
     within_s: float
 
 
+class SessionResync(ServerEvent):
+    """This node's fan-out missed messages (its Redis pub/sub subscription was lost for
+    `gap_s` seconds, a Redis restart): what the other nodes sent this participant meanwhile
+    never arrived. Resume the session (`session:resume` with the last seq seen, on the same
+    RTCPeerConnection): the replay gives what was missed."""
+
+    event = "session:resync"
+    to = "each live-session participant on a node whose fan-out had a gap"
+
+    session_id: str
+    gap_s: float
+
+
 # ---- the review loop ------------------------------------------------------------------------------
 
 
@@ -364,6 +377,7 @@ SERVER_EVENTS: tuple[type[ServerEvent], ...] = (
     SessionParticipant,
     SessionEnded,
     ServerDraining,
+    SessionResync,
     DeliveryNew,
     LoopChanged,
     RecordingState,
