@@ -74,6 +74,10 @@ class OwnRedis:
             time.sleep(0.05)
         raise AssertionError("redis-server did not start")
 
+    def forget(self) -> None:
+        """Its data gone, as a Redis restarted without persistence (or a fresh replica)."""
+        shutil.rmtree(self.dir / "appendonlydir", ignore_errors=True)
+
     def stop(self) -> None:
         """A clean shutdown (the AOF is flushed)."""
         if self.proc is not None and self.proc.poll() is None:
@@ -204,6 +208,85 @@ async def test_redis_restarted_mid_session(cluster, own_redis) -> None:
     finally:
         for c in (agent, taxpayer, waiting, late):
             await c.close()
+
+
+async def test_redis_restarted_empty_the_nodes_reconcile_and_tell_everyone(
+    cluster, own_redis
+) -> None:
+    """Redis comes back with nothing: the tickets and live sessions it held are gone. The
+    nodes notice (the store's generation marker), close the records with reason state_lost
+    (once, by one node), tell the people, register their connections again, and serve."""
+    cluster.env["VTAX_REDIS_URL"] = own_redis.url
+    a, b = cluster.node("a"), cluster.node("b")
+    agent_token, taxpayer_token, boss = await tokens(cluster, a)
+    agent, taxpayer, a_start, _ = await session_across(a, b, agent_token, taxpayer_token)
+    sid = a_start["session_id"]
+    waiting = await Client(a.url, await taxpayer_token_of(a, 3)).connect()
+    try:
+        queued = await waiting.call("queue:join", {**JOIN, "question": "forgotten"})
+        assert queued["ok"], queued
+        ticket_id = queued["ticket_id"]
+
+        own_redis.stop()
+        own_redis.forget()
+        own_redis.start()
+
+        for c in (agent, taxpayer):
+            ended = await c.wait_for("session:end", timeout=15)
+            assert ended == {"session_id": sid, "reason": "state_lost", "ended_by": None}, ended
+        left = await waiting.wait_for("queue:left", timeout=15)
+        assert left == {"ticket_id": ticket_id, "reason": "state_lost"}, left
+        status = await agent.wait_for(
+            "agent:status", lambda m: m["reason"] == "state_lost", timeout=15
+        )
+        assert status["status"] == "offline", status
+
+        row = await session_row(b, boss, sid)
+        assert (row["outcome"], row["end_reason"]) == ("dropped", "state_lost"), row
+        detail = await review_detail(b, boss, sid)
+        assert [e["kind"] for e in detail["audit"]].count("ended") == 1, detail["audit"]
+        listed = await session_list(a, boss)
+        forgotten = [s for s in listed if s["question"] == "forgotten"]
+        assert len(forgotten) == 1 and forgotten[0]["outcome"] == "abandoned", forgotten
+        assert forgotten[0]["end_reason"] == "state_lost", forgotten
+
+        # And the service goes on: the agent is available again, the taxpayer joins again.
+        assert (await agent.call("agent:status", {"status": "available"}))["ok"]
+        again = await waiting.call("queue:join", {**JOIN, "question": "again"})
+        assert again["ok"], again
+        offer = await agent.wait_for(
+            "offer:new", lambda o: o["ticket"]["question"] == "again", timeout=10
+        )
+        assert (await agent.call("offer:accept", {"offer_id": offer["offer_id"]}))["ok"]
+        start = await waiting.wait_for("session:start", timeout=10)
+        assert start["session_id"] != sid
+        for node in (a, b):
+            assert "Traceback" not in node.log.read_text(), node.log.read_text()[-3000:]
+    finally:
+        for c in (agent, taxpayer, waiting):
+            await c.close()
+
+
+async def review_detail(node, boss: str, sid: str) -> dict:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(
+            f"{node.url}/api/review/sessions/{sid}", headers={"Authorization": f"Bearer {boss}"}
+        ) as r,
+    ):
+        assert r.status == 200, await r.text()
+        return dict(await r.json())
+
+
+async def session_list(node, boss: str) -> list[dict]:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(
+            f"{node.url}/api/sessions?limit=50", headers={"Authorization": f"Bearer {boss}"}
+        ) as r,
+    ):
+        assert r.status == 200, await r.text()
+        return list((await r.json())["sessions"])
 
 
 async def taxpayer_token_of(node, n: int) -> str:

@@ -76,6 +76,11 @@ class Calls:
         self.resumes = 0
         self._reaper: asyncio.Task[None] | None = None
         self._beating_since: float | None = None  # heartbeats going through since (reap)
+        # The store's generation marker as this node last saw it, and the one it would set.
+        self._epoch: str | None = None
+        self._epoch_proposal = secrets.token_hex(8)
+        # Called with `winner` when the store lost its data (vtax/app/state_loss.py).
+        self.on_state_lost: list[Callable[[bool], Awaitable[None]]] = []
 
     # ---- lifecycle ---------------------------------------------------------------------
 
@@ -110,6 +115,7 @@ class Calls:
         await self.store.node_heartbeat(self.node_id, now)
         if self._beating_since is None:
             self._beating_since = now
+        await self._check_epoch()
         for session_id, participant_id in await self.store.claim_expired(now):
             await self._expired(session_id, participant_id)
         if now - self._beating_since < self.settings.node_timeout_s:
@@ -118,6 +124,25 @@ class Calls:
             log.warning("node %s is silent; its participants may resume elsewhere", node)
             for session_id, participant_id, sid in await self.store.participants_on_node(node):
                 await self._reconnecting(session_id, participant_id, sid, now)
+
+    async def _check_epoch(self) -> None:
+        """The store's generation marker changed since this node last saw it: the store lost
+        its data. The node whose new marker won reconciles the records; every node
+        re-registers its connections (the hooks, vtax/app/state_loss.py)."""
+        current, created = await self.store.epoch(self._epoch_proposal)
+        if created:  # never propose a marker twice: the next one must differ from this one
+            self._epoch_proposal = secrets.token_hex(8)
+        if self._epoch is None or current == self._epoch:
+            self._epoch = current
+            return
+        self._epoch = current
+        self.bound.clear()  # the bindings it caches are gone from the store
+        log.error("the live-session store lost its data (Redis restarted empty?): reconciling")
+        for hook in self.on_state_lost:
+            try:
+                await hook(created)
+            except Exception:
+                log.exception("state-loss hook failed")
 
     async def resync_here(self, gap_s: float) -> int:
         """This node's fan-out had a gap of `gap_s` (signaling/app.py RedisManager): tell each

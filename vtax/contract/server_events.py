@@ -36,13 +36,14 @@ class QueueUpdate(ServerEvent):
 
 class QueueLeft(ServerEvent):
     """The ticket left the queue: `left` (queue:leave), `disconnected` (the grace after a drop
-    ran out), `timeout` (the queue's maximum wait)."""
+    ran out), `timeout` (the queue's maximum wait), `state_lost` (the queue's store lost its
+    data, a Redis restarted without persistence: join again; docs/stack.md)."""
 
     event = "queue:left"
     to = "the ticket's taxpayer"
 
     ticket_id: str
-    reason: Literal["left", "disconnected", "timeout"]
+    reason: Literal["left", "disconnected", "timeout", "state_lost"]
 
 
 class QueueTransferred(ServerEvent):

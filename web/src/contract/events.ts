@@ -410,11 +410,12 @@ export interface QueueLeave {
 
 /**
  * The ticket left the queue: `left` (queue:leave), `disconnected` (the grace after a drop
- * ran out), `timeout` (the queue's maximum wait).
+ * ran out), `timeout` (the queue's maximum wait), `state_lost` (the queue's store lost its
+ * data, a Redis restarted without persistence: join again; docs/stack.md).
  */
 export interface QueueLeft {
   ticket_id: string;
-  reason: "left" | "disconnected" | "timeout";
+  reason: "left" | "disconnected" | "timeout" | "state_lost";
 }
 
 /**
