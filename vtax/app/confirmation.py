@@ -57,6 +57,43 @@ class NoMaterials:
         return {}
 
 
+class MaterialViews(Protocol):
+    """What the materials area answers (vtax/app/materials.py `Materials.views`): the views of
+    the session's materials `ids`, in that order; `not_found` if one is not of that session."""
+
+    async def views(self, session_id: str, material_ids: Sequence[str]) -> Sequence[Any]: ...
+
+
+class SessionMaterials:
+    """`MaterialLookup` over the materials area: a material of the session can be linked
+    unless the agent rejected it (`submitted` or `accepted`); its hash goes into the form."""
+
+    def __init__(self, materials: MaterialViews) -> None:
+        self.materials = materials
+
+    async def _views(self, session_id: str, ids: Sequence[str]) -> list[Any]:
+        try:
+            return list(await self.materials.views(session_id, ids))
+        except DomainError as exc:
+            if exc.code != "not_found":
+                raise
+        found: list[Any] = []  # one of them is not there: which (a proposal links a few)
+        for material_id in ids:
+            try:
+                found.extend(await self.materials.views(session_id, [material_id]))
+            except DomainError as exc:
+                if exc.code != "not_found":
+                    raise
+        return found
+
+    async def find(self, session_id: str, ids: Sequence[str]) -> dict[str, MaterialRef]:
+        return {
+            v.id: MaterialRef(v.id, v.sha256)
+            for v in await self._views(session_id, ids)
+            if v.state != "rejected"
+        }
+
+
 class FormInvalid(DomainError):
     """A proposal whose values or links do not fit its items; `details` lists each problem."""
 
