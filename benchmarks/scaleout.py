@@ -283,13 +283,16 @@ def main() -> int:
     os.sched_setaffinity(0, {1})  # the load client on core 1, the nodes on core 0
     result = asyncio.run(amain(args))
     print(
-        f"{'nodes':>5} {'ms CPU/set-up':>14} {'set-ups/s':>10} {'us CPU/signal':>14} {'msg/s':>8}"
+        f"{'nodes':>5} {'idle CPU':>9} {'ms/set-up':>10} {'net ms':>7} {'set-ups/s':>10} "
+        f"{'us/signal':>10} {'net us':>7} {'msg/s':>8}"
     )
     for r in result["runs"]:
         s, rl = r["setups"], r["relay"]
         print(
-            f"{r['nodes']:>5} {s['cpu_ms_per_setup'] or 0:>14.1f} {s['setups_per_s']:>10.1f} "
-            f"{rl['cpu_us_per_msg_schedstat'] or 0:>14.1f} {rl['msg_per_s'] or 0:>8.0f}"
+            f"{r['nodes']:>5} {r['idle_cpu_per_s']:>9.3f} {s['cpu_ms_per_setup'] or 0:>10.1f} "
+            f"{s['net_cpu_ms_per_setup'] or 0:>7.1f} {s['setups_per_s']:>10.1f} "
+            f"{rl['cpu_us_per_msg_schedstat'] or 0:>10.1f} {rl['net_cpu_us_per_msg'] or 0:>7.1f} "
+            f"{rl['msg_per_s'] or 0:>8.0f}"
         )
     if args.out:
         args.out.write_text(json.dumps(result, indent=2) + "\n")
