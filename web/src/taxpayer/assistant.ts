@@ -202,6 +202,11 @@ export const useAssistant = defineStore('assistant', () => {
       return;
     }
     tp.call.releasePreview();
+    if (view.route === 'queue' && view.queue_refused) {
+      // already waiting, or in a call (another tab): say so instead of "connecting you"
+      tp.setError(new ApiError(view.queue_refused));
+      return;
+    }
     push({ speaker: 'assistant', text: view.message });
   }
 
