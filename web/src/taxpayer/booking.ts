@@ -99,6 +99,8 @@ export const useBooking = defineStore('booking', () => {
     moving.value = null;
     tp.step = 'bookings';
     tp.status = { key: 'booking.status' };
+    // the socket brings the pre-review's result and reminders while the page is open
+    if (tp.token) tp.call.ensureSocket(tp.token).catch(() => {});
     await Promise.all([loadMine(), loadSlots()]);
   }
 
