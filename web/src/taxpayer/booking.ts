@@ -152,6 +152,7 @@ export const useBooking = defineStore('booking', () => {
       });
       saved.value = b;
       f.question = '';
+      f.items = [];
     }
     f.slotId = '';
     await Promise.all([loadMine(), loadSlots()]);

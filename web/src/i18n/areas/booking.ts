@@ -67,6 +67,7 @@ export default {
       },
       callback: {
         title: '不想在这里等？',
+        turnTitle: '快轮到您了',
         offer: '您可以先离开页面，快轮到您时我们会在这里提醒您，您的位置不变。',
         ask: '快轮到我时提醒我',
         kept: '已为您保留位置。快轮到您时这里会提醒您，请保持页面打开或稍后回来。',
@@ -177,6 +178,7 @@ export default {
       },
       callback: {
         title: '不想在這裏等？',
+        turnTitle: '快輪到您了',
         offer: '您可以先離開頁面，快輪到您時我們會在這裏提醒您，您的位置不變。',
         ask: '快輪到我時提醒我',
         kept: '已為您保留位置。快輪到您時這裏會提醒您，請保持頁面開啟或稍後回來。',
@@ -287,6 +289,7 @@ export default {
       },
       callback: {
         title: 'Rather not wait here?',
+        turnTitle: 'Your turn is near',
         offer: 'You can leave this page. When your turn is near we tell you here, and you keep your place.',
         ask: 'Tell me when my turn is near',
         kept: 'Your place is kept. We tell you here when your turn is near: keep this page open or come back later.',
@@ -397,6 +400,7 @@ export default {
       },
       callback: {
         title: 'Prefere não esperar aqui?',
+        turnTitle: 'A sua vez está perto',
         offer: 'Pode sair desta página. Quando a sua vez estiver perto avisamos aqui, e mantém o seu lugar.',
         ask: 'Avisem-me quando a minha vez estiver perto',
         kept: 'O seu lugar está guardado. Avisamos aqui quando a sua vez estiver perto: mantenha a página aberta ou volte mais tarde.',
