@@ -9,6 +9,7 @@ queue is closed). axe-core on each state; screenshots at 1280x800 and 390x844.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -156,3 +157,63 @@ async def test_words_asking_for_a_person_hand_over_at_once(e2e: Any) -> None:
     await page.click("#leave")
     await page.wait_for_selector("#assistant", state="visible")
     assert await page.locator(".turn").count() == 0, "left the queue: a new conversation"
+
+
+async def test_a_supervisor_adds_an_entry_and_the_assistant_answers_with_it(e2e: Any) -> None:
+    """The supervisor page's knowledge base (web/js/kb.js): list, a new entry saved as its
+    draft, its version and history; the assistant answers with it once the index has it; the
+    assistant's figures and the unanswered list."""
+    sup = await e2e.supervisor_page()
+    await sup.wait_for_selector("#kb-card", state="visible")
+    await sup.click("#kb-load")
+    await sup.wait_for_selector("#kb-entries tbody tr[data-key]")
+    assert await sup.locator("#kb-entries tbody tr").count() >= 200
+    await sup.click("#kb-new")
+    draft = {
+        "key": "e2e-hengqin-kiosk",
+        "category": "cross_border",
+        "items": [],
+        "valid_from": None,
+        "valid_until": None,
+        "texts": {
+            "zh-CN": {
+                "question": "横琴的自助办税终端在哪里",
+                "alternatives": [],
+                "answer": "横琴的自助办税终端在综合服务大厅一楼。",
+                "links": [],
+            },
+            "en": {
+                "question": "Where is the self-service tax kiosk on Hengqin island?",
+                "alternatives": ["Hengqin kiosk location"],
+                "answer": "The Hengqin self-service tax kiosk is on the ground floor of the service hall.",
+                "links": [],
+            },
+        },
+    }
+    await sup.fill("#kb-draft", json.dumps(draft, ensure_ascii=False))
+    await sup.click("#kb-save")
+    await sup.wait_for_selector("#kb-saved:has-text('e2e-hengqin-kiosk')")
+    await sup.click("#kb-history-load")
+    await sup.wait_for_selector("#kb-history li:has-text('created')")
+    # A second save of the same draft from a stale version is refused, nothing lost.
+    stale = await sup.evaluate("() => ({...window.vtax.kb.editing, version: 99})")
+    await sup.evaluate("(e) => { window.vtax.kb.editing = e; }", stale)
+    await sup.click("#kb-save")
+    await sup.wait_for_selector("#error:not(:empty)")
+    code = await sup.evaluate("() => window.vtax.lastError && window.vtax.lastError.code")
+    assert code == "kb_version_conflict"
+
+    page = await signed_in(e2e)
+
+    async def answered_with_it() -> bool:
+        await page.fill("#assistant-input", "Where is the Hengqin self-service tax kiosk?")
+        await page.click("#assistant-ask")
+        await page.wait_for_function("() => !document.querySelector('#assistant-ask').disabled")
+        reply = await page.evaluate("() => window.vtax.lastReply")
+        return bool(reply and reply.get("entry") and reply["entry"]["key"] == "e2e-hengqin-kiosk")
+
+    await e2e.poll_until(answered_with_it, within=20, interval=1.0, what="the new entry answered")
+    await sup.click("#cs-load")
+    await sup.wait_for_selector("#cs-kpi td[data-field='conversations']")
+    assert int(await sup.text_content("#cs-kpi td[data-field='conversations']") or "0") >= 1
+    await e2e.screenshot(sup, "supervisor-kb-1280x800")

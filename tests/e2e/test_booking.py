@@ -12,7 +12,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, cast
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -34,6 +36,7 @@ PLAN = {
          "language": "zh-CN", "agents": 2},
     ]
 }  # fmt: skip
+DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 QUESTION = "I need to collect paper invoices for my shop"
 
 
@@ -49,9 +52,26 @@ class Clock:
 
 
 @pytest.fixture
-def settings_overrides() -> dict[str, Any]:
+def closed_queue(tmp_path: Path) -> Path:
+    """A queue file where invoices is open one hour a week, on a day other than today."""
+    zone = ZoneInfo("Asia/Shanghai")
+    other = (datetime.now(zone).date() + timedelta(days=1)).weekday()
+    path = tmp_path / "queues.toml"
+    path.write_text(
+        "[queues.invoices.hours]\n"
+        'timezone = "Asia/Shanghai"\n'
+        f'weekly = {{ {DAYS[other]} = ["09:00-10:00"] }}\n'
+    )
+    return path
+
+
+@pytest.fixture
+def settings_overrides(request: pytest.FixtureRequest) -> dict[str, Any]:
     # a callback is offered whatever the wait; an offer waits for a browser's click
-    return {"callback_offer_wait_s": 0, "offer_timeout_s": 20.0}
+    extra: dict[str, Any] = {"callback_offer_wait_s": 0, "offer_timeout_s": 20.0}
+    if "closed_queue" in request.fixturenames:
+        extra["queues_file"] = request.getfixturevalue("closed_queue")
+    return extra
 
 
 @dataclass
@@ -249,3 +269,29 @@ async def test_a_second_taxpayer_sees_a_full_slot_and_cancels(stack: Stack) -> N
     await a.wait_for_selector('#my-bookings li[data-state="cancelled"]')
     await c.select_option("#book-category", "invoices")  # reload the slots
     await c.wait_for_selector(f'[id="slot-{FIRST}"]:not([disabled])')
+
+
+async def test_out_of_hours_the_hand_over_offers_an_appointment(
+    stack: Stack, closed_queue: Path
+) -> None:
+    """The assistant's "talk to a person" while the invoices queue is closed: no queue; the
+    page says when it opens and leads to the booking form of that business."""
+    e2e = stack.e2e
+    page = await e2e.page("/taxpayer", "taxpayer", viewport=(390, 844))
+    await page.select_option("#id-type", "uscc")
+    await page.fill("#id-number", USCC)
+    await page.click("#auth")
+    await page.wait_for_selector("#assistant", state="visible")
+    await page.click("#assistant-person")
+    await page.select_option("#handoff-category", "invoices")
+    await page.click("#handoff-go")
+    await page.wait_for_selector("#assistant-closed", state="visible")
+    assert await e2e.state(page) == "idle", "a closed queue is not joined"
+    handoff = await page.evaluate("() => window.vtax.handoff")
+    assert handoff["route"] == "callback" and handoff["next_open_at"]
+    assert "It opens" in (await page.text_content("#assistant-closed") or "")
+    await e2e.axe(page, "assistant out of hours")
+    await e2e.screenshot(page, "assistant-closed-390x844")
+    await page.click("#assistant-book")
+    await page.wait_for_selector("#step-bookings", state="visible")
+    assert await page.input_value("#book-category") == "invoices"
