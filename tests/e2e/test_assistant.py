@@ -169,7 +169,7 @@ async def test_a_supervisor_adds_an_entry_and_the_assistant_answers_with_it(e2e:
     await sup.wait_for_selector("#kb-entries tbody tr[data-key]")
     assert await sup.locator("#kb-entries tbody tr").count() >= 200
     await sup.click("#kb-new")
-    draft = {
+    draft: dict[str, Any] = {
         "key": "e2e-hengqin-kiosk",
         "category": "cross_border",
         "items": [],
