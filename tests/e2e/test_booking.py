@@ -166,7 +166,8 @@ async def test_book_approve_check_in_at_the_time_and_be_served(
     stack: Stack, viewport: tuple[int, int]
 ) -> None:
     e2e, clock = stack.e2e, stack.clock
-    name = f"{viewport[0]}x{viewport[1]}"
+    w, h = viewport
+    name = f"{w}x{h}"
     page = await taxpayer_bookings(e2e, USCC, "uscc", viewport=viewport)
     await page.wait_for_selector(f'[id="slot-{FIRST}"]')
     await e2e.axe(page, f"booking form {name}")
@@ -194,7 +195,8 @@ async def test_book_approve_check_in_at_the_time_and_be_served(
     first = agent.locator("#prereview li", has_text=QUESTION)
     assert "No-shows this month: 0" in (await first.text_content() or "")
     await e2e.axe(agent, "agent desk with bookings to pre-review")
-    await e2e.screenshot(agent, f"agent-prereview-{name}")
+    if w == 1280:  # the agent desk has its own default window
+        await e2e.screenshot(agent, "agent-prereview-1280x800")
     await first.locator(".approve").click()
     await agent.wait_for_selector("#prereview-decided:has-text('Approved.')")
     later = agent.locator("#prereview li", has_text="A second question")
