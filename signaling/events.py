@@ -47,6 +47,16 @@ def register(hub: Hub, app: Services) -> None:
     hub.use_case(ce.ConsultationHandoff, consulting.hand_off)
     hub.use_case(ce.ConsultationClose, consulting.close)
 
+    # multiparty (vtax/app/multiparty.py): invite, accept/decline, barge, hand-over, leave
+    mp = app.multiparty
+    hub.use_case(ce.SessionColleagues, mp.colleagues)
+    hub.use_case(ce.SessionInvite, mp.invite)
+    hub.use_case(ce.InviteAccept, mp.accept)
+    hub.use_case(ce.InviteDecline, mp.decline)
+    hub.use_case(ce.SessionBarge, mp.barge)
+    hub.use_case(ce.SessionHandover, mp.handover)
+    hub.use_case(ce.SessionLeave, mp.leave)
+
     async def connected(conn: Connection) -> None:
         caller = caller_of(conn)
         await calls.connected(caller)

@@ -196,6 +196,20 @@ ERROR_CODES: dict[str, ErrorCode] = {
         "a backend (the database, Redis) is unreachable; retry (`/readyz` says which)",
     ),
     "internal": ErrorCode("both", 500, "an unexpected server error (logged with an incident id)"),
+    # multiparty (docs/protocol.md, three or more participants)
+    "to_required": ErrorCode(
+        "Socket.IO", 409, "`rtc:signal` without `to` while the call has more than two people"
+    ),
+    "invitee_busy": ErrorCode(
+        "Socket.IO", 409, "the invited agent is in a call, reserved, in wrap-up or away"
+    ),
+    "invitee_offline": ErrorCode("Socket.IO", 409, "the invited agent is not signed in"),
+    "no_colleague": ErrorCode(
+        "Socket.IO", 409, "no available agent has the category or language asked for"
+    ),
+    "invite_expired": ErrorCode(
+        "Socket.IO", 409, "the invitation timed out, was answered, or its call ended"
+    ),
 }
 
 
