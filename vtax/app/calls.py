@@ -246,7 +246,9 @@ class Calls:
         if after is not None:
             for left in self.on_left:
                 await left(after, participant, reason)
-        log.info("participant left (%s)", reason, extra={"session_id": session_id})
+        log.info(
+            "participant left (%s, %s)", participant.role, reason, extra={"session_id": session_id}
+        )
 
     async def announce(self, live: LiveSession, participant: LiveParticipant, state: str) -> None:
         message = se.SessionParticipant(
@@ -327,7 +329,7 @@ class Calls:
                 session_id=live.id, participant_id=me.id, state="back", ice_restart=True
             ),
         )
-        log.info("participant resumed", extra={"session_id": live.id})
+        log.info("participant resumed (%s)", me.role, extra={"session_id": live.id})
         me.sid, me.state = caller.conn, "connected"
         for resumed in self.on_resumed:
             await resumed(live, me)
