@@ -6,8 +6,12 @@ the wallboard and makes three again."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
 import secrets
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -60,6 +64,44 @@ async def flowing(e2e: Any, page: Any, peer: str | None, what: str) -> None:
     await e2e.poll_until(grown, within=30, interval=0.1, what=f"video growing: {what}")
 
 
+UPLINK_JS = """
+async () => {
+  const v = window.vtax;
+  const pcs = [v.pc, ...Object.values((v.mesh || {}).peers || {})].filter((pc) => pc && pc.connectionState !== 'closed');
+  let bytes = 0, video = 0;
+  for (const pc of pcs) {
+    for (const r of (await pc.getStats()).values()) {
+      if (r.type === 'outbound-rtp') {
+        bytes += r.bytesSent + (r.headerBytesSent || 0);
+        if (r.kind === 'video') video += 1;
+      }
+    }
+  }
+  return {bytes, pcs: pcs.length, video_streams: video, t: performance.now()};
+}
+"""
+
+
+async def uplink_kbps(page: Any, window_s: float = 6.0) -> dict[str, Any]:
+    """What the page sends, over all its peer connections (getStats `outbound-rtp`, RTP
+    payload and headers), in kbit/s over `window_s`."""
+    a = await page.evaluate(UPLINK_JS)
+    await asyncio.sleep(window_s)
+    b = await page.evaluate(UPLINK_JS)
+    kbps = (b["bytes"] - a["bytes"]) * 8 / ((b["t"] - a["t"]) / 1000) / 1000
+    return {
+        "kbps": round(kbps, 1),
+        "peer_connections": b["pcs"],
+        "video_streams": b["video_streams"],
+    }
+
+
+def bench_out() -> Path | None:
+    """VTAX_MP_BENCH=<file>: benchmarks/multiparty.py asks for the uplink figures."""
+    out = os.environ.get("VTAX_MP_BENCH")
+    return Path(out) if out else None
+
+
 async def roster_ids(page: Any) -> dict[str, str]:
     """part -> participant id, from the page's mesh (the roster the server sent)."""
     return await page.evaluate(
@@ -87,6 +129,14 @@ async def test_interpreter_warm_transfer_and_barge(e2e: Any) -> None:
     await start_request(e2e, taxpayer, category, question)
     await accept_offer(e2e, agent, question)
     await wait_connected(e2e, taxpayer, agent)
+    figures: dict[str, Any] = {}
+    if bench_out():
+        await e2e.wait_media_flowing(taxpayer, agent)
+        await asyncio.sleep(8)  # the bandwidth estimate ramps up
+        figures["two_party"] = {
+            "taxpayer": await uplink_kbps(taxpayer),
+            "agent": await uplink_kbps(agent),
+        }
 
     # The agent invites by language (Cantonese: an interpreter).
     await agent.select_option("#mp-language", "yue")
@@ -121,6 +171,16 @@ async def test_interpreter_warm_transfer_and_barge(e2e: Any) -> None:
     await flowing(e2e, agent, interp_pid, "agent <- interpreter")
     await flowing(e2e, interp, None, "interpreter <- taxpayer")
     await flowing(e2e, interp, agent_pid, "interpreter <- agent")
+    if bench_out():
+        await asyncio.sleep(8)
+        figures["three_party_mesh"] = {
+            "taxpayer": await uplink_kbps(taxpayer),
+            "agent": await uplink_kbps(agent),
+            "interpreter": await uplink_kbps(interp),
+        }
+        out = bench_out()
+        assert out is not None
+        out.write_text(json.dumps(figures, indent=2), encoding="utf-8")
     # The taxpayer's page names people by name and part, never by an internal id.
     tiles = await taxpayer.text_content("#mp-call") or ""
     assert lingua[0] in tiles and "Interpreter" in tiles and "Tax officer" in tiles

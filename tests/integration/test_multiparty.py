@@ -342,7 +342,7 @@ async def test_a_supervisor_barges_and_takes_over(server, clients):
 
 async def test_a_third_party_who_drops_resumes_or_is_dropped(server, clients):
     helper = await colleague(server, clients, "helper", ["zh-CN"])
-    agent, taxpayer, a_start, t_start = await start_session(server, clients)
+    agent, taxpayer, a_start, _ = await start_session(server, clients)
     sid = a_start["session_id"]
     _, _, joined = await invite_and_accept(
         agent, helper, sid, user_id=await user_id(server, "helper")
