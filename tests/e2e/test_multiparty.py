@@ -125,6 +125,8 @@ async def test_interpreter_warm_transfer_and_barge(e2e: Any) -> None:
     await e2e.login(interp, *lingua, "#desk")
     await e2e.agent_available(interp)
     taxpayer = await e2e.taxpayer_page()
+    for page in (agent, interp, taxpayer):
+        page.set_default_timeout(60000)  # two shared cores, three pages encoding video
     question = "I need an interpreter, e2e multiparty"
     await start_request(e2e, taxpayer, category, question)
     await accept_offer(e2e, agent, question)
@@ -210,6 +212,7 @@ async def test_interpreter_warm_transfer_and_barge(e2e: Any) -> None:
 
     # A supervisor barges in from the wallboard: three again.
     board = await e2e.page("/wallboard", "wallboard", viewport=(1280, 800))
+    board.set_default_timeout(60000)
     await e2e.login(board, *e2e.server.supervisor, "#tiles")
     await board.wait_for_selector("#barge-list .barge", timeout=20000)
     await board.click("#barge-list .barge")
