@@ -287,6 +287,7 @@ def create_app(settings: Settings, *, migrate_on_start: bool | None = None) -> w
         if do_migrate:
             await migrate(url)
         services.calls.start_background()
+        services.multiparty.start_background()  # invitations expire
         services.queue.start()  # timers, dispatch retries, statistics pushes
         services.folder.start()  # KPI journal -> rollup (vtax/review/rollup.py)
         services.appointment_tasks.start()  # texts, no-show sweep, callback windows

@@ -55,6 +55,15 @@ def register(hub: Hub, app: Services) -> None:
     hub.use_case(ce.ConfirmationConfirm, form.confirm)
     hub.use_case(ce.ConfirmationRefuse, form.refuse)
     hub.use_case(ce.ConfirmationGet, form.get)
+    # multiparty (vtax/app/multiparty.py): invite, accept/decline, barge, hand-over, leave
+    mp = app.multiparty
+    hub.use_case(ce.SessionColleagues, mp.colleagues)
+    hub.use_case(ce.SessionInvite, mp.invite)
+    hub.use_case(ce.InviteAccept, mp.accept)
+    hub.use_case(ce.InviteDecline, mp.decline)
+    hub.use_case(ce.SessionBarge, mp.barge)
+    hub.use_case(ce.SessionHandover, mp.handover)
+    hub.use_case(ce.SessionLeave, mp.leave)
 
     async def connected(conn: Connection) -> None:
         caller = caller_of(conn)

@@ -30,6 +30,7 @@ from vtax.app.desk import Desk
 from vtax.app.identity import IdentityError
 from vtax.app.identity_wiring import IdentityServices, build_identity
 from vtax.app.loop import ReviewLoop
+from vtax.app.multiparty import Multiparty
 from vtax.app.ports import Notifier
 from vtax.app.queueing import Queueing, QueueNotices
 from vtax.app.stats import LiveFigures
@@ -58,6 +59,7 @@ from vtax.queue.memory import MemoryKV
 from vtax.queue.redis_store import RedisKV
 from vtax.recording.jobs import MemoryRecordingJobs, RecordingJobs, RedisRecordingJobs
 from vtax.review.deliveries import Deliveries, DocumentStore
+from vtax.review.participants import ParticipantRecords
 from vtax.review.records import SessionRecords
 from vtax.review.rollup import Folder
 from vtax.sms import sms_sender
@@ -210,6 +212,7 @@ class Services:
     catalog: Catalog
     deliveries: Deliveries
     calls: Calls
+    multiparty: Multiparty  # invitations, barge, hand-over: three or more in a call
     notices: QueueNotices
     queue: QueueEngine
     queueing: Queueing
@@ -278,6 +281,7 @@ class Services:
                 await task
         await self.queue.close()
         await self.folder.close()
+        await self.multiparty.close()
         await self.calls.close()
         await self.backends.db.dispose()
 
@@ -357,6 +361,9 @@ def build(
         catalog=catalog,
         deliveries=deliveries,
         calls=calls,
+        multiparty=Multiparty(
+            settings, calls, engine, accounts, ParticipantRecords(sessions), notifier
+        ),
         notices=notices,
         queue=engine,
         queueing=queueing,

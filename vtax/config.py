@@ -302,6 +302,10 @@ class Settings(BaseModel):
         1 / 30, gt=0, description="Failed sign-ins per second per username (any address)."
     )
     login_account_burst: int = Field(10, ge=1, description="Failures a username may burst.")
+    # multiparty (vtax/app/multiparty.py): invitations into a live call
+    invite_timeout_s: float = Field(
+        30.0, gt=0, le=600, description="An invitation into a live call expires unanswered."
+    )
 
     @model_validator(mode="after")
     def _argon2_memory(self) -> Settings:

@@ -448,3 +448,33 @@ class FormRecorded(Base):
     session_id: Mapped[str] = mapped_column(ForeignKey("service_sessions.id"), primary_key=True)
     record: Mapped[dict[str, Any]] = mapped_column(JSON)  # contract FormRecord
     saved_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# ---- multiparty: every participant of a session (docs/review.md, "Participants") -------------
+
+
+class SessionParticipantRow(Base):
+    """One person's part in a session: who (role, user), when (join, leave) and, for the staff
+    who owned the session for a while, the span they handled it (`handled_from`..`handled_to`).
+    The two original parties get a row at the start; invitees and barging supervisors when
+    they join; a warm transfer or take-over closes one span and opens the next."""
+
+    __tablename__ = "session_participants"
+    __table_args__ = (
+        UniqueConstraint("session_id", "participant_id", name="uq_session_participants_pid"),
+        Index("ix_session_participants_user", "user_id", "joined_at"),
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    session_id: Mapped[str] = mapped_column(ForeignKey("service_sessions.id"))
+    participant_id: Mapped[str] = mapped_column(String(32))  # the live session's id
+    role: Mapped[str] = mapped_column(String(16))  # taxpayer | agent | supervisor | invitee
+    user_id: Mapped[str] = mapped_column(String(36))  # staff user id or taxpayer id
+    display_name: Mapped[str] = mapped_column(String(100), default="")
+    part: Mapped[str] = mapped_column(String(120), default="")  # e.g. "interpreter: yue"
+    joined_at: Mapped[datetime] = mapped_column(UTCDateTime(timezone=True))
+    left_at: Mapped[datetime | None] = mapped_column(UTCDateTime(timezone=True), nullable=True)
+    handled_from: Mapped[datetime | None] = mapped_column(UTCDateTime(timezone=True), nullable=True)
+    handled_to: Mapped[datetime | None] = mapped_column(UTCDateTime(timezone=True), nullable=True)

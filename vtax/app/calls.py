@@ -21,13 +21,14 @@ from vtax.contract import client_events as ce
 from vtax.contract import server_events as se
 from vtax.errors import DomainError
 from vtax.ice import ice_servers
-from vtax.live import LiveParticipant, LiveSession, LiveStore
+from vtax.live import AMBIGUOUS, VISIBLE_ROLES, LiveParticipant, LiveSession, LiveStore
 from vtax.queue import Ticket
 from vtax.review.audit import Actor
 from vtax.review.records import SessionRecords
 
 log = logging.getLogger(__name__)
-MEDIA_ROLES = ("taxpayer", "agent")
+# The visible participants: a drop gives them the reconnect grace (vtax/live VISIBLE_ROLES).
+MEDIA_ROLES = VISIBLE_ROLES
 
 
 def new_participant_id() -> str:
@@ -71,6 +72,11 @@ class Calls:
         self.on_started: list[Callable[[LiveSession], Awaitable[None]]] = []
         # Called with (session, reason) after a session ended (e.g. stop recording).
         self.on_session_ended: list[Callable[[LiveSession, str], Awaitable[None]]] = []
+        # Called with (session after, participant, reason) when a visible participant who does
+        # not own the session left it while it goes on (vtax/app/multiparty.py).
+        self.on_left: list[Callable[[LiveSession, LiveParticipant, str], Awaitable[None]]] = []
+        # Called with (session, participant) after a participant resumed.
+        self.on_resumed: list[Callable[[LiveSession, LiveParticipant], Awaitable[None]]] = []
         # Counters for /metrics.
         self.signals_relayed = 0
         self.resumes = 0
@@ -164,6 +170,11 @@ class Calls:
         if gone.role not in MEDIA_ROLES:
             await self.remove_participant(session_id, participant_id)
             return
+        if gone.role != "taxpayer" and gone.subject != live.agent_id:
+            # A third party (an invitee, a barging supervisor) did not come back: the call
+            # goes on without them.
+            await self.leave(session_id, participant_id, "dropped")
+            return
         log.info("participant did not come back", extra={"session_id": session_id})
         await self._send_others(
             live,
@@ -194,11 +205,11 @@ class Calls:
         taxpayer_node = await self.store.node_of(taxpayer_sid) if taxpayer_sid else None
         taxpayer = LiveParticipant(
             new_participant_id(), "taxpayer", ticket.taxpayer_id, "", taxpayer_sid,
-            taxpayer_node or "",
+            taxpayer_node or "", part="taxpayer", joined_at=now,
         )  # fmt: skip
         agent_p = LiveParticipant(
             new_participant_id(), "agent", agent.subject, staff.display_name if staff else "",
-            agent.conn, self.node_id,
+            agent.conn, self.node_id, part="agent", joined_at=now,
         )  # fmt: skip
         live = LiveSession(
             id=ticket.session_id,
@@ -222,7 +233,14 @@ class Calls:
         return live.id
 
     def _start_fields(self, live: LiveSession, me: LiveParticipant) -> dict[str, object]:
-        peer = next(p for p in live.media_participants() if p.id != me.id)
+        # The peer of `session:start`: the session's agent for the taxpayer, the taxpayer for
+        # staff (a page of three or more people learns the rest from `session:roster`).
+        others = [p for p in live.media_participants() if p.id != me.id]
+        owner = live.owner()
+        preferred = owner if me.role == "taxpayer" else None
+        if preferred is None or preferred.id == me.id:
+            preferred = next((p for p in others if p.role == "taxpayer"), None)
+        peer = preferred or others[0]
         return {
             "session_id": live.id,
             "participant_id": me.id,
@@ -253,7 +271,7 @@ class Calls:
         self.bound.setdefault(sid, {})[session_id] = participant.id
         live = await self.store.get(session_id)
         if live is not None:
-            await self._announce(live, participant, "joined")
+            await self.announce(live, participant, "joined")
         return participant
 
     async def remove_participant(self, session_id: str, participant_id: str) -> None:
@@ -264,9 +282,24 @@ class Calls:
         await self.store.remove_participant(session_id, participant_id)
         if participant.sid is not None:
             self.bound.get(participant.sid, {}).pop(session_id, None)
-        await self._announce(live, participant, "left")
+        await self.announce(live, participant, "left")
 
-    async def _announce(self, live: LiveSession, participant: LiveParticipant, state: str) -> None:
+    async def leave(self, session_id: str, participant_id: str, reason: str) -> None:
+        """A visible participant who does not own the session leaves; the call goes on."""
+        live = await self.store.get(session_id)
+        if live is None or participant_id not in live.participants:
+            return
+        participant = live.participants[participant_id]
+        await self.remove_participant(session_id, participant_id)
+        after = await self.store.get(session_id)
+        if after is not None:
+            for left in self.on_left:
+                await left(after, participant, reason)
+        log.info(
+            "participant left (%s, %s)", participant.role, reason, extra={"session_id": session_id}
+        )
+
+    async def announce(self, live: LiveSession, participant: LiveParticipant, state: str) -> None:
         message = se.SessionParticipant(
             session_id=live.id,
             participant_id=participant.id,
@@ -313,6 +346,8 @@ class Calls:
         sent = await self.store.append_signal(p.session_id, sender, p.to, message)
         if sent is None:
             raise DomainError("not_in_session", "`to` is not another participant of the session")
+        if sent is AMBIGUOUS:
+            raise DomainError("to_required", "this call has several people: say `to` whom")
         self.signals_relayed += 1
         await self.notifier.relay(sent.sids, message)
         return ce.SignalSent(seq=sent.seq)
@@ -343,8 +378,10 @@ class Calls:
                 session_id=live.id, participant_id=me.id, state="back", ice_restart=True
             ),
         )
-        log.info("participant resumed", extra={"session_id": live.id})
-        me.sid = caller.conn
+        log.info("participant resumed (%s)", me.role, extra={"session_id": live.id})
+        me.sid, me.state = caller.conn, "connected"
+        for resumed in self.on_resumed:
+            await resumed(live, me)
         return ce.Resumed.model_validate(
             {**self._start_fields(live, me), "replay": replay, "ice_restart": True}
         )
@@ -394,6 +431,11 @@ class Calls:
         participant_id = await self.bound_participant(caller, p.session_id)
         live = await self.store.get(p.session_id)
         by = live.participants.get(participant_id) if live else None
+        if live is not None and by is not None and by.role != "taxpayer":
+            if by.subject != live.agent_id:
+                # A third party hanging up leaves; the taxpayer's call goes on.
+                await self.leave(p.session_id, participant_id, "left")
+                return ce.Done()
         await self.end(p.session_id, p.reason or "hangup", "completed", by)
         return ce.Done()
 
@@ -409,8 +451,13 @@ class Calls:
                 self.bound.get(participant.sid, {}).pop(session_id, None)
         actor = Actor(by.role, by.subject) if by else Actor("system", None)
         await self.records.ended(session_id, at(time.time()), outcome, reason, actor)
-        for callback in self.on_ended:
-            await callback(live.agent_id)
+        # The owner and every other agent still in the call go to wrap-up.
+        agents = dict.fromkeys(
+            [live.agent_id] + [p.subject for p in live.participants.values() if p.role == "agent"]
+        )
+        for agent_id in agents:
+            for callback in self.on_ended:
+                await callback(agent_id)
         sids = [
             p.sid
             for p in live.participants.values()

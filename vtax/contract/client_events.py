@@ -15,6 +15,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import ConfigDict, Field, StringConstraints
 
+from vtax.contract import multiparty as mp
 from vtax.contract.appointments import BookingOut, CallbackOut, PageLocale, Phone
 from vtax.contract.base import (
     CatalogItemCode,
@@ -42,7 +43,7 @@ from vtax.contract.consultation import (
     HandoffView,
     ReplyView,
 )
-from vtax.contract.server_events import RelayedSignal, SessionStartFields
+from vtax.contract.server_events import IceServer, RelayedSignal, SessionStartFields, TicketView
 
 
 class ClientEvent(Message):
@@ -168,7 +169,7 @@ class RtcSignal(ClientEvent):
     between participants of one live session; the server stamps `from` and `seq`."""
 
     event = "rtc:signal"
-    roles = ("taxpayer", "agent", "recorder")
+    roles = ("taxpayer", "agent", "supervisor", "recorder")  # a supervisor: barged in
     answer = SignalSent
     limit = "signal"
 
@@ -193,7 +194,7 @@ class SessionResume(ClientEvent):
     `session_ended` when the session is over."""
 
     event = "session:resume"
-    roles = ("taxpayer", "agent")
+    roles = ("taxpayer", "agent", "supervisor")
     answer = Resumed
     limit = "signal"
 
@@ -207,7 +208,7 @@ class SessionEnd(ClientEvent):
     """Hang up: the session ends for everyone (`session:end`; outcome `completed`)."""
 
     event = "session:end"
-    roles = ("taxpayer", "agent")
+    roles = ("taxpayer", "agent", "supervisor")
     answer = Done
 
     session_id: Id
@@ -266,7 +267,7 @@ class SessionSummary(ClientEvent, SummaryBody):
     `POST /api/sessions/{id}/summary`."""
 
     event = "session:summary"
-    roles = ("agent",)
+    roles = ("agent", "supervisor")  # a supervisor who took the session over
     answer = SummarySaved
 
     session_id: Id
@@ -555,6 +556,87 @@ class ConfirmationGet(ClientEvent):
     session_id: Id
 
 
+# ---- multiparty (vtax/contract/multiparty.py; docs/protocol.md, three or more participants) -----
+
+
+class SessionJoined(Out):
+    """A third party is in: negotiate with every other roster entry (one peer connection each,
+    politeness as in `session:roster`); `session:participant` told the others."""
+
+    session_id: str
+    participant_id: str
+    role: Literal["agent", "supervisor"]
+    ice_servers: list[IceServer]
+    ticket: TicketView
+    owner: str = Field(description="participant id of the session's agent")
+    participants: list[mp.RosterEntry]
+
+
+class SessionColleagues(ClientEvent, mp.ColleaguesQuery):
+    """The session's agent looks for a colleague to invite: every agent, with status and
+    whether they have the category / speak the language asked for."""
+
+    event = "session:colleagues"
+    roles = ("agent",)
+    answer = mp.Colleagues
+
+
+class SessionInvite(ClientEvent, mp.InviteIn):
+    """The session's agent invites a colleague (by `user_id`, or by skill: the best available
+    eligible agent); they get `invite:new`. Refused: `forbidden` (not the session's agent),
+    `invitee_busy` (in a call, reserved, in wrap-up or away), `invitee_offline`,
+    `no_colleague` (nobody eligible is available)."""
+
+    event = "session:invite"
+    roles = ("agent",)
+    answer = mp.Invited
+
+
+class InviteAccept(ClientEvent):
+    """Join the call you were invited to: you are busy in it from now on. `invite_expired` if
+    it timed out or the call ended; `invitee_busy` if you took a call meanwhile."""
+
+    event = "invite:accept"
+    roles = ("agent",)
+    answer = SessionJoined
+
+    invite_id: Id
+
+
+class InviteDecline(ClientEvent, mp.InviteAnswer):
+    """Say no to an invitation; the inviting agent hears of it (`invite:update`)."""
+
+    event = "invite:decline"
+    roles = ("agent",)
+    answer = Done
+
+
+class SessionBarge(ClientEvent, mp.SessionRef):
+    """A supervisor joins a live session visibly: everyone sees and hears everyone."""
+
+    event = "session:barge"
+    roles = ("supervisor",)
+    answer = SessionJoined
+
+
+class SessionHandover(ClientEvent, mp.HandoverIn):
+    """The session's agent hands it to a staff participant in the call (warm transfer to an
+    invitee, or a take-over by a barging supervisor) and leaves; the session goes on with no
+    new queue wait, the new owner is credited for it."""
+
+    event = "session:handover"
+    roles = ("agent", "supervisor")
+    answer = mp.HandedOver
+
+
+class SessionLeave(ClientEvent, mp.SessionRef):
+    """A staff participant who does not own the session leaves it; the call goes on."""
+
+    event = "session:leave"
+    roles = ("agent", "supervisor")
+    answer = Done
+
+
 CLIENT_EVENTS: tuple[type[ClientEvent], ...] = (
     QueueJoin,
     QueueRejoin,
@@ -585,4 +667,12 @@ CLIENT_EVENTS: tuple[type[ClientEvent], ...] = (
     ConfirmationConfirm,
     ConfirmationRefuse,
     ConfirmationGet,
+    # multiparty
+    SessionColleagues,
+    SessionInvite,
+    InviteAccept,
+    InviteDecline,
+    SessionBarge,
+    SessionHandover,
+    SessionLeave,
 )

@@ -223,6 +223,20 @@ ERROR_CODES: dict[str, ErrorCode] = {
         "a `resolved` summary of a session whose confirmation form's latest version the "
         "taxpayer has not confirmed",
     ),
+    # multiparty (docs/protocol.md, three or more participants)
+    "to_required": ErrorCode(
+        "Socket.IO", 409, "`rtc:signal` without `to` while the call has more than two people"
+    ),
+    "invitee_busy": ErrorCode(
+        "Socket.IO", 409, "the invited agent is in a call, reserved, in wrap-up or away"
+    ),
+    "invitee_offline": ErrorCode("Socket.IO", 409, "the invited agent is not signed in"),
+    "no_colleague": ErrorCode(
+        "Socket.IO", 409, "no available agent has the category or language asked for"
+    ),
+    "invite_expired": ErrorCode(
+        "Socket.IO", 409, "the invitation timed out, was answered, or its call ended"
+    ),
 }
 
 

@@ -25,6 +25,7 @@ from vtax.contract.base import (
     Whole,
 )
 from vtax.contract.confirmation import FormHistory
+from vtax.contract.multiparty import ParticipantView
 from vtax.review.quality import QUALITY_FORM
 
 # ---- queries ----------------------------------------------------------------------------------
@@ -296,6 +297,9 @@ class AuditEventView(Out):
 
 
 class ReviewDetail(Out):
+    participants: list[ParticipantView] = Field(
+        default_factory=list, description="everyone who took part (multiparty), in join order"
+    )
     session: SessionView
     checks: list[CheckView]
     deliveries: list[DeliveryView]

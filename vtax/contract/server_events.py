@@ -14,6 +14,7 @@ from vtax.contract.appointments import AppointmentUpdate, CallbackNotice
 from vtax.contract.base import AgentStatus, Out, Timestamp
 from vtax.contract.base import ServerEvent as ServerEvent  # defined there (no import cycle)
 from vtax.contract.confirmation import FormVersionView
+from vtax.contract.multiparty import InviteNew, InviteUpdate, SessionRoster
 
 
 def absent_if_none(value: Any) -> bool:
@@ -197,14 +198,14 @@ class IceServer(Out):
 
 class Peer(Out):
     participant_id: str
-    role: Literal["taxpayer", "agent"]
+    role: Literal["taxpayer", "agent", "supervisor"]
     display_name: str = Field(description="the agent's display name; empty for a taxpayer")
 
 
 class SessionStartFields(Out):
     session_id: str
     participant_id: str = Field(description="who this connection speaks for in the session")
-    role: Literal["taxpayer", "agent"]
+    role: Literal["taxpayer", "agent", "supervisor"]
     polite: bool = Field(description="MDN perfect negotiation: the taxpayer is polite")
     peer: Peer
     ice_servers: list[IceServer]
@@ -245,15 +246,16 @@ class SessionPeer(ServerEvent):
 
 
 class SessionParticipant(ServerEvent):
-    """A hidden participant (the recorder) joined or left: on `joined` each media participant
-    opens a second, send-only peer connection to it and offers with `to` = its id."""
+    """A participant joined or left. The recorder (hidden): on `joined` each media participant
+    opens a second, send-only peer connection to it and offers with `to` = its id. A visible
+    one (an invitee, a barging supervisor): `session:roster` follows with its name and part."""
 
     event = "session:participant"
     to = "the media participants"
 
     session_id: str
     participant_id: str
-    role: Literal["recorder"]
+    role: Literal["recorder", "taxpayer", "agent", "supervisor"]
     state: Literal["joined", "left"]
 
 
@@ -403,4 +405,8 @@ SERVER_EVENTS: tuple[type[ServerEvent], ...] = (
     CallbackNotice,
     # the confirmation form
     ConfirmationForm,
+    # multiparty
+    SessionRoster,
+    InviteNew,
+    InviteUpdate,
 )

@@ -3,6 +3,20 @@ connected, the per-session signal sequence and resume buffer, and reconnect dead
 
 One interface, two stores: in-memory for the embedded default, Redis when scaled out."""
 
-from vtax.live.model import LiveParticipant, LiveSession, LiveStore, SignalAppend
+from vtax.live.model import (
+    AMBIGUOUS,
+    VISIBLE_ROLES,
+    LiveParticipant,
+    LiveSession,
+    LiveStore,
+    SignalAppend,
+)
 
-__all__ = ["LiveParticipant", "LiveSession", "LiveStore", "SignalAppend"]
+__all__ = [
+    "AMBIGUOUS",
+    "VISIBLE_ROLES",
+    "LiveParticipant",
+    "LiveSession",
+    "LiveStore",
+    "SignalAppend",
+]

@@ -49,3 +49,14 @@ def epoch(p: str) -> str:
 def connections(p: str) -> str:
     """HASH: Socket.IO sid -> the node holding that connection."""
     return f"{p}live:conns"
+
+
+def invite(p: str, invite_id: str) -> str:
+    """STRING: JSON of an open invitation to join a live session (docs/protocol.md,
+    multiparty): session, inviter, invitee, purpose; deleted when answered or expired."""
+    return f"{p}live:invite:{invite_id}"
+
+
+def invite_deadlines(p: str) -> str:
+    """ZSET: open invitation id scored by when it expires."""
+    return f"{p}live:invites"

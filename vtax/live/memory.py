@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from vtax.live.model import LiveParticipant, LiveSession, SignalAppend
+from vtax.live.model import AMBIGUOUS, VISIBLE_ROLES, LiveParticipant, LiveSession, SignalAppend
 
 
 class MemoryLiveStore:
@@ -21,6 +21,7 @@ class MemoryLiveStore:
         self._by_subject: dict[str, str] = {}
         self._epoch: str | None = None
         self._conn_nodes: dict[str, str] = {}
+        self._invites: dict[str, tuple[dict[str, Any], float]] = {}
 
     async def create(self, session: LiveSession) -> None:
         self._sessions[session.id] = session
@@ -40,11 +41,40 @@ class MemoryLiveStore:
         if session is None:
             return False
         session.participants[participant.id] = participant
+        if participant.role in VISIBLE_ROLES:
+            self._by_subject[participant.subject] = session_id
         return True
 
     async def remove_participant(self, session_id: str, participant_id: str) -> bool:
         session = self._sessions.get(session_id)
-        return session is not None and session.participants.pop(participant_id, None) is not None
+        gone = session.participants.pop(participant_id, None) if session else None
+        if gone is None:
+            return False
+        if gone.role in VISIBLE_ROLES and self._by_subject.get(gone.subject) == session_id:
+            del self._by_subject[gone.subject]
+        return True
+
+    async def set_owner(self, session_id: str, agent_id: str) -> bool:
+        session = self._sessions.get(session_id)
+        if session is None:
+            return False
+        session.agent_id = agent_id
+        return True
+
+    async def put_invite(self, invite_id: str, invite: dict[str, Any], expires_at: float) -> None:
+        self._invites[invite_id] = (dict(invite), expires_at)
+
+    async def get_invite(self, invite_id: str) -> dict[str, Any] | None:
+        found = self._invites.get(invite_id)
+        return dict(found[0]) if found else None
+
+    async def take_invite(self, invite_id: str) -> dict[str, Any] | None:
+        found = self._invites.pop(invite_id, None)
+        return found[0] if found else None
+
+    async def claim_expired_invites(self, now: float) -> list[dict[str, Any]]:
+        due = [i for i, (_, expires) in self._invites.items() if expires <= now]
+        return [self._invites.pop(i)[0] for i in due]
 
     async def append_signal(
         self, session_id: str, sender_id: str, to: str | None, message: dict[str, Any]
@@ -57,7 +87,13 @@ class MemoryLiveStore:
                 return None
             targets = [to]
         else:
-            targets = [p for p in session.participants if p != sender_id]
+            targets = [
+                pid
+                for pid, p in session.participants.items()
+                if pid != sender_id and p.role in VISIBLE_ROLES
+            ]
+            if len(targets) != 1:
+                return AMBIGUOUS
         session.seq += 1
         message["seq"] = session.seq
         # Bounded in count and in bytes (as JSON): drop the oldest; the newest stays.

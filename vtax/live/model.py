@@ -6,18 +6,24 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Protocol
 
 ParticipantState = Literal["connected", "reconnecting"]
+# Participants the others see and hear (a peer connection each way, a tile on the pages);
+# the recorder (and any other hidden participant) is not one of them.
+VISIBLE_ROLES: tuple[str, ...] = ("taxpayer", "agent", "supervisor")
 
 
 @dataclass(slots=True)
 class LiveParticipant:
     id: str
-    role: str  # taxpayer | agent | recorder
+    role: str  # taxpayer | agent | supervisor | recorder
     subject: str  # taxpayer or user id (never sent by the client)
     display_name: str = ""
     sid: str | None = None  # the Socket.IO connection it is bound to
     node: str = ""  # the node holding that connection
     state: ParticipantState = "connected"
     deadline: float = 0.0  # while reconnecting: when the grace period ends
+    part: str = ""  # the record's role: taxpayer | agent | invitee | supervisor ("" hidden)
+    joined_at: float = 0.0
+    label: str = ""  # what an invitee is there for, e.g. "interpreter: yue"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -44,15 +50,33 @@ class LiveSession:
         )
 
     def media_participants(self) -> list[LiveParticipant]:
-        return [p for p in self.participants.values() if p.role in ("taxpayer", "agent")]
+        """The visible participants (taxpayer, agents, barging supervisors), joined order."""
+        return [p for p in self.participants.values() if p.role in VISIBLE_ROLES]
+
+    def owner(self) -> LiveParticipant | None:
+        """The participant who owns the session now (its agent; a supervisor after a
+        take-over)."""
+        return next(
+            (
+                p
+                for p in self.participants.values()
+                if p.subject == self.agent_id and p.role in ("agent", "supervisor")
+            ),
+            None,
+        )
 
 
 @dataclass(frozen=True, slots=True)
 class SignalAppend:
-    """The result of appending a signal: its sequence number and the connections to send to."""
+    """The result of appending a signal: its sequence number and the connections to send to.
+    `seq` 0 (`AMBIGUOUS`): no `to` and not exactly one other visible participant; nothing
+    was stored."""
 
     seq: int
     sids: list[str]
+
+
+AMBIGUOUS = SignalAppend(0, [])
 
 
 class LiveStore(Protocol):
@@ -63,19 +87,41 @@ class LiveStore(Protocol):
     async def get(self, session_id: str) -> LiveSession | None: ...
 
     async def session_of(self, subject: str) -> str | None:
-        """The live session a taxpayer or agent is in (recorders are not indexed)."""
+        """The live session a visible participant is in (recorders are not indexed)."""
         ...
 
-    async def add_participant(self, session_id: str, participant: LiveParticipant) -> bool: ...
+    async def add_participant(self, session_id: str, participant: LiveParticipant) -> bool:
+        """Add a participant; a visible one is indexed by subject (`session_of`)."""
+        ...
 
     async def remove_participant(self, session_id: str, participant_id: str) -> bool: ...
+
+    async def set_owner(self, session_id: str, agent_id: str) -> bool:
+        """The session's agent changes (warm transfer, take-over)."""
+        ...
+
+    async def put_invite(self, invite_id: str, invite: dict[str, Any], expires_at: float) -> None:
+        """Keep an open invitation until it is answered or `expires_at`."""
+        ...
+
+    async def get_invite(self, invite_id: str) -> dict[str, Any] | None: ...
+
+    async def take_invite(self, invite_id: str) -> dict[str, Any] | None:
+        """Remove and return an open invitation; only the first caller gets it."""
+        ...
+
+    async def claim_expired_invites(self, now: float) -> list[dict[str, Any]]:
+        """Take the invitations whose time ran out; each is taken once."""
+        ...
 
     async def append_signal(
         self, session_id: str, sender_id: str, to: str | None, message: dict[str, Any]
     ) -> SignalAppend | None:
         """Stamp the next seq on `message` (adds "seq"), keep it in the bounded resume buffer
         addressed to its targets, and return the targets' connections; None if the sender is
-        not a participant or `to` is not another participant."""
+        not a participant or `to` is not another participant. Without `to` the target is the
+        one other visible participant (a two-party call of an old page); with none or several
+        the result is `AMBIGUOUS`."""
         ...
 
     async def replay(

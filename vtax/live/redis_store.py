@@ -10,7 +10,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from vtax.live import keys
-from vtax.live.model import LiveParticipant, LiveSession, SignalAppend
+from vtax.live.model import AMBIGUOUS, VISIBLE_ROLES, LiveParticipant, LiveSession, SignalAppend
 
 SESSION_TTL_S = 24 * 3600  # a safety net: a session's keys never outlive a day
 
@@ -20,15 +20,21 @@ if #parts == 0 then return nil end
 local sender, to = ARGV[1], ARGV[2]
 if redis.call('HEXISTS', KEYS[1], sender) == 0 then return nil end
 if to ~= '' and (to == sender or redis.call('HEXISTS', KEYS[1], to) == 0) then return nil end
+-- ARGV[7]: the visible roles, space-separated; without `to`, the one other visible participant
+local visible = {}
+for role in string.gmatch(ARGV[7], '%S+') do visible[role] = true end
 local targets, sids = {}, {}
 for i = 1, #parts, 2 do
   local pid = parts[i]
   if pid ~= sender and (to == '' or to == pid) then
-    targets[#targets + 1] = pid
     local p = cjson.decode(parts[i + 1])
-    if p.state == 'connected' and type(p.sid) == 'string' then sids[#sids + 1] = p.sid end
+    if to ~= '' or visible[p.role] then
+      targets[#targets + 1] = pid
+      if p.state == 'connected' and type(p.sid) == 'string' then sids[#sids + 1] = p.sid end
+    end
   end
 end
+if to == '' and #targets ~= 1 then return {0} end
 local seq = redis.call('HINCRBY', KEYS[2], 'seq', 1)
 local entry = cjson.encode({t = targets, s = seq, m = ARGV[3]})
 redis.call('RPUSH', KEYS[3], entry)
@@ -96,12 +102,27 @@ for i = 1, #parts, 2 do
   if type(p.node) == 'string' and p.node ~= '' then
     redis.call('SREM', ARGV[2] .. p.node, member)
   end
-  if p.role == 'taxpayer' or p.role == 'agent' then
+  if p.role == 'taxpayer' or p.role == 'agent' or p.role == 'supervisor' then
     local index = ARGV[3] .. p.subject
     if redis.call('GET', index) == ARGV[1] then redis.call('DEL', index) end
   end
 end
 return {meta, parts}
+"""
+
+
+# KEYS: parts, deadlines, subject index; ARGV: pid, member, session id -> 1 if removed
+_REMOVE = """
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if not raw then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[2])
+local p = cjson.decode(raw)
+if type(p.subject) == 'string' then
+  local index = KEYS[3] .. p.subject
+  if redis.call('GET', index) == ARGV[3] then redis.call('DEL', index) end
+end
+return 1
 """
 
 
@@ -130,6 +151,7 @@ class RedisLiveStore:
         self._reconnecting = redis.register_script(_RECONNECTING)
         self._claim_due = redis.register_script(_CLAIM_DUE)
         self._claim_end = redis.register_script(_CLAIM_END)
+        self._remove = redis.register_script(_REMOVE)
 
     async def create(self, session: LiveSession) -> None:
         p = self.p
@@ -202,13 +224,56 @@ class RedisLiveStore:
                     keys.node_participants(self.p, participant.node),
                     _member(session_id, participant.id),
                 )
+            if participant.role in VISIBLE_ROLES:
+                pipe.set(keys.subject(self.p, participant.subject), session_id, ex=SESSION_TTL_S)
             await pipe.execute()
         return True
 
     async def remove_participant(self, session_id: str, participant_id: str) -> bool:
-        removed = await self.redis.hdel(keys.participants(self.p, session_id), participant_id)
-        await self.redis.zrem(keys.deadlines(self.p), _member(session_id, participant_id))
+        """Remove one participant, its grace deadline and (where it names this session) its
+        subject index, in one script."""
+        removed = await self._remove(
+            keys=[
+                keys.participants(self.p, session_id),
+                keys.deadlines(self.p),
+                keys.subject(self.p, ""),
+            ],
+            args=[participant_id, _member(session_id, participant_id), session_id],
+        )
         return bool(removed)
+
+    async def set_owner(self, session_id: str, agent_id: str) -> bool:
+        key = keys.session(self.p, session_id)
+        if not await self.redis.exists(key):
+            return False
+        await self.redis.hset(key, "agent_id", agent_id)  # type: ignore[misc]
+        return True
+
+    async def put_invite(self, invite_id: str, invite: dict[str, Any], expires_at: float) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.set(keys.invite(self.p, invite_id), json.dumps(invite), ex=SESSION_TTL_S)
+            pipe.zadd(keys.invite_deadlines(self.p), {invite_id: expires_at})
+            await pipe.execute()
+
+    async def get_invite(self, invite_id: str) -> dict[str, Any] | None:
+        raw = await self.redis.get(keys.invite(self.p, invite_id))
+        return json.loads(raw) if raw else None
+
+    async def take_invite(self, invite_id: str) -> dict[str, Any] | None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.getdel(keys.invite(self.p, invite_id))
+            pipe.zrem(keys.invite_deadlines(self.p), invite_id)
+            raw, _ = await pipe.execute()
+        return json.loads(raw) if raw else None
+
+    async def claim_expired_invites(self, now: float) -> list[dict[str, Any]]:
+        taken = await self._claim_due(keys=[keys.invite_deadlines(self.p)], args=[repr(now), 100])
+        out = []
+        for invite_id in taken:
+            raw = await self.redis.getdel(keys.invite(self.p, invite_id.decode()))
+            if raw:
+                out.append(json.loads(raw))
+        return out
 
     async def append_signal(
         self, session_id: str, sender_id: str, to: str | None, message: dict[str, Any]
@@ -227,11 +292,14 @@ class RedisLiveStore:
                 self.buffer_size,
                 SESSION_TTL_S,
                 self.buffer_bytes,
+                " ".join(VISIBLE_ROLES),
             ],
         )
         if result is None:
             return None
         seq = int(result[0])
+        if seq == 0:
+            return AMBIGUOUS
         message["seq"] = seq
         return SignalAppend(seq, [s.decode() for s in result[1:]])
 

@@ -20,6 +20,7 @@ from vtax.models import (
     ServiceSession,
     SessionCheck,
     SessionEvent,
+    SessionParticipantRow,
     SessionRating,
     SessionSummary,
     Taxpayer,
@@ -28,6 +29,7 @@ from vtax.models import (
 from vtax.review import audit
 from vtax.review.audit import Actor
 from vtax.review.loop import Step, require
+from vtax.review.participants import participant_view
 from vtax.review.quality import MAX_TOTAL, score_form
 from vtax.review.rollup import snapshot, write_change
 from vtax.review.views import (
@@ -369,7 +371,13 @@ class ServiceLoop:
                 .where(SessionEvent.session_id == session_id)
                 .order_by(SessionEvent.id)
             )
+            people = await db.scalars(  # multiparty: who took part, who handled which part
+                select(SessionParticipantRow)
+                .where(SessionParticipantRow.session_id == session_id)
+                .order_by(SessionParticipantRow.joined_at, SessionParticipantRow.id)
+            )
             return {
+                "participants": [participant_view(p) for p in people],
                 "session": session_view(*row),
                 "checks": [check_view(c) for c in checks],
                 "deliveries": [delivery_view(d, r) for d, r in deliveries.all()],

@@ -213,3 +213,23 @@ class Agents(EngineCore):
                 self._set_status(tx, step, agent, "wrap_up", "", now)
 
         await self._do(tx_ended)
+
+    async def join_session(self, agent_id: str, session_id: str, category: str) -> AgentState:
+        """An available agent joins a colleague's live session (an invitation accepted): busy
+        in it from now on, as if they had accepted an offer (`session_ended` ends it). Refused
+        with `invitee_offline` or `invitee_busy` in any other state."""
+        now = self._clock()
+
+        async def tx_join(tx: Tx, step: _Step) -> AgentState:
+            await tx.watch(keys.agent(agent_id), keys.agent_conns(agent_id))
+            agent = await self._agent_of(tx, agent_id)
+            if agent is None or agent.status == "offline":
+                raise DomainError("invitee_offline", "that colleague is not signed in")
+            if agent.status != "available" or agent.session_id:
+                raise DomainError("invitee_busy", "that colleague is busy now")
+            agent.session_id, agent.answered_at, agent.ticket_category = session_id, now, category
+            self._set_status(tx, step, agent, "busy", "invited", now)
+            return agent
+
+        agent: AgentState = await self._do(tx_join)
+        return agent

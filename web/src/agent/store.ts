@@ -554,5 +554,6 @@ export const useAgent = defineStore('agent', () => {
     peerNotice, call, action, setError, signIn, signOut, sendStatus, accept, reject, hangup, doTransfer,
     saveSummary, ready, deliver, loadRecent, followUpDone, documentsFor, restore,
     currentSession, // the confirmation form's record beside the summary
+    onSessionStart, // multiparty: an accepted invitation starts the call as `session:start` does
   };
 });

@@ -347,6 +347,8 @@ export function useCall(storeKey: string, hooks: CallHooks) {
     restore,
     resumeLive,
     load: () => resumeStore.load(storeKey),
+    /** the SignalRouter of the current socket (the mesh attaches its Calls to it) */
+    getRouter: () => router,
     clearStored: () => resumeStore.clear(storeKey),
   });
 }

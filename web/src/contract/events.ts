@@ -139,6 +139,22 @@ export interface CheckedIn {
   eta_s: number;
 }
 
+export interface Colleague {
+  user_id: string;
+  display_name: string;
+  languages: Array<string>;
+  /** business category -> proficiency 1..5 */
+  categories: Record<string, number>;
+  /** the queue's agent status; only `available` can be invited */
+  status: string;
+  /** speaks the language and has the category asked for */
+  eligible: boolean;
+}
+
+export interface Colleagues {
+  colleagues: Array<Colleague>;
+}
+
 /**
  * The session's taxpayer confirms the latest version, named with its hash
  * (`form_version_stale` for an older one); a confirmed version never changes.
@@ -375,6 +391,12 @@ export interface FormVersionView {
   decision: FormDecisionView | null;
 }
 
+export interface HandedOver {
+  session_id: string;
+  /** participant id of the session's agent now */
+  owner: string;
+}
+
 export interface HandoffView {
   conversation_id: string;
   reason: "customer_request" | "low_confidence" | "repeated_failure";
@@ -395,6 +417,63 @@ export interface IceServer {
   urls: Array<string>;
   username?: string;
   credential?: string;
+}
+
+/**
+ * Join the call you were invited to: you are busy in it from now on. `invite_expired` if
+ * it timed out or the call ended; `invitee_busy` if you took a call meanwhile.
+ */
+export interface InviteAccept {
+  invite_id: string;
+}
+
+/**
+ * Say no to an invitation; the inviting agent hears of it (`invite:update`).
+ */
+export interface InviteDecline {
+  invite_id: string;
+  reason?: string;
+}
+
+/**
+ * A colleague asks you into their live call; answer with `invite:accept` or
+ * `invite:decline` before it expires.
+ */
+export interface InviteNew {
+  invite_id: string;
+  session_id: string;
+  /** the inviting agent's display name */
+  inviter: string;
+  purpose: "interpreter" | "expert" | "colleague";
+  label: string;
+  category: string;
+  language: string;
+  question: string;
+  note: string;
+  expires_in_s: number;
+}
+
+/**
+ * An invitation was answered, expired or withdrawn (the call ended first).
+ */
+export interface InviteUpdate {
+  invite_id: string;
+  session_id: string;
+  state: "accepted" | "declined" | "expired" | "cancelled";
+  /** the invited agent's display name */
+  invitee: string;
+  reason: string;
+}
+
+export interface Invited {
+  invite_id: string;
+  invitee: Invitee;
+  expires_in_s: number;
+}
+
+export interface Invitee {
+  user_id: string;
+  display_name: string;
 }
 
 /**
@@ -494,7 +573,7 @@ export interface OffersToday {
 
 export interface Peer {
   participant_id: string;
-  role: "taxpayer" | "agent";
+  role: "taxpayer" | "agent" | "supervisor";
   /** the agent's display name; empty for a taxpayer */
   display_name: string;
 }
@@ -745,7 +824,7 @@ export interface Resumed {
   session_id: string;
   /** who this connection speaks for in the session */
   participant_id: string;
-  role: "taxpayer" | "agent";
+  role: "taxpayer" | "agent" | "supervisor";
   /** MDN perfect negotiation: the taxpayer is polite */
   polite: boolean;
   peer: Peer;
@@ -754,6 +833,18 @@ export interface Resumed {
   /** rtc:signal messages addressed to it with seq > last_seq, in order */
   replay: Array<RelayedSignal>;
   ice_restart: true;
+}
+
+export interface RosterEntry {
+  participant_id: string;
+  role: "taxpayer" | "agent" | "supervisor";
+  /** the part in the session: `agent` is the one who owns it now */
+  part: "taxpayer" | "agent" | "invitee" | "supervisor";
+  /** staff's display name; empty for the taxpayer */
+  display_name: string;
+  /** what an invitee is there for, e.g. `interpreter: yue` */
+  label: string;
+  state: "connected" | "reconnecting";
 }
 
 /**
@@ -776,6 +867,13 @@ export interface ServerDraining {
 }
 
 /**
+ * A supervisor joins a live session visibly: everyone sees and hears everyone.
+ */
+export interface SessionBarge {
+  session_id: string;
+}
+
+/**
  * Check: the taxpayer confirms or disputes the current summary of an ended session. Also
  * `POST /api/sessions/{id}/check`.
  */
@@ -786,6 +884,16 @@ export interface SessionCheck {
   /** the summary version being checked (refused if it is not current) */
   version?: number | null;
   session_id: string;
+}
+
+/**
+ * The session's agent looks for a colleague to invite: every agent, with status and
+ * whether they have the category / speak the language asked for.
+ */
+export interface SessionColleagues {
+  session_id: string;
+  category?: "certificates" | "cross_border" | "declaration_payment" | "invoices" | "non_tax_revenue" | "registration" | "social_insurance" | "tax_incentives" | null;
+  language?: "en" | "pt" | "yue" | "zh-CN" | null;
 }
 
 /**
@@ -816,13 +924,63 @@ export interface SessionEnded {
 }
 
 /**
- * A hidden participant (the recorder) joined or left: on `joined` each media participant
- * opens a second, send-only peer connection to it and offers with `to` = its id.
+ * The session's agent hands it to a staff participant in the call (warm transfer to an
+ * invitee, or a take-over by a barging supervisor) and leaves; the session goes on with no
+ * new queue wait, the new owner is credited for it.
+ */
+export interface SessionHandover {
+  session_id: string;
+  /** participant id of the staff member who takes the session */
+  to: string;
+}
+
+/**
+ * The session's agent invites a colleague (by `user_id`, or by skill: the best available
+ * eligible agent); they get `invite:new`. Refused: `forbidden` (not the session's agent),
+ * `invitee_busy` (in a call, reserved, in wrap-up or away), `invitee_offline`,
+ * `no_colleague` (nobody eligible is available).
+ */
+export interface SessionInvite {
+  session_id: string;
+  user_id?: string | null;
+  category?: "certificates" | "cross_border" | "declaration_payment" | "invoices" | "non_tax_revenue" | "registration" | "social_insurance" | "tax_incentives" | null;
+  language?: "en" | "pt" | "yue" | "zh-CN" | null;
+  /** default: interpreter when a language other than the session's is asked */
+  purpose?: "interpreter" | "expert" | "colleague" | null;
+  note?: string;
+}
+
+/**
+ * A third party is in: negotiate with every other roster entry (one peer connection each,
+ * politeness as in `session:roster`); `session:participant` told the others.
+ */
+export interface SessionJoined {
+  session_id: string;
+  participant_id: string;
+  role: "agent" | "supervisor";
+  ice_servers: Array<IceServer>;
+  ticket: TicketView;
+  /** participant id of the session's agent */
+  owner: string;
+  participants: Array<RosterEntry>;
+}
+
+/**
+ * A staff participant who does not own the session leaves it; the call goes on.
+ */
+export interface SessionLeave {
+  session_id: string;
+}
+
+/**
+ * A participant joined or left. The recorder (hidden): on `joined` each media participant
+ * opens a second, send-only peer connection to it and offers with `to` = its id. A visible
+ * one (an invitee, a barging supervisor): `session:roster` follows with its name and part.
  */
 export interface SessionParticipant {
   session_id: string;
   participant_id: string;
-  role: "recorder";
+  role: "recorder" | "taxpayer" | "agent" | "supervisor";
   state: "joined" | "left";
 }
 
@@ -871,13 +1029,26 @@ export interface SessionResync {
 }
 
 /**
+ * Who is in the call now (visible participants only), sent to each of them whenever it
+ * changes. A page keeps one peer connection per other entry (a mesh): it opens one for an
+ * entry it does not have and closes the ones no longer listed. Politeness per pair: the
+ * taxpayer is polite to everyone; between staff, the one who joined later is polite.
+ */
+export interface SessionRoster {
+  session_id: string;
+  /** participant id of the session's agent now */
+  owner: string;
+  participants: Array<RosterEntry>;
+}
+
+/**
  * Both sides are paired: negotiate WebRTC (perfect negotiation, trickle ICE).
  */
 export interface SessionStart {
   session_id: string;
   /** who this connection speaks for in the session */
   participant_id: string;
-  role: "taxpayer" | "agent";
+  role: "taxpayer" | "agent" | "supervisor";
   /** MDN perfect negotiation: the taxpayer is polite */
   polite: boolean;
   peer: Peer;
@@ -996,15 +1167,15 @@ export interface ClientToServerEvents {
   "offer:accept": (payload: OfferAccept, ack: (answer: Ack<Accepted>) => void) => void;
   /** agent */
   "offer:reject": (payload: OfferReject, ack: (answer: Ack<Done>) => void) => void;
-  /** taxpayer, agent, recorder */
+  /** taxpayer, agent, supervisor, recorder */
   "rtc:signal": (payload: RtcSignal, ack: (answer: Ack<SignalSent>) => void) => void;
-  /** taxpayer, agent */
+  /** taxpayer, agent, supervisor */
   "session:end": (payload: SessionEnd, ack: (answer: Ack<Done>) => void) => void;
   /** agent */
   "session:transfer": (payload: SessionTransfer, ack: (answer: Ack<Transferred>) => void) => void;
-  /** taxpayer, agent */
+  /** taxpayer, agent, supervisor */
   "session:resume": (payload: SessionResume, ack: (answer: Ack<Resumed>) => void) => void;
-  /** agent */
+  /** agent, supervisor */
   "session:summary": (payload: SessionSummary, ack: (answer: Ack<SummarySaved>) => void) => void;
   /** taxpayer */
   "session:check": (payload: SessionCheck, ack: (answer: Ack<Checked>) => void) => void;
@@ -1040,6 +1211,20 @@ export interface ClientToServerEvents {
   "confirmation:refuse": (payload: ConfirmationRefuse, ack: (answer: Ack<FormOut>) => void) => void;
   /** taxpayer, agent */
   "confirmation:get": (payload: ConfirmationGet, ack: (answer: Ack<FormOut>) => void) => void;
+  /** agent */
+  "session:colleagues": (payload: SessionColleagues, ack: (answer: Ack<Colleagues>) => void) => void;
+  /** agent */
+  "session:invite": (payload: SessionInvite, ack: (answer: Ack<Invited>) => void) => void;
+  /** agent */
+  "invite:accept": (payload: InviteAccept, ack: (answer: Ack<SessionJoined>) => void) => void;
+  /** agent */
+  "invite:decline": (payload: InviteDecline, ack: (answer: Ack<Done>) => void) => void;
+  /** supervisor */
+  "session:barge": (payload: SessionBarge, ack: (answer: Ack<SessionJoined>) => void) => void;
+  /** agent, supervisor */
+  "session:handover": (payload: SessionHandover, ack: (answer: Ack<HandedOver>) => void) => void;
+  /** agent, supervisor */
+  "session:leave": (payload: SessionLeave, ack: (answer: Ack<Done>) => void) => void;
 }
 
 /** What the server pushes. */
@@ -1088,6 +1273,12 @@ export interface ServerToClientEvents {
   "callback:turn": (payload: CallbackNotice) => void;
   /** to the session's participants */
   "confirmation:form": (payload: ConfirmationForm) => void;
+  /** to the visible participants */
+  "session:roster": (payload: SessionRoster) => void;
+  /** to the invited agent */
+  "invite:new": (payload: InviteNew) => void;
+  /** to the inviting agent and the invited one */
+  "invite:update": (payload: InviteUpdate) => void;
 }
 
 export type ClientEventName = keyof ClientToServerEvents;
@@ -1115,21 +1306,25 @@ export const CLIENT_EVENT_ROLES = {
   "rtc:signal": [
     "taxpayer",
     "agent",
+    "supervisor",
     "recorder"
   ],
   "session:end": [
     "taxpayer",
-    "agent"
+    "agent",
+    "supervisor"
   ],
   "session:transfer": [
     "agent"
   ],
   "session:resume": [
     "taxpayer",
-    "agent"
+    "agent",
+    "supervisor"
   ],
   "session:summary": [
-    "agent"
+    "agent",
+    "supervisor"
   ],
   "session:check": [
     "taxpayer"
@@ -1182,9 +1377,32 @@ export const CLIENT_EVENT_ROLES = {
   "confirmation:get": [
     "taxpayer",
     "agent"
+  ],
+  "session:colleagues": [
+    "agent"
+  ],
+  "session:invite": [
+    "agent"
+  ],
+  "invite:accept": [
+    "agent"
+  ],
+  "invite:decline": [
+    "agent"
+  ],
+  "session:barge": [
+    "supervisor"
+  ],
+  "session:handover": [
+    "agent",
+    "supervisor"
+  ],
+  "session:leave": [
+    "agent",
+    "supervisor"
   ]
 } as const;
 
 /** Every error code of the contract (pages translate by code). */
-export type ErrorCode = "invalid_payload" | "payload_too_large" | "invalid_id" | "invalid_credentials" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "unknown_event" | "unknown_category" | "unknown_language" | "unknown_channel" | "already_queued" | "queue_closed" | "queue_full" | "wait_too_long" | "no_agents" | "in_session" | "offer_expired" | "invalid_state" | "already_rated" | "not_in_session" | "peer_away" | "session_ended" | "unsupported_media_type" | "hash_mismatch" | "document_corrupted" | "slot_full" | "slot_unavailable" | "booking_blocked" | "one_booking_a_day" | "cancellation_closed" | "too_early" | "no_show" | "too_many_materials" | "invalid_calendar" | "invalid_setting" | "invalid_phone" | "invalid_code" | "too_many_attempts" | "act_for_denied" | "step_up_required" | "refresh_reused" | "sign_in_failed" | "unknown_provider" | "account_locked" | "second_factor_required" | "kb_entry_exists" | "kb_version_conflict" | "kb_file_invalid" | "category_required" | "rate_limited" | "draining" | "unavailable" | "internal" | "form_invalid" | "form_version_stale" | "form_hash_mismatch" | "form_already_decided" | "form_not_confirmed";
-export const ERROR_CODES: readonly ErrorCode[] = ["invalid_payload", "payload_too_large", "invalid_id", "invalid_credentials", "unauthorized", "forbidden", "not_found", "method_not_allowed", "unknown_event", "unknown_category", "unknown_language", "unknown_channel", "already_queued", "queue_closed", "queue_full", "wait_too_long", "no_agents", "in_session", "offer_expired", "invalid_state", "already_rated", "not_in_session", "peer_away", "session_ended", "unsupported_media_type", "hash_mismatch", "document_corrupted", "slot_full", "slot_unavailable", "booking_blocked", "one_booking_a_day", "cancellation_closed", "too_early", "no_show", "too_many_materials", "invalid_calendar", "invalid_setting", "invalid_phone", "invalid_code", "too_many_attempts", "act_for_denied", "step_up_required", "refresh_reused", "sign_in_failed", "unknown_provider", "account_locked", "second_factor_required", "kb_entry_exists", "kb_version_conflict", "kb_file_invalid", "category_required", "rate_limited", "draining", "unavailable", "internal", "form_invalid", "form_version_stale", "form_hash_mismatch", "form_already_decided", "form_not_confirmed"];
+export type ErrorCode = "invalid_payload" | "payload_too_large" | "invalid_id" | "invalid_credentials" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "unknown_event" | "unknown_category" | "unknown_language" | "unknown_channel" | "already_queued" | "queue_closed" | "queue_full" | "wait_too_long" | "no_agents" | "in_session" | "offer_expired" | "invalid_state" | "already_rated" | "not_in_session" | "peer_away" | "session_ended" | "unsupported_media_type" | "hash_mismatch" | "document_corrupted" | "slot_full" | "slot_unavailable" | "booking_blocked" | "one_booking_a_day" | "cancellation_closed" | "too_early" | "no_show" | "too_many_materials" | "invalid_calendar" | "invalid_setting" | "invalid_phone" | "invalid_code" | "too_many_attempts" | "act_for_denied" | "step_up_required" | "refresh_reused" | "sign_in_failed" | "unknown_provider" | "account_locked" | "second_factor_required" | "kb_entry_exists" | "kb_version_conflict" | "kb_file_invalid" | "category_required" | "rate_limited" | "draining" | "unavailable" | "internal" | "form_invalid" | "form_version_stale" | "form_hash_mismatch" | "form_already_decided" | "form_not_confirmed" | "to_required" | "invitee_busy" | "invitee_offline" | "no_colleague" | "invite_expired";
+export const ERROR_CODES: readonly ErrorCode[] = ["invalid_payload", "payload_too_large", "invalid_id", "invalid_credentials", "unauthorized", "forbidden", "not_found", "method_not_allowed", "unknown_event", "unknown_category", "unknown_language", "unknown_channel", "already_queued", "queue_closed", "queue_full", "wait_too_long", "no_agents", "in_session", "offer_expired", "invalid_state", "already_rated", "not_in_session", "peer_away", "session_ended", "unsupported_media_type", "hash_mismatch", "document_corrupted", "slot_full", "slot_unavailable", "booking_blocked", "one_booking_a_day", "cancellation_closed", "too_early", "no_show", "too_many_materials", "invalid_calendar", "invalid_setting", "invalid_phone", "invalid_code", "too_many_attempts", "act_for_denied", "step_up_required", "refresh_reused", "sign_in_failed", "unknown_provider", "account_locked", "second_factor_required", "kb_entry_exists", "kb_version_conflict", "kb_file_invalid", "category_required", "rate_limited", "draining", "unavailable", "internal", "form_invalid", "form_version_stale", "form_hash_mismatch", "form_already_decided", "form_not_confirmed", "to_required", "invitee_busy", "invitee_offline", "no_colleague", "invite_expired"];

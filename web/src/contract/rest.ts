@@ -625,6 +625,23 @@ export interface OidcStart {
   language?: "zh-CN" | "zh-HK" | "en" | "pt";
 }
 
+/**
+ * One participant of a session in its record (`GET /api/review/sessions/{id}`).
+ */
+export interface ParticipantView {
+  participant_id: string;
+  role: "taxpayer" | "agent" | "supervisor" | "invitee";
+  user_id: string;
+  display_name: string;
+  /** e.g. `interpreter: yue`, `expert: cross_border` */
+  part: string;
+  joined_at: string | null;
+  left_at: string | null;
+  /** owned the session from (agents) */
+  handled_from: string | null;
+  handled_to: string | null;
+}
+
 export interface PersonView {
   person_id: string;
   name: string;
@@ -758,6 +775,8 @@ export interface RescheduleIn {
 }
 
 export interface ReviewDetail {
+  /** everyone who took part (multiparty), in join order */
+  participants: Array<ParticipantView>;
   session: SessionView;
   checks: Array<CheckView>;
   deliveries: Array<DeliveryView>;

@@ -3,9 +3,10 @@
 //   (answered with `session:consent`);
 // - when the recorder joins (`session:participant {role: "recorder", state: "joined"}`), a
 //   second, send-only RTCPeerConnection carrying this page's camera and microphone to it;
-// - the recorder's `rtc:signal {type: "restart"}` opens a new one when ours is not healthy.
+// - the recorder's `rtc:signal {type: "restart"}` opens a new one when ours is not healthy
+//   (signals of the other people of a call of three or more are the mesh's: src/core/mesh.ts).
 // For the tests: window.vtax.recording and window.vtax.recorderPc.
-import type { RecordingState, RelayedSignal, SessionParticipant } from '@/contract';
+import type { RecordingState, RelayedSignal, SessionParticipant, SessionRoster } from '@/contract';
 import { vtax, type RecordingInfo } from './hook';
 import type { Call } from './rtc';
 import { emitAck, type AckEmitter } from './socket';
@@ -15,6 +16,7 @@ export interface RecordingSocket extends AckEmitter {
   on(event: 'session:participant', fn: (msg: SessionParticipant) => void): unknown;
   on(event: 'rtc:signal', fn: (msg: RelayedSignal) => void): unknown;
   on(event: 'session:end', fn: () => void): unknown;
+  on(event: 'session:roster', fn: (msg: SessionRoster) => void): unknown;
 }
 
 interface Link {
@@ -35,6 +37,8 @@ export class Recording {
   readonly info: RecordingInfo;
   private link: Link | null = null;
   private socket: RecordingSocket | null = null;
+  /** the visible participants (`session:roster`): their signals are the mesh's, not ours */
+  private visible = new Set<string>();
 
   constructor() {
     this.info = vtax.recording = {
@@ -68,6 +72,9 @@ export class Recording {
       }
     });
     socket.on('rtc:signal', (msg) => void this.onSignal(hooks.getCall(), msg));
+    socket.on('session:roster', (msg) => {
+      if (msg && Array.isArray(msg.participants)) this.visible = new Set(msg.participants.map((p) => p.participant_id));
+    });
     socket.on('session:end', () => {
       this.close();
       this.info.recorderId = null;
@@ -115,6 +122,7 @@ export class Recording {
   private async onSignal(call: Call | null, msg: RelayedSignal): Promise<void> {
     if (!msg || !call || msg.session_id !== call.sessionId) return;
     if (msg.from === call.peerId) return; // the call's own signals
+    if (this.visible.has(msg.from)) return; // another person of a call of three or more
     if (msg.type === 'restart') {
       const link = this.link;
       const healthy = link && ['connected', 'connecting', 'new'].includes(link.pc.connectionState);

@@ -542,12 +542,19 @@ export class Call {
  * call for their session exists. Tracks per session the highest `seq` seen (for
  * `session:resume {last_seq}`) and which seqs were applied (each once, even when it comes both
  * live and in a replay). While a resume is in flight it holds incoming signals.
+ *
+ * A call of three or more people (src/core/mesh.ts) has one more Call per other participant:
+ * `attachPeer` routes the signals `from` that participant to it (held until it is attached),
+ * and pause, resume and ICE restart apply to every one of them.
  */
 export class SignalRouter {
   readonly socket: RouterSocket;
   call: Call | null = null;
   pending: RelayedSignal[] = [];
   held: RelayedSignal[] | null = null;
+  /** the mesh's Calls, by the participant id of their peer */
+  peers = new Map<string, Call>();
+  private peerPending: RelayedSignal[] = [];
   private lastSeqs = new Map<string, number>();
   private seen = new Map<string, Set<number>>();
   private onSeq: (sessionId: string, seq: number) => void;
@@ -562,6 +569,7 @@ export class SignalRouter {
     });
     socket.on('disconnect', () => {
       if (this.call) this.call.pause();
+      for (const peer of this.peers.values()) peer.pause();
     });
   }
 
@@ -597,7 +605,16 @@ export class SignalRouter {
 
   deliver(msg: RelayedSignal): void {
     if (!this.markSeen(msg)) return;
-    if (this.call && msg.session_id === this.call.sessionId) {
+    const peer = this.peers.get(msg.from);
+    if (peer && msg.session_id === peer.sessionId) {
+      peer.handleSignal(msg);
+    } else if (this.call && msg.session_id === this.call.sessionId) {
+      if (this.call.peerId && msg.from && msg.from !== this.call.peerId) {
+        // From a participant whose Call the mesh has not made yet (or the recorder's).
+        this.peerPending.push(msg);
+        if (this.peerPending.length > 200) this.peerPending.shift();
+        return;
+      }
       this.call.handleSignal(msg);
     } else if (!this.call) {
       this.pending.push(msg);
@@ -617,6 +634,25 @@ export class SignalRouter {
     this.call = null;
     this.pending = [];
     this.held = null;
+    for (const peer of this.peers.values()) peer.close();
+    this.peers.clear();
+    this.peerPending = [];
+  }
+
+  /** A mesh Call for one more participant: it gets that participant's signals from now on. */
+  attachPeer(call: Call): void {
+    if (!call.peerId) return;
+    this.peers.set(call.peerId, call);
+    const mine = this.peerPending.filter((m) => m.from === call.peerId && m.session_id === call.sessionId);
+    this.peerPending = this.peerPending.filter((m) => !mine.includes(m));
+    for (const msg of mine) call.handleSignal(msg);
+  }
+
+  /** The participant left: close its Call. */
+  detachPeer(peerId: string): void {
+    const call = this.peers.get(peerId);
+    if (call) call.close();
+    this.peers.delete(peerId);
   }
 
   /**
@@ -638,9 +674,12 @@ export class SignalRouter {
     const replay = Array.isArray(ack.replay) ? ack.replay : [];
     if (call && !call.closed) {
       call.resumed(ack);
+      const peers = [...this.peers.values()].filter((p) => !p.closed && p.sessionId === sessionId);
+      for (const peer of peers) peer.resumed(ack);
       for (const msg of replay) this.deliver(msg);
       this.release();
       if (!call.polite) call.restartIce({ rollback: true });
+      for (const peer of peers) if (!peer.polite) peer.restartIce({ rollback: true });
     } else {
       for (const msg of replay) this.markSeen(msg);
       this.release();
