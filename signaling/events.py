@@ -47,6 +47,9 @@ def register(hub: Hub, app: Services) -> None:
     hub.use_case(ce.ConsultationHandoff, consulting.hand_off)
     hub.use_case(ce.ConsultationClose, consulting.close)
 
+    # materials from the taxpayer (docs/protocol.md, "Materials"): the agent's review
+    hub.use_case(ce.MaterialReview, app.materials.review_event)
+
     async def connected(conn: Connection) -> None:
         caller = caller_of(conn)
         await calls.connected(caller)

@@ -29,6 +29,7 @@ from vtax.app.desk import Desk
 from vtax.app.identity import IdentityError
 from vtax.app.identity_wiring import IdentityServices, build_identity
 from vtax.app.loop import ReviewLoop
+from vtax.app.materials import Materials
 from vtax.app.ports import Notifier
 from vtax.app.queueing import Queueing, QueueNotices
 from vtax.app.stats import LiveFigures
@@ -55,6 +56,7 @@ from vtax.queue.memory import MemoryKV
 from vtax.queue.redis_store import RedisKV
 from vtax.recording.jobs import MemoryRecordingJobs, RecordingJobs, RedisRecordingJobs
 from vtax.review.deliveries import Deliveries, DocumentStore
+from vtax.review.materials import MaterialStore
 from vtax.review.records import SessionRecords
 from vtax.review.rollup import Folder
 from vtax.sms import sms_sender
@@ -244,6 +246,7 @@ class Services:
     consultations: Consultations
     knowledge_base: KnowledgeBase
     consulting: Consulting  # the assistant's conversation with its hand-off into the queue
+    materials: Materials  # what the taxpayer hands in during the call, reviewed by the agent
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
     async def start_assistant(self) -> None:
@@ -362,6 +365,16 @@ def build(
         consultations=consultations,
         knowledge_base=KnowledgeBase(kb_store, timezone=tz),
         consulting=Consulting(consultations, queueing),
+        materials=Materials(
+            MaterialStore(
+                sessions,
+                DocumentStore(settings.documents_dir),
+                max_bytes=settings.materials_max_bytes,
+                max_count=settings.materials_max,
+            ),
+            backends.live,
+            notifier,
+        ),
     )
 
 

@@ -294,6 +294,13 @@ class Settings(BaseModel):
         1 / 30, gt=0, description="Failed sign-ins per second per username (any address)."
     )
     login_account_burst: int = Field(10, ge=1, description="Failures a username may burst.")
+    # ---- materials the taxpayer hands in during the call (vtax/app/materials.py) ----
+    materials_max_bytes: int = Field(
+        10 * 1024 * 1024, ge=1024, description="Largest material (upload or camera still)."
+    )
+    materials_max: int = Field(
+        50, ge=1, le=1000, description="Materials one session may hold, rejected ones included."
+    )
 
     @model_validator(mode="after")
     def _argon2_memory(self) -> Settings:

@@ -41,6 +41,7 @@ from vtax.contract.consultation import (
     HandoffView,
     ReplyView,
 )
+from vtax.contract.materials import MaterialReviewed, MaterialReviewIn
 from vtax.contract.server_events import RelayedSignal, SessionStartFields
 
 
@@ -502,6 +503,22 @@ class ConsultationClose(ClientEvent, ConsultationCloseIn):
     answer = ConsultationView
 
 
+# ---- materials (vtax/contract/materials.py) ------------------------------------------------------
+
+
+class MaterialReview(ClientEvent, MaterialReviewIn):
+    """The session's agent accepts a submitted material or rejects it with a reason; once
+    (`invalid_state` when it was reviewed already). Also
+    `POST /api/sessions/{id}/materials/{material_id}/review`."""
+
+    event = "material:review"
+    roles = ("agent",)
+    answer = MaterialReviewed
+
+    session_id: Id
+    material_id: Id
+
+
 CLIENT_EVENTS: tuple[type[ClientEvent], ...] = (
     QueueJoin,
     QueueRejoin,
@@ -527,4 +544,5 @@ CLIENT_EVENTS: tuple[type[ClientEvent], ...] = (
     ConsultationFeedback,
     ConsultationHandoff,
     ConsultationClose,
+    MaterialReview,  # materials
 )

@@ -196,6 +196,10 @@ ERROR_CODES: dict[str, ErrorCode] = {
         "a backend (the database, Redis) is unreachable; retry (`/readyz` says which)",
     ),
     "internal": ErrorCode("both", 500, "an unexpected server error (logged with an incident id)"),
+    # ---- materials (docs/protocol.md, "Materials") ----
+    "materials_full": ErrorCode(
+        "HTTP", 409, "the session holds its maximum of materials (`VTAX_MATERIALS_MAX`)"
+    ),
 }
 
 
