@@ -553,5 +553,6 @@ export const useAgent = defineStore('agent', () => {
     deliverFor, deliverAbout, deliveries, docNote, recent, recentOpenOnly, showRecent, items, callElapsedS,
     peerNotice, call, action, setError, signIn, signOut, sendStatus, accept, reject, hangup, doTransfer,
     saveSummary, ready, deliver, loadRecent, followUpDone, documentsFor, restore,
+    currentSession, // materials (components/MaterialsAgent.vue)
   };
 });
