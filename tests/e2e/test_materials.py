@@ -123,6 +123,25 @@ async def test_file_and_camera_still_accepted_and_asked_again(e2e: Any, tmp_path
     await wait_states(e2e, taxpayer, [*want, ["submitted", "camera", None]], "after the call")
     assert not await taxpayer.is_visible("#material-file")
 
+    # the supervisor's session detail lists them with their states and hashes
+    supervisor = await e2e.supervisor_page()
+    srow = supervisor.locator(f'#sessions tbody tr[data-session-id="{sid}"]')
+    await srow.locator("button.open").click()
+    await supervisor.wait_for_selector("#detail-card", state="visible")
+    mrows = supervisor.locator("#detail-materials tbody tr")
+    await e2e.poll_until(
+        lambda: mrows.count(), within=10, what="the materials in the supervisor's detail"
+    )
+    assert await mrows.count() == 3
+    assert [
+        await mrows.nth(i).locator(".status").get_attribute("data-state") for i in range(3)
+    ] == [
+        "accepted",
+        "rejected",
+        "submitted",
+    ]
+    assert REASON in (await mrows.nth(1).text_content() or "")
+
 
 async def test_a_phone_takes_the_photo_with_the_rear_camera(e2e: Any) -> None:
     agent = await e2e.agent_page()
