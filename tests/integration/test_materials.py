@@ -6,6 +6,7 @@ audit trail, and the read function the confirmation form uses."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from typing import Any
 
@@ -314,3 +315,34 @@ async def test_a_corrupted_file_is_not_served(server, clients):
         server, "GET", f"/api/sessions/{sid}/materials/{m['id']}/content", agent.token
     )
     assert status == 500 and err["error"]["code"] == "document_corrupted"
+
+
+async def test_concurrent_decisions_and_replacements_give_one_winner(server, clients):
+    agent, taxpayer, a_start, _ = await start_session(server, clients)
+    sid = a_start["session_id"]
+    _, m = await upload(server, taxpayer.token, sid, PDF)
+    path = f"/api/sessions/{sid}/materials/{m['id']}/review"
+    decisions = (
+        {"decision": "accept"},
+        {"decision": "reject", "reason": "unreadable"},
+        {"decision": "reject", "reason": "wrong year"},
+    )
+    answers = await asyncio.gather(
+        *(req(server, "POST", path, agent.token, json=d) for d in decisions)
+    )
+    assert sorted(status for status, _ in answers) == [200, 409, 409], answers
+    async with server.ctx.records.sessionmaker() as db:
+        kinds = (await db.scalars(select(SessionEvent.kind))).all()
+    assert sum(k in ("material_accepted", "material_rejected") for k in kinds) == 1
+
+    # replacing one rejected material twice at once: one new material, one refusal
+    _, r = await upload(server, taxpayer.token, sid, PNG, filename="r.png", ctype="image/png")
+    path = f"/api/sessions/{sid}/materials/{r['id']}/review"
+    status, _ = await req(server, "POST", path, agent.token, json=decisions[1])
+    assert status == 200
+    answers = await asyncio.gather(
+        *(upload(server, taxpayer.token, sid, PDF, replaces=r["id"]) for _ in range(3))
+    )
+    assert sorted(status for status, _ in answers) == [201, 409, 409], answers
+    status, page = await req(server, "GET", f"/api/sessions/{sid}/materials", agent.token)
+    assert sum(x["replaces"] == r["id"] for x in page["materials"]) == 1
