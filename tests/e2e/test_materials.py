@@ -24,7 +24,7 @@ def rows(page: Any, selector: str) -> Any:
     return page.locator(f"{selector} [data-material-id]")
 
 
-async def wait_states(e2e: Any, page: Any, want: list[list[Any]], what: str) -> None:
+async def wait_states(e2e: Any, page: Any, want: list[Any], what: str) -> None:
     async def check() -> bool:
         return await page.evaluate(ITEMS_JS) == want
 
@@ -84,7 +84,7 @@ async def test_file_and_camera_still_accepted_and_asked_again(e2e: Any, tmp_path
     assert await agent.is_disabled("#material-reject-send")
     await agent.fill("#material-reason", REASON)
     await agent.click("#material-reject-send")
-    want = [["accepted", "file", None], ["rejected", "camera", REASON]]
+    want: list[list[Any]] = [["accepted", "file", None], ["rejected", "camera", REASON]]
     await wait_states(e2e, agent, want, "agent decided")
 
     # the taxpayer sees both outcomes and the reason, in plain words
