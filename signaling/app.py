@@ -25,6 +25,7 @@ from signaling.desk_api import add_desk_routes
 from signaling.http_api import add_routes, check_bound, errors_middleware
 from signaling.hub import CUT_EVENT, Hub, Server
 from signaling.identity_api import add_identity_routes
+from signaling.materials_api import add_materials_routes
 from signaling.recording import setup_recording
 from signaling.stats_api import add_stats_routes
 from signaling.wire import FastJson, JsonPacket
@@ -276,6 +277,7 @@ def create_app(settings: Settings, *, migrate_on_start: bool | None = None) -> w
     add_identity_routes(app)  # sign-in: SMS, OIDC, kiosk; refresh, act-for; staff factor
     add_assistant_routes(app)  # knowledge base, transcripts, suggestions, assistant KPIs
     add_confirmation_routes(app)  # the confirmation form's definitions and history
+    add_materials_routes(app)  # materials the taxpayer hands in during the call
     observability.install(app)  # /metrics
     check_bound(app)  # every endpoint of the contract has its handler
     if settings.redis_url:

@@ -64,6 +64,8 @@ def register(hub: Hub, app: Services) -> None:
     hub.use_case(ce.SessionBarge, mp.barge)
     hub.use_case(ce.SessionHandover, mp.handover)
     hub.use_case(ce.SessionLeave, mp.leave)
+    # materials from the taxpayer (docs/protocol.md, "Materials"): the agent's review
+    hub.use_case(ce.MaterialReview, app.materials.review_event)
 
     async def connected(conn: Connection) -> None:
         caller = caller_of(conn)

@@ -23,13 +23,14 @@ from vtax.accounts import Accounts
 from vtax.app.appointments import Appointments, AppointmentSettings
 from vtax.app.booked_queue import BookedQueue
 from vtax.app.calls import Calls
-from vtax.app.confirmation import Confirmation, MaterialLookup, NoMaterials
+from vtax.app.confirmation import Confirmation, SessionMaterials
 from vtax.app.consultation import Consultations, ConsultationSettings, KnowledgeBase
 from vtax.app.consulting import Consulting
 from vtax.app.desk import Desk
 from vtax.app.identity import IdentityError
 from vtax.app.identity_wiring import IdentityServices, build_identity
 from vtax.app.loop import ReviewLoop
+from vtax.app.materials import Materials
 from vtax.app.multiparty import Multiparty
 from vtax.app.ports import Notifier
 from vtax.app.queueing import Queueing, QueueNotices
@@ -59,6 +60,7 @@ from vtax.queue.memory import MemoryKV
 from vtax.queue.redis_store import RedisKV
 from vtax.recording.jobs import MemoryRecordingJobs, RecordingJobs, RedisRecordingJobs
 from vtax.review.deliveries import Deliveries, DocumentStore
+from vtax.review.materials import MaterialStore
 from vtax.review.participants import ParticipantRecords
 from vtax.review.records import SessionRecords
 from vtax.review.rollup import Folder
@@ -251,6 +253,7 @@ class Services:
     consultations: Consultations
     knowledge_base: KnowledgeBase
     consulting: Consulting  # the assistant's conversation with its hand-off into the queue
+    materials: Materials  # what the taxpayer hands in during the call, reviewed by the agent
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
     async def start_assistant(self) -> None:
@@ -309,11 +312,20 @@ def build(
     engine = queue_engine(settings, notices, backends.queue_kv, sorted(catalog.categories))
     calls.on_ended.append(engine.session_ended)
     queueing = Queueing(engine, notices, calls, records, accounts, catalog, notifier)
-    materials: MaterialLookup = NoMaterials()  # until the materials area reads its own
+    materials = Materials(
+        MaterialStore(
+            sessions,
+            DocumentStore(settings.documents_dir),
+            max_bytes=settings.materials_max_bytes,
+            max_count=settings.materials_max,
+        ),
+        backends.live,
+        notifier,
+    )
     confirmation = Confirmation(
         FormStore(sessions),
         shipped_forms(frozenset().union(*catalog.items_by_category.values())),
-        materials,
+        SessionMaterials(materials),  # a form links the session's materials by id and hash
         notifier,
     )
     loop = ReviewLoop(records, deliveries, catalog, notifier, form_check=confirmation.summary_form)
@@ -381,6 +393,7 @@ def build(
         consultations=consultations,
         knowledge_base=KnowledgeBase(kb_store, timezone=tz),
         consulting=Consulting(consultations, queueing),
+        materials=materials,
     )
 
 

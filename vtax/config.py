@@ -306,6 +306,13 @@ class Settings(BaseModel):
     invite_timeout_s: float = Field(
         30.0, gt=0, le=600, description="An invitation into a live call expires unanswered."
     )
+    # ---- materials the taxpayer hands in during the call (vtax/app/materials.py) ----
+    materials_max_bytes: int = Field(
+        10 * 1024 * 1024, ge=1024, description="Largest material (upload or camera still)."
+    )
+    materials_max: int = Field(
+        50, ge=1, le=1000, description="Materials one session may hold, rejected ones included."
+    )
 
     @model_validator(mode="after")
     def _argon2_memory(self) -> Settings:

@@ -478,3 +478,35 @@ class SessionParticipantRow(Base):
     left_at: Mapped[datetime | None] = mapped_column(UTCDateTime(timezone=True), nullable=True)
     handled_from: Mapped[datetime | None] = mapped_column(UTCDateTime(timezone=True), nullable=True)
     handled_to: Mapped[datetime | None] = mapped_column(UTCDateTime(timezone=True), nullable=True)
+
+
+# ---- 0010: materials the taxpayer hands in during the call (vtax/app/materials.py) ---------
+
+
+class SessionMaterial(Base):
+    """A document the taxpayer uploaded or photographed during the call, for the agent to
+    accept or reject with a reason. A re-upload after a rejection is a new row that names the
+    one it replaces (`replaces`, unique: a rejected item is replaced once). The bytes are in
+    the document store under the session; the row keeps their SHA-256."""
+
+    __tablename__ = "session_materials"
+    __table_args__ = (Index("ix_session_materials_session", "session_id", "created_at", "id"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("service_sessions.id"))
+    taxpayer_id: Mapped[str] = mapped_column(ForeignKey("taxpayers.id"))
+    filename: Mapped[str] = mapped_column(String(200))
+    media_type: Mapped[str] = mapped_column(String(64))  # sniffed from the content
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    storage_key: Mapped[str] = mapped_column(String(300))  # path under documents_dir
+    source: Mapped[str] = mapped_column(String(8))  # file | camera
+    replaces: Mapped[str | None] = mapped_column(
+        ForeignKey("session_materials.id"), unique=True, nullable=True
+    )
+    # submitted -> accepted | rejected (with `reason`); set once, by the session's agent
+    state: Mapped[str] = mapped_column(String(12), default="submitted")
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    reviewed_by: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -399,3 +399,28 @@ async def test_the_field_definitions_are_published(server):
     assert [m["name"] for m in by_code["registration.deregistration"]["materials"]] == [
         "handler_id"
     ]
+
+
+async def test_a_form_links_the_sessions_real_uploads_by_id_and_hash(server, clients):
+    """The materials area and the form together (vtax/compose.py binds them): the taxpayer
+    uploads, the agent links the upload, the version carries its real SHA-256; a rejected
+    material can no longer be linked."""
+    from tests.integration.test_materials import PDF, upload
+
+    agent, taxpayer, a_start, _ = await start_session(server, clients)
+    sid = a_start["session_id"]
+    status, material = await upload(server, taxpayer.token, sid)
+    assert status == 201, material
+    assert material["sha256"] == hashlib.sha256(PDF).hexdigest()
+    linked = {**VAT, "materials": {"vat_return_form": material["id"]}}
+    v1 = (await agent.call("confirmation:propose", propose(sid, linked)))["form"]
+    links = {m["requirement"]: m for m in v1["content"]["items"][0]["materials"]}
+    assert links["vat_return_form"]["material_id"] == material["id"]
+    assert links["vat_return_form"]["sha256"] == material["sha256"]
+    rejected = await agent.call(
+        "material:review",
+        {"session_id": sid, "material_id": material["id"], "decision": "reject", "reason": "no"},
+    )
+    assert rejected["ok"], rejected
+    again = await agent.call("confirmation:propose", propose(sid, linked, note="again"))
+    assert again["error"]["code"] == "form_invalid", again

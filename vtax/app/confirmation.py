@@ -50,13 +50,6 @@ class MaterialLookup(Protocol):
         ...
 
 
-class NoMaterials:
-    """No uploaded materials anywhere: every link is refused (`form_invalid`)."""
-
-    async def find(self, session_id: str, ids: Sequence[str]) -> dict[str, MaterialRef]:
-        return {}
-
-
 class MaterialViews(Protocol):
     """What the materials area answers (vtax/app/materials.py `Materials.views`): the views of
     the session's materials `ids`, in that order; `not_found` if one is not of that session."""

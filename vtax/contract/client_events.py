@@ -43,6 +43,7 @@ from vtax.contract.consultation import (
     HandoffView,
     ReplyView,
 )
+from vtax.contract.materials import MaterialReviewed, MaterialReviewIn
 from vtax.contract.server_events import IceServer, RelayedSignal, SessionStartFields, TicketView
 
 
@@ -637,6 +638,22 @@ class SessionLeave(ClientEvent, mp.SessionRef):
     answer = Done
 
 
+# ---- materials (vtax/contract/materials.py) ------------------------------------------------------
+
+
+class MaterialReview(ClientEvent, MaterialReviewIn):
+    """The session's agent accepts a submitted material or rejects it with a reason; once
+    (`invalid_state` when it was reviewed already). Also
+    `POST /api/sessions/{id}/materials/{material_id}/review`."""
+
+    event = "material:review"
+    roles = ("agent",)
+    answer = MaterialReviewed
+
+    session_id: Id
+    material_id: Id
+
+
 CLIENT_EVENTS: tuple[type[ClientEvent], ...] = (
     QueueJoin,
     QueueRejoin,
@@ -675,4 +692,5 @@ CLIENT_EVENTS: tuple[type[ClientEvent], ...] = (
     SessionBarge,
     SessionHandover,
     SessionLeave,
+    MaterialReview,  # materials
 )

@@ -18,6 +18,7 @@ from vtax.contract import appointments as ap
 from vtax.contract import confirmation as cf
 from vtax.contract import consultation as cs
 from vtax.contract import http, identity, review
+from vtax.contract import materials as mt
 from vtax.contract.client_events import (
     CheckBody,
     Checked,
@@ -107,6 +108,25 @@ CALENDAR_CONTENT = {
 }
 MATERIAL_MEDIA = {m: "the material" for m in ("application/pdf", "image/png", "image/jpeg")}
 MATERIAL_MEDIA["image/webp"] = "the material"
+# Materials handed in during the call (vtax/contract/materials.py)
+MATERIAL_UPLOAD_CONTENT = {
+    "multipart/form-data": {
+        "schema": {
+            "type": "object",
+            "properties": {
+                "file": {"type": "string", "format": "binary"},
+                "source": {"type": "string", "enum": ["file", "camera"]},
+                "replaces": {"type": "string", "maxLength": 64},
+            },
+            "required": ["file"],
+        }
+    },
+    "application/octet-stream": {
+        "schema": {"type": "string", "format": "binary"},
+        "description": "raw body; name, source and replaces in the query",
+    },
+}
+SESSION_MATERIAL_MEDIA = {m: "the material" for m in DOCUMENT_MEDIA}
 # Appointments (docs/appointments.md). The paths without a parameter come before
 # `{booking_id}` (aiohttp matches in this order).
 APPOINTMENTS: tuple[Endpoint, ...] = (
@@ -985,5 +1005,54 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         response=cf.FormHistory,
         tags=("sessions",),
         errors=(404,),
+    ),
+    # ---- materials from the taxpayer (docs/protocol.md, "Materials")
+    Endpoint(
+        "material_upload",
+        "POST",
+        SID + "/materials",
+        "The session's taxpayer hands in a PDF or image during the call (201); the agent "
+        "hears `material:new`",
+        roles=("taxpayer",),
+        query=mt.MaterialUploadQuery,
+        request_content=MATERIAL_UPLOAD_CONTENT,
+        response=mt.MaterialView,
+        status=201,
+        tags=("materials",),
+        errors=(404, 409, 413, 415),
+    ),
+    Endpoint(
+        "material_list",
+        "GET",
+        SID + "/materials",
+        "The session's materials, oldest first (its taxpayer and agent, supervisors)",
+        roles=ALL_ROLES,
+        query=review.NoQuery,
+        response=mt.MaterialList,
+        tags=("materials",),
+        errors=(404,),
+    ),
+    Endpoint(
+        "material_content",
+        "GET",
+        SID + "/materials/{material_id}/content",
+        "A material's bytes, checked against its SHA-256 first (audited); X-Content-SHA256",
+        roles=ALL_ROLES,
+        query=review.NoQuery,
+        produces=SESSION_MATERIAL_MEDIA,
+        tags=("materials",),
+        errors=(404, 500),
+        headers={"X-Content-SHA256": "the material's SHA-256 (hex)"},
+    ),
+    Endpoint(
+        "material_review",
+        "POST",
+        SID + "/materials/{material_id}/review",
+        "The session's agent accepts a material or rejects it with a reason (once)",
+        roles=("agent",),
+        body=mt.MaterialReviewIn,
+        response=mt.MaterialView,
+        tags=("materials",),
+        errors=(404, 409, 413),
     ),
 )

@@ -237,6 +237,10 @@ ERROR_CODES: dict[str, ErrorCode] = {
     "invite_expired": ErrorCode(
         "Socket.IO", 409, "the invitation timed out, was answered, or its call ended"
     ),
+    # ---- materials (docs/protocol.md, "Materials") ----
+    "materials_full": ErrorCode(
+        "HTTP", 409, "the session holds its maximum of materials (`VTAX_MATERIALS_MAX`)"
+    ),
 }
 
 

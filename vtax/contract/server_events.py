@@ -14,6 +14,7 @@ from vtax.contract.appointments import AppointmentUpdate, CallbackNotice
 from vtax.contract.base import AgentStatus, Out, Timestamp
 from vtax.contract.base import ServerEvent as ServerEvent  # defined there (no import cycle)
 from vtax.contract.confirmation import FormVersionView
+from vtax.contract.materials import MaterialNew, MaterialReviewedNotice
 from vtax.contract.multiparty import InviteNew, InviteUpdate, SessionRoster
 
 
@@ -409,4 +410,6 @@ SERVER_EVENTS: tuple[type[ServerEvent], ...] = (
     SessionRoster,
     InviteNew,
     InviteUpdate,
+    MaterialNew,  # materials
+    MaterialReviewedNotice,
 )

@@ -378,8 +378,20 @@ $('reload-detail').addEventListener('click', () =>
   action($('reload-detail'), () => st.detail && openDetail(st.detail.session.id)),
 );
 
+// The in-call materials' states (vtax/contract/materials.py)
+const MATERIAL_LABELS = {
+  submitted: '待查看 Waiting for the agent',
+  accepted: '已收下 Accepted',
+  rejected: '已退回 Asked again',
+};
+
 async function openDetail(sessionId) {
-  const detail = await call('GET', `/api/review/sessions/${encodeURIComponent(sessionId)}`);
+  const path = encodeURIComponent(sessionId);
+  const [detail, materials] = await Promise.all([
+    call('GET', `/api/review/sessions/${path}`),
+    call('GET', `/api/sessions/${path}/materials`), // the in-call materials (docs/review.md)
+  ]);
+  detail.materials = materials.materials;
   const changed = !st.detail || st.detail.session.id !== sessionId;
   st.detail = detail;
   vtax.detail = detail;
@@ -480,6 +492,23 @@ function renderDetail(d, changed) {
         status,
         cell(String(x.download_count), 'num'),
         h('td', { class: 'receipt text', text: receipt }),
+      );
+    }),
+  );
+
+  $('detail-materials').tBodies[0].replaceChildren(
+    ...(d.materials || []).map((x) => {
+      const status = h('td', { class: 'status text', text: label(MATERIAL_LABELS, x.state) + (x.reason ? `\n${x.reason}` : '') });
+      status.dataset.state = x.state;
+      return h(
+        'tr',
+        { 'data-material-id': x.id },
+        h('td', { class: 'text', text: x.replaces ? `${x.filename}\n(重新提交 replaces an earlier one)` : x.filename }),
+        cell(x.source === 'camera' ? '拍照 Camera' : '文件 File'),
+        cell(fmtBytes(x.size_bytes), 'num'),
+        cell(fmtTime(x.created_at)),
+        status,
+        cell(shortHash(x.sha256)),
       );
     }),
   );

@@ -515,6 +515,15 @@ export interface MaterialLinkView {
   sha256: string | null;
 }
 
+/**
+ * The taxpayer handed in a material: the agent's list shows it at once (open it with
+ * `GET .../materials/{id}/content`).
+ */
+export interface MaterialNew {
+  session_id: string;
+  material: MaterialView;
+}
+
 export interface MaterialOut {
   id: string;
   filename: string;
@@ -523,6 +532,60 @@ export interface MaterialOut {
   sha256: string;
   /** ISO 8601 time with its offset */
   created_at: string;
+}
+
+/**
+ * The session's agent accepts a submitted material or rejects it with a reason; once
+ * (`invalid_state` when it was reviewed already). Also
+ * `POST /api/sessions/{id}/materials/{material_id}/review`.
+ */
+export interface MaterialReview {
+  decision: "accept" | "reject";
+  reason?: string;
+  session_id: string;
+  material_id: string;
+}
+
+/**
+ * The ack of `material:review`: the material as it now is.
+ */
+export interface MaterialReviewed {
+  material: MaterialView;
+}
+
+/**
+ * The agent accepted or rejected a material (`reason` says why, in the agent's words).
+ */
+export interface MaterialReviewedNotice {
+  session_id: string;
+  material: MaterialView;
+}
+
+/**
+ * One material: what the confirmation form lists it by is `id` and `sha256`.
+ */
+export interface MaterialView {
+  id: string;
+  session_id: string;
+  /** the taxpayer's name for it, cleaned, sniffed extension */
+  filename: string;
+  /** sniffed from the content */
+  media_type: "application/pdf" | "image/png" | "image/jpeg" | "image/webp";
+  size_bytes: number;
+  /** hex SHA-256 of the stored bytes */
+  sha256: string;
+  /** `camera`: a still taken in the page */
+  source: "file" | "camera";
+  state: "submitted" | "accepted" | "rejected";
+  /** why it was rejected (for the taxpayer) */
+  reason: string | null;
+  /** the rejected material this one replaces */
+  replaces: string | null;
+  /** the material that replaced this rejected one */
+  replaced_by: string | null;
+  /** ISO 8601 time with its offset */
+  created_at: string;
+  reviewed_at: string | null;
 }
 
 export interface MediaParticipant {
@@ -1225,6 +1288,8 @@ export interface ClientToServerEvents {
   "session:handover": (payload: SessionHandover, ack: (answer: Ack<HandedOver>) => void) => void;
   /** agent, supervisor */
   "session:leave": (payload: SessionLeave, ack: (answer: Ack<Done>) => void) => void;
+  /** agent */
+  "material:review": (payload: MaterialReview, ack: (answer: Ack<MaterialReviewed>) => void) => void;
 }
 
 /** What the server pushes. */
@@ -1279,6 +1344,10 @@ export interface ServerToClientEvents {
   "invite:new": (payload: InviteNew) => void;
   /** to the inviting agent and the invited one */
   "invite:update": (payload: InviteUpdate) => void;
+  /** to the session's agent(s) and taxpayer */
+  "material:new": (payload: MaterialNew) => void;
+  /** to the session's taxpayer and agent(s) */
+  "material:reviewed": (payload: MaterialReviewedNotice) => void;
 }
 
 export type ClientEventName = keyof ClientToServerEvents;
@@ -1400,9 +1469,12 @@ export const CLIENT_EVENT_ROLES = {
   "session:leave": [
     "agent",
     "supervisor"
+  ],
+  "material:review": [
+    "agent"
   ]
 } as const;
 
 /** Every error code of the contract (pages translate by code). */
-export type ErrorCode = "invalid_payload" | "payload_too_large" | "invalid_id" | "invalid_credentials" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "unknown_event" | "unknown_category" | "unknown_language" | "unknown_channel" | "already_queued" | "queue_closed" | "queue_full" | "wait_too_long" | "no_agents" | "in_session" | "offer_expired" | "invalid_state" | "already_rated" | "not_in_session" | "peer_away" | "session_ended" | "unsupported_media_type" | "hash_mismatch" | "document_corrupted" | "slot_full" | "slot_unavailable" | "booking_blocked" | "one_booking_a_day" | "cancellation_closed" | "too_early" | "no_show" | "too_many_materials" | "invalid_calendar" | "invalid_setting" | "invalid_phone" | "invalid_code" | "too_many_attempts" | "act_for_denied" | "step_up_required" | "refresh_reused" | "sign_in_failed" | "unknown_provider" | "account_locked" | "second_factor_required" | "kb_entry_exists" | "kb_version_conflict" | "kb_file_invalid" | "category_required" | "rate_limited" | "draining" | "unavailable" | "internal" | "form_invalid" | "form_version_stale" | "form_hash_mismatch" | "form_already_decided" | "form_not_confirmed" | "to_required" | "invitee_busy" | "invitee_offline" | "no_colleague" | "invite_expired";
-export const ERROR_CODES: readonly ErrorCode[] = ["invalid_payload", "payload_too_large", "invalid_id", "invalid_credentials", "unauthorized", "forbidden", "not_found", "method_not_allowed", "unknown_event", "unknown_category", "unknown_language", "unknown_channel", "already_queued", "queue_closed", "queue_full", "wait_too_long", "no_agents", "in_session", "offer_expired", "invalid_state", "already_rated", "not_in_session", "peer_away", "session_ended", "unsupported_media_type", "hash_mismatch", "document_corrupted", "slot_full", "slot_unavailable", "booking_blocked", "one_booking_a_day", "cancellation_closed", "too_early", "no_show", "too_many_materials", "invalid_calendar", "invalid_setting", "invalid_phone", "invalid_code", "too_many_attempts", "act_for_denied", "step_up_required", "refresh_reused", "sign_in_failed", "unknown_provider", "account_locked", "second_factor_required", "kb_entry_exists", "kb_version_conflict", "kb_file_invalid", "category_required", "rate_limited", "draining", "unavailable", "internal", "form_invalid", "form_version_stale", "form_hash_mismatch", "form_already_decided", "form_not_confirmed", "to_required", "invitee_busy", "invitee_offline", "no_colleague", "invite_expired"];
+export type ErrorCode = "invalid_payload" | "payload_too_large" | "invalid_id" | "invalid_credentials" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "unknown_event" | "unknown_category" | "unknown_language" | "unknown_channel" | "already_queued" | "queue_closed" | "queue_full" | "wait_too_long" | "no_agents" | "in_session" | "offer_expired" | "invalid_state" | "already_rated" | "not_in_session" | "peer_away" | "session_ended" | "unsupported_media_type" | "hash_mismatch" | "document_corrupted" | "slot_full" | "slot_unavailable" | "booking_blocked" | "one_booking_a_day" | "cancellation_closed" | "too_early" | "no_show" | "too_many_materials" | "invalid_calendar" | "invalid_setting" | "invalid_phone" | "invalid_code" | "too_many_attempts" | "act_for_denied" | "step_up_required" | "refresh_reused" | "sign_in_failed" | "unknown_provider" | "account_locked" | "second_factor_required" | "kb_entry_exists" | "kb_version_conflict" | "kb_file_invalid" | "category_required" | "rate_limited" | "draining" | "unavailable" | "internal" | "form_invalid" | "form_version_stale" | "form_hash_mismatch" | "form_already_decided" | "form_not_confirmed" | "to_required" | "invitee_busy" | "invitee_offline" | "no_colleague" | "invite_expired" | "materials_full";
+export const ERROR_CODES: readonly ErrorCode[] = ["invalid_payload", "payload_too_large", "invalid_id", "invalid_credentials", "unauthorized", "forbidden", "not_found", "method_not_allowed", "unknown_event", "unknown_category", "unknown_language", "unknown_channel", "already_queued", "queue_closed", "queue_full", "wait_too_long", "no_agents", "in_session", "offer_expired", "invalid_state", "already_rated", "not_in_session", "peer_away", "session_ended", "unsupported_media_type", "hash_mismatch", "document_corrupted", "slot_full", "slot_unavailable", "booking_blocked", "one_booking_a_day", "cancellation_closed", "too_early", "no_show", "too_many_materials", "invalid_calendar", "invalid_setting", "invalid_phone", "invalid_code", "too_many_attempts", "act_for_denied", "step_up_required", "refresh_reused", "sign_in_failed", "unknown_provider", "account_locked", "second_factor_required", "kb_entry_exists", "kb_version_conflict", "kb_file_invalid", "category_required", "rate_limited", "draining", "unavailable", "internal", "form_invalid", "form_version_stale", "form_hash_mismatch", "form_already_decided", "form_not_confirmed", "to_required", "invitee_busy", "invitee_offline", "no_colleague", "invite_expired", "materials_full"];
