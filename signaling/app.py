@@ -19,6 +19,7 @@ from signaling import events, observability
 from signaling.appointments_api import add_appointment_routes
 from signaling.assistant_api import add_assistant_routes
 from signaling.context import CONTEXT, AppContext
+from signaling.chat_api import add_chat_routes
 from signaling.desk_api import add_desk_routes
 from signaling.http_api import add_routes, check_bound, errors_middleware
 from signaling.hub import CUT_EVENT, Hub, Server
@@ -209,6 +210,7 @@ def create_app(settings: Settings, *, migrate_on_start: bool | None = None) -> w
     add_appointment_routes(app)  # bookings, pre-review, planning (docs/appointments.md)
     add_identity_routes(app)  # sign-in: SMS, OIDC, kiosk; refresh, act-for; staff factor
     add_assistant_routes(app)  # knowledge base, transcripts, suggestions, assistant KPIs
+    add_chat_routes(app)  # a session's chat messages (docs/protocol.md, "In-call chat")
     observability.install(app)  # /metrics
     check_bound(app)  # every endpoint of the contract has its handler
     if settings.redis_url:

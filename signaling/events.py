@@ -47,6 +47,10 @@ def register(hub: Hub, app: Services) -> None:
     hub.use_case(ce.ConsultationHandoff, consulting.hand_off)
     hub.use_case(ce.ConsultationClose, consulting.close)
 
+    # in-call chat (vtax/app/chat.py; docs/protocol.md, "In-call chat")
+    hub.use_case(ce.ChatSend, app.chat.send)
+    hub.use_case(ce.ChatHistory, app.chat.history)
+
     async def connected(conn: Connection) -> None:
         caller = caller_of(conn)
         await calls.connected(caller)

@@ -191,6 +191,7 @@ class Hub:
             "signal": (settings.signal_rate, settings.signal_burst),
             "join": (settings.join_rate, settings.join_burst),
             "consult": (settings.assistant_rate, settings.assistant_burst),
+            "chat": (settings.chat_rate, settings.chat_burst),
         }
         self.rate_limited = 0  # for /metrics
         self.expired_cut = 0  # sockets cut when their token expired

@@ -23,6 +23,7 @@ from vtax.accounts import Accounts
 from vtax.app.appointments import Appointments, AppointmentSettings
 from vtax.app.booked_queue import BookedQueue
 from vtax.app.calls import Calls
+from vtax.app.chat import Chat
 from vtax.app.consultation import Consultations, ConsultationSettings, KnowledgeBase
 from vtax.app.consulting import Consulting
 from vtax.app.desk import Desk
@@ -54,6 +55,7 @@ from vtax.queue.kv import KV
 from vtax.queue.memory import MemoryKV
 from vtax.queue.redis_store import RedisKV
 from vtax.recording.jobs import MemoryRecordingJobs, RecordingJobs, RedisRecordingJobs
+from vtax.review.chat_log import ChatLog
 from vtax.review.deliveries import Deliveries, DocumentStore
 from vtax.review.records import SessionRecords
 from vtax.review.rollup import Folder
@@ -244,6 +246,7 @@ class Services:
     consultations: Consultations
     knowledge_base: KnowledgeBase
     consulting: Consulting  # the assistant's conversation with its hand-off into the queue
+    chat: Chat  # in-call chat between the participants of a live session
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
     async def start_assistant(self) -> None:
@@ -362,6 +365,7 @@ def build(
         consultations=consultations,
         knowledge_base=KnowledgeBase(kb_store, timezone=tz),
         consulting=Consulting(consultations, queueing),
+        chat=Chat(settings, calls, ChatLog(sessions), notifier),
     )
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from vtax.contract import appointments as ap
+from vtax.contract import chat as ct
 from vtax.contract import consultation as cs
 from vtax.contract import http, identity, review
 from vtax.contract.client_events import (
@@ -963,5 +964,18 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         response=cs.KbImportView,
         tags=("assistant",),
         errors=(400, 413),
+    ),
+    # ---- chat (in-call chat, docs/protocol.md "In-call chat"; vtax/contract/chat.py)
+    Endpoint(
+        "chat_messages",
+        "GET",
+        SID + "/messages",
+        "A session's chat messages in order, after `after_seq` (404 when not visible to the "
+        "caller)",
+        roles=ALL_ROLES,
+        query=ct.ChatMessagesQuery,
+        response=ct.ChatTranscript,
+        tags=("sessions",),
+        errors=(404,),
     ),
 )

@@ -196,6 +196,16 @@ ERROR_CODES: dict[str, ErrorCode] = {
         "a backend (the database, Redis) is unreachable; retry (`/readyz` says which)",
     ),
     "internal": ErrorCode("both", 500, "an unexpected server error (logged with an incident id)"),
+    # in-call chat (docs/protocol.md, "In-call chat")
+    "message_empty": ErrorCode(
+        "Socket.IO", 400, "a chat message with no text left once control characters are removed"
+    ),
+    "message_too_long": ErrorCode(
+        "Socket.IO", 413, "a chat message longer than VTAX_CHAT_MAX_CHARS characters (2,000)"
+    ),
+    "chat_id_reused": ErrorCode(
+        "Socket.IO", 409, "the message's `client_id` was already used for another text"
+    ),
 }
 
 

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints, create_model
 
+from vtax.contract.chat import ChatMessageView
 from vtax.contract.base import (
     Category,
     Channel,
@@ -300,6 +301,10 @@ class ReviewDetail(Out):
     deliveries: list[DeliveryView]
     quality_reviews: list[QualityReviewView]
     audit: list[AuditEventView]
+    messages: list[ChatMessageView] = Field(
+        description="the in-call chat, in order (the first 500; the rest: "
+        "`GET /api/sessions/{id}/messages`)"
+    )
 
 
 class QualityItem(Out):

@@ -12,6 +12,7 @@ from pydantic import Field
 
 from vtax.contract.appointments import AppointmentUpdate, CallbackNotice
 from vtax.contract.base import AgentStatus, Out, Timestamp
+from vtax.contract.chat import ChatMessage
 from vtax.contract.base import ServerEvent as ServerEvent  # defined there (no import cycle)
 
 
@@ -371,4 +372,6 @@ SERVER_EVENTS: tuple[type[ServerEvent], ...] = (
     RecordingStop,
     AppointmentUpdate,
     CallbackNotice,
+    # in-call chat
+    ChatMessage,
 )

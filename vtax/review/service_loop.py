@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from vtax.errors import DomainError
 from vtax.models import (
+    ChatMessageRow,
     Delivery,
     DeliveryReceipt,
     QualityReview,
@@ -26,6 +27,7 @@ from vtax.models import (
 )
 from vtax.review import audit
 from vtax.review.audit import Actor
+from vtax.review.chat_log import message_view
 from vtax.review.loop import Step, require
 from vtax.review.quality import MAX_TOTAL, score_form
 from vtax.review.rollup import snapshot, write_change
@@ -41,6 +43,7 @@ from vtax.review.views import (
 
 SummaryResult = Literal["resolved", "follow_up", "transferred"]
 CheckDecision = Literal["confirmed", "disputed"]
+DETAIL_MESSAGES = 500  # chat messages in the supervisor's detail; the rest over REST
 LOW_RATING = 2  # a rating at or below this flags the session for supervisor follow-up
 
 
@@ -357,10 +360,17 @@ class ServiceLoop:
                 .where(SessionEvent.session_id == session_id)
                 .order_by(SessionEvent.id)
             )
+            chat = await db.scalars(
+                select(ChatMessageRow)
+                .where(ChatMessageRow.session_id == session_id)
+                .order_by(ChatMessageRow.seq)
+                .limit(DETAIL_MESSAGES)
+            )
             return {
                 "session": session_view(*row),
                 "checks": [check_view(c) for c in checks],
                 "deliveries": [delivery_view(d, r) for d, r in deliveries.all()],
                 "quality_reviews": [quality_view(q) for q in reviews],
                 "audit": [event_view(e) for e in events],
+                "messages": [message_view(m) for m in chat],
             }
