@@ -125,6 +125,7 @@ export interface ChatHistory {
   session_id: string;
   /** the highest `seq` the page holds; 0 for all */
   after_seq?: number;
+  max_messages?: number;
 }
 
 export interface ChatHistoryView {
