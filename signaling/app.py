@@ -18,8 +18,8 @@ from aiohttp import web
 from signaling import events, observability
 from signaling.appointments_api import add_appointment_routes
 from signaling.assistant_api import add_assistant_routes
-from signaling.context import CONTEXT, AppContext
 from signaling.chat_api import add_chat_routes
+from signaling.context import CONTEXT, AppContext
 from signaling.desk_api import add_desk_routes
 from signaling.http_api import add_routes, check_bound, errors_middleware
 from signaling.hub import CUT_EVENT, Hub, Server

@@ -415,9 +415,7 @@ class ChatMessageRow(Base):
     __tablename__ = "chat_messages"
     __table_args__ = (
         UniqueConstraint("session_id", "seq", name="uq_chat_messages_session_seq"),
-        UniqueConstraint(
-            "session_id", "sender_id", "client_id", name="uq_chat_messages_client_id"
-        ),
+        UniqueConstraint("session_id", "sender_id", "client_id", name="uq_chat_messages_client_id"),
     )
 
     id: Mapped[int] = mapped_column(

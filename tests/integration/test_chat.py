@@ -47,16 +47,18 @@ async def supervisor_get(server, path: str, token: str) -> tuple[int, Any]:
     async with server.http.get(
         server.url + path, headers={"Authorization": f"Bearer {token}"}
     ) as r:
-        return r.status, (await r.json() if r.content_type == "application/json" else await r.text())
+        return r.status, (
+            await r.json() if r.content_type == "application/json" else await r.text()
+        )
 
 
 async def test_messages_both_ways_in_order_with_acks_and_kept_with_the_record(server, clients):
     agent, taxpayer, a_start, t_start = await pair(server, clients)
     sid = a_start["session_id"]
-    ack = await taxpayer.call("chat:send", send(sid, "t-1", "  您好，我想开红字发票  "))
+    ack = await taxpayer.call("chat:send", send(sid, "t-1", "  您好 我想开红字发票  "))
     assert ack["ok"] and ack["duplicate"] is False
     message = ack["message"]
-    assert message["seq"] == 1 and message["text"] == "您好，我想开红字发票"
+    assert message["seq"] == 1 and message["text"] == "您好 我想开红字发票"
     assert message["from"] == t_start["participant_id"] and message["role"] == "taxpayer"
     pushed = await agent.wait_for("chat:message")
     assert pushed == message  # the push is the stored message, as acknowledged
@@ -220,7 +222,7 @@ async def test_nobody_outside_the_session_reads_or_writes(server, clients):
     ],
 )
 async def test_bad_messages_are_refused_and_the_connection_survives(server, clients, text, code):
-    agent, taxpayer, a_start, _ = await pair(server, clients)
+    _agent, taxpayer, a_start, _ = await pair(server, clients)
     sid = a_start["session_id"]
     answer = await taxpayer.call("chat:send", send(sid, "t1", text))
     assert answer["ok"] is False and answer["error"]["code"] == code, answer
@@ -241,7 +243,7 @@ async def test_bad_messages_are_refused_and_the_connection_survives(server, clie
     ],
 )
 async def test_wrong_shapes_are_invalid_payload(server, clients, payload):
-    agent, taxpayer, a_start, _ = await pair(server, clients)
+    _agent, taxpayer, a_start, _ = await pair(server, clients)
     if isinstance(payload, dict) and payload.get("session_id") == "s":
         payload = {**payload, "session_id": a_start["session_id"]}
     answer = await taxpayer.call("chat:send", payload)
@@ -299,7 +301,7 @@ async def test_after_the_end_nobody_writes(server, clients):
 
 
 async def test_the_recorder_is_no_reader(server, clients):
-    agent, taxpayer, a_start, _ = await pair(server, clients)
+    _agent, taxpayer, a_start, _ = await pair(server, clients)
     sid = a_start["session_id"]
     recorder_sid = "recorder-conn"
     live = server.ctx.services.calls
@@ -320,4 +322,3 @@ def _history(sid: str) -> Any:
     from vtax.contract.client_events import ChatHistory
 
     return ChatHistory(session_id=sid)
-

@@ -34,9 +34,7 @@ async def test_chat_across_two_nodes_and_a_resume_on_the_other(cluster):
         # The taxpayer's page reloads onto node a (the agent's): resume, then the history.
         await taxpayer.close()
         await agent.wait_for("session:peer", lambda p: p["state"] == "reconnecting", timeout=10)
-        assert (await agent.call("chat:send", send(sid, "a-missed", "while you were away")))[
-            "ok"
-        ]
+        assert (await agent.call("chat:send", send(sid, "a-missed", "while you were away")))["ok"]
         back = await Client(a.url, taxpayer_token).connect()
         assert (await back.call("session:resume", {"session_id": sid, "last_seq": 0}))["ok"]
         missed = await back.call("chat:history", {"session_id": sid, "after_seq": 10})

@@ -39,8 +39,7 @@ def clean_text(raw: str) -> str:
     kept = "".join(
         ch
         for ch in text
-        if ch == "\n"
-        or (unicodedata.category(ch) not in ("Cc", "Cs") and ch not in DROPPED_FORMAT)
+        if ch == "\n" or (unicodedata.category(ch) not in ("Cc", "Cs") and ch not in DROPPED_FORMAT)
     )
     while "\n\n\n" in kept:
         kept = kept.replace("\n\n\n", "\n\n")

@@ -30,6 +30,7 @@ from vtax.contract.base import (
     Timestamp,
     Whole,
 )
+from vtax.contract.chat import ChatHistoryIn, ChatHistoryView, ChatSendIn, ChatSent
 from vtax.contract.consultation import (
     ConsultationAskIn,
     ConsultationCloseIn,
@@ -41,7 +42,6 @@ from vtax.contract.consultation import (
     HandoffView,
     ReplyView,
 )
-from vtax.contract.chat import ChatHistoryIn, ChatHistoryView, ChatSendIn, ChatSent
 from vtax.contract.server_events import RelayedSignal, SessionStartFields
 
 

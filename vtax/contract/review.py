@@ -8,7 +8,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints, create_model
 
-from vtax.contract.chat import ChatMessageView
 from vtax.contract.base import (
     Category,
     Channel,
@@ -25,6 +24,7 @@ from vtax.contract.base import (
     Timestamp,
     Whole,
 )
+from vtax.contract.chat import ChatMessageView
 from vtax.review.quality import QUALITY_FORM
 
 # ---- queries ----------------------------------------------------------------------------------

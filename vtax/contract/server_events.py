@@ -12,8 +12,8 @@ from pydantic import Field
 
 from vtax.contract.appointments import AppointmentUpdate, CallbackNotice
 from vtax.contract.base import AgentStatus, Out, Timestamp
-from vtax.contract.chat import ChatMessage
 from vtax.contract.base import ServerEvent as ServerEvent  # defined there (no import cycle)
+from vtax.contract.chat import ChatMessage
 
 
 def absent_if_none(value: Any) -> bool:
