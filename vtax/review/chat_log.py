@@ -53,38 +53,39 @@ class ChatLog:
     ) -> tuple[dict[str, Any], bool]:
         """Store a message (or find it stored under the same client id): (its view,
         whether it was there already)."""
+        row = ChatMessageRow
+        values: dict[str, Any] = {
+            "session_id": session_id,
+            "client_id": client_id,
+            "participant_id": sender.participant_id,
+            "sender_role": sender.role,
+            "sender_id": sender.subject,
+            "sender_name": sender.name[:100],
+            "body": text,
+            "sent_at": at,
+        }
+        next_seq = (
+            select(func.coalesce(func.max(row.seq), 0) + 1)
+            .where(row.session_id == session_id)
+            .scalar_subquery()
+        )
         for _ in range(INSERT_ATTEMPTS):
-            found = await self._by_client_id(session_id, sender.subject, client_id)
-            if found is not None:
-                return message_view(found), True
-            row = ChatMessageRow
-            next_seq = (
-                select(func.coalesce(func.max(row.seq), 0) + 1)
-                .where(row.session_id == session_id)
-                .scalar_subquery()
-            )
-            values = {
-                "session_id": session_id,
-                "seq": next_seq,
-                "client_id": client_id,
-                "participant_id": sender.participant_id,
-                "sender_role": sender.role,
-                "sender_id": sender.subject,
-                "sender_name": sender.name[:100],
-                "body": text,
-                "sent_at": at,
-            }
+            # The common case is one statement and its commit (on SQLite it opens the write
+            # transaction at once); a conflict is a re-send (the client id is stored) or a
+            # seq another insert took first (then again, with the next one).
             try:
                 async with self._sessions.begin() as db:
-                    # one statement: on SQLite it opens the write transaction at once
-                    new_id = (
-                        await db.execute(insert(row).values(**values).returning(row.id))
+                    seq = (
+                        await db.execute(
+                            insert(row).values(seq=next_seq, **values).returning(row.seq)
+                        )
                     ).scalar_one()
-                    stored = await db.get(row, new_id)
             except IntegrityError:
-                continue  # the seq was taken meanwhile, or the client id: look again
-            assert stored is not None
-            return message_view(stored), False
+                found = await self._by_client_id(session_id, sender.subject, client_id)
+                if found is not None:
+                    return message_view(found), True
+                continue
+            return message_view(row(seq=seq, **values)), False
         raise RuntimeError(f"could not store a chat message of session {session_id}")
 
     async def _by_client_id(
