@@ -5,7 +5,8 @@ an agent and a taxpayer are paired through the queue (queue:join, offer:accept),
 take turns sending `chat:send` (with its ack), one message in flight at a time. For each
 message: emit -> the other side's `chat:message` event (the delivery latency), and emit -> the
 sender's ack (stored with its seq). Both clients are in this process, so one monotonic clock
-times both ends.
+times both ends. The same round with `rtc:signal` (relayed, stored nowhere) is the yardstick:
+the difference is what storing the message costs.
 
 Set-ups, each in its own run, interleaved and repeated (medians of the runs' p50/p99):
   one-sqlite  one node, the embedded default (SQLite file, in-process fan-out)
@@ -20,7 +21,7 @@ The servers are pinned to core 0 and this client to core 1 (two cores on the mac
 """
 
 # The orchestrator starts servers with blocking calls on purpose, between runs.
-# ruff: noqa: ASYNC210, ASYNC220, ASYNC221
+# ruff: noqa: ASYNC210, ASYNC220
 
 from __future__ import annotations
 
@@ -54,7 +55,7 @@ PG_SERVER = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyn
 REDIS_URL = os.environ.get("VTAX_BENCH_REDIS", "redis://127.0.0.1:6379/0")
 USCC = "91350100M000100Y43"
 JOIN = {"category": "invoices", "language": "zh-CN", "channel": "web", "question": "chat bench"}
-TEXT = "请问红字发票怎么开？ How do I issue a red-letter invoice? " * 2
+TEXT = "请问红字发票怎么开 How do I issue a red-letter invoice? " * 2
 
 
 def free_port() -> int:
@@ -181,6 +182,9 @@ class Side:
             self.events[name] = asyncio.Queue()
             self.sio.on(name, self._put(name))
         self.sio.on("chat:message", self._chat)
+        self.sio.on("rtc:signal", self._signal)
+        self.signals: dict[int, float] = {}
+        self.got_signal = asyncio.Event()
 
     def _put(self, name: str) -> Any:
         async def handler(data: Any) -> None:
@@ -191,6 +195,10 @@ class Side:
     async def _chat(self, data: Any) -> None:
         self.arrived[data["seq"]] = time.perf_counter()
         self.got.set()
+
+    async def _signal(self, data: Any) -> None:
+        self.signals[data["data"]["n"]] = time.perf_counter()
+        self.got_signal.set()
 
     async def connect(self) -> Side:
         await self.sio.connect(self.url, auth={"token": self.token}, transports=["websocket"])
@@ -246,6 +254,20 @@ async def one_run(cluster: Cluster, messages: int) -> dict[str, Any]:
             if n >= 20:
                 delivery.append((receiver.arrived[seq] - t0) * 1000)
                 ack.append((t_ack - t0) * 1000)
+        # The yardstick: the same round through the relay, which stores nothing (rtc:signal).
+        relay: list[float] = []
+        for n in range(messages + 20):
+            sender, receiver = (agent, taxpayer) if n % 2 == 0 else (taxpayer, agent)
+            receiver.got_signal.clear()
+            t0 = time.perf_counter()
+            await sender.call(
+                "rtc:signal", {"session_id": sid, "type": "candidate", "data": {"n": n}}
+            )
+            while n not in receiver.signals:
+                await asyncio.wait_for(receiver.got_signal.wait(), 10)
+                receiver.got_signal.clear()
+            if n >= 20:
+                relay.append((receiver.signals[n] - t0) * 1000)
         await agent.call("session:end", {"session_id": sid})
     finally:
         await agent.sio.disconnect()
@@ -255,6 +277,8 @@ async def one_run(cluster: Cluster, messages: int) -> dict[str, Any]:
         "delivery_p99_ms": percentile(delivery, 0.99),
         "ack_p50_ms": percentile(ack, 0.5),
         "ack_p99_ms": percentile(ack, 0.99),
+        "relay_p50_ms": percentile(relay, 0.5),
+        "relay_p99_ms": percentile(relay, 0.99),
         "messages": len(delivery),
     }
 
@@ -283,7 +307,14 @@ async def main() -> None:
     summary = {
         setup: {
             key: round(statistics.median(r[key] for r in results), 2)
-            for key in ("delivery_p50_ms", "delivery_p99_ms", "ack_p50_ms", "ack_p99_ms")
+            for key in (
+                "delivery_p50_ms",
+                "delivery_p99_ms",
+                "ack_p50_ms",
+                "ack_p99_ms",
+                "relay_p50_ms",
+                "relay_p99_ms",
+            )
         }
         for setup, results in runs.items()
     }
@@ -294,8 +325,11 @@ async def main() -> None:
             json.dumps(
                 {
                     "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                    "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                                "load": os.getloadavg()},  # fmt: skip
+                    "machine": {
+                        "cpus": os.cpu_count(),
+                        "python": platform.python_version(),
+                        "load": os.getloadavg(),
+                    },
                     "args": {k: str(v) for k, v in vars(args).items()},
                     "runs": runs,
                     "medians": summary,

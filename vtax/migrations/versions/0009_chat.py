@@ -6,6 +6,8 @@ Create Date: 2026-12-03 11:30:00
 
 One new table (vtax/models.py ChatMessageRow); nothing existing changes. The shape is written
 out here, not imported from the model: what this migration did must not change when it does.
+Like the audit log, the messages are evidence of the call: the database refuses UPDATE and
+DELETE on them (PostgreSQL: 0002's `vtax_append_only()`; SQLite: `RAISE(ABORT)`).
 """
 
 from __future__ import annotations
@@ -46,7 +48,18 @@ def upgrade() -> None:
             "session_id", "sender_id", "client_id", name="uq_chat_messages_client_id"
         ),
     )
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(
+            "CREATE TRIGGER chat_messages_append_only BEFORE UPDATE OR DELETE ON chat_messages "
+            "FOR EACH ROW EXECUTE FUNCTION vtax_append_only()"
+        )
+    else:
+        for action in ("UPDATE", "DELETE"):
+            op.execute(
+                f"CREATE TRIGGER chat_messages_no_{action.lower()} BEFORE {action} ON "
+                "chat_messages BEGIN SELECT RAISE(ABORT, 'chat_messages is append-only'); END"
+            )
 
 
 def downgrade() -> None:
-    op.drop_table("chat_messages")
+    op.drop_table("chat_messages")  # its triggers go with it
