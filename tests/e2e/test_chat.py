@@ -103,5 +103,18 @@ async def test_chat_both_ways_with_unread_and_a_reload(e2e: Any) -> None:
     assert body["messages"][3]["text"] == "Yes, I am back."
     await agent.click("#hangup")
     await e2e.wait_state(agent, "ended")
+
+    # The supervisor's review page shows the conversation in the session's detail, as text.
+    supervisor = await e2e.supervisor_page()
+    row = supervisor.locator(f'#sessions tbody tr[data-session-id="{sid}"]')
+    await row.wait_for()
+    await row.locator("button.open").click()
+    await supervisor.wait_for_selector("#detail-card", state="visible")
+    lines = supervisor.locator("#detail-messages li")
+    assert await lines.count() == 4
+    assert [await lines.nth(i).get_attribute("data-seq") for i in range(4)] == ["1", "2", "3", "4"]
+    assert "<b>044001</b>" in (await lines.nth(1).text_content() or "")
+    assert await supervisor.locator("#detail-messages b, #detail-messages img").count() == 0
+    assert "Yes, I am back." in (await lines.nth(3).text_content() or "")
     assert await e2e.error_text(taxpayer) == ""
     assert await e2e.error_text(agent) == ""
