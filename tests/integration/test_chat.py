@@ -87,6 +87,8 @@ async def test_messages_both_ways_in_order_with_acks_and_kept_with_the_record(se
     ]
     # The sender never hears its own message back.
     assert all(m["role"] == "taxpayer" for m in agent.received["chat:message"])
+    async with server.http.get(server.url + "/metrics") as r:
+        assert "vtax_chat_messages_total 22.0" in await r.text()
 
     # The record: the supervisor's detail, the REST transcript and the CSV count.
     assert (await taxpayer.call("session:end", {"session_id": sid}))["ok"]

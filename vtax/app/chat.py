@@ -52,7 +52,7 @@ class Chat:
         self.calls = calls
         self.log = log
         self.notifier = notifier
-        self.sent = 0  # for /metrics
+        self.sent = 0  # messages stored by this node, for /metrics (vtax_chat_messages)
 
     async def _participant(self, caller: Caller, session_id: str) -> tuple[LiveSession, str]:
         participant_id = await self.calls.bound_participant(caller, session_id)
