@@ -19,6 +19,7 @@ from aiohttp import web
 from signaling import events, observability
 from signaling.appointments_api import add_appointment_routes
 from signaling.assistant_api import add_assistant_routes
+from signaling.chat_api import add_chat_routes
 from signaling.confirmation_api import add_confirmation_routes
 from signaling.context import CONTEXT, AppContext
 from signaling.desk_api import add_desk_routes
@@ -278,6 +279,7 @@ def create_app(settings: Settings, *, migrate_on_start: bool | None = None) -> w
     add_assistant_routes(app)  # knowledge base, transcripts, suggestions, assistant KPIs
     add_confirmation_routes(app)  # the confirmation form's definitions and history
     add_materials_routes(app)  # materials the taxpayer hands in during the call
+    add_chat_routes(app)  # a session's chat messages (docs/protocol.md, "In-call chat")
     observability.install(app)  # /metrics
     check_bound(app)  # every endpoint of the contract has its handler
     if settings.redis_url:

@@ -66,6 +66,9 @@ def register(hub: Hub, app: Services) -> None:
     hub.use_case(ce.SessionLeave, mp.leave)
     # materials from the taxpayer (docs/protocol.md, "Materials"): the agent's review
     hub.use_case(ce.MaterialReview, app.materials.review_event)
+    # in-call chat (vtax/app/chat.py; docs/protocol.md, "In-call chat")
+    hub.use_case(ce.ChatSend, app.chat.send)
+    hub.use_case(ce.ChatHistory, app.chat.history)
 
     async def connected(conn: Connection) -> None:
         caller = caller_of(conn)

@@ -193,6 +193,7 @@ class Hub:
             "join": (settings.join_rate, settings.join_burst),
             "consult": (settings.assistant_rate, settings.assistant_burst),
             "form": (settings.form_rate, settings.form_burst),  # the confirmation form
+            "chat": (settings.chat_rate, settings.chat_burst),
         }
         self.rate_limited = 0  # for /metrics
         self.expired_cut = 0  # sockets cut when their token expired

@@ -86,6 +86,11 @@ class _Snapshot(Collector):
             "vtax_resumes", "Sessions resumed after a drop", value=ctx.relay.resumes
         )
         yield CounterMetricFamily(
+            "vtax_chat_messages",
+            "In-call chat messages stored by this node",
+            value=ctx.services.chat.sent,
+        )
+        yield CounterMetricFamily(
             "vtax_rate_limited", "Events refused by a rate limit", value=ctx.hub.rate_limited
         )
         yield CounterMetricFamily(

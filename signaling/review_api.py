@@ -71,6 +71,7 @@ CSV_COLUMNS = (
     "flag",
     "flag_reasons",
     "question",
+    "chat_messages",  # in-call chat messages of the session
 )
 
 

@@ -23,6 +23,7 @@ from vtax.accounts import Accounts
 from vtax.app.appointments import Appointments, AppointmentSettings
 from vtax.app.booked_queue import BookedQueue
 from vtax.app.calls import Calls
+from vtax.app.chat import Chat
 from vtax.app.confirmation import Confirmation, SessionMaterials
 from vtax.app.consultation import Consultations, ConsultationSettings, KnowledgeBase
 from vtax.app.consulting import Consulting
@@ -59,6 +60,7 @@ from vtax.queue.kv import KV
 from vtax.queue.memory import MemoryKV
 from vtax.queue.redis_store import RedisKV
 from vtax.recording.jobs import MemoryRecordingJobs, RecordingJobs, RedisRecordingJobs
+from vtax.review.chat_log import ChatLog
 from vtax.review.deliveries import Deliveries, DocumentStore
 from vtax.review.materials import MaterialStore
 from vtax.review.participants import ParticipantRecords
@@ -254,6 +256,7 @@ class Services:
     knowledge_base: KnowledgeBase
     consulting: Consulting  # the assistant's conversation with its hand-off into the queue
     materials: Materials  # what the taxpayer hands in during the call, reviewed by the agent
+    chat: Chat  # in-call chat between the participants of a live session
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
     async def start_assistant(self) -> None:
@@ -394,6 +397,7 @@ def build(
         knowledge_base=KnowledgeBase(kb_store, timezone=tz),
         consulting=Consulting(consultations, queueing),
         materials=materials,
+        chat=Chat(settings, calls, ChatLog(sessions), notifier),
     )
 
 

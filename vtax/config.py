@@ -277,6 +277,16 @@ class Settings(BaseModel):
     form_burst: int = Field(
         20, ge=1, le=10000, description="confirmation:* events a connection may send at once."
     )
+    # In-call chat (vtax/app/chat.py; docs/protocol.md, "In-call chat")
+    chat_max_chars: int = Field(
+        2000, ge=1, le=10_000, description="Characters a chat message may have."
+    )
+    chat_rate: float = Field(
+        1.0, gt=0, le=1000, description="chat:* events a connection may send per second."
+    )
+    chat_burst: int = Field(
+        10, ge=1, le=10000, description="chat:* events a connection may send at once."
+    )
 
     # Sign-in (vtax/auth.py Passwords, vtax/app/signin.py; docs/signin.md)
     password_hash_time_cost: int = Field(

@@ -510,3 +510,32 @@ class SessionMaterial(Base):
     reviewed_by: Mapped[str | None] = mapped_column(String(36), nullable=True)
     reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# ---- 0009: in-call chat (vtax/app/chat.py, vtax/review/chat_log.py) ---------------------------
+
+
+class ChatMessageRow(Base):
+    """A text message between the participants of a live session, kept with its record.
+    Append-only. `seq` is the session's order, assigned by the insert itself (the next after
+    the session's highest; the unique constraint makes a concurrent insert retry), and a
+    sender's `client_id` is stored once, so a re-send after a reconnect is the same row."""
+
+    __tablename__ = "chat_messages"
+    __table_args__ = (
+        UniqueConstraint("session_id", "seq", name="uq_chat_messages_session_seq"),
+        UniqueConstraint("session_id", "sender_id", "client_id", name="uq_chat_messages_client_id"),
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    session_id: Mapped[str] = mapped_column(ForeignKey("service_sessions.id"))
+    seq: Mapped[int] = mapped_column(Integer)
+    client_id: Mapped[str] = mapped_column(String(64))
+    participant_id: Mapped[str] = mapped_column(String(64))  # in the live session
+    sender_role: Mapped[str] = mapped_column(String(16))
+    sender_id: Mapped[str] = mapped_column(String(64))  # the account (taxpayer or staff id)
+    sender_name: Mapped[str] = mapped_column(String(100), default="")
+    body: Mapped[str] = mapped_column(Text)
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime)

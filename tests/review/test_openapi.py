@@ -54,7 +54,8 @@ async def test_every_route_is_documented(server):
         or path in ("/api/stats/kpi", "/api/catalog", "/api/openapi.json", "/healthz", "/readyz")
         if "materials" not in op.get("tags", [])  # the in-call materials count on their own
     ]
-    # 26, the identity sign-in endpoints under /api/auth, the confirmation form's history
+    # 26, the identity sign-in endpoints under /api/auth, the confirmation form's history, the chat
+    # transcript
     assert len(ours) == 37
     # The served document is the contract's, built from the same table the server binds.
     assert spec == build_openapi()

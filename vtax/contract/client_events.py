@@ -31,6 +31,7 @@ from vtax.contract.base import (
     Timestamp,
     Whole,
 )
+from vtax.contract.chat import ChatHistoryIn, ChatHistoryView, ChatSendIn, ChatSent
 from vtax.contract.confirmation import DecideIn, FormIn, FormOut, RefuseIn
 from vtax.contract.consultation import (
     ConsultationAskIn,
@@ -654,6 +655,31 @@ class MaterialReview(ClientEvent, MaterialReviewIn):
     material_id: Id
 
 
+# ---- in-call chat (vtax/contract/chat.py; docs/protocol.md, "In-call chat") -----------------
+
+
+class ChatSend(ClientEvent, ChatSendIn):
+    """A text message to the other participants of the live session (`chat:message` to
+    them); the ack carries it as stored, with its `seq`. Only a participant of the session
+    (`not_in_session` otherwise); `message_empty`, `message_too_long`, `chat_id_reused` (the
+    `client_id` names another text)."""
+
+    event = "chat:send"
+    roles = ("taxpayer", "agent", "supervisor")
+    answer = ChatSent
+    limit = "chat"
+
+
+class ChatHistory(ClientEvent, ChatHistoryIn):
+    """The session's messages after `after_seq`, in order (after a resume, or a page reload
+    with 0): a participant of the live session only."""
+
+    event = "chat:history"
+    roles = ("taxpayer", "agent", "supervisor")
+    answer = ChatHistoryView
+    limit = "chat"
+
+
 CLIENT_EVENTS: tuple[type[ClientEvent], ...] = (
     QueueJoin,
     QueueRejoin,
@@ -693,4 +719,7 @@ CLIENT_EVENTS: tuple[type[ClientEvent], ...] = (
     SessionHandover,
     SessionLeave,
     MaterialReview,  # materials
+    # in-call chat
+    ChatSend,
+    ChatHistory,
 )

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from vtax.contract import appointments as ap
+from vtax.contract import chat as ct
 from vtax.contract import confirmation as cf
 from vtax.contract import consultation as cs
 from vtax.contract import http, identity, review
@@ -1054,5 +1055,18 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         response=mt.MaterialView,
         tags=("materials",),
         errors=(404, 409, 413),
+    ),
+    # ---- chat (in-call chat, docs/protocol.md "In-call chat"; vtax/contract/chat.py)
+    Endpoint(
+        "chat_messages",
+        "GET",
+        SID + "/messages",
+        "A session's chat messages in order, after `after_seq` (404 when not visible to the "
+        "caller)",
+        roles=ALL_ROLES,
+        query=ct.ChatMessagesQuery,
+        response=ct.ChatTranscript,
+        tags=("sessions",),
+        errors=(404,),
     ),
 )

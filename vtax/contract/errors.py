@@ -241,6 +241,16 @@ ERROR_CODES: dict[str, ErrorCode] = {
     "materials_full": ErrorCode(
         "HTTP", 409, "the session holds its maximum of materials (`VTAX_MATERIALS_MAX`)"
     ),
+    # in-call chat (docs/protocol.md, "In-call chat")
+    "message_empty": ErrorCode(
+        "Socket.IO", 400, "a chat message with no text left once control characters are removed"
+    ),
+    "message_too_long": ErrorCode(
+        "Socket.IO", 413, "a chat message longer than VTAX_CHAT_MAX_CHARS characters (2,000)"
+    ),
+    "chat_id_reused": ErrorCode(
+        "Socket.IO", 409, "the message's `client_id` was already used for another text"
+    ),
 }
 
 

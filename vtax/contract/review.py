@@ -24,6 +24,7 @@ from vtax.contract.base import (
     Timestamp,
     Whole,
 )
+from vtax.contract.chat import ChatMessageView
 from vtax.contract.confirmation import FormHistory
 from vtax.contract.multiparty import ParticipantView
 from vtax.review.quality import QUALITY_FORM
@@ -306,6 +307,10 @@ class ReviewDetail(Out):
     quality_reviews: list[QualityReviewView]
     audit: list[AuditEventView]
     confirmation: FormHistory = Field(description="the confirmation form's versions")
+    messages: list[ChatMessageView] = Field(
+        description="the in-call chat, in order (the first 500; the rest: "
+        "`GET /api/sessions/{id}/messages`)"
+    )
 
 
 class QualityItem(Out):

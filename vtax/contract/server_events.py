@@ -13,6 +13,7 @@ from pydantic import Field
 from vtax.contract.appointments import AppointmentUpdate, CallbackNotice
 from vtax.contract.base import AgentStatus, Out, Timestamp
 from vtax.contract.base import ServerEvent as ServerEvent  # defined there (no import cycle)
+from vtax.contract.chat import ChatMessage
 from vtax.contract.confirmation import FormVersionView
 from vtax.contract.materials import MaterialNew, MaterialReviewedNotice
 from vtax.contract.multiparty import InviteNew, InviteUpdate, SessionRoster
@@ -412,4 +413,6 @@ SERVER_EVENTS: tuple[type[ServerEvent], ...] = (
     InviteUpdate,
     MaterialNew,  # materials
     MaterialReviewedNotice,
+    # in-call chat
+    ChatMessage,
 )

@@ -13,11 +13,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from vtax.errors import DomainError
-from vtax.models import ServiceSession, SessionRating, SessionSummary, Taxpayer, User
+from vtax.models import (
+    ChatMessageRow,
+    ServiceSession,
+    SessionRating,
+    SessionSummary,
+    Taxpayer,
+    User,
+)
 from vtax.review import audit
 from vtax.review.agent_history import AgentStateHistory
 from vtax.review.audit import SYSTEM, Actor
@@ -428,6 +435,10 @@ class SessionRecords:
             s.flag,
             s.flag_reasons,
             s.question,
+            select(func.count(ChatMessageRow.id))
+            .where(ChatMessageRow.session_id == s.id)
+            .scalar_subquery()
+            .label("chat_messages"),
         ).select_from(s)
         columns = (
             columns.outerjoin(User, User.id == s.agent_id)

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from vtax.errors import DomainError
 from vtax.models import (
+    ChatMessageRow,
     Delivery,
     DeliveryReceipt,
     QualityReview,
@@ -28,6 +29,7 @@ from vtax.models import (
 )
 from vtax.review import audit
 from vtax.review.audit import Actor
+from vtax.review.chat_log import message_view
 from vtax.review.loop import Step, require
 from vtax.review.participants import participant_view
 from vtax.review.quality import MAX_TOTAL, score_form
@@ -44,6 +46,7 @@ from vtax.review.views import (
 
 SummaryResult = Literal["resolved", "follow_up", "transferred"]
 CheckDecision = Literal["confirmed", "disputed"]
+DETAIL_MESSAGES = 500  # chat messages in the supervisor's detail; the rest over REST
 LOW_RATING = 2  # a rating at or below this flags the session for supervisor follow-up
 # The confirmation form as a summary records it, read under the summary's lock (or refused):
 # (db, session_id, result) -> the record, or None when the session has no form.
@@ -376,6 +379,12 @@ class ServiceLoop:
                 .where(SessionParticipantRow.session_id == session_id)
                 .order_by(SessionParticipantRow.joined_at, SessionParticipantRow.id)
             )
+            chat = await db.scalars(
+                select(ChatMessageRow)
+                .where(ChatMessageRow.session_id == session_id)
+                .order_by(ChatMessageRow.seq)
+                .limit(DETAIL_MESSAGES)
+            )
             return {
                 "participants": [participant_view(p) for p in people],
                 "session": session_view(*row),
@@ -383,4 +392,5 @@ class ServiceLoop:
                 "deliveries": [delivery_view(d, r) for d, r in deliveries.all()],
                 "quality_reviews": [quality_view(q) for q in reviews],
                 "audit": [event_view(e) for e in events],
+                "messages": [message_view(m) for m in chat],
             }

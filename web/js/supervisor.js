@@ -513,6 +513,17 @@ function renderDetail(d, changed) {
     }),
   );
 
+  // The in-call chat (docs/review.md): text only, through textContent.
+  const ROLES = { taxpayer: '纳税人 Taxpayer', agent: '税务人员 Officer', supervisor: '主管 Supervisor' };
+  const messages = d.messages || [];
+  $('detail-messages').replaceChildren(
+    ...(messages.length
+      ? messages.map((m) =>
+          h('li', { 'data-seq': m.seq, text: `${fmtTime(m.sent_at)} · ${ROLES[m.role] || m.role}${m.name ? ` ${m.name}` : ''}: ${m.text}` }),
+        )
+      : [h('li', { text: '无消息 No messages' })]),
+  );
+
   const fu = s.loop.follow_up;
   $('detail-follow-up').textContent =
     `服务跟进 Service follow-up: ${label(FOLLOW_UP_LABELS, fu.status)}` +

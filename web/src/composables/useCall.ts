@@ -43,6 +43,8 @@ export function useCall(storeKey: string, hooks: CallHooks) {
   const quality = ref<Quality>('waiting');
   const muted = ref(false);
   const cameraOff = ref(false);
+  /** resumes of the live call on a reconnected socket (the chat catches up on each) */
+  const resumed = ref(0);
   const localVideo: Ref<HTMLVideoElement | null> = ref(null);
   const remoteVideo: Ref<HTMLVideoElement | null> = ref(null);
   const recording = new Recording();
@@ -265,6 +267,7 @@ export function useCall(storeKey: string, hooks: CallHooks) {
     setConnection('reconnecting');
     try {
       await router.resume(id);
+      resumed.value += 1;
       if (call.value && call.value.pc.connectionState === 'connected') setConnection('connected');
     } catch (e) {
       const err = asApiError(e);
@@ -331,6 +334,7 @@ export function useCall(storeKey: string, hooks: CallHooks) {
     quality,
     muted,
     cameraOff,
+    resumed,
     localVideo,
     remoteVideo,
     recording,

@@ -117,6 +117,83 @@ export interface CallbackRequest {
   locale?: "zh-CN" | "zh-HK" | "en" | "pt";
 }
 
+/**
+ * The session's messages after `after_seq`, in order (after a resume, or a page reload
+ * with 0): a participant of the live session only.
+ */
+export interface ChatHistory {
+  session_id: string;
+  /** the highest `seq` the page holds; 0 for all */
+  after_seq?: number;
+  max_messages?: number;
+}
+
+export interface ChatHistoryView {
+  /** seq > after_seq, in order */
+  messages: Array<ChatMessageView>;
+  /** more messages follow: ask again after the last seq */
+  more: boolean;
+}
+
+/**
+ * A new message of the session (also sent again when its sender re-sends it after a
+ * reconnect: a page keeps each `seq` once).
+ */
+export interface ChatMessage {
+  session_id: string;
+  /** the session's message order, from 1, assigned when stored */
+  seq: number;
+  client_id: string;
+  /** the sender's participant id in the live session */
+  from: string;
+  /** the sender's role */
+  role: "taxpayer" | "agent" | "supervisor" | "expert" | "interpreter";
+  /** the sender's display name (staff); empty for taxpayers */
+  name: string;
+  text: string;
+  /** ISO 8601 time with its offset */
+  sent_at: string;
+}
+
+/**
+ * One stored message (history, REST).
+ */
+export interface ChatMessageView {
+  session_id: string;
+  /** the session's message order, from 1, assigned when stored */
+  seq: number;
+  client_id: string;
+  /** the sender's participant id in the live session */
+  from: string;
+  /** the sender's role */
+  role: "taxpayer" | "agent" | "supervisor" | "expert" | "interpreter";
+  /** the sender's display name (staff); empty for taxpayers */
+  name: string;
+  text: string;
+  /** ISO 8601 time with its offset */
+  sent_at: string;
+}
+
+/**
+ * A text message to the other participants of the live session (`chat:message` to
+ * them); the ack carries it as stored, with its `seq`. Only a participant of the session
+ * (`not_in_session` otherwise); `message_empty`, `message_too_long`, `chat_id_reused` (the
+ * `client_id` names another text).
+ */
+export interface ChatSend {
+  session_id: string;
+  /** made by the page for this message (e.g. a UUID); the same id again is the same message: answered with the stored one, never stored twice */
+  client_id: string;
+  /** plain text; control characters except line breaks are removed; empty after that: `message_empty`; over VTAX_CHAT_MAX_CHARS: `message_too_long` */
+  text: string;
+}
+
+export interface ChatSent {
+  message: ChatMessageView;
+  /** true when `client_id` was already stored */
+  duplicate: boolean;
+}
+
 export interface Checked {
   check: "confirmed" | "disputed";
   summary_version: number;
@@ -1290,6 +1367,10 @@ export interface ClientToServerEvents {
   "session:leave": (payload: SessionLeave, ack: (answer: Ack<Done>) => void) => void;
   /** agent */
   "material:review": (payload: MaterialReview, ack: (answer: Ack<MaterialReviewed>) => void) => void;
+  /** taxpayer, agent, supervisor */
+  "chat:send": (payload: ChatSend, ack: (answer: Ack<ChatSent>) => void) => void;
+  /** taxpayer, agent, supervisor */
+  "chat:history": (payload: ChatHistory, ack: (answer: Ack<ChatHistoryView>) => void) => void;
 }
 
 /** What the server pushes. */
@@ -1348,6 +1429,8 @@ export interface ServerToClientEvents {
   "material:new": (payload: MaterialNew) => void;
   /** to the session's taxpayer and agent(s) */
   "material:reviewed": (payload: MaterialReviewedNotice) => void;
+  /** to the session's other participants */
+  "chat:message": (payload: ChatMessage) => void;
 }
 
 export type ClientEventName = keyof ClientToServerEvents;
@@ -1472,9 +1555,19 @@ export const CLIENT_EVENT_ROLES = {
   ],
   "material:review": [
     "agent"
+  ],
+  "chat:send": [
+    "taxpayer",
+    "agent",
+    "supervisor"
+  ],
+  "chat:history": [
+    "taxpayer",
+    "agent",
+    "supervisor"
   ]
 } as const;
 
 /** Every error code of the contract (pages translate by code). */
-export type ErrorCode = "invalid_payload" | "payload_too_large" | "invalid_id" | "invalid_credentials" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "unknown_event" | "unknown_category" | "unknown_language" | "unknown_channel" | "already_queued" | "queue_closed" | "queue_full" | "wait_too_long" | "no_agents" | "in_session" | "offer_expired" | "invalid_state" | "already_rated" | "not_in_session" | "peer_away" | "session_ended" | "unsupported_media_type" | "hash_mismatch" | "document_corrupted" | "slot_full" | "slot_unavailable" | "booking_blocked" | "one_booking_a_day" | "cancellation_closed" | "too_early" | "no_show" | "too_many_materials" | "invalid_calendar" | "invalid_setting" | "invalid_phone" | "invalid_code" | "too_many_attempts" | "act_for_denied" | "step_up_required" | "refresh_reused" | "sign_in_failed" | "unknown_provider" | "account_locked" | "second_factor_required" | "kb_entry_exists" | "kb_version_conflict" | "kb_file_invalid" | "category_required" | "rate_limited" | "draining" | "unavailable" | "internal" | "form_invalid" | "form_version_stale" | "form_hash_mismatch" | "form_already_decided" | "form_not_confirmed" | "to_required" | "invitee_busy" | "invitee_offline" | "no_colleague" | "invite_expired" | "materials_full";
-export const ERROR_CODES: readonly ErrorCode[] = ["invalid_payload", "payload_too_large", "invalid_id", "invalid_credentials", "unauthorized", "forbidden", "not_found", "method_not_allowed", "unknown_event", "unknown_category", "unknown_language", "unknown_channel", "already_queued", "queue_closed", "queue_full", "wait_too_long", "no_agents", "in_session", "offer_expired", "invalid_state", "already_rated", "not_in_session", "peer_away", "session_ended", "unsupported_media_type", "hash_mismatch", "document_corrupted", "slot_full", "slot_unavailable", "booking_blocked", "one_booking_a_day", "cancellation_closed", "too_early", "no_show", "too_many_materials", "invalid_calendar", "invalid_setting", "invalid_phone", "invalid_code", "too_many_attempts", "act_for_denied", "step_up_required", "refresh_reused", "sign_in_failed", "unknown_provider", "account_locked", "second_factor_required", "kb_entry_exists", "kb_version_conflict", "kb_file_invalid", "category_required", "rate_limited", "draining", "unavailable", "internal", "form_invalid", "form_version_stale", "form_hash_mismatch", "form_already_decided", "form_not_confirmed", "to_required", "invitee_busy", "invitee_offline", "no_colleague", "invite_expired", "materials_full"];
+export type ErrorCode = "invalid_payload" | "payload_too_large" | "invalid_id" | "invalid_credentials" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "unknown_event" | "unknown_category" | "unknown_language" | "unknown_channel" | "already_queued" | "queue_closed" | "queue_full" | "wait_too_long" | "no_agents" | "in_session" | "offer_expired" | "invalid_state" | "already_rated" | "not_in_session" | "peer_away" | "session_ended" | "unsupported_media_type" | "hash_mismatch" | "document_corrupted" | "slot_full" | "slot_unavailable" | "booking_blocked" | "one_booking_a_day" | "cancellation_closed" | "too_early" | "no_show" | "too_many_materials" | "invalid_calendar" | "invalid_setting" | "invalid_phone" | "invalid_code" | "too_many_attempts" | "act_for_denied" | "step_up_required" | "refresh_reused" | "sign_in_failed" | "unknown_provider" | "account_locked" | "second_factor_required" | "kb_entry_exists" | "kb_version_conflict" | "kb_file_invalid" | "category_required" | "rate_limited" | "draining" | "unavailable" | "internal" | "form_invalid" | "form_version_stale" | "form_hash_mismatch" | "form_already_decided" | "form_not_confirmed" | "to_required" | "invitee_busy" | "invitee_offline" | "no_colleague" | "invite_expired" | "materials_full" | "message_empty" | "message_too_long" | "chat_id_reused";
+export const ERROR_CODES: readonly ErrorCode[] = ["invalid_payload", "payload_too_large", "invalid_id", "invalid_credentials", "unauthorized", "forbidden", "not_found", "method_not_allowed", "unknown_event", "unknown_category", "unknown_language", "unknown_channel", "already_queued", "queue_closed", "queue_full", "wait_too_long", "no_agents", "in_session", "offer_expired", "invalid_state", "already_rated", "not_in_session", "peer_away", "session_ended", "unsupported_media_type", "hash_mismatch", "document_corrupted", "slot_full", "slot_unavailable", "booking_blocked", "one_booking_a_day", "cancellation_closed", "too_early", "no_show", "too_many_materials", "invalid_calendar", "invalid_setting", "invalid_phone", "invalid_code", "too_many_attempts", "act_for_denied", "step_up_required", "refresh_reused", "sign_in_failed", "unknown_provider", "account_locked", "second_factor_required", "kb_entry_exists", "kb_version_conflict", "kb_file_invalid", "category_required", "rate_limited", "draining", "unavailable", "internal", "form_invalid", "form_version_stale", "form_hash_mismatch", "form_already_decided", "form_not_confirmed", "to_required", "invitee_busy", "invitee_offline", "no_colleague", "invite_expired", "materials_full", "message_empty", "message_too_long", "chat_id_reused"];
