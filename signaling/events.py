@@ -47,6 +47,16 @@ def register(hub: Hub, app: Services) -> None:
     hub.use_case(ce.ConsultationHandoff, consulting.hand_off)
     hub.use_case(ce.ConsultationClose, consulting.close)
 
+    # monitor and whisper through the media leg (vtax/app/monitor.py)
+    monitor = app.monitor
+    hub.use_case(ce.MonitorStart, monitor.start)
+    hub.use_case(ce.MonitorStop, monitor.stop)
+    hub.use_case(ce.MonitorWhisper, monitor.whisper)
+    hub.use_case(ce.MonitorSignal, monitor.signal)
+    hub.use_case(ce.LegHello, monitor.leg_hello)
+    hub.use_case(ce.LegJoin, monitor.leg_join)
+    hub.disconnect_hooks.append(lambda conn: monitor.disconnected(caller_of(conn)))
+
     async def connected(conn: Connection) -> None:
         caller = caller_of(conn)
         await calls.connected(caller)

@@ -29,6 +29,7 @@ from vtax.app.desk import Desk
 from vtax.app.identity import IdentityError
 from vtax.app.identity_wiring import IdentityServices, build_identity
 from vtax.app.loop import ReviewLoop
+from vtax.app.monitor import MonitorCalls
 from vtax.app.ports import Notifier
 from vtax.app.queueing import Queueing, QueueNotices
 from vtax.app.stats import LiveFigures
@@ -49,6 +50,7 @@ from vtax.errors import DomainError
 from vtax.live import LiveStore
 from vtax.live.memory import MemoryLiveStore
 from vtax.live.redis_store import RedisLiveStore
+from vtax.media.monitors import MemoryMonitorStore, MonitorStore, RedisMonitorStore
 from vtax.queue import QueueBook, QueueEngine, QueueEvents
 from vtax.queue.kv import KV
 from vtax.queue.memory import MemoryKV
@@ -218,6 +220,7 @@ class Services:
     appointments: Appointments
     booked_queue: BookedQueue  # check-in into the queue, callbacks, the tickets' fate
     appointment_tasks: AppointmentTasks = field(repr=False)
+    monitor: MonitorCalls  # monitor and whisper through the media leg (vtax/app/monitor.py)
 
     async def authenticate(self, token: object) -> Principal:
         """The caller behind a bearer token (REST, Socket.IO connect, `session:resume`), or
@@ -362,7 +365,15 @@ def build(
         consultations=consultations,
         knowledge_base=KnowledgeBase(kb_store, timezone=tz),
         consulting=Consulting(consultations, queueing),
+        monitor=MonitorCalls(settings, calls, _monitor_store(backends), records, notifier),
     )
+
+
+def _monitor_store(backends: Backends) -> MonitorStore:
+    """Who monitors which session: shared through Redis when scaled out."""
+    if backends.redis is not None:
+        return RedisMonitorStore(backends.redis, backends.settings.redis_prefix)
+    return MemoryMonitorStore()
 
 
 def _appointments(

@@ -196,6 +196,20 @@ ERROR_CODES: dict[str, ErrorCode] = {
         "a backend (the database, Redis) is unreachable; retry (`/readyz` says which)",
     ),
     "internal": ErrorCode("both", 500, "an unexpected server error (logged with an incident id)"),
+    # monitor and whisper (vtax/app/monitor.py)
+    "monitor_disabled": ErrorCode(
+        "Socket.IO", 403, "this service does not allow monitoring (`VTAX_MONITOR_ALLOWED`)"
+    ),
+    "monitor_unavailable": ErrorCode(
+        "Socket.IO", 503, "no media-leg worker is connected to take the monitoring; retry"
+    ),
+    "monitor_full": ErrorCode(
+        "Socket.IO", 409, "as many supervisors as allowed already monitor that session"
+    ),
+    "not_monitoring": ErrorCode(
+        "Socket.IO", 403, "the caller does not monitor that session (or is not its agent or leg)"
+    ),
+    "whisper_busy": ErrorCode("Socket.IO", 409, "another supervisor is whispering to the agent"),
 }
 
 
