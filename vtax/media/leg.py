@@ -32,7 +32,13 @@ from typing import Any
 
 import av
 import socketio
-from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
+from aiortc import (
+    RTCBundlePolicy,
+    RTCConfiguration,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCSessionDescription,
+)
 from aiortc.mediastreams import MediaStreamTrack
 from aiortc.rtcrtptransceiver import RTCRtpTransceiver
 from aiortc.sdp import candidate_from_sdp
@@ -200,7 +206,11 @@ class PeerLink:
             await add_candidate(self.pc, data)
 
     def _new_pc(self) -> RTCPeerConnection:
-        pc = RTCPeerConnection(RTCConfiguration(iceServers=self.leg.ice_servers))
+        pc = RTCPeerConnection(
+            RTCConfiguration(
+                iceServers=self.leg.ice_servers, bundlePolicy=RTCBundlePolicy.MAX_BUNDLE
+            )
+        )
 
         @pc.on("track")
         def on_track(track: MediaStreamTrack) -> None:
@@ -314,7 +324,7 @@ class MonitorLeg:
 
     def handle_signal(self, msg: dict[str, Any]) -> None:
         sender = str(msg.get("from") or "")
-        if self.stopped or (sender != self.agent_id and sender not in self.monitors):
+        if self.stopped or not sender:  # the node relays only the agent's and monitors'
             return
         link = self.links.get(sender)
         if link is None:
@@ -369,6 +379,7 @@ class LegRunner:
         self.worker_id, self.capacity, self.spawn = worker_id, capacity, spawn
         self.legs: dict[str, MonitorLeg] = {}
         self.clients: dict[str, socketio.AsyncClient] = {}  # session id -> its client
+        self.early: dict[str, dict[str, Any]] = {}  # `leg:monitors` that beat the join ack
 
     def register(self, client: socketio.AsyncClient) -> None:
         async def on_job(data: Any) -> None:
@@ -382,9 +393,15 @@ class LegRunner:
                     leg.handle_signal(msg)
 
         async def on_monitors(msg: Any) -> None:
-            if isinstance(msg, dict) and (leg := self.legs.get(str(msg.get("session_id")))):
-                monitors = [str(m) for m in msg.get("monitors") or []]
-                await leg.set_monitors(monitors, msg.get("whisper_from"))
+            if not isinstance(msg, dict):
+                return
+            leg = self.legs.get(str(msg.get("session_id")))
+            if leg is None:
+                if len(self.early) < 100:
+                    self.early[str(msg.get("session_id"))] = msg
+                return
+            monitors = [str(m) for m in msg.get("monitors") or []]
+            await leg.set_monitors(monitors, msg.get("whisper_from"))
 
         async def on_stop(msg: Any) -> None:
             if isinstance(msg, dict):
@@ -426,7 +443,8 @@ class LegRunner:
         )
         self.legs[session_id] = leg
         self.clients[session_id] = client
-        await leg.set_monitors(list(ack.get("monitors") or []), ack.get("whisper_from"))
+        latest = self.early.pop(session_id, None) or ack
+        await leg.set_monitors(list(latest.get("monitors") or []), latest.get("whisper_from"))
         return True
 
     async def finish(self, session_id: str) -> None:
