@@ -164,7 +164,7 @@ async def test_two_supervisors_see_both_sides_and_whisper_reaches_the_agent(
         await negotiate(agent, session_id, leg_id, agent_pc)
 
         per_sup: list[list[Receiving]] = []
-        for s, view in zip(sups, views, strict=True):
+        for s in sups:
             pc = RTCPeerConnection(BUNDLED)
             pcs.append(pc)
             for kind in ("audio", "video", "audio", "video"):
