@@ -100,6 +100,18 @@ async def open_page(e2e: Any, path: str, name: str, viewport: tuple[int, int]) -
     return page
 
 
+DIAG_JS = """
+() => {
+  const el = document.getElementById('whisper-audio');
+  return JSON.stringify({
+    el: !!el, src: !!(el && el.srcObject), monitor: window.vtax.monitor,
+    pcs: window.__pcs.map((pc) => pc.getTransceivers().map((t) => [t.mid, t.direction,
+      t.currentDirection, t.receiver.track.kind])),
+  });
+}
+"""
+
+
 async def energy(page: Any, where: str, ms: int = 2500) -> float:
     return float(await page.evaluate(ENERGY_JS, [where, ms]))
 
@@ -157,8 +169,21 @@ async def test_supervisor_monitors_and_whispers(e2e: Any) -> None:
         "() => window.vtax.pc.getSenders().forEach((s) => {"
         " if (s.track && s.track.kind === 'audio') s.track.enabled = false; })"
     )
+
+    async def leg_connected() -> bool:
+        return bool(
+            await agent.evaluate(
+                "() => window.vtax.monitor.connectionState === 'connected'"
+                " && !!document.getElementById('whisper-audio')"
+                " && !!document.getElementById('whisper-audio').srcObject"
+            )
+        )
+
+    await e2e.poll_until(leg_connected, within=20, what="the agent's connection to the leg")
     before = await energy(agent, "whisper", 1500)
-    assert 0 <= before < 0.001, f"whisper energy before anyone whispers ({before})"
+    assert 0 <= before < 0.001, (
+        f"whisper energy before anyone whispers ({before}): {await agent.evaluate(DIAG_JS)}"
+    )
     await board.locator("#whisper").hover()
     await board.mouse.down()
     await agent.wait_for_selector("#monitor-status[data-whispering='true']", timeout=10000)
@@ -167,6 +192,7 @@ async def test_supervisor_monitors_and_whispers(e2e: Any) -> None:
     await e2e.screenshot(board, "monitor-whispering-1280")
     await board.mouse.up()
     await agent.wait_for_selector("#monitor-status[data-whispering='false']", timeout=10000)
+    print(f"whisper energy (RMS): before {before:.5f}, agent {heard:.4f}, taxpayer {silent:.5f}")
     assert heard > 0.01, f"the agent heard nothing of the whisper ({heard})"
     assert 0 <= silent < 0.001, f"the taxpayer's receiving track has energy ({silent})"
 
