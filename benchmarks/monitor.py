@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import platform
@@ -47,8 +48,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.recording_cpu import (  # noqa: E402
+    VIDEO_BITRATE,
     PacedPackets,
-    bitstreams,
     cpu_seconds,
     free_port,
     get_json,
@@ -56,6 +57,18 @@ from benchmarks.recording_cpu import (  # noqa: E402
 )
 from vtax.media.leg import SOURCES, Fanout  # noqa: E402
 from vtax.recording.capture import EncodedFrame, ReceiverTap  # noqa: E402
+
+
+@functools.cache
+def bitstreams() -> tuple[list[bytes], list[bytes]]:
+    """VP8 640x360 15 fps at ~600 kbit/s (as benchmarks/recording_cpu.py), a keyframe every
+    2 s: a pre-encoded sender cannot answer a PLI, so a supervisor that joins waits for the
+    next one (a browser sends one at once)."""
+    from tests.recording.media import opus_frames, vp8_frames
+
+    video = vp8_frames(15 * 20, fps=15, gop=30, bit_rate=VIDEO_BITRATE, patch_size=200)
+    return [d for d, _ in video], opus_frames(50 * 20)
+
 
 BUNDLED = RTCConfiguration(bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
 CONFIGS = [(1, 1), (1, 2), (1, 4), (2, 1)]  # (sessions, monitors per session)
