@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from deploy.stack import Stack
-from tests.stack import turn
+from vtax import turn_probe as turn
 from vtax.ice import turn_credentials
 
 pytestmark = [pytest.mark.stack, pytest.mark.e2e]
