@@ -28,10 +28,9 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 from fractions import Fraction
-from typing import Any
+from typing import Any, Protocol
 
 import av
-import socketio
 from aiortc import (
     RTCBundlePolicy,
     RTCConfiguration,
@@ -51,6 +50,15 @@ KEYFRAME_ASK_S = 0.5
 QUEUE_FRAMES = 90  # ~3 s of 30 fps video; a sender that falls further behind skips ahead
 SDP_SESSION_ID = re.compile(r"^o=\S+ (\S+) ", re.MULTILINE)
 Send = Callable[[str, str, dict[str, Any] | None], Awaitable[None]]
+
+
+class LegClient(Protocol):
+    """What the leg needs of the worker's Socket.IO client (socketio.AsyncClient): the domain
+    does not import socketio."""
+
+    def on(self, event: str, handler: Callable[..., Any]) -> Any: ...
+
+    async def call(self, event: str, data: Any = None, *, timeout: int = 60) -> Any: ...  # noqa: ASYNC109 - socketio's own signature
 
 
 class ForwardTrack(MediaStreamTrack):
@@ -378,10 +386,10 @@ class LegRunner:
     def __init__(self, worker_id: str, capacity: int, spawn: Callable[[Awaitable[Any]], Any]):
         self.worker_id, self.capacity, self.spawn = worker_id, capacity, spawn
         self.legs: dict[str, MonitorLeg] = {}
-        self.clients: dict[str, socketio.AsyncClient] = {}  # session id -> its client
+        self.clients: dict[str, LegClient] = {}  # session id -> its client
         self.early: dict[str, dict[str, Any]] = {}  # `leg:monitors` that beat the join ack
 
-    def register(self, client: socketio.AsyncClient) -> None:
+    def register(self, client: LegClient) -> None:
         async def on_job(data: Any) -> None:
             if isinstance(data, dict):
                 self.spawn(self.accept(client, data))
@@ -412,13 +420,13 @@ class LegRunner:
         client.on("leg:monitors", on_monitors)
         client.on("leg:stop", on_stop)
 
-    async def hello(self, client: socketio.AsyncClient) -> None:
+    async def hello(self, client: LegClient) -> None:
         with contextlib.suppress(Exception):
             await client.call(
                 "leg:hello", {"worker": self.worker_id, "capacity": self.capacity}, timeout=5
             )
 
-    async def accept(self, client: socketio.AsyncClient, job: dict[str, Any]) -> bool:
+    async def accept(self, client: LegClient, job: dict[str, Any]) -> bool:
         session_id = str(job.get("session_id") or "")
         if not session_id or session_id in self.legs:
             return False
@@ -453,7 +461,7 @@ class LegRunner:
         if leg is not None:
             await leg.stop()
 
-    async def client_lost(self, client: socketio.AsyncClient) -> None:
+    async def client_lost(self, client: LegClient) -> None:
         for session_id in [s for s, c in self.clients.items() if c is client]:
             await self.finish(session_id)
 
