@@ -253,8 +253,13 @@ def create_app(settings: Settings, *, migrate_on_start: bool | None = None) -> w
     if isinstance(manager, RedisManager):
 
         async def resync(gap_s: float) -> None:
-            told = await services.calls.resync_here(gap_s)
-            log.warning("pub/sub gap of %.1f s: %d call participants told to resync", gap_s, told)
+            told, offers = await events.after_fanout_gap(hub, services, gap_s)
+            log.warning(
+                "pub/sub gap of %.1f s: %d call participants told to resync, %d offers sent again",
+                gap_s,
+                told,
+                offers,
+            )
 
         manager.on_resubscribed = resync
     hub.authenticate_with(services.authenticate)

@@ -88,3 +88,16 @@ def register(hub: Hub, app: Services) -> None:
                 )
 
     calls.on_state_lost.append(state_lost)
+
+
+async def after_fanout_gap(hub: Hub, app: Services, gap_s: float) -> tuple[int, int]:
+    """This node's pub/sub subscription was down for `gap_s` (signaling/app.py): what other
+    nodes sent its clients meanwhile is lost. Live-call participants here are told to resync
+    (`session:resync`: they resume, the replay fills the gap); agents here with a pending
+    offer get it again. Returns (participants told, offers sent again)."""
+    told = await app.calls.resync_here(gap_s)
+    offers = 0
+    for conn in list(hub.connections.values()):
+        if conn.principal.role == "agent":
+            offers += await app.queueing.resend_offer(caller_of(conn))
+    return told, offers

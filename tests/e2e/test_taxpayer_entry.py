@@ -19,7 +19,7 @@ LOCALES = {"zh-CN": "zh-CN", "zh-HK": "zh-HK", "en-US": "en", "pt-PT": "pt"}
 # A message key printed instead of its text (vue-i18n shows the key when it is missing).
 KEY_LIKE = re.compile(
     r"\b(?:app|options|status|identity|request|queue|call|recording|after|scores|dimensions"
-    r"|summaryFacts|labels|documents|history|catalog|units|errors)\.[A-Za-z_]+"
+    r"|summaryFacts|labels|documents|history|catalog|units|errors|assistant|booking)\.[A-Za-z_]+"
 )
 HAN = re.compile(r"[\u4e00-\u9fff]")
 VISIBLE_TEXT_JS = "() => document.body.innerText"
@@ -55,6 +55,13 @@ async def test_each_language_on_each_step(e2e: Any, browser_locale: str) -> None
     expected = {"zh-CN": "zh-CN", "zh-HK": "yue", "en": "en", "pt": "pt"}[lang]
     assert await page.input_value("#language") == expected
     await e2e.axe(page, f"question ({lang})")
+    # The appointments step (no staffing planned here: no free times, said in words).
+    await page.click("#bookings-open")
+    await page.wait_for_selector("#step-bookings", state="visible")
+    assert_one_language(await page.evaluate(VISIBLE_TEXT_JS), lang)
+    await e2e.axe(page, f"appointments ({lang})")
+    await page.click("#bookings-back")
+    await page.wait_for_selector("#step-request", state="visible")
     await page.click("#my-sessions-open")
     await page.wait_for_selector("#step-history", state="visible")
     assert_one_language(await page.evaluate(VISIBLE_TEXT_JS), lang)

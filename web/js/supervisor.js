@@ -37,7 +37,7 @@ import {
 const REFRESH_GAP_MS = 500; // pushes that come together refresh the list once
 // `?page_size=N` (1..200) preselects the page size, e.g. for a wall display.
 const PAGE_SIZE_PARAM = Number(new URLSearchParams(location.search).get('page_size'));
-const CARDS = ['live-card', 'sessions-card', 'kpi-card'];
+const CARDS = ['live-card', 'sessions-card', 'kpi-card', 'kb-card']; // kb-card: js/kb.js
 const st = {
   token: null,
   user: null,

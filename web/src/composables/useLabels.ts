@@ -26,7 +26,11 @@ export function useLabels(getCatalog: () => CatalogOut | null) {
   function itemName(code: string): string {
     for (const cat of getCatalog()?.categories || []) {
       const item = cat.items.find((i) => i.code === code);
-      if (item) return item.name[locale.value] || item.name['zh-CN'] || item.name.en || code;
+      if (!item) continue;
+      // one language per page: a page in en or pt falls back to English, not to Chinese
+      const own = item.name[locale.value];
+      const fallback = locale.value.startsWith('zh') ? item.name['zh-CN'] || item.name.en : item.name.en || item.name['zh-CN'];
+      return own || fallback || code;
     }
     return code;
   }

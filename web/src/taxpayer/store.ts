@@ -22,7 +22,7 @@ import { useCall, type Connection } from '@/composables/useCall';
 import type { VtaxSocket } from '@/core/socket';
 import { emitAck } from '@/core/socket';
 
-export type Step = 'identity' | 'request' | 'history' | 'queue' | 'call' | 'after';
+export type Step = 'identity' | 'request' | 'history' | 'bookings' | 'queue' | 'call' | 'after';
 /** window.vtax.state: what the browser tests wait for (never shown to people). */
 export type PageState = 'idle' | 'queued' | 'in_session' | 'connected' | 'resuming' | 'ended' | 'moved';
 export interface Msg {
@@ -152,7 +152,15 @@ export const useTaxpayer = defineStore('taxpayer', () => {
     else if (p === 'back') notice.value = null;
   });
 
+  /** Other parts of the entry (bookings, callbacks) listen on the same socket. */
+  const wirers: ((socket: VtaxSocket) => void)[] = [];
+  function onWire(fn: (socket: VtaxSocket) => void): void {
+    wirers.push(fn);
+    if (call.socket.value) fn(call.socket.value);
+  }
+
   function wire(socket: VtaxSocket): void {
+    for (const w of wirers) w(socket);
     // the notice that calls may be monitored (every call, monitored or not; src/i18n/areas/monitor.ts)
     socket.on('session:notice', (msg) => {
       if (msg && msg.notice === 'may_be_monitored') monitorNotice.value = msg.session_id;
@@ -250,16 +258,21 @@ export const useTaxpayer = defineStore('taxpayer', () => {
         question,
         ...(priority.value !== 'normal' ? { priority: priority.value } : {}),
       });
-      ticketId.value = ack.ticket_id;
-      if (state.value !== 'in_session' && state.value !== 'connected') {
-        showPosition(ack);
-        step.value = 'queue';
-        state.value = 'queued';
-        status.value = { key: 'status.queued' };
-      }
+      enterQueue(ack);
     } catch (e) {
       call.releasePreview();
       throw e;
+    }
+  }
+
+  /** A ticket joined the queue (the form, the assistant's hand-off, a booking's check-in). */
+  function enterQueue(q: Pick<Queued, 'ticket_id' | 'position' | 'eta_s'>): void {
+    ticketId.value = q.ticket_id;
+    if (state.value !== 'in_session' && state.value !== 'connected') {
+      showPosition(q);
+      step.value = 'queue';
+      state.value = 'queued';
+      status.value = { key: 'status.queued' };
     }
   }
 
@@ -546,9 +559,9 @@ export const useTaxpayer = defineStore('taxpayer', () => {
   }, POLL_MS);
 
   return {
-    step, state, status, error, notice, busy, token, name, catalog, form, priority, position, etaS, agentName, endReason,
+    step, state, status, error, notice, busy, token, name, catalog, form, priority, ticketId, position, etaS, agentName, endReason,
     recordingState, consent, monitorNotice, panel, rating, ratedNow, checkComment, history, historyCursor, settled, sessionOver,
-    call, action, setError, signIn, signOut, loadCatalog, preselectLanguage, startRequest, leaveQueue, hangup,
+    call, action, setError, signIn, signOut, loadCatalog, preselectLanguage, startRequest, enterQueue, backToRequest, onWire, leaveQueue, hangup,
     answerConsent, restore, sendCheck, rate, newQuestion, download, acknowledge, openHistory, loadHistory,
     openFromHistory, backFromHistory,
   };
