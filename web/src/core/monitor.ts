@@ -104,6 +104,7 @@ export class AgentMonitorLink {
   private senders: RTCRtpSender[] = [];
   private socket: MonitorSocket | null = null;
   private sync: ReturnType<typeof setInterval> | undefined;
+  private opening = 0; // the latest open(): an older one still waiting for the call gives up
 
   constructor() {
     this.info = { legId: null, monitors: 0, whispering: false, connectionState: null, offers: 0 };
@@ -161,8 +162,9 @@ export class AgentMonitorLink {
 
   private async open(call: Call | null, legId: string): Promise<void> {
     if (!call || call.closed || !this.socket) return;
+    const mine = ++this.opening;
     await call.ready;
-    if (call.closed || this.info.legId !== legId) return;
+    if (call.closed || this.info.legId !== legId || mine !== this.opening) return;
     this.close();
     const socket = this.socket;
     const sessionId = call.sessionId;
