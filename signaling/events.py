@@ -69,6 +69,15 @@ def register(hub: Hub, app: Services) -> None:
     # in-call chat (vtax/app/chat.py; docs/protocol.md, "In-call chat")
     hub.use_case(ce.ChatSend, app.chat.send)
     hub.use_case(ce.ChatHistory, app.chat.history)
+    # monitor and whisper through the media leg (vtax/app/monitor.py)
+    monitor = app.monitor
+    hub.use_case(ce.MonitorStart, monitor.start)
+    hub.use_case(ce.MonitorStop, monitor.stop)
+    hub.use_case(ce.MonitorWhisper, monitor.whisper)
+    hub.use_case(ce.MonitorSignal, monitor.signal)
+    hub.use_case(ce.LegHello, monitor.leg_hello)
+    hub.use_case(ce.LegJoin, monitor.leg_join)
+    hub.disconnect_hooks.append(lambda conn: monitor.disconnected(caller_of(conn)))
 
     async def connected(conn: Connection) -> None:
         caller = caller_of(conn)

@@ -32,6 +32,7 @@ from vtax.app.identity import IdentityError
 from vtax.app.identity_wiring import IdentityServices, build_identity
 from vtax.app.loop import ReviewLoop
 from vtax.app.materials import Materials
+from vtax.app.monitor import MonitorCalls
 from vtax.app.multiparty import Multiparty
 from vtax.app.ports import Notifier
 from vtax.app.queueing import Queueing, QueueNotices
@@ -55,6 +56,7 @@ from vtax.errors import DomainError
 from vtax.live import LiveStore
 from vtax.live.memory import MemoryLiveStore
 from vtax.live.redis_store import RedisLiveStore
+from vtax.media.monitors import MemoryMonitorStore, MonitorStore, RedisMonitorStore
 from vtax.queue import QueueBook, QueueEngine, QueueEvents
 from vtax.queue.kv import KV
 from vtax.queue.memory import MemoryKV
@@ -229,6 +231,7 @@ class Services:
     booked_queue: BookedQueue  # check-in into the queue, callbacks, the tickets' fate
     confirmation: Confirmation  # the confirmation form during the call
     appointment_tasks: AppointmentTasks = field(repr=False)
+    monitor: MonitorCalls  # monitor and whisper through the media leg (vtax/app/monitor.py)
 
     async def authenticate(self, token: object) -> Principal:
         """The caller behind a bearer token (REST, Socket.IO connect, `session:resume`), or
@@ -398,7 +401,15 @@ def build(
         consulting=Consulting(consultations, queueing),
         materials=materials,
         chat=Chat(settings, calls, ChatLog(sessions), notifier),
+        monitor=MonitorCalls(settings, calls, _monitor_store(backends), records, notifier),
     )
+
+
+def _monitor_store(backends: Backends) -> MonitorStore:
+    """Who monitors which session: shared through Redis when scaled out."""
+    if backends.redis is not None:
+        return RedisMonitorStore(backends.redis, backends.settings.redis_prefix)
+    return MemoryMonitorStore()
 
 
 def _appointments(

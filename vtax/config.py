@@ -129,6 +129,18 @@ class Settings(BaseModel):
     sms_http_url: str = Field("", description="SMS gateway endpoint; empty: write to the log.")
     sms_http_token: str = Field("", description="Bearer token for the SMS gateway.")
     sms_timeout_s: float = Field(10.0, gt=0, le=120, description="SMS gateway answer timeout.")
+    # Monitor and whisper (docs/recording.md, "The media leg"; vtax/app/monitor.py)
+    monitor_allowed: bool = Field(
+        True, description="Supervisors may monitor live calls (silently) and whisper to agents."
+    )
+    monitor_notice: bool = Field(
+        True,
+        description="Tell the taxpayer at the start of every call that calls may be monitored "
+        "for quality (the same notice on every call, monitored or not).",
+    )
+    monitor_max_per_session: int = Field(
+        4, ge=1, le=50, description="Supervisors monitoring one session at once."
+    )
     # Recording jobs (vtax/recording/jobs.py)
     recording_job_lease_s: float = Field(
         30.0,

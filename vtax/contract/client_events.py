@@ -45,6 +45,16 @@ from vtax.contract.consultation import (
     ReplyView,
 )
 from vtax.contract.materials import MaterialReviewed, MaterialReviewIn
+from vtax.contract.monitor import (
+    LegHelloIn,
+    LegJoined,
+    LegJoinIn,
+    MonitorSignalIn,
+    MonitorStartIn,
+    MonitorStopIn,
+    MonitorView,
+    MonitorWhisperIn,
+)
 from vtax.contract.server_events import IceServer, RelayedSignal, SessionStartFields, TicketView
 
 
@@ -680,6 +690,65 @@ class ChatHistory(ClientEvent, ChatHistoryIn):
     limit = "chat"
 
 
+# ---- monitor and whisper (vtax/contract/monitor.py; docs/protocol.md) -----------------------
+
+
+class MonitorStart(ClientEvent, MonitorStartIn):
+    """A supervisor starts monitoring a live session (silently: neither page shows a third
+    participant; the agent's desk is told). `monitor_disabled` when the service does not allow
+    monitoring, `not_found` for no such live session, `monitor_full` at
+    `VTAX_MONITOR_MAX_PER_SESSION`, `monitor_unavailable` with no media-leg worker. The same
+    supervisor connection again gets its current monitoring back."""
+
+    event = "monitor:start"
+    roles = ("supervisor",)
+    answer = MonitorView
+
+
+class MonitorStop(ClientEvent, MonitorStopIn):
+    """Stop monitoring (also when the supervisor's connection closes). `not_monitoring`."""
+
+    event = "monitor:stop"
+    roles = ("supervisor",)
+    answer = Done
+
+
+class MonitorWhisper(ClientEvent, MonitorWhisperIn):
+    """Push to talk: while `on`, the supervisor's microphone reaches the agent only, through
+    the leg. One supervisor whispers at a time (`whisper_busy`); `not_monitoring`."""
+
+    event = "monitor:whisper"
+    roles = ("supervisor",)
+    answer = MonitorView
+
+
+class MonitorSignal(ClientEvent, MonitorSignalIn):
+    """WebRTC signals between the media leg and the session's agent or a monitoring supervisor
+    (never the taxpayer). Outside the session's `rtc:signal` sequence, so the call's `seq`
+    shows no trace of them. `not_monitoring` for anyone else."""
+
+    event = "monitor:signal"
+    roles = ("agent", "supervisor", "recorder")
+    answer = Done
+    limit = "signal"
+
+
+class LegHello(ClientEvent, LegHelloIn):
+    """A media-leg worker (`vtax recorder`) announces itself and its capacity."""
+
+    event = "leg:hello"
+    roles = ("recorder",)
+    answer = Done
+
+
+class LegJoin(ClientEvent, LegJoinIn):
+    """The leg takes up its job for a session (`invalid_state` when the job is not current)."""
+
+    event = "leg:join"
+    roles = ("recorder",)
+    answer = LegJoined
+
+
 CLIENT_EVENTS: tuple[type[ClientEvent], ...] = (
     QueueJoin,
     QueueRejoin,
@@ -722,4 +791,11 @@ CLIENT_EVENTS: tuple[type[ClientEvent], ...] = (
     # in-call chat
     ChatSend,
     ChatHistory,
+    # monitor and whisper
+    MonitorStart,
+    MonitorStop,
+    MonitorWhisper,
+    MonitorSignal,
+    LegHello,
+    LegJoin,
 )

@@ -251,6 +251,20 @@ ERROR_CODES: dict[str, ErrorCode] = {
     "chat_id_reused": ErrorCode(
         "Socket.IO", 409, "the message's `client_id` was already used for another text"
     ),
+    # monitor and whisper (vtax/app/monitor.py)
+    "monitor_disabled": ErrorCode(
+        "Socket.IO", 403, "this service does not allow monitoring (`VTAX_MONITOR_ALLOWED`)"
+    ),
+    "monitor_unavailable": ErrorCode(
+        "Socket.IO", 503, "no media-leg worker is connected to take the monitoring; retry"
+    ),
+    "monitor_full": ErrorCode(
+        "Socket.IO", 409, "as many supervisors as allowed already monitor that session"
+    ),
+    "not_monitoring": ErrorCode(
+        "Socket.IO", 403, "the caller does not monitor that session (or is not its agent or leg)"
+    ),
+    "whisper_busy": ErrorCode("Socket.IO", 409, "another supervisor is whispering to the agent"),
 }
 
 

@@ -383,6 +383,93 @@ class ConfirmationForm(ServerEvent):
     form: FormVersionView
 
 
+# ---- monitor and whisper (vtax/contract/monitor.py; docs/protocol.md) -----------------------
+
+
+class MonitoringNotice(ServerEvent):
+    """At the start of every call (`VTAX_MONITOR_NOTICE`, on by default), to the taxpayer:
+    calls may be monitored for quality. The same on every call: it tells nothing of whether
+    this one is."""
+
+    event = "session:notice"
+    to = "the taxpayer"
+
+    session_id: str
+    notice: Literal["may_be_monitored"]
+
+
+class MonitorState(ServerEvent):
+    """To a monitoring supervisor: the leg joined (`live`, offer to `leg_id`), is being
+    replaced (`connecting`), or the monitoring ended (`ended`, with the reason)."""
+
+    event = "monitor:state"
+    to = "the monitoring supervisor"
+
+    session_id: str
+    monitor_id: str
+    state: Literal["connecting", "live", "ended"]
+    leg_id: str | None
+    reason: str | None = Field(None, exclude_if=absent_if_none)
+
+
+class MonitorAgentNotice(ServerEvent):
+    """To the session's agent (the agent may know; the taxpayer never gets it): how many
+    supervisors listen, whether one whispers, and the leg to send the call's media to
+    (`leg_id`; null: close the connection to it)."""
+
+    event = "monitor:agent"
+    to = "the session's agent"
+
+    session_id: str
+    leg_id: str | None
+    monitors: int
+    whispering: bool
+
+
+class MonitorRelayedSignal(ServerEvent):
+    """A `monitor:signal`, stamped with `from` (the leg's, a monitor's or the agent's id)."""
+
+    event = "monitor:signal"
+    to = "`to`"
+
+    session_id: str
+    from_: str = Field(alias="from", serialization_alias="from")
+    type: Literal["offer", "answer", "candidate", "restart"]
+    data: dict[str, Any] | None
+
+
+class MonitorJob(ServerEvent):
+    """A media-leg job for this worker: join with `leg:join`."""
+
+    event = "monitor:job"
+    to = "a media-leg worker"
+
+    job_id: str
+    session_id: str
+    ice_servers: list[IceServer]
+
+
+class LegMonitors(ServerEvent):
+    """To the leg: the monitors now watching (their connections close when they leave) and who
+    whispers (null: nobody)."""
+
+    event = "leg:monitors"
+    to = "the session's leg"
+
+    session_id: str
+    monitors: list[str]
+    whisper_from: str | None
+
+
+class LegStop(ServerEvent):
+    """To the leg: nobody monitors any more, or the session ended: close everything."""
+
+    event = "leg:stop"
+    to = "the session's leg"
+
+    session_id: str
+
+
 SERVER_EVENTS: tuple[type[ServerEvent], ...] = (
     QueueUpdate,
     QueueLeft,
@@ -415,4 +502,12 @@ SERVER_EVENTS: tuple[type[ServerEvent], ...] = (
     MaterialReviewedNotice,
     # in-call chat
     ChatMessage,
+    # monitor and whisper
+    MonitoringNotice,
+    MonitorState,
+    MonitorAgentNotice,
+    MonitorRelayedSignal,
+    MonitorJob,
+    LegMonitors,
+    LegStop,
 )

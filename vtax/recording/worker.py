@@ -39,6 +39,7 @@ from aiortc.sdp import SessionDescription, candidate_from_sdp
 
 from vtax.auth import TokenIssuer
 from vtax.config import Settings
+from vtax.media.leg import LegRunner
 from vtax.recording.capture import EncodedFrame, ReceiverTap
 from vtax.recording.jobs import RecordingJob, RedisRecordingJobs
 from vtax.recording.store import (
@@ -413,6 +414,9 @@ class RecorderWorker:
         self.frames_received = 0
         self.ready = asyncio.Event()
         self._stopping = False
+        # The media-leg role (monitoring supervisors; vtax/media/leg.py) rides on the same
+        # connections.
+        self.legs = LegRunner(self.worker_id, self.capacity, self.spawn)
 
     def spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
         task: asyncio.Task[Any] = asyncio.ensure_future(coro)
@@ -452,6 +456,8 @@ class RecorderWorker:
         async def on_connect() -> None:
             if not self.use_redis:
                 self.spawn(self._hello(client))
+            if self.settings.monitor_allowed:
+                self.spawn(self.legs.hello(client))
 
         async def on_job(data: Any) -> None:
             try:
@@ -488,6 +494,7 @@ class RecorderWorker:
             # Our hidden participant is gone from the node: the node re-dispatches the job.
             for rec in [r for r in self.sessions.values() if r.client is client]:
                 self.spawn(self.finish(rec.session_id, "interrupted"))
+            self.spawn(self.legs.client_lost(client))
 
         client.on("connect", on_connect)
         client.on("recording:job", on_job)
@@ -497,6 +504,7 @@ class RecorderWorker:
         client.on("session:end", on_end)
         client.on("recording:stop", on_end)
         client.on("disconnect", on_disconnect)
+        self.legs.register(client)
 
     async def _hello(self, client: socketio.AsyncClient) -> None:
         with contextlib.suppress(Exception):
@@ -596,6 +604,8 @@ class RecorderWorker:
             loops.append(self._pruner)
         if self.use_redis:
             loops.append(self._redis_loop)
+            if self.settings.monitor_allowed:  # legs come over a standing connection
+                await self.client_for(self.url)
             self.ready.set()
         else:
             await self.client_for(self.url)
@@ -606,6 +616,7 @@ class RecorderWorker:
             self._stopping = True
             for session_id in list(self.sessions):
                 await self.finish(session_id, "interrupted")
+            await self.legs.close()
             # The Redis loop ends by itself within its take timeout (cancelling a Redis call
             # would leave its connection dangling); the others sleep and are cancelled.
             for loop, task in zip(loops, background, strict=True):

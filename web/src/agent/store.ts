@@ -4,6 +4,7 @@
 import { defineStore } from 'pinia';
 import { computed, ref, shallowRef, watch } from 'vue';
 import type {
+  MonitorAgentNotice,
   AgentStatusChanged,
   CatalogOut,
   DeliveryView,
@@ -20,6 +21,7 @@ import { api, fetchOk } from '@/core/api';
 import { ApiError, asApiError } from '@/core/errors';
 import { vtax } from '@/core/hook';
 import { emitAck, type VtaxSocket } from '@/core/socket';
+import { AgentMonitorLink } from '@/core/monitor';
 import { useCall, type Connection } from '@/composables/useCall';
 
 export type AgentStatus = AgentStatusChanged['status'];
@@ -55,6 +57,9 @@ export const useAgent = defineStore('agent', () => {
   setInterval(() => (now.value = Date.now()), 1000);
   const transfer = ref({ category: '', note: '' });
   const recordingState = ref<string | null>(null);
+  // monitor and whisper (src/core/monitor.ts): the leg's connection; what the desk shows
+  const monitorLink = new AgentMonitorLink();
+  const monitorState = shallowRef<MonitorAgentNotice | null>(null);
 
   const showCall = ref(false);
   const showSummary = ref(false);
@@ -149,6 +154,7 @@ export const useAgent = defineStore('agent', () => {
   }
 
   function wire(socket: VtaxSocket): void {
+    monitorLink.bind(socket as never, { getCall: () => call.call.value, onState: (m) => (monitorState.value = m) });
     socket.on('agent:status', (msg) => {
       if (msg && msg.status) setAgentStatus(msg.status, msg.reason);
     });
@@ -551,7 +557,7 @@ export const useAgent = defineStore('agent', () => {
     state, status, error, busy, token, user, catalog, login, agentStatus, statusReason, offer, offerLeft, ticket,
     peerName, transfer, recordingState, showCall, showSummary, endReason, summary, summaryVersion, summaryCheck,
     deliverFor, deliverAbout, deliveries, docNote, recent, recentOpenOnly, showRecent, items, callElapsedS,
-    peerNotice, call, action, setError, signIn, signOut, sendStatus, accept, reject, hangup, doTransfer,
+    peerNotice, monitorState, call, action, setError, signIn, signOut, sendStatus, accept, reject, hangup, doTransfer,
     saveSummary, ready, deliver, loadRecent, followUpDone, documentsFor, restore,
     currentSession, // the confirmation form's record beside the summary
     onSessionStart, // multiparty: an accepted invitation starts the call as `session:start` does

@@ -554,6 +554,50 @@ export interface Invitee {
 }
 
 /**
+ * A media-leg worker (`vtax recorder`) announces itself and its capacity.
+ */
+export interface LegHello {
+  worker: string;
+  capacity: number;
+}
+
+/**
+ * The leg takes up its job for a session (`invalid_state` when the job is not current).
+ */
+export interface LegJoin {
+  session_id: string;
+  job_id: string;
+}
+
+/**
+ * What the leg needs: its id, the agent's, the monitors and who whispers.
+ */
+export interface LegJoined {
+  leg_id: string;
+  /** the agent's participant id in the session */
+  agent_id: string;
+  monitors: Array<string>;
+  whisper_from: string | null;
+}
+
+/**
+ * To the leg: the monitors now watching (their connections close when they leave) and who
+ * whispers (null: nobody).
+ */
+export interface LegMonitors {
+  session_id: string;
+  monitors: Array<string>;
+  whisper_from: string | null;
+}
+
+/**
+ * To the leg: nobody monitors any more, or the session ended: close everything.
+ */
+export interface LegStop {
+  session_id: string;
+}
+
+/**
  * A page the answer points to (the e-tax bureau, an app, a verification platform).
  */
 export interface Link {
@@ -668,6 +712,116 @@ export interface MaterialView {
 export interface MediaParticipant {
   participant_id: string;
   role: "taxpayer" | "agent";
+}
+
+/**
+ * To the session's agent (the agent may know; the taxpayer never gets it): how many
+ * supervisors listen, whether one whispers, and the leg to send the call's media to
+ * (`leg_id`; null: close the connection to it).
+ */
+export interface MonitorAgentNotice {
+  session_id: string;
+  leg_id: string | null;
+  monitors: number;
+  whispering: boolean;
+}
+
+/**
+ * A media-leg job for this worker: join with `leg:join`.
+ */
+export interface MonitorJob {
+  job_id: string;
+  session_id: string;
+  ice_servers: Array<IceServer>;
+}
+
+/**
+ * A `monitor:signal`, stamped with `from` (the leg's, a monitor's or the agent's id).
+ */
+export interface MonitorRelayedSignal {
+  session_id: string;
+  from: string;
+  type: "offer" | "answer" | "candidate" | "restart";
+  data: Record<string, unknown> | null;
+}
+
+/**
+ * WebRTC signals between the media leg and the session's agent or a monitoring supervisor
+ * (never the taxpayer). Outside the session's `rtc:signal` sequence, so the call's `seq`
+ * shows no trace of them. `not_monitoring` for anyone else.
+ */
+export interface MonitorSignal {
+  session_id: string;
+  /** the leg's id; the leg: a monitor's id or the agent's */
+  to: string;
+  type: "offer" | "answer" | "candidate" | "restart";
+  data?: Record<string, unknown> | null;
+}
+
+/**
+ * A supervisor starts monitoring a live session (silently: neither page shows a third
+ * participant; the agent's desk is told). `monitor_disabled` when the service does not allow
+ * monitoring, `not_found` for no such live session, `monitor_full` at
+ * `VTAX_MONITOR_MAX_PER_SESSION`, `monitor_unavailable` with no media-leg worker. The same
+ * supervisor connection again gets its current monitoring back.
+ */
+export interface MonitorStart {
+  session_id: string;
+}
+
+/**
+ * To a monitoring supervisor: the leg joined (`live`, offer to `leg_id`), is being
+ * replaced (`connecting`), or the monitoring ended (`ended`, with the reason).
+ */
+export interface MonitorState {
+  session_id: string;
+  monitor_id: string;
+  state: "connecting" | "live" | "ended";
+  leg_id: string | null;
+  reason?: string;
+}
+
+/**
+ * Stop monitoring (also when the supervisor's connection closes). `not_monitoring`.
+ */
+export interface MonitorStop {
+  session_id: string;
+}
+
+/**
+ * The supervisor's monitoring of one session.
+ */
+export interface MonitorView {
+  session_id: string;
+  /** this supervisor's id towards the leg */
+  monitor_id: string;
+  /** connecting: the leg has not joined yet (`monitor:state` says when) */
+  state: "connecting" | "live";
+  /** where to send the offer (`monitor:signal`) */
+  leg_id: string | null;
+  /** this supervisor is whispering to the agent */
+  whisper: boolean;
+  /** for the connection to the leg */
+  ice_servers: Array<IceServer>;
+}
+
+/**
+ * Push to talk: while `on`, the supervisor's microphone reaches the agent only, through
+ * the leg. One supervisor whispers at a time (`whisper_busy`); `not_monitoring`.
+ */
+export interface MonitorWhisper {
+  session_id: string;
+  on: boolean;
+}
+
+/**
+ * At the start of every call (`VTAX_MONITOR_NOTICE`, on by default), to the taxpayer:
+ * calls may be monitored for quality. The same on every call: it tells nothing of whether
+ * this one is.
+ */
+export interface MonitoringNotice {
+  session_id: string;
+  notice: "may_be_monitored";
 }
 
 /**
@@ -1371,6 +1525,18 @@ export interface ClientToServerEvents {
   "chat:send": (payload: ChatSend, ack: (answer: Ack<ChatSent>) => void) => void;
   /** taxpayer, agent, supervisor */
   "chat:history": (payload: ChatHistory, ack: (answer: Ack<ChatHistoryView>) => void) => void;
+  /** supervisor */
+  "monitor:start": (payload: MonitorStart, ack: (answer: Ack<MonitorView>) => void) => void;
+  /** supervisor */
+  "monitor:stop": (payload: MonitorStop, ack: (answer: Ack<Done>) => void) => void;
+  /** supervisor */
+  "monitor:whisper": (payload: MonitorWhisper, ack: (answer: Ack<MonitorView>) => void) => void;
+  /** agent, supervisor, recorder */
+  "monitor:signal": (payload: MonitorSignal, ack: (answer: Ack<Done>) => void) => void;
+  /** recorder */
+  "leg:hello": (payload: LegHello, ack: (answer: Ack<Done>) => void) => void;
+  /** recorder */
+  "leg:join": (payload: LegJoin, ack: (answer: Ack<LegJoined>) => void) => void;
 }
 
 /** What the server pushes. */
@@ -1431,6 +1597,20 @@ export interface ServerToClientEvents {
   "material:reviewed": (payload: MaterialReviewedNotice) => void;
   /** to the session's other participants */
   "chat:message": (payload: ChatMessage) => void;
+  /** to the taxpayer */
+  "session:notice": (payload: MonitoringNotice) => void;
+  /** to the monitoring supervisor */
+  "monitor:state": (payload: MonitorState) => void;
+  /** to the session's agent */
+  "monitor:agent": (payload: MonitorAgentNotice) => void;
+  /** to `to` */
+  "monitor:signal": (payload: MonitorRelayedSignal) => void;
+  /** to a media-leg worker */
+  "monitor:job": (payload: MonitorJob) => void;
+  /** to the session's leg */
+  "leg:monitors": (payload: LegMonitors) => void;
+  /** to the session's leg */
+  "leg:stop": (payload: LegStop) => void;
 }
 
 export type ClientEventName = keyof ClientToServerEvents;
@@ -1565,9 +1745,29 @@ export const CLIENT_EVENT_ROLES = {
     "taxpayer",
     "agent",
     "supervisor"
+  ],
+  "monitor:start": [
+    "supervisor"
+  ],
+  "monitor:stop": [
+    "supervisor"
+  ],
+  "monitor:whisper": [
+    "supervisor"
+  ],
+  "monitor:signal": [
+    "agent",
+    "supervisor",
+    "recorder"
+  ],
+  "leg:hello": [
+    "recorder"
+  ],
+  "leg:join": [
+    "recorder"
   ]
 } as const;
 
 /** Every error code of the contract (pages translate by code). */
-export type ErrorCode = "invalid_payload" | "payload_too_large" | "invalid_id" | "invalid_credentials" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "unknown_event" | "unknown_category" | "unknown_language" | "unknown_channel" | "already_queued" | "queue_closed" | "queue_full" | "wait_too_long" | "no_agents" | "in_session" | "offer_expired" | "invalid_state" | "already_rated" | "not_in_session" | "peer_away" | "session_ended" | "unsupported_media_type" | "hash_mismatch" | "document_corrupted" | "slot_full" | "slot_unavailable" | "booking_blocked" | "one_booking_a_day" | "cancellation_closed" | "too_early" | "no_show" | "too_many_materials" | "invalid_calendar" | "invalid_setting" | "invalid_phone" | "invalid_code" | "too_many_attempts" | "act_for_denied" | "step_up_required" | "refresh_reused" | "sign_in_failed" | "unknown_provider" | "account_locked" | "second_factor_required" | "kb_entry_exists" | "kb_version_conflict" | "kb_file_invalid" | "category_required" | "rate_limited" | "draining" | "unavailable" | "internal" | "form_invalid" | "form_version_stale" | "form_hash_mismatch" | "form_already_decided" | "form_not_confirmed" | "to_required" | "invitee_busy" | "invitee_offline" | "no_colleague" | "invite_expired" | "materials_full" | "message_empty" | "message_too_long" | "chat_id_reused";
-export const ERROR_CODES: readonly ErrorCode[] = ["invalid_payload", "payload_too_large", "invalid_id", "invalid_credentials", "unauthorized", "forbidden", "not_found", "method_not_allowed", "unknown_event", "unknown_category", "unknown_language", "unknown_channel", "already_queued", "queue_closed", "queue_full", "wait_too_long", "no_agents", "in_session", "offer_expired", "invalid_state", "already_rated", "not_in_session", "peer_away", "session_ended", "unsupported_media_type", "hash_mismatch", "document_corrupted", "slot_full", "slot_unavailable", "booking_blocked", "one_booking_a_day", "cancellation_closed", "too_early", "no_show", "too_many_materials", "invalid_calendar", "invalid_setting", "invalid_phone", "invalid_code", "too_many_attempts", "act_for_denied", "step_up_required", "refresh_reused", "sign_in_failed", "unknown_provider", "account_locked", "second_factor_required", "kb_entry_exists", "kb_version_conflict", "kb_file_invalid", "category_required", "rate_limited", "draining", "unavailable", "internal", "form_invalid", "form_version_stale", "form_hash_mismatch", "form_already_decided", "form_not_confirmed", "to_required", "invitee_busy", "invitee_offline", "no_colleague", "invite_expired", "materials_full", "message_empty", "message_too_long", "chat_id_reused"];
+export type ErrorCode = "invalid_payload" | "payload_too_large" | "invalid_id" | "invalid_credentials" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "unknown_event" | "unknown_category" | "unknown_language" | "unknown_channel" | "already_queued" | "queue_closed" | "queue_full" | "wait_too_long" | "no_agents" | "in_session" | "offer_expired" | "invalid_state" | "already_rated" | "not_in_session" | "peer_away" | "session_ended" | "unsupported_media_type" | "hash_mismatch" | "document_corrupted" | "slot_full" | "slot_unavailable" | "booking_blocked" | "one_booking_a_day" | "cancellation_closed" | "too_early" | "no_show" | "too_many_materials" | "invalid_calendar" | "invalid_setting" | "invalid_phone" | "invalid_code" | "too_many_attempts" | "act_for_denied" | "step_up_required" | "refresh_reused" | "sign_in_failed" | "unknown_provider" | "account_locked" | "second_factor_required" | "kb_entry_exists" | "kb_version_conflict" | "kb_file_invalid" | "category_required" | "rate_limited" | "draining" | "unavailable" | "internal" | "form_invalid" | "form_version_stale" | "form_hash_mismatch" | "form_already_decided" | "form_not_confirmed" | "to_required" | "invitee_busy" | "invitee_offline" | "no_colleague" | "invite_expired" | "materials_full" | "message_empty" | "message_too_long" | "chat_id_reused" | "monitor_disabled" | "monitor_unavailable" | "monitor_full" | "not_monitoring" | "whisper_busy";
+export const ERROR_CODES: readonly ErrorCode[] = ["invalid_payload", "payload_too_large", "invalid_id", "invalid_credentials", "unauthorized", "forbidden", "not_found", "method_not_allowed", "unknown_event", "unknown_category", "unknown_language", "unknown_channel", "already_queued", "queue_closed", "queue_full", "wait_too_long", "no_agents", "in_session", "offer_expired", "invalid_state", "already_rated", "not_in_session", "peer_away", "session_ended", "unsupported_media_type", "hash_mismatch", "document_corrupted", "slot_full", "slot_unavailable", "booking_blocked", "one_booking_a_day", "cancellation_closed", "too_early", "no_show", "too_many_materials", "invalid_calendar", "invalid_setting", "invalid_phone", "invalid_code", "too_many_attempts", "act_for_denied", "step_up_required", "refresh_reused", "sign_in_failed", "unknown_provider", "account_locked", "second_factor_required", "kb_entry_exists", "kb_version_conflict", "kb_file_invalid", "category_required", "rate_limited", "draining", "unavailable", "internal", "form_invalid", "form_version_stale", "form_hash_mismatch", "form_already_decided", "form_not_confirmed", "to_required", "invitee_busy", "invitee_offline", "no_colleague", "invite_expired", "materials_full", "message_empty", "message_too_long", "chat_id_reused", "monitor_disabled", "monitor_unavailable", "monitor_full", "not_monitoring", "whisper_busy"];

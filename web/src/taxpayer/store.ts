@@ -74,6 +74,7 @@ export const useTaxpayer = defineStore('taxpayer', () => {
   const endReason = ref('');
 
   const recordingState = ref<RecordingState['state'] | null>(null);
+  const monitorNotice = ref<string | null>(null); // the session the notice came with
   const consent = ref<{ sessionId: string; onRefusal: 'continue' | 'end' } | null>(null);
 
   const panel = ref<Panel | null>(null);
@@ -160,6 +161,10 @@ export const useTaxpayer = defineStore('taxpayer', () => {
 
   function wire(socket: VtaxSocket): void {
     for (const w of wirers) w(socket);
+    // the notice that calls may be monitored (every call, monitored or not; src/i18n/areas/monitor.ts)
+    socket.on('session:notice', (msg) => {
+      if (msg && msg.notice === 'may_be_monitored') monitorNotice.value = msg.session_id;
+    });
     socket.on('queue:update', (msg) => {
       if (msg && msg.ticket_id === ticketId.value && state.value === 'queued') showPosition(msg);
     });
@@ -555,7 +560,7 @@ export const useTaxpayer = defineStore('taxpayer', () => {
 
   return {
     step, state, status, error, notice, busy, token, name, catalog, form, priority, ticketId, position, etaS, agentName, endReason,
-    recordingState, consent, panel, rating, ratedNow, checkComment, history, historyCursor, settled, sessionOver,
+    recordingState, consent, monitorNotice, panel, rating, ratedNow, checkComment, history, historyCursor, settled, sessionOver,
     call, action, setError, signIn, signOut, loadCatalog, preselectLanguage, startRequest, enterQueue, backToRequest, onWire, leaveQueue, hangup,
     answerConsent, restore, sendCheck, rate, newQuestion, download, acknowledge, openHistory, loadHistory,
     openFromHistory, backFromHistory,
