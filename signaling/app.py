@@ -23,6 +23,7 @@ from signaling.desk_api import add_desk_routes
 from signaling.http_api import add_routes, check_bound, errors_middleware
 from signaling.hub import CUT_EVENT, Hub, Server
 from signaling.identity_api import add_identity_routes
+from signaling.quality_api import add_quality_routes
 from signaling.recording import setup_recording
 from signaling.stats_api import add_stats_routes
 from signaling.wire import FastJson, JsonPacket
@@ -209,6 +210,7 @@ def create_app(settings: Settings, *, migrate_on_start: bool | None = None) -> w
     add_appointment_routes(app)  # bookings, pre-review, planning (docs/appointments.md)
     add_identity_routes(app)  # sign-in: SMS, OIDC, kiosk; refresh, act-for; staff factor
     add_assistant_routes(app)  # knowledge base, transcripts, suggestions, assistant KPIs
+    add_quality_routes(app)  # the call-quality KPI (docs/review.md, Call quality)
     observability.install(app)  # /metrics
     check_bound(app)  # every endpoint of the contract has its handler
     if settings.redis_url:

@@ -47,6 +47,11 @@ def register(hub: Hub, app: Services) -> None:
     hub.use_case(ce.ConsultationHandoff, consulting.hand_off)
     hub.use_case(ce.ConsultationClose, consulting.close)
 
+    # screen share and call quality inside the call (vtax/app/screen.py, vtax/app/quality.py)
+    hub.use_case(ce.ScreenShare, app.screen.share)
+    hub.use_case(ce.ScreenPointer, app.screen.point)
+    hub.use_case(ce.CallQuality, app.quality.report)
+
     async def connected(conn: Connection) -> None:
         caller = caller_of(conn)
         await calls.connected(caller)

@@ -191,6 +191,9 @@ class Hub:
             "signal": (settings.signal_rate, settings.signal_burst),
             "join": (settings.join_rate, settings.join_burst),
             "consult": (settings.assistant_rate, settings.assistant_burst),
+            # screen share and call quality (vtax/contract/screen.py, quality.py)
+            "quality": (settings.quality_rate, settings.quality_burst),
+            "pointer": (settings.pointer_rate, settings.pointer_burst),
         }
         self.rate_limited = 0  # for /metrics
         self.expired_cut = 0  # sockets cut when their token expired

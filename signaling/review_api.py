@@ -268,7 +268,11 @@ async def list_agents(request: web.Request) -> web.Response:
 
 async def review_detail(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
-    return json_response(await ctx.records.loop.detail(path_id(request, "session_id")))
+    session_id = path_id(request, "session_id")
+    detail = await ctx.records.loop.detail(session_id)
+    call_quality = await ctx.services.quality.summary(session_id)  # vtax/app/quality.py
+    detail["call_quality"] = call_quality.model_dump(mode="json") if call_quality else None
+    return json_response(detail)
 
 
 async def review_quality(request: web.Request) -> web.Response:

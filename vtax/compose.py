@@ -30,7 +30,9 @@ from vtax.app.identity import IdentityError
 from vtax.app.identity_wiring import IdentityServices, build_identity
 from vtax.app.loop import ReviewLoop
 from vtax.app.ports import Notifier
+from vtax.app.quality import CallQualityService
 from vtax.app.queueing import Queueing, QueueNotices
+from vtax.app.screen import ScreenShare
 from vtax.app.stats import LiveFigures
 from vtax.appointments.bookings import Bookings
 from vtax.appointments.callback_store import Callbacks
@@ -54,6 +56,7 @@ from vtax.queue.kv import KV
 from vtax.queue.memory import MemoryKV
 from vtax.queue.redis_store import RedisKV
 from vtax.recording.jobs import MemoryRecordingJobs, RecordingJobs, RedisRecordingJobs
+from vtax.review.call_quality import CallQualityStore
 from vtax.review.deliveries import Deliveries, DocumentStore
 from vtax.review.records import SessionRecords
 from vtax.review.rollup import Folder
@@ -244,6 +247,9 @@ class Services:
     consultations: Consultations
     knowledge_base: KnowledgeBase
     consulting: Consulting  # the assistant's conversation with its hand-off into the queue
+    # screen share and call quality inside the call (docs/protocol.md, docs/review.md)
+    screen: ScreenShare
+    quality: CallQualityService
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
     async def start_assistant(self) -> None:
@@ -362,6 +368,8 @@ def build(
         consultations=consultations,
         knowledge_base=KnowledgeBase(kb_store, timezone=tz),
         consulting=Consulting(consultations, queueing),
+        screen=ScreenShare(calls, notifier),
+        quality=CallQualityService(calls, CallQualityStore(sessions, settings.quality_max_samples)),
     )
 
 

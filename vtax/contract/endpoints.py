@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from vtax.contract import appointments as ap
 from vtax.contract import consultation as cs
 from vtax.contract import http, identity, review
+from vtax.contract import quality as qa
 from vtax.contract.client_events import (
     CheckBody,
     Checked,
@@ -963,5 +964,17 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         response=cs.KbImportView,
         tags=("assistant",),
         errors=(400, 413),
+    ),
+    # ---- call quality (vtax/contract/quality.py; docs/review.md, "Call quality")
+    Endpoint(
+        "call_quality_kpi",
+        "GET",
+        "/api/stats/kpi/call-quality",
+        "Call quality per day, agent, category or channel (UTC days, at most 366): measured "
+        "sessions, mean estimated MOS, poor calls, beside the taxpayers' av_quality ratings",
+        roles=SUPERVISOR,
+        query=qa.CallQualityKpiQuery,
+        response=qa.CallQualityKpi,
+        tags=("stats",),
     ),
 )

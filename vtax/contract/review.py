@@ -24,6 +24,7 @@ from vtax.contract.base import (
     Timestamp,
     Whole,
 )
+from vtax.contract.quality import CallQualitySummary
 from vtax.review.quality import QUALITY_FORM
 
 # ---- queries ----------------------------------------------------------------------------------
@@ -300,6 +301,9 @@ class ReviewDetail(Out):
     deliveries: list[DeliveryView]
     quality_reviews: list[QualityReviewView]
     audit: list[AuditEventView]
+    call_quality: CallQualitySummary | None = Field(
+        None, description="the call's measured quality (docs/review.md, Call quality)"
+    )
 
 
 class QualityItem(Out):

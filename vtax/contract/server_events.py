@@ -13,6 +13,7 @@ from pydantic import Field
 from vtax.contract.appointments import AppointmentUpdate, CallbackNotice
 from vtax.contract.base import AgentStatus, Out, Timestamp
 from vtax.contract.base import ServerEvent as ServerEvent  # defined there (no import cycle)
+from vtax.contract.screen import ScreenPointed, ScreenState
 
 
 def absent_if_none(value: Any) -> bool:
@@ -371,4 +372,7 @@ SERVER_EVENTS: tuple[type[ServerEvent], ...] = (
     RecordingStop,
     AppointmentUpdate,
     CallbackNotice,
+    # screen share (vtax/contract/screen.py)
+    ScreenState,
+    ScreenPointed,
 )
