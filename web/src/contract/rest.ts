@@ -757,6 +757,8 @@ export interface RecordingSegment {
   bytes: number;
   sha256: string;
   note: string;
+  /** the camera and microphone, or the screen shared (video only) */
+  track: "camera" | "screen";
   /** the file, with a 10-minute playback link (`dl`) */
   url: string;
 }

@@ -3,7 +3,10 @@
 //   (answered with `session:consent`);
 // - when the recorder joins (`session:participant {role: "recorder", state: "joined"}`), a
 //   second, send-only RTCPeerConnection carrying this page's camera and microphone to it;
-// - the recorder's `rtc:signal {type: "restart"}` opens a new one when ours is not healthy.
+// - the recorder's `rtc:signal {type: "restart"}` opens a new one when ours is not healthy;
+// - a fixed second video m-line on it for the shared screen (no track until this side shares,
+//   then `replaceTrack` follows the call's screen track): the recorder keeps it as its own
+//   track (docs/recording.md, "Screen").
 // For the tests: window.vtax.recording and window.vtax.recorderPc.
 import type { RecordingState, RelayedSignal, SessionParticipant } from '@/contract';
 import { vtax, type RecordingInfo } from './hook';
@@ -21,6 +24,8 @@ interface Link {
   pc: RTCPeerConnection;
   sessionId: string;
   recorderId: string;
+  /** stops following the call's screen track */
+  unfollow: () => void;
 }
 
 export interface RecordingHooks {
@@ -91,9 +96,15 @@ export class Recording {
     this.close();
     const socket = this.socket;
     const pc = new RTCPeerConnection({ iceServers: call.iceServers as RTCIceServer[] });
-    const mine: Link = (this.link = { pc, sessionId: call.sessionId, recorderId });
-    vtax.recorderPc = pc;
     for (const track of stream.getTracks()) pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
+    // The screen's m-line: always there (after the camera's), a track only while sharing.
+    const screen = pc.addTransceiver(call.screenTrack ?? 'video', { direction: 'sendonly' });
+    const follow = (track: MediaStreamTrack | null) => {
+      screen.sender.replaceTrack(track).catch((e) => console.warn('recorder screen track', e));
+    };
+    call.screenListeners.add(follow);
+    const mine: Link = (this.link = { pc, sessionId: call.sessionId, recorderId, unfollow: () => call.screenListeners.delete(follow) });
+    vtax.recorderPc = pc;
     const send = (type: 'offer' | 'candidate', data: Record<string, unknown> | null) =>
       emitAck(this.socket || socket, 'rtc:signal', { session_id: mine.sessionId, to: recorderId, type, data });
     pc.onicecandidate = ({ candidate }) => {
@@ -139,6 +150,7 @@ export class Recording {
 
   close(): void {
     if (!this.link) return;
+    this.link.unfollow();
     try {
       this.link.pc.close();
     } catch {
