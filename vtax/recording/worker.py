@@ -29,6 +29,7 @@ from typing import Any
 
 import socketio
 from aiortc import (
+    RTCBundlePolicy,
     RTCConfiguration,
     RTCIceServer,
     RTCPeerConnection,
@@ -173,7 +174,13 @@ class ParticipantLink:
             log.info("candidate from %s not added: %s", self.participant_id, exc)
 
     def _new_pc(self) -> RTCPeerConnection:
-        pc = RTCPeerConnection(RTCConfiguration(iceServers=self.session.ice_servers))
+        # MAX_BUNDLE: with aiortc's default (balanced), a second m-line of a kind keeps a
+        # transport of its own that never starts (the shared screen's video would be lost).
+        pc = RTCPeerConnection(
+            RTCConfiguration(
+                iceServers=self.session.ice_servers, bundlePolicy=RTCBundlePolicy.MAX_BUNDLE
+            )
+        )
 
         @pc.on("track")
         def on_track(track: MediaStreamTrack) -> None:

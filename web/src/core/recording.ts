@@ -99,6 +99,17 @@ export class Recording {
     for (const track of stream.getTracks()) pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
     // The screen's m-line: always there (after the camera's), a track only while sharing.
     const screen = pc.addTransceiver(call.screenTrack ?? 'video', { direction: 'sendonly' });
+    // No RTX (nor RED / FEC) on it: aiortc routes a packet of an SSRC it was not told of (an
+    // RTX stream's) by payload type alone, so the camera's retransmissions must have payload
+    // types of their own; the screen's lost packets are resent on its own SSRC (NACK).
+    if (typeof screen.setCodecPreferences === 'function' && typeof RTCRtpSender.getCapabilities === 'function') {
+      const codecs = (RTCRtpSender.getCapabilities('video')?.codecs || []).filter((c) => !/\/(rtx|red|ulpfec|flexfec-03)$/i.test(c.mimeType));
+      try {
+        if (codecs.length) screen.setCodecPreferences(codecs);
+      } catch (e) {
+        console.warn('recorder screen codecs', e);
+      }
+    }
     const follow = (track: MediaStreamTrack | null) => {
       screen.sender.replaceTrack(track).catch((e) => console.warn('recorder screen track', e));
     };
