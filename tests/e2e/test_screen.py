@@ -10,9 +10,13 @@ getDisplayMedia in headless Chromium: the suite's own flags (`--use-fake-ui-for-
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import statistics
 import time
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -223,3 +227,90 @@ async def test_a_phone_has_no_share_button_and_sees_the_agents_screen(e2e: Any) 
     assert await phone.evaluate("() => document.documentElement.scrollWidth <= 390")
     await agent.click("#hangup")
     await e2e.wait_state(phone, "ended")
+
+
+UPLINK_JS = """
+() => (async () => {
+  const pc = window.vtax.pc;
+  let videos = 0, screenMid = null, inScreen = false;
+  for (const line of pc.remoteDescription.sdp.split(/\\r?\\n/)) {
+    if (line.startsWith('m=')) inScreen = line.startsWith('m=video') && ++videos === 2;
+    else if (inScreen && line.startsWith('a=mid:')) screenMid = line.slice(6).trim();
+  }
+  const out = {at: performance.now(), total: 0, screen: 0, camera: 0, audio: 0};
+  for (const r of (await pc.getStats()).values()) {
+    if (r.type !== 'outbound-rtp') continue;
+    const bytes = (r.bytesSent || 0) + (r.headerBytesSent || 0);
+    out.total += bytes;
+    if (r.kind === 'audio') out.audio += bytes;
+    else if (r.mid === screenMid) out.screen += bytes;
+    else out.camera += bytes;
+  }
+  return out;
+})()
+"""
+BENCH_WINDOW_S = 5.0
+BENCH_ROUNDS = 3
+
+
+async def uplink_kbps(pages: list[Any], window_s: float) -> list[dict[str, float]]:
+    """Outbound RTP (payload + headers) of each page over the window, kbit/s."""
+    first = [await p.evaluate(UPLINK_JS) for p in pages]
+    await asyncio.sleep(window_s)
+    last = [await p.evaluate(UPLINK_JS) for p in pages]
+    out = []
+    for a, b in zip(first, last, strict=True):
+        dt = (b["at"] - a["at"]) / 1000
+        out.append(
+            {
+                k: round((b[k] - a[k]) * 8 / dt / 1000, 1)
+                for k in ("total", "screen", "camera", "audio")
+            }
+        )
+    return out
+
+
+@pytest.mark.skipif(
+    not os.environ.get("VTAX_SCREEN_BENCH_OUT"), reason="benchmarks/screen.py runs it"
+)
+async def test_screen_share_uplink_benchmark(e2e: Any) -> None:
+    """What sharing a screen adds to each side's uplink (benchmarks/screen.py)."""
+    agent = await e2e.agent_page()
+    await e2e.agent_available(agent)
+    taxpayer = await e2e.taxpayer_page()
+    await start_request(e2e, taxpayer, e2e.server.categories[0], "screen bench")
+    await accept_offer(e2e, agent, "screen bench")
+    await wait_connected(e2e, taxpayer, agent)
+    await e2e.wait_media_flowing(taxpayer, agent)
+    await asyncio.sleep(5)  # the bandwidth estimate ramps up
+    runs: dict[str, list[dict[str, Any]]] = {"agent": [], "taxpayer": []}
+    for _ in range(BENCH_ROUNDS):
+        idle = await uplink_kbps([agent, taxpayer], BENCH_WINDOW_S)
+        for name, sharer in (("agent", agent), ("taxpayer", taxpayer)):
+            await sharer.click("#screen-share")
+            await sharer.wait_for_function("() => window.vtax.screen && window.vtax.screen.sharing")
+            await asyncio.sleep(3)  # the screen's encoder starts and ramps up
+            (shared,) = await uplink_kbps([sharer], BENCH_WINDOW_S)
+            await sharer.click("#screen-share")
+            await sharer.wait_for_function("() => !window.vtax.screen.sharing")
+            base = idle[0] if name == "agent" else idle[1]
+            runs[name].append({"without": base, "with": shared})
+    result: dict[str, Any] = {"window_s": BENCH_WINDOW_S, "rounds": BENCH_ROUNDS, "sides": {}}
+
+    def med(rs: list[dict[str, Any]], key: str, part: str) -> float:
+        return float(statistics.median(r[key][part] for r in rs))
+
+    for name, rs in runs.items():
+        result["sides"][name] = {
+            "uplink_without_kbps": med(rs, "without", "total"),
+            "uplink_with_kbps": med(rs, "with", "total"),
+            "added_kbps": statistics.median(r["with"]["total"] - r["without"]["total"] for r in rs),
+            "screen_kbps": med(rs, "with", "screen"),
+            "camera_without_kbps": med(rs, "without", "camera"),
+            "camera_with_kbps": med(rs, "with", "camera"),
+            "runs": rs,
+        }
+    out = Path(os.environ["VTAX_SCREEN_BENCH_OUT"])
+    await asyncio.to_thread(out.write_text, json.dumps(result, indent=2))
+    for side in result["sides"].values():
+        assert side["screen_kbps"] > 0 and side["camera_with_kbps"] > 0, result
