@@ -34,9 +34,10 @@ run: install
 chromium:
 	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium)
 
-## nginx and coturn (Debian packages) for the stack runner and tests/stack (deploy/stack.py).
+## nginx and coturn (Debian packages) for the stack runner and tests/stack (deploy/stack.py);
+## prometheus for promtool (the alert rules' tests, deploy/prometheus/).
 stack-deps:
-	@(command -v nginx && command -v turnserver) >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq nginx coturn)
+	@(command -v nginx && command -v turnserver && command -v promtool) >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq nginx coturn prometheus)
 
 # pytest-xdist workers (`auto`: one per core); the browser and multi-node tests run on one
 # worker, one after the other (tests/conftest.py XDIST_GROUPS).

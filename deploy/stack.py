@@ -37,6 +37,8 @@ from typing import IO, Any
 
 ROOT = Path(__file__).resolve().parents[1]
 NGINX_CONF = ROOT / "deploy" / "nginx.conf"
+PROMETHEUS_CONF = ROOT / "deploy" / "prometheus" / "prometheus.yml"
+ALERT_RULES = ROOT / "deploy" / "prometheus" / "alerts.yml"
 
 # ---------------------------------------------------------------------------------------------
 # The description (docker-compose.yml is checked against it)
@@ -97,6 +99,22 @@ def nginx_site(conf: str, listen: int, nodes: dict[str, int], host: str = "127.0
 
 # ---------------------------------------------------------------------------------------------
 # Processes
+
+
+def prometheus_config(conf: str, nodes: dict[str, int], host: str = "127.0.0.1") -> str:
+    """deploy/prometheus/prometheus.yml with its targets pointed at the local nodes (each
+    labelled with its node name) and its rules file made absolute; the rest kept."""
+    targets = ", ".join(f'"{host}:{port}"' for port in nodes.values())
+    out = []
+    for line in conf.splitlines():
+        if line.strip().startswith("- targets:"):
+            indent = line[: len(line) - len(line.lstrip())]
+            out.append(f"{indent}- targets: [{targets}]")
+        elif line.strip() == "- alerts.yml":
+            out.append(line.replace("alerts.yml", str(ALERT_RULES)))
+        else:
+            out.append(line)
+    return "\n".join(out) + "\n"
 
 
 def free_port(kind: int = socket.SOCK_STREAM, both: bool = False) -> int:
@@ -275,6 +293,8 @@ class Stack:
             for name in node_names(self.nodes):
                 self.start_node(name)
             self._nginx()
+            if shutil.which("prometheus"):
+                self._prometheus()
             for i in range(1, self.recorders + 1):
                 self._recorder(f"recorder{i}" if self.recorders > 1 else "recorder")
             self._save()
@@ -288,6 +308,7 @@ class Stack:
         self.ports["coturn"] = free_port(both=True)
         self.ports["relay_min"], self.ports["relay_max"] = relay_range()
         self.ports["nginx"] = free_port()
+        self.ports["prometheus"] = free_port()
         for name in node_names(self.nodes):
             self.ports[name] = free_port()
 
@@ -399,6 +420,26 @@ class Stack:
         proc = self._spawn("nginx", cmd)
         wait_for("nginx", lambda: http_ok(self.url + "/readyz"), proc)
 
+    def _prometheus(self) -> None:
+        folder = self.dir / "prometheus"
+        folder.mkdir(exist_ok=True)
+        nodes = {n: self.ports[n] for n in node_names(self.nodes)}
+        (folder / "prometheus.yml").write_text(
+            prometheus_config(PROMETHEUS_CONF.read_text(), nodes)
+        )
+        cmd = [
+            "prometheus",
+            f"--config.file={folder / 'prometheus.yml'}",
+            f"--storage.tsdb.path={folder / 'data'}",
+            f"--web.listen-address=127.0.0.1:{self.ports['prometheus']}",
+        ]
+        proc = self._spawn("prometheus", cmd)
+        wait_for("prometheus", lambda: http_ok(self.prometheus_url + "/-/ready"), proc)
+
+    @property
+    def prometheus_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['prometheus']}"
+
     def _recorder(self, name: str) -> None:
         _, *args = recorder_command(self.url)
         proc = self._spawn(name, [sys.executable, "-m", "vtax", *args], self.node_env)
@@ -428,7 +469,7 @@ class Stack:
     # --- down
 
     #: Stop order: the entrance first, then workers and nodes, then what they depend on.
-    ORDER = ("nginx", "recorder", "node", "coturn", "redis")
+    ORDER = ("prometheus", "nginx", "recorder", "node", "coturn", "redis")
 
     def down(self) -> None:
         def rank(name: str) -> int:

@@ -8,7 +8,8 @@ import logging
 import os
 import secrets
 import socket
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from vtax import compose, redis_client
 from vtax.config import Settings
 from vtax.db import migrate
 from vtax.logs import throttle_bad_input_logs
+from vtax.unreachable import exc_line
 
 log = logging.getLogger(__name__)
 # The plain pages not ported yet (web/<name>).
@@ -116,6 +118,8 @@ async def _redis_ready(ctx: AppContext, sio: socketio.AsyncServer) -> tuple[str,
     listener = getattr(sio.manager, "thread", None)
     if listener is None or listener.done():
         return "redis", "failed: pub/sub listener is not running"
+    if isinstance(sio.manager, RedisManager) and not sio.manager.listening:
+        return "redis", "failed: pub/sub listener is not subscribed (reconnecting)"
     return "redis", "ok"
 
 
@@ -132,6 +136,8 @@ class RedisManager(socketio.AsyncRedisManager):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.clients: list[Any] = []
+        self.pubsub: Any = None
+        self._resyncs: set[asyncio.Task[None]] = set()
         self.cut_room: Callable[[str], Awaitable[None]] | None = None
 
     async def _handle_emit(self, message: dict[str, Any]) -> None:
@@ -147,6 +153,53 @@ class RedisManager(socketio.AsyncRedisManager):
     def _redis_connect(self) -> None:
         super()._redis_connect()
         self.clients.extend([self.pubsub, self.redis])
+
+    #: The listener's retry after losing Redis: from 0.25 s, doubling, at most 2 s.
+    #: python-socketio's own doubles up to 60 s, so after a long outage a node stayed deaf to
+    #: the other nodes for up to a minute while Redis answered again (and /readyz said ready).
+    RETRY_S = (0.25, 2.0)
+    listening = False  # subscribed to the channel right now (/readyz)
+    #: Called (in a task) once the listener is subscribed again after `gap_s` without it:
+    #: whatever the other nodes published meanwhile never reached this node's clients.
+    on_resubscribed: Callable[[float], Coroutine[Any, Any, None]] | None = None
+
+    async def _redis_listen_with_retries(self) -> Any:
+        """python-socketio's listen loop (5.x `_redis_listen_with_retries`), with a bounded
+        retry, `listening` kept for /readyz, one log line when the listener loses Redis and
+        one when it is back (not one per retry), and `on_resubscribed` after a gap."""
+        retry = self.RETRY_S[0]
+        lost_at: float | None = None
+        while True:
+            try:
+                if self.pubsub is not None:  # the previous subscription's connection
+                    with contextlib.suppress(Exception):
+                        await self.pubsub.aclose()
+                self._redis_connect()
+                await self.pubsub.subscribe(self.channel)
+                self.listening, retry = True, self.RETRY_S[0]
+                if lost_at is not None:
+                    gap, lost_at = time.monotonic() - lost_at, None
+                    log.warning("pub/sub: subscribed to Redis again after %.1f s", gap)
+                    if self.on_resubscribed is not None:
+                        task = asyncio.create_task(self.on_resubscribed(gap))
+                        self._resyncs.add(task)
+                        task.add_done_callback(self._resyncs.discard)
+                async for message in self.pubsub.listen():
+                    yield message
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.listening = False
+                if lost_at is None:
+                    lost_at = time.monotonic()
+                    log.warning(
+                        "pub/sub: lost Redis (%s); retrying every %.0f s at most",
+                        exc_line(exc),
+                        self.RETRY_S[1],
+                        extra={"outage": "Redis"},
+                    )
+                await asyncio.sleep(retry)
+                retry = min(retry * 2, self.RETRY_S[1])
 
 
 async def _close_pubsub(manager: object) -> None:
@@ -198,6 +251,18 @@ def create_app(settings: Settings, *, migrate_on_start: bool | None = None) -> w
     if isinstance(manager, RedisManager):
         manager.cut_room = hub.cut_here
     services = compose.build(settings, hub, node_id, on_revoked=hub.disconnect_user)
+    if isinstance(manager, RedisManager):
+
+        async def resync(gap_s: float) -> None:
+            told, offers = await events.after_fanout_gap(hub, services, gap_s)
+            log.warning(
+                "pub/sub gap of %.1f s: %d call participants told to resync, %d offers sent again",
+                gap_s,
+                told,
+                offers,
+            )
+
+        manager.on_resubscribed = resync
     hub.authenticate_with(services.authenticate)
     ctx = AppContext(services=services, hub=hub)
     app[CONTEXT] = ctx

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from signaling.hub import Connection, Hub, caller_of
 from vtax.app.ports import Caller
+from vtax.app.state_loss import StateLoss
 from vtax.compose import Services
 from vtax.contract import client_events as ce
+from vtax.contract import server_events as se
 
 
 def register(hub: Hub, app: Services) -> None:
@@ -64,3 +66,33 @@ def register(hub: Hub, app: Services) -> None:
 
     hub.connect_hooks.append(connected)
     hub.disconnect_hooks.append(disconnected)
+
+    async def state_lost(winner: bool) -> None:
+        """Redis lost its data (vtax/app/state_loss.py): the winner closes the records it
+        forgot; every node registers its connections again and tells its agents their state
+        (online, not available: the engine knows them no more)."""
+        if winner:
+            await StateLoss(app.records, app.queue, calls.store, hub).reconcile()
+        for conn in list(hub.connections.values()):
+            caller = caller_of(conn)
+            await calls.connected(caller)
+            await q.connected(caller)
+            if caller.role == "agent":
+                await hub.to_connections(
+                    [conn.sid], se.AgentStatusChanged(status="offline", reason="state_lost")
+                )
+
+    calls.on_state_lost.append(state_lost)
+
+
+async def after_fanout_gap(hub: Hub, app: Services, gap_s: float) -> tuple[int, int]:
+    """This node's pub/sub subscription was down for `gap_s` (signaling/app.py): what other
+    nodes sent its clients meanwhile is lost. Live-call participants here are told to resync
+    (`session:resync`: they resume, the replay fills the gap); agents here with a pending
+    offer get it again. Returns (participants told, offers sent again)."""
+    told = await app.calls.resync_here(gap_s)
+    offers = 0
+    for conn in list(hub.connections.values()):
+        if conn.principal.role == "agent":
+            offers += await app.queueing.resend_offer(caller_of(conn))
+    return told, offers

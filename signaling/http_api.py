@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import math
@@ -98,7 +99,12 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
             return error_response(500, "internal", f"internal error, incident {incident}")
         what = backend_of(exc)
         log.warning(
-            "%s %s: %s is unreachable (%s)", request.method, request.path, what, exc_line(exc)
+            "%s %s: %s is unreachable (%s)",
+            request.method,
+            request.path,
+            what,
+            exc_line(exc),
+            extra={"outage": what},
         )
         return error_response(503, "unavailable", f"the {what} is unreachable; retry shortly")
 
@@ -362,15 +368,24 @@ async def healthz(request: web.Request) -> web.Response:
     return json_response({"status": "ok"})
 
 
+async def database_check(ctx: AppContext) -> tuple[str, str]:
+    """The database answers a query on the records (bounded to 2 s)."""
+    try:
+
+        async def query() -> None:
+            async with ctx.engine.connect() as conn:
+                await conn.execute(text("SELECT 1 FROM service_sessions LIMIT 1"))
+
+        await asyncio.wait_for(query(), 2.0)
+        return "database", "ok"
+    except Exception as exc:
+        return "database", f"failed: {exc_line(exc)}"
+
+
 async def readyz(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
-    checks: dict[str, str] = {}
-    try:
-        async with ctx.engine.connect() as conn:
-            await conn.execute(text("SELECT 1 FROM service_sessions LIMIT 1"))
-        checks["database"] = "ok"
-    except Exception as exc:
-        checks["database"] = f"failed: {exc_line(exc)}"
+    name, state = await database_check(ctx)
+    checks: dict[str, str] = {name: state}
     for check in ctx.ready_checks:  # registered by other parts: queue backend, Redis, pub/sub
         name, state = await check()
         checks[name] = state

@@ -30,6 +30,7 @@ from vtax.contract.client_events import CLIENT_EVENTS, ClientEvent
 from vtax.contract.errors import validation_details
 from vtax.contract.server_events import SERVER_EVENTS, ServerDraining, ServerEvent
 from vtax.errors import DomainError
+from vtax.unreachable import backend_of, exc_line, is_unreachable
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
@@ -274,7 +275,11 @@ class Hub:
                 answer = await fn(conn, payload)
             except DomainError as exc:
                 return {"ok": False, "error": exc.as_dict()}
-            except Exception:
+            except Exception as exc:
+                if is_unreachable(exc):  # an answer at once, not a hang nor a traceback
+                    what = backend_of(exc)
+                    log.warning("event %s: %s", name, exc_line(exc), extra={"outage": what})
+                    return error("unavailable", f"the {what} is unreachable; retry shortly")
                 incident = uuid.uuid4().hex[:12]
                 log.exception("event %s failed (incident %s)", name, incident)
                 return error("internal", f"internal error, incident {incident}")

@@ -9,7 +9,7 @@ import pytest
 import socketio
 
 from tests.conftest import RESIDENT_ID, Client, poll_until
-from tests.integration.test_loop import start_session
+from tests.integration.test_loop import JOIN, start_session
 
 
 async def test_a_burst_of_candidates_never_overtakes_its_offer(server, clients):
@@ -262,3 +262,34 @@ async def _agent_status(engine, a_start):
         if fields.get("status") in ("offline", "available", "wrap_up"):
             return fields["status"]
     return None
+
+
+async def test_after_a_fanout_gap_call_participants_resync_and_pending_offers_come_again(
+    server, clients
+):
+    """What signaling/app.py runs once its pub/sub subscription is back after a gap (a Redis
+    restart; tests/multinode/test_redis_restart.py makes the real gap)."""
+    from signaling.events import after_fanout_gap
+
+    agent, taxpayer, a_start, _ = await start_session(server, clients)
+    sid = a_start["session_id"]
+    other = await clients(server, await server.staff("agent2"))
+    waiting = await clients(server, await server.taxpayer(RESIDENT_ID, "resident_id"))
+    assert (await other.call("agent:status", {"status": "available"}))["ok"]
+    assert (await waiting.call("queue:join", {**JOIN, "question": "offered twice"}))["ok"]
+    first = await other.wait_for("offer:new")
+
+    told, offers = await after_fanout_gap(server.ctx.hub, server.ctx.services, 1.5)
+    assert (told, offers) == (2, 1)
+    for side in (agent, taxpayer):
+        assert await side.wait_for("session:resync") == {"session_id": sid, "gap_s": 1.5}
+    again = await other.wait_for("offer:new", lambda o: o is not first)
+    assert again["offer_id"] == first["offer_id"] and again["ticket"] == {
+        **first["ticket"],
+        "waited_s": again["ticket"]["waited_s"],
+    }
+    assert 0 < again["expires_in_s"] <= first["expires_in_s"]
+    assert waiting.received["session:resync"] == []  # not in a call: nothing to resync
+    # The offer taken from the second copy works: it is the same reservation.
+    assert (await other.call("offer:accept", {"offer_id": again["offer_id"]}))["ok"]
+    await waiting.wait_for("session:start")

@@ -185,3 +185,12 @@ async def test_the_resume_buffer_is_bounded_in_bytes_too(store):
     assert sum(len(m["data"]["sdp"]) for m in replay) <= BUFFER_BYTES
     small = await store.append_signal("s1", "pa", None, {"type": "candidate", "data": {}})
     assert [m["seq"] for m in await store.replay("s1", "pt", 0)] == [2, 3, small.seq]
+
+
+async def test_the_generation_marker_is_set_once_and_changes_only_when_the_data_is_lost(store):
+    assert await store.epoch("first") == ("first", True)
+    assert await store.epoch("second") == ("first", False)  # another node: the same marker
+    if isinstance(store, RedisLiveStore):  # the data lost (a Redis restarted empty)
+        await store.redis.delete(f"{store.p}live:epoch")
+        assert await store.epoch("third") == ("third", True)
+        assert await store.epoch("fourth") == ("third", False)

@@ -90,8 +90,10 @@ async def test_states_are_kept_as_copies_and_deleted(jobs: RecordingJobs):
 async def test_jobs_are_taken_oldest_first_and_once(jobs: RecordingJobs, clock: FakeClock):
     first = await recorded(jobs, clock, "s-1")
     second = await recorded(jobs, clock, "s-2")
+    assert await jobs.backlog() == 2
     taken = [await jobs.take(lease_s=30), await jobs.take(lease_s=30)]
     assert taken == [first, second]
+    assert await jobs.backlog() == 0
     assert await jobs.take(lease_s=30) is None
 
 

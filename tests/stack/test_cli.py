@@ -47,11 +47,11 @@ async def test_up_status_down(tmp_path: Path) -> None:
         out = await asyncio.to_thread(run, "up", "--dir", str(where), "--nodes", "1")
         state = json.loads((where / "stack.json").read_text())
         assert state["url"] in out
-        assert set(state["pids"]) == {"redis", "coturn", "node1", "nginx", "recorder"}
+        assert set(state["pids"]) == {"redis", "coturn", "node1", "nginx", "recorder", "prometheus"}
         assert await asyncio.to_thread(http_ok, state["url"] + "/readyz")
         assert await database_exists(state["database"])
         status = await asyncio.to_thread(run, "status", "--dir", str(where))
-        assert status.count(" up") == 5 and "DOWN" not in status, status
+        assert status.count(" up") == 6 and "DOWN" not in status, status  # with prometheus
         logs = {p.name for p in (where / "logs").iterdir()}
         assert {"redis.log", "coturn.log", "node1.log", "nginx-error.log", "recorder.log"} <= logs
         # Redis keeps its AOF in the stack's own folder, not the machine's.

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from deploy.stack import Stack
-from tests.stack import turn
+from vtax import turn_probe as turn
 from vtax.ice import turn_credentials
 
 pytestmark = [pytest.mark.stack, pytest.mark.e2e]
@@ -103,6 +103,33 @@ async def test_relay_only_call_through_nginx_and_coturn(relay_e2e: Any, stack: S
     await e2e.wait_state(agent, "ended")
 
 
+def prometheus(stack: Stack, path: str) -> Any:
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(stack.prometheus_url + path, timeout=5) as r:
+        return json.loads(r.read())["data"]
+
+
+async def test_prometheus_scrapes_every_node_and_has_the_alert_rules(stack: Stack) -> None:
+    nodes = {f"127.0.0.1:{stack.ports[n]}" for n in stack.procs if n.startswith("node")}
+
+    def scraped() -> bool:
+        targets = prometheus(stack, "/api/v1/targets")["activeTargets"]
+        return {t["labels"]["instance"] for t in targets if t["health"] == "up"} == nodes
+
+    deadline = time.monotonic() + 30
+    while not await asyncio.to_thread(scraped):
+        assert time.monotonic() < deadline, prometheus(stack, "/api/v1/targets")
+        await asyncio.sleep(0.5)
+    rules = prometheus(stack, "/api/v1/rules")["groups"]
+    names = {r["name"] for g in rules for r in g["rules"]}
+    assert {"VtaxNodeDown", "VtaxRedisUnreachable", "VtaxTurnFailing"} <= names, names
+    # The nodes' TURN probe works against the stack's coturn: the alert has nothing to say.
+    ok = prometheus(stack, "/api/v1/query?query=vtax_turn_probe_ok")["result"]
+    assert {r["metric"]["instance"] for r in ok if r["value"][1] == "1"} == nodes, ok
+
+
 def node_with(stack: Stack, role: str) -> str:
     """The node holding a `role` socket (its vtax_connected_clients gauge)."""
     import urllib.request
@@ -144,6 +171,13 @@ async def test_kill_9_of_the_taxpayers_node_mid_call_resumes_on_the_other(
             )
         took = time.monotonic() - t0
         survivor = node_with(stack, "taxpayer")
+        # Prometheus sees the killed node down (what VtaxNodeDown fires on after 1 min).
+        dead = f"127.0.0.1:{stack.ports[victim]}"
+        query = f'/api/v1/query?query=up{{instance="{dead}"}}'
+        deadline = time.monotonic() + 20
+        while (await asyncio.to_thread(prometheus, stack, query))["result"][0]["value"][1] != "0":
+            assert time.monotonic() < deadline, "prometheus never saw the node down"
+            await asyncio.sleep(0.5)
         assert survivor != victim
         assert await taxpayer.evaluate("() => window.vtax.sessionId") == sid
         # Media still flows (through coturn: the relay never depended on the dead node).

@@ -80,3 +80,19 @@ def test_nginx_site_points_the_real_conf_at_the_local_nodes():
     assert all(line in site.splitlines() for line in kept)
     assert f"server node1:{stack.NODE_PORT_IN_CONF}" in NGINX_CONF
     assert f"listen {stack.NGINX_PORT_IN_CONF};" in NGINX_CONF
+
+
+def test_prometheus_is_the_description():
+    service = SERVICES["prometheus"]
+    assert "./deploy/prometheus:/etc/prometheus:ro" in service["volumes"]
+    assert "--config.file=/etc/prometheus/prometheus.yml" in service["command"]
+    conf = stack.PROMETHEUS_CONF.read_text()
+    targets = [f"node{i}:{stack.NODE_PORT_IN_CONF}" for i in (1, 2)]
+    assert f'- targets: ["{targets[0]}", "{targets[1]}"]' in conf
+    local = stack.prometheus_config(conf, {"node1": 9001, "node2": 9002})
+    assert '- targets: ["127.0.0.1:9001", "127.0.0.1:9002"]' in local
+    assert f"- {stack.ALERT_RULES}" in local
+    kept = [
+        line for line in conf.splitlines() if "targets:" not in line and "alerts.yml" not in line
+    ]
+    assert all(line in local.splitlines() for line in kept)

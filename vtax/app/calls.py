@@ -75,6 +75,12 @@ class Calls:
         self.signals_relayed = 0
         self.resumes = 0
         self._reaper: asyncio.Task[None] | None = None
+        self._beating_since: float | None = None  # heartbeats going through since (reap)
+        # The store's generation marker as this node last saw it, and the one it would set.
+        self._epoch: str | None = None
+        self._epoch_proposal = secrets.token_hex(8)
+        # Called with `winner` when the store lost its data (vtax/app/state_loss.py).
+        self.on_state_lost: list[Callable[[bool], Awaitable[None]]] = []
 
     # ---- lifecycle ---------------------------------------------------------------------
 
@@ -93,19 +99,62 @@ class Calls:
             try:
                 await self.reap(time.time())
             except Exception:
+                self._beating_since = None  # cut off from the store: see reap()
                 log.exception("session reaper failed; retrying")
             await asyncio.sleep(interval_s)
 
     async def reap(self, now: float) -> None:
         """Heartbeat this node; end sessions whose participant did not come back in time;
-        start the grace period for participants of nodes that died without a word."""
+        start the grace period for participants of nodes that died without a word.
+
+        Another node's heartbeat is judged only once this node's own heartbeats have gone
+        through for a whole `node_timeout_s`: when the store itself was unreachable (a Redis
+        restart), every node's heartbeat is equally stale, and the first node back would
+        otherwise declare all the others dead and put their live calls into the grace period
+        (ending them `peer_lost` while both sides were still connected)."""
         await self.store.node_heartbeat(self.node_id, now)
+        if self._beating_since is None:
+            self._beating_since = now
+        await self._check_epoch()
         for session_id, participant_id in await self.store.claim_expired(now):
             await self._expired(session_id, participant_id)
+        if now - self._beating_since < self.settings.node_timeout_s:
+            return
         for node in await self.store.claim_dead_nodes(now, self.settings.node_timeout_s):
             log.warning("node %s is silent; its participants may resume elsewhere", node)
             for session_id, participant_id, sid in await self.store.participants_on_node(node):
                 await self._reconnecting(session_id, participant_id, sid, now)
+
+    async def _check_epoch(self) -> None:
+        """The store's generation marker changed since this node last saw it: the store lost
+        its data. The node whose new marker won reconciles the records; every node
+        re-registers its connections (the hooks, vtax/app/state_loss.py)."""
+        current, created = await self.store.epoch(self._epoch_proposal)
+        if created:  # never propose a marker twice: the next one must differ from this one
+            self._epoch_proposal = secrets.token_hex(8)
+        if self._epoch is None or current == self._epoch:
+            self._epoch = current
+            return
+        self._epoch = current
+        self.bound.clear()  # the bindings it caches are gone from the store
+        log.error("the live-session store lost its data (Redis restarted empty?): reconciling")
+        for hook in self.on_state_lost:
+            try:
+                await hook(created)
+            except Exception:
+                log.exception("state-loss hook failed")
+
+    async def resync_here(self, gap_s: float) -> int:
+        """This node's fan-out had a gap of `gap_s` (signaling/app.py RedisManager): tell each
+        live-session participant connected here to resume, so the replay gives it whatever the
+        other nodes sent it meanwhile. Returns how many were told."""
+        told = 0
+        for session_id, _participant_id, sid in await self.store.participants_on_node(self.node_id):
+            if self.notifier.is_here(sid):
+                msg = se.SessionResync(session_id=session_id, gap_s=round(gap_s, 3))
+                await self.notifier.to_connections([sid], msg)
+                told += 1
+        return told
 
     async def _expired(self, session_id: str, participant_id: str) -> None:
         live = await self.store.get(session_id)

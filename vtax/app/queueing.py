@@ -116,6 +116,25 @@ class Queueing:
 
     # ---- presence ------------------------------------------------------------------------
 
+    async def resend_offer(self, caller: Caller) -> bool:
+        """The agent's pending offer again, to this connection only, with the time it has
+        left: after a fan-out gap the first `offer:new` may never have reached it (the page
+        takes the same offer id twice). True if there was one."""
+        if caller.role != "agent" or caller.conn is None:
+            return False
+        pending = await self.engine.pending_offer(caller.subject)
+        if pending is None:
+            return False
+        offer, ticket = pending
+        now = time.time()
+        message = se.OfferNew(
+            offer_id=offer.id,
+            ticket=ticket_view(ticket, now),
+            expires_in_s=round(max(offer.expires_at - now, 0.0), 1),
+        )
+        await self.notifier.to_connections([caller.conn], message)
+        return True
+
     async def connected(self, caller: Caller) -> None:
         """A connection came up: an agent is online (offered nothing until `available`)."""
         self.engine.start()

@@ -37,13 +37,14 @@ class QueueUpdate(ServerEvent):
 
 class QueueLeft(ServerEvent):
     """The ticket left the queue: `left` (queue:leave), `disconnected` (the grace after a drop
-    ran out), `timeout` (the queue's maximum wait)."""
+    ran out), `timeout` (the queue's maximum wait), `state_lost` (the queue's store lost its
+    data, a Redis restarted without persistence: join again; docs/stack.md)."""
 
     event = "queue:left"
     to = "the ticket's taxpayer"
 
     ticket_id: str
-    reason: Literal["left", "disconnected", "timeout"]
+    reason: Literal["left", "disconnected", "timeout", "state_lost"]
 
 
 class QueueTransferred(ServerEvent):
@@ -277,6 +278,19 @@ class ServerDraining(ServerEvent):
     within_s: float
 
 
+class SessionResync(ServerEvent):
+    """This node's fan-out missed messages (its Redis pub/sub subscription was lost for
+    `gap_s` seconds, a Redis restart): what the other nodes sent this participant meanwhile
+    never arrived. Resume the session (`session:resume` with the last seq seen, on the same
+    RTCPeerConnection): the replay gives what was missed."""
+
+    event = "session:resync"
+    to = "each live-session participant on a node whose fan-out had a gap"
+
+    session_id: str
+    gap_s: float
+
+
 # ---- the review loop ------------------------------------------------------------------------------
 
 
@@ -365,6 +379,7 @@ SERVER_EVENTS: tuple[type[ServerEvent], ...] = (
     SessionParticipant,
     SessionEnded,
     ServerDraining,
+    SessionResync,
     DeliveryNew,
     LoopChanged,
     RecordingState,

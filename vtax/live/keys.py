@@ -40,6 +40,12 @@ def node_participants(p: str, node: str) -> str:
     return f"{p}live:node:{node}"
 
 
+def epoch(p: str) -> str:
+    """STRING: a random token the first node sets (SET NX); its disappearance means Redis lost
+    its data (restarted without persistence, flushed, failed over to an empty replica)."""
+    return f"{p}live:epoch"
+
+
 def connections(p: str) -> str:
     """HASH: Socket.IO sid -> the node holding that connection."""
     return f"{p}live:conns"

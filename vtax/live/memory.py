@@ -19,6 +19,7 @@ class MemoryLiveStore:
         self._sessions: dict[str, LiveSession] = {}
         self._buffers: dict[str, deque[tuple[list[str], dict[str, Any], int]]] = {}
         self._by_subject: dict[str, str] = {}
+        self._epoch: str | None = None
         self._conn_nodes: dict[str, str] = {}
 
     async def create(self, session: LiveSession) -> None:
@@ -129,6 +130,12 @@ class MemoryLiveStore:
 
     async def node_heartbeat(self, node: str, now: float) -> None:
         return None
+
+    async def epoch(self, proposal: str) -> tuple[str, bool]:
+        created = self._epoch is None
+        if self._epoch is None:
+            self._epoch = proposal
+        return self._epoch, created
 
     async def claim_dead_nodes(self, now: float, timeout_s: float) -> list[str]:
         return []  # one process: if this node is dead, so is its memory

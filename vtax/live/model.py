@@ -112,6 +112,12 @@ class LiveStore(Protocol):
 
     async def node_heartbeat(self, node: str, now: float) -> None: ...
 
+    async def epoch(self, proposal: str) -> tuple[str, bool]:
+        """The store's generation marker: set it to `proposal` if it has none; returns (the
+        marker now, whether `proposal` became it). A marker other than the one a node saw
+        before means the store lost its data since (vtax/app/calls.py, state loss)."""
+        ...
+
     async def claim_dead_nodes(self, now: float, timeout_s: float) -> list[str]:
         """Nodes silent for longer than timeout_s; each is claimed by one node only."""
         ...

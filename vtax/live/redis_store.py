@@ -310,6 +310,14 @@ class RedisLiveStore:
     async def node_heartbeat(self, node: str, now: float) -> None:
         await self.redis.zadd(keys.nodes(self.p), {node: now})
 
+    async def epoch(self, proposal: str) -> tuple[str, bool]:
+        key = keys.epoch(self.p)
+        created = bool(await self.redis.set(key, proposal, nx=True))
+        current = await self.redis.get(key)
+        if current is None:  # gone again between the two commands: this node proposes anew
+            return proposal, created
+        return (current.decode() if isinstance(current, bytes) else str(current)), created
+
     async def claim_dead_nodes(self, now: float, timeout_s: float) -> list[str]:
         taken = await self._claim_due(keys=[keys.nodes(self.p)], args=[repr(now - timeout_s), 100])
         return [t.decode() for t in taken]

@@ -129,6 +129,11 @@ class RecordingJobs(Protocol):
         """Forget every queued or leased job of the session."""
         ...
 
+    async def backlog(self) -> int:
+        """Jobs waiting for a worker (stale ones included until a worker skips them): the
+        recorder backlog /metrics exports."""
+        ...
+
 
 class MemoryRecordingJobs:
     """In this process (the embedded default)."""
@@ -154,6 +159,9 @@ class MemoryRecordingJobs:
 
     async def push(self, job: RecordingJob) -> None:
         self.queued.append(job.model_copy(deep=True))
+
+    async def backlog(self) -> int:
+        return len(self.queued)
 
     def _reclaim(self, now: float) -> None:
         for job_id, (deadline, job) in list(self.leased.items()):
@@ -247,6 +255,9 @@ class RedisRecordingJobs:
 
     async def push(self, job: RecordingJob) -> None:
         await self.redis.lpush(self._keys[0], job.model_dump_json())
+
+    async def backlog(self) -> int:
+        return int(await self.redis.llen(self._keys[0]))
 
     async def _reclaim(self, now: float) -> None:
         for raw_id in await self.redis.zrangebyscore(self._keys[1], "-inf", now):

@@ -135,6 +135,17 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
     return joined, session_id
 
 
+@dataclass(frozen=True)
+class OpenCall:
+    """A record still waiting or live: what a reconciliation needs of it."""
+
+    id: str
+    ticket_id: str
+    outcome: str
+    taxpayer_id: str
+    agent_id: str | None
+
+
 class SessionRecords:
     """The call's life (ask at join, offer, answer, abandon, end) and the session queries.
 
@@ -255,6 +266,23 @@ class SessionRecords:
             row.wait_ms = ms_between(row.joined_at, at)
             audit.append(db, session_id, at, Actor("agent", agent_id), "answered")
             await write_change(db, before, row)
+
+    async def open_calls(self, before: datetime) -> list[OpenCall]:
+        """Every record still waiting or live that joined before `before` (state loss)."""
+        async with self._sessions() as db:
+            rows = await db.execute(
+                select(
+                    ServiceSession.id,
+                    ServiceSession.ticket_id,
+                    ServiceSession.outcome,
+                    ServiceSession.taxpayer_id,
+                    ServiceSession.agent_id,
+                )
+                .where(ServiceSession.outcome.in_(("waiting", "live")))
+                .where(ServiceSession.joined_at < before)
+                .order_by(ServiceSession.joined_at)
+            )
+            return [OpenCall(*r) for r in rows.all()]
 
     async def abandoned(self, session_id: str, at: datetime, reason: str) -> bool:
         """The taxpayer left while waiting; False (and nothing written) if not waiting."""

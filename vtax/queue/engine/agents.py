@@ -7,7 +7,7 @@ from vtax.errors import DomainError
 from vtax.queue import keys
 from vtax.queue.engine.core import EngineCore, _Step
 from vtax.queue.kv import Tx
-from vtax.queue.model import AgentState, AgentStatus, Ticket
+from vtax.queue.model import AgentState, AgentStatus, Offer, Ticket
 
 
 class Agents(EngineCore):
@@ -15,6 +15,17 @@ class Agents(EngineCore):
 
     async def agent(self, agent_id: str) -> AgentState | None:
         return await self._agent_of(self.kv, agent_id)
+
+    async def pending_offer(self, agent_id: str) -> tuple[Offer, Ticket] | None:
+        """The offer reserving a ticket for the agent now, with its ticket; None if none."""
+        agent = await self._agent_of(self.kv, agent_id)
+        if agent is None or agent.status != "reserved" or not agent.offer_id:
+            return None
+        offer = await self._offer(self.kv, agent.offer_id)
+        if offer is None or offer.revoked or offer.expires_at <= self._clock():
+            return None
+        ticket = await self._ticket(self.kv, offer.ticket_id)
+        return (offer, ticket) if ticket is not None else None
 
     async def agent_online(self, profile: AgentState, conn_id: str) -> AgentState:
         """A connection of an agent opened: register the agent (offline until they say

@@ -96,6 +96,10 @@ export function useCall(storeKey: string, hooks: CallHooks) {
       if (session.value && msg && msg.session_id === session.value.session_id) end(msg.reason);
     });
     s.on('session:peer', onPeer);
+    s.on('session:resync', (msg) => {
+      // the node missed what other nodes sent (a Redis outage): the replay fills the gap
+      if (session.value && msg && msg.session_id === session.value.session_id) void resumeLive();
+    });
     s.on('disconnect', (reason) => {
       if (s !== socket.value || reason === 'io client disconnect') return;
       if (!(call.value && session.value)) return;

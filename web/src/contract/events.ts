@@ -451,11 +451,12 @@ export interface QueueLeave {
 
 /**
  * The ticket left the queue: `left` (queue:leave), `disconnected` (the grace after a drop
- * ran out), `timeout` (the queue's maximum wait).
+ * ran out), `timeout` (the queue's maximum wait), `state_lost` (the queue's store lost its
+ * data, a Redis restarted without persistence: join again; docs/stack.md).
  */
 export interface QueueLeft {
   ticket_id: string;
-  reason: "left" | "disconnected" | "timeout";
+  reason: "left" | "disconnected" | "timeout" | "state_lost";
 }
 
 /**
@@ -817,6 +818,17 @@ export interface SessionResume {
 }
 
 /**
+ * This node's fan-out missed messages (its Redis pub/sub subscription was lost for
+ * `gap_s` seconds, a Redis restart): what the other nodes sent this participant meanwhile
+ * never arrived. Resume the session (`session:resume` with the last seq seen, on the same
+ * RTCPeerConnection): the replay gives what was missed.
+ */
+export interface SessionResync {
+  session_id: string;
+  gap_s: number;
+}
+
+/**
  * Both sides are paired: negotiate WebRTC (perfect negotiation, trickle ICE).
  */
 export interface SessionStart {
@@ -1014,6 +1026,8 @@ export interface ServerToClientEvents {
   "session:end": (payload: SessionEnded) => void;
   /** to everyone connected to the node */
   "server:draining": (payload: ServerDraining) => void;
+  /** to each live-session participant on a node whose fan-out had a gap */
+  "session:resync": (payload: SessionResync) => void;
   /** to the session's taxpayer */
   "delivery:new": (payload: DeliveryNew) => void;
   /** to the other side of the session, and supervisors */

@@ -1,5 +1,7 @@
 """A raw TURN Allocate (RFC 5766 over RFC 5389 STUN, UDP) with long-term credentials: enough to
-ask coturn whether it takes a username/password, without a browser."""
+ask coturn whether it takes a username/password, without a browser. The nodes probe their TURN
+server with it (`probe`, exported on /metrics for the alert rules, deploy/prometheus/), and the
+stack tests check coturn's refusals with it."""
 
 from __future__ import annotations
 
@@ -99,3 +101,27 @@ def allocate(host: str, port: int, username: str, password: str, timeout: float 
         if answer.ok:
             ask(REFRESH, [(LIFETIME, struct.pack("!I", 0)), *signed], key)
         return answer
+
+
+def turn_target(urls: list[str]) -> tuple[str, int] | None:
+    """The first `turn:` (UDP) server of VTAX_TURN_URLS as (host, port); None if there is none."""
+    for url in urls:
+        if not url.startswith("turn:") or "transport=tcp" in url:
+            continue
+        hostport = url[len("turn:") :].split("?", 1)[0]
+        host, _, port = hostport.rpartition(":")
+        if host and port.isdigit():
+            return host.strip("[]"), int(port)
+        return hostport, 3478
+    return None
+
+
+def probe(host: str, port: int, username: str, password: str, timeout: float = 3.0) -> str | None:
+    """Allocate and release a relay; None if the server took the credentials, else why not."""
+    try:
+        answer = allocate(host, port, username, password, timeout)
+    except OSError as exc:  # no answer in time, refused, unresolvable
+        return f"{type(exc).__name__}: {exc}"
+    if answer.ok:
+        return None
+    return f"error {answer.error}"
