@@ -27,6 +27,7 @@ from signaling.http_api import add_routes, check_bound, errors_middleware
 from signaling.hub import CUT_EVENT, Hub, Server
 from signaling.identity_api import add_identity_routes
 from signaling.materials_api import add_materials_routes
+from signaling.quality_api import add_quality_routes
 from signaling.recording import setup_recording
 from signaling.stats_api import add_stats_routes
 from signaling.wire import FastJson, JsonPacket
@@ -280,6 +281,7 @@ def create_app(settings: Settings, *, migrate_on_start: bool | None = None) -> w
     add_confirmation_routes(app)  # the confirmation form's definitions and history
     add_materials_routes(app)  # materials the taxpayer hands in during the call
     add_chat_routes(app)  # a session's chat messages (docs/protocol.md, "In-call chat")
+    add_quality_routes(app)  # the call-quality KPI (docs/review.md, Call quality)
     observability.install(app)  # /metrics
     check_bound(app)  # every endpoint of the contract has its handler
     if settings.redis_url:

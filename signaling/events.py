@@ -78,6 +78,10 @@ def register(hub: Hub, app: Services) -> None:
     hub.use_case(ce.LegHello, monitor.leg_hello)
     hub.use_case(ce.LegJoin, monitor.leg_join)
     hub.disconnect_hooks.append(lambda conn: monitor.disconnected(caller_of(conn)))
+    # screen share and call quality inside the call (vtax/app/screen.py, vtax/app/quality.py)
+    hub.use_case(ce.ScreenShare, app.screen.share)
+    hub.use_case(ce.ScreenPointer, app.screen.point)
+    hub.use_case(ce.CallQuality, app.quality.report)
 
     async def connected(conn: Connection) -> None:
         caller = caller_of(conn)

@@ -194,6 +194,9 @@ class Hub:
             "consult": (settings.assistant_rate, settings.assistant_burst),
             "form": (settings.form_rate, settings.form_burst),  # the confirmation form
             "chat": (settings.chat_rate, settings.chat_burst),
+            # screen share and call quality (vtax/contract/screen.py, quality.py)
+            "quality": (settings.quality_rate, settings.quality_burst),
+            "pointer": (settings.pointer_rate, settings.pointer_burst),
         }
         self.rate_limited = 0  # for /metrics
         self.expired_cut = 0  # sockets cut when their token expired

@@ -272,6 +272,8 @@ async def review_detail(request: web.Request) -> web.Response:
     session_id = path_id(request, "session_id")
     detail = await ctx.records.loop.detail(session_id)
     history = await ctx.services.confirmation.history(session_id)  # the form's versions
+    call_quality = await ctx.services.quality.summary(session_id)  # vtax/app/quality.py
+    detail["call_quality"] = call_quality.model_dump(mode="json") if call_quality else None
     return json_response({**detail, "confirmation": history.model_dump(mode="json")})
 
 

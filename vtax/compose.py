@@ -35,7 +35,9 @@ from vtax.app.materials import Materials
 from vtax.app.monitor import MonitorCalls
 from vtax.app.multiparty import Multiparty
 from vtax.app.ports import Notifier
+from vtax.app.quality import CallQualityService
 from vtax.app.queueing import Queueing, QueueNotices
+from vtax.app.screen import ScreenShare
 from vtax.app.stats import LiveFigures
 from vtax.appointments.bookings import Bookings
 from vtax.appointments.callback_store import Callbacks
@@ -62,6 +64,7 @@ from vtax.queue.kv import KV
 from vtax.queue.memory import MemoryKV
 from vtax.queue.redis_store import RedisKV
 from vtax.recording.jobs import MemoryRecordingJobs, RecordingJobs, RedisRecordingJobs
+from vtax.review.call_quality import CallQualityStore
 from vtax.review.chat_log import ChatLog
 from vtax.review.deliveries import Deliveries, DocumentStore
 from vtax.review.materials import MaterialStore
@@ -260,6 +263,9 @@ class Services:
     consulting: Consulting  # the assistant's conversation with its hand-off into the queue
     materials: Materials  # what the taxpayer hands in during the call, reviewed by the agent
     chat: Chat  # in-call chat between the participants of a live session
+    # screen share and call quality inside the call (docs/protocol.md, docs/review.md)
+    screen: ScreenShare
+    quality: CallQualityService
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
     async def start_assistant(self) -> None:
@@ -402,6 +408,8 @@ def build(
         materials=materials,
         chat=Chat(settings, calls, ChatLog(sessions), notifier),
         monitor=MonitorCalls(settings, calls, _monitor_store(backends), records, notifier),
+        screen=ScreenShare(calls, notifier),
+        quality=CallQualityService(calls, CallQualityStore(sessions, settings.quality_max_samples)),
     )
 
 

@@ -299,6 +299,22 @@ class Settings(BaseModel):
     chat_burst: int = Field(
         10, ge=1, le=10000, description="chat:* events a connection may send at once."
     )
+    # Screen share and call quality (vtax/app/screen.py, vtax/app/quality.py; docs/protocol.md)
+    quality_rate: float = Field(
+        0.2, gt=0, le=1000, description="call:quality samples a connection may send per second."
+    )
+    quality_burst: int = Field(
+        3, ge=1, le=10000, description="call:quality samples a connection may send at once."
+    )
+    quality_max_samples: int = Field(
+        4000, ge=1, le=1_000_000, description="Quality samples kept per session (then refused)."
+    )
+    pointer_rate: float = Field(
+        10.0, gt=0, le=1000, description="screen:pointer events a connection may send per second."
+    )
+    pointer_burst: int = Field(
+        20, ge=1, le=10000, description="screen:pointer events a connection may send at once."
+    )
 
     # Sign-in (vtax/auth.py Passwords, vtax/app/signin.py; docs/signin.md)
     password_hash_time_cost: int = Field(

@@ -11,6 +11,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     Date,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -539,3 +540,45 @@ class ChatMessageRow(Base):
     sender_name: Mapped[str] = mapped_column(String(100), default="")
     body: Mapped[str] = mapped_column(Text)
     sent_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# ---- 0012: call quality (vtax/review/call_quality.py; docs/review.md, "Call quality") ---------
+
+
+class CallQualitySample(Base):
+    """One `getStats` sample a participant's page sent (`call:quality`), with the MOS the
+    server estimated from it. Append-only; bounded per session (`VTAX_QUALITY_MAX_SAMPLES`)."""
+
+    __tablename__ = "call_quality_samples"
+    __table_args__ = (Index("ix_call_quality_samples_session", "session_id", "at"),)
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    session_id: Mapped[str] = mapped_column(ForeignKey("service_sessions.id"))
+    role: Mapped[str] = mapped_column(String(16))  # taxpayer | agent
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    rtt_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
+    jitter_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
+    loss_pct: Mapped[float | None] = mapped_column(Float, nullable=True)
+    out_kbps: Mapped[float | None] = mapped_column(Float, nullable=True)
+    in_kbps: Mapped[float | None] = mapped_column(Float, nullable=True)
+    screen_out_kbps: Mapped[float | None] = mapped_column(Float, nullable=True)
+    fps: Mapped[float | None] = mapped_column(Float, nullable=True)
+    width: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    height: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    mos: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class CallQualityRecord(Base):
+    """The session's call-quality summary, recomputed by the server with every sample (under
+    the session row's lock): what review and the KPI read."""
+
+    __tablename__ = "call_quality"
+
+    session_id: Mapped[str] = mapped_column(ForeignKey("service_sessions.id"), primary_key=True)
+    samples: Mapped[int] = mapped_column(Integer)
+    mos_median: Mapped[float | None] = mapped_column(Float, nullable=True)
+    level: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    summary: Mapped[dict[str, Any]] = mapped_column(JSON)  # CallQualitySummary's fields

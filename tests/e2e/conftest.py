@@ -251,13 +251,18 @@ async def poll_until(
         await asyncio.sleep(interval)
 
 
+# The camera's inbound video: the first video m-line's (the second is the shared screen's,
+# web/src/core/rtc.ts, which has a report with no frames while nobody shares).
 INBOUND_VIDEO_JS = """
 async () => {
   const pc = window.vtax && window.vtax.pc;
   if (!pc) return null;
+  const sdp = (pc.remoteDescription && pc.remoteDescription.sdp) || '';
+  const m = /m=video[^]*?a=mid:(\\S+)/.exec(sdp);
+  const cameraMid = m ? m[1] : null;
   const stats = await pc.getStats();
   for (const r of stats.values()) {
-    if (r.type === 'inbound-rtp' && r.kind === 'video') {
+    if (r.type === 'inbound-rtp' && r.kind === 'video' && (!cameraMid || r.mid === cameraMid)) {
       return {framesDecoded: r.framesDecoded || 0, bytesReceived: r.bytesReceived || 0,
               connectionState: pc.connectionState};
     }

@@ -170,7 +170,9 @@ async () => {
   if (!pc) return null;
   const out = {state: pc.connectionState, framesSent: 0, packetsSent: 0};
   for (const r of (await pc.getStats()).values()) {
-    if (r.type === 'outbound-rtp' && r.kind === 'video') out.framesSent = r.framesSent || 0;
+    // the camera's (the screen's m-line sends nothing while nobody shares)
+    if (r.type === 'outbound-rtp' && r.kind === 'video')
+      out.framesSent = Math.max(out.framesSent, r.framesSent || 0);
     if (r.type === 'outbound-rtp') out.packetsSent += r.packetsSent || 0;
   }
   return out;

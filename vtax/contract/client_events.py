@@ -55,6 +55,8 @@ from vtax.contract.monitor import (
     MonitorView,
     MonitorWhisperIn,
 )
+from vtax.contract.quality import CallQualityIn, QualityNoted
+from vtax.contract.screen import ScreenPointerIn, ScreenShareIn
 from vtax.contract.server_events import IceServer, RelayedSignal, SessionStartFields, TicketView
 
 
@@ -749,6 +751,38 @@ class LegJoin(ClientEvent, LegJoinIn):
     answer = LegJoined
 
 
+# ---- screen share and call quality (vtax/contract/screen.py, quality.py) ---------------------
+
+
+class ScreenShare(ClientEvent, ScreenShareIn):
+    """Say that this participant starts or stops sharing its screen (the media is already on
+    the call's screen transceiver); the other side gets `screen:state`."""
+
+    event = "screen:share"
+    roles = ("taxpayer", "agent")
+    answer = Done
+    limit = "pointer"
+
+
+class ScreenPointer(ClientEvent, ScreenPointerIn):
+    """Point at a place of the other side's shared screen; it gets `screen:pointer`."""
+
+    event = "screen:pointer"
+    roles = ("taxpayer", "agent")
+    answer = Done
+    limit = "pointer"
+
+
+class CallQuality(ClientEvent, CallQualityIn):
+    """One `getStats` sample of this side of the call (at most one per 5 s on average:
+    bucket `quality`); kept with the session record, summarised by the server."""
+
+    event = "call:quality"
+    roles = ("taxpayer", "agent")
+    answer = QualityNoted
+    limit = "quality"
+
+
 CLIENT_EVENTS: tuple[type[ClientEvent], ...] = (
     QueueJoin,
     QueueRejoin,
@@ -798,4 +832,8 @@ CLIENT_EVENTS: tuple[type[ClientEvent], ...] = (
     MonitorSignal,
     LegHello,
     LegJoin,
+    # screen share and call quality
+    ScreenShare,
+    ScreenPointer,
+    CallQuality,
 )

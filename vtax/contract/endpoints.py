@@ -20,6 +20,7 @@ from vtax.contract import confirmation as cf
 from vtax.contract import consultation as cs
 from vtax.contract import http, identity, review
 from vtax.contract import materials as mt
+from vtax.contract import quality as qa
 from vtax.contract.client_events import (
     CheckBody,
     Checked,
@@ -1068,5 +1069,17 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         response=ct.ChatTranscript,
         tags=("sessions",),
         errors=(404,),
+    ),
+    # ---- call quality (vtax/contract/quality.py; docs/review.md, "Call quality")
+    Endpoint(
+        "call_quality_kpi",
+        "GET",
+        "/api/stats/kpi/call-quality",
+        "Call quality per day, agent, category or channel (UTC days, at most 366): measured "
+        "sessions, mean estimated MOS, poor calls, beside the taxpayers' av_quality ratings",
+        roles=SUPERVISOR,
+        query=qa.CallQualityKpiQuery,
+        response=qa.CallQualityKpi,
+        tags=("stats",),
     ),
 )

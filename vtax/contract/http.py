@@ -158,6 +158,9 @@ class RecordingSegment(Out):
     bytes: int
     sha256: str
     note: str
+    track: Literal["camera", "screen"] = Field(
+        "camera", description="the camera and microphone, or the screen shared (video only)"
+    )
     url: str = Field(description="the file, with a 10-minute playback link (`dl`)")
 
 

@@ -27,6 +27,7 @@ from vtax.contract.base import (
 from vtax.contract.chat import ChatMessageView
 from vtax.contract.confirmation import FormHistory
 from vtax.contract.multiparty import ParticipantView
+from vtax.contract.quality import CallQualitySummary
 from vtax.review.quality import QUALITY_FORM
 
 # ---- queries ----------------------------------------------------------------------------------
@@ -310,6 +311,9 @@ class ReviewDetail(Out):
     messages: list[ChatMessageView] = Field(
         description="the in-call chat, in order (the first 500; the rest: "
         "`GET /api/sessions/{id}/messages`)"
+    )
+    call_quality: CallQualitySummary | None = Field(
+        None, description="the call's measured quality (docs/review.md, Call quality)"
     )
 
 

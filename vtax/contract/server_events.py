@@ -17,6 +17,7 @@ from vtax.contract.chat import ChatMessage
 from vtax.contract.confirmation import FormVersionView
 from vtax.contract.materials import MaterialNew, MaterialReviewedNotice
 from vtax.contract.multiparty import InviteNew, InviteUpdate, SessionRoster
+from vtax.contract.screen import ScreenPointed, ScreenState
 
 
 def absent_if_none(value: Any) -> bool:
@@ -510,4 +511,7 @@ SERVER_EVENTS: tuple[type[ServerEvent], ...] = (
     MonitorJob,
     LegMonitors,
     LegStop,
+    # screen share (vtax/contract/screen.py)
+    ScreenState,
+    ScreenPointed,
 )

@@ -74,6 +74,8 @@ class Segment(_Model):
     bytes: int
     sha256: str
     note: str = ""
+    # the participant's camera and microphone, or the screen it shared (video only)
+    track: Literal["camera", "screen"] = "camera"
 
 
 class ParticipantEntry(_Model):
@@ -92,8 +94,12 @@ class Manifest(_Model):
     segments: list[Segment] = Field(default_factory=list)
     workers: list[str] = Field(default_factory=list)
 
-    def next_segment(self, participant_id: str) -> int:
-        numbers = [s.segment for s in self.segments if s.participant_id == participant_id]
+    def next_segment(self, participant_id: str, track: str = "camera") -> int:
+        numbers = [
+            s.segment
+            for s in self.segments
+            if s.participant_id == participant_id and s.track == track
+        ]
         return max(numbers, default=0) + 1
 
     def add_participant(self, participant_id: str, role: str) -> None:

@@ -29,6 +29,7 @@ from typing import Any
 
 import socketio
 from aiortc import (
+    RTCBundlePolicy,
     RTCConfiguration,
     RTCIceServer,
     RTCPeerConnection,
@@ -74,6 +75,19 @@ def negotiated_codecs(sdp: str) -> dict[str, str]:
     return found
 
 
+def screen_codec(sdp: str) -> str | None:
+    """The codec of the second video m-line we receive on: the shared screen's (the pages
+    keep it after the camera's, docs/recording.md "Screen"), None if the offer has none."""
+    videos = [
+        m
+        for m in SessionDescription.parse(sdp).media
+        if m.kind == "video" and m.port != 0 and m.direction in ("recvonly", "sendrecv", None)
+    ]
+    if len(videos) < 2:
+        return None
+    return next((c.name for c in videos[1].rtp.codecs if c.name.lower() != "rtx"), None)
+
+
 def ice_servers(raw: list[dict[str, Any]]) -> list[RTCIceServer]:
     servers = []
     for s in raw:
@@ -95,9 +109,12 @@ class ParticipantLink:
     taps: dict[str, ReceiverTap] = field(default_factory=dict)
     writer: SegmentWriter | None = None
     kinds: frozenset[str] = frozenset()
+    # the shared screen: its own segment file, next to the camera's (docs/recording.md)
+    screen_writer: SegmentWriter | None = None
     pending_candidates: list[dict[str, Any] | None] = field(default_factory=list)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     last_pli: float = 0.0
+    last_screen_pli: float = 0.0
 
     # ---- signaling -------------------------------------------------------------------
 
@@ -119,6 +136,9 @@ class ParticipantLink:
             await self.finish_segment()  # ready before any media can flow
             self.kinds = frozenset(codecs)
             self.writer = self.session.new_writer(self, codecs)
+        screen = screen_codec(answer.sdp)
+        if screen is not None and self.screen_writer is None:
+            self.screen_writer = self.session.new_writer(self, {"video": screen}, track="screen")
         await self.session.signal(
             self.participant_id, "answer", {"type": answer.type, "sdp": answer.sdp}
         )
@@ -155,14 +175,25 @@ class ParticipantLink:
             log.info("candidate from %s not added: %s", self.participant_id, exc)
 
     def _new_pc(self) -> RTCPeerConnection:
-        pc = RTCPeerConnection(RTCConfiguration(iceServers=self.session.ice_servers))
+        # MAX_BUNDLE: with aiortc's default (balanced), a second m-line of a kind keeps a
+        # transport of its own that never starts (the shared screen's video would be lost).
+        pc = RTCPeerConnection(
+            RTCConfiguration(
+                iceServers=self.session.ice_servers, bundlePolicy=RTCBundlePolicy.MAX_BUNDLE
+            )
+        )
 
         @pc.on("track")
         def on_track(track: MediaStreamTrack) -> None:
+            videos = [t for t in pc.getTransceivers() if t.kind == "video"]
             for transceiver in pc.getTransceivers():
                 if transceiver.receiver.track is track:
-                    self.taps[track.kind] = ReceiverTap(
-                        transceiver.receiver, track.kind, self.on_frame
+                    # the second video m-line is the shared screen's
+                    screen = track.kind == "video" and videos.index(transceiver) == 1
+                    self.taps["screen" if screen else track.kind] = ReceiverTap(
+                        transceiver.receiver,
+                        track.kind,
+                        self.on_screen_frame if screen else self.on_frame,
                     )
 
         @pc.on("connectionstatechange")
@@ -182,8 +213,14 @@ class ParticipantLink:
             self.writer.add(frame)
             self.session.worker.frames_received += 1
 
+    def on_screen_frame(self, frame: EncodedFrame) -> None:
+        if self.screen_writer is not None:
+            self.screen_writer.add(frame)
+            self.session.worker.frames_received += 1
+
     async def tick(self) -> None:
-        """Ask for a keyframe while the segment needs one; give up video if none comes."""
+        """Ask for a keyframe while the segment needs one; give up video if none comes (not
+        the screen's: it has frames only while the participant shares)."""
         writer, tap = self.writer, self.taps.get("video")
         if writer is None:
             return
@@ -192,6 +229,10 @@ class ParticipantLink:
         if tap is not None and writer.wants_keyframe and now - self.last_pli >= PLI_INTERVAL_S:
             if await tap.request_keyframe():
                 self.last_pli = now
+        screen, screen_tap = self.screen_writer, self.taps.get("screen")
+        if screen is not None and screen_tap is not None and screen.wants_keyframe:
+            if now - self.last_screen_pli >= PLI_INTERVAL_S and await screen_tap.request_keyframe():
+                self.last_screen_pli = now
 
     async def finish_segment(self) -> None:
         writer, self.writer = self.writer, None
@@ -199,6 +240,11 @@ class ParticipantLink:
             result = await asyncio.to_thread(writer.close)
             if result is not None:
                 await self.session.add_segment(self, result)
+        screen, self.screen_writer = self.screen_writer, None
+        if screen is not None:
+            result = await asyncio.to_thread(screen.close)
+            if result is not None:  # None: nothing was shared during this segment
+                await self.session.add_segment(self, result, track="screen")
 
     async def close_pc(self) -> None:
         pc, self.pc = self.pc, None
@@ -310,11 +356,15 @@ class SessionRecording:
             with contextlib.suppress(Exception):
                 await self.signal(target, "restart", None)
 
-    def new_writer(self, link: ParticipantLink, codecs: dict[str, str]) -> SegmentWriter:
-        number = max(self.manifest.next_segment(link.participant_id),
-                     self.segment_numbers.get(link.participant_id, 0) + 1)  # fmt: skip
-        self.segment_numbers[link.participant_id] = number
-        name = segment_file_name(link.role, link.participant_id, number, "webm")
+    def new_writer(
+        self, link: ParticipantLink, codecs: dict[str, str], track: str = "camera"
+    ) -> SegmentWriter:
+        key = link.participant_id if track == "camera" else f"{link.participant_id}:{track}"
+        number = max(self.manifest.next_segment(link.participant_id, track),
+                     self.segment_numbers.get(key, 0) + 1)  # fmt: skip
+        self.segment_numbers[key] = number
+        owner = link.participant_id if track == "camera" else f"{link.participant_id}-{track}"
+        name = segment_file_name(link.role, owner, number, "webm")
         return SegmentWriter(
             self.folder / name.removesuffix(".webm"),
             video_codec=codecs.get("video"),
@@ -322,7 +372,9 @@ class SessionRecording:
             keyframe_wait_s=self.worker.settings.recording_keyframe_wait_s,
         )
 
-    async def add_segment(self, link: ParticipantLink, result: SegmentResult) -> None:
+    async def add_segment(
+        self, link: ParticipantLink, result: SegmentResult, track: str = "camera"
+    ) -> None:
         digest = await asyncio.to_thread(sha256_of, result.path)
         number = int(result.path.stem.rsplit("-", 1)[1])
         segment = Segment(
@@ -339,6 +391,7 @@ class SessionRecording:
             bytes=result.path.stat().st_size,
             sha256=digest,
             note=result.note,
+            track=track,  # type: ignore[arg-type]
         )
         async with self.manifest_lock:
             self.manifest.add_participant(link.participant_id, link.role)

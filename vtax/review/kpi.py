@@ -22,14 +22,16 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from typing import Any, Literal
 
-from sqlalchemy import bindparam, func, literal, select, union_all
+from sqlalchemy import bindparam, case, func, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from vtax.models import (
     KPI_LEVELS,
     KPI_THRESHOLDS,
     AgentCurrentState,
+    CallQualityRecord,
     ServiceSession,
+    SessionRating,
     User,
     kpi_journal,
     kpi_occupancy,
@@ -471,3 +473,64 @@ def _occupancy_statements(
     if one_agent:
         current = current.where(c.agent_id == bindparam("agent"))
     return closed, current
+
+
+# ---- call quality beside the taxpayer's av_quality rating (docs/review.md, "Call quality") ---
+
+
+async def call_quality_kpi(
+    sessions: async_sessionmaker[AsyncSession], day_from: date, day_to: date, group_by: str
+) -> dict[str, Any]:
+    """Per group of sessions that joined in [day_from, day_to] (UTC days, as the rollup's):
+    how many have a call-quality summary, the mean of their median MOS, how many were poor,
+    and the taxpayers' own av_quality ratings (count, mean). From the session rows (no
+    rollup: one row per session in three tables joined by primary key)."""
+    s, q, r = ServiceSession, CallQualityRecord, SessionRating
+    key = GROUPS[group_by]
+    query = (
+        select(
+            key,
+            func.count(s.id),
+            func.count(q.session_id),
+            func.sum(q.mos_median),
+            func.count(q.mos_median),
+            func.sum(case_poor(q.level)),
+            func.count(r.av_quality),
+            func.sum(r.av_quality),
+        )
+        .select_from(s)
+        .outerjoin(q, q.session_id == s.id)
+        .outerjoin(r, r.session_id == s.id)
+        .where(s.joined_day >= day_from.isoformat(), s.joined_day <= day_to.isoformat())
+        .group_by(key)
+        .order_by(key)
+    )
+    async with sessions() as db:
+        rows = (await db.execute(query)).all()
+    out = [{"key": row[0], **_quality_figures(row[1:])} for row in rows]
+    totals = [sum((row[i] or 0) for row in rows) for i in range(1, 8)]
+    return {
+        "from": day_from.isoformat(),
+        "to": day_to.isoformat(),
+        "timezone": "UTC",
+        "group_by": group_by,
+        "rows": out,
+        "total": _quality_figures(totals),
+    }
+
+
+def case_poor(level: Any) -> Any:
+    return case((level == "poor", 1), else_=0)
+
+
+def _quality_figures(row: Any) -> dict[str, Any]:
+    sessions, measured, mos_sum, mos_n, poor, av_n, av_sum = (v or 0 for v in row)
+    return {
+        "sessions": int(sessions),
+        "measured": int(measured),
+        "mos_mean": round(float(mos_sum) / mos_n, 2) if mos_n else None,
+        "poor_sessions": int(poor),
+        "poor_rate": round(int(poor) / measured, 4) if measured else None,
+        "av_ratings": int(av_n),
+        "av_quality_mean": round(int(av_sum) / av_n, 2) if av_n else None,
+    }

@@ -10,6 +10,7 @@ import { Recording } from '@/core/recording';
 import { resumeStore, type StoredSession } from '@/core/resumeStore';
 import { Call, SignalRouter, getLocalMedia, stopStream, type LocalMedia, type RouterSocket } from '@/core/rtc';
 import { connectSocket, emitAck, isDraining, type VtaxSocket } from '@/core/socket';
+import { SAMPLE_MS, SEND_EVERY, StatsSampler, sampleLevel, type Sample } from '@/core/quality';
 
 /** Resume errors after which there is nothing to resume. */
 export const RESUME_FINAL = new Set(['session_ended', 'not_in_session', 'unauthorized', 'forbidden']);
@@ -17,7 +18,7 @@ export const RESUME_FINAL = new Set(['session_ended', 'not_in_session', 'unautho
 const RESTORE_DEADLINE_MS = 45000;
 
 export type Connection = 'idle' | 'connecting' | 'connected' | 'reconnecting';
-export type Quality = 'waiting' | 'good' | 'poor' | 'lost';
+export type Quality = 'waiting' | 'good' | 'fair' | 'poor' | 'lost';
 
 export interface CallHooks {
   /** page-specific socket events, wired once per new socket */
@@ -41,6 +42,8 @@ export function useCall(storeKey: string, hooks: CallHooks) {
   const connection = ref<Connection>('idle');
   const peerState = ref<SessionPeer['state'] | null>(null);
   const quality = ref<Quality>('waiting');
+  /** the latest getStats sample (the badge's numbers; docs/review.md, Call quality) */
+  const qualitySample = shallowRef<Sample | null>(null);
   const muted = ref(false);
   const cameraOff = ref(false);
   /** resumes of the live call on a reconnected socket (the chat catches up on each) */
@@ -55,7 +58,7 @@ export function useCall(storeKey: string, hooks: CallHooks) {
 
   function setConnection(c: Connection): void {
     connection.value = c;
-    if (c === 'connected' && quality.value !== 'poor') quality.value = 'good';
+    if (c === 'connected' && (quality.value === 'waiting' || quality.value === 'lost')) quality.value = 'good';
     else if (c === 'reconnecting') quality.value = 'lost';
     hooks.onConnection?.(c);
   }
@@ -209,12 +212,17 @@ export function useCall(storeKey: string, hooks: CallHooks) {
     call.value?.setTrackEnabled('video', !v);
   }
 
-  /** A network-quality badge from the candidate pair's round trip and inbound packet loss. */
+  /**
+   * The call-quality badge: a getStats sample every SAMPLE_MS (core/quality.ts), its level
+   * from the estimated MOS; one sample in SEND_EVERY goes to the server (`call:quality`).
+   */
   function watchQuality(): void {
     clearInterval(qualityTimer);
     quality.value = 'waiting';
-    let lastLost = 0;
-    let lastRecv = 0;
+    qualitySample.value = null;
+    let sampler: StatsSampler | null = null;
+    let pc: RTCPeerConnection | null = null;
+    let taken = 0;
     qualityTimer = setInterval(async () => {
       const c = call.value;
       if (!c || c.closed) return;
@@ -223,26 +231,22 @@ export function useCall(storeKey: string, hooks: CallHooks) {
         return;
       }
       try {
-        let rtt = 0;
-        let lost = 0;
-        let recv = 0;
-        for (const r of (await c.pc.getStats()).values()) {
-          if (r.type === 'candidate-pair' && r.nominated && typeof r.currentRoundTripTime === 'number') rtt = r.currentRoundTripTime;
-          if (r.type === 'inbound-rtp') {
-            lost += r.packetsLost || 0;
-            recv += r.packetsReceived || 0;
-          }
+        if (pc !== c.pc || !sampler) {
+          pc = c.pc; // a new RTCPeerConnection: counters start again
+          sampler = new StatsSampler(() => c.screenTransceiver?.mid ?? null);
         }
-        const dl = lost - lastLost;
-        const dr = recv - lastRecv;
-        lastLost = lost;
-        lastRecv = recv;
-        const lossRate = dr + dl > 0 ? dl / (dr + dl) : 0;
-        quality.value = rtt > 0.4 || lossRate > 0.05 ? 'poor' : 'good';
+        const sample = sampler.sample(await c.pc.getStats(), Date.now());
+        qualitySample.value = sample;
+        quality.value = sampleLevel(sample) ?? 'waiting';
+        vtax.quality = { level: quality.value, sample }; // for the browser tests
+        taken += 1;
+        if (taken % SEND_EVERY === 0 && socket.value?.connected) {
+          emitAck(socket.value, 'call:quality', { session_id: c.sessionId, sample }).catch((e) => console.warn('call:quality', e));
+        }
       } catch {
         /* closed meanwhile */
       }
-    }, 2000);
+    }, SAMPLE_MS);
   }
 
   // ---- peers, drops and resume ----------------------------------------------------------
@@ -332,6 +336,7 @@ export function useCall(storeKey: string, hooks: CallHooks) {
     connection,
     peerState,
     quality,
+    qualitySample,
     muted,
     cameraOff,
     resumed,

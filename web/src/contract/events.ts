@@ -91,6 +91,15 @@ export interface BookingOut {
 }
 
 /**
+ * One `getStats` sample of this side of the call (at most one per 5 s on average:
+ * bucket `quality`); kept with the session record, summarised by the server.
+ */
+export interface CallQuality {
+  session_id: string;
+  sample: QualitySampleIn;
+}
+
+/**
  * The taxpayer's turn is near: come back within the window to connect.
  */
 export interface CallbackNotice {
@@ -872,6 +881,38 @@ export interface Peer {
   display_name: string;
 }
 
+/**
+ * The server's reading of the sample.
+ */
+export interface QualityNoted {
+  /** estimated MOS of this sample (1..4.5) */
+  mos: number | null;
+  level: "good" | "fair" | "poor" | null;
+}
+
+/**
+ * One sample: what the sender's RTCPeerConnection measured over the last few seconds.
+ * Every figure is optional (a call without video has no frame rate); all are bounded.
+ */
+export interface QualitySampleIn {
+  /** round-trip time of the selected candidate pair */
+  rtt_ms?: number | null;
+  /** inbound audio jitter */
+  jitter_ms?: number | null;
+  /** inbound packets lost / expected over the window, % */
+  loss_pct?: number | null;
+  /** all outbound RTP, kbit/s */
+  out_kbps?: number | null;
+  /** all inbound RTP, kbit/s */
+  in_kbps?: number | null;
+  /** outbound on the screen transceiver, kbit/s (0 when not sharing) */
+  screen_out_kbps?: number | null;
+  /** inbound camera video frames decoded per second */
+  fps?: number | null;
+  width?: number | null;
+  height?: number | null;
+}
+
 export interface QueueFigures {
   waiting: number;
   longest_wait_s: number;
@@ -1150,6 +1191,49 @@ export interface RtcSignal {
   to?: string | null;
   type: "offer" | "answer" | "candidate" | "restart";
   data?: Record<string, unknown> | null;
+}
+
+/**
+ * The other side points at (x, y) of the shared screen, or cleared its marker.
+ */
+export interface ScreenPointed {
+  session_id: string;
+  /** who points */
+  participant_id: string;
+  x: number;
+  y: number;
+  kind: "point" | "clear";
+}
+
+/**
+ * Point at a place of the other side's shared screen; it gets `screen:pointer`.
+ */
+export interface ScreenPointer {
+  session_id: string;
+  x?: number;
+  y?: number;
+  kind?: "point" | "clear";
+}
+
+/**
+ * Say that this participant starts or stops sharing its screen (the media is already on
+ * the call's screen transceiver); the other side gets `screen:state`.
+ */
+export interface ScreenShare {
+  session_id: string;
+  sharing: boolean;
+  surface?: "monitor" | "window" | "browser" | "unknown";
+}
+
+/**
+ * Who shares: a media participant started or stopped sharing its screen.
+ */
+export interface ScreenState {
+  session_id: string;
+  participant_id: string;
+  role: "taxpayer" | "agent";
+  sharing: boolean;
+  surface: "monitor" | "window" | "browser" | "unknown";
 }
 
 /**
@@ -1537,6 +1621,12 @@ export interface ClientToServerEvents {
   "leg:hello": (payload: LegHello, ack: (answer: Ack<Done>) => void) => void;
   /** recorder */
   "leg:join": (payload: LegJoin, ack: (answer: Ack<LegJoined>) => void) => void;
+  /** taxpayer, agent */
+  "screen:share": (payload: ScreenShare, ack: (answer: Ack<Done>) => void) => void;
+  /** taxpayer, agent */
+  "screen:pointer": (payload: ScreenPointer, ack: (answer: Ack<Done>) => void) => void;
+  /** taxpayer, agent */
+  "call:quality": (payload: CallQuality, ack: (answer: Ack<QualityNoted>) => void) => void;
 }
 
 /** What the server pushes. */
@@ -1611,6 +1701,10 @@ export interface ServerToClientEvents {
   "leg:monitors": (payload: LegMonitors) => void;
   /** to the session's leg */
   "leg:stop": (payload: LegStop) => void;
+  /** to the other media participants */
+  "screen:state": (payload: ScreenState) => void;
+  /** to the other media participants */
+  "screen:pointer": (payload: ScreenPointed) => void;
 }
 
 export type ClientEventName = keyof ClientToServerEvents;
@@ -1765,6 +1859,18 @@ export const CLIENT_EVENT_ROLES = {
   ],
   "leg:join": [
     "recorder"
+  ],
+  "screen:share": [
+    "taxpayer",
+    "agent"
+  ],
+  "screen:pointer": [
+    "taxpayer",
+    "agent"
+  ],
+  "call:quality": [
+    "taxpayer",
+    "agent"
   ]
 } as const;
 

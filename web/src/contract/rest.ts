@@ -124,6 +124,76 @@ export interface CalendarYearsOut {
   years: Array<CalendarYearOut>;
 }
 
+export interface CallQualityFigures {
+  /** sessions that joined in the range */
+  sessions: number;
+  /** of those, with a call-quality summary */
+  measured: number;
+  /** mean of the sessions' median MOS */
+  mos_mean: number | null;
+  /** measured sessions whose level is poor */
+  poor_sessions: number;
+  /** poor / measured */
+  poor_rate: number | null;
+  /** taxpayer ratings with an av_quality score */
+  av_ratings: number;
+  /** mean av_quality score (1..5) */
+  av_quality_mean: number | null;
+}
+
+export interface CallQualityKpi {
+  from: string;
+  to: string;
+  timezone: string;
+  group_by: string;
+  rows: Array<CallQualityKpiRow>;
+  total: CallQualityFigures;
+}
+
+export interface CallQualityKpiRow {
+  /** sessions that joined in the range */
+  sessions: number;
+  /** of those, with a call-quality summary */
+  measured: number;
+  /** mean of the sessions' median MOS */
+  mos_mean: number | null;
+  /** measured sessions whose level is poor */
+  poor_sessions: number;
+  /** poor / measured */
+  poor_rate: number | null;
+  /** taxpayer ratings with an av_quality score */
+  av_ratings: number;
+  /** mean av_quality score (1..5) */
+  av_quality_mean: number | null;
+  key: string | null;
+}
+
+/**
+ * The session's quality, computed by the server from every sample of both sides.
+ */
+export interface CallQualitySummary {
+  samples: number;
+  /** samples sent by each side */
+  by_role: Record<string, number>;
+  /** ISO 8601 time with its offset */
+  first_at: string;
+  /** ISO 8601 time with its offset */
+  last_at: string;
+  mos_median: number | null;
+  mos_min: number | null;
+  /** the level of the median MOS */
+  level: "good" | "fair" | "poor" | null;
+  worst_minute: WorstMinute | null;
+  rtt_ms_median: number | null;
+  jitter_ms_median: number | null;
+  loss_pct_median: number | null;
+  out_kbps_median: number | null;
+  in_kbps_median: number | null;
+  fps_median: number | null;
+  /** share of samples whose level is poor */
+  poor_share: number | null;
+}
+
 export interface CallbackFiguresOut {
   asked: number;
   told: number;
@@ -778,6 +848,8 @@ export interface RecordingSegment {
   bytes: number;
   sha256: string;
   note: string;
+  /** the camera and microphone, or the screen shared (video only) */
+  track: "camera" | "screen";
   /** the file, with a 10-minute playback link (`dl`) */
   url: string;
 }
@@ -808,6 +880,8 @@ export interface ReviewDetail {
   confirmation: FormHistory;
   /** the in-call chat, in order (the first 500; the rest: `GET /api/sessions/{id}/messages`) */
   messages: Array<ChatMessageView>;
+  /** the call's measured quality (docs/review.md, Call quality) */
+  call_quality: CallQualitySummary | null;
 }
 
 export interface SessionPage {
@@ -1137,6 +1211,15 @@ export interface VideoTrack {
   duration_s: number;
 }
 
+export interface WorstMinute {
+  /** minutes after the first sample */
+  minute: number;
+  /** ISO 8601 time with its offset */
+  at: string;
+  mos: number;
+  samples: number;
+}
+
 /** Every REST endpoint: path and query parameters, body and answer. */
 export interface paths {
   "/api/appointments": {
@@ -1363,6 +1446,9 @@ export interface paths {
   };
   "/api/stats/kpi": {
     get: { query: { from?: string | null; to?: string | null; group_by?: "day" | "agent" | "category" | "channel"; threshold_s?: number; agent?: string | null; category?: "certificates" | "cross_border" | "declaration_payment" | "invoices" | "non_tax_revenue" | "registration" | "social_insurance" | "tax_incentives" | null; channel?: "kiosk" | "mobile" | "web" | null; language?: "en" | "pt" | "yue" | "zh-CN" | null }; response: KpiReport };
+  };
+  "/api/stats/kpi/call-quality": {
+    get: { query: { from?: string | null; to?: string | null; group_by?: "day" | "agent" | "category" | "channel" }; response: CallQualityKpi };
   };
   "/api/stats/live": {
     get: { response: LiveStatsOut };

@@ -4,7 +4,10 @@
 // - when the recorder joins (`session:participant {role: "recorder", state: "joined"}`), a
 //   second, send-only RTCPeerConnection carrying this page's camera and microphone to it;
 // - the recorder's `rtc:signal {type: "restart"}` opens a new one when ours is not healthy
-//   (signals of the other people of a call of three or more are the mesh's: src/core/mesh.ts).
+//   (signals of the other people of a call of three or more are the mesh's: src/core/mesh.ts);
+// - a fixed second video m-line on it for the shared screen (no track until this side shares,
+//   then `replaceTrack` follows the call's screen track): the recorder keeps it as its own
+//   track (docs/recording.md, "Screen").
 // For the tests: window.vtax.recording and window.vtax.recorderPc.
 import type { RecordingState, RelayedSignal, SessionParticipant, SessionRoster } from '@/contract';
 import { vtax, type RecordingInfo } from './hook';
@@ -23,6 +26,8 @@ interface Link {
   pc: RTCPeerConnection;
   sessionId: string;
   recorderId: string;
+  /** stops following the call's screen track */
+  unfollow: () => void;
 }
 
 export interface RecordingHooks {
@@ -98,9 +103,26 @@ export class Recording {
     this.close();
     const socket = this.socket;
     const pc = new RTCPeerConnection({ iceServers: call.iceServers as RTCIceServer[] });
-    const mine: Link = (this.link = { pc, sessionId: call.sessionId, recorderId });
-    vtax.recorderPc = pc;
     for (const track of stream.getTracks()) pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
+    // The screen's m-line: always there (after the camera's), a track only while sharing.
+    const screen = pc.addTransceiver(call.screenTrack ?? 'video', { direction: 'sendonly' });
+    // No RTX (nor RED / FEC) on it: aiortc routes a packet of an SSRC it was not told of (an
+    // RTX stream's) by payload type alone, so the camera's retransmissions must have payload
+    // types of their own; the screen's lost packets are resent on its own SSRC (NACK).
+    if (typeof screen.setCodecPreferences === 'function' && typeof RTCRtpSender.getCapabilities === 'function') {
+      const codecs = (RTCRtpSender.getCapabilities('video')?.codecs || []).filter((c) => !/\/(rtx|red|ulpfec|flexfec-03)$/i.test(c.mimeType));
+      try {
+        if (codecs.length) screen.setCodecPreferences(codecs);
+      } catch (e) {
+        console.warn('recorder screen codecs', e);
+      }
+    }
+    const follow = (track: MediaStreamTrack | null) => {
+      screen.sender.replaceTrack(track).catch((e) => console.warn('recorder screen track', e));
+    };
+    call.screenListeners.add(follow);
+    const mine: Link = (this.link = { pc, sessionId: call.sessionId, recorderId, unfollow: () => call.screenListeners.delete(follow) });
+    vtax.recorderPc = pc;
     const send = (type: 'offer' | 'candidate', data: Record<string, unknown> | null) =>
       emitAck(this.socket || socket, 'rtc:signal', { session_id: mine.sessionId, to: recorderId, type, data });
     pc.onicecandidate = ({ candidate }) => {
@@ -147,6 +169,7 @@ export class Recording {
 
   close(): void {
     if (!this.link) return;
+    this.link.unfollow();
     try {
       this.link.pc.close();
     } catch {

@@ -21,6 +21,16 @@
 // - Every signal's data is tagged with `pc` (the sender's RTCPeerConnection id) and, once
 //   known, `to_pc` (the receiver's): a signal for a replaced RTCPeerConnection is dropped.
 //
+// Screen share (docs/frontend.md, "Transceivers"): the m-line set is fixed for the whole call,
+// audio, camera video, screen video. The impolite side (agent) adds the screen transceiver
+// itself at the start (`addTransceiver('video')`, sendrecv, no track); the polite side never
+// adds one (a transceiver from `addTransceiver` is not matched to a remote m-line, so both
+// adding one would end in four video m-lines) but adopts the transceiver of the offer's second
+// video m-line before answering, and sets it sendrecv. Sharing is `replaceTrack` on it, no
+// renegotiation; a new RTCPeerConnection (the peer reloaded) rebuilds the same layout and
+// puts the screen track back. The screen encoding: contentHint "detail" (text stays sharp),
+// maintain-resolution, at most SCREEN_MAX_BITRATE at SCREEN_MAX_FPS.
+//
 // For the browser tests the call exposes window.vtax.pc and window.vtax.call.
 import type { IceServer, RelayedSignal, Resumed, RtcSignal, SessionStart, SignalSent } from '@/contract';
 import { ApiError } from './errors';
@@ -31,6 +41,29 @@ export const MEDIA_CONSTRAINTS: MediaStreamConstraints = {
   audio: true,
   video: { width: 640, height: 360, frameRate: 15 },
 };
+
+/**
+ * The screen encoding's cap: on a 1 Mbit/s uplink it leaves ~600 kbit/s to the camera
+ * (640x360 at 15 fps needs 300-500) and ~40 to Opus (docs/frontend.md, "Transceivers").
+ */
+export const SCREEN_MAX_BITRATE = 350_000;
+/** Screens change rarely: a few frames a second keep text sharp within the cap. */
+export const SCREEN_MAX_FPS = 5;
+
+/** The mid of the description's second video m-line: the screen's (null if none yet). */
+export function screenMid(sdp: string | undefined | null): string | null {
+  if (!sdp) return null;
+  let videos = 0;
+  let inScreen = false;
+  for (const line of sdp.split(/\r?\n/)) {
+    if (line.startsWith('m=')) {
+      inScreen = line.startsWith('m=video') && ++videos === 2;
+    } else if (inScreen && line.startsWith('a=mid:')) {
+      return line.slice(6).trim();
+    }
+  }
+  return null;
+}
 
 /** The polite side offers itself if the impolite side's first offer has not come by then. */
 export const OFFER_FALLBACK_MS = 3000;
@@ -127,6 +160,16 @@ export class Call {
   readonly info: CallInfo;
   /** resolves once the local tracks are added */
   readonly ready: Promise<void>;
+  /** the transceiver of the screen m-line (ours on the impolite side, adopted on the polite) */
+  screenTransceiver: RTCRtpTransceiver | null = null;
+  /** the shared screen's track while this side shares */
+  screenTrack: MediaStreamTrack | null = null;
+  /** the other side's shared screen (its track arrives at negotiation, frames while it shares) */
+  remoteScreen: MediaStream | null = null;
+  /** told when this side's screen track changes (the recorder's peer connection follows) */
+  readonly screenListeners = new Set<(track: MediaStreamTrack | null) => void>();
+  /** told when the other side's screen track arrives (a new RTCPeerConnection: again) */
+  onRemoteScreen: (stream: MediaStream) => void = () => {};
 
   private onConnectionState: (state: RTCPeerConnectionState) => void;
   private onError: (err: unknown) => void;
@@ -222,7 +265,10 @@ export class Call {
       void negotiate();
     };
     pc.onsignalingstatechange = () => {
-      if (pc === this.pc && pc.signalingState === 'stable') this.armIceWatchdog(pc);
+      if (pc === this.pc && pc.signalingState === 'stable') {
+        this.armIceWatchdog(pc);
+        void this.applyScreenParameters();
+      }
     };
     pc.onicecandidate = ({ candidate }) => {
       if (pc !== this.pc) return;
@@ -234,8 +280,13 @@ export class Call {
     pc.onconnectionstatechange = () => {
       if (pc === this.pc) this.onConnectionState(pc.connectionState);
     };
-    pc.ontrack = ({ track, streams }) => {
+    pc.ontrack = ({ track, streams, transceiver }) => {
       if (pc !== this.pc) return;
+      if (this.isScreenTransceiver(pc, transceiver)) {
+        this.remoteScreen = new MediaStream([track]);
+        this.onRemoteScreen(this.remoteScreen);
+        return;
+      }
       const stream = streams && streams[0];
       if (stream) {
         this.remoteStream = stream;
@@ -297,6 +348,65 @@ export class Call {
     for (const kind of ['audio', 'video'] as const) {
       if (!kinds.has(kind)) this.pc.addTransceiver(kind, { direction: 'recvonly' });
     }
+    // The screen m-line: the impolite side's own; the polite side adopts it from the offer.
+    this.screenTransceiver = null;
+    if (!this.polite) {
+      this.screenTransceiver = this.pc.addTransceiver(this.screenTrack ?? 'video', { direction: 'sendrecv' }) ?? null;
+    }
+  }
+
+  /** Is this (a transceiver of `pc`) the screen's? The second video m-line of the session. */
+  private isScreenTransceiver(pc: RTCPeerConnection, t: RTCRtpTransceiver | undefined): boolean {
+    if (!t) return false;
+    if (t === this.screenTransceiver) return true;
+    const mid = screenMid(pc.remoteDescription?.sdp);
+    return mid !== null && t.mid === mid;
+  }
+
+  /** Polite side, a remote offer applied: take its screen m-line's transceiver as ours. */
+  private adoptScreenTransceiver(pc: RTCPeerConnection): void {
+    if (this.polite === false || typeof pc.getTransceivers !== 'function') return;
+    if (this.screenTransceiver && pc.getTransceivers().includes(this.screenTransceiver)) return;
+    const mid = screenMid(pc.remoteDescription?.sdp);
+    const t = mid === null ? undefined : pc.getTransceivers().find((x) => x.mid === mid);
+    if (!t) return;
+    this.screenTransceiver = t;
+    if (t.direction === 'recvonly' || t.direction === 'inactive') t.direction = 'sendrecv';
+    if (this.screenTrack) void t.sender.replaceTrack(this.screenTrack).catch((e) => this.onError(e));
+  }
+
+  /**
+   * Share this track as the screen (null: stop sharing). No renegotiation: `replaceTrack` on
+   * the screen transceiver (taken up by a transceiver adopted or made later, too).
+   */
+  async setScreenTrack(track: MediaStreamTrack | null): Promise<void> {
+    if (this.closed) return;
+    this.screenTrack = track;
+    if (track && 'contentHint' in track) track.contentHint = 'detail';
+    const t = this.screenTransceiver;
+    if (t && typeof this.pc.getTransceivers === 'function' && this.pc.getTransceivers().includes(t)) {
+      await t.sender.replaceTrack(track);
+      await this.applyScreenParameters();
+    }
+    for (const fn of this.screenListeners) fn(track);
+  }
+
+  /** The screen encoding's limits (once negotiated: before, there are no encodings). */
+  private async applyScreenParameters(): Promise<void> {
+    const sender = this.screenTransceiver?.sender;
+    if (!sender || typeof sender.getParameters !== 'function' || this.closed) return;
+    const params = sender.getParameters();
+    const encoding = params.encodings && params.encodings[0];
+    if (!encoding) return;
+    if (encoding.maxBitrate === SCREEN_MAX_BITRATE && params.degradationPreference === 'maintain-resolution') return;
+    encoding.maxBitrate = SCREEN_MAX_BITRATE;
+    encoding.maxFramerate = SCREEN_MAX_FPS;
+    params.degradationPreference = 'maintain-resolution';
+    try {
+      await sender.setParameters(params);
+    } catch (e) {
+      console.warn('screen encoding parameters', e);
+    }
   }
 
   /** Mute or unmute the local tracks of one kind (the call keeps its transceivers). */
@@ -311,6 +421,7 @@ export class Call {
     this.remotePcId = remotePcId || null;
     this.lastTaggedAccepted = true;
     this.remoteStream = new MediaStream();
+    this.remoteScreen = null;
     this.watching = false;
     this.createPeerConnection();
     try {
@@ -448,6 +559,7 @@ export class Call {
         this.isSettingRemoteAnswerPending = false;
       }
       if (type === 'offer') {
+        this.adoptScreenTransceiver(pc);
         await pc.setLocalDescription();
         if (pc.localDescription) {
           await this.send(pc.localDescription.type as SignalType, pc.localDescription.toJSON() as unknown as SignalData);
@@ -530,6 +642,8 @@ export class Call {
       /* already closed */
     }
     stopStream(this.stream);
+    if (this.screenTrack) this.screenTrack.stop();
+    this.screenListeners.clear();
     if (this.localVideo) this.localVideo.srcObject = null;
     if (this.remoteVideo) this.remoteVideo.srcObject = null;
     vtax.lastPc = this.pc;
