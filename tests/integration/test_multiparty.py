@@ -28,6 +28,9 @@ TAXPAYER_EVENTS = {
     "session:end",
     "session:recording",
     "session:loop",
+    # the notice every call's taxpayer gets that calls may be monitored (VTAX_MONITOR_NOTICE),
+    # whether or not anyone monitors: it reveals no monitor
+    "session:notice",
 }
 
 
@@ -68,7 +71,9 @@ def assert_taxpayer_saw_nothing_of_staff(taxpayer, *secrets: str) -> None:
     """Every event the taxpayer received is one a taxpayer may hear, and none carries a staff
     user id, a username or anything of invitations and colleagues."""
     assert set(taxpayer.received) <= TAXPAYER_EVENTS, set(taxpayer.received) - TAXPAYER_EVENTS
-    dumped = json.dumps(taxpayer.received)
+    for notice in taxpayer.received.get("session:notice", []):
+        assert set(notice) == {"session_id", "notice"} and notice["notice"] == "may_be_monitored"
+    dumped = json.dumps({k: v for k, v in taxpayer.received.items() if k != "session:notice"})
     for secret in (*secrets, "invite_id", "inviter", "colleagues", "user_id", "monitor", "whisper"):
         assert secret not in dumped, (secret, dumped[max(dumped.find(secret) - 300, 0) :][:600])
 
