@@ -27,6 +27,7 @@ TAXPAYER_EVENTS = {
     "session:end",
     "rtc:signal",
     "session:loop",
+    "session:roster",  # who is in the call (multiparty): the visible people only
 }
 
 
