@@ -26,8 +26,18 @@ UNREACHABLE: tuple[type[BaseException], ...] = (
 def is_unreachable(exc: BaseException) -> bool:
     if isinstance(exc, UNREACHABLE):
         return True
-    # asyncpg: a server starting or shutting down, a connection lost mid-query.
-    return type(exc).__name__ in {"CannotConnectNowError", "ConnectionDoesNotExistError"}
+    # asyncpg: a server starting or shutting down, a connection lost mid-query; SQLAlchemy
+    # wraps these in a plain DBAPIError ("the database system is starting up"), so the
+    # driver's own exception is looked at too.
+    for e in (exc, getattr(exc, "orig", None), exc.__cause__):
+        if e is not None and type(e).__name__ in ASYNCPG_UNREACHABLE:
+            return True
+    return False
+
+
+ASYNCPG_UNREACHABLE = frozenset(
+    {"CannotConnectNowError", "ConnectionDoesNotExistError", "ConnectionFailureError"}
+)
 
 
 def backend_of(exc: BaseException) -> str:

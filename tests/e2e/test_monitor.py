@@ -155,9 +155,12 @@ async def test_supervisor_monitors_and_whispers(e2e: Any) -> None:
     # Neither page shows a third participant; the agent's desk says a supervisor listens.
     await agent.wait_for_selector("#monitor-status[data-monitors='1']", state="visible")
     assert await taxpayer.evaluate("() => window.__pcs.length") == 1
-    assert await taxpayer.evaluate("() => document.querySelectorAll('video').length") == 2
+    # Videos showing a stream: one's own camera and the other person's (the pages also hold
+    # empty video elements: the screen-share panel, the tiles of a call of three).
+    showing = "() => [...document.querySelectorAll('video')].filter(v => v.srcObject).length"
+    assert await taxpayer.evaluate(showing) == 2
     assert await taxpayer.query_selector("#monitor-status") is None
-    assert await agent.evaluate("() => document.querySelectorAll('video').length") == 2
+    assert await agent.evaluate(showing) == 2
     assert await agent.evaluate("() => window.__pcs.length") == 2  # the call and the leg
     assert await taxpayer.evaluate("() => window.vtax.recording.recorderId") is None
     await e2e.screenshot(board, "monitor-wallboard-1280")

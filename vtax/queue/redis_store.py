@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import WatchError
 
 from vtax.queue.kv import Conflict
@@ -106,10 +107,21 @@ class RedisKV:
     # ---- transactions and claims -------------------------------------------------------
 
     async def run(self, fn: Callable[[Any], Awaitable[T]]) -> T:
+        fresh_connection = False
         for attempt in range(MAX_ATTEMPTS):
             async with self.client.pipeline(transaction=True) as pipe:
                 tx = _RedisTx(self, pipe)
-                result = await fn(tx)
+                try:
+                    result = await fn(tx)
+                except RedisConnectionError:
+                    # A pooled connection that died with a Redis restart fails its first
+                    # command (the WATCH or a read): nothing was written yet, so once more on
+                    # a fresh connection (redis-py drops the broken one). Never after EXEC:
+                    # there the outcome is unknown.
+                    if fresh_connection:
+                        raise
+                    fresh_connection = True
+                    continue
                 if not tx.writes:
                     await pipe.reset()
                     self.transactions += 1
