@@ -155,9 +155,14 @@ async def test_supervisor_monitors_and_whispers(e2e: Any) -> None:
     # Neither page shows a third participant; the agent's desk says a supervisor listens.
     await agent.wait_for_selector("#monitor-status[data-monitors='1']", state="visible")
     assert await taxpayer.evaluate("() => window.__pcs.length") == 1
-    # Videos showing a stream: one's own camera and the other person's (the pages also hold
-    # empty video elements: the screen-share panel, the tiles of a call of three).
-    showing = "() => [...document.querySelectorAll('video')].filter(v => v.srcObject).length"
+    # Streams showing video: one's own camera and the other person's (a stream may show in
+    # two places, the main video and a tile; the screen m-line's track is muted while nobody
+    # shares).
+    showing = (
+        "() => new Set([...document.querySelectorAll('video')]"
+        ".filter(v => v.srcObject && v.srcObject.getVideoTracks().some(t => !t.muted))"
+        ".map(v => v.srcObject.id)).size"
+    )
     assert await taxpayer.evaluate(showing) == 2
     assert await taxpayer.query_selector("#monitor-status") is None
     assert await agent.evaluate(showing) == 2

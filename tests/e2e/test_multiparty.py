@@ -28,12 +28,16 @@ async (peer) => {
   const v = window.vtax;
   const pc = peer ? (v.mesh && v.mesh.peers[peer]) : v.pc;
   if (!pc || pc.connectionState === 'closed') return null;
+  // The camera's m-line: each call also has a screen m-line (no frames while nobody shares),
+  // so of the inbound video streams the one that decodes most.
+  let best = null;
   for (const r of (await pc.getStats()).values()) {
-    if (r.type === 'inbound-rtp' && r.kind === 'video') {
-      return {framesDecoded: r.framesDecoded || 0, bytesReceived: r.bytesReceived || 0};
+    if (r.type === 'inbound-rtp' && r.kind === 'video'
+        && (!best || (r.framesDecoded || 0) > best.framesDecoded)) {
+      best = {framesDecoded: r.framesDecoded || 0, bytesReceived: r.bytesReceived || 0};
     }
   }
-  return null;
+  return best;
 }
 """
 
