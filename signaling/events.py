@@ -4,12 +4,17 @@ registered by signaling/recording.py."""
 
 from __future__ import annotations
 
+import asyncio
+
 from signaling.hub import Connection, Hub, caller_of
 from vtax.app.ports import Caller
 from vtax.app.state_loss import StateLoss
 from vtax.compose import Services
 from vtax.contract import client_events as ce
 from vtax.contract import server_events as se
+
+#: How long the winner of a state loss waits before telling people (see state_lost).
+FANOUT_SETTLE_S = 3.0
 
 
 def register(hub: Hub, app: Services) -> None:
@@ -101,6 +106,10 @@ def register(hub: Hub, app: Services) -> None:
         forgot; every node registers its connections again and tells its agents their state
         (online, not available: the engine knows them no more)."""
         if winner:
+            # The other nodes' pub/sub subscriptions come back within FANOUT_SETTLE_S of Redis
+            # (signaling/app.py retries every 2 s at most): what the winner tells people
+            # before then would never reach the clients of those nodes.
+            await asyncio.sleep(FANOUT_SETTLE_S)
             await StateLoss(app.records, app.queue, calls.store, hub).reconcile()
         for conn in list(hub.connections.values()):
             caller = caller_of(conn)

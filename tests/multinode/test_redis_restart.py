@@ -194,7 +194,7 @@ async def test_redis_restarted_mid_session(cluster, own_redis) -> None:
         assert (await taxpayer.call("session:end", {"session_id": sid}))["ok"]
         await agent.wait_for("session:end", timeout=10)
         offer = await agent.wait_for(
-            "offer:new", lambda o: o["ticket"]["question"] == "waits through it", timeout=15
+            "offer:new", lambda o: o["ticket"]["question"] == "waits through it", timeout=30
         )
         accepted = await agent.call("offer:accept", {"offer_id": offer["offer_id"]})
         assert accepted["ok"], accepted
@@ -237,12 +237,12 @@ async def test_redis_restarted_empty_the_nodes_reconcile_and_tell_everyone(
         own_redis.start()
 
         for c in (agent, taxpayer):
-            ended = await c.wait_for("session:end", timeout=15)
+            ended = await c.wait_for("session:end", timeout=30)
             assert ended == {"session_id": sid, "reason": "state_lost", "ended_by": None}, ended
-        left = await waiting.wait_for("queue:left", timeout=15)
+        left = await waiting.wait_for("queue:left", timeout=30)
         assert left == {"ticket_id": ticket_id, "reason": "state_lost"}, left
         status = await agent.wait_for(
-            "agent:status", lambda m: m["reason"] == "state_lost", timeout=15
+            "agent:status", lambda m: m["reason"] == "state_lost", timeout=30
         )
         assert status["status"] == "offline", status
 
