@@ -14,7 +14,7 @@ from typing import Any, TypeVar, cast
 from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import text
 
@@ -107,6 +107,27 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
             extra={"outage": what},
         )
         return error_response(503, "unavailable", f"the {what} is unreachable; retry shortly")
+
+
+UPLOAD_CHUNK = 64 * 1024
+
+
+async def read_limited(part: BodyPartReader | web.Request, limit: int, what: str) -> bytes:
+    """A raw body or one multipart part, refused with 413 once it passes `limit` bytes (read in
+    chunks: nothing larger than the limit is ever held). `what` names it in the error."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        if isinstance(part, BodyPartReader):
+            chunk = await part.read_chunk(UPLOAD_CHUNK)
+        else:
+            chunk = await part.content.read(UPLOAD_CHUNK)
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, "payload_too_large", f"{what} is at most {limit} bytes")
+        chunks.append(chunk)
 
 
 async def body(request: web.Request, schema: type[M]) -> M:

@@ -15,8 +15,16 @@ from aiohttp.http_exceptions import HttpProcessingError
 from pydantic import ValidationError
 
 from signaling.context import CONTEXT
-from signaling.http_api import PRINCIPAL, ApiError, bind, body, json_response, query
-from signaling.review_api import CHUNK
+from signaling.http_api import (
+    PRINCIPAL,
+    UPLOAD_CHUNK,
+    ApiError,
+    bind,
+    body,
+    json_response,
+    query,
+    read_limited,
+)
 from vtax.app.materials import Materials
 from vtax.app.ports import Caller
 from vtax.contract import materials as mt
@@ -43,22 +51,6 @@ def _id(request: web.Request, name: str) -> str:
     return value
 
 
-async def _read(part: BodyPartReader | web.Request, limit: int, what: str) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        if isinstance(part, BodyPartReader):
-            chunk = await part.read_chunk(CHUNK)
-        else:
-            chunk = await part.content.read(CHUNK)
-        if not chunk:
-            return b"".join(chunks)
-        size += len(chunk)
-        if size > limit:
-            raise ApiError(413, "payload_too_large", f"{what} is at most {limit} bytes")
-        chunks.append(chunk)
-
-
 def _check_name(filename: str) -> str:
     if any(ord(c) < 32 or ord(c) == 127 for c in filename):
         raise ApiError(400, "invalid_payload", "the file name has control characters")
@@ -68,12 +60,12 @@ def _check_name(filename: str) -> str:
 async def read_material(request: web.Request, limit: int) -> tuple[bytes, mt.MaterialUploadQuery]:
     """The bytes and their fields, from a multipart form or a raw body; every field checked
     by the contract's model (`MaterialUploadQuery`)."""
-    if request.content_length is not None and request.content_length > limit + CHUNK:
+    if request.content_length is not None and request.content_length > limit + UPLOAD_CHUNK:
         raise ApiError(413, "payload_too_large", f"materials are at most {limit} bytes")
     if request.content_type != "multipart/form-data":
         q = query(request, mt.MaterialUploadQuery)
         _check_name(q.filename)
-        return await _read(request, limit, "a material"), q
+        return await read_limited(request, limit, "a material"), q
     if request.query:
         raise ApiError(400, "invalid_payload", "a multipart upload takes no query parameters")
     fields: dict[str, str] = {}
@@ -87,9 +79,9 @@ async def read_material(request: web.Request, limit: int) -> tuple[bytes, mt.Mat
                     raise ApiError(400, "invalid_payload", "nested multipart is not accepted")
                 if part.name == "file" and data is None:
                     fields["filename"] = _check_name((part.filename or "document")[:200])
-                    data = await _read(part, limit, "a material")
+                    data = await read_limited(part, limit, "a material")
                 elif part.name in ("source", "replaces") and part.name not in fields:
-                    raw = await _read(part, FIELD_MAX, f"`{part.name}`")
+                    raw = await read_limited(part, FIELD_MAX, f"`{part.name}`")
                     fields[part.name] = raw.decode("utf-8")
                 else:
                     raise ApiError(

@@ -18,6 +18,7 @@ from signaling.context import CONTEXT, AppContext
 from signaling.http_api import (
     LINK_PARAM,
     PRINCIPAL,
+    UPLOAD_CHUNK,
     ApiError,
     Handler,
     bind,
@@ -25,6 +26,7 @@ from signaling.http_api import (
     json_response,
     link_resource,
     query,
+    read_limited,
     session_filter,
 )
 from vtax.app.ports import Caller
@@ -43,7 +45,6 @@ MAX_KPI_DAYS = 366
 EXPORT_PATH = "/api/review/export.csv"
 EXPORT_LINK = "review-export"  # the purpose a download link of the export is signed for
 EXPORT_LINK_TTL_S = 60
-CHUNK = 64 * 1024
 CSV_COLUMNS = (
     "id",
     "joined_at",
@@ -152,30 +153,14 @@ async def close_follow_up(request: web.Request) -> web.Response:
 # ---- deliver -----------------------------------------------------------------------------
 
 
-async def _read_limited(part: BodyPartReader | web.Request, limit: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        if isinstance(part, BodyPartReader):
-            chunk = await part.read_chunk(CHUNK)
-        else:
-            chunk = await part.content.read(CHUNK)
-        if not chunk:
-            return b"".join(chunks)
-        size += len(chunk)
-        if size > limit:
-            raise ApiError(413, "payload_too_large", f"documents are at most {limit} bytes")
-        chunks.append(chunk)
-
-
 async def read_upload(request: web.Request, limit: int) -> tuple[str, bytes, str]:
     """(filename, content, note) from a multipart form (`file`, optional `note`) or a raw
     body (`?filename=&note=`). The client's content type of the document is ignored."""
-    if request.content_length is not None and request.content_length > limit + CHUNK:
+    if request.content_length is not None and request.content_length > limit + UPLOAD_CHUNK:
         raise ApiError(413, "payload_too_large", f"documents are at most {limit} bytes")
     if request.content_type != "multipart/form-data":
         q = query(request, rv.UploadQuery)
-        return q.filename, await _read_limited(request, limit), q.note
+        return q.filename, await read_limited(request, limit, "a document"), q.note
     if request.query:
         raise ApiError(400, "invalid_payload", "a multipart upload takes no query parameters")
     filename, data, note = "document", None, ""
@@ -192,9 +177,9 @@ async def read_upload(request: web.Request, limit: int) -> tuple[str, bytes, str
                         raise ApiError(
                             400, "invalid_payload", "the file name has control characters"
                         )
-                    data = await _read_limited(part, limit)
+                    data = await read_limited(part, limit, "a document")
                 elif part.name == "note":
-                    raw = await _read_limited(part, 4 * 1000)
+                    raw = await read_limited(part, 4 * 1000, f"`{part.name}`")
                     note = no_nul(raw.decode("utf-8"))[:1000]
                 else:
                     raise ApiError(400, "invalid_payload", "the form takes `file` and `note`")
