@@ -180,8 +180,9 @@ async () => {
 """
 
 
-async def test_two_chromium_pages_are_recorded(node: Node, browser: Any) -> None:
-    logs: list[str] = []
+async def start_call(browser: Any, node: Node, logs: list[str], question: str) -> tuple[Any, Any]:
+    """The agent signed in and available, the taxpayer's question, the agent accepts: the
+    pages (agent, taxpayer) as the consent prompt comes up."""
     agent = await _page(browser, node, "/agent", logs)
     await agent.fill("#username", "agent1")
     await agent.fill("#password", "agent-password-1")
@@ -195,10 +196,16 @@ async def test_two_chromium_pages_are_recorded(node: Node, browser: Any) -> None
     await taxpayer.wait_for_selector("#step-request", state="visible")
     await taxpayer.select_option("#category", "invoices")
     await taxpayer.select_option("#language", "en")
-    await taxpayer.fill("#question", "record me")
+    await taxpayer.fill("#question", question)
     await taxpayer.click("#start")
     await agent.wait_for_selector("#accept", state="visible")
     await agent.click("#accept")
+    return agent, taxpayer
+
+
+async def test_two_chromium_pages_are_recorded(node: Node, browser: Any) -> None:
+    logs: list[str] = []
+    agent, taxpayer = await start_call(browser, node, logs, "record me")
 
     # The consent prompt; the agent sees that consent is awaited.
     await taxpayer.wait_for_selector("#consent-card", state="visible")

@@ -14,14 +14,13 @@ from tests.conftest import poll_until
 from tests.recording.media import probe
 from tests.recording.test_browser_recording import (  # noqa: F401 - fixtures
     Node,
-    _page,
     browser,
     node,
+    start_call,
 )
 from vtax.recording.store import RecordingStore, verify
 
 pytestmark = pytest.mark.e2e
-USCC = "91350100M000100Y43"
 SHARE_S = 4.0
 
 SCREEN_SENT_JS = """
@@ -39,23 +38,7 @@ async () => {
 
 async def test_the_shared_screen_is_recorded_as_its_own_track(node: Node, browser: Any) -> None:  # noqa: F811
     logs: list[str] = []
-    agent = await _page(browser, node, "/agent", logs)
-    await agent.fill("#username", "agent1")
-    await agent.fill("#password", "agent-password-1")
-    await agent.click("#login")
-    await agent.wait_for_selector("#desk", state="visible")
-    await agent.click("#available")
-    taxpayer = await _page(browser, node, "/taxpayer", logs)
-    await taxpayer.select_option("#id-type", "uscc")
-    await taxpayer.fill("#id-number", USCC)
-    await taxpayer.click("#auth")
-    await taxpayer.wait_for_selector("#step-request", state="visible")
-    await taxpayer.select_option("#category", "invoices")
-    await taxpayer.select_option("#language", "en")
-    await taxpayer.fill("#question", "record my screen")
-    await taxpayer.click("#start")
-    await agent.wait_for_selector("#accept", state="visible")
-    await agent.click("#accept")
+    agent, taxpayer = await start_call(browser, node, logs, "record my screen")
     await taxpayer.wait_for_selector("#consent-card", state="visible")
     await taxpayer.click("#consent-yes")
     for page in (taxpayer, agent):
