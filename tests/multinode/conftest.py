@@ -10,7 +10,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
+from deploy.stack import http_status
 from tests.conftest import TEST_NODE_ENV
 from tests.databases import Templates, pg_url
 from vtax.db import migrate
@@ -66,12 +66,8 @@ class Node:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise AssertionError(f"{self.name} exited:\n{self.log.read_text()[-4000:]}")
-            try:
-                with urllib.request.urlopen(self.url + "/readyz", timeout=1) as r:
-                    if r.status == 200:
-                        return self
-            except OSError:
-                pass
+            if http_status(self.url + "/readyz") == 200:
+                return self
             time.sleep(0.1)
         raise AssertionError(f"{self.name} did not become ready:\n{self.log.read_text()[-4000:]}")
 

@@ -8,8 +8,6 @@ import asyncio
 import shutil
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +15,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from deploy.stack import http_status
 from tests.conftest import Client
 from tests.identity.numbers import uscc_n
 from tests.multinode.conftest import free_port
@@ -97,13 +96,7 @@ def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
 
 
 def ready(url: str) -> int:
-    try:
-        with urllib.request.urlopen(url + "/readyz", timeout=2) as r:
-            return r.status
-    except urllib.error.HTTPError as e:
-        return e.code
-    except OSError:
-        return 0
+    return http_status(url + "/readyz", timeout=2)
 
 
 async def taxpayer_token(url: str, number: str) -> str:
