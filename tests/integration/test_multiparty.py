@@ -6,6 +6,7 @@ the staff's side (user ids, usernames, invitations, colleagues)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from typing import Any
@@ -399,3 +400,27 @@ async def test_the_end_releases_everyone_in_the_call(server, clients):
         await side.wait_for("agent:status", lambda m: m["status"] == "available")
     record = await detail(server, sid)
     assert len(record["participants"]) == 3 and all(p["left_at"] for p in record["participants"])
+
+
+async def test_an_open_invitation_is_withdrawn_when_the_call_ends(server, clients):
+    expert = await colleague(server, clients, "expert", ["zh-CN"], {"cross_border": 5})
+    agent, taxpayer, a_start, _ = await start_session(server, clients)
+    sid = a_start["session_id"]
+    invited = await agent.call(
+        "session:invite", {"session_id": sid, "user_id": await user_id(server, "expert")}
+    )
+    assert invited["ok"], invited
+    offer = await expert.wait_for("invite:new")
+    assert (await taxpayer.call("session:end", {"session_id": sid}))["ok"]
+    # Both sides hear at once that it was withdrawn (not 30 s later that it expired).
+    for side in (agent, expert):
+        update = await side.wait_for(
+            "invite:update", lambda m: m["invite_id"] == offer["invite_id"], timeout=5
+        )
+        assert (update["state"], update["reason"]) == ("cancelled", "session_ended"), update
+    ack = await expert.call("invite:accept", {"invite_id": offer["invite_id"]})
+    assert ack["error"]["code"] == "invite_expired"
+    # Nothing is left to expire later: the expirer says nothing more.
+    await server.ctx.services.multiparty.expire(9e12)
+    await asyncio.sleep(0.3)
+    assert not [m for m in expert.received["invite:update"] if m["state"] == "expired"]

@@ -194,3 +194,14 @@ async def test_the_generation_marker_is_set_once_and_changes_only_when_the_data_
         await store.redis.delete(f"{store.p}live:epoch")
         assert await store.epoch("third") == ("third", True)
         assert await store.epoch("fourth") == ("third", False)
+
+
+async def test_a_sessions_open_invitations_are_taken_once_when_it_ends(store):
+    for i, sid in enumerate(("s1", "s1", "s2")):
+        await store.put_invite(f"inv-{i}", {"id": f"inv-{i}", "session_id": sid}, 1e12)
+    await store.take_invite("inv-1")  # answered before the end: not withdrawn again
+    assert [i["id"] for i in await store.take_session_invites("s1")] == ["inv-0"]
+    assert await store.take_session_invites("s1") == []
+    assert await store.get_invite("inv-0") is None
+    assert await store.claim_expired_invites(2e12) == [{"id": "inv-2", "session_id": "s2"}]
+    assert await store.take_session_invites("s2") == []

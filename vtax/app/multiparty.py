@@ -133,6 +133,10 @@ class Multiparty:
 
     async def _ended(self, live: LiveSession, reason: str) -> None:
         await self.participants.session_over(live.id, at(time.time()))
+        # An invitation still open into the call is withdrawn: the invitee's offer closes at
+        # once instead of counting down to an `invite_expired` answer.
+        for invite in await self.calls.store.take_session_invites(live.id):
+            await self._invite_news(invite, "cancelled", "session_ended")
 
     async def send_roster(self, live: LiveSession) -> None:
         owner, entries = roster(live)

@@ -57,6 +57,11 @@ def invite(p: str, invite_id: str) -> str:
     return f"{p}live:invite:{invite_id}"
 
 
+def session_invites(p: str, session_id: str) -> str:
+    """SET: the ids of a session's open invitations, withdrawn when the session ends."""
+    return f"{p}live:session_invites:{session_id}"
+
+
 def invite_deadlines(p: str) -> str:
     """ZSET: open invitation id scored by when it expires."""
     return f"{p}live:invites"

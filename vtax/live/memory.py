@@ -76,6 +76,10 @@ class MemoryLiveStore:
         due = [i for i, (_, expires) in self._invites.items() if expires <= now]
         return [self._invites.pop(i)[0] for i in due]
 
+    async def take_session_invites(self, session_id: str) -> list[dict[str, Any]]:
+        mine = [i for i, (inv, _) in self._invites.items() if inv.get("session_id") == session_id]
+        return [self._invites.pop(i)[0] for i in mine]
+
     async def append_signal(
         self, session_id: str, sender_id: str, to: str | None, message: dict[str, Any]
     ) -> SignalAppend | None:

@@ -114,6 +114,10 @@ class LiveStore(Protocol):
         """Take the invitations whose time ran out; each is taken once."""
         ...
 
+    async def take_session_invites(self, session_id: str) -> list[dict[str, Any]]:
+        """Take the open invitations into a session (it ended); each is taken once."""
+        ...
+
     async def append_signal(
         self, session_id: str, sender_id: str, to: str | None, message: dict[str, Any]
     ) -> SignalAppend | None:

@@ -253,6 +253,9 @@ class RedisLiveStore:
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.set(keys.invite(self.p, invite_id), json.dumps(invite), ex=SESSION_TTL_S)
             pipe.zadd(keys.invite_deadlines(self.p), {invite_id: expires_at})
+            mine = keys.session_invites(self.p, str(invite["session_id"]))
+            pipe.sadd(mine, invite_id)
+            pipe.expire(mine, SESSION_TTL_S)
             await pipe.execute()
 
     async def get_invite(self, invite_id: str) -> dict[str, Any] | None:
@@ -264,7 +267,13 @@ class RedisLiveStore:
             pipe.getdel(keys.invite(self.p, invite_id))
             pipe.zrem(keys.invite_deadlines(self.p), invite_id)
             raw, _ = await pipe.execute()
-        return json.loads(raw) if raw else None
+        if not raw:
+            return None
+        invite: dict[str, Any] = json.loads(raw)
+        await self.redis.srem(  # type: ignore[misc]
+            keys.session_invites(self.p, str(invite["session_id"])), invite_id
+        )
+        return invite
 
     async def claim_expired_invites(self, now: float) -> list[dict[str, Any]]:
         taken = await self._claim_due(keys=[keys.invite_deadlines(self.p)], args=[repr(now), 100])
@@ -272,7 +281,21 @@ class RedisLiveStore:
         for invite_id in taken:
             raw = await self.redis.getdel(keys.invite(self.p, invite_id.decode()))
             if raw:
-                out.append(json.loads(raw))
+                invite = json.loads(raw)
+                await self.redis.srem(  # type: ignore[misc]
+                    keys.session_invites(self.p, str(invite["session_id"])), invite_id
+                )
+                out.append(invite)
+        return out
+
+    async def take_session_invites(self, session_id: str) -> list[dict[str, Any]]:
+        ids = await self.redis.smembers(keys.session_invites(self.p, session_id))  # type: ignore[misc]
+        out = []
+        for invite_id in sorted(i.decode() if isinstance(i, bytes) else i for i in ids):
+            invite = await self.take_invite(invite_id)  # GETDEL: taken once, whoever races
+            if invite is not None:
+                out.append(invite)
+        await self.redis.delete(keys.session_invites(self.p, session_id))
         return out
 
     async def append_signal(
