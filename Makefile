@@ -35,9 +35,10 @@ chromium:
 	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium)
 
 ## nginx and coturn (Debian packages) for the stack runner and tests/stack (deploy/stack.py);
-## prometheus for promtool (the alert rules' tests, deploy/prometheus/).
+## prometheus for promtool (the alert rules' tests, deploy/prometheus/); nftables for the
+## impaired link between test hosts (tests/e2e/test_impairment.py).
 stack-deps:
-	@(command -v nginx && command -v turnserver && command -v promtool) >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq nginx coturn prometheus)
+	@(command -v nginx && command -v turnserver && command -v promtool && command -v nft) >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq nginx coturn prometheus nftables)
 
 # pytest-xdist workers (`auto`: one per core); the browser and multi-node tests run on one
 # worker, one after the other (tests/conftest.py XDIST_GROUPS).

@@ -175,7 +175,12 @@ def wait_healthy(base_url: str, proc: subprocess.Popen[bytes], stderr_path: Path
 
 @pytest.fixture(scope="module")
 def vtax_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    tmp = tmp_path_factory.mktemp("vtax-e2e")
+    yield from serve(tmp_path_factory.mktemp("vtax-e2e"))
+
+
+def serve(tmp: Path, host: str = "127.0.0.1") -> Iterator[Server]:
+    """A migrated node with the suite's staff accounts, listening on `host` (a test host's
+    address in tests/e2e/test_impairment.py), stopped when the generator is closed."""
     env = dict(os.environ)
     env.update(
         {
@@ -200,11 +205,11 @@ def vtax_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     run_cli(["user", "add", supervisor[0], "--role", "supervisor"], env, supervisor[1] + "\n")
 
     port = free_port()
-    base_url = f"http://127.0.0.1:{port}"
+    base_url = f"http://{host}:{port}"
     stderr_path = tmp / "server.stderr"
     with open(tmp / "server.stdout", "wb") as out, open(stderr_path, "wb") as err:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "vtax", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [sys.executable, "-m", "vtax", "serve", "--host", host, "--port", str(port)],
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=out,
