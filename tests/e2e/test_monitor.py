@@ -198,6 +198,17 @@ async def test_supervisor_monitors_and_whispers(e2e: Any) -> None:
     assert heard > 0.01, f"the agent heard nothing of the whisper ({heard})"
     assert 0 <= silent < 0.001, f"the taxpayer's receiving track has energy ({silent})"
 
+    # The agent's page reloads mid-monitoring: it resumes the call, is told of the leg again
+    # and feeds it anew (a new peer connection the leg takes in place of the old); the board
+    # sees both sides again and the desk still says a supervisor listens.
+    await agent.reload()
+    await agent.wait_for_function("() => window.vtax && window.vtax.page === 'agent'")
+    await wait_connected(e2e, taxpayer, agent)
+    await e2e.poll_until(leg_connected, within=30, what="the reloaded agent's leg connection")
+    await agent.wait_for_selector("#monitor-status[data-monitors='1']", state="visible")
+    await e2e.poll_until(both_sides_decoding, within=30, what="both sides after the reload")
+    assert await agent.evaluate("() => window.__pcs.length") == 2  # the call and the leg
+
     # The phone-size board, then stop: the agent's notice goes.
     await board.set_viewport_size({"width": 390, "height": 844})
     await e2e.screenshot(board, "monitor-wallboard-390")

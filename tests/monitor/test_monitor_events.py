@@ -192,6 +192,40 @@ async def test_the_session_end_ends_monitoring(server, clients):
     assert_taxpayer_clean(taxpayer, m1)
 
 
+async def test_an_agent_back_on_a_new_connection_is_told_of_the_leg_again(server, clients):
+    leg = await leg_client(server, clients)
+    taxpayer, agent, t_start, a_start = await monitored_call(server, clients)
+    session_id, a_id = t_start["session_id"], a_start["participant_id"]
+    sup = await clients(server, await server.staff("sup1", "supervisor"))
+    m1 = (await sup.call("monitor:start", {"session_id": session_id}))["monitor_id"]
+    job = await leg.wait_for("monitor:job")
+    joined = await leg.call("leg:join", {"session_id": session_id, "job_id": job["job_id"]})
+    leg_id = joined["leg_id"]
+    await agent.wait_for("monitor:agent", lambda m: m["leg_id"] == leg_id)
+
+    # The agent's page reloads: a new connection resumes the call and hears of the leg again,
+    # so that it feeds the leg anew; its offer reaches the leg from the same participant.
+    await agent.close()
+    back = await clients(server, agent.token)
+    resumed = await back.call("session:resume", {"session_id": session_id, "last_seq": 0})
+    assert resumed["ok"] and resumed["participant_id"] == a_id, resumed
+    told = await back.wait_for("monitor:agent", lambda m: m["leg_id"] == leg_id)
+    assert told == {"session_id": session_id, "leg_id": leg_id, "monitors": 1, "whispering": False}
+    offer = {"type": "offer", "sdp": "v=0"}
+    ack = await back.call(
+        "monitor:signal", {"session_id": session_id, "to": leg_id, "type": "offer", "data": offer}
+    )
+    assert ack == {"ok": True}
+    await leg.wait_for("monitor:signal", lambda m: m["from"] == a_id)
+    # A taxpayer back on a new connection hears nothing of it.
+    await taxpayer.close()
+    again = await clients(server, taxpayer.token)
+    assert (await again.call("session:resume", {"session_id": session_id, "last_seq": 0}))["ok"]
+    await asyncio.sleep(0.3)
+    assert_taxpayer_clean(again, m1, leg_id)
+    assert_taxpayer_clean(taxpayer, m1, leg_id)
+
+
 async def test_refusals(server, clients):
     taxpayer, agent, t_start, _ = await monitored_call(server, clients)
     session_id = t_start["session_id"]

@@ -28,7 +28,7 @@ from vtax.contract import server_events as se
 from vtax.contract.monitor import LegJoined, MonitorView
 from vtax.errors import DomainError
 from vtax.ice import ice_servers
-from vtax.live import LiveSession
+from vtax.live import LiveParticipant, LiveSession
 from vtax.media.monitors import Leg, LegWorker, Monitor, Monitoring, MonitorStore
 from vtax.review import audit
 from vtax.review.audit import Actor
@@ -57,6 +57,7 @@ class MonitorCalls:
         self.watching: dict[str, set[str]] = {}  # supervisor sid on this node -> session ids
         self.legs_here: dict[str, set[str]] = {}  # worker sid on this node -> session ids
         calls.on_started.append(self.session_started)
+        calls.on_resumed.append(self.participant_resumed)
         calls.on_session_ended.append(self.session_ended)
 
     # ---- audit and notices -------------------------------------------------------------
@@ -123,6 +124,16 @@ class MonitorCalls:
             if p.role == "taxpayer" and p.sid is not None:
                 notice = se.MonitoringNotice(session_id=live.id, notice="may_be_monitored")
                 await self.notifier.to_connections([p.sid], notice)
+
+    async def participant_resumed(self, live: LiveSession, me: LiveParticipant) -> None:
+        """An agent back on a new connection (a reload, another node) while monitored is told
+        again, so that its page opens a new feed to the leg (the leg takes the new peer
+        connection in place of the old one: a new SDP session)."""
+        if me.role != "agent":
+            return
+        record = await self.store.get(live.id)
+        if record is not None and record.monitors:
+            await self._tell_agent(live, record)
 
     # ---- supervisors ---------------------------------------------------------------------
 

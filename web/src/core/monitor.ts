@@ -42,6 +42,9 @@ function preferVp8(t: RTCRtpTransceiver): void {
   }
 }
 
+/** How long a leg notice waits for the page's call (made again after a reload). */
+const CALL_WAIT_MS = 10000;
+
 /** One offered connection to the leg, its trickle and its answer. */
 class LegConnection {
   readonly pc: RTCPeerConnection;
@@ -131,12 +134,12 @@ export class AgentMonitorLink {
         this.info.legId = null;
       } else if (msg.leg_id !== this.info.legId || !this.conn) {
         this.info.legId = msg.leg_id;
-        void this.open(call, msg.leg_id);
+        void this.open(hooks.getCall, msg.leg_id);
       }
     });
     socket.on('monitor:signal', (msg) => {
       if (!msg || msg.from !== this.info.legId) return;
-      if (msg.type === 'restart') void this.open(hooks.getCall(), msg.from);
+      if (msg.type === 'restart') void this.open(hooks.getCall, msg.from);
       else if (this.conn) void this.conn.signal(msg);
     });
     socket.on('session:end', () => {
@@ -160,9 +163,19 @@ export class AgentMonitorLink {
     ];
   }
 
-  private async open(call: Call | null, legId: string): Promise<void> {
-    if (!call || call.closed || !this.socket) return;
+  /**
+   * Open the feed to the leg. After a reload the notice comes with the resumed call, before
+   * the page has made that call again: wait for it (up to CALL_WAIT_MS).
+   */
+  private async open(getCall: () => Call | null, legId: string): Promise<void> {
     const mine = ++this.opening;
+    let call = getCall();
+    for (let waited = 0; !call && waited < CALL_WAIT_MS; waited += 100) {
+      await new Promise((r) => setTimeout(r, 100));
+      if (mine !== this.opening) return;
+      call = getCall();
+    }
+    if (!call || call.closed || !this.socket) return;
     await call.ready;
     if (call.closed || this.info.legId !== legId || mine !== this.opening) return;
     this.close();
