@@ -214,3 +214,74 @@ async def test_kill_9_of_the_taxpayers_node_mid_call_resumes_on_the_other(
     finally:
         stack.procs[victim].stop()
         stack.start_node(victim)
+
+
+#: `chat:send` from the page's own socket, its ack (or {timeout: true}).
+CHAT_JS = """
+async ([sid, text]) => await new Promise((resolve) => window.vtax.socket.timeout(8000).emit(
+  'chat:send', {session_id: sid, client_id: crypto.randomUUID(), text},
+  (err, res) => resolve(err ? {timeout: true} : res)))
+"""
+
+
+async def test_redis_restarted_mid_call_the_call_goes_on_and_the_nodes_recover(
+    relay_e2e: Any, stack: Stack
+) -> None:
+    from deploy.stack import http_status
+
+    e2e = relay_e2e
+    taxpayer, agent = await start_call(e2e, "stack: Redis restarts mid-call")
+    await e2e.wait_media_flowing(taxpayer, agent, within=20)
+    sid = await taxpayer.evaluate("() => window.vtax.sessionId")
+    nodes = [n for n in stack.procs if n.startswith("node")]
+    assert (await taxpayer.evaluate(CHAT_JS, [sid, "before"]))["ok"]
+
+    stack.procs["redis"].stop()  # SIGTERM: Redis writes its AOF and exits
+    try:
+        # During the outage: a clear error with a code, not a hang; not ready; media goes on
+        # (it never passed through Redis).
+        async def refused() -> Any:
+            ack = await taxpayer.evaluate(CHAT_JS, [sid, "during"])
+            return ack if ack.get("ok") is False else None
+
+        ack = await e2e.poll_until(refused, within=20, what="chat refused during the outage")
+        assert ack["error"]["code"] == "unavailable", ack
+
+        async def not_ready() -> bool:
+            codes = [
+                await asyncio.to_thread(http_status, stack.node_url(n) + "/readyz") for n in nodes
+            ]
+            return all(c == 503 for c in codes)
+
+        await e2e.poll_until(not_ready, within=20, what="/readyz 503 on every node")
+        await e2e.wait_media_flowing(taxpayer, agent, within=20)
+    finally:
+        stack._redis()  # the same port and folder: the AOF is read back
+
+    async def ready() -> bool:
+        codes = [await asyncio.to_thread(http_status, stack.node_url(n) + "/readyz") for n in nodes]
+        return all(c == 200 for c in codes)
+
+    await e2e.poll_until(ready, within=30, what="/readyz 200 on every node after the restart")
+
+    # The live session survived (AOF): chat goes through again, the call ends normally.
+    async def sent() -> Any:
+        ack = await taxpayer.evaluate(CHAT_JS, [sid, "after"])
+        return ack if ack.get("ok") else None
+
+    await e2e.poll_until(sent, within=20, what="chat accepted after the restart")
+    assert await taxpayer.evaluate(IN_CALL_JS) and await agent.evaluate(IN_CALL_JS)
+    await taxpayer.click("#hangup")
+    await e2e.wait_state(taxpayer, "ended")
+    await e2e.wait_state(agent, "ended")
+    token = await asyncio.to_thread(e2e.server.supervisor_token)
+
+    async def completed() -> Any:
+        rec = await asyncio.to_thread(e2e.server.get_json, f"/api/sessions/{sid}", token)
+        return rec if rec["outcome"] == "completed" else None
+
+    rec = await e2e.poll_until(completed, within=15, what="session record completed")
+    assert rec["end_reason"] == "hangup", rec
+    messages = await asyncio.to_thread(e2e.server.get_json, f"/api/sessions/{sid}/messages", token)
+    texts = [m["text"] for m in messages["messages"]]
+    assert "before" in texts and "after" in texts and "during" not in texts, texts
