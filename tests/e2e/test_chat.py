@@ -118,3 +118,38 @@ async def test_chat_both_ways_with_unread_and_a_reload(e2e: Any) -> None:
     assert "Yes, I am back." in (await lines.nth(3).text_content() or "")
     assert await e2e.error_text(taxpayer) == ""
     assert await e2e.error_text(agent) == ""
+
+
+ASSIST_JS = """() => [...document.querySelectorAll('#assist-entries > li')].map(li => ({
+  key: li.dataset.key, question: li.querySelector('.assist__question').textContent,
+  answer: li.querySelector('.assist__answer').textContent}))"""
+
+
+async def test_agent_assist_suggests_entries_and_sends_an_answer_in_the_chat(e2e: Any) -> None:
+    taxpayer, agent, _ = await start_call(e2e, "How do I issue a red-letter invoice?")
+
+    async def suggested(previous: Any = None) -> Any:
+        found = await agent.evaluate(ASSIST_JS)
+        return found if found and found != previous else None
+
+    # The taxpayer's question is searched at once, in the call's language.
+    first = await e2e.poll_until(suggested, within=10, what="suggestions for the question")
+    assert len(first) <= 5 and all(e["answer"].strip() for e in first)
+    assert any("red" in e["question"].lower() for e in first), first
+    # What the agent types is searched too.
+    await agent.fill("#assist-q", "annual reconciliation of individual income tax")
+    typed = await e2e.poll_until(
+        lambda: suggested(first), within=10, what="suggestions for what the agent typed"
+    )
+    assert any("income tax" in e["question"].lower() for e in typed), typed
+    await e2e.axe(agent, "the agent desk with the knowledge base's suggestions")
+    await e2e.screenshot(agent, "assist-agent-1280")
+
+    # An entry's answer goes into the chat as the agent's message; the taxpayer reads it.
+    await agent.locator("#assist-entries > li").first.locator(".assist__send").click()
+    await wait_items(e2e, agent, 1)
+    await taxpayer.click("#chat-toggle")
+    items = await wait_items(e2e, taxpayer, 1)
+    assert items[0]["text"] == typed[0]["answer"][:2000] and items[0]["mine"] is False
+    await taxpayer.click("#hangup")
+    await e2e.wait_state(taxpayer, "ended")

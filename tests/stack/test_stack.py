@@ -44,9 +44,12 @@ TURN_SERVER_JS = """
 """
 
 
-async def start_call(e2e: Any, question: str) -> tuple[Any, Any]:
-    agent = await e2e.agent_page()
-    await e2e.agent_available(agent)
+async def start_call(e2e: Any, question: str, agent_e2e: Any = None) -> tuple[Any, Any]:
+    """A call from the taxpayer's page to the agent's (whose harness may be another: a browser
+    of its own, tests/e2e/test_impairment.py), both connected."""
+    agent_e2e = agent_e2e or e2e
+    agent = await agent_e2e.agent_page()
+    await agent_e2e.agent_available(agent)
     taxpayer = await e2e.taxpayer_page()
     await taxpayer.select_option("#category", e2e.server.categories[0])
     await taxpayer.select_option("#language", LANGUAGE)
@@ -101,6 +104,25 @@ async def test_relay_only_call_through_nginx_and_coturn(relay_e2e: Any, stack: S
     await taxpayer.click("#hangup")  # the agent is free again for the next test
     await e2e.wait_state(taxpayer, "ended")
     await e2e.wait_state(agent, "ended")
+
+
+async def hang_up_completed(
+    e2e: Any, taxpayer: Any, agent: Any, sid: str, agent_e2e: Any = None
+) -> str:
+    """The taxpayer hangs up; both pages end and the record is `completed` (`hangup`).
+    Returns the supervisor token it read the record with."""
+    await taxpayer.click("#hangup")
+    await e2e.wait_state(taxpayer, "ended")
+    await (agent_e2e or e2e).wait_state(agent, "ended")
+    token = await asyncio.to_thread(e2e.server.supervisor_token)
+
+    async def completed() -> Any:
+        rec = await asyncio.to_thread(e2e.server.get_json, f"/api/sessions/{sid}", token)
+        return rec if rec["outcome"] == "completed" else None
+
+    rec = await e2e.poll_until(completed, within=15, what="session record completed")
+    assert rec["end_reason"] == "hangup", rec
+    return str(token)
 
 
 def prometheus(stack: Stack, path: str) -> Any:
@@ -185,17 +207,7 @@ async def test_kill_9_of_the_taxpayers_node_mid_call_resumes_on_the_other(
         print(f"kill -9 {victim} -> both pages resumed on {survivor} in {took:.1f} s")
 
         # The call ends normally on the survivor: one record, completed, summary and rating.
-        await taxpayer.click("#hangup")
-        await e2e.wait_state(taxpayer, "ended")
-        await e2e.wait_state(agent, "ended")
-        token = await asyncio.to_thread(e2e.server.supervisor_token)
-
-        async def completed() -> Any:
-            rec = await asyncio.to_thread(e2e.server.get_json, f"/api/sessions/{sid}", token)
-            return rec if rec["outcome"] == "completed" else None
-
-        rec = await e2e.poll_until(completed, within=10, what="session record completed")
-        assert rec["end_reason"] == "hangup", rec
+        token = await hang_up_completed(e2e, taxpayer, agent, sid)
         await agent.wait_for_selector("#summary-card", state="visible")
         await agent.fill("#handled", "Answered across a node failure.")
         await agent.click("#save-summary")
@@ -271,17 +283,7 @@ async def test_redis_restarted_mid_call_the_call_goes_on_and_the_nodes_recover(
 
     await e2e.poll_until(sent, within=20, what="chat accepted after the restart")
     assert await taxpayer.evaluate(IN_CALL_JS) and await agent.evaluate(IN_CALL_JS)
-    await taxpayer.click("#hangup")
-    await e2e.wait_state(taxpayer, "ended")
-    await e2e.wait_state(agent, "ended")
-    token = await asyncio.to_thread(e2e.server.supervisor_token)
-
-    async def completed() -> Any:
-        rec = await asyncio.to_thread(e2e.server.get_json, f"/api/sessions/{sid}", token)
-        return rec if rec["outcome"] == "completed" else None
-
-    rec = await e2e.poll_until(completed, within=15, what="session record completed")
-    assert rec["end_reason"] == "hangup", rec
+    token = await hang_up_completed(e2e, taxpayer, agent, sid)
     messages = await asyncio.to_thread(e2e.server.get_json, f"/api/sessions/{sid}/messages", token)
     texts = [m["text"] for m in messages["messages"]]
     assert "before" in texts and "after" in texts and "during" not in texts, texts
