@@ -236,8 +236,28 @@ async def test_interpreter_warm_transfer_and_barge(e2e: Any) -> None:
     )
     await e2e.screenshot(board, "multiparty-wallboard-barge")
 
-    # The supervisor leaves; the interpreter ends the call.
+    # Take-over: the interpreter hands the session to the supervisor and leaves; the
+    # supervisor ends it and writes its summary on the wallboard (the record credits them).
+    sid = await taxpayer.evaluate("() => window.vtax.sessionId")
+    await interp.click(f".mp-handover[data-to='{sup_pid}']")
+    await e2e.wait_state(interp, "ended")
+
+    async def owner() -> bool:
+        return (await board.text_content("#barge-leave") or "").strip() == "Hang up"
+
+    await e2e.poll_until(owner, within=20, what="the supervisor owning the session")
     await board.click("#barge-leave")
     await board.wait_for_selector("#barge-call", state="hidden")
-    await interp.click("#hangup")
     await e2e.wait_state(taxpayer, "ended", within=15)
+    await board.wait_for_selector("#barge-summary", state="visible")
+    assert await board.input_value("#asked")  # the taxpayer's question, from the ticket
+    await board.fill("#handled", "Took the call over and settled it.")
+    await board.click("#barge-summary #save-summary")
+    await board.wait_for_function(
+        "() => document.getElementById('summary-saved').textContent.includes('1')"
+    )
+    await e2e.axe(board, "the wallboard's summary after a take-over")
+    token = await asyncio.to_thread(e2e.server.supervisor_token)
+    record = await asyncio.to_thread(e2e.server.get_json, f"/api/sessions/{sid}", token)
+    assert record["summary"]["handled"] == "Took the call over and settled it.", record
+    assert record["agent"]["username"] == e2e.server.supervisor[0], record["agent"]

@@ -408,8 +408,9 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "save_summary",
         "POST",
         SID + "/summary",
-        "Handle: the serving agent saves (or revises) the summary; refines the ask",
-        roles=("agent",),
+        "Handle: the serving agent saves (or revises) the summary; refines the ask (a "
+        "supervisor who took the session over is its serving agent; anyone else: 403)",
+        roles=("agent", "supervisor"),
         body=SummaryBody,
         response=SummarySaved,
         tags=("loop",),

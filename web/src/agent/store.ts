@@ -10,11 +10,9 @@ import type {
   DeliveryView,
   OfferNew,
   SessionStart,
-  SessionSummary,
   SessionTransfer,
   SessionView,
   StaffRef,
-  SummaryBody,
   TicketView,
 } from '@/contract';
 import { api, fetchOk } from '@/core/api';
@@ -22,6 +20,7 @@ import { ApiError, asApiError } from '@/core/errors';
 import { vtax } from '@/core/hook';
 import { emitAck, type VtaxSocket } from '@/core/socket';
 import { AgentMonitorLink } from '@/core/monitor';
+import { draftFrom, summaryBody, type SummaryDraft } from '@/core/summary';
 import { useCall, type Connection } from '@/composables/useCall';
 
 export type AgentStatus = AgentStatusChanged['status'];
@@ -64,15 +63,7 @@ export const useAgent = defineStore('agent', () => {
   const showCall = ref(false);
   const showSummary = ref(false);
   const endReason = ref('');
-  const summary = ref({
-    asked: '',
-    category: '',
-    handled: '',
-    actions: '',
-    result: 'resolved' as SessionSummary['result'],
-    due: '',
-    items: [] as string[],
-  });
+  const summary = ref<SummaryDraft>(draftFrom({}));
   const summaryVersion = ref<number | null>(null);
   const summaryCheck = shallowRef<{ view: SessionView; disputeComment: string | null } | null>(null);
 
@@ -363,43 +354,17 @@ export const useAgent = defineStore('agent', () => {
       return;
     }
     summaryFor = sid;
-    const t = ticket.value;
-    summary.value = {
-      asked: t.question || '',
-      category: t.category || '',
-      handled: '',
-      actions: '',
-      result: 'resolved',
-      due: '',
-      items: [],
-    };
+    summary.value = draftFrom(ticket.value);
     summaryVersion.value = null;
     summaryCheck.value = null;
     if (sid && state.value === 'ended') openDeliveries(sid, { key: 'agent.deliver.thisSession' });
   }
 
-  const items = computed(() => catalog.value?.categories.find((c) => c.code === summary.value.category)?.items || []);
-  watch(
-    () => summary.value.category,
-    () => {
-      const allowed = new Set(items.value.map((i) => i.code));
-      summary.value.items = summary.value.items.filter((i) => allowed.has(i));
-    },
-  );
 
   async function saveSummary(): Promise<void> {
     const sid = sessionId();
     if (!sid) throw new ApiError('invalid_state');
-    const s = summary.value;
-    const body: SummaryBody = { asked: s.asked.trim(), handled: s.handled.trim(), result: s.result };
-    if (s.category && s.category !== ticket.value.category) body.category = s.category as SummaryBody['category'];
-    if (s.items.length) body.items = [...s.items] as NonNullable<SummaryBody['items']>;  // codes from the catalog
-    const acts = s.actions
-      .split('\n')
-      .map((a) => a.trim())
-      .filter(Boolean);
-    if (acts.length) body.actions = acts;
-    if (s.result === 'follow_up' && s.due) body.follow_up_due = s.due;
+    const body = summaryBody(summary.value, ticket.value.category);
     const saved = await api('post', '/api/sessions/{session_id}/summary', {
       token: token.value,
       path: { session_id: sid },
@@ -556,7 +521,7 @@ export const useAgent = defineStore('agent', () => {
   return {
     state, status, error, busy, token, user, catalog, login, agentStatus, statusReason, offer, offerLeft, ticket,
     peerName, transfer, recordingState, showCall, showSummary, endReason, summary, summaryVersion, summaryCheck,
-    deliverFor, deliverAbout, deliveries, docNote, recent, recentOpenOnly, showRecent, items, callElapsedS,
+    deliverFor, deliverAbout, deliveries, docNote, recent, recentOpenOnly, showRecent, callElapsedS,
     peerNotice, monitorState, call, action, setError, signIn, signOut, sendStatus, accept, reject, hangup, doTransfer,
     saveSummary, ready, deliver, loadRecent, followUpDone, documentsFor, restore,
     currentSession, // the confirmation form's record beside the summary
