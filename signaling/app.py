@@ -291,7 +291,8 @@ def create_app(settings: Settings, *, migrate_on_start: bool | None = None) -> w
 
     async def on_startup(app: web.Application) -> None:
         if do_migrate:
-            await migrate(url)
+            await migrate(url, timezone=settings.service_timezone)
+        await services.check_days_zone()  # the KPI days are the service zone's, or no start
         services.calls.start_background()
         services.multiparty.start_background()  # invitations expire
         services.queue.start()  # timers, dispatch retries, statistics pushes
