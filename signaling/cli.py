@@ -42,9 +42,13 @@ def _day(text: str) -> date:
     try:
         day = date.fromisoformat(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: use a UTC day, YYYY-MM-DD") from None
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: use a day of the service time zone, YYYY-MM-DD"
+        ) from None
     if len(text) != 10 or not 2000 <= day.year <= 2100:
-        raise argparse.ArgumentTypeError(f"{text!r}: use a UTC day YYYY-MM-DD in 2000..2100")
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: use a day of the service time zone, YYYY-MM-DD in 2000..2100"
+        )
     return day
 
 

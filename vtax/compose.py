@@ -70,7 +70,7 @@ from vtax.review.deliveries import Deliveries, DocumentStore
 from vtax.review.materials import MaterialStore
 from vtax.review.participants import ParticipantRecords
 from vtax.review.records import SessionRecords
-from vtax.review.rollup import Folder, ZoneMismatch, check_zone
+from vtax.review.rollup import Folder, ZoneMismatch, stored_zone
 from vtax.sms import sms_sender
 from vtax.unreachable import exc_line
 
@@ -277,11 +277,12 @@ class Services:
         and left to the KPI reads, which check again on every report."""
         try:
             async with self.backends.db.connect() as conn:
-                await check_zone(conn, self.settings.service_timezone)
-        except ZoneMismatch:
-            raise
+                stored = await stored_zone(conn)
         except Exception as exc:
             log.warning("could not check the zone of the KPI days at start: %s", exc_line(exc))
+            return
+        if stored != self.settings.service_timezone:
+            raise ZoneMismatch(stored or "unstamped", self.settings.service_timezone)
 
     async def start_assistant(self) -> None:
         """At node start, after the migrations: seed an empty knowledge base (safe on many
