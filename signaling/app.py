@@ -35,6 +35,7 @@ from vtax import compose, redis_client
 from vtax.config import Settings
 from vtax.db import migrate
 from vtax.logs import throttle_bad_input_logs
+from vtax.review.rollup import ZoneMismatch
 from vtax.unreachable import exc_line
 
 log = logging.getLogger(__name__)
@@ -291,7 +292,12 @@ def create_app(settings: Settings, *, migrate_on_start: bool | None = None) -> w
 
     async def on_startup(app: web.Application) -> None:
         if do_migrate:
-            await migrate(url)
+            await migrate(url, timezone=settings.service_timezone)
+        try:  # the stored days are the service zone's, or the node does not start
+            await services.check_days_zone()
+        except ZoneMismatch:
+            await services.close()  # aiohttp runs no on_cleanup after a failed start
+            raise
         services.calls.start_background()
         services.multiparty.start_background()  # invitations expire
         services.queue.start()  # timers, dispatch retries, statistics pushes

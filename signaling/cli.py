@@ -18,6 +18,7 @@ from vtax.auth import Passwords
 from vtax.catalog import Catalog
 from vtax.config import Settings, SettingsError
 from vtax.db import make_engine, migrate, session_factory
+from vtax.errors import DomainError
 from vtax.logs import configure_logging
 from vtax.unreachable import backend_of, exc_line, is_unreachable
 
@@ -41,9 +42,13 @@ def _day(text: str) -> date:
     try:
         day = date.fromisoformat(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: use a UTC day, YYYY-MM-DD") from None
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: use a day of the service time zone, YYYY-MM-DD"
+        ) from None
     if len(text) != 10 or not 2000 <= day.year <= 2100:
-        raise argparse.ArgumentTypeError(f"{text!r}: use a UTC day YYYY-MM-DD in 2000..2100")
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: use a day of the service time zone, YYYY-MM-DD in 2000..2100"
+        )
     return day
 
 
@@ -114,10 +119,19 @@ def build_parser() -> argparse.ArgumentParser:
         "rebuild", help="recompute the per-day KPI rollup from the session rows"
     )
     rebuild.add_argument(
-        "--from", dest="day_from", type=_day, metavar="DAY", help="first UTC day (YYYY-MM-DD)"
+        "--from",
+        dest="day_from",
+        type=_day,
+        metavar="DAY",
+        help="first day of the service time zone (YYYY-MM-DD)",
     )
     rebuild.add_argument(
-        "--to", dest="day_to", type=_day, metavar="DAY", help="last UTC day, inclusive"
+        "--to", dest="day_to", type=_day, metavar="DAY", help="last day, inclusive"
+    )
+    kpi_sub.add_parser(
+        "rezone",
+        help="move every stored day (sessions, agent state time, the rollup) to "
+        "VTAX_SERVICE_TIMEZONE, after changing it, with the nodes stopped",
     )
     simulate = sub.add_parser(
         "simulate", help="drive the real queue engine with a virtual clock (docs/routing.md)"
@@ -138,7 +152,7 @@ def _read_password() -> str:
 
 
 async def _migrate(settings: Settings) -> None:
-    await migrate(settings.resolved_database_url)
+    await migrate(settings.resolved_database_url, timezone=settings.service_timezone)
 
 
 async def _user_add(settings: Settings, args: argparse.Namespace) -> str:
@@ -158,7 +172,7 @@ async def _user_add(settings: Settings, args: argparse.Namespace) -> str:
     if len(password) < 8:
         raise SystemExit("vtax: the password needs at least 8 characters")
     if settings.is_embedded_database:
-        await migrate(settings.resolved_database_url)
+        await migrate(settings.resolved_database_url, timezone=settings.service_timezone)
     engine = make_engine(settings.resolved_database_url)
     try:
         staff = await Accounts(session_factory(engine), Passwords.from_settings(settings)).add_user(
@@ -180,23 +194,54 @@ async def _user_add(settings: Settings, args: argparse.Namespace) -> str:
 async def _kpi_rebuild(settings: Settings, day_from: date | None, day_to: date | None) -> str:
     from sqlalchemy.exc import DBAPIError
 
-    from vtax.review.rollup import rebuild
+    from vtax.review.rollup import ZoneMismatch, rebuild
 
     engine = make_engine(settings.resolved_database_url)
+    zone = settings.service_timezone
     try:
         started = time.perf_counter()
         async with engine.begin() as conn:
-            counts = await rebuild(conn, day_from, day_to)
+            counts = await rebuild(conn, day_from, day_to, zone=zone)
+    except ZoneMismatch as exc:
+        raise SystemExit(f"vtax: {exc.message}") from None
     except DBAPIError as exc:
-        if "kpi_rollup" in str(exc) or "kpi_journal" in str(exc):
+        if any(t in str(exc) for t in ("kpi_rollup", "kpi_journal", "kpi_meta")):
             raise SystemExit("vtax: no KPI rollup tables here; run `vtax migrate` first") from None
         raise
     finally:
         await engine.dispose()
     days = f"{counts['from'] or 'the first day'} to {counts['to'] or 'the last day'}"
     return (
-        f"rebuilt the KPI rollup from {days} (whole months): {counts['kpi_rollup']} day rows, "
-        f"{counts['kpi_rollup_wait']} day wait rows in {time.perf_counter() - started:.1f} s"
+        f"rebuilt the KPI rollup from {days} (whole months, {zone} days): "
+        f"{counts['kpi_rollup']} day rows, {counts['kpi_rollup_wait']} day wait rows in "
+        f"{time.perf_counter() - started:.1f} s"
+    )
+
+
+async def _kpi_rezone(settings: Settings) -> str:
+    """Every stored day to the service zone (vtax/review/rollup.py `rezone`), one
+    transaction: all of it or nothing."""
+    from sqlalchemy.exc import DBAPIError
+
+    from vtax.review.rollup import rezone
+
+    engine = make_engine(settings.resolved_database_url)
+    zone = settings.service_timezone
+    try:
+        started = time.perf_counter()
+        async with engine.begin() as conn:
+            done = await rezone(conn, zone)
+    except DBAPIError as exc:
+        if "kpi_meta" in str(exc) or "kpi_rollup" in str(exc):
+            raise SystemExit("vtax: no KPI tables here; run `vtax migrate` first") from None
+        raise
+    finally:
+        await engine.dispose()
+    return (
+        f"moved the stored days from {done['from_zone'] or 'unstamped'} to {zone} days: "
+        f"{done['sessions_moved']} sessions changed day, {done['agent_state_days']} agent "
+        f"state day rows, {done['kpi_rollup']} rollup day rows in "
+        f"{time.perf_counter() - started:.1f} s"
     )
 
 
@@ -209,7 +254,7 @@ def _registry_import(settings: Settings, path: Path, fmt: str | None) -> int:
         return 2
     try:
         if settings.is_embedded_database:  # as `vtax serve` does on the embedded default
-            asyncio.run(migrate(settings.resolved_database_url))
+            asyncio.run(migrate(settings.resolved_database_url, timezone=settings.service_timezone))
         report = asyncio.run(import_registry(settings, path, fmt))
     except (OSError, UnicodeDecodeError) as exc:
         print(f"vtax: cannot read {path}: {exc}", file=sys.stderr)
@@ -230,6 +275,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(settings.log_format)
     try:
         return _run(args, settings)
+    except DomainError as exc:  # e.g. the KPI days are another zone's (`vtax kpi rezone`)
+        print(f"vtax: {exc.message}", file=sys.stderr)
+        return 2
     except Exception as exc:
         if not is_unreachable(exc):
             raise
@@ -256,6 +304,9 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "user":
         user_id = asyncio.run(_user_add(settings, args))
         print(f"added {args.role} {args.name} ({user_id})")
+        return 0
+    if args.command == "kpi" and args.kpi_command == "rezone":
+        print(asyncio.run(_kpi_rezone(settings)))
         return 0
     if args.command == "kpi":
         if args.day_from and args.day_to and args.day_to < args.day_from:

@@ -9,7 +9,7 @@ import math
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import timedelta
 from typing import Any, TypeVar, cast
 from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
@@ -30,6 +30,7 @@ from vtax.contract.errors import http_status, validation_details
 from vtax.contract.openapi import build_openapi
 from vtax.errors import DomainError
 from vtax.identity import InvalidIdentity
+from vtax.review.days import day_start
 from vtax.review.records import Scope, SessionFilter
 from vtax.unreachable import backend_of, exc_line, is_unreachable
 
@@ -336,7 +337,7 @@ async def catalog(request: web.Request) -> web.Response:
 def session_filter(q: review.SessionFilterQuery, ctx: AppContext) -> SessionFilter:
     """The domain filter from a validated query; categories checked against the catalog."""
     ctx.catalog.check_categories(q.category, q.asked_category)
-    zone = ZoneInfo(ctx.settings.service_timezone)
+    zone = ZoneInfo(ctx.settings.service_timezone)  # the KPIs' days too (vtax/review/days.py)
     if q.date_from and q.date_to and q.date_to < q.date_from:
         raise ApiError(400, "invalid_payload", "`to` is before `from`")
     if q.rating is not None and (q.min_rating is not None or q.max_rating is not None):
@@ -358,11 +359,6 @@ def session_filter(q: review.SessionFilterQuery, ctx: AppContext) -> SessionFilt
         follow_up=q.follow_up,
         sort=q.sort,
     )
-
-
-def day_start(day: date, zone: ZoneInfo) -> datetime:
-    """The start of a day of the service's time zone (what people mean by "3 December")."""
-    return datetime.combine(day, time(0), zone).astimezone(UTC)
 
 
 async def list_sessions(request: web.Request) -> web.Response:

@@ -34,6 +34,7 @@ from vtax.auth import Principal
 from vtax.contract import client_events as ce
 from vtax.contract import review as rv
 from vtax.contract.base import no_nul
+from vtax.review.days import today
 from vtax.review.deliveries import Deliveries
 from vtax.review.kpi import KpiQuery
 from vtax.review.quality import MAX_TOTAL, QUALITY_FORM
@@ -360,7 +361,7 @@ async def kpi(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     q = query(request, rv.KpiQuery)
     ctx.catalog.check_categories(q.category)
-    day_from = q.date_from or (q.date_to or now().date())
+    day_from = q.date_from or (q.date_to or today(ctx.records.zone, now()))
     day_to = q.date_to or day_from
     if day_to < day_from:
         raise ApiError(400, "invalid_payload", "`to` is before `from`")
@@ -378,9 +379,8 @@ async def kpi(request: web.Request) -> web.Response:
             language=q.language,
         )
     )
-    # The rollup's days are UTC days today (vtax/review/rollup.py keys them by `joined_day`);
-    # the report says so, and docs/review.md says what moving them to the service zone takes.
-    answer = rv.KpiReport.model_validate({**report, "timezone": "UTC"})
+    # the service zone's days (the report's `timezone`; docs/review.md, Days)
+    answer = rv.KpiReport.model_validate(report)
     return json_response(answer.model_dump(mode="json", by_alias=True))
 
 

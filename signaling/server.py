@@ -92,7 +92,7 @@ def make_runner(app: web.Application, settings: Settings) -> web.AppRunner:
 async def _run(settings: Settings, demo: bool) -> None:
     app = create_app(settings, migrate_on_start=False)
     if settings.is_embedded_database:
-        await migrate(settings.resolved_database_url)
+        await migrate(settings.resolved_database_url, timezone=settings.service_timezone)
     runner = make_runner(app, settings)
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port)

@@ -70,8 +70,9 @@ from vtax.review.deliveries import Deliveries, DocumentStore
 from vtax.review.materials import MaterialStore
 from vtax.review.participants import ParticipantRecords
 from vtax.review.records import SessionRecords
-from vtax.review.rollup import Folder
+from vtax.review.rollup import Folder, ZoneMismatch, stored_zone
 from vtax.sms import sms_sender
+from vtax.unreachable import exc_line
 
 
 @dataclass
@@ -268,6 +269,21 @@ class Services:
     quality: CallQualityService
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
+    async def check_days_zone(self) -> None:
+        """At node start, after the migrations: the stored days (joined_day, agent-state
+        daily totals, the KPI rollup) must be the service zone's, or the node does not start
+        (ZoneMismatch: this node would write its days into another zone's; docs/review.md,
+        Days). A database that cannot be read now (unreachable, not migrated yet) is logged
+        and left to the KPI reads, which check again on every report."""
+        try:
+            async with self.backends.db.connect() as conn:
+                stored = await stored_zone(conn)
+        except Exception as exc:
+            log.warning("could not check the zone of the KPI days at start: %s", exc_line(exc))
+            return
+        if stored != self.settings.service_timezone:
+            raise ZoneMismatch(stored or "unstamped", self.settings.service_timezone)
+
     async def start_assistant(self) -> None:
         """At node start, after the migrations: seed an empty knowledge base (safe on many
         nodes) and build the index in the background (segmenting the seed takes seconds; the
@@ -315,7 +331,7 @@ def build(
     sessions = session_factory(backends.db)
     catalog = catalog or Catalog.load()
     accounts = Accounts(sessions, Passwords.from_settings(settings))
-    records = SessionRecords(sessions)
+    records = SessionRecords(sessions, settings.service_timezone)  # its days: docs/review.md
     deliveries = Deliveries(
         sessions, DocumentStore(settings.documents_dir), settings.documents_max_bytes
     )
@@ -409,7 +425,11 @@ def build(
         chat=Chat(settings, calls, ChatLog(sessions), notifier),
         monitor=MonitorCalls(settings, calls, _monitor_store(backends), records, notifier),
         screen=ScreenShare(calls, notifier),
-        quality=CallQualityService(calls, CallQualityStore(sessions, settings.quality_max_samples)),
+        quality=CallQualityService(
+            calls,
+            CallQualityStore(sessions, settings.quality_max_samples),
+            zone=settings.service_timezone,
+        ),
     )
 
 

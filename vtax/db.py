@@ -68,21 +68,26 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[Any]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
-def alembic_config(url: str) -> Any:
+def alembic_config(url: str, timezone: str | None = None) -> Any:
+    """`timezone`: the service zone, in which migration 0014 computes the stored days (None:
+    the migration takes VTAX_SERVICE_TIMEZONE or the default)."""
     from alembic.config import Config
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    if timezone is not None:
+        cfg.set_main_option("vtax.service_timezone", timezone)
     return cfg
 
 
-def _upgrade(url: str, revision: str) -> None:
+def _upgrade(url: str, revision: str, timezone: str | None) -> None:
     from alembic import command
 
-    command.upgrade(alembic_config(url), revision)
+    command.upgrade(alembic_config(url, timezone), revision)
 
 
-async def migrate(url: str, revision: str = "head") -> None:
-    """Apply pending migrations (Alembic runs its own event loop, so use a thread)."""
-    await asyncio.to_thread(_upgrade, url, revision)
+async def migrate(url: str, revision: str = "head", timezone: str | None = None) -> None:
+    """Apply pending migrations (Alembic runs its own event loop, so use a thread).
+    `timezone`: the service zone (settings.service_timezone), the days' zone (0014)."""
+    await asyncio.to_thread(_upgrade, url, revision, timezone)

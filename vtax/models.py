@@ -88,7 +88,8 @@ class ServiceSession(Base):
     outcome: Mapped[str] = mapped_column(String(16), default="waiting")
     end_reason: Mapped[str | None] = mapped_column(String(100), nullable=True)
     # ---- 0002: the review loop -----------------------------------------------------
-    joined_day: Mapped[str | None] = mapped_column(String(10), nullable=True)  # UTC YYYY-MM-DD
+    # the service zone's YYYY-MM-DD (kpi_meta `timezone`; vtax/review/days.py)
+    joined_day: Mapped[str | None] = mapped_column(String(10), nullable=True)
     wait_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)  # join -> answer/abandon
     talk_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)  # answer -> end
     wrap_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)  # agent wrap-up after
@@ -256,13 +257,13 @@ class AgentStateChange(Base):
 
 
 class AgentStateDay(Base):
-    """Time per agent, UTC day and state, summed as each state ends (derived from
+    """Time per agent, service-zone day and state, summed as each state ends (derived from
     `agent_state_changes`): occupancy over any days without scanning the history."""
 
     __tablename__ = "agent_state_days"
 
     agent_id: Mapped[str] = mapped_column(ForeignKey("users.id"), primary_key=True)
-    day: Mapped[str] = mapped_column(String(10), primary_key=True)  # UTC YYYY-MM-DD
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)  # zone's YYYY-MM-DD
     status: Mapped[str] = mapped_column(String(16), primary_key=True)
     ms: Mapped[int] = mapped_column(Integer, default=0)
 
@@ -399,8 +400,19 @@ kpi_occupancy = Table(
     Column("staffed_ms", BigInteger, nullable=False, default=0),  # + available, reserved
     Column("state_rows", Integer, nullable=False, default=0),  # agent_state_days rows behind
     Index("ix_kpi_occupancy_key", "grain", "dim", "key", "period"),
-    comment="Occupancy time per UTC day and month, over all agents and per agent "
+    comment="Occupancy time per service-zone day and month, over all agents and per agent "
     "(from agent_state_days)",
+)
+
+# ---- 0014: the zone of every stored day ----------------------------------------------------
+
+kpi_meta = Table(
+    "kpi_meta",
+    Base.metadata,
+    Column("name", String(32), primary_key=True),
+    Column("value", String(64), nullable=False),
+    comment="`timezone`: the IANA zone whose days joined_day, agent_state_days and the KPI "
+    "rollup hold (vtax/review/rollup.py; `vtax kpi rezone` changes it)",
 )
 
 

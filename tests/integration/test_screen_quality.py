@@ -6,6 +6,7 @@ supervisor in the session detail and the KPI."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -246,7 +247,7 @@ async def test_the_quality_kpi_sits_beside_the_av_quality_rating(server, clients
     assert (await agent.call("offer:accept", {"offer_id": offer["offer_id"]}))["ok"]
 
     supervisor = await server.staff("boss", "supervisor")
-    day = datetime.now(UTC).date().isoformat()
+    day = datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()  # the service zone's day
     status, kpi = await get(
         server, f"/api/stats/kpi/call-quality?from={day}&to={day}&group_by=agent", supervisor
     )
@@ -263,7 +264,7 @@ async def test_the_quality_kpi_sits_beside_the_av_quality_rating(server, clients
     }
     assert kpi["total"] == figures
     assert kpi["rows"] == [{"key": await agent_id(server), **figures}]
-    assert kpi["from"] == day and kpi["group_by"] == "agent" and kpi["timezone"] == "UTC"
+    assert kpi["from"] == day and kpi["group_by"] == "agent" and kpi["timezone"] == "Asia/Shanghai"
     assert (await get(server, "/api/stats/kpi/call-quality", agent.token))[0] == 403
     status, err = await get(
         server, "/api/stats/kpi/call-quality?from=2030-01-02&to=2030-01-01", supervisor

@@ -45,7 +45,7 @@ from benchmarks.review_writes import fresh_database
 from benchmarks.signaling_bench import CLIENT_CORE, Server, start_vtax
 from vtax.accounts import Accounts
 from vtax.db import make_engine, session_factory
-from vtax.review.agent_history import split_by_day
+from vtax.review.days import DEFAULT_ZONE, day_of, split_by_day, zone_of
 from vtax.review.records import SessionRecords
 
 ROOT = Path(__file__).resolve().parents[2]  # this checkout
@@ -65,6 +65,7 @@ CATEGORIES = [
 CHANNELS = ["web", "mobile", "kiosk"]
 LANGUAGES = ["zh-CN", "yue", "en", "pt"]
 START = datetime(2025, 11, 1, tzinfo=UTC)
+ZONE = zone_of(DEFAULT_ZONE)  # the days the service keeps (docs/review.md, Days)
 DAYS = 365
 AGENTS = 60
 
@@ -108,7 +109,8 @@ async def load(n: int, seed: int = 7) -> dict[str, Any]:
     last_end: dict[str, datetime] = {}
     for i in range(n):
         day = int(i / per_day)
-        joined = START + timedelta(days=day, seconds=8 * 3600 + rng.random() * 10 * 3600)
+        # 08:00-18:00 in Asia/Shanghai (00:00-10:00 UTC): each day's sessions on its zone day
+        joined = START + timedelta(days=day, seconds=rng.random() * 10 * 3600)
         sid, tp = uid(rng), rng.choice(taxpayers)
         cat, ch, lang = rng.choice(CATEGORIES), rng.choice(CHANNELS), rng.choice(LANGUAGES)
         wait = rng.expovariate(1 / 25)
@@ -153,7 +155,7 @@ async def load(n: int, seed: int = 7) -> dict[str, Any]:
                 ended,
                 outcome,
                 reason,
-                joined.date().isoformat(),
+                day_of(joined, ZONE),
                 round(wait * 1000),
                 None if talk is None else round(talk * 1000),
                 None if wrap is None else round(wrap * 1000),
@@ -210,7 +212,7 @@ async def load(n: int, seed: int = 7) -> dict[str, Any]:
     for agent, status, _, at in states:
         if agent in current:
             prev, since = current[agent]
-            for on, ms in split_by_day(since, at):
+            for on, ms in split_by_day(since, at, ZONE):
                 totals[(agent, on, prev)] = totals.get((agent, on, prev), 0) + ms
         current[agent] = (status, at)
     day_rows = [(a, d, st, ms) for (a, d, st), ms in totals.items()]

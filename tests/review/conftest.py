@@ -94,7 +94,8 @@ class ReviewDatabase:
         try:
             tables = await conn.fetch(
                 "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
-                "AND tablename <> 'alembic_version'"
+                # the schema's own rows stay: its revision, and the zone of the stored days
+                "AND tablename NOT IN ('alembic_version', 'kpi_meta')"
             )
             async with conn.transaction():
                 # replica role: no triggers (the append-only guards, the foreign keys) while

@@ -312,8 +312,10 @@ async def test_the_http_endpoint_gives_the_same_figures(server, cast, store):
     direct = await store.records.kpis.report(KpiQuery(D1, D2, "category"), NOW)
     # The same figures, as the contract's model says them (a row not grouped by agent has
     # neither label nor occupancy: null).
-    said = KpiReport.model_validate({**direct, "timezone": "UTC"}).model_dump(by_alias=True)
-    assert report["rows"] == said["rows"] and report["timezone"] == "UTC"
+    # The days are the service zone's (the default, Asia/Shanghai), and the answer says so.
+    said = KpiReport.model_validate(direct).model_dump(by_alias=True)
+    assert report["rows"] == said["rows"] and report["timezone"] == "Asia/Shanghai"
+    assert direct["timezone"] == "Asia/Shanghai"
     for field in TOTAL:
         assert report["total"][field] == TOTAL[field], field
 
@@ -341,15 +343,18 @@ async def test_bad_kpi_queries(server, cast, query):
 
 
 async def test_daily_totals_match_the_raw_history(store):
-    """The KPIs read daily totals kept as states end; they equal a scan of the history."""
+    """The KPIs read daily totals kept as states end; they equal a scan of the history over
+    each of the service zone's days (Asia/Shanghai: 16:00 UTC the day before to 16:00)."""
     from vtax.review.agent_history import time_in_states
+    from vtax.review.days import window
 
     await load(store)
     history = store.records.agent_history
     totals = await history.time_by_day(D1, D2, NOW)
     for day in (D1, D2):
-        start = t(day, "00:00:00")
-        end = min(start + timedelta(days=1), NOW)
+        start, end = window(day, day, history.zone)
+        assert start == t(day, "00:00:00") - timedelta(hours=8)
+        end = min(end, NOW)
         raw = await history.changes(start, end, lookback=timedelta(days=3))
         for agent, changes in raw.items():
             expected = {k: v for k, v in time_in_states(changes, start, end).items() if v}

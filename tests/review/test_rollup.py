@@ -467,9 +467,9 @@ async def test_cli_rebuild_recomputes_a_damaged_rollup(store, database_url):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--from", "2026-13-01"], "use a UTC day"),
-        (["--from", "yesterday"], "use a UTC day"),
-        (["--to", "20261101"], "use a UTC day"),
+        (["--from", "2026-13-01"], "use a day of the service time zone"),
+        (["--from", "yesterday"], "use a day of the service time zone"),
+        (["--to", "20261101"], "use a day of the service time zone"),
         (["--from", "1999-12-31"], "2000..2100"),
         (["--from", "2026-11-02", "--to", "2026-11-01"], "--to is before --from"),
         (["--days", "3"], "unrecognized arguments"),

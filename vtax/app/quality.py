@@ -16,16 +16,22 @@ from vtax.contract import client_events as ce
 from vtax.contract.quality import CallQualitySummary, QualityNoted
 from vtax.errors import DomainError
 from vtax.review.call_quality import CallQualityStore, level_of
+from vtax.review.days import DEFAULT_ZONE
 from vtax.review.kpi import call_quality_kpi
 
 
 class CallQualityService:
     def __init__(
-        self, calls: Calls, store: CallQualityStore, clock: Callable[[], float] = time.time
+        self,
+        calls: Calls,
+        store: CallQualityStore,
+        clock: Callable[[], float] = time.time,
+        zone: str = DEFAULT_ZONE,
     ) -> None:
         self.calls = calls
         self.store = store
         self.clock = clock
+        self.zone = zone  # the service zone: the KPI's days (docs/review.md, Days)
 
     async def report(self, caller: Caller, p: ce.CallQuality) -> QualityNoted:
         """Keep a sample of a media participant of the live session (bound to this
@@ -46,4 +52,6 @@ class CallQualityService:
         return CallQualitySummary.model_validate(found) if found is not None else None
 
     async def kpi(self, day_from: date, day_to: date, group_by: str) -> dict[str, Any]:
-        return await call_quality_kpi(self.store.sessionmaker, day_from, day_to, group_by)
+        return await call_quality_kpi(
+            self.store.sessionmaker, day_from, day_to, group_by, self.zone
+        )

@@ -1076,8 +1076,9 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "call_quality_kpi",
         "GET",
         "/api/stats/kpi/call-quality",
-        "Call quality per day, agent, category or channel (UTC days, at most 366): measured "
-        "sessions, mean estimated MOS, poor calls, beside the taxpayers' av_quality ratings",
+        "Call quality per day, agent, category or channel (the service zone's days, at most "
+        "366): measured sessions, mean estimated MOS, poor calls, beside the taxpayers' "
+        "av_quality ratings",
         roles=SUPERVISOR,
         query=qa.CallQualityKpiQuery,
         response=qa.CallQualityKpi,

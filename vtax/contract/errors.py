@@ -193,7 +193,9 @@ ERROR_CODES: dict[str, ErrorCode] = {
     "unavailable": ErrorCode(
         "both",
         503,
-        "a backend (the database, Redis) is unreachable; retry (`/readyz` says which)",
+        "a backend (the database, Redis) is unreachable; retry (`/readyz` says which). Also "
+        "the KPIs while the stored days are another zone's than the service zone (an operator "
+        "runs `vtax kpi rezone`)",
     ),
     "internal": ErrorCode("both", 500, "an unexpected server error (logged with an incident id)"),
     # ---- the confirmation form

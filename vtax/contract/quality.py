@@ -75,7 +75,9 @@ class CallQualitySummary(Out):
 
 
 class CallQualityKpiQuery(Query):
-    date_from: Day | None = Field(None, alias="from", description="first day; default today")
+    date_from: Day | None = Field(
+        None, alias="from", description="first day of the service time zone; default today"
+    )
     date_to: Day | None = Field(None, alias="to", description="last day; default `from`")
     group_by: Literal["day", "agent", "category", "channel"] = "day"
 
@@ -97,7 +99,7 @@ class CallQualityKpiRow(CallQualityFigures):
 class CallQualityKpi(Out):
     from_: str = Field(alias="from", serialization_alias="from")
     to: str
-    timezone: str
+    timezone: str = Field(description="the service time zone (IANA), whose days these are")
     group_by: str
     rows: list[CallQualityKpiRow]
     total: CallQualityFigures

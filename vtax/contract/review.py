@@ -37,8 +37,12 @@ class SessionFilterQuery(Query):
     """Filters of the session list and the CSV export; all optional, all must hold. Days are
     the service's time zone's days (docs/review.md, "Days")."""
 
-    date_from: Day | None = Field(None, alias="from", description="first day (inclusive)")
-    date_to: Day | None = Field(None, alias="to", description="last day (inclusive)")
+    date_from: Day | None = Field(
+        None, alias="from", description="first day of the service time zone (inclusive)"
+    )
+    date_to: Day | None = Field(
+        None, alias="to", description="last day of the service time zone (inclusive)"
+    )
     agent: Id | None = Field(None, description="agent (user) id")
     category: Category | None = Field(
         None,
@@ -99,7 +103,9 @@ class LinkQuery(Query):
 
 
 class KpiQuery(Query):
-    date_from: Day | None = Field(None, alias="from", description="first day; default today")
+    date_from: Day | None = Field(
+        None, alias="from", description="first day of the service time zone; default today"
+    )
     date_to: Day | None = Field(None, alias="to", description="last day; default `from`")
     group_by: Literal["day", "agent", "category", "channel"] = "day"
     threshold_s: Annotated[int, Field(ge=1, le=3600)] = Field(
@@ -367,7 +373,11 @@ class KpiRow(KpiFigures):
 class KpiReport(Out):
     from_: str = Field(alias="from", serialization_alias="from")
     to: str
-    timezone: str = Field(description="the zone whose days these are")
+    timezone: str = Field(
+        description="the service time zone (IANA), whose days `from`, `to` and the day rows "
+        "are: a day runs from its local midnight to the next (23 or 25 hours across a clock "
+        "change)"
+    )
     group_by: str
     threshold_s: int
     rows: list[KpiRow]

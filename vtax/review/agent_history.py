@@ -4,19 +4,25 @@ the KPIs read the daily totals kept as states end (`time_by_day`).
 
 Written from the signaling layer's agent-state hook. When an agent leaves `wrap_up`, the
 time spent in it is attributed to the session the agent ended just before (its `wrap_ms`),
-so average handle time is talk plus that agent's own wrap-up."""
+so average handle time is talk plus that agent's own wrap-up.
+
+Days are the service zone's (vtax/review/days.py): the daily totals are cut at its midnights,
+and `replay_state_days` recomputes them from the history in another zone (`vtax kpi rezone`)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
+from itertools import pairwise
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, literal, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import delete, func, insert, literal, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from vtax.models import AgentCurrentState, AgentStateChange, AgentStateDay, ServiceSession
+from vtax.review.days import DEFAULT_ZONE, split_by_day, window, zone_of
 from vtax.review.rollup import OccupancyDeltas, snapshot, write_change
 
 STATES = frozenset({"offline", "available", "reserved", "busy", "wrap_up", "away"})
@@ -34,14 +40,17 @@ class StateChange:
 
 
 class AgentStateHistory:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], zone: str | ZoneInfo = DEFAULT_ZONE
+    ) -> None:
         self._sessions = sessions
+        self.zone = zone_of(zone)
 
     async def record(self, agent_id: str, status: str, reason: str, at: datetime) -> bool:
         """Append a state change; False if the agent was in that state already (no row).
 
-        The state that ends here is added to the agent's daily totals (split at UTC
-        midnight), and a wrap-up that ends is attributed to the session before it."""
+        The state that ends here is added to the agent's daily totals (split at the
+        service zone's midnights), and a wrap-up that ends is attributed to the session before it."""
         if status not in STATES:
             raise ValueError(f"unknown agent state {status!r}")
         async with self._sessions() as db, db.begin():
@@ -55,7 +64,7 @@ class AgentStateHistory:
                 db.add(AgentCurrentState(agent_id=agent_id, status=status, since=at))
                 return True
             occupancy = OccupancyDeltas()
-            for day, ms in split_by_day(current.since, at):
+            for day, ms in split_by_day(current.since, at, self.zone):
                 total = await db.get(
                     AgentStateDay, (agent_id, day, current.status), with_for_update=True
                 )
@@ -73,7 +82,7 @@ class AgentStateHistory:
     async def time_by_day(
         self, day_from: date, day_to: date, now: datetime, agent_id: str | None = None
     ) -> dict[tuple[str, str], dict[str, int]]:
-        """{(agent, day): {state: ms}} for the UTC days from..to, up to `now`: the closed
+        """{(agent, day): {state: ms}} for the zone's days from..to, up to `now`: the closed
         intervals from the daily totals, plus each agent's current, still open state."""
         d = AgentStateDay
         days_where = self._days_where(day_from, day_to, agent_id)
@@ -86,7 +95,7 @@ class AgentStateHistory:
         for agent, day, status, ms in closed:
             spent = out.setdefault((agent, day), {})
             spent[status] = spent.get(status, 0) + ms
-        for agent, day, status, ms in _open_by_day(open_, day_from, day_to, now):
+        for agent, day, status, ms in _open_by_day(open_, day_from, day_to, now, self.zone):
             spent = out.setdefault((agent, day), {})
             spent[status] = spent.get(status, 0) + ms
         return out
@@ -99,7 +108,7 @@ class AgentStateHistory:
         agent_id: str | None = None,
         by: Literal["day", "agent"] | None = None,
     ) -> dict[str, dict[str, int]]:
-        """{key: {state: ms}} over the UTC days from..to, up to `now`, summed in the database
+        """{key: {state: ms}} over the zone's days from..to, up to `now`, summed in the database
         (a year of 60 agents is ~90,000 daily rows; they are not sent to Python): the key is
         the day or the agent (`by`), and "*" holds the whole window. The same figures as
         summing `time_by_day`."""
@@ -123,7 +132,7 @@ class AgentStateHistory:
             if by is not None:
                 add(k, status, int(ms))
             add("*", status, int(ms))
-        for agent, day, status, ms in _open_by_day(open_, day_from, day_to, now):
+        for agent, day, status, ms in _open_by_day(open_, day_from, day_to, now, self.zone):
             if by is not None:
                 add(day if by == "day" else agent, status, ms)
             add("*", status, ms)
@@ -197,15 +206,6 @@ class AgentStateHistory:
         return out
 
 
-def split_by_day(start: datetime, end: datetime) -> Iterator[tuple[str, int]]:
-    """(UTC day, milliseconds) pieces of [start, end)."""
-    while start < end:
-        midnight = datetime.combine(start.date() + timedelta(days=1), time(0), UTC)
-        piece_end = min(end, midnight)
-        yield start.date().isoformat(), round((piece_end - start).total_seconds() * 1000)
-        start = piece_end
-
-
 def time_in_states(changes: list[StateChange], start: datetime, end: datetime) -> dict[str, int]:
     """Milliseconds spent in each state within [start, end), from one agent's changes (sorted;
     the first may be before `start`: the state in force when the window opens)."""
@@ -220,13 +220,45 @@ def time_in_states(changes: list[StateChange], start: datetime, end: datetime) -
 
 
 def _open_by_day(
-    open_states: list[Any], day_from: date, day_to: date, now: datetime
+    open_states: list[Any], day_from: date, day_to: date, now: datetime, zone: ZoneInfo
 ) -> Iterator[tuple[str, str, str, int]]:
-    """(agent, day, status, ms) of the open states' time in the UTC days from..to, up to now."""
+    """(agent, day, status, ms) of the open states' time in the zone's days from..to, up to
+    now."""
     first, last = day_from.isoformat(), day_to.isoformat()
-    window_start = datetime.combine(day_from, time(0), UTC)
-    window_end = datetime.combine(day_to + timedelta(days=1), time(0), UTC)
+    window_start, window_end = window(day_from, day_to, zone)
     for agent, status, since in open_states:
-        for day, ms in split_by_day(max(since, window_start), min(now, window_end)):
+        for day, ms in split_by_day(max(since, window_start), min(now, window_end), zone):
             if first <= day <= last:
                 yield agent, day, status, ms
+
+
+async def replay_state_days(conn: AsyncConnection, zone: ZoneInfo) -> int:
+    """Recompute `agent_state_days` from the whole history, cut at `zone`'s midnights, in the
+    caller's transaction; the number of daily rows written. Each closed interval is a change
+    and the agent's next one, exactly what `record` added when the next change came (the
+    open interval of each agent's current state is not in the totals, as there). One agent's
+    history at a time (a year of one agent is some ten thousand rows)."""
+    h, d = AgentStateChange, AgentStateDay
+    await conn.execute(delete(d))
+    agents = (await conn.execute(select(h.agent_id).distinct().order_by(h.agent_id))).scalars()
+    written = 0
+    for agent_id in list(agents):
+        changes = (
+            await conn.execute(
+                select(h.status, h.at).where(h.agent_id == agent_id).order_by(h.at, h.id)
+            )
+        ).all()
+        totals: dict[tuple[str, str], int] = {}
+        for (status, since), (_, until) in pairwise(changes):
+            for day, ms in split_by_day(since, until, zone):
+                totals[(day, status)] = totals.get((day, status), 0) + ms
+        if totals:
+            await conn.execute(
+                insert(d),
+                [
+                    {"agent_id": agent_id, "day": day, "status": status, "ms": ms}
+                    for (day, status), ms in sorted(totals.items())
+                ],
+            )
+            written += len(totals)
+    return written

@@ -2,7 +2,8 @@
 agent state history. The database only sums whole milliseconds and counts; the ratios are
 taken here, so SQLite and PostgreSQL give identical figures.
 
-Definitions (a session belongs to the UTC day it joined the queue):
+Definitions (a session belongs to the service zone's day it joined the queue, `joined_day`;
+vtax/review/days.py; the agents' state time is cut at the same midnights):
 - service level: answered within T / answered; and Asterisk's second formula,
   (answered within T + abandoned within T) / (answered + abandoned)
 - ASA: mean wait of answered sessions
@@ -18,9 +19,10 @@ Definitions (a session belongs to the UTC day it joined the queue):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, case, func, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
@@ -38,8 +40,9 @@ from vtax.models import (
     kpi_rollup,
     kpi_rollup_wait,
 )
-from vtax.review.agent_history import PRODUCTIVE, STAFFED, AgentStateHistory, split_by_day
-from vtax.review.rollup import NO_KEY, next_month, session_sums
+from vtax.review.agent_history import PRODUCTIVE, STAFFED, AgentStateHistory
+from vtax.review.days import DEFAULT_ZONE, split_by_day, window, zone_of
+from vtax.review.rollup import NO_KEY, check_zone, next_month, session_sums
 
 GroupBy = Literal["day", "agent", "category", "channel"]
 GROUPS: dict[str, Any] = {
@@ -136,11 +139,6 @@ class KpiQuery:
     channel: str | None = None
     language: str | None = None
 
-    @property
-    def window(self) -> tuple[datetime, datetime]:
-        start = datetime.combine(self.day_from, time(0), UTC)
-        return start, datetime.combine(self.day_to + timedelta(days=1), time(0), UTC)
-
 
 def _ratio(num: int, den: int, digits: int = 4) -> float | None:
     return None if den == 0 else round(num / den, digits)
@@ -180,9 +178,15 @@ _NAMES = select(User.id, User.display_name).where(User.id.in_(bindparam("ids", e
 
 
 class KpiReport:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    """The KPIs of the service zone's days `zone` (the days `joined_day` and the rollup are
+    in: every report checks the rollup's stamp first, `check_zone`)."""
+
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], zone: str | ZoneInfo = DEFAULT_ZONE
+    ) -> None:
         self._sessions = sessions
-        self._history = AgentStateHistory(sessions)
+        self.zone = zone_of(zone)
+        self._history = AgentStateHistory(sessions, self.zone)
 
     @staticmethod
     def _sums(threshold_ms: int) -> list[Any]:
@@ -200,6 +204,7 @@ class KpiReport:
             raise ValueError("the rollup does not cover this query")
         async with self._sessions() as session:
             db = await session.connection()  # Core: no ORM layer for the plain rows
+            await check_zone(db, self.zone.key)
             if plan is not None:
                 grains, span = period_params(q)
                 grouped = await self._rollup_counts(db, q, plan, grains, span)
@@ -241,6 +246,7 @@ class KpiReport:
         return {
             "from": q.day_from.isoformat(),
             "to": q.day_to.isoformat(),
+            "timezone": self.zone.key,
             "group_by": q.group_by,
             "threshold_s": q.threshold_s,
             "rows": rows,
@@ -310,8 +316,8 @@ class KpiReport:
         unassigned = q.group_by == "agent"
         return [(None if unassigned and k == NO_KEY else k, c) for k, c in out.items()]
 
-    @staticmethod
     async def _occupancy_from_rollup(
+        self,
         db: AsyncConnection,
         q: KpiQuery,
         now: datetime | None,
@@ -338,10 +344,10 @@ class KpiReport:
                 acc = spent.setdefault(k, [0, 0])
                 acc[0] += int(productive)
                 acc[1] += int(staffed)
-        start = datetime.combine(q.day_from, time(0), UTC)
-        end = datetime.combine(q.day_to + timedelta(days=1), time(0), UTC)
+        start, end = window(q.day_from, q.day_to, self.zone)
+        until = min(now or datetime.now(UTC), end)
         for agent, status, since in open_:
-            for day, ms in split_by_day(max(since, start), min(now or datetime.now(UTC), end)):
+            for day, ms in split_by_day(max(since, start), until, self.zone):
                 if first <= day <= last:
                     keys = {"*", day if q.group_by == "day" else agent}
                     if q.group_by not in ("day", "agent"):
@@ -479,9 +485,14 @@ def _occupancy_statements(
 
 
 async def call_quality_kpi(
-    sessions: async_sessionmaker[AsyncSession], day_from: date, day_to: date, group_by: str
+    sessions: async_sessionmaker[AsyncSession],
+    day_from: date,
+    day_to: date,
+    group_by: str,
+    zone: str | ZoneInfo = DEFAULT_ZONE,
 ) -> dict[str, Any]:
-    """Per group of sessions that joined in [day_from, day_to] (UTC days, as the rollup's):
+    """Per group of sessions that joined in [day_from, day_to] (the zone's days, `joined_day`,
+    as the rollup's):
     how many have a call-quality summary, the mean of their median MOS, how many were poor,
     and the taxpayers' own av_quality ratings (count, mean). From the session rows (no
     rollup: one row per session in three tables joined by primary key)."""
@@ -505,14 +516,16 @@ async def call_quality_kpi(
         .group_by(key)
         .order_by(key)
     )
+    zone = zone_of(zone)
     async with sessions() as db:
+        await check_zone(await db.connection(), zone.key)
         rows = (await db.execute(query)).all()
     out = [{"key": row[0], **_quality_figures(row[1:])} for row in rows]
     totals = [sum((row[i] or 0) for row in rows) for i in range(1, 8)]
     return {
         "from": day_from.isoformat(),
         "to": day_to.isoformat(),
-        "timezone": "UTC",
+        "timezone": zone.key,
         "group_by": group_by,
         "rows": out,
         "total": _quality_figures(totals),

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -28,6 +29,7 @@ from vtax.models import (
 from vtax.review import audit
 from vtax.review.agent_history import AgentStateHistory
 from vtax.review.audit import SYSTEM, Actor
+from vtax.review.days import DEFAULT_ZONE, day_of, zone_of
 from vtax.review.kpi import KpiReport
 from vtax.review.loop import ENDED, LoopState, Step, refusal, require
 from vtax.review.rollup import Deltas, Snap, snapshot, write_change
@@ -156,13 +158,18 @@ class OpenCall:
 class SessionRecords:
     """The call's life (ask at join, offer, answer, abandon, end) and the session queries.
 
-    `loop`, `agent_history` and `kpis` are the other review stores over the same database."""
+    `loop`, `agent_history` and `kpis` are the other review stores over the same database.
+    `zone`: the service time zone, whose day a session's `joined_day` is (docs/review.md,
+    Days)."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], zone: str | ZoneInfo = DEFAULT_ZONE
+    ) -> None:
         self._sessions = sessions
+        self.zone = zone_of(zone)
         self.loop = ServiceLoop(sessions)
-        self.agent_history = AgentStateHistory(sessions)
-        self.kpis = KpiReport(sessions)
+        self.agent_history = AgentStateHistory(sessions, self.zone)
+        self.kpis = KpiReport(sessions, self.zone)
 
     @property
     def sessionmaker(self) -> async_sessionmaker[AsyncSession]:
@@ -193,13 +200,13 @@ class SessionRecords:
                     channel=channel,
                     question=question,
                     joined_at=joined_at,
-                    joined_day=joined_at.date().isoformat(),
+                    joined_day=day_of(joined_at, self.zone),
                     outcome="waiting",
                 )
             )
             await db.flush()
             deltas = Deltas()
-            day = joined_at.date().isoformat()
+            day = day_of(joined_at, self.zone)
             deltas.add(Snap(day, None, category, channel, language, *_NOTHING_YET), +1)
             # Coming back with the same matter within the window: the earlier contact did not
             # resolve it first time (first-contact resolution). Their FCR counters change too.

@@ -1,4 +1,5 @@
-"""The KPI rollup: additive counters per period (the UTC day or month sessions joined) at ten
+"""The KPI rollup: additive counters per period (the service zone's day or month sessions
+joined, `joined_day`; vtax/review/days.py) at ten
 levels of detail, so KPIs over long ranges and any combination of filters read a few thousand
 rows instead of every session.
 
@@ -27,6 +28,12 @@ one transaction) never shows twice or not at all. Folders on several nodes take 
 journal rows (FOR UPDATE SKIP LOCKED) and upsert in a fixed order (no deadlock). `rebuild`
 recomputes whole months from the session rows in SQL (`vtax kpi rebuild`).
 
+The zone: `kpi_meta` row `timezone` names the zone whose days `joined_day`, the agent-state
+daily totals and the rollup hold (migration 0014 computed them in the configured zone).
+Readers and `rebuild` refuse when it is not the service zone (`check_zone`: never two zones
+mixed, never one zone's days labelled as another's); `rezone` recomputes all three in a new
+zone and stamps it (`vtax kpi rezone`, docs/review.md "Days").
+
 One module (~610 lines) on purpose: the journal, the fold and the rebuild write the same
 tables with the same level and grain arithmetic, on two dialects; they change together.
 """
@@ -41,11 +48,13 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, delete, func, literal, select, text
+from sqlalchemy import and_, bindparam, case, delete, func, insert, literal, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
+from vtax.errors import DomainError
 from vtax.models import (
     KPI_ANY,
     KPI_COUNTERS,
@@ -58,10 +67,12 @@ from vtax.models import (
     AgentStateDay,
     ServiceSession,
     kpi_journal,
+    kpi_meta,
     kpi_occupancy,
     kpi_rollup,
     kpi_rollup_wait,
 )
+from vtax.review.days import day_of
 
 log = logging.getLogger(__name__)
 
@@ -569,7 +580,10 @@ def whole_months(day_from: date | None, day_to: date | None) -> tuple[date | Non
 
 
 async def rebuild(
-    conn: AsyncConnection, day_from: date | None = None, day_to: date | None = None
+    conn: AsyncConnection,
+    day_from: date | None = None,
+    day_to: date | None = None,
+    zone: str | None = None,
 ) -> dict[str, Any]:
     """Recompute the rollup of the months the range touches (all when open) from the session
     rows and the agent-state daily totals, in the caller's transaction; the journal rows of
@@ -577,7 +591,9 @@ async def rebuild(
     are locked first, the journal first (a folder holding journal rows then finishes before
     the rebuild reads), against the steps' appends and the folders (SHARE ROW EXCLUSIVE),
     so a step committing meanwhile is either in the scan or adds its change after the
-    rebuild, never both; SQLite has a single writer anyway (the DELETE takes it)."""
+    rebuild, never both; SQLite has a single writer anyway (the DELETE takes it). With a
+    `zone`, refuses (`check_zone`) when the stored days are another zone's: rebuilding some
+    months from them would label them as this zone's (`rezone` recomputes them)."""
     if conn.dialect.name == "postgresql":
         await conn.execute(
             text(
@@ -585,6 +601,8 @@ async def rebuild(
                 "IN SHARE ROW EXCLUSIVE MODE"
             )
         )
+    if zone is not None:
+        await check_zone(conn, zone)
     day_from, day_to = whole_months(day_from, day_to)
     first = None if day_from is None else day_from.isoformat()
     last = None if day_to is None else day_to.isoformat()
@@ -611,3 +629,108 @@ async def rebuild(
         q = q.where(table.c.grain == "day", *within(table.c.period))
         counts[table.name] = int((await conn.execute(q)).scalar_one())
     return counts
+
+
+# ---- the zone of the stored days -------------------------------------------------------------
+
+ZONE_KEY = "timezone"
+
+
+class ZoneMismatch(DomainError):
+    """The stored days (joined_day, agent-state daily totals, rollup) are another zone's
+    than the service zone. `unavailable` (503): the figures are back once an operator has run
+    `vtax kpi rezone` (or set the zone back)."""
+
+    def __init__(self, stored: str, wanted: str) -> None:
+        super().__init__(
+            "unavailable",
+            f"the KPI days in the database are {stored} days, the service time zone is "
+            f"{wanted}: stop the nodes and run `vtax kpi rezone` (docs/review.md, Days), or "
+            f"set VTAX_SERVICE_TIMEZONE back to {stored}",
+        )
+        self.stored = stored
+        self.wanted = wanted
+
+
+async def stored_zone(conn: AsyncConnection) -> str | None:
+    """The zone the stored days are in (None: no stamp, a database made without 0014)."""
+    row = await conn.execute(select(kpi_meta.c.value).where(kpi_meta.c.name == ZONE_KEY))
+    return row.scalar_one_or_none()
+
+
+async def check_zone(conn: AsyncConnection, zone: str) -> None:
+    """Raise ZoneMismatch unless the stored days are `zone`'s (one primary-key read)."""
+    stored = await stored_zone(conn)
+    if stored != zone:
+        raise ZoneMismatch(stored or "unstamped", zone)
+
+
+async def stamp_zone(conn: AsyncConnection, zone: str) -> None:
+    if await stored_zone(conn) is None:
+        await conn.execute(insert(kpi_meta).values(name=ZONE_KEY, value=zone))
+    else:
+        await conn.execute(update(kpi_meta).where(kpi_meta.c.name == ZONE_KEY).values(value=zone))
+
+
+JOINED_DAY_BATCH = 5000
+
+
+async def recompute_joined_days(conn: AsyncConnection, zone: ZoneInfo) -> int:
+    """Set every session's `joined_day` to `zone`'s day of its `joined_at` (computed here, the
+    same zone rules on both engines), in keyset pages of ids; the number of rows changed."""
+    s = ServiceSession
+    changed = 0
+    after = ""
+    set_day = update(s).where(s.id == bindparam("sid")).values(joined_day=bindparam("day"))
+    while True:
+        page = (
+            await conn.execute(
+                select(s.id, s.joined_at, s.joined_day)
+                .where(s.id > after)
+                .order_by(s.id)
+                .limit(JOINED_DAY_BATCH)
+            )
+        ).all()
+        if not page:
+            return changed
+        moves = [
+            {"sid": sid, "day": day}
+            for sid, joined_at, old in page
+            if (day := day_of(joined_at, zone)) != old
+        ]
+        if moves:
+            await conn.execute(set_day, moves)
+            changed += len(moves)
+        after = page[-1][0]
+
+
+async def rezone(conn: AsyncConnection, zone: str) -> dict[str, Any]:
+    """Move every stored day to `zone`, in the caller's transaction: `joined_day` of every
+    session, the agent-state daily totals (replayed from the history), then the whole
+    rollup rebuilt from them and the stamp set. On PostgreSQL the session and state tables
+    are locked against writers first (SHARE ROW EXCLUSIVE; readers go on, and see the old
+    days until the commit); run it with the nodes stopped anyway (a node still running with
+    the old zone would write old-zone days after it: docs/review.md, Days)."""
+    from vtax.review.agent_history import replay_state_days
+
+    if conn.dialect.name == "postgresql":
+        await conn.execute(
+            text(
+                "LOCK TABLE service_sessions, agent_state_changes, agent_state_days, "
+                "agent_current_states, kpi_journal, kpi_rollup, kpi_rollup_wait, "
+                "kpi_occupancy, kpi_meta IN SHARE ROW EXCLUSIVE MODE"
+            )
+        )
+    tz = ZoneInfo(zone)
+    before = await stored_zone(conn)
+    sessions = await recompute_joined_days(conn, tz)
+    state_days = await replay_state_days(conn, tz)
+    counts = await rebuild(conn)
+    await stamp_zone(conn, zone)
+    return {
+        "from_zone": before,
+        "zone": zone,
+        "sessions_moved": sessions,
+        "agent_state_days": state_days,
+        **counts,
+    }

@@ -144,6 +144,7 @@ export interface CallQualityFigures {
 export interface CallQualityKpi {
   from: string;
   to: string;
+  /** the service time zone (IANA), whose days these are */
   timezone: string;
   group_by: string;
   rows: Array<CallQualityKpiRow>;
@@ -616,7 +617,7 @@ export interface KpiFigures {
 export interface KpiReport {
   from: string;
   to: string;
-  /** the zone whose days these are */
+  /** the service time zone (IANA), whose days `from`, `to` and the day rows are: a day runs from its local midnight to the next (23 or 25 hours across a clock change) */
   timezone: string;
   group_by: string;
   threshold_s: number;
