@@ -88,11 +88,11 @@ export function filledLanguages(f: EntryForm): Locale[] {
 }
 
 /** The form as the draft the server takes. A language is either left empty or has its
- * question and answer; at least one language (the server checks the rest). */
+ * question and answer; zh-CN is always there (the server checks the rest). */
 export function draftOf(f: EntryForm): EntryDraft {
   const texts: Record<string, EntryText> = {};
   const langs = filledLanguages(f);
-  if (!langs.length) throw new ApiError('kbNoLanguage');
+  if (!langs.includes('zh-CN')) throw new ApiError('kbNeedZhCN'); // the server's rule: every entry has zh-CN
   for (const l of langs) {
     const t = f.texts[l];
     if (!t.question.trim() || !t.answer.trim()) throw new ApiError('kbNeedQuestionAnswer', l);

@@ -253,22 +253,26 @@ describe('the KPI chart series', () => {
 const ENTRY: KbEntryView = {
   key: 'void-invoice', category: 'invoices', items: ['invoices.void'], valid_from: '2030-01-01', valid_until: null, version: 1, retired: false,
   updated_by: 'sup1', updated_at: '2030-01-01T00:00:00+00:00',
-  texts: { en: { question: 'How to void?', alternatives: ['cancel', 'void'], answer: 'Red letter.', links: [{ title: 'Guide', url: 'https://x.org' }] } },
+  texts: {
+    'zh-CN': { question: '如何作废？', alternatives: [], answer: '开红字发票。', links: [] },
+    en: { question: 'How to void?', alternatives: ['cancel', 'void'], answer: 'Red letter.', links: [{ title: 'Guide', url: 'https://x.org' }] },
+  },
 };
 
 describe('the knowledge-base form', () => {
   it('round-trips an entry through the form', () => {
     const f = formOf(ENTRY);
     expect(f.texts.en.alternatives).toBe('cancel\nvoid');
-    expect(filledLanguages(f)).toEqual(['en']);
+    expect(filledLanguages(f)).toEqual(['zh-CN', 'en']);
     const { key, category, items, texts, valid_from, valid_until } = ENTRY;
     expect(draftOf(f)).toEqual({ key, category, items, texts, valid_from, valid_until });
   });
 
-  it('drops empty lines and links, refuses half a language, no language and a reversed validity', () => {
+  it('drops empty lines and links, refuses half a language, no zh-CN and a reversed validity', () => {
     const f = blankForm('invoices');
-    expect(() => draftOf(f)).toThrow(expect.objectContaining({ code: 'kbNoLanguage' }));
+    expect(() => draftOf(f)).toThrow(expect.objectContaining({ code: 'kbNeedZhCN' }));
     f.key = ' k1 ';
+    f.texts['zh-CN'] = { question: '问题？', alternatives: '', answer: '答案。', links: [] };
     f.texts.pt.question = 'Pergunta?';
     expect(() => draftOf(f)).toThrow(expect.objectContaining({ code: 'kbNeedQuestionAnswer', message: 'pt' }));
     f.texts.pt.answer = 'Resposta.';
@@ -295,7 +299,7 @@ describe('the knowledge-base store', () => {
         kbVersion += 1;
         return json({ ...ENTRY, version: kbVersion });
       }
-      if (m === 'GET' && url === '/api/kb/entries/void-invoice') return json({ ...ENTRY, version: kbVersion, updated_by: 'other', texts: { en: { question: 'THEIRS', answer: 'theirs' } } });
+      if (m === 'GET' && url === '/api/kb/entries/void-invoice') return json({ ...ENTRY, version: kbVersion, updated_by: 'other', texts: { 'zh-CN': { question: '他们的', answer: '他们的答案' }, en: { question: 'THEIRS', answer: 'theirs' } } });
       return null;
     };
   });
