@@ -321,7 +321,7 @@ async def test_sign_in_with_the_authenticator_code(e2e: Any) -> None:
         e2e.server.base_url + "/api/staff/totp/confirm",
         # the previous step's code (accepted, +-1 step), so that the sign-in below may use
         # the current one: a step is used once
-        data=json.dumps({"code": totp.at(time.time() - 30)}).encode(),
+        data=json.dumps({"code": totp.at(int(time.time()) - 30)}).encode(),
         headers={"Content-Type": "application/json", "Authorization": f"Bearer {login['token']}"},
         method="POST",
     )
