@@ -39,12 +39,10 @@ from vtax.review.rollup import ZoneMismatch
 from vtax.unreachable import exc_line
 
 log = logging.getLogger(__name__)
-# The plain pages not ported yet (web/<name>).
+# The plain start page (web/index.html): links to the entries.
 PAGES = {
     "/": "index.html",
-    "/supervisor": "supervisor.html",
 }
-SOCKET_IO_CLIENT = Path("node_modules/socket.io-client/dist/socket.io.min.js")
 # Entries ported to TypeScript + Vue (web/pages/*.html, built by `npm run build` into web/dist,
 # docs/frontend.md): route -> built file. Routes not listed here still serve web/<name>.
 BUILT = Path("dist")
@@ -53,6 +51,7 @@ BUILT_PAGES: dict[str, str] = {
     "/agent": "agent.html",
     "/kiosk": "kiosk.html",
     "/wallboard": "wallboard.html",
+    "/supervisor": "supervisor.html",
 }
 
 
@@ -74,13 +73,9 @@ def add_pages(app: web.Application, web_dir: Path) -> None:
     # Vite's hashed bundles: the names change with the content.
     if (dist / "assets").is_dir():
         app.router.add_static("/assets", dist / "assets")
-    vendor = web_dir / SOCKET_IO_CLIENT
-    if not vendor.is_file():
-        log.warning("%s is missing: run `npm ci` in %s for the pages to work", vendor, web_dir)
-    app.router.add_get("/vendor/socket.io.min.js", _page(vendor))
-    for sub in ("js", "css"):
-        if (web_dir / sub).is_dir():
-            app.router.add_static(f"/static/{sub}", web_dir / sub)
+    # the plain start page's stylesheet
+    if (web_dir / "css").is_dir():
+        app.router.add_static("/static/css", web_dir / "css")
 
 
 def content_security_policy(host: str) -> str:

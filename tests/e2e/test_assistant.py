@@ -9,7 +9,6 @@ queue is closed). axe-core on each state; screenshots at 1280x800 and 390x844.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
@@ -161,8 +160,8 @@ async def test_words_asking_for_a_person_hand_over_at_once(e2e: Any) -> None:
 
 
 async def test_a_supervisor_adds_an_entry_and_the_assistant_answers_with_it(e2e: Any) -> None:
-    """The supervisor page's knowledge base (web/js/kb.js): list, a new entry saved as its
-    draft, its version and history; the assistant answers with it once the index has it; the
+    """The supervisor page's knowledge base (web/src/supervisor/KbPanel.vue): list, a new entry
+    written in the form (two languages), its version and history; a stale save refused; the assistant answers with it once the index has it; the
     assistant's figures and the unanswered list."""
     sup = await e2e.supervisor_page()
     await sup.wait_for_selector("#kb-card", state="visible")
@@ -170,28 +169,18 @@ async def test_a_supervisor_adds_an_entry_and_the_assistant_answers_with_it(e2e:
     await sup.wait_for_selector("#kb-entries tbody tr[data-key]")
     assert await sup.locator("#kb-entries tbody tr").count() >= 200
     await sup.click("#kb-new")
-    draft: dict[str, Any] = {
-        "key": "e2e-hengqin-kiosk",
-        "category": "cross_border",
-        "items": [],
-        "valid_from": None,
-        "valid_until": None,
-        "texts": {
-            "zh-CN": {
-                "question": "横琴的自助办税终端在哪里",
-                "alternatives": [],
-                "answer": "横琴的自助办税终端在综合服务大厅一楼。",
-                "links": [],
-            },
-            "en": {
-                "question": "Where is the self-service tax kiosk on Hengqin island?",
-                "alternatives": ["Hengqin kiosk location"],
-                "answer": "The Hengqin self-service tax kiosk is on the ground floor of the service hall.",
-                "links": [],
-            },
-        },
-    }
-    await sup.fill("#kb-draft", json.dumps(draft, ensure_ascii=False))
+    await sup.fill("#kb-key", "e2e-hengqin-kiosk")
+    await sup.select_option("#kb-entry-category", "cross_border")
+    await sup.click("#kb-lang-zh-CN")
+    await sup.fill("#kb-question-zh-CN", "横琴的自助办税终端在哪里")
+    await sup.fill("#kb-answer-zh-CN", "横琴的自助办税终端在综合服务大厅一楼。")
+    await sup.click("#kb-lang-en")
+    await sup.fill("#kb-question-en", "Where is the self-service tax kiosk on Hengqin island?")
+    await sup.fill("#kb-alternatives-en", "Hengqin kiosk location")
+    await sup.fill(
+        "#kb-answer-en",
+        "The Hengqin self-service tax kiosk is on the ground floor of the service hall.",
+    )
     await sup.click("#kb-save")
     await sup.wait_for_selector("#kb-saved:has-text('e2e-hengqin-kiosk')")
     await sup.click("#kb-history-load")

@@ -131,11 +131,15 @@ async def test_full_service_loop(e2e: Any) -> None:
         if await row.count() != 1:
             return None
         text = await row.inner_text()
-        needed = ("4 / 5", COMMENT, ASKED, HANDLED, "follow_up", category, LANGUAGE)
-        return text if all(n in text for n in needed) else None
+        needed = ("4 / 5", COMMENT, ASKED, HANDLED, "Follow-up needed", "English")
+        done = await row.locator(".summary").get_attribute("data-result") == "follow_up"
+        return text if done and all(n in text for n in needed) else None
 
     text = await e2e.poll_until(row_complete, within=10, what="supervisor row with rating")
-    assert "completed" in text
+    # codes on the row for machines, names in the page language for people
+    assert await row.get_attribute("data-category") == category
+    assert await row.get_attribute("data-language") == LANGUAGE
+    assert await row.get_attribute("data-outcome") == "completed" and "Completed" in text
     assert await row.locator("b").count() == 0, "user text must not be parsed as HTML"
 
 

@@ -129,7 +129,8 @@ async def test_agent_composes_taxpayer_confirms_handle_step_records_it(e2e: Any)
     await supervisor.wait_for_selector("#detail-card", state="visible")
     await supervisor.wait_for_selector('#detail-form-versions tbody tr[data-version="1"]')
     recorded = await supervisor.text_content("#detail-form-recorded") or ""
-    assert "version 1" in recorded and "confirmed" in recorded
+    assert "version 1" in recorded and "Confirmed" in recorded
+    assert await supervisor.get_attribute("#detail-form-recorded", "data-state") == "confirmed"
     versions = await supervisor.text_content("#detail-form-versions") or ""
     assert "tax_due 15600.50" in versions and "quantity 25" in versions
     await e2e.screenshot(supervisor, "confirmation-supervisor")

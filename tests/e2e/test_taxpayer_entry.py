@@ -19,7 +19,7 @@ LOCALES = {"zh-CN": "zh-CN", "zh-HK": "zh-HK", "en-US": "en", "pt-PT": "pt"}
 # A message key printed instead of its text (vue-i18n shows the key when it is missing).
 KEY_LIKE = re.compile(
     r"\b(?:app|options|status|identity|request|queue|call|recording|after|scores|dimensions"
-    r"|summaryFacts|labels|documents|history|catalog|units|errors|assistant|booking)\.[A-Za-z_]+"
+    r"|summaryFacts|labels|documents|history|catalog|units|errors|assistant|booking|review|kbEdit)\.[A-Za-z_]+"
 )
 HAN = re.compile(r"[\u4e00-\u9fff]")
 VISIBLE_TEXT_JS = "() => document.body.innerText"

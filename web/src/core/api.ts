@@ -2,7 +2,7 @@
 import type { ErrorOut, paths } from '@/contract';
 import { ApiError } from './errors';
 
-type Method = 'get' | 'post';
+type Method = 'get' | 'post' | 'put';
 type PathsWith<M extends Method> = { [P in keyof paths & string]: paths[P] extends Record<M, unknown> ? P : never }[keyof paths & string];
 type Op<P extends keyof paths, M extends Method> = paths[P] extends Record<M, infer O> ? O : never;
 type BodyOf<O> = O extends { body: infer B } ? B : never;
