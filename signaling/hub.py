@@ -312,9 +312,9 @@ class Hub:
         try:
             principal = await self.authenticate(payload.token)
         except Unauthorized as exc:
-            return error("unauthorized", str(exc))
+            raise DomainError("unauthorized", str(exc)) from None
         if (principal.subject, principal.role) != (conn.principal.subject, conn.principal.role):
-            return error("forbidden", "only a token of the same account renews a connection")
+            raise DomainError("forbidden", "only a token of the same account renews a connection")
         conn.principal, conn.token = principal, payload.token
         self._arm_expiry(conn)
         return {}

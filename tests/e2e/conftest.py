@@ -234,7 +234,7 @@ def vtax_server(
     )
     run_cli(["registry", "import", str(tmp / "registry.csv")], env)
 
-    port = free_port()
+    port = int(node_env.get("VTAX_PORT") or free_port())  # test_signin_oidc.py fixes it
     base_url = f"http://127.0.0.1:{port}"
     stderr_path = tmp / "server.stderr"
     with open(tmp / "server.stdout", "wb") as out, open(stderr_path, "wb") as err:

@@ -295,3 +295,29 @@ async def test_after_a_fanout_gap_call_participants_resync_and_pending_offers_co
     # The offer taken from the second copy works: it is the same reservation.
     assert (await other.call("offer:accept", {"offer_id": again["offer_id"]}))["ok"]
     await waiting.wait_for("session:start")
+
+
+async def test_a_renewed_token_keeps_the_socket_past_the_first_ones_expiry(server, clients):
+    """`auth:renew`: the page's refreshed access token carried onto its socket re-arms the
+    expiry cut; another account's token is refused, and so is one that does not verify."""
+    tokens = server.ctx.services.identity.tokens
+    real_clock = tokens.clock
+    tokens.clock = lambda: real_clock() - tokens.access_ttl_s + 3  # expires in 2-3 s
+    try:
+        session = await server.taxpayer_session()
+    finally:
+        tokens.clock = real_clock
+    socket = await clients(server, session["access_token"])
+    fresh = await server._post("/api/auth/refresh", {"refresh_token": session["refresh_token"]})
+    assert await socket.call("auth:renew", {"token": fresh["access_token"]}) == {"ok": True}
+    other = await server.taxpayer(RESIDENT_ID, "resident_id")
+    refused = await socket.call("auth:renew", {"token": other})
+    assert refused["ok"] is False and refused["error"]["code"] == "forbidden"
+    forged = await socket.call("auth:renew", {"token": "x" * 40})
+    assert forged["ok"] is False and forged["error"]["code"] == "unauthorized"
+    cut_before = server.ctx.hub.expired_cut
+    await asyncio.sleep(4)  # past the first token's expiry
+    assert socket.sio.connected and server.ctx.hub.expired_cut == cut_before
+    assert (await socket.call("queue:leave", {"ticket_id": "t-none"}))["error"]["code"] != (
+        "unauthorized"
+    )

@@ -114,7 +114,9 @@ class Refresh(Message):
 
 class Logout(Message):
     refresh_token: OpaqueToken | None = None
-    everywhere: bool = Field(False, description="revoke every token of the person at once")
+    everywhere: Annotated[bool, Field(strict=True)] = Field(
+        False, description="revoke every token of the person at once"
+    )
 
 
 class LoggedOut(Out):
