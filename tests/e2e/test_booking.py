@@ -275,6 +275,7 @@ async def test_a_second_taxpayer_sees_a_full_slot_and_cancels(stack: Stack) -> N
     await a.wait_for_selector('#my-bookings li[data-state="requested"]')
     await book(b, FIRST, "second of two")  # the slot has one seat: 2 agents x 30/15 x 0.5 - 1
     await b.wait_for_selector('#my-bookings li[data-state="requested"]')
+    await stack.server.register(resident_id("01001"), "resident_id")  # a third person
     c = await taxpayer_bookings(e2e, resident_id("01001"), "resident_id")
     await c.wait_for_selector(f'[id="slot-{FIRST}"]')
     assert await c.is_disabled(f'[id="slot-{FIRST}"]'), "a full slot cannot be picked"
