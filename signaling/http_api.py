@@ -350,7 +350,10 @@ async def list_sessions(request: web.Request) -> web.Response:
     who = request[PRINCIPAL]
     q = query(request, review.SessionListQuery)
     rows, cursor = await ctx.records.list(
-        Scope(who.role, who.subject), q.limit, q.before, session_filter(q, ctx)
+        Scope(who.role, who.subject, who.acting_for, who.acting_role),
+        q.limit,
+        q.before,
+        session_filter(q, ctx),
     )
     return json_response({"sessions": rows, "next_before": cursor})
 
@@ -362,7 +365,8 @@ async def get_session(request: web.Request) -> web.Response:
     query(request, review.NoQuery)
     if len(session_id) > 64 or "\x00" in session_id:
         raise ApiError(404, "not_found", "no such session")
-    return json_response(await ctx.records.get(session_id, Scope(who.role, who.subject)))
+    scope = Scope(who.role, who.subject, who.acting_for, who.acting_role)
+    return json_response(await ctx.records.get(session_id, scope))
 
 
 async def healthz(request: web.Request) -> web.Response:

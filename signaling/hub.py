@@ -162,7 +162,14 @@ CLIENT = {model.event: model for model in CLIENT_EVENTS}
 
 def caller_of(conn: Connection) -> Caller:
     p = conn.principal
-    return Caller(p.subject, p.role, conn.sid, expires_at=p.expires_at)  # type: ignore[arg-type]
+    return Caller(
+        p.subject,
+        p.role,  # type: ignore[arg-type]
+        conn.sid,
+        expires_at=p.expires_at,
+        acting_for=p.acting_for,
+        acting_role=p.acting_role,
+    )
 
 
 def check_outgoing(event: str, data: dict[str, Any]) -> None:
