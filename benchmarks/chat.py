@@ -47,6 +47,8 @@ import aiohttp
 import asyncpg
 import socketio
 
+from tests.signin import logged_texts, person_for, registry_csv, sms_sign_in
+
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 SERVER_CORE, CLIENT_CORE = "0", 1
@@ -98,6 +100,10 @@ class Cluster:
             VTAX_PASSWORD_HASH_TIME_COST="1",
             VTAX_PASSWORD_HASH_MEMORY_KIB="8",
             VTAX_PASSWORD_HASH_PARALLELISM="1",
+            # every run signs the same taxpayer in by SMS code (tests/signin.py)
+            VTAX_SIGN_IN_CODE_RESEND_S="0",
+            VTAX_SIGN_IN_CODE_PER_NUMBER="1000",
+            VTAX_SIGN_IN_CODE_PER_ADDRESS="100000",
         )
 
     async def start(self) -> None:
@@ -117,6 +123,9 @@ class Cluster:
         self.cli("migrate")
         self.cli("user", "add", "agent1", "--role", "agent", "--skill", "invoices=5",
                  "--language", "zh-CN", stdin="agent-password\n")  # fmt: skip
+        registry = self.tmp / "registry.csv"  # the taxpayer, as the tax system's export has it
+        registry.write_text(registry_csv([person_for(USCC)]), encoding="utf-8")
+        self.cli("registry", "import", str(registry))
         for n in range(2 if self.setup == "two-redis" else 1):
             port = free_port()
             log = (self.tmp / f"node{n}.log").open("wb")
@@ -211,23 +220,22 @@ class Side:
         return answer
 
 
-async def tokens(url: str) -> tuple[str, str]:
+async def tokens(cluster: Cluster, url: str) -> tuple[str, str]:
     async with aiohttp.ClientSession() as http:
         async with http.post(
             url + "/api/auth/login", json={"username": "agent1", "password": "agent-password"}
         ) as r:
             agent = (await r.json())["token"]
-        async with http.post(
-            url + "/api/auth/taxpayer", json={"id_type": "uscc", "id_number": USCC}
-        ) as r:
-            taxpayer = (await r.json())["token"]
-    return agent, taxpayer
+        person = person_for(USCC)  # signed in by SMS code, read from the nodes' logs
+        logs = [cluster.tmp / f"node{n}.log" for n in range(len(cluster.urls))]
+        session = await sms_sign_in(http, url, person, lambda: logged_texts(logs, person.phone))
+    return agent, str(session["access_token"])
 
 
 async def one_run(cluster: Cluster, messages: int) -> dict[str, Any]:
     agent_url = cluster.urls[0]
     taxpayer_url = cluster.urls[-1]  # the other node when there are two
-    agent_token, taxpayer_token = await tokens(agent_url)
+    agent_token, taxpayer_token = await tokens(cluster, agent_url)
     agent = await Side(agent_url, agent_token).connect()
     taxpayer = await Side(taxpayer_url, taxpayer_token).connect()
     try:

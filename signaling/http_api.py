@@ -23,13 +23,11 @@ from signaling.fastjson import FastJson
 from vtax.app.identity import IdentityError
 from vtax.app.signin import SignIn
 from vtax.auth import Principal, Role, Unauthorized
-from vtax.contract import http as http_models
 from vtax.contract import review
 from vtax.contract.endpoints import ENDPOINTS, Endpoint
 from vtax.contract.errors import http_status, validation_details
 from vtax.contract.openapi import build_openapi
 from vtax.errors import DomainError
-from vtax.identity import InvalidIdentity
 from vtax.review.days import day_start
 from vtax.review.records import Scope, SessionFilter
 from vtax.unreachable import backend_of, exc_line, is_unreachable
@@ -307,24 +305,6 @@ async def openapi(request: web.Request) -> web.Response:
     return json_response(OPENAPI)
 
 
-async def auth_taxpayer(request: web.Request) -> web.Response:
-    ctx = request.app[CONTEXT]
-    req = await body(request, http_models.TaxpayerAuth)
-    try:
-        taxpayer_id = await ctx.accounts.taxpayer_for(req.id_type, req.id_number, req.name)
-    except InvalidIdentity as exc:
-        raise ApiError(400, "invalid_id", str(exc)) from None
-    token = ctx.issuer.issue(taxpayer_id, "taxpayer", req.name)
-    return json_response(
-        {
-            "token": token,
-            "taxpayer_id": taxpayer_id,
-            "role": "taxpayer",
-            "expires_in_s": ctx.issuer.ttl_s,
-        }
-    )
-
-
 SIGN_IN = web.AppKey("vtax.sign_in", SignIn)
 
 
@@ -366,7 +346,10 @@ async def list_sessions(request: web.Request) -> web.Response:
     who = request[PRINCIPAL]
     q = query(request, review.SessionListQuery)
     rows, cursor = await ctx.records.list(
-        Scope(who.role, who.subject), q.limit, q.before, session_filter(q, ctx)
+        Scope(who.role, who.subject, who.acting_for, who.acting_role),
+        q.limit,
+        q.before,
+        session_filter(q, ctx),
     )
     return json_response({"sessions": rows, "next_before": cursor})
 
@@ -378,7 +361,8 @@ async def get_session(request: web.Request) -> web.Response:
     query(request, review.NoQuery)
     if len(session_id) > 64 or "\x00" in session_id:
         raise ApiError(404, "not_found", "no such session")
-    return json_response(await ctx.records.get(session_id, Scope(who.role, who.subject)))
+    scope = Scope(who.role, who.subject, who.acting_for, who.acting_role)
+    return json_response(await ctx.records.get(session_id, scope))
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -420,7 +404,6 @@ def add_routes(app: web.Application) -> None:
     bind(
         app,
         {
-            "auth_taxpayer": auth_taxpayer,
             "catalog": catalog,
             "list_sessions": list_sessions,
             "get_session": get_session,

@@ -26,7 +26,7 @@ from vtax.app.ports import Caller
 from vtax.auth import Principal, Unauthorized
 from vtax.config import Settings
 from vtax.contract.base import CODED_ERRORS, Out
-from vtax.contract.client_events import CLIENT_EVENTS, ClientEvent
+from vtax.contract.client_events import CLIENT_EVENTS, AuthRenew, ClientEvent
 from vtax.contract.errors import validation_details
 from vtax.contract.server_events import SERVER_EVENTS, ServerDraining, ServerEvent
 from vtax.errors import DomainError
@@ -162,7 +162,14 @@ CLIENT = {model.event: model for model in CLIENT_EVENTS}
 
 def caller_of(conn: Connection) -> Caller:
     p = conn.principal
-    return Caller(p.subject, p.role, conn.sid, expires_at=p.expires_at)  # type: ignore[arg-type]
+    return Caller(
+        p.subject,
+        p.role,  # type: ignore[arg-type]
+        conn.sid,
+        expires_at=p.expires_at,
+        acting_for=p.acting_for,
+        acting_role=p.acting_role,
+    )
 
 
 def check_outgoing(event: str, data: dict[str, Any]) -> None:
@@ -207,6 +214,7 @@ class Hub:
         sio.on("connect", self.on_connect)
         sio.on("disconnect", self.on_disconnect)
         sio.on("*", self.on_unknown)
+        self.event(AuthRenew.event, AuthRenew, AuthRenew.roles, self._renew, AuthRenew.limit)
 
     def authenticate_with(self, authenticate: Callable[[object], Awaitable[Principal]]) -> None:
         """Connections are verified with this (vtax.compose `Services.authenticate`: staff
@@ -306,6 +314,26 @@ class Hub:
             return False
         return True
 
+    async def _renew(self, conn: Connection, payload: AuthRenew) -> Ack:
+        """`auth:renew`: the connection takes a refreshed token of the same account."""
+        try:
+            principal = await self.authenticate(payload.token)
+        except Unauthorized as exc:
+            raise DomainError("unauthorized", str(exc)) from None
+        if (principal.subject, principal.role) != (conn.principal.subject, conn.principal.role):
+            raise DomainError("forbidden", "only a token of the same account renews a connection")
+        conn.principal, conn.token = principal, payload.token
+        self._arm_expiry(conn)
+        return {}
+
+    def _arm_expiry(self, conn: Connection) -> None:
+        if conn.expiry is not None:
+            conn.expiry.cancel()
+            conn.expiry = None
+        if conn.principal.expires_at != float("inf"):  # an expired token receives nothing more
+            delay = max(0.0, conn.principal.expires_at - time.time())
+            conn.expiry = asyncio.get_running_loop().call_later(delay, self._expire, conn)
+
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         token = auth.get("token") if isinstance(auth, dict) else None
         try:
@@ -321,9 +349,7 @@ class Hub:
             raise refusal from None
         conn = Connection(sid, principal, token if isinstance(token, str) else "")
         self.connections[sid] = conn
-        if principal.expires_at != float("inf"):  # an expired token receives nothing more
-            delay = max(0.0, principal.expires_at - time.time())
-            conn.expiry = asyncio.get_running_loop().call_later(delay, self._expire, conn)
+        self._arm_expiry(conn)
         await self.sio.enter_room(sid, self.user_room(principal.subject))
         if principal.role == "supervisor":
             await self.sio.enter_room(sid, SUPERVISORS_ROOM)

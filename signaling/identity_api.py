@@ -88,6 +88,15 @@ def client_address(request: web.Request) -> str:
 # ---- taxpayers ------------------------------------------------------------------------------
 
 
+async def methods(request: web.Request) -> web.Response:
+    query(request, NoQuery)
+    ids = _identity(request)
+    found = [
+        name for name, on in (("sms", ids.sms), ("oidc", ids.oidc), ("kiosk", ids.kiosk)) if on
+    ]
+    return _answer(c.SignInMethods(methods=found))  # type: ignore[arg-type]
+
+
 async def sms_code(request: web.Request) -> web.Response:
     sms = _sms(request)
     req = await body(request, c.SmsCodeRequest)
@@ -260,6 +269,7 @@ def add_identity_routes(app: web.Application) -> None:
         app,
         {
             "auth_login": staff_login,
+            "auth_methods": methods,
             "auth_sms_code": sms_code,
             "auth_sms_verify": sms_verify,
             "auth_oidc_start": oidc_start,

@@ -92,7 +92,7 @@ def app_caller(request: web.Request) -> Caller:
 
 def scope_of(request: web.Request) -> Scope:
     who = caller(request)
-    return Scope(who.role, who.subject)
+    return Scope(who.role, who.subject, who.acting_for, who.acting_role)
 
 
 def path_id(request: web.Request, name: str) -> str:

@@ -75,8 +75,6 @@ async def _demo_registry(app: web.Application) -> list[str]:
             )
     else:
         lines.append(f"  demo registry: {DEMO_REGISTRY} is missing; nobody can sign in by SMS")
-    # the legacy identity step, until the pages sign in through the providers
-    lines.append("  demo taxpayer: USCC 91350100M000100Y43 or resident ID 11010519491231002X")
     return lines
 
 

@@ -27,9 +27,13 @@ from tests.databases import (
     pg_url,
     unique_name,
 )
+from tests.signin import TestPerson, code_in, person_for, registry_csv
+from vtax.app.identity import today_in
 from vtax.auth import Passwords
 from vtax.config import Settings
-from vtax.db import migrate
+from vtax.db import migrate, session_factory
+from vtax.identity.importer import import_text
+from vtax.sms import LogSmsSender
 
 # argon2 at its lowest cost: a staff sign-in is a hash and a check, ~0.4 s each at the
 # production cost on this machine. The cost has no bearing on what the tests check (the
@@ -39,12 +43,23 @@ CHEAP_PASSWORDS: dict[str, Any] = {
     "password_hash_memory_kib": 8,
     "password_hash_parallelism": 1,
 }
+# Tests sign taxpayers in by SMS code (RunningServer.taxpayer, tests/signin.py), the same
+# numbers many times over and all from 127.0.0.1: no resend pause, and per-number and
+# per-address limits no test reaches. The limits themselves have their tests
+# (tests/identity, with the defaults).
+SIGN_IN_CODES: dict[str, Any] = {
+    "sign_in_code_resend_s": 0.0,
+    "sign_in_code_per_number": 1000,
+    "sign_in_code_per_address": 100_000,
+    "sign_in_code_tries_per_address": 100_000,
+}
 # What a `vtax serve` subprocess of the tests gets (tests/e2e, tests/multinode): the cheap
 # hashes, and no sign-in limit in the way of tests that sign in often (they have their tests).
 TEST_NODE_ENV = {
     **{f"VTAX_{k.upper()}": str(v) for k, v in CHEAP_PASSWORDS.items()},
     "VTAX_LOGIN_ADDRESS_RATE": "1000",
     "VTAX_LOGIN_ADDRESS_BURST": "1000",
+    **{f"VTAX_{k.upper()}": str(v) for k, v in SIGN_IN_CODES.items()},
 }
 
 
@@ -176,11 +191,52 @@ class RunningServer:
             return (await r.json())["token"]
 
     async def taxpayer(self, id_number: str = USCC, id_type: str = "uscc") -> str:
-        async with self.http.post(
-            f"{self.url}/api/auth/taxpayer", json={"id_type": id_type, "id_number": id_number}
-        ) as r:
+        """A taxpayer's access token, signed in through the SMS provider (tests/signin.py):
+        the person registered, a code asked for and read from the node's log sender,
+        verified; for a USCC, then acting for the enterprise."""
+        return str((await self.taxpayer_session(id_number, id_type))["access_token"])
+
+    async def taxpayer_session(self, id_number: str = USCC, id_type: str = "uscc") -> Any:
+        """The whole `TaxpayerSession` of `taxpayer()` (tokens, person, acting, options)."""
+        person = await self.register(id_number, id_type)
+        sms = self.ctx.services.identity.sms
+        assert sms is not None and isinstance(sms.sender, LogSmsSender), "SMS sign-in is off"
+        before = len([p for p, _ in sms.sender.sent if p == person.phone])
+        session = await self._post("/api/auth/sms/code", {"phone": person.phone})
+        await sms.drain()
+        texts = [t for p, t in sms.sender.sent if p == person.phone]
+        assert len(texts) > before, "no code was sent"
+        session = await self._post(
+            "/api/auth/sms/verify", {"phone": person.phone, "code": code_in(texts[-1])}
+        )
+        if person.uscc:
+            option = next(o for o in session["options"] if o["uscc"] == person.uscc)
+            session = await self._post(
+                "/api/auth/act-for",
+                {
+                    "refresh_token": session["refresh_token"],
+                    "enterprise_id": option["enterprise_id"],
+                    "role": option["role"],
+                },
+            )
+        return session
+
+    async def register(self, id_number: str = USCC, id_type: str = "uscc") -> TestPerson:
+        """The test person behind an identity number in the registry (idempotent)."""
+        person = person_for(id_number, id_type)
+        report = await import_text(
+            session_factory(self.ctx.engine),
+            registry_csv([person]),
+            "csv",
+            today_in(self.ctx.settings.service_timezone)(),
+        )
+        assert not report.errors, [str(e) for e in report.errors]
+        return person
+
+    async def _post(self, path: str, body: Any) -> Any:
+        async with self.http.post(self.url + path, json=body) as r:
             assert r.status == 200, await r.text()
-            return (await r.json())["token"]
+            return await r.json()
 
 
 def test_settings(database_url: str, tmp_path: Any, **overrides: Any) -> Settings:
@@ -199,6 +255,7 @@ def test_settings(database_url: str, tmp_path: Any, **overrides: Any) -> Setting
         "validate_outgoing": True,
         "login_address_rate": 1000.0,
         "login_address_burst": 1000,
+        **SIGN_IN_CODES,
         **CHEAP_PASSWORDS,
         # An empty knowledge base: building the seed's index takes seconds of CPU per node;
         # the assistant's tests turn the seed on where they need it.

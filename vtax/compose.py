@@ -241,16 +241,17 @@ class Services:
         """The caller behind a bearer token (REST, Socket.IO connect, `session:resume`), or
         Unauthorized. Staff: the signature, and the account still enabled in that role.
         Taxpayers: `signin.authenticate` (token version, the sign-in still alive, the kiosk,
-        the grant acted under). Unversioned taxpayer tokens come from the legacy
-        `POST /api/auth/taxpayer`, which stays until the pages sign in through the providers
-        (docs/identity.md, "Remaining step"); they are checked by signature only."""
+        the grant acted under). A taxpayer token without a version (the removed
+        `POST /api/auth/taxpayer` gave those) proves no identity and is refused."""
         principal = self.issuer.verify(token)
         if principal.role in STAFF_ROLES:
             staff = await self.accounts.staff(principal.subject)
             if staff is None or staff.role != principal.role:
                 raise Unauthorized("the account is disabled")
             return principal
-        if principal.role == "taxpayer" and principal.version >= 0:
+        if principal.role == "taxpayer":
+            if principal.version < 0:
+                raise Unauthorized("this token proves no identity; sign in again")
             try:
                 return await self.identity.signin.authenticate(token)
             except IdentityError as exc:

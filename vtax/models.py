@@ -70,11 +70,16 @@ class ServiceSession(Base):
         Index("ix_service_sessions_category", "category", "joined_at"),
         Index("ix_service_sessions_outcome", "outcome", "joined_at"),
         Index("ix_service_sessions_final_category", "final_category", "joined_at"),
+        Index("ix_service_sessions_enterprise", "enterprise_id", "joined_at"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     ticket_id: Mapped[str] = mapped_column(String(36), unique=True)
-    taxpayer_id: Mapped[str] = mapped_column(ForeignKey("taxpayers.id"))
+    taxpayer_id: Mapped[str] = mapped_column(ForeignKey("taxpayers.id"))  # the person
+    # the enterprise the person acted for (identity_enterprises.id) and in which role
+    # (docs/identity.md); null: for themselves. Migration 0014.
+    enterprise_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    acting_role: Mapped[str | None] = mapped_column(String(24), nullable=True)
     agent_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     category: Mapped[str] = mapped_column(String(64))
     language: Mapped[str] = mapped_column(String(8))

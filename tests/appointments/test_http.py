@@ -55,11 +55,9 @@ async def call(
 
 
 async def taxpayer(server: RunningServer, id_number: str, id_type: str) -> tuple[str, str]:
-    status, data = await call(
-        server, "POST", "/api/auth/taxpayer", json={"id_type": id_type, "id_number": id_number}
-    )
-    assert status == 200, data
-    return data["token"], data["taxpayer_id"]
+    """Signed in by SMS code (tests/signin.py): the access token and the person's id."""
+    session = await server.taxpayer_session(id_number, id_type)
+    return session["access_token"], session["person"]["person_id"]
 
 
 async def setup(server: RunningServer) -> dict[str, Any]:

@@ -26,7 +26,9 @@ from typing import Any, ClassVar
 
 import pytest
 
-from tests.conftest import TEST_NODE_ENV
+from tests.conftest import RESIDENT_ID, TEST_NODE_ENV
+from tests.signin import code_in, derived_resident_id, logged_texts, person_for, registry_csv
+from vtax.sms import masked
 
 CHROMIUM = Path("/usr/bin/chromium")
 # axe-core from the pages' npm install (web/package.json devDependencies)
@@ -45,6 +47,14 @@ CHROMIUM_ARGS = [
 ]
 STARTUP_TIMEOUT_S = 30.0
 USCC = "91350100M000100Y43"
+# Who the pages sign in as: the enterprise of USCC (acted for by its legal representative)
+# and a resident (tests/signin.py); a node of these tests has them in its registry.
+E2E_IDENTITIES = (
+    (USCC, "uscc"),
+    (RESIDENT_ID, "resident_id"),
+    ("91440300MA00000077", "uscc"),
+    (derived_resident_id("e2e:a"), "resident_id"),
+)
 AGENT_LANGUAGES = ("zh-CN", "en")
 LOCALE = "en-US"  # the browser's language (the built pages follow it; docs/frontend.md)
 
@@ -98,6 +108,17 @@ class Server:
     categories: list[str]
     agent: tuple[str, str]
     supervisor: tuple[str, str]
+    # Where the sign-in codes are read (the nodes' log sender, vtax/sms.py): the nodes' log
+    # files (a subprocess node writes "SMS to +86139****1234 (log sender, not sent): ..."),
+    # or, for a node in this process, its sender's list of (phone, text).
+    sms_logs: list[Path] = field(default_factory=list)
+    sms_sent: Callable[[], list[tuple[str, str]]] | None = None
+
+    def sms_texts(self, phone: str) -> list[str]:
+        """Every sign-in text sent to `phone` so far, oldest first."""
+        if self.sms_sent is not None:
+            return [t for p, t in self.sms_sent() if p == phone]
+        return logged_texts(self.sms_logs, phone)
 
     def stderr_tail(self, limit: int = 20000) -> str:
         try:
@@ -174,13 +195,25 @@ def wait_healthy(base_url: str, proc: subprocess.Popen[bytes], stderr_path: Path
 
 
 @pytest.fixture(scope="module")
-def vtax_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    yield from serve(tmp_path_factory.mktemp("vtax-e2e"))
+def node_env() -> dict[str, str]:
+    """More environment for the module's node (a module overrides it, e.g. test_signin.py)."""
+    return {}
 
 
-def serve(tmp: Path, host: str = "127.0.0.1") -> Iterator[Server]:
-    """A migrated node with the suite's staff accounts, listening on `host` (a test host's
-    address in tests/e2e/test_impairment.py), stopped when the generator is closed."""
+@pytest.fixture(scope="module")
+def vtax_server(
+    tmp_path_factory: pytest.TempPathFactory, node_env: dict[str, str]
+) -> Iterator[Server]:
+    yield from serve(tmp_path_factory.mktemp("vtax-e2e"), node_env=node_env)
+
+
+def serve(
+    tmp: Path, host: str = "127.0.0.1", node_env: dict[str, str] | None = None
+) -> Iterator[Server]:
+    """A migrated node with the suite's staff accounts and the people the pages sign in as,
+    listening on `host` (a test host's address in tests/e2e/test_impairment.py), stopped when
+    the generator is closed."""
+    node_env = node_env or {}
     env = dict(os.environ)
     env.update(
         {
@@ -189,6 +222,7 @@ def serve(tmp: Path, host: str = "127.0.0.1") -> Iterator[Server]:
             "VTAX_RECORDINGS_DIR": str(tmp / "rec"),
             "PYTHONUNBUFFERED": "1",
             **TEST_NODE_ENV,
+            **node_env,
         }
     )
     for key in ("VTAX_REDIS_URL",):  # the embedded backends: no services needed
@@ -203,8 +237,13 @@ def serve(tmp: Path, host: str = "127.0.0.1") -> Iterator[Server]:
     langs = [a for lang in AGENT_LANGUAGES for a in ("--language", lang)]
     run_cli(["user", "add", agent[0], "--role", "agent", *skills, *langs], env, agent[1] + "\n")
     run_cli(["user", "add", supervisor[0], "--role", "supervisor"], env, supervisor[1] + "\n")
+    # the people the pages sign in as (tests/signin.py), as the tax system's export gives them
+    (tmp / "registry.csv").write_text(
+        registry_csv([person_for(n, t) for n, t in E2E_IDENTITIES]), encoding="utf-8"
+    )
+    run_cli(["registry", "import", str(tmp / "registry.csv")], env)
 
-    port = free_port()
+    port = int(node_env.get("VTAX_PORT") or free_port())  # test_signin_oidc.py fixes it
     base_url = f"http://{host}:{port}"
     stderr_path = tmp / "server.stderr"
     with open(tmp / "server.stdout", "wb") as out, open(stderr_path, "wb") as err:
@@ -215,7 +254,9 @@ def serve(tmp: Path, host: str = "127.0.0.1") -> Iterator[Server]:
             stdout=out,
             stderr=err,
         )
-    server = Server(base_url, env, proc, stderr_path, categories, agent, supervisor)
+    server = Server(
+        base_url, env, proc, stderr_path, categories, agent, supervisor, sms_logs=[stderr_path]
+    )
     try:
         wait_healthy(base_url, proc, stderr_path)
         yield server
@@ -357,12 +398,41 @@ class E2E:
 
     async def taxpayer_page(self, query: str = "") -> Any:
         page = await self.page("/taxpayer" + query, "taxpayer")
-        await page.select_option("#id-type", "uscc")
-        await page.fill("#id-number", USCC)
-        await page.fill("#name", "测试企业 Test Co.")
-        await page.click("#auth")
+        await self.sign_in(page)
         await page.wait_for_selector("#step-request", state="visible")
         return page
+
+    async def send_code(self, page: Any, id_number: str = USCC, id_type: str = "uscc") -> str:
+        """On the sign-in step: the person's mobile entered, a code asked for; the code."""
+        person = person_for(id_number, id_type)
+        region = next(r for r in ("+852", "+853", "+86") if person.phone.startswith(r))
+        await page.wait_for_selector("#phone", state="visible")
+        await page.select_option("#phone-region", region)
+        await page.fill("#phone", person.phone.removeprefix(region))
+        before = len(self.server.sms_texts(person.phone))
+        await page.click("#send-code")
+
+        async def sent() -> str | None:
+            texts = self.server.sms_texts(person.phone)
+            return code_in(texts[-1]) if len(texts) > before else None
+
+        return str(await poll_until(sent, what=f"a sign-in code to {masked(person.phone)}"))
+
+    async def sign_in(self, page: Any, id_number: str = USCC, id_type: str = "uscc") -> None:
+        """Sign in as a person would (tests/signin.py): the mobile, the code from the node's
+        log sender, and for a USCC acting for that enterprise as its legal representative."""
+        person = person_for(id_number, id_type)
+        code = await self.send_code(page, id_number, id_type)
+        await page.fill("#code", code)
+        await page.click("#verify")
+        if person.uscc:
+            await page.wait_for_selector("#step-acting", state="visible")
+            await page.check(
+                f"#step-acting input[data-uscc='{person.uscc}'][data-role='legal_representative']"
+            )
+            await page.click("#acting-continue")
+        await page.wait_for_selector("#step-identity", state="hidden")
+        await page.wait_for_selector("#step-acting", state="detached")
 
     async def axe(self, page: Any, what: str) -> list[dict[str, Any]]:
         """axe-core on the page as it is: the serious and critical violations (none expected)."""

@@ -24,9 +24,7 @@ TYPED = "how do I pay social insurance contributions"
 
 async def signed_in(e2e: Any, path: str = "/taxpayer", **kw: Any) -> Any:
     page = await e2e.page(path, "taxpayer", **kw)
-    await page.select_option("#id-type", "uscc")
-    await page.fill("#id-number", e2e.USCC)
-    await page.click("#auth")
+    await e2e.sign_in(page)
     await page.wait_for_selector("#assistant", state="visible")
     return page
 

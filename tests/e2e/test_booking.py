@@ -19,9 +19,17 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests.conftest import RESIDENT_ID, USCC, RunningServer
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, E2E, Server, catalog_categories
+from tests.e2e.conftest import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    E2E,
+    E2E_IDENTITIES,
+    Server,
+    catalog_categories,
+)
 from tests.e2e.test_browser_loop import wait_connected
 from tests.e2e.test_taxpayer_entry import NO_SIDEWAYS_SCROLL_JS
+from vtax.sms import LogSmsSender
 
 pytestmark = [pytest.mark.e2e, pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)]
 
@@ -102,10 +110,15 @@ async def stack(server: RunningServer) -> AsyncIterator[Stack]:
         headers={"Authorization": f"Bearer {sup}"},
     ) as r:
         assert r.status == 200, await r.text()
+    for number, kind in E2E_IDENTITIES:  # the people the pages sign in as
+        await server.register(number, kind)
+    sms = server.ctx.services.identity.sms
+    assert sms is not None and isinstance(sms.sender, LogSmsSender)
+    sender = sms.sender
     like = Server(
         base_url=server.url, env={}, proc=cast(Any, None), stderr_path=cast(Any, None),
         categories=catalog_categories(), agent=("agent1", "agent-pass-1"),
-        supervisor=("sup1", "sup-pass-1"),
+        supervisor=("sup1", "sup-pass-1"), sms_sent=lambda: sender.sent,
     )  # fmt: skip
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(
@@ -129,9 +142,7 @@ async def server_login(server: RunningServer, username: str, password: str) -> s
 
 async def taxpayer_bookings(e2e: E2E, id_number: str, id_type: str, **kw: Any) -> Any:
     page = await e2e.page("/taxpayer", "taxpayer", **kw)
-    await page.select_option("#id-type", id_type)
-    await page.fill("#id-number", id_number)
-    await page.click("#auth")
+    await e2e.sign_in(page, id_number, id_type)
     await page.wait_for_selector("#assistant", state="visible")
     await page.click("#bookings-open")
     await page.wait_for_selector("#step-bookings", state="visible")
@@ -264,6 +275,7 @@ async def test_a_second_taxpayer_sees_a_full_slot_and_cancels(stack: Stack) -> N
     await a.wait_for_selector('#my-bookings li[data-state="requested"]')
     await book(b, FIRST, "second of two")  # the slot has one seat: 2 agents x 30/15 x 0.5 - 1
     await b.wait_for_selector('#my-bookings li[data-state="requested"]')
+    await stack.server.register(resident_id("01001"), "resident_id")  # a third person
     c = await taxpayer_bookings(e2e, resident_id("01001"), "resident_id")
     await c.wait_for_selector(f'[id="slot-{FIRST}"]')
     assert await c.is_disabled(f'[id="slot-{FIRST}"]'), "a full slot cannot be picked"
@@ -280,9 +292,7 @@ async def test_out_of_hours_the_hand_over_offers_an_appointment(
     page says when it opens and leads to the booking form of that business."""
     e2e = stack.e2e
     page = await e2e.page("/taxpayer", "taxpayer", viewport=(390, 844))
-    await page.select_option("#id-type", "uscc")
-    await page.fill("#id-number", USCC)
-    await page.click("#auth")
+    await e2e.sign_in(page, USCC, "uscc")
     await page.wait_for_selector("#assistant", state="visible")
     await page.click("#assistant-person")
     await page.select_option("#handoff-category", "invoices")

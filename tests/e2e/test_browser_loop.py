@@ -14,7 +14,6 @@ import pytest
 pytestmark = pytest.mark.e2e
 
 LANGUAGE = "en"
-BAD_USCC = "91350100M000100Y44"  # wrong check character
 COMMENT = "Very helpful <b>agent</b> & clear"  # must show literally (escaped) to supervisors
 ASKED = "How do I file the quarterly VAT return?"
 HANDLED = "Walked through the e-tax filing screens together."
@@ -62,22 +61,24 @@ async def test_full_service_loop(e2e: Any) -> None:
     await e2e.agent_available(agent)
     supervisor = await e2e.supervisor_page()
 
-    # Identity: a wrong check character is refused with the server's message.
+    # Signing in: a wrong code is refused, shown by its error code; the right one signs in.
     taxpayer = await e2e.page("/taxpayer", "taxpayer")
-    await taxpayer.select_option("#id-type", "uscc")
-    await taxpayer.fill("#id-number", BAD_USCC)
-    await taxpayer.click("#auth")
+    code = await e2e.send_code(taxpayer)
+    await taxpayer.fill("#code", f"{(int(code) + 1) % 10**6:06d}")
+    await taxpayer.click("#verify")
 
     async def refused() -> Any:
         return await taxpayer.evaluate("() => window.vtax.lastError && window.vtax.lastError.code")
 
-    assert await e2e.poll_until(refused, what="invalid_id error") == "invalid_id"
+    assert await e2e.poll_until(refused, what="invalid_code error") == "invalid_code"
     assert (await e2e.error_text(taxpayer)).strip()
     assert not await taxpayer.is_visible("#step-request")
 
-    await taxpayer.fill("#id-number", e2e.USCC)
-    await taxpayer.fill("#name", "测试企业 Test Co.")
-    await taxpayer.click("#auth")
+    await taxpayer.fill("#code", code)
+    await taxpayer.click("#verify")
+    await taxpayer.wait_for_selector("#step-acting", state="visible")
+    await taxpayer.check(f"#step-acting input[data-uscc='{e2e.USCC}']")
+    await taxpayer.click("#acting-continue")
     await taxpayer.wait_for_selector("#step-request", state="visible")
     assert await e2e.error_text(taxpayer) == ""
     assert await taxpayer.input_value("#channel") == "web"

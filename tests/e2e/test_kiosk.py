@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.test_browser_loop import accept_offer, wait_connected
+from tests.signin import code_in, person_for
 
 pytestmark = pytest.mark.e2e
 
@@ -27,6 +28,35 @@ async def type_on_keypad(page: Any, text: str) -> None:
         await page.click(f'.keypad [data-key="{ch}"]')
 
 
+async def sign_in_on_keypad(e2e: Any, page: Any, *, slips: bool = False) -> None:
+    """The kiosk's sign-in typed on its keypad: the mobile, then the code from the log."""
+    person = person_for(e2e.USCC)
+    national = person.phone.removeprefix("+86")
+    if slips:  # a wrong last digit taken back; a 12th digit is refused
+        await type_on_keypad(page, national[:-1] + "0")
+        await page.click('.keypad [data-key="backspace"]')
+        await type_on_keypad(page, national[-1] + "7")
+    else:
+        await type_on_keypad(page, national)
+    assert await page.input_value("#phone") == national
+    before = len(e2e.server.sms_texts(person.phone))
+    await page.click("#send-code")
+
+    async def sent() -> str | None:
+        texts = e2e.server.sms_texts(person.phone)
+        return code_in(texts[-1]) if len(texts) > before else None
+
+    code = await e2e.poll_until(sent, what="the sign-in code")
+    await page.wait_for_selector("#code", state="visible")
+    await type_on_keypad(page, code)  # the keypad now types into the code
+    assert await page.input_value("#code") == code
+    assert await page.input_value("#phone") == national
+    await page.click("#verify")
+    await page.wait_for_selector("#step-acting", state="visible")
+    await page.check(f"#step-acting input[data-uscc='{person.uscc}']")
+    await page.click("#acting-continue")
+
+
 async def test_keypad_privacy_elderly_and_a_call(e2e: Any) -> None:
     agent = await e2e.agent_page()
     await e2e.agent_available(agent)
@@ -36,12 +66,7 @@ async def test_keypad_privacy_elderly_and_a_call(e2e: Any) -> None:
     await e2e.axe(page, "kiosk identity")
     await e2e.screenshot(page, "kiosk-identity")
     assert await page.evaluate(SMALL_TARGETS_JS) == []
-    await page.select_option("#id-type", "uscc")
-    await type_on_keypad(page, e2e.USCC[:-1] + "9")  # a wrong last character
-    await page.click('.keypad [data-key="backspace"]')
-    await type_on_keypad(page, e2e.USCC[-1] + "7")  # the 19th is refused
-    assert await page.input_value("#id-number") == e2e.USCC
-    await page.click("#auth")
+    await sign_in_on_keypad(e2e, page, slips=True)
     await page.wait_for_selector("#step-request", state="visible")
     assert not await page.is_visible("#channel"), "a kiosk is always the kiosk channel"
     assert await page.evaluate(SMALL_TARGETS_JS) == []
@@ -75,9 +100,7 @@ async def test_keypad_privacy_elderly_and_a_call(e2e: Any) -> None:
 
 async def test_idle_wipe_with_a_countdown(e2e: Any) -> None:
     page = await e2e.page("/kiosk?idle=2&warn=3", "kiosk", viewport=KIOSK)
-    await page.select_option("#id-type", "uscc")
-    await type_on_keypad(page, e2e.USCC)
-    await page.click("#auth")
+    await sign_in_on_keypad(e2e, page)
     await page.wait_for_selector("#step-request", state="visible")
     await page.fill("#question", "I will walk away")
     # Touching the screen postpones the wipe.
@@ -93,6 +116,6 @@ async def test_idle_wipe_with_a_countdown(e2e: Any) -> None:
     await page.wait_for_url("**/kiosk?*wiped=1*", timeout=10000)
     await page.wait_for_function("() => window.vtax && window.vtax.page === 'kiosk'")
     assert await page.is_visible("#step-identity")
-    assert await page.input_value("#id-number") == ""
+    assert await page.input_value("#phone") == ""
     assert await page.evaluate(STORED_JS) == "[]"
     assert "cleared" in await page.text_content("#notice")

@@ -154,9 +154,7 @@ async def test_a_phone_takes_the_photo_with_the_rear_camera(e2e: Any) -> None:
           navigator.mediaDevices.getUserMedia = (c) => { window.vtaxAsked.push(c); return real(c); };
         }"""
     )
-    await taxpayer.select_option("#id-type", "uscc")
-    await taxpayer.fill("#id-number", e2e.USCC)
-    await taxpayer.click("#auth")
+    await e2e.sign_in(taxpayer)
     await taxpayer.wait_for_selector("#step-request", state="visible")
     await taxpayer.select_option("#category", e2e.server.categories[0])
     await taxpayer.select_option("#language", "en")

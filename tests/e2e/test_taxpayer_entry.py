@@ -27,9 +27,7 @@ NO_SIDEWAYS_SCROLL_JS = "() => document.documentElement.scrollWidth <= window.in
 
 
 async def sign_in(page: Any, e2e: Any) -> None:
-    await page.select_option("#id-type", "uscc")
-    await page.fill("#id-number", e2e.USCC)
-    await page.click("#auth")
+    await e2e.sign_in(page)
     await page.wait_for_selector("#step-request", state="visible")
 
 
@@ -71,11 +69,11 @@ async def test_each_language_on_each_step(e2e: Any, browser_locale: str) -> None
 async def test_the_switcher_changes_every_string_and_is_remembered(e2e: Any) -> None:
     page = await e2e.page("/taxpayer", "taxpayer")
     english = await page.evaluate(VISIBLE_TEXT_JS)
-    assert "Next" in english
+    assert "Send code" in english
     await page.select_option("#page-language", "zh-HK")
     await page.wait_for_function("() => document.documentElement.lang === 'zh-HK'")
     chinese = await page.evaluate(VISIBLE_TEXT_JS)
-    assert "下一步" in chinese and "Next" not in chinese
+    assert "取得驗證碼" in chinese and "Send code" not in chinese
     # Every visible line changed but the language names and the user's own input.
     same = set(english.splitlines()) & set(chinese.splitlines()) - {"", "English", "Português"}
     assert same <= {"简体中文", "繁體中文", "V-Tax"}, same

@@ -29,7 +29,14 @@ LEGAL_REP_USCC = "91350100M000100Y43"
 
 @pytest.fixture
 def settings_overrides() -> dict[str, Any]:
-    return {"identity_providers": ["sms", "kiosk"]}
+    # the SMS limits at their defaults (tests/conftest.py relaxes them for the other tests)
+    return {
+        "identity_providers": ["sms", "kiosk"],
+        "sign_in_code_resend_s": 60.0,
+        "sign_in_code_per_number": 5,
+        "sign_in_code_per_address": 20,
+        "sign_in_code_tries_per_address": 50,
+    }
 
 
 def auth(token: str | None) -> dict[str, str]:
@@ -194,7 +201,9 @@ async def test_sms_sign_in_act_for_refresh_and_sign_out(server: RunningServer, c
 
 
 async def test_bad_input_and_who_may_call(server: RunningServer):
-    legacy = await server.taxpayer()  # POST /api/auth/taxpayer stays until the pages move
+    taxpayer = await server.taxpayer()
+    # what the removed POST /api/auth/taxpayer gave: a taxpayer token with no sign-in behind it
+    legacy = server.ctx.issuer.issue("tp-legacy", "taxpayer", "")
     agent = await server.staff("ann")
     cases: list[tuple[str, Any, str | None, int, str]] = [
         ("/api/auth/sms/code", {"phone": "12345"}, None, 400, "invalid_phone"),
@@ -222,15 +231,15 @@ async def test_bad_input_and_who_may_call(server: RunningServer):
         ("/api/auth/act-for", {"refresh_token": "x" * 40}, None, 401, "unauthorized"),
         ("/api/auth/logout", {}, None, 401, "unauthorized"),
         ("/api/auth/logout", {}, agent, 403, "forbidden"),
-        ("/api/auth/logout", {"everywhere": True}, legacy, 409, "invalid_state"),
+        ("/api/auth/logout", {"everywhere": True}, legacy, 401, "unauthorized"),
         ("/api/auth/kiosk/challenge", {"kiosk_id": "0" * 36}, None, 401, "unauthorized"),
         ("/api/auth/kiosk/challenge", {"kiosk_id": "ZZ"}, None, 400, "invalid_payload"),
         ("/api/auth/kiosk", {"assertion": "a.b.c" * 10}, None, 401, "sign_in_failed"),
-        ("/api/staff/totp", None, legacy, 403, "forbidden"),
+        ("/api/staff/totp", None, taxpayer, 403, "forbidden"),
         ("/api/staff/totp", None, None, 401, "unauthorized"),
         ("/api/staff/unlock", {"user_id": "abc"}, agent, 403, "forbidden"),
         ("/api/kiosks", {}, agent, 403, "forbidden"),
-        ("/api/kiosks/abc/revoke", None, legacy, 403, "forbidden"),
+        ("/api/kiosks/abc/revoke", None, taxpayer, 403, "forbidden"),
         (
             "/api/auth/login",
             {"username": "ann", "password": "wrong"},

@@ -11,7 +11,7 @@ import socketio
 from tests.conftest import Client
 from vtax.auth import TokenIssuer
 from vtax.contract import client_events as ce
-from vtax.contract import http
+from vtax.contract import http, identity
 
 TAXPAYER_EVENTS = {
     "queue:join": (
@@ -203,13 +203,13 @@ async def test_a_disabled_agent_account_cannot_connect(server):
 # ---- HTTP -------------------------------------------------------------------------------
 
 HTTP_BODIES = {
-    "/api/auth/taxpayer": {"id_type": "uscc", "id_number": "91350100M000100Y43"},
+    "/api/auth/sms/code": {"phone": "+8613800138000"},
     "/api/auth/login": {"username": "nobody", "password": "whatever1"},
 }
 
 
 def http_cases(path):
-    schema = {"/api/auth/taxpayer": http.TaxpayerAuth, "/api/auth/login": http.Login}[path]
+    schema = {"/api/auth/sms/code": identity.SmsCodeRequest, "/api/auth/login": http.Login}[path]
     good = HTTP_BODIES[path]
     yield "malformed", b"{not json", 400, "invalid_payload"
     yield "array", b"[1,2]", 400, "invalid_payload"
@@ -250,14 +250,27 @@ async def test_http_bodies_are_validated(server, path):
 
 @pytest.mark.parametrize(
     ("id_type", "number"),
-    [("uscc", "91350100M000100Y44"), ("resident_id", "110105194912310021"), ("resident_id", "abc")],
+    [
+        ("uscc", "91350100M000100Y43"),
+        ("uscc", "91350100M000100Y44"),
+        ("resident_id", "11010519491231002X"),
+        ("resident_id", "abc"),
+    ],
 )
-async def test_wrong_identity_numbers_get_invalid_id(server, id_type, number):
+async def test_an_identity_number_alone_is_no_sign_in(server, id_type, number):
+    """The identity step that turned a bare number into a token is gone (docs/identity.md)."""
     async with server.http.post(
         server.url + "/api/auth/taxpayer", json={"id_type": id_type, "id_number": number}
     ) as r:
+        assert r.status in (404, 405)
+        assert "token" not in await r.text()
+
+
+@pytest.mark.parametrize("phone", ["12345", "+8612800128000", "+85211234567", "+1 555 0100"])
+async def test_numbers_no_code_goes_to_get_invalid_phone(server, phone):
+    async with server.http.post(server.url + "/api/auth/sms/code", json={"phone": phone}) as r:
         assert r.status == 400
-        assert (await r.json())["error"]["code"] == "invalid_id"
+        assert (await r.json())["error"]["code"] == "invalid_phone"
 
 
 async def test_wrong_password_is_invalid_credentials(server):

@@ -17,7 +17,7 @@ from aiohttp import web
 
 from signaling.app import create_app
 from signaling.server import make_runner
-from tests.conftest import USCC, test_settings
+from tests.conftest import test_settings
 from tests.integration.test_loop import start_session
 from vtax.logs import BadInputLogs
 
@@ -152,8 +152,8 @@ async def test_an_unreachable_database_is_503_and_readyz_says_why(tmp_path):
     base = f"http://127.0.0.1:{runner.addresses[0][1]}"
     try:
         async with aiohttp.ClientSession() as http:
-            body = {"id_type": "uscc", "id_number": USCC}
-            async with http.post(f"{base}/api/auth/taxpayer", json=body) as r:
+            body = {"phone": "+8613800138000"}
+            async with http.post(f"{base}/api/auth/sms/code", json=body) as r:
                 assert r.status == 503
                 error = (await r.json())["error"]
                 assert error["code"] == "unavailable" and "database" in error["message"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pytest
 import socketio
@@ -121,14 +120,17 @@ async def test_after_the_grace_a_resume_is_too_late(server, clients):
 
 async def test_an_expired_token_cannot_resume(server, clients):
     _agent, _taxpayer, a_start, _ = await start_session(server, clients)
-    issuer = server.ctx.issuer
-    taxpayer_id = (await server.ctx.records.get(a_start["session_id"], _supervisor()))["taxpayer"][
-        "id"
-    ]
+    # The same taxpayer signed in again, the token issued as if the sign-in were older: it
     # expires 2-3 s from now (whole seconds): time to connect on a loaded machine (1 s was
     # not, under two xdist workers); then wait until just past the expiry. A clock seam
     # would make this instant: docs/benchmarks.md, "Real sleeps".
-    almost = issuer.issue(taxpayer_id, "taxpayer", now=time.time() - issuer.ttl_s + 3)
+    tokens = server.ctx.services.identity.tokens
+    real_clock = tokens.clock
+    tokens.clock = lambda: real_clock() - tokens.access_ttl_s + 3
+    try:
+        almost = await server.taxpayer()
+    finally:
+        tokens.clock = real_clock
     short = await clients(server, almost)
     # the hub's timer cuts the socket when its token expires: nothing to resume with
     await poll_until(lambda: not short.sio.connected, timeout=3)
@@ -293,3 +295,29 @@ async def test_after_a_fanout_gap_call_participants_resync_and_pending_offers_co
     # The offer taken from the second copy works: it is the same reservation.
     assert (await other.call("offer:accept", {"offer_id": again["offer_id"]}))["ok"]
     await waiting.wait_for("session:start")
+
+
+async def test_a_renewed_token_keeps_the_socket_past_the_first_ones_expiry(server, clients):
+    """`auth:renew`: the page's refreshed access token carried onto its socket re-arms the
+    expiry cut; another account's token is refused, and so is one that does not verify."""
+    tokens = server.ctx.services.identity.tokens
+    real_clock = tokens.clock
+    tokens.clock = lambda: real_clock() - tokens.access_ttl_s + 3  # expires in 2-3 s
+    try:
+        session = await server.taxpayer_session()
+    finally:
+        tokens.clock = real_clock
+    socket = await clients(server, session["access_token"])
+    fresh = await server._post("/api/auth/refresh", {"refresh_token": session["refresh_token"]})
+    assert await socket.call("auth:renew", {"token": fresh["access_token"]}) == {"ok": True}
+    other = await server.taxpayer(RESIDENT_ID, "resident_id")
+    refused = await socket.call("auth:renew", {"token": other})
+    assert refused["ok"] is False and refused["error"]["code"] == "forbidden"
+    forged = await socket.call("auth:renew", {"token": "x" * 40})
+    assert forged["ok"] is False and forged["error"]["code"] == "unauthorized"
+    cut_before = server.ctx.hub.expired_cut
+    await asyncio.sleep(4)  # past the first token's expiry
+    assert socket.sio.connected and server.ctx.hub.expired_cut == cut_before
+    assert (await socket.call("queue:leave", {"ticket_id": "t-none"}))["error"]["code"] != (
+        "unauthorized"
+    )

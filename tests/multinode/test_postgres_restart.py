@@ -100,7 +100,7 @@ async def test_postgres_restarted_steps_fail_clearly_and_succeed_on_retry(cluste
     agent_token, taxpayer_token, boss = await tokens(cluster, a)
     agent, taxpayer, a_start, _ = await session_across(a, a, agent_token, taxpayer_token)
     sid = a_start["session_id"]
-    late = await Client(a.url, await taxpayer_token_of(a, 4)).connect()
+    late = await Client(a.url, await taxpayer_token_of(cluster, a, 4)).connect()
     try:
         assert (await taxpayer.call("session:end", {"session_id": sid}))["ok"]
         await agent.wait_for("session:end", timeout=10)

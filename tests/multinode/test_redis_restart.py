@@ -19,7 +19,7 @@ from deploy.stack import http_status
 from tests.conftest import Client
 from tests.identity.numbers import uscc_n
 from tests.multinode.conftest import free_port
-from tests.multinode.test_two_nodes import JOIN, session_across, session_row, tokens
+from tests.multinode.test_two_nodes import JOIN, session_across, session_row, signed_in, tokens
 
 pytestmark = [
     pytest.mark.multinode,
@@ -99,15 +99,6 @@ def ready(url: str) -> int:
     return http_status(url + "/readyz", timeout=2)
 
 
-async def taxpayer_token(url: str, number: str) -> str:
-    async with aiohttp.ClientSession() as http:
-        async with http.post(
-            url + "/api/auth/taxpayer", json={"id_type": "uscc", "id_number": number}
-        ) as r:
-            assert r.status == 200, await r.text()
-            return str((await r.json())["token"])
-
-
 async def until(check, within: float, what: str):
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
@@ -127,8 +118,8 @@ async def test_redis_restarted_mid_session(cluster, own_redis) -> None:
     agent_token, taxpayer_token, boss = await tokens(cluster, a)
     agent, taxpayer, a_start, _ = await session_across(a, b, agent_token, taxpayer_token)
     sid = a_start["session_id"]
-    waiting = await Client(a.url, await taxpayer_token_of(a, 1)).connect()
-    late = await Client(b.url, await taxpayer_token_of(b, 2)).connect()
+    waiting = await Client(a.url, await taxpayer_token_of(cluster, a, 1)).connect()
+    late = await Client(b.url, await taxpayer_token_of(cluster, b, 2)).connect()
     try:
         queued = await waiting.call("queue:join", {**JOIN, "question": "waits through it"})
         assert queued["ok"], queued  # the only agent is busy: the ticket waits
@@ -219,7 +210,7 @@ async def test_redis_restarted_empty_the_nodes_reconcile_and_tell_everyone(
     agent_token, taxpayer_token, boss = await tokens(cluster, a)
     agent, taxpayer, a_start, _ = await session_across(a, b, agent_token, taxpayer_token)
     sid = a_start["session_id"]
-    waiting = await Client(a.url, await taxpayer_token_of(a, 3)).connect()
+    waiting = await Client(a.url, await taxpayer_token_of(cluster, a, 3)).connect()
     try:
         queued = await waiting.call("queue:join", {**JOIN, "question": "forgotten"})
         assert queued["ok"], queued
@@ -287,5 +278,7 @@ async def session_list(node, boss: str) -> list[dict]:
         return list((await r.json())["sessions"])
 
 
-async def taxpayer_token_of(node, n: int) -> str:
-    return await taxpayer_token(node.url, uscc_n(n))
+async def taxpayer_token_of(cluster, node, n: int) -> str:
+    """The n-th enterprise's representative, signed in by SMS code on `node`."""
+    async with aiohttp.ClientSession() as http:
+        return await signed_in(cluster, node, http, uscc_n(n))

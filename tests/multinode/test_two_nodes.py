@@ -10,6 +10,7 @@ import aiohttp
 import pytest
 
 from tests.conftest import USCC, Client, poll_until
+from tests.signin import logged_texts, person_for, registry_csv, sms_sign_in
 
 JOIN = {"category": "invoices", "language": "zh-CN", "channel": "web", "question": "invoice?"}
 pytestmark = pytest.mark.multinode
@@ -38,11 +39,20 @@ async def tokens(cluster, node):
             node.url + "/api/auth/login", json={"username": "boss", "password": "boss-password"}
         ) as r:
             boss = (await r.json())["token"]
-        async with http.post(
-            node.url + "/api/auth/taxpayer", json={"id_type": "uscc", "id_number": USCC}
-        ) as r:
-            taxpayer = (await r.json())["token"]
+        taxpayer = await signed_in(cluster, node, http)
     return agent, taxpayer, boss
+
+
+async def signed_in(cluster, node, http, number: str = USCC) -> str:
+    """A taxpayer's access token: the enterprise's representative registered with
+    `vtax registry import`, then signed in by SMS code read from the nodes' logs."""
+    person = person_for(number)
+    path = cluster.tmp / f"registry-{number}.csv"
+    path.write_text(registry_csv([person]), encoding="utf-8")
+    cluster.cli("registry", "import", str(path))
+    logs = [n.log for n in cluster.nodes]
+    session = await sms_sign_in(http, node.url, person, lambda: logged_texts(logs, person.phone))
+    return str(session["access_token"])
 
 
 async def session_across(a, b, agent_token, taxpayer_token):

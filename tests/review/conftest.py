@@ -16,11 +16,13 @@ import pytest
 
 from tests.conftest import RESIDENT_ID, USCC, cheap_passwords
 from tests.databases import Templates, pg_dsn, pg_url
+from tests.signin import derived_resident_id
 from vtax.accounts import Accounts
 from vtax.db import make_engine, migrate, session_factory
+from vtax.identity.tables import Person
 from vtax.review.records import SessionRecords
 
-CAST_TABLES = ("users", "taxpayers")
+CAST_TABLES = ("users", "taxpayers", "identity_people")
 
 
 @dataclass(frozen=True)
@@ -58,13 +60,27 @@ async def _build(url: str) -> Cast:
             languages=languages,
         )
         boss = await accounts.add_user("boss", "supervisor", "pw-123456", display_name="Boss")
-        return Cast(
-            a1.id,
-            a2.id,
-            boss.id,
-            await accounts.taxpayer_for("uscc", USCC, "Acme Ltd"),
-            await accounts.taxpayer_for("resident_id", RESIDENT_ID),
-        )
+        taxpayer = await accounts.taxpayer_for("uscc", USCC, "Acme Ltd")
+        other = await accounts.taxpayer_for("resident_id", RESIDENT_ID)
+        # the two taxpayers as people of the identity registry, under their taxpayer ids (as
+        # migration 0006 maps today's taxpayers): tests/review/helpers.py signs them in
+        async with session_factory(engine)() as db, db.begin():
+            for tid, name, document in (
+                (taxpayer, "Acme Representative", derived_resident_id("review:" + USCC)),
+                (other, "Resident", RESIDENT_ID),
+            ):
+                db.add(
+                    Person(
+                        id=tid,
+                        name=name,
+                        doc_type="resident_id",
+                        doc_key=document,
+                        doc_number=document,
+                        disabled=False,
+                        token_version=0,
+                    )
+                )
+        return Cast(a1.id, a2.id, boss.id, taxpayer, other)
     finally:
         await engine.dispose()
 

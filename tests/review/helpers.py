@@ -3,12 +3,14 @@ signaling layer makes, with fixed times, and small HTTP shortcuts."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tests.conftest import RunningServer
+from vtax.identity.tokens import SignIn
 from vtax.review.audit import Actor
 from vtax.review.records import SessionRecords
 
@@ -32,7 +34,18 @@ class People:
     supervisor: str
 
 
-def people(server: RunningServer, cast: Any) -> People:
+async def signed_in(server: RunningServer, person_id: str) -> str:
+    """A taxpayer's access token from a sign-in of the identity use case (`TaxpayerSignIn.
+    start`, what every provider calls once the person is proven; the providers have their
+    tests in tests/identity)."""
+    signin = server.ctx.services.identity.signin
+    person = await signin.registry.person(person_id)
+    assert person is not None, person_id
+    session = await signin.start(person, SignIn("sms", 3, time.time()))
+    return session.access_token
+
+
+async def people(server: RunningServer, cast: Any) -> People:
     """Tokens for the cast of the review test database (signing in is tested elsewhere)."""
     issue = server.ctx.issuer.issue
     return People(
@@ -40,9 +53,9 @@ def people(server: RunningServer, cast: Any) -> People:
         cast.agent,
         issue(cast.other_agent, "agent", "Agent Two"),
         cast.other_agent,
-        issue(cast.taxpayer, "taxpayer"),
+        await signed_in(server, cast.taxpayer),
         cast.taxpayer,
-        issue(cast.other_taxpayer, "taxpayer"),
+        await signed_in(server, cast.other_taxpayer),
         cast.other_taxpayer,
         issue(cast.supervisor, "supervisor", "Boss"),
     )

@@ -31,7 +31,7 @@ async def states(server, agent_id):
 
 
 async def test_state_history_and_wrap_up_from_the_hook(server, clients, cast):
-    p = people(server, cast)
+    p = await people(server, cast)
     agent = await clients(server, p.agent)
     taxpayer = await clients(server, p.taxpayer)
     assert (await agent.call("agent:status", {"status": "available"}))["ok"]

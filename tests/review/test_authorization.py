@@ -38,7 +38,7 @@ SUPERVISOR = only("supervisor")
 
 # (method, path, body kind, expected per role); the order is the loop's order.
 MATRIX = [
-    ("POST", "/api/auth/taxpayer", "taxpayer_auth", PUBLIC),
+    ("GET", "/api/auth/methods", None, PUBLIC),
     ("GET", "/api/catalog", None, PUBLIC),
     ("GET", "/api/openapi.json", None, PUBLIC),
     ("GET", "/healthz", None, PUBLIC),
@@ -81,7 +81,6 @@ def bodies(kind: str | None) -> dict:
     }
     table: dict[str | None, dict] = {
         None: {},
-        "taxpayer_auth": {"json": {"id_type": "uscc", "id_number": "91350100M000100Y43"}},
         "summary": {"json": SUMMARY | {"result": "follow_up"}},
         "dispute": {"json": {"decision": "dispute", "comment": "not what I asked"}},
         "rating": {"json": {"score": 3}},
@@ -103,7 +102,7 @@ def outcome(status: int) -> str:
 
 
 async def test_every_endpoint_for_every_role(server, cast):
-    p = people(server, cast)
+    p = await people(server, cast)
     sid = await served(server.ctx.records, p.taxpayer_id, p.agent_id)
     tokens = {
         "taxpayer": p.taxpayer,
@@ -187,6 +186,27 @@ async def test_every_endpoint_for_every_role(server, cast):
     assert wrong == []
 
 
+async def test_a_known_number_alone_gives_no_token(server, cast):
+    """The removed identity step (`POST /api/auth/taxpayer`, a USCC or resident ID number to a
+    token) is gone for every caller, and the token it used to give opens nothing."""
+    p = await people(server, cast)
+    for token in (None, p.taxpayer, p.agent, p.supervisor):
+        for body in (
+            {"id_type": "uscc", "id_number": "91350100M000100Y43"},
+            {"id_type": "resident_id", "id_number": "11010519491231002X"},
+        ):
+            async with server.http.post(
+                server.url + "/api/auth/taxpayer", json=body, headers=bearer(token)
+            ) as r:
+                text = await r.text()
+                assert r.status in (404, 405), text
+                assert "token" not in text
+    unversioned = server.ctx.issuer.issue(cast.taxpayer, "taxpayer")  # what it gave
+    for path in ("/api/sessions", "/api/deliveries"):
+        async with server.http.get(server.url + path, headers=bearer(unversioned)) as r:
+            assert r.status == 401 and (await r.json())["error"]["code"] == "unauthorized"
+
+
 async def test_login_is_public_and_checks_the_password(server):
     async with aiohttp.ClientSession() as http:
         async with http.post(
@@ -204,7 +224,7 @@ async def test_a_disabled_staff_account_is_refused_over_http(server, cast):
 
     from vtax.models import User
 
-    p = people(server, cast)
+    p = await people(server, cast)
     async with server.ctx.engine.begin() as conn:
         await conn.execute(update(User).where(User.id == p.agent_id).values(disabled=True))
     async with server.http.get(server.url + "/api/sessions", headers=bearer(p.agent)) as r:

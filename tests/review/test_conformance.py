@@ -22,7 +22,7 @@ ST = Path(sys.executable).with_name("st")
 @pytest.mark.slow
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_schemathesis_finds_nothing(server, cast, tmp_path):
-    p = people(server, cast)
+    p = await people(server, cast)
     records = server.ctx.records
     sid = await served(records, p.taxpayer_id, p.agent_id)
     await served(records, p.taxpayer_id, None)

@@ -18,7 +18,7 @@ ELF = b"\x7fELF" + b"\x00" * 200
 
 @pytest.fixture
 async def setup(server, cast):
-    p = people(server, cast)
+    p = await people(server, cast)
     sid = await served(server.ctx.records, p.taxpayer_id, p.agent_id)
     return p, sid
 

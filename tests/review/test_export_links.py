@@ -21,7 +21,7 @@ FILTERS = "from=2026-11-02&to=2026-11-02&category=invoices&sort=oldest"
 
 @pytest.fixture
 async def p(server, cast):
-    return people(server, cast)
+    return await people(server, cast)
 
 
 async def seed(server, p) -> list[str]:

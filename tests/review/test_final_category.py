@@ -23,7 +23,7 @@ SUP = Scope("supervisor", "")
 
 @pytest.fixture
 async def p(server, cast):
-    return people(server, cast)
+    return await people(server, cast)
 
 
 async def final_of(records, sid: str) -> tuple[str, str]:

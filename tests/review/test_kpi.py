@@ -301,7 +301,7 @@ async def test_a_query_shape_is_built_once_and_its_values_are_bound(store):
 
 async def test_the_http_endpoint_gives_the_same_figures(server, cast, store):
     await load(store)
-    p = people(server, cast)
+    p = await people(server, cast)
     status, report = await call(
         server,
         "GET",
@@ -337,7 +337,7 @@ async def test_the_http_endpoint_gives_the_same_figures(server, cast, store):
     ],
 )
 async def test_bad_kpi_queries(server, cast, query):
-    p = people(server, cast)
+    p = await people(server, cast)
     status, err = await call(server, "GET", "/api/stats/kpi?" + query, p.supervisor)
     assert status == 400 and err["error"]["code"] == "invalid_payload", (query, err)
 

@@ -162,7 +162,7 @@ def response_model(op: dict[str, Any], status: int) -> Any:
 
 @pytest.mark.parametrize("seed", [1, 2])
 async def test_property_based_run_finds_no_server_error(server, cast, seed):
-    p = people(server, cast)
+    p = await people(server, cast)
     records = server.ctx.records
     sid = await served(records, p.taxpayer_id, p.agent_id)
     await served(records, p.taxpayer_id, None)

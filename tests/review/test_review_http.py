@@ -15,7 +15,7 @@ from vtax.models import ServiceSession, SessionCheck, SessionEvent
 
 @pytest.fixture
 async def p(server, cast):
-    return people(server, cast)
+    return await people(server, cast)
 
 
 async def test_the_loop_over_http(server, p):

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from vtax.app.appointments import Appointments
 from vtax.app.ports import Caller
-from vtax.app.queueing import Queueing
+from vtax.app.queueing import Queueing, acting_of
 from vtax.contract import client_events as ce
 from vtax.contract.appointments import CallbackIn, CallbackOut
 from vtax.errors import DomainError
@@ -73,7 +73,7 @@ class BookedQueue:
         )
         # A refusal (queue closed, full) leaves the booking checked in: the check-in may be
         # repeated and gives the same entry (the same place relative to T).
-        position, eta = await self.queueing.enqueue(ticket)
+        position, eta = await self.queueing.enqueue(ticket, acting_of(caller))
         booking = await self.appointments.queued(b.id, ticket.id)
         return ce.CheckedIn(
             booking=booking,

@@ -15,7 +15,7 @@ import logging
 
 from vtax.app.consultation import Consultations
 from vtax.app.ports import Caller
-from vtax.app.queueing import Queueing
+from vtax.app.queueing import Queueing, acting_of
 from vtax.assistant.dialogue import say
 from vtax.contract.consultation import (
     ConsultationAskIn,
@@ -77,7 +77,7 @@ class Consulting:
                 draft.question,
                 consultation_id=handoff.conversation_id,
             )
-            position, eta = await self.queueing.enqueue(ticket)
+            position, eta = await self.queueing.enqueue(ticket, acting_of(caller))
         except DomainError as exc:
             if exc.code in ("already_queued", "in_session"):  # waiting or in a call already
                 return handoff.model_copy(update={"queue_refused": exc.code})

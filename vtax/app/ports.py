@@ -24,6 +24,9 @@ class Caller:
     conn: str | None = None  # the Socket.IO connection id; None over REST
     name: str = ""
     expires_at: float = math.inf
+    # a taxpayer acting for an enterprise (the token's `act`, `act_role`); "": for themselves
+    acting_for: str = ""
+    acting_role: str = ""
 
     @property
     def actor(self) -> Actor:

@@ -30,6 +30,11 @@ log = logging.getLogger(__name__)
 AgentStateHook = Callable[[str, str, str, datetime], Awaitable[None]]
 
 
+def acting_of(caller: Caller) -> tuple[str, str]:
+    """The enterprise and role a taxpayer acts for (their token's), or ("", "")."""
+    return (caller.acting_for, caller.acting_role) if caller.acting_for else ("", "")
+
+
 class QueueNotices:
     """The engine's `QueueEvents`: offers and status to agents, positions to taxpayers,
     figures to supervisors; offered/abandoned into the session records."""
@@ -170,7 +175,7 @@ class Queueing:
         ticket = await self.new_ticket(
             caller, p.category, p.language, p.channel, p.question, p.priority
         )
-        position, eta = await self.enqueue(ticket)
+        position, eta = await self.enqueue(ticket, acting_of(caller))
         return ce.Queued(ticket_id=ticket.id, position=position, eta_s=eta)
 
     async def new_ticket(
@@ -207,9 +212,12 @@ class Queueing:
             consultation_id=consultation_id,
         )
 
-    async def enqueue(self, ticket: Ticket) -> tuple[int, float]:
-        """Open the ticket's session record (the 'ask') and queue it; a refusal of the queue
-        is recorded (abandoned, `refused`) and raised."""
+    async def enqueue(
+        self, ticket: Ticket, acting: tuple[str, str] = ("", "")
+    ) -> tuple[int, float]:
+        """Open the ticket's session record (the 'ask', with the enterprise and role the
+        taxpayer acts for) and queue it; a refusal of the queue is recorded (abandoned,
+        `refused`) and raised."""
         await self.records.open(
             session_id=ticket.session_id,
             ticket_id=ticket.id,
@@ -219,6 +227,8 @@ class Queueing:
             channel=ticket.channel,
             question=ticket.question,
             joined_at=at(ticket.joined_at),
+            enterprise_id=acting[0] or None,
+            acting_role=acting[1] or None,
         )
         try:
             return await self.engine.join(ticket)
@@ -287,8 +297,9 @@ class Queueing:
             priority=TRANSFER_PRIORITY,
             conn_id=taxpayer.sid,
         )
-        # The target queue may refuse (closed, full, unstaffed): then the call goes on.
-        position, eta = await self.enqueue(ticket)
+        # The target queue may refuse (closed, full, unstaffed): then the call goes on. The
+        # new session is for whom the old one was.
+        position, eta = await self.enqueue(ticket, await self.records.acting_of(p.session_id))
         await link_transfer(
             self.records.sessionmaker, p.session_id, ticket.session_id, at(now), caller.actor,
             {"category": p.category, "language": language, "note": p.note},

@@ -202,6 +202,20 @@ class Resumed(SessionStartFields):
     ice_restart: Literal[True]
 
 
+class AuthRenew(ClientEvent):
+    """Carry a refreshed access token (`POST /api/auth/refresh`) onto this connection: it is
+    checked as at connect, must be the same account's, and the connection then lives until
+    the new token expires (a socket is cut when its token expires). `unauthorized` for a
+    token that does not hold, `forbidden` for another account's."""
+
+    event = "auth:renew"
+    roles = ("taxpayer", "agent", "supervisor")
+    answer = Done
+    limit = "signal"
+
+    token: Annotated[str, StringConstraints(min_length=16, max_length=4096)]
+
+
 class SessionResume(ClientEvent):
     """Re-attach to a live session from a new connection (any node) after a drop, within
     `VTAX_RESUME_GRACE_S`; an older connection of the same participant is disconnected.
@@ -794,6 +808,7 @@ CLIENT_EVENTS: tuple[type[ClientEvent], ...] = (
     SessionEnd,
     SessionTransfer,
     SessionResume,
+    AuthRenew,
     SessionSummary,
     SessionCheck,
     SessionRate,

@@ -324,16 +324,6 @@ KB_KEY = {"type": "string", "pattern": r"^[a-z0-9][a-z0-9_.-]{0,63}$", "maxLengt
 ENDPOINTS: tuple[Endpoint, ...] = (
     # ---- sign-in, catalog, meta
     Endpoint(
-        "auth_taxpayer",
-        "POST",
-        "/api/auth/taxpayer",
-        "Taxpayer identity step: a verified USCC or resident ID number to a token",
-        body=http.TaxpayerAuth,
-        response=http.TaxpayerToken,
-        tags=("auth",),
-        errors=(413, 429),
-    ),
-    Endpoint(
         "auth_login",
         "POST",
         "/api/auth/login",
@@ -674,6 +664,15 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         },
     ),
     # ---- identity (docs/identity.md)
+    Endpoint(
+        "auth_methods",
+        "GET",
+        "/api/auth/methods",
+        "The taxpayer sign-in methods this node offers (the pages show what is enabled)",
+        query=review.NoQuery,
+        response=identity.SignInMethods,
+        tags=("auth",),
+    ),
     Endpoint(
         "auth_sms_code",
         "POST",

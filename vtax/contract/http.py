@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
-from vtax.contract.base import Message, Out, ShortText, Timestamp
+from vtax.contract.base import Message, Out, Timestamp
 from vtax.contract.identity import StepUpNeeded
 from vtax.contract.review import SessionView, StaffRef
 from vtax.contract.server_events import LiveStats
@@ -46,21 +46,6 @@ class ErrorOut(Out):
 
 
 # ---- sign-in ----------------------------------------------------------------------------------
-
-
-class TaxpayerAuth(Message):
-    id_type: Literal["uscc", "resident_id"]
-    id_number: Annotated[
-        str, StringConstraints(min_length=1, max_length=40, pattern=r"^[0-9A-Za-z]+$")
-    ]
-    name: ShortText = ""
-
-
-class TaxpayerToken(Out):
-    token: str
-    taxpayer_id: str
-    role: Literal["taxpayer"]
-    expires_in_s: int
 
 
 class Login(Message):

@@ -23,6 +23,12 @@ OpaqueToken = Annotated[str, StringConstraints(min_length=16, max_length=4096)]
 Uuid = Annotated[str, StringConstraints(min_length=1, max_length=36, pattern=r"^[0-9a-f-]+$")]
 
 
+class SignInMethods(Out):
+    """What `GET /api/auth/methods` answers: the taxpayer sign-in methods enabled here."""
+
+    methods: list[AuthMethod] = Field(description="sms, oidc (an issuer configured), kiosk")
+
+
 # ---- SMS code ---------------------------------------------------------------------------------
 
 
@@ -108,7 +114,9 @@ class Refresh(Message):
 
 class Logout(Message):
     refresh_token: OpaqueToken | None = None
-    everywhere: bool = Field(False, description="revoke every token of the person at once")
+    everywhere: Annotated[bool, Field(strict=True)] = Field(
+        False, description="revoke every token of the person at once"
+    )
 
 
 class LoggedOut(Out):

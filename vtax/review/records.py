@@ -51,12 +51,21 @@ RECONTACT_WINDOW = timedelta(days=7)  # a return with the same matter within it 
 Sort = Literal["newest", "oldest"]
 
 
+# Acting for an enterprise in these roles, one sees all of its sessions (docs/identity.md,
+# "What each role sees"); a tax handler sees the enterprise's sessions they took part in.
+ENTERPRISE_WIDE = frozenset({"legal_representative", "finance_officer"})
+
+
 @dataclass(frozen=True, slots=True)
 class Scope:
-    """Whose sessions a caller may see: a supervisor all, others only their own."""
+    """Whose sessions a caller may see: a supervisor all, an agent the ones they served, a
+    taxpayer their own; acting for an enterprise as its legal representative or finance
+    officer, all of the enterprise's; as its tax handler, the enterprise's they took part in."""
 
     role: str
     subject: str
+    acting_for: str = ""  # the enterprise acted for (a taxpayer's token `act`); "": oneself
+    acting_role: str = ""
 
     def clause(self) -> Any:
         if self.role == "supervisor":
@@ -64,6 +73,13 @@ class Scope:
         if self.role == "agent":
             return ServiceSession.agent_id == self.subject
         if self.role == "taxpayer":
+            if self.acting_for and self.acting_role in ENTERPRISE_WIDE:
+                return ServiceSession.enterprise_id == self.acting_for
+            if self.acting_for and self.acting_role == "tax_handler":
+                return and_(
+                    ServiceSession.enterprise_id == self.acting_for,
+                    ServiceSession.taxpayer_id == self.subject,
+                )
             return ServiceSession.taxpayer_id == self.subject
         return ServiceSession.id.is_(None)  # nobody else sees anything
 
@@ -186,14 +202,19 @@ class SessionRecords:
         channel: str,
         question: str,
         joined_at: datetime,
+        enterprise_id: str | None = None,
+        acting_role: str | None = None,
     ) -> None:
-        """The 'ask' step: a taxpayer joined the queue with a question."""
+        """The 'ask' step: a taxpayer joined the queue with a question (acting for
+        `enterprise_id` in `acting_role`, or for themselves)."""
         async with self._sessions() as db, db.begin():
             db.add(
                 ServiceSession(
                     id=session_id,
                     ticket_id=ticket_id,
                     taxpayer_id=taxpayer_id,
+                    enterprise_id=enterprise_id or None,
+                    acting_role=(acting_role or None) if enterprise_id else None,
                     category=category,
                     final_category=category,  # until a summary refines it
                     language=language,
@@ -280,6 +301,20 @@ class SessionRecords:
             row.wait_ms = ms_between(row.joined_at, at)
             audit.append(db, session_id, at, Actor("agent", agent_id), "answered")
             await write_change(db, before, row)
+
+    async def acting_of(self, session_id: str) -> tuple[str, str]:
+        """The enterprise and role a session's taxpayer acted for ("" and "": themselves)."""
+        async with self._sessions() as db:
+            row = (
+                await db.execute(
+                    select(ServiceSession.enterprise_id, ServiceSession.acting_role).where(
+                        ServiceSession.id == session_id
+                    )
+                )
+            ).first()
+        if row is None:
+            return "", ""
+        return row[0] or "", row[1] or ""
 
     async def open_calls(self, before: datetime) -> list[OpenCall]:
         """Every record still waiting or live that joined before `before` (state loss)."""

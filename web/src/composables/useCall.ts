@@ -115,6 +115,14 @@ export function useCall(storeKey: string, hooks: CallHooks) {
     return s;
   }
 
+  /** A refreshed access token: the socket's next (re)connect and a reload's resume use it. */
+  function setToken(token: string): void {
+    const s = socket.value as unknown as { auth?: unknown } | null;
+    if (s) s.auth = { token };
+    const saved = resumeStore.load(storeKey);
+    if (saved && saved.token !== token) resumeStore.update(storeKey, { token });
+  }
+
   function disconnect(): void {
     if (socket.value) socket.value.disconnect();
     socket.value = null;
@@ -346,6 +354,7 @@ export function useCall(storeKey: string, hooks: CallHooks) {
     preview,
     releasePreview,
     ensureSocket,
+    setToken,
     disconnect,
     persistSession,
     start,

@@ -62,6 +62,16 @@ export interface AppointmentUpdate {
   booking: BookingOut;
 }
 
+/**
+ * Carry a refreshed access token (`POST /api/auth/refresh`) onto this connection: it is
+ * checked as at connect, must be the same account's, and the connection then lives until
+ * the new token expires (a socket is cut when its token expires). `unauthorized` for a
+ * token that does not hold, `forbidden` for another account's.
+ */
+export interface AuthRenew {
+  token: string;
+}
+
 export interface BookingOut {
   id: string;
   state: "requested" | "pre_review" | "approved" | "redirected_online" | "rejected" | "reminded" | "checked_in" | "queued" | "served" | "no_show" | "cancelled" | "rescheduled";
@@ -1553,6 +1563,8 @@ export interface ClientToServerEvents {
   "session:transfer": (payload: SessionTransfer, ack: (answer: Ack<Transferred>) => void) => void;
   /** taxpayer, agent, supervisor */
   "session:resume": (payload: SessionResume, ack: (answer: Ack<Resumed>) => void) => void;
+  /** taxpayer, agent, supervisor */
+  "auth:renew": (payload: AuthRenew, ack: (answer: Ack<Done>) => void) => void;
   /** agent, supervisor */
   "session:summary": (payload: SessionSummary, ack: (answer: Ack<SummarySaved>) => void) => void;
   /** taxpayer */
@@ -1744,6 +1756,11 @@ export const CLIENT_EVENT_ROLES = {
     "agent"
   ],
   "session:resume": [
+    "taxpayer",
+    "agent",
+    "supervisor"
+  ],
+  "auth:renew": [
     "taxpayer",
     "agent",
     "supervisor"

@@ -918,6 +918,14 @@ export interface SessionView {
   loop: LoopView;
 }
 
+/**
+ * What `GET /api/auth/methods` answers: the taxpayer sign-in methods enabled here.
+ */
+export interface SignInMethods {
+  /** sms, oidc (an issuer configured), kiosk */
+  methods: Array<"sms" | "oidc" | "kiosk">;
+}
+
 export interface SlotOut {
   id: string;
   category: string;
@@ -1097,12 +1105,6 @@ export interface SummaryView {
   saved_at: string | null;
 }
 
-export interface TaxpayerAuth {
-  id_type: "uscc" | "resident_id";
-  id_number: string;
-  name?: string;
-}
-
 /**
  * The taxpayer's earlier sessions, for the agent serving them now.
  */
@@ -1140,13 +1142,6 @@ export interface TaxpayerSession {
   auth_time: string;
   /** the kiosk signed in at, if any */
   kiosk: KioskRef | null;
-}
-
-export interface TaxpayerToken {
-  token: string;
-  taxpayer_id: string;
-  role: "taxpayer";
-  expires_in_s: number;
 }
 
 export interface TotpConfirm {
@@ -1283,6 +1278,9 @@ export interface paths {
   "/api/auth/logout": {
     post: { body: Logout; response: LoggedOut };
   };
+  "/api/auth/methods": {
+    get: { response: SignInMethods };
+  };
   "/api/auth/oidc/backchannel-logout": {
     post: { body: FormData | Blob; response: void };
   };
@@ -1300,9 +1298,6 @@ export interface paths {
   };
   "/api/auth/sms/verify": {
     post: { body: SmsCodeVerify; response: TaxpayerSession };
-  };
-  "/api/auth/taxpayer": {
-    post: { body: TaxpayerAuth; response: TaxpayerToken };
   };
   "/api/catalog": {
     get: { response: CatalogOut };

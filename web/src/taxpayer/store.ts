@@ -12,7 +12,7 @@ import type {
   RecordingState,
   SessionStart,
   SessionView,
-  TaxpayerAuth,
+  TaxpayerSession,
 } from '@/contract';
 import { api } from '@/core/api';
 import { ApiError, asApiError } from '@/core/errors';
@@ -21,8 +21,13 @@ import { downloadDocument } from '@/core/documents';
 import { useCall, type Connection } from '@/composables/useCall';
 import type { VtaxSocket } from '@/core/socket';
 import { emitAck } from '@/core/socket';
+import { TaxpayerAuth } from '@/core/taxpayerAuth';
 
-export type Step = 'identity' | 'request' | 'history' | 'bookings' | 'queue' | 'call' | 'after';
+export type Step = 'identity' | 'acting' | 'request' | 'history' | 'bookings' | 'queue' | 'call' | 'after';
+/** The mobile regions sign-in codes go to (docs/identity.md). */
+export const REGIONS = ['+86', '+852', '+853'] as const;
+export type Region = (typeof REGIONS)[number];
+export type ActingOption = TaxpayerSession['options'][number];
 /** window.vtax.state: what the browser tests wait for (never shown to people). */
 export type PageState = 'idle' | 'queued' | 'in_session' | 'connected' | 'resuming' | 'ended' | 'moved';
 export interface Msg {
@@ -55,10 +60,18 @@ export const useTaxpayer = defineStore('taxpayer', () => {
   const name = ref('');
   const catalog = shallowRef<CatalogOut | null>(null);
 
+  // sign-in: the methods this node offers, the SMS code form, the session and whom one acts for
+  const methods = ref<string[]>(['sms']);
+  const signin = ref({ region: '+86' as Region, phone: '', code: '', sentTo: '', resendAt: 0, expiresAt: 0 });
+  const session = shallowRef<TaxpayerSession | null>(null);
+  const now = ref(Date.now());
+  setInterval(() => {
+    if (signin.value.resendAt > now.value || signin.value.expiresAt > now.value) now.value = Date.now();
+  }, 1000);
+  /** Seconds until another code may be asked for (0: now). */
+  const resendIn = computed(() => Math.max(0, Math.ceil((signin.value.resendAt - now.value) / 1000)));
+
   const form = ref({
-    idType: 'uscc' as TaxpayerAuth['id_type'],
-    idNumber: '',
-    name: '',
     category: '',
     language: '',
     channel: params.get('channel') || 'web',
@@ -188,19 +201,110 @@ export const useTaxpayer = defineStore('taxpayer', () => {
   }
 
   // ---- identity ---------------------------------------------------------------------------
-  async function signIn(): Promise<void> {
-    const body: TaxpayerAuth = { id_type: form.value.idType, id_number: form.value.idNumber.trim().toUpperCase() };
-    const n = form.value.name.trim();
-    if (n) body.name = n;
-    const res = await api('post', '/api/auth/taxpayer', { body });
-    token.value = res.token;
-    taxpayerId.value = res.taxpayer_id;
-    vtax.taxpayerId = res.taxpayer_id;
-    name.value = n;
+  const page = vtax.page === 'kiosk' || location.pathname.startsWith('/kiosk') ? 'kiosk' : 'taxpayer';
+  const auth = new TaxpayerAuth(page, {
+    onSession: (s) => {
+      session.value = s;
+      token.value = s.access_token;
+      taxpayerId.value = s.person.person_id;
+      name.value = s.person.name;
+      vtax.taxpayerId = s.person.person_id;
+      vtax.acting = s.acting ? { uscc: s.acting.uscc, role: s.acting.role } : null;
+      call.setToken(s.access_token);
+      const socket = call.socket.value;
+      if (socket && socket.connected) emitAck(socket, 'auth:renew', { token: s.access_token }).catch(() => {});
+    },
+    onEnded: (e) => {
+      if (step.value === 'identity') return;
+      if (state.value === 'in_session' || state.value === 'connected') return; // the call goes on; its end signs out
+      resetSignedOut();
+      setError(e.code === 'refresh_reused' ? e : new ApiError('unauthorized'));
+    },
+  });
+
+  async function loadMethods(): Promise<void> {
+    const m = await api('get', '/api/auth/methods');
+    methods.value = m.methods;
+  }
+
+  function phoneNumber(): string {
+    const digits = signin.value.phone.replace(/[\s()\-.]/g, '');
+    if (!digits) throw new ApiError('needPhone');
+    if (digits.startsWith('+')) return digits;
+    return `${signin.value.region}${digits}`;
+  }
+
+  async function sendCode(language: string): Promise<void> {
+    if (resendIn.value > 0) return;
+    const phone = phoneNumber();
+    const sent = await api('post', '/api/auth/sms/code', {
+      body: { phone, language: language as 'zh-CN' | 'zh-HK' | 'en' | 'pt' },
+    });
+    const t = Date.now();
+    now.value = t;
+    signin.value.sentTo = sent.phone;
+    signin.value.resendAt = t + sent.resend_in_s * 1000;
+    signin.value.expiresAt = t + sent.expires_in_s * 1000;
+    signin.value.code = '';
+    vtax.codeSent = sent;
+  }
+
+  async function verifyCode(): Promise<void> {
+    const code = signin.value.code.replace(/\s/g, '');
+    if (!/^[0-9]{6}$/.test(code)) throw new ApiError('needCode');
+    const s = await api('post', '/api/auth/sms/verify', { body: { phone: phoneNumber(), code } });
+    await signedIn(s);
+  }
+
+  /** The identity platform (OpenID Connect): off to its sign-in page; it comes back here. */
+  async function startOidc(language: string): Promise<void> {
+    const r = await api('post', '/api/auth/oidc/start', { body: { language: language as 'zh-CN' | 'zh-HK' | 'en' | 'pt' } });
+    location.assign(r.authorization_url);
+  }
+
+  /** Back from the platform with `code` and `state` (or its `error`) in the query. */
+  async function finishOidc(): Promise<boolean> {
+    const code = params.get('code');
+    const st = params.get('state');
+    const failed = params.get('error');
+    if (!(st && (code || failed))) return false;
+    window.history.replaceState(null, '', location.pathname); // the code works once: not in the history
+    if (failed || !code) throw new ApiError('sign_in_failed');
+    await signedIn(await api('post', '/api/auth/oidc/callback', { body: { code, state: st } }));
+    return true;
+  }
+
+  /** After a sign-in: whom one acts for (when there is a choice), then the question. */
+  async function signedIn(s: TaxpayerSession): Promise<void> {
+    auth.accept(s);
+    signin.value = { ...signin.value, code: '', sentTo: '', resendAt: 0, expiresAt: 0 };
     await loadCatalog();
+    if (s.options.length && !s.acting) {
+      step.value = 'acting';
+      status.value = { key: 'status.signedIn' };
+      return;
+    }
+    await enterRequest();
+  }
+
+  async function enterRequest(): Promise<void> {
     step.value = 'request';
     status.value = { key: 'status.signedIn' };
     await remindPending();
+  }
+
+  /** Act for an enterprise in a role, or for oneself (null). */
+  async function chooseActing(option: ActingOption | null): Promise<void> {
+    const current = session.value?.acting;
+    const same = option ? current && current.enterprise_id === option.enterprise_id && current.role === option.role : !current;
+    if (!same) await auth.actFor(option ? option.enterprise_id : null, option ? option.role : null);
+    await enterRequest();
+  }
+
+  /** From the question step: choose again whom one acts for. */
+  function changeActing(): void {
+    setError(null);
+    step.value = 'acting';
   }
 
   async function remindPending(): Promise<void> {
@@ -210,19 +314,45 @@ export const useTaxpayer = defineStore('taxpayer', () => {
     if (n) notice.value = { key: 'documents.pending', params: { n } };
   }
 
-  function signOut(): void {
+  function resetSignedOut(): void {
     call.clearStored();
     call.disconnect();
+    auth.forget();
+    session.value = null;
     token.value = null;
     taxpayerId.value = null;
+    vtax.taxpayerId = null;
+    vtax.acting = null;
     panel.value = null;
-    form.value.idNumber = '';
-    form.value.name = '';
+    signin.value = { region: signin.value.region, phone: '', code: '', sentTo: '', resendAt: 0, expiresAt: 0 };
     notice.value = null;
-    setError(null);
     step.value = 'identity';
     state.value = 'idle';
     status.value = { key: 'status.signedOut' };
+  }
+
+  /** Sign out at the server (its tokens die at once), then of the platform if it was one. */
+  async function signOut(): Promise<void> {
+    const providerLogout = await auth.logout();
+    resetSignedOut();
+    setError(null);
+    vtax.signedOut = true;
+    if (providerLogout) location.assign(providerLogout);
+  }
+
+  /** Page load: a sign-in this tab kept (a reload) comes back through a refresh. */
+  async function restoreSignIn(): Promise<boolean> {
+    if (!auth.stored()) return false;
+    try {
+      const s = await auth.refresh();
+      await loadCatalog();
+      if (s.options.length && !s.acting) step.value = 'acting';
+      else await enterRequest();
+      status.value = { key: 'status.signedIn' };
+      return true;
+    } catch {
+      return false; // sign in again
+    }
   }
 
   // ---- the question -----------------------------------------------------------------------
@@ -342,8 +472,20 @@ export const useTaxpayer = defineStore('taxpayer', () => {
 
   /** Page load: if this tab has a live (or just ended) session, pick it up. */
   async function restore(): Promise<void> {
+    if (await finishOidc()) return;
     const saved = call.load();
-    if (!saved || !saved.token || !saved.sessionId) return;
+    if (!saved || !saved.token || !saved.sessionId) {
+      await restoreSignIn();
+      return;
+    }
+    if (auth.stored()) {
+      try {
+        const s = await auth.refresh(); // a fresh access token for the resume
+        saved.token = s.access_token;
+      } catch {
+        /* the saved token, if it still holds */
+      }
+    }
     token.value = saved.token;
     taxpayerId.value = (saved.taxpayerId as string) || null;
     name.value = (saved.name as string) || '';
@@ -365,10 +507,7 @@ export const useTaxpayer = defineStore('taxpayer', () => {
     } catch (e) {
       const err = asApiError(e);
       if (err.code === 'unauthorized') {
-        call.clearStored();
-        step.value = 'identity';
-        state.value = 'idle';
-        status.value = { key: 'status.signedOut' };
+        resetSignedOut();
         setError(err);
       } else {
         openPanel(saved.sessionId);
@@ -561,7 +700,8 @@ export const useTaxpayer = defineStore('taxpayer', () => {
   return {
     step, state, status, error, notice, busy, token, name, catalog, form, priority, ticketId, position, etaS, agentName, endReason,
     recordingState, consent, monitorNotice, panel, rating, ratedNow, checkComment, history, historyCursor, settled, sessionOver,
-    call, action, setError, signIn, signOut, loadCatalog, preselectLanguage, startRequest, enterQueue, backToRequest, onWire, leaveQueue, hangup,
+    methods, signin, session, resendIn, loadMethods, sendCode, verifyCode, startOidc, chooseActing, changeActing,
+    call, action, setError, signOut, loadCatalog, preselectLanguage, startRequest, enterQueue, backToRequest, onWire, leaveQueue, hangup,
     answerConsent, restore, sendCheck, rate, newQuestion, download, acknowledge, openHistory, loadHistory,
     openFromHistory, backFromHistory,
   };

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createPinia, setActivePinia } from 'pinia';
 import { useAssistant } from '@/taxpayer/assistant';
 import { useTaxpayer } from '@/taxpayer/store';
-import { FakeSocket } from './fakes';
+import { authRoute, FakeSocket, signInBySms } from './fakes';
 
 const CATALOG = {
   version: 1,
@@ -25,8 +25,7 @@ let socket: FakeSocket;
 
 async function signedIn() {
   const tp = useTaxpayer();
-  tp.form.idNumber = '91350100M000100Y43';
-  await tp.action(tp.signIn);
+  await signInBySms(tp);
   const call = tp.call as unknown as Record<string, unknown>;
   call.ensureSocket = async () => socket;
   call.preview = vi.fn();
@@ -39,8 +38,9 @@ beforeEach(() => {
   socket = new FakeSocket();
   vi.stubGlobal(
     'fetch',
-    vi.fn(async (url: string) => {
-      if (url === '/api/auth/taxpayer') return json({ token: 'tok', taxpayer_id: 'tp1', role: 'taxpayer', expires_in_s: 3600 });
+    vi.fn(async (url: string, init?: RequestInit) => {
+      const auth = authRoute(url, init);
+      if (auth) return auth;
       if (url === '/api/catalog') return json(CATALOG);
       if (url.startsWith('/api/deliveries')) return json({ deliveries: [], next_before: null });
       return json({ error: { code: 'not_found', message: url } }, 404);
@@ -159,7 +159,7 @@ describe('the assistant store', () => {
     socket.answer = () => ({ ok: true, conversation_id: 'c1', language: 'en', channel: 'web', state: 'open', message: 'Hello' });
     await a.begin('en');
     expect(a.turns.length).toBe(1);
-    tp.signOut();
+    await tp.signOut();
     await Promise.resolve();
     expect(a.conversationId).toBeNull();
     expect(a.turns).toEqual([]);

@@ -3,7 +3,7 @@ import { createPinia, setActivePinia } from 'pinia';
 import { isActive, mayCheckIn, slotsOfDay, useBooking } from '@/taxpayer/booking';
 import { usePreReview } from '@/agent/prereview';
 import { useTaxpayer } from '@/taxpayer/store';
-import { FakeSocket } from './fakes';
+import { authRoute, FakeSocket, signInBySms } from './fakes';
 
 const CATALOG = {
   version: 1,
@@ -40,7 +40,8 @@ beforeEach(() => {
     vi.fn(async (url: string, init?: RequestInit) => {
       const body = init?.body ? JSON.parse(String(init.body)) : null;
       calls.push({ url, method: init?.method || 'GET', body });
-      if (url === '/api/auth/taxpayer') return json({ token: 'tok', taxpayer_id: 'tp1', role: 'taxpayer', expires_in_s: 3600 });
+      const auth = authRoute(url, init);
+      if (auth) return auth;
       if (url === '/api/catalog') return json(CATALOG);
       if (url.startsWith('/api/deliveries')) return json({ deliveries: [], next_before: null });
       if (url.startsWith('/api/appointments/slots')) return json(SLOTS);
@@ -59,8 +60,7 @@ afterEach(() => vi.unstubAllGlobals());
 
 async function signedIn() {
   const tp = useTaxpayer();
-  tp.form.idNumber = '91350100M000100Y43';
-  await tp.action(tp.signIn);
+  await signInBySms(tp);
   const call = tp.call as unknown as Record<string, unknown>;
   call.ensureSocket = async () => socket;
   call.preview = vi.fn();

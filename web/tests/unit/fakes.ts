@@ -142,3 +142,56 @@ export function signal(seq: number, type: RelayedSignal['type'], data: Record<st
 }
 
 export const flush = () => new Promise<void>((r) => setTimeout(r, 0));
+
+// ---- signing in (docs/identity.md): the identity endpoints' answers -------------------------
+
+export const PERSON = { person_id: 'tp1', name: 'Wang Fang', document_type: 'resident_id', document: '1101**********002X' };
+export const ENTERPRISE = { enterprise_id: 'e1', uscc: '91350100M000100Y43', enterprise_name: 'Demo Tech', role: 'legal_representative' as const };
+
+/** A TaxpayerSession as the server answers it (access token `tok<n>`, refresh `rt<n>`). */
+export function taxpayerSession(n = 1, extra: Record<string, unknown> = {}) {
+  return {
+    access_token: `tok${n === 1 ? '' : n}`,
+    refresh_token: `rt${n}-${'x'.repeat(20)}`,
+    token_type: 'Bearer',
+    expires_in_s: 900,
+    person: PERSON,
+    acting: null,
+    options: [],
+    method: 'sms',
+    acr: 3,
+    auth_time: '2026-12-04T10:00:00Z',
+    kiosk: null,
+    ...extra,
+  };
+}
+
+function answer(body: unknown, status = 200): Response {
+  return new Response(JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json' } });
+}
+
+/** The SMS sign-in endpoints: any code but 000000 is right. Null for other URLs. */
+export function authRoute(url: string, init?: RequestInit, session: () => unknown = () => taxpayerSession()): Response | null {
+  const body = init?.body ? JSON.parse(String(init.body)) : {};
+  if (url === '/api/auth/methods') return answer({ methods: ['sms'] });
+  if (url === '/api/auth/sms/code') return answer({ phone: '+86138****8000', expires_in_s: 300, resend_in_s: 60 });
+  if (url === '/api/auth/sms/verify') {
+    if (body.code === '000000') return answer({ error: { code: 'invalid_code', message: 'wrong code' } }, 401);
+    return answer(session());
+  }
+  if (url === '/api/auth/logout') return answer({ everywhere: false, provider_logout_url: null });
+  return null;
+}
+
+/** Sign the taxpayer store in by SMS code, as the page does. */
+export async function signInBySms(tp: {
+  signin: { phone: string; code: string };
+  action: (fn: () => Promise<void> | void) => Promise<void>;
+  sendCode: (language: string) => Promise<void>;
+  verifyCode: () => Promise<void>;
+}): Promise<void> {
+  tp.signin.phone = '138 0013 8000';
+  await tp.action(() => tp.sendCode('en'));
+  tp.signin.code = '123456';
+  await tp.action(tp.verifyCode);
+}

@@ -13,7 +13,7 @@ const en = {
     highContrast: 'High contrast',
   },
   status: {
-    signedOut: 'Please identify yourself to start',
+    signedOut: 'Please sign in to start',
     signedIn: 'Signed in',
     queued: 'Waiting for a tax officer',
     transferred: 'Transferred to {to}',
@@ -27,14 +27,7 @@ const en = {
     history: 'Your sessions',
   },
   identity: {
-    title: 'Step 1: Identity',
-    idType: 'ID type',
-    uscc: 'Unified social credit code (business)',
-    residentId: 'Resident ID card (person)',
-    idNumber: 'ID number',
-    idNumberHint: '18 characters, letters and digits',
-    name: 'Name (optional)',
-    next: 'Next',
+    title: 'Step 1: Sign in',
   },
   request: {
     title: 'Step 2: Your question',

@@ -9,7 +9,7 @@ const pt: Messages = {
   },
   options: { language: 'Idioma', display: 'Apresentação', largeText: 'Letra grande', highContrast: 'Alto contraste' },
   status: {
-    signedOut: 'Identifique-se para começar',
+    signedOut: 'Inicie sessão para começar',
     signedIn: 'Sessão iniciada',
     queued: 'À espera de um funcionário',
     transferred: 'Transferido para {to}',
@@ -23,14 +23,7 @@ const pt: Messages = {
     history: 'Os meus atendimentos',
   },
   identity: {
-    title: 'Passo 1: Identificação',
-    idType: 'Tipo de documento',
-    uscc: 'Código unificado de crédito social (empresa)',
-    residentId: 'Bilhete de identidade de residente (pessoa)',
-    idNumber: 'Número do documento',
-    idNumberHint: '18 caracteres, letras e algarismos',
-    name: 'Nome (opcional)',
-    next: 'Seguinte',
+    title: 'Passo 1: Iniciar sessão',
   },
   request: {
     title: 'Passo 2: A sua questão',

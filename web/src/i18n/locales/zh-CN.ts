@@ -5,7 +5,7 @@ const zhCN: Messages = {
   app: { name: 'V-Tax 视频办税', taxpayerTitle: '视频办税', skip: '跳到主要内容' },
   options: { language: '语言', display: '显示', largeText: '大字体', highContrast: '高对比度' },
   status: {
-    signedOut: '请先验证身份',
+    signedOut: '请先登录',
     signedIn: '已登录',
     queued: '正在等待税务人员',
     transferred: '已转接至{to}',
@@ -19,14 +19,7 @@ const zhCN: Messages = {
     history: '我的服务记录',
   },
   identity: {
-    title: '第一步：身份验证',
-    idType: '证件类型',
-    uscc: '统一社会信用代码（企业）',
-    residentId: '居民身份证（个人）',
-    idNumber: '证件号码',
-    idNumberHint: '18 位，字母和数字',
-    name: '姓名或名称（选填）',
-    next: '下一步',
+    title: '第一步：登录',
   },
   request: {
     title: '第二步：咨询内容',

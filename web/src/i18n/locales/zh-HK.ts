@@ -5,7 +5,7 @@ const zhHK: Messages = {
   app: { name: 'V-Tax 視像辦稅', taxpayerTitle: '視像辦稅', skip: '跳到主要內容' },
   options: { language: '語言', display: '顯示', largeText: '大字體', highContrast: '高對比度' },
   status: {
-    signedOut: '請先驗證身份',
+    signedOut: '請先登入',
     signedIn: '已登入',
     queued: '正在等候稅務人員',
     transferred: '已轉駁至{to}',
@@ -19,14 +19,7 @@ const zhHK: Messages = {
     history: '我的服務記錄',
   },
   identity: {
-    title: '第一步：身份驗證',
-    idType: '證件類型',
-    uscc: '統一社會信用代碼（企業）',
-    residentId: '居民身份證（個人）',
-    idNumber: '證件號碼',
-    idNumberHint: '18 位，字母及數字',
-    name: '姓名或名稱（選填）',
-    next: '下一步',
+    title: '第一步：登入',
   },
   request: {
     title: '第二步：查詢內容',

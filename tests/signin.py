@@ -1,0 +1,152 @@
+"""How the tests sign a taxpayer in: through the real SMS provider, as a person would.
+
+There is no back door: a test registers the person (and, for an enterprise, a person holding
+a grant for it) in the registry, the way the tax system's export would, asks for a code,
+reads it where the node's log sender put it, and verifies it. An identity number stands for
+one stable person, so `taxpayer(USCC)` twice is the same enterprise's same representative:
+
+- a resident ID number is that person (their verified mobile derived from the number);
+- a USCC is the enterprise, acted for by its legal representative, a person derived from the
+  USCC (their own resident ID number and mobile), who chooses the enterprise after signing in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import hashlib
+import io
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from vtax.identity import resident_id_check_char
+from vtax.sms import masked
+
+HEADER = (
+    "name,document_type,document_number,phones,uscc,enterprise_name,role,functions,"
+    "valid_from,valid_until,confirmed,revoked"
+)
+CODE = re.compile(r"(?<![0-9])([0-9]{6})(?![0-9])")
+
+
+def _digits(seed: str, what: str, n: int) -> int:
+    return int.from_bytes(hashlib.sha256(f"{what}:{seed}".encode()).digest()[:8], "big") % n
+
+
+def derived_resident_id(seed: str) -> str:
+    """A valid resident ID number (GB 11643 check character) that is a function of `seed`."""
+    year = 1950 + _digits(seed, "y", 50)
+    month = 1 + _digits(seed, "m", 12)
+    day = 1 + _digits(seed, "d", 28)
+    first17 = f"110105{year:04d}{month:02d}{day:02d}{_digits(seed, 's', 1000):03d}"
+    return first17 + resident_id_check_char(first17)
+
+
+def derived_phone(document: str) -> str:
+    """The person's verified mainland mobile (+86 139 ...), a function of their document."""
+    return f"+86139{_digits(document, 'phone', 10**8):08d}"
+
+
+@dataclass(frozen=True)
+class TestPerson:
+    """A person of the registry the tests sign in as, and the enterprise they act for."""
+
+    name: str
+    document: str
+    phone: str
+    uscc: str | None = None  # act for this enterprise as its legal representative
+
+    __test__ = False
+
+    def csv_rows(self) -> list[list[str]]:
+        grant = (
+            [self.uscc, f"Test enterprise {self.uscc}", "legal_representative"]
+            if self.uscc
+            else ["", "", ""]
+        )
+        return [[self.name, "resident_id", self.document, self.phone, *grant, "", "", "", "", ""]]
+
+
+def person_for(id_number: str, id_type: str = "uscc") -> TestPerson:
+    """The stable test person behind an identity number (see the module's docstring)."""
+    number = id_number.strip().upper()
+    if id_type == "resident_id":
+        return TestPerson(f"Taxpayer {number[-4:]}", number, derived_phone(number))
+    if id_type != "uscc":
+        raise ValueError(f"unknown id type {id_type!r}")
+    document = derived_resident_id("uscc:" + number)
+    return TestPerson(f"Representative {number[-4:]}", document, derived_phone(document), number)
+
+
+def registry_csv(people: list[TestPerson]) -> str:
+    """The people as the tax system's registry export (docs/identity.md)."""
+    out = io.StringIO()
+    out.write(HEADER + "\n")
+    writer = csv.writer(out, lineterminator="\n")
+    for person in people:
+        writer.writerows(person.csv_rows())
+    return out.getvalue()
+
+
+def code_in(text: str) -> str:
+    """The 6-digit code in a sign-in text."""
+    found = CODE.search(text)
+    if not found:
+        raise AssertionError(f"no code in the text {text!r}")
+    return found.group(1)
+
+
+def logged_texts(logs: list[Path], phone: str) -> list[str]:
+    """The sign-in texts to `phone` that nodes' log senders wrote to their log files
+    (`SMS to +86139****1234 (log sender, not sent): ...`), file by file."""
+    marker = f"SMS to {masked(phone)} (log sender, not sent): "
+    texts: list[str] = []
+    for path in logs:
+        try:
+            lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError:
+            continue
+        texts.extend(line.split(marker, 1)[1] for line in lines if marker in line)
+    return texts
+
+
+async def sms_sign_in(
+    http: aiohttp.ClientSession,
+    url: str,
+    person: TestPerson,
+    texts: Callable[[], list[str]],
+    timeout_s: float = 10.0,
+) -> dict[str, Any]:
+    """A node's SMS sign-in over HTTP for a registered test person: a code asked for, read
+    from `texts()` (what the node's log sender wrote), verified; for an enterprise, then
+    acting for it. The `TaxpayerSession`."""
+
+    async def post(path: str, body: dict[str, Any]) -> dict[str, Any]:
+        async with http.post(url + path, json=body) as r:
+            assert r.status == 200, f"{path}: {r.status} {await r.text()}"
+            return dict(await r.json())
+
+    before = len(texts())
+    await post("/api/auth/sms/code", {"phone": person.phone})
+    deadline = time.monotonic() + timeout_s
+    while len(sent := texts()) <= before:
+        assert time.monotonic() < deadline, f"no code sent to {masked(person.phone)}"
+        await asyncio.sleep(0.05)
+    session = await post("/api/auth/sms/verify", {"phone": person.phone, "code": code_in(sent[-1])})
+    if person.uscc:
+        option = next(o for o in session["options"] if o["uscc"] == person.uscc)
+        session = await post(
+            "/api/auth/act-for",
+            {
+                "refresh_token": session["refresh_token"],
+                "enterprise_id": option["enterprise_id"],
+                "role": option["role"],
+            },
+        )
+    return session
