@@ -53,6 +53,14 @@ sys.path.insert(0, str(ROOT))
 
 from deploy.stack import Stack  # noqa: E402
 from tests.recording.conftest import MediaPeer, audio_bitstream, video_bitstream  # noqa: E402
+from tests.signin import (  # noqa: E402
+    TestPerson,
+    derived_resident_id,
+    logged_texts,
+    person_for,
+    registry_csv,
+    sms_sign_in,
+)
 
 JOIN = {"category": "invoices", "language": "zh-CN", "channel": "web", "question": "soak"}
 CANDIDATE = {
@@ -284,6 +292,7 @@ class Soak:
 
     async def run(self) -> dict[str, Any]:
         args = self.args
+        self.tokens["taxpayers"] = await sign_in_lanes(self.stack, args.lanes)
         agents = [asyncio.create_task(self.agent(i)) for i in range(self.agents)]
         await asyncio.sleep(2)
         deadline = time.monotonic() + args.minutes * 60
@@ -373,17 +382,43 @@ class Soak:
         }
 
 
+def lane_person(i: int) -> TestPerson:
+    return person_for(derived_resident_id(f"soak:{i}"), "resident_id")
+
+
 def accounts(stack: Stack, lanes: int) -> dict[str, list[str]]:
+    """Agents with signed tokens (benchmarks/signaling_accounts.py), a supervisor, and one
+    person per lane in the registry (each lane signs in by SMS code through nginx)."""
     out = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks/signaling_accounts.py"), "--prefix", "soak",
-         "--agents", str(max(1, lanes * 3 // 4)), "--taxpayers", str(lanes)],
+         "--agents", str(max(1, lanes * 3 // 4))],
         cwd=ROOT, env=stack.node_env, capture_output=True, text=True, timeout=300, check=True,
     )  # fmt: skip
     tokens: dict[str, list[str]] = json.loads(out.stdout)
     password = secrets.token_urlsafe(12)
     stack.cli("user", "add", "soak-sup", "--role", "supervisor", stdin=password + "\n")
     tokens["sup_password"] = [password]
+    registry = stack.dir / "soak-registry.csv"
+    registry.write_text(registry_csv([lane_person(i) for i in range(lanes)]), encoding="utf-8")
+    stack.cli("registry", "import", str(registry))
     return tokens
+
+
+async def sign_in_lanes(stack: Stack, lanes: int) -> list[str]:
+    """Each lane's taxpayer token: an SMS sign-in through nginx from the lane's own address,
+    the code read from the nodes' logs (their log sender)."""
+    logs = [p.log for name, p in stack.procs.items() if name.startswith("node")]
+
+    async def one(i: int) -> str:
+        person = lane_person(i)
+        connector = aiohttp.TCPConnector(local_addr=(Soak.source(i), 0))
+        async with aiohttp.ClientSession(connector=connector) as http:
+            session = await sms_sign_in(
+                http, stack.url, person, lambda: logged_texts(logs, person.phone), timeout_s=30
+            )
+        return str(session["access_token"])
+
+    return list(await asyncio.gather(*(one(i) for i in range(lanes))))
 
 
 def soak(args: argparse.Namespace) -> dict[str, Any]:

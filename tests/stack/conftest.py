@@ -14,14 +14,17 @@ from typing import ClassVar
 import pytest
 
 from deploy.stack import Stack
+from tests.conftest import TEST_NODE_ENV
 from tests.e2e.conftest import (
     AGENT_LANGUAGES,
     CHROMIUM,
     CHROMIUM_ARGS,
     E2E,
+    E2E_IDENTITIES,
     Server,
     catalog_categories,
 )
+from tests.signin import person_for, registry_csv
 
 MISSING = [p for p in ("nginx", "turnserver", "redis-server") if shutil.which(p) is None]
 if not CHROMIUM.exists():
@@ -55,6 +58,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     if MISSING:
         pytest.skip(f"missing {MISSING}")
     extra = {
+        **TEST_NODE_ENV,  # the tests' sign-in code limits and cheap passwords
         "VTAX_VALIDATE_OUTGOING": "true",
         "VTAX_WRAPUP_S": "0",
         "VTAX_NODE_TIMEOUT_S": "3",
@@ -84,9 +88,20 @@ def stack_server(stack: Stack) -> Server:
     langs = [a for lang in AGENT_LANGUAGES for a in ("--language", lang)]
     stack.cli("user", "add", agent[0], "--role", "agent", *skills, *langs, stdin=agent[1] + "\n")
     stack.cli("user", "add", supervisor[0], "--role", "supervisor", stdin=supervisor[1] + "\n")
+    # the people the pages sign in as (tests/signin.py), in the stack's registry; their codes
+    # are read from the nodes' logs (the log sender)
+    registry = stack.dir / "registry.csv"
+    registry.write_text(
+        registry_csv([person_for(n, t) for n, t in E2E_IDENTITIES]), encoding="utf-8"
+    )
+    stack.cli("registry", "import", str(registry))
     nginx = stack.procs["nginx"]
     assert nginx.proc is not None
-    return Server(stack.url, stack.node_env, nginx.proc, nginx.log, categories, agent, supervisor)
+    logs = [proc.log for name, proc in stack.procs.items() if name.startswith("node")]
+    return Server(
+        stack.url, stack.node_env, nginx.proc, nginx.log, categories, agent, supervisor,
+        sms_logs=logs,
+    )  # fmt: skip
 
 
 @pytest.fixture
