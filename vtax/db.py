@@ -69,7 +69,7 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[Any]:
 
 
 def alembic_config(url: str, timezone: str | None = None) -> Any:
-    """`timezone`: the service zone, in which migration 0014 computes the stored days (None:
+    """`timezone`: the service zone, in which migration 0015 computes the stored days (None:
     the migration takes VTAX_SERVICE_TIMEZONE or the default)."""
     from alembic.config import Config
 
@@ -89,5 +89,5 @@ def _upgrade(url: str, revision: str, timezone: str | None) -> None:
 
 async def migrate(url: str, revision: str = "head", timezone: str | None = None) -> None:
     """Apply pending migrations (Alembic runs its own event loop, so use a thread).
-    `timezone`: the service zone (settings.service_timezone), the days' zone (0014)."""
+    `timezone`: the service zone (settings.service_timezone), the days' zone (0015)."""
     await asyncio.to_thread(_upgrade, url, revision, timezone)

@@ -409,7 +409,7 @@ kpi_occupancy = Table(
     "(from agent_state_days)",
 )
 
-# ---- 0014: the zone of every stored day ----------------------------------------------------
+# ---- 0015: the zone of every stored day ----------------------------------------------------
 
 kpi_meta = Table(
     "kpi_meta",

@@ -318,6 +318,45 @@ async () => {
 """
 
 
+async def send_code(
+    page: Any, texts: Callable[[str], list[str]], id_number: str = USCC, id_type: str = "uscc"
+) -> str:
+    """On a page's sign-in step: the person's mobile entered, a code asked for; the code, read
+    from `texts(phone)` (what the node's log sender wrote)."""
+    person = person_for(id_number, id_type)
+    region = next(r for r in ("+852", "+853", "+86") if person.phone.startswith(r))
+    await page.wait_for_selector("#phone", state="visible")
+    await page.select_option("#phone-region", region)
+    await page.fill("#phone", person.phone.removeprefix(region))
+    before = len(texts(person.phone))
+    await page.click("#send-code")
+
+    async def sent() -> str | None:
+        got = texts(person.phone)
+        return code_in(got[-1]) if len(got) > before else None
+
+    return str(await poll_until(sent, what=f"a sign-in code to {masked(person.phone)}"))
+
+
+async def sign_in(
+    page: Any, texts: Callable[[str], list[str]], id_number: str = USCC, id_type: str = "uscc"
+) -> None:
+    """Sign a page in as a person would (tests/signin.py): the mobile, the code, and for a
+    USCC acting for that enterprise as its legal representative."""
+    person = person_for(id_number, id_type)
+    code = await send_code(page, texts, id_number, id_type)
+    await page.fill("#code", code)
+    await page.click("#verify")
+    if person.uscc:
+        await page.wait_for_selector("#step-acting", state="visible")
+        await page.check(
+            f"#step-acting input[data-uscc='{person.uscc}'][data-role='legal_representative']"
+        )
+        await page.click("#acting-continue")
+    await page.wait_for_selector("#step-identity", state="hidden")
+    await page.wait_for_selector("#step-acting", state="detached")
+
+
 @dataclass
 class E2E:
     """A browser plus helpers to drive the three pages."""
@@ -404,35 +443,12 @@ class E2E:
 
     async def send_code(self, page: Any, id_number: str = USCC, id_type: str = "uscc") -> str:
         """On the sign-in step: the person's mobile entered, a code asked for; the code."""
-        person = person_for(id_number, id_type)
-        region = next(r for r in ("+852", "+853", "+86") if person.phone.startswith(r))
-        await page.wait_for_selector("#phone", state="visible")
-        await page.select_option("#phone-region", region)
-        await page.fill("#phone", person.phone.removeprefix(region))
-        before = len(self.server.sms_texts(person.phone))
-        await page.click("#send-code")
-
-        async def sent() -> str | None:
-            texts = self.server.sms_texts(person.phone)
-            return code_in(texts[-1]) if len(texts) > before else None
-
-        return str(await poll_until(sent, what=f"a sign-in code to {masked(person.phone)}"))
+        return await send_code(page, self.server.sms_texts, id_number, id_type)
 
     async def sign_in(self, page: Any, id_number: str = USCC, id_type: str = "uscc") -> None:
         """Sign in as a person would (tests/signin.py): the mobile, the code from the node's
         log sender, and for a USCC acting for that enterprise as its legal representative."""
-        person = person_for(id_number, id_type)
-        code = await self.send_code(page, id_number, id_type)
-        await page.fill("#code", code)
-        await page.click("#verify")
-        if person.uscc:
-            await page.wait_for_selector("#step-acting", state="visible")
-            await page.check(
-                f"#step-acting input[data-uscc='{person.uscc}'][data-role='legal_representative']"
-            )
-            await page.click("#acting-continue")
-        await page.wait_for_selector("#step-identity", state="hidden")
-        await page.wait_for_selector("#step-acting", state="detached")
+        await sign_in(page, self.server.sms_texts, id_number, id_type)
 
     async def axe(self, page: Any, what: str) -> list[dict[str, Any]]:
         """axe-core on the page as it is: the serious and critical violations (none expected)."""

@@ -23,7 +23,9 @@ from typing import Any
 import pytest
 
 from tests.conftest import TEST_NODE_ENV, poll_until
+from tests.e2e.conftest import sign_in
 from tests.recording.media import probe
+from tests.signin import logged_texts, person_for, registry_csv
 from vtax.recording.store import RecordingStore, verify
 
 pytestmark = pytest.mark.e2e
@@ -109,6 +111,9 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
         "agent-password-1\n",
     )
     _cli(["user", "add", "sup1", "--role", "supervisor"], env, "super-password-1\n")
+    # the person the taxpayer page signs in as (tests/signin.py), in the node's registry
+    (tmp / "registry.csv").write_text(registry_csv([person_for(USCC)]), encoding="utf-8")
+    _cli(["registry", "import", str(tmp / "registry.csv")], env)
     port = _free_port()
     log = tmp / "server.log"
     with open(log, "wb") as out:
@@ -190,9 +195,7 @@ async def start_call(browser: Any, node: Node, logs: list[str], question: str) -
     await agent.wait_for_selector("#desk", state="visible")
     await agent.click("#available")
     taxpayer = await _page(browser, node, "/taxpayer", logs)
-    await taxpayer.select_option("#id-type", "uscc")
-    await taxpayer.fill("#id-number", USCC)
-    await taxpayer.click("#auth")
+    await sign_in(taxpayer, lambda phone: logged_texts([node.log], phone), USCC)
     await taxpayer.wait_for_selector("#step-request", state="visible")
     await taxpayer.select_option("#category", "invoices")
     await taxpayer.select_option("#language", "en")

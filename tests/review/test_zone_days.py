@@ -129,7 +129,7 @@ async def test_a_session_at_2330_utc_counts_on_the_next_beijing_day(store):
 
 async def test_filters_csv_and_kpis_over_http_use_the_same_days(server, cast, store):
     ids = await load(store.records, store.agent, store.taxpayer)
-    boss = people(server, cast).supervisor
+    boss = (await people(server, cast)).supervisor
     status, page = await call(server, "GET", "/api/sessions?from=2026-12-03&to=2026-12-03", boss)
     assert status == 200 and [s["id"] for s in page["sessions"]] == [ids["late"]]
     status, page = await call(server, "GET", "/api/sessions?from=2026-12-02&to=2026-12-02", boss)
@@ -191,7 +191,7 @@ async def test_rezone_moves_every_day_and_nothing_mixes_meanwhile(
     async with store.engine.begin() as conn:
         with pytest.raises(ZoneMismatch):
             await rollup.rebuild(conn, zone="Asia/Shanghai")
-    boss = people(server, cast).supervisor
+    boss = (await people(server, cast)).supervisor
     for path in ("/api/stats/kpi?from=2026-12-02", "/api/stats/kpi/call-quality?from=2026-12-02"):
         status, err = await call(server, "GET", path, boss)
         assert status == 503 and err["error"]["code"] == "unavailable", err
@@ -353,23 +353,23 @@ async def _rollup_rows(conn) -> dict:
 # ---- the migration -------------------------------------------------------------------------
 
 
-async def test_0014_moves_existing_days_to_the_zone_and_back(empty_database_url):
-    """At 0012 (the head before), sessions and agent states as the code before kept them (UTC
-    days: the same steps with the zone UTC), a rollup built from them; 0014 recomputes
+async def test_0015_moves_existing_days_to_the_zone_and_back(empty_database_url):
+    """At 0014 (the head before), sessions and agent states as the code before kept them (UTC
+    days: the same steps with the zone UTC), a rollup built from them; 0015 recomputes
     joined_day and the agent-state daily totals in the configured zone and rebuilds the
     rollup; the downgrade goes back to UTC days; up again in another zone."""
     from tests.conftest import RESIDENT_ID, cheap_passwords
     from vtax.accounts import Accounts
 
     url = empty_database_url
-    await migrate(url, "0012")
+    await migrate(url, "0014")
     engine = make_engine(url)
     try:
         sessions = session_factory(engine)
         accounts = Accounts(sessions, cheap_passwords())
         agent = (await accounts.add_user("a1", "agent", "pw-123456")).id
         taxpayer = await accounts.taxpayer_for("resident_id", RESIDENT_ID)
-        old = SessionRecords(sessions, "UTC")  # what the code at 0012 wrote
+        old = SessionRecords(sessions, "UTC")  # what the code at 0014 wrote
         ids = await load(old, agent, taxpayer)
         await rollup.fold_all(engine)
         async with engine.connect() as conn:
@@ -420,7 +420,7 @@ async def test_0014_moves_existing_days_to_the_zone_and_back(empty_database_url)
 
     from tests.review.test_migration import downgrade
 
-    await downgrade(url, "0012")
+    await downgrade(url, "0014")
     engine = make_engine(url)
     try:
         async with engine.connect() as conn:

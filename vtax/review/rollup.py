@@ -29,7 +29,7 @@ journal rows (FOR UPDATE SKIP LOCKED) and upsert in a fixed order (no deadlock).
 recomputes whole months from the session rows in SQL (`vtax kpi rebuild`).
 
 The zone: `kpi_meta` row `timezone` names the zone whose days `joined_day`, the agent-state
-daily totals and the rollup hold (migration 0014 computed them in the configured zone).
+daily totals and the rollup hold (migration 0015 computed them in the configured zone).
 Readers and `rebuild` refuse when it is not the service zone (`check_zone`: never two zones
 mixed, never one zone's days labelled as another's); `rezone` recomputes all three in a new
 zone and stamps it (`vtax kpi rezone`, docs/review.md "Days").
@@ -653,7 +653,7 @@ class ZoneMismatch(DomainError):
 
 
 async def stored_zone(conn: AsyncConnection) -> str | None:
-    """The zone the stored days are in (None: no stamp, a database made without 0014)."""
+    """The zone the stored days are in (None: no stamp, a database made without 0015)."""
     row = await conn.execute(select(kpi_meta.c.value).where(kpi_meta.c.name == ZONE_KEY))
     return row.scalar_one_or_none()
 

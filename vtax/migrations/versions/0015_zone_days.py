@@ -1,7 +1,7 @@
 """KPI days in the service time zone
 
-Revision ID: 0014
-Revises: 0012
+Revision ID: 0015
+Revises: 0014
 Create Date: 2026-12-04 18:30:00
 
 Until now every stored day was a UTC day: `service_sessions.joined_day`, the agent-state
@@ -41,8 +41,8 @@ from alembic import op
 
 import vtax.db
 
-revision = "0014"
-down_revision = "0012"
+revision = "0015"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """Sessions record the enterprise the person acted for, and in which role
 
-Revision ID: 0015
-Revises: 0014
+Revision ID: 0014
+Revises: 0012
 Create Date: 2026-12-04 19:00:00
 
 Two nullable columns on service_sessions (vtax/models.py): `enterprise_id` (an
@@ -15,8 +15,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0015"
-down_revision = "0014"
+revision = "0014"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
@@ -32,6 +32,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_service_sessions_enterprise", table_name="service_sessions")
-    with op.batch_alter_table("service_sessions") as batch:
-        batch.drop_column("acting_role")
-        batch.drop_column("enterprise_id")
+    # Plain ALTER TABLE ... DROP COLUMN (PostgreSQL, SQLite >= 3.35), as in 0004: a batch
+    # "move and copy" would drop service_sessions, which other tables' foreign keys forbid.
+    op.execute("ALTER TABLE service_sessions DROP COLUMN acting_role")
+    op.execute("ALTER TABLE service_sessions DROP COLUMN enterprise_id")
