@@ -110,12 +110,18 @@ export const useBooking = defineStore('booking', () => {
     vtax.bookings = bookings.value;
   }
 
+  /** The latest slots request: the category or language can change while one is on its way
+   * (each change asks again), and an older answer arriving last must not replace the list. */
+  let slotsAsked = 0;
+
   async function loadSlots(): Promise<void> {
     if (!form.value.category || !form.value.language) return;
+    const mine = ++slotsAsked;
     const data = await api('get', '/api/appointments/slots', {
       token: tp.token,
       query: { category: form.value.category, language: form.value.language } as SlotQuery,
     });
+    if (mine !== slotsAsked) return;
     slots.value = data;
     const withRoom = data.days.filter((d) => slotsOfDay(data.slots, d).some((s) => s.remaining > 0));
     if (!withRoom.includes(form.value.day)) form.value.day = withRoom[0] || data.days[0] || '';

@@ -105,6 +105,29 @@ describe('the booking store', () => {
     expect(b.form.items).toEqual([]);
   });
 
+  it('shows the slots of the latest choice when an older answer arrives last', async () => {
+    const { tp, b } = await signedIn();
+    await tp.action(() => b.open('invoices'));
+    // Two changes in a row: the first answer (another language's slots) is held back and
+    // arrives after the second.
+    let release: (r: Response) => void = () => {};
+    const held = new Promise<Response>((r) => (release = r));
+    const real = globalThis.fetch;
+    const other = { ...SLOTS, slots: [{ ...slot('invoices~en~20261207T0900', 2), language: 'en' }] };
+    let n = 0;
+    vi.stubGlobal('fetch', (url: string, init?: RequestInit) =>
+      url.startsWith('/api/appointments/slots') && n++ === 0 ? held : real(url, init),
+    );
+    b.form.language = 'en';
+    const first = b.loadSlots();
+    b.form.language = 'zh-CN';
+    await b.loadSlots();
+    release(json(other));
+    await first;
+    expect(b.slots?.slots.map((s) => s.id)).toContain('invoices~zh-CN~20261207T0900');
+    expect(b.slots?.slots.map((s) => s.id)).not.toContain('invoices~en~20261207T0900');
+  });
+
   it('moves a booking with the reschedule route; a refusal is shown by its code', async () => {
     const { tp, b } = await signedIn();
     await tp.action(() => b.open('invoices'));
