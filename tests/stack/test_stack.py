@@ -287,7 +287,13 @@ async def test_redis_restarted_mid_call_the_call_goes_on_and_the_nodes_recover(
         return ack if ack.get("ok") else None
 
     await e2e.poll_until(sent, within=20, what="chat accepted after the restart")
-    assert await taxpayer.evaluate(IN_CALL_JS) and await agent.evaluate(IN_CALL_JS)
+
+    # Both pages are in the call (after the outage a page may be resyncing for a moment:
+    # `session:resync`, then its resume).
+    async def both_in_call() -> bool:
+        return bool(await taxpayer.evaluate(IN_CALL_JS) and await agent.evaluate(IN_CALL_JS))
+
+    await e2e.poll_until(both_in_call, within=20, what="both pages in the call after the restart")
     token = await hang_up_completed(e2e, taxpayer, agent, sid)
     messages = await asyncio.to_thread(e2e.server.get_json, f"/api/sessions/{sid}/messages", token)
     texts = [m["text"] for m in messages["messages"]]
