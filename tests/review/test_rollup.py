@@ -396,8 +396,9 @@ async def test_concurrent_writers_on_two_nodes_lose_no_update(database_url, cast
 # ---- vtax kpi rebuild ----------------------------------------------------------------------
 
 
-def vtax(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, VTAX_DATABASE_URL=database_url)
+def vtax(database_url: str, *args: str, **settings: str) -> subprocess.CompletedProcess[str]:
+    """`vtax <args>` on `database_url`, with more `VTAX_*` settings if given."""
+    env = dict(os.environ, VTAX_DATABASE_URL=database_url, **settings)
     return subprocess.run(
         [sys.executable, "-m", "vtax", *args],
         env=env,

@@ -12,11 +12,8 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import subprocess
-import sys
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -26,6 +23,7 @@ from aiohttp import web
 from signaling.app import create_app
 from tests.conftest import test_settings
 from tests.review.helpers import call, people, served
+from tests.review.test_rollup import vtax as run_vtax
 from vtax.db import make_engine, migrate, session_factory
 from vtax.review import rollup
 from vtax.review.agent_history import AgentStateHistory
@@ -210,15 +208,7 @@ async def test_rezone_moves_every_day_and_nothing_mixes_meanwhile(
 
 
 def vtax(database_url: str, zone: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, VTAX_DATABASE_URL=database_url, VTAX_SERVICE_TIMEZONE=zone)
-    return subprocess.run(
-        [sys.executable, "-m", "vtax", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=Path(__file__).resolve().parents[2],
-    )
+    return run_vtax(database_url, *args, VTAX_SERVICE_TIMEZONE=zone)
 
 
 async def test_cli_rezone_after_the_setting_changed(store, database_url):
