@@ -139,6 +139,23 @@ class Peer:
         await self.http.close()
 
 
+async def send_to_recorder(peer: Peer, sid: str, within: float) -> MediaPeer:
+    """When the recorder joins the session: this side's media to it (tests/recording's
+    pre-encoded VP8 + Opus over aiortc)."""
+    joined = await peer.next(
+        "session:participant",
+        lambda m: m.get("role") == "recorder" and m.get("state") == "joined",
+        timeout=within,
+    )
+    media = MediaPeer(peer, sid)  # type: ignore[arg-type]
+    try:
+        await media.connect(joined["participant_id"], timeout=30)
+    except BaseException:
+        await media.close()
+        raise
+    return media
+
+
 class Soak:
     def __init__(self, stack: Stack, tokens: dict[str, list[str]], args: argparse.Namespace):
         self.stack, self.tokens, self.args = stack, tokens, args
@@ -197,13 +214,7 @@ class Soak:
                 if not ack.get("ok"):
                     self.error(f"consent {ack}")
                 if record:
-                    joined_rec = await tp.next(
-                        "session:participant",
-                        lambda m: m.get("role") == "recorder" and m.get("state") == "joined",
-                        timeout=60,
-                    )
-                    media = MediaPeer(tp, sid)  # type: ignore[arg-type]
-                    await media.connect(joined_rec["participant_id"], timeout=30)
+                    media = await send_to_recorder(tp, sid, within=60)
                     self.count["recorded"] += 1
                 for k in range(self.args.hold):
                     signal = {"session_id": sid, "type": "candidate", "data": CANDIDATE}
@@ -264,13 +275,7 @@ class Soak:
 
         async def recorder() -> None:
             nonlocal media
-            joined = await ag.next(
-                "session:participant",
-                lambda m: m.get("role") == "recorder" and m.get("state") == "joined",
-                timeout=3600,
-            )
-            media = MediaPeer(ag, sid)  # type: ignore[arg-type]
-            await media.connect(joined["participant_id"], timeout=30)
+            media = await send_to_recorder(ag, sid, within=3600)
 
         side = asyncio.create_task(recorder())
         try:
