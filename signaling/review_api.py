@@ -74,6 +74,8 @@ CSV_COLUMNS = (
     "flag_reasons",
     "question",
     "chat_messages",  # in-call chat messages of the session
+    "consultation_id",  # the assistant's conversation it was handed off from, if any
+    "booking_id",  # the appointment checked in, if any
 )
 
 

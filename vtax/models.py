@@ -69,6 +69,8 @@ class ServiceSession(Base):
         Index("ix_service_sessions_rating", "rating_score", "joined_at"),
         Index("ix_service_sessions_category", "category", "joined_at"),
         Index("ix_service_sessions_outcome", "outcome", "joined_at"),
+        Index("ix_service_sessions_booking", "booking_id"),
+        Index("ix_service_sessions_consultation", "consultation_id"),
         Index("ix_service_sessions_final_category", "final_category", "joined_at"),
         Index("ix_service_sessions_enterprise", "enterprise_id", "joined_at"),
     )
@@ -80,6 +82,10 @@ class ServiceSession(Base):
     # (docs/identity.md); null: for themselves. Migration 0014.
     enterprise_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     acting_role: Mapped[str | None] = mapped_column(String(24), nullable=True)
+    # where it came from (migration 0016): the assistant's conversation handed off, the
+    # appointment checked in; null: a walk-in
+    consultation_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    booking_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     agent_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     category: Mapped[str] = mapped_column(String(64))
     language: Mapped[str] = mapped_column(String(8))

@@ -338,6 +338,10 @@ async def test_check_in_joins_the_queue_ahead_of_a_walk_in(
     await tp.wait_for("appointment:update", lambda m: m["booking"]["state"] == "served")
     status, done = await call(server, "GET", f"/api/appointments/{bid}", a)
     assert done["state"] == "served"
+    # the session's record names the appointment it came from
+    status, own = await call(server, "GET", f"/api/sessions/{accepted['session_id']}", a)
+    assert status == 200, own
+    assert own["booking_id"] == bid and own["consultation_id"] is None
     # the walk-in still waits, as a walk-in
     assert await server.ctx.services.queue.waiting_ticket(p["b_id"]) is not None
 

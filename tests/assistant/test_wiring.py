@@ -130,10 +130,24 @@ async def test_a_taxpayer_asks_gets_an_answer_votes_and_hands_off_to_an_agent(se
 
     accepted = await agent.call("offer:accept", {"offer_id": offer["offer_id"]})
     assert accepted["ok"], accepted
-    await taxpayer.wait_for("session:start")
+    start = await taxpayer.wait_for("session:start")
 
     closed = await taxpayer.call("consultation:close", {"conversation_id": cid})
     assert closed["ok"] and closed["state"] == "handed_off"
+
+    # The session's record keeps where it came from: the supervisor reviewing it reads the
+    # conversation before the hand-off (and the taxpayer sees the link on their own record).
+    sid = start["session_id"]
+    status, detail = await request(server, "GET", f"/api/review/sessions/{sid}", supervisor)
+    assert status == 200, detail
+    assert detail["session"]["consultation_id"] == cid
+    assert detail["session"]["booking_id"] is None
+    status, own = await request(server, "GET", f"/api/sessions/{sid}", taxpayer.token)
+    assert status == 200, own
+    assert own["consultation_id"] == cid
+    status, listed = await request(server, "GET", "/api/sessions", supervisor)
+    assert status == 200, listed
+    assert [s["consultation_id"] for s in listed["sessions"] if s["id"] == sid] == [cid]
 
 
 async def test_asking_for_a_person_joins_the_queue_at_once(server, clients):

@@ -104,8 +104,23 @@ async def test_ask_the_assistant_then_hand_over_to_the_agent(
     await wait_connected(e2e, page, agent)
     await agent.wait_for_selector("#call-transcript", state="visible")
     assert TYPED in (await agent.text_content("#call-transcript") or "")
+    sid = await page.evaluate("() => window.vtax.sessionId")
     await page.click("#hangup")
     await e2e.wait_state(page, "ended")
+
+    if w == 1280:
+        # The supervisor reviewing the session reads the conversation before the hand-off.
+        supervisor = await e2e.supervisor_page()
+        row = supervisor.locator(f'#sessions tbody tr[data-session-id="{sid}"]')
+        await row.wait_for()
+        await row.locator("button.open").click()
+        await supervisor.wait_for_selector("#detail-transcript", state="visible")
+        seen = await supervisor.text_content("#detail-transcript") or ""
+        assert TYPED in seen and "The taxpayer asked for a person" in seen
+        detail = await supervisor.evaluate("() => window.vtax.detailTranscript")
+        assert detail["conversation_id"] == conversation
+        await supervisor.locator("#detail-transcript").scroll_into_view_if_needed()
+        await e2e.screenshot(supervisor, "supervisor-detail-assistant-1280x800")
 
     # A new question after the call starts a new conversation.
     await page.click("#again")

@@ -229,6 +229,8 @@ class Queueing:
             joined_at=at(ticket.joined_at),
             enterprise_id=acting[0] or None,
             acting_role=acting[1] or None,
+            consultation_id=ticket.consultation_id,
+            booking_id=ticket.booking_id or None,
         )
         try:
             return await self.engine.join(ticket)

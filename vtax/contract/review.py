@@ -217,6 +217,14 @@ class SessionView(Out):
     language: str
     channel: str
     question: str
+    consultation_id: str | None = Field(
+        description="the assistant's conversation it was handed off from "
+        "(GET /api/consultations/{conversation_id}); null: not through the assistant"
+    )
+    booking_id: str | None = Field(
+        description="the appointment checked in (GET /api/appointments/{booking_id}); "
+        "null: a walk-in"
+    )
     taxpayer: TaxpayerRef
     agent: StaffRef | None
     joined_at: Timestamp

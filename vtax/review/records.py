@@ -204,9 +204,12 @@ class SessionRecords:
         joined_at: datetime,
         enterprise_id: str | None = None,
         acting_role: str | None = None,
+        consultation_id: str | None = None,
+        booking_id: str | None = None,
     ) -> None:
         """The 'ask' step: a taxpayer joined the queue with a question (acting for
-        `enterprise_id` in `acting_role`, or for themselves)."""
+        `enterprise_id` in `acting_role`, or for themselves), handed off by the assistant
+        from `consultation_id` or checked in for the appointment `booking_id`, if so."""
         async with self._sessions() as db, db.begin():
             db.add(
                 ServiceSession(
@@ -215,6 +218,8 @@ class SessionRecords:
                     taxpayer_id=taxpayer_id,
                     enterprise_id=enterprise_id or None,
                     acting_role=(acting_role or None) if enterprise_id else None,
+                    consultation_id=consultation_id or None,
+                    booking_id=booking_id or None,
                     category=category,
                     final_category=category,  # until a summary refines it
                     language=language,
@@ -481,6 +486,8 @@ class SessionRecords:
             .where(ChatMessageRow.session_id == s.id)
             .scalar_subquery()
             .label("chat_messages"),
+            s.consultation_id,
+            s.booking_id,
         ).select_from(s)
         columns = (
             columns.outerjoin(User, User.id == s.agent_id)

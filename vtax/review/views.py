@@ -89,6 +89,8 @@ def session_view(
         "language": s.language,
         "channel": s.channel,
         "question": s.question,
+        "consultation_id": s.consultation_id,
+        "booking_id": s.booking_id,
         "taxpayer": {
             "id": t.id,
             "id_type": t.id_type,

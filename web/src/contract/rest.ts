@@ -900,6 +900,10 @@ export interface SessionView {
   language: string;
   channel: string;
   question: string;
+  /** the assistant's conversation it was handed off from (GET /api/consultations/{conversation_id}); null: not through the assistant */
+  consultation_id: string | null;
+  /** the appointment checked in (GET /api/appointments/{booking_id}); null: a walk-in */
+  booking_id: string | null;
   taxpayer: TaxpayerRef;
   agent: StaffRef | null;
   /** ISO 8601 time with its offset */
