@@ -20,7 +20,7 @@ from sqlalchemy import text
 
 from signaling.context import CONTEXT, AppContext
 from signaling.fastjson import FastJson
-from vtax.app.identity import IdentityError
+from vtax.app.identity import STAFF_MFA, IdentityError
 from vtax.app.signin import SignIn
 from vtax.auth import Principal, Role, Unauthorized
 from vtax.contract import review
@@ -258,20 +258,31 @@ def route(app: web.Application, handler: Handler, endpoint: Endpoint) -> None:
     """Add one endpoint of the contract's table. With `roles`, the bearer token (or, with
     `link`, a signed link `?dl=`) is checked first (401 without a valid one, 403 for another
     role) and the caller's `Principal` is in `request[PRINCIPAL]`; a staff account that was
-    disabled is refused at once, by token or by link."""
+    disabled is refused at once, by token or by link. Recordings and exports (`second_factor`)
+    need a token of a sign-in with the second factor, where the settings say so."""
     roles = endpoint.roles
     validate = app[CONTEXT].settings.validate_outgoing
+    second_factor = endpoint.second_factor and app[CONTEXT].settings.records_need_second_factor
 
     async def guarded(request: web.Request) -> web.StreamResponse:
         if roles is not None:
             ctx = request.app[CONTEXT]
             link = endpoint.link
-            if link is not None and LINK_PARAM in request.query:  # checked even with a token
+            by_link = link is not None and LINK_PARAM in request.query
+            if by_link:  # checked even with a token
+                assert link is not None
                 who = await link_principal(request, ctx, link)  # the account's role, read there
             else:
                 who = await principal(request, ctx)
             if who.role not in roles:
                 raise ApiError(403, "forbidden", f"this is not allowed for role {who.role}")
+            # a link is made only for such a sign-in (by an endpoint that checked it)
+            if second_factor and not by_link and who.method != STAFF_MFA:
+                raise ApiError(
+                    401,
+                    "second_factor_required",
+                    "recordings and exports need a sign-in with your authenticator's code",
+                )
             request[PRINCIPAL] = who
         response = await handler(request)
         if validate:

@@ -221,6 +221,7 @@ async def staff_login(request: web.Request) -> web.Response:
             "role": m.role,
             "expires_in_s": ctx.issuer.ttl_s,
             "user": {"id": m.id, "username": m.username, "display_name": m.display_name},
+            "second_factor": signed.second_factor,
         },
         headers=NO_STORE,
     )

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pyotp
 import pytest
 import socketio
 from aiohttp import web
@@ -55,11 +56,16 @@ SIGN_IN_CODES: dict[str, Any] = {
 }
 # What a `vtax serve` subprocess of the tests gets (tests/e2e, tests/multinode): the cheap
 # hashes, and no sign-in limit in the way of tests that sign in often (they have their tests).
+# Their one supervisor signs in through the form many times a minute, and an authenticator's
+# code is good once per 30 s step: recordings and exports open without the second factor
+# there. The in-process servers keep it on (RunningServer.staff signs supervisors in with a
+# code), and tests/e2e/test_second_factor.py runs a node with it on.
 TEST_NODE_ENV = {
     **{f"VTAX_{k.upper()}": str(v) for k, v in CHEAP_PASSWORDS.items()},
     "VTAX_LOGIN_ADDRESS_RATE": "1000",
     "VTAX_LOGIN_ADDRESS_BURST": "1000",
     **{f"VTAX_{k.upper()}": str(v) for k, v in SIGN_IN_CODES.items()},
+    "VTAX_RECORDS_NEED_SECOND_FACTOR": "false",
 }
 
 
@@ -173,10 +179,13 @@ class RunningServer:
         *,
         skills: dict[str, int] | None = None,
         languages: list[str] | None = None,
+        second_factor: bool | None = None,
     ) -> str:
-        """Create a staff account and sign in over HTTP; return the token."""
+        """Create a staff account and sign in over HTTP; return the token. Supervisors (or
+        with `second_factor=True`) have an authenticator set up and sign in with its code, as
+        recordings and exports need (`records_need_second_factor`, on by default)."""
         password = secrets.token_urlsafe(12)
-        await self.ctx.accounts.add_user(
+        member = await self.ctx.accounts.add_user(
             username,
             role,
             password,
@@ -184,11 +193,24 @@ class RunningServer:
             skills={"invoices": 3} if skills is None and role == "agent" else skills,
             languages=["zh-CN"] if languages is None and role == "agent" else languages,
         )
-        async with self.http.post(
-            f"{self.url}/api/auth/login", json={"username": username, "password": password}
-        ) as r:
+        login = {"username": username, "password": password}
+        if role == "supervisor" if second_factor is None else second_factor:
+            login["code"] = await self.authenticator(member.id, username)
+        async with self.http.post(f"{self.url}/api/auth/login", json=login) as r:
             assert r.status == 200, await r.text()
-            return (await r.json())["token"]
+            answer = await r.json()
+            assert answer["second_factor"] is ("code" in login)
+            return str(answer["token"])
+
+    async def authenticator(self, user_id: str, username: str) -> str:
+        """Set up a TOTP authenticator for the account (confirmed with the previous step's
+        code) and return the current step's code, for one sign-in."""
+        staff = self.ctx.services.identity.staff
+        assert staff is not None
+        secret, _ = await staff.factors.enroll(user_id, username)
+        totp = pyotp.TOTP(secret)
+        assert await staff.factors.check(user_id, totp.at(int(time.time()), -1), confirming=True)
+        return str(totp.now())
 
     async def taxpayer(self, id_number: str = USCC, id_type: str = "uscc") -> str:
         """A taxpayer's access token, signed in through the SMS provider (tests/signin.py):

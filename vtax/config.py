@@ -231,6 +231,11 @@ class Settings(BaseModel):
         300, ge=30, le=24 * 3600, description="A high-level sign-in counts this long for step-up."
     )
     step_up_acr: int = Field(4, ge=3, le=5, description="The level risky items require.")
+    records_need_second_factor: bool = Field(
+        True,
+        description="Recordings and the CSV export open only for a staff sign-in with the "
+        "authenticator's code (set it up on the supervisor page).",
+    )
     oidc_issuer: str = Field("", description="The OpenID Provider's issuer URL; empty: no OIDC.")
     oidc_client_id: str = Field("", description="This service's client id at the provider.")
     oidc_client_secret: str = Field("", description="Its secret (client_secret_basic).")

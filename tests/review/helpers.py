@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tests.conftest import RunningServer
+from vtax.app.identity import STAFF_MFA
 from vtax.identity.tokens import SignIn
 from vtax.review.audit import Actor
 from vtax.review.records import SessionRecords
@@ -57,7 +58,8 @@ async def people(server: RunningServer, cast: Any) -> People:
         cast.taxpayer,
         await signed_in(server, cast.other_taxpayer),
         cast.other_taxpayer,
-        issue(cast.supervisor, "supervisor", "Boss"),
+        # signed in with the second factor, as recordings and exports need (STAFF_MFA)
+        issue(cast.supervisor, "supervisor", "Boss", claims={"amr": STAFF_MFA}),
     )
 
 

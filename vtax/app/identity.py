@@ -582,7 +582,7 @@ class StaffSignedIn:
 class StaffLogin:
     """Staff sign-in with password and, once set up, a TOTP code; lockout after repeated
     failures (either kind); supervisors need the second factor for recordings and exports
-    (`require_second_factor`)."""
+    (the token's `amr` is STAFF_MFA: the route guard checks it, signaling/http_api.py)."""
 
     def __init__(
         self,
@@ -650,12 +650,3 @@ class StaffLogin:
         if caller.role != "supervisor":
             raise IdentityError("forbidden", "only supervisors unlock accounts")
         await self.factors.unlock(body.user_id, caller.subject)
-
-    @staticmethod
-    def require_second_factor(caller: Principal) -> None:
-        """Recordings and exports: a supervisor's token must come from a sign-in with the
-        second factor."""
-        if caller.method != STAFF_MFA:
-            raise IdentityError(
-                "second_factor_required", "sign in with your authenticator's code first"
-            )

@@ -60,6 +60,10 @@ class Endpoint:
     link: str | None = None
     # path parameter schemas other than ID_PARAM
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # recordings and exports: with the setting `records_need_second_factor`, a bearer token
+    # must come from a sign-in with the second factor (401 second_factor_required); a signed
+    # link passes, as only such a sign-in gets one
+    second_factor: bool = False
     headers: dict[str, str] = field(default_factory=dict)  # answer headers worth documenting
 
     def path_params(self) -> list[str]:
@@ -573,6 +577,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         query=review.SessionFilterQuery,
         response=review.ExportLink,
         tags=("review",),
+        second_factor=True,
     ),
     Endpoint(
         "export_csv",
@@ -584,6 +589,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         produces={"text/csv": "one row per session"},
         tags=("review",),
         link=EXPORT_LINK,
+        second_factor=True,
     ),
     # ---- statistics
     Endpoint(
@@ -640,6 +646,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         response=http.RecordingOut,
         tags=("recordings",),
         errors=(404,),
+        second_factor=True,
     ),
     Endpoint(
         "get_recording_file",
@@ -662,6 +669,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
                 "maxLength": 85,
             }
         },
+        second_factor=True,
     ),
     # ---- identity (docs/identity.md)
     Endpoint(

@@ -58,6 +58,10 @@ class StaffToken(Out):
     role: Literal["agent", "supervisor"]
     user: StaffRef
     expires_in_s: int
+    second_factor: bool = Field(
+        description="this sign-in used the authenticator's code (recordings and the CSV "
+        "export need one where `records_need_second_factor` is on)"
+    )
 
 
 # ---- the catalog ----------------------------------------------------------------------------------

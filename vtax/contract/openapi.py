@@ -113,6 +113,11 @@ def build_openapi(endpoints: tuple[Endpoint, ...] = ENDPOINTS) -> dict[str, Any]
             responses["206"] = {"description": "Partial content (a Range request)"}
         for code in sorted(_codes(e)):
             responses[str(code)] = {"description": REASONS[code], "content": error}
+        if e.second_factor:
+            responses["401"]["description"] += (
+                "; `second_factor_required`: a sign-in without the authenticator's code "
+                "(setting `records_need_second_factor`)"
+            )
         # aiohttp's HTTP parser answers a request it cannot read (a request line or a header
         # over 8190 bytes) before any handler runs, in plain text.
         responses["400"] = {
@@ -131,6 +136,8 @@ def build_openapi(endpoints: tuple[Endpoint, ...] = ENDPOINTS) -> dict[str, Any]
             if e.link is not None:
                 op["security"].append({"signed_link": []})
             op["x-roles"] = list(e.roles)
+            if e.second_factor:
+                op["x-second-factor"] = True
         if e.body is not None:
             op["requestBody"] = {
                 "required": True,

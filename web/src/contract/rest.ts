@@ -1036,6 +1036,8 @@ export interface StaffToken {
   role: "agent" | "supervisor";
   user: StaffRef;
   expires_in_s: number;
+  /** this sign-in used the authenticator's code (recordings and the CSV export need one where `records_need_second_factor` is on) */
+  second_factor: boolean;
 }
 
 export interface StaffUnlock {

@@ -106,6 +106,8 @@ export const useSupervisor = defineStore('supervisor', () => {
   const error = shallowRef<ApiError | null>(null);
   const busy = ref(false);
   const token = ref<string | null>(null);
+  /** this sign-in used the authenticator's code (recordings and exports need it) */
+  const secondFactor = ref(false);
   const user = shallowRef<StaffRef | null>(null);
   const login = ref({ username: '', password: '', code: '' });
   /** the account has an authenticator: the code is asked for */
@@ -189,6 +191,7 @@ export const useSupervisor = defineStore('supervisor', () => {
     needCode.value = false;
     token.value = res.token;
     user.value = res.user;
+    secondFactor.value = res.second_factor;
     await loadChoices();
     await follow();
     await refresh();
@@ -201,6 +204,7 @@ export const useSupervisor = defineStore('supervisor', () => {
     socket = null;
     token.value = null;
     user.value = null;
+    secondFactor.value = false;
     detail.value = null;
     sessions.value = [];
     live.value = null;
@@ -435,7 +439,7 @@ export const useSupervisor = defineStore('supervisor', () => {
   };
 
   return {
-    state, error, busy, token, user, login, needCode, catalog, agents, qualityForm,
+    state, error, busy, token, user, secondFactor, login, needCode, catalog, agents, qualityForm,
     filters, applied, pageSize, cursor, cursors, nextBefore, sessions, gen, updatedAt, autoRefresh, page,
     live, detail, recordingFiles, kpiForm, kpi, timezone,
     setError, action, signIn, signOut, staffName, schedule, refresh, applyFilters, clearFilters, nextPage, firstPage,

@@ -271,7 +271,7 @@ export default {
       },
       "errors": {
       "kpiRange": "截止日期早于起始日期。",
-        "second_factor_required": "此账号已绑定身份验证器：请输入六位验证码。",
+        "second_factor_required": "需要身份验证器的六位验证码：登录时输入；打开录像和导出表格也需要用验证码登录。",
         "account_locked": "登录失败次数过多，账号暂时锁定。",
         "invalid_code": "验证码不正确，请输入下一个验证码。",
         "needCode": "请输入六位验证码。",
@@ -653,7 +653,7 @@ export default {
       },
       "errors": {
       "kpiRange": "截止日期早於起始日期。",
-        "second_factor_required": "此帳戶已綁定身份驗證器：請輸入六位驗證碼。",
+        "second_factor_required": "需要身份驗證器的六位驗證碼：登入時輸入；開啟錄影和匯出表格亦需要以驗證碼登入。",
         "account_locked": "登入失敗次數過多，帳戶暫時鎖定。",
         "invalid_code": "驗證碼不正確，請輸入下一個驗證碼。",
         "needCode": "請輸入六位驗證碼。",
@@ -1035,7 +1035,7 @@ export default {
       },
       "errors": {
       "kpiRange": "The last day is before the first day.",
-        "second_factor_required": "This account has an authenticator: enter its six-digit code.",
+        "second_factor_required": "Your authenticator's six-digit code is needed: enter it at sign-in; recordings and exports open only after a sign-in with it.",
         "account_locked": "Too many failed sign-ins: the account is locked for a while.",
         "invalid_code": "The code does not match: try the next one.",
         "needCode": "Please enter the six-digit code.",
@@ -1417,7 +1417,7 @@ export default {
       },
       "errors": {
       "kpiRange": "O último dia é anterior ao primeiro.",
-        "second_factor_required": "Esta conta tem um autenticador: indique o código de seis algarismos.",
+        "second_factor_required": "É preciso o código de seis algarismos do autenticador: indique-o ao entrar; as gravações e as exportações só abrem depois de entrar com ele.",
         "account_locked": "Demasiadas tentativas falhadas: a conta está bloqueada por algum tempo.",
         "invalid_code": "O código não corresponde: tente o seguinte.",
         "needCode": "Indique o código de seis algarismos.",

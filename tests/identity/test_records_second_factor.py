@@ -1,0 +1,100 @@
+"""Recordings and the CSV export need a supervisor's sign-in with the second factor
+(`records_need_second_factor`, on by default; docs/identity.md): a password-only token is
+refused with 401 `second_factor_required` on each of those endpoints and nowhere else; a
+token of a sign-in with the authenticator's code passes; a signed link made for such a
+sign-in passes; a `dl` parameter on an endpoint that takes no link bypasses nothing; the
+setting off lets password-only sign-ins through. On both database engines."""
+
+from __future__ import annotations
+
+import time
+import urllib.parse
+from typing import Any
+
+import pyotp
+import pytest
+
+from tests.review.helpers import call
+
+SID = "0" * 8 + "-0000-4000-8000-" + "0" * 12  # no such session: the guard runs first
+RECORDS = [
+    ("GET", f"/api/recordings/{SID}"),
+    ("GET", f"/api/recordings/{SID}/files/seg-000.webm"),
+    ("POST", "/api/review/export-links"),
+    ("GET", "/api/review/export.csv"),
+]
+
+
+async def test_recordings_and_exports_need_the_second_factor(server: Any) -> None:
+    plain = await server.staff("sup-plain", "supervisor", second_factor=False)
+    strong = await server.staff("sup-strong", "supervisor")
+    for method, path in RECORDS:
+        status, body = await call(server, method, path, plain)
+        assert status == 401, (path, status, body)
+        assert body["error"]["code"] == "second_factor_required", body
+        status, body = await call(server, method, path, strong)
+        assert status != 401, (path, status, body)  # 404 for a missing recording, else 200
+    # the rest of the supervisor's work needs no second factor
+    status, _ = await call(server, "GET", "/api/sessions", plain)
+    assert status == 200
+    status, _ = await call(server, "GET", "/api/stats/kpi", plain)
+    assert status == 200
+
+    # A link made for the strong sign-in downloads the export without a header.
+    status, link = await call(server, "POST", "/api/review/export-links", strong)
+    assert status == 200, link
+    status, csv = await call(server, "GET", link["url"])
+    assert status == 200 and csv.startswith(b"id,joined_at"), csv[:80]
+    # `dl` on the endpoint that takes no link is not a way round the second factor
+    dl = urllib.parse.parse_qs(urllib.parse.urlparse(link["url"]).query)["dl"][0]
+    status, body = await call(server, "POST", f"/api/review/export-links?dl={dl}", plain)
+    assert status in (400, 401), body
+    assert body["error"]["code"] in ("second_factor_required", "invalid_payload"), body
+
+
+async def test_a_supervisor_sets_up_the_authenticator_over_http(server: Any) -> None:
+    """Enrolment through the API the supervisor page uses: the key, then its code, then a
+    sign-in with a code opens the export."""
+    password = "pw-for-enrolment-1"
+    await server.ctx.accounts.add_user("sup-new", "supervisor", password)
+    status, first = await call(
+        server, "POST", "/api/auth/login", json={"username": "sup-new", "password": password}
+    )
+    assert status == 200 and first["second_factor"] is False
+    token = first["token"]
+    status, enrolment = await call(server, "POST", "/api/staff/totp", token)
+    assert status == 200, enrolment
+    assert enrolment["provisioning_uri"].startswith("otpauth://totp/")
+    totp = pyotp.TOTP(enrolment["secret"])
+    wrong = f"{(int(totp.now()) + 500_000) % 1_000_000:06d}"
+    status, body = await call(
+        server, "POST", "/api/staff/totp/confirm", token, json={"code": wrong}
+    )
+    assert status == 401 and body["error"]["code"] == "invalid_code"
+    code = totp.at(int(time.time()), -1)
+    status, _ = await call(server, "POST", "/api/staff/totp/confirm", token, json={"code": code})
+    assert status == 204
+    # the password alone no longer signs in; the old token still cannot export
+    status, body = await call(
+        server, "POST", "/api/auth/login", json={"username": "sup-new", "password": password}
+    )
+    assert status == 401 and body["error"]["code"] == "second_factor_required"
+    status, body = await call(server, "GET", "/api/review/export.csv", token)
+    assert status == 401 and body["error"]["code"] == "second_factor_required"
+    status, again = await call(
+        server,
+        "POST",
+        "/api/auth/login",
+        json={"username": "sup-new", "password": password, "code": totp.now()},
+    )
+    assert status == 200 and again["second_factor"] is True
+    status, _ = await call(server, "GET", "/api/review/export.csv", again["token"])
+    assert status == 200
+
+
+@pytest.mark.parametrize("settings_overrides", [{"records_need_second_factor": False}])
+async def test_the_setting_off_lets_a_password_sign_in_open_them(server: Any) -> None:
+    plain = await server.staff("sup-plain", "supervisor", second_factor=False)
+    for method, path in RECORDS:
+        status, body = await call(server, method, path, plain)
+        assert status != 401, (path, status, body)
