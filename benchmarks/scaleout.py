@@ -11,6 +11,9 @@ benchmarks/signaling_bench.py does), so the nodes' CPU seconds are comparable ac
   relay    `pairs` sessions set up the same way, then `rtc:signal` ping-pong inside each (with
            acks, as the pages send). CPU of all nodes together per relayed message.
 
+Agents have staff tokens; the taxpayers are people of the registry, signed in by SMS code over
+HTTP at the first node once it runs (the codes read from its log), before any CPU is counted.
+
 Flat CPU per operation as N grows means a node only pays for its own clients' traffic; growth
 means every node pays for every message (python-socketio's Redis manager publishes each emit
 to every node, which decodes it and looks for the room locally).
@@ -55,6 +58,7 @@ from signaling_bench import (  # noqa: E402
     make_accounts,
     make_agents,
     perf,
+    sign_in,
     start_vtax,
     summarize,
     vtax_env,
@@ -208,6 +212,9 @@ async def run_n(args: argparse.Namespace, http: aiohttp.ClientSession, n: int, t
         tokens = make_accounts(envs[0], ROOT, need, need)
         for i, env in enumerate(envs):
             servers.append(await start_vtax(f"node{i}", tmp / f"n{n}-node{i}", env, ROOT))
+        # The taxpayers sign in by SMS code at the first node (one database and key: their
+        # tokens are good at every node), right before they connect.
+        tokens["taxpayers"] = await sign_in(servers[0], tokens["people"])
         nodes = Nodes(servers)
         result: dict[str, Any] = {"nodes": n}
         # What the nodes burn doing nothing (heartbeats, queue ticks, statistics pushes, the
