@@ -3,7 +3,7 @@
 Reads the node's settings from the environment (VTAX_DATABASE_URL or VTAX_DATA_DIR, and
 VTAX_SECRET_KEY), expects a migrated database, creates N agents (skill invoices=5, language
 zh-CN, the same as `python -m vtax user add NAME --role agent --skill invoices=5 --language
-zh-CN`) with signed staff tokens, and imports M people into the registry, as the tax system's
+zh-CN`; the password random, hashed at the settings' cost) with signed staff tokens, and imports M people into the registry, as the tax system's
 export would (`vtax registry import`'s code, tests/signin.py's CSV). It prints JSON:
 
     {"agents": [token, ...], "people": [{"name", "document", "phone", "uscc"}, ...]}
@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 from tests.signin import TestPerson, registry_csv  # noqa: E402
 from vtax.accounts import Accounts  # noqa: E402
 from vtax.app.identity import today_in  # noqa: E402
-from vtax.auth import TokenIssuer  # noqa: E402
+from vtax.auth import Passwords, TokenIssuer  # noqa: E402
 from vtax.config import Settings  # noqa: E402
 from vtax.db import make_engine, session_factory  # noqa: E402
 from vtax.identity import resident_id_check_char  # noqa: E402
@@ -65,7 +65,7 @@ async def make(prefix: str, agents: int, people: int) -> dict[str, Any]:
     issuer = TokenIssuer(settings.signing_key(), settings.token_ttl_s)
     engine = make_engine(settings.resolved_database_url)
     sessions = session_factory(engine)
-    accounts = Accounts(sessions)
+    accounts = Accounts(sessions, Passwords.from_settings(settings))
     out: dict[str, Any] = {"agents": [], "people": []}
     try:
         for i in range(agents):

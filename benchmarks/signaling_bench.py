@@ -199,6 +199,10 @@ def vtax_env(tmp: Path, key: str, extra: dict[str, str] | None = None) -> dict[s
         VTAX_LOG_FORMAT="text",
         # Every taxpayer signs in by SMS code from this one client address.
         **SIGN_IN_CODES_ENV,
+        # The agents' passwords (never used: they have tokens) hashed at the lowest cost.
+        VTAX_PASSWORD_HASH_TIME_COST="1",
+        VTAX_PASSWORD_HASH_MEMORY_KIB="8",
+        VTAX_PASSWORD_HASH_PARALLELISM="1",
     )
     env.update(extra or {})
     return env
