@@ -3,8 +3,9 @@
 Reads the node's settings from the environment (VTAX_DATABASE_URL or VTAX_DATA_DIR, and
 VTAX_SECRET_KEY), expects a migrated database, creates N agents (skill invoices=5, language
 zh-CN, the same as `python -m vtax user add NAME --role agent --skill invoices=5 --language
-zh-CN`; the password random, hashed at the settings' cost) with signed staff tokens, and imports M people into the registry, as the tax system's
-export would (`vtax registry import`'s code, tests/signin.py's CSV). It prints JSON:
+zh-CN`; a random password, hashed at the settings' cost) with signed staff tokens, and
+imports M people into the registry, as the tax system's export would (`vtax registry
+import`'s code, tests/signin.py's CSV). It prints JSON:
 
     {"agents": [token, ...], "people": [{"name", "document", "phone", "uscc"}, ...]}
 
