@@ -47,9 +47,11 @@ import aiohttp
 import asyncpg
 import socketio
 
-from tests.signin import logged_texts, person_for, registry_csv, sms_sign_in
-
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.signin import SIGN_IN_CODES_ENV, person_for, registry_csv, sign_in_people  # noqa: E402
+
 PY = sys.executable
 SERVER_CORE, CLIENT_CORE = "0", 1
 PG_ADMIN = os.environ.get("VTAX_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
@@ -100,11 +102,8 @@ class Cluster:
             VTAX_PASSWORD_HASH_TIME_COST="1",
             VTAX_PASSWORD_HASH_MEMORY_KIB="8",
             VTAX_PASSWORD_HASH_PARALLELISM="1",
-            # every run signs the same taxpayer in by SMS code (tests/signin.py)
-            VTAX_SIGN_IN_CODE_RESEND_S="0",
-            VTAX_SIGN_IN_CODE_PER_NUMBER="1000",
-            VTAX_SIGN_IN_CODE_PER_ADDRESS="100000",
         )
+        self.env.update(SIGN_IN_CODES_ENV)  # every run signs the taxpayer in by SMS code
 
     async def start(self) -> None:
         if self.setup == "one-sqlite":
@@ -226,9 +225,9 @@ async def tokens(cluster: Cluster, url: str) -> tuple[str, str]:
             url + "/api/auth/login", json={"username": "agent1", "password": "agent-password"}
         ) as r:
             agent = (await r.json())["token"]
-        person = person_for(USCC)  # signed in by SMS code, read from the nodes' logs
-        logs = [cluster.tmp / f"node{n}.log" for n in range(len(cluster.urls))]
-        session = await sms_sign_in(http, url, person, lambda: logged_texts(logs, person.phone))
+    # The taxpayer signs in by SMS code, read from the nodes' logs.
+    logs = [cluster.tmp / f"node{n}.log" for n in range(len(cluster.urls))]
+    (session,) = await sign_in_people(url, [person_for(USCC)], logs)
     return agent, str(session["access_token"])
 
 

@@ -5,6 +5,9 @@ Side by side in one run, each server pinned to CPU core 0 and this load client t
   (a) vtax  - `python -m vtax serve` (temporary SQLite, generous rate limits); N sessions are
               set up through the real queue (taxpayer `queue:join`, agent `offer:accept`),
               then `rtc:signal` ping-pong inside each session (with acks, as the pages send);
+              the agents have staff tokens, the taxpayers are people of the registry signed
+              in by SMS code over HTTP right before they connect (the codes read from the
+              node's log: tests/signin.py `sign_in_people`), as the pages sign in;
   (b) bare  - benchmarks/signaling_bare_relay.py: aiohttp WebSockets, nothing on top;
   (c) peerjs- the PeerJS server (npm `peer@1.0.2`, installed into a temporary folder),
               relaying `{type, dst, payload}`.
@@ -13,9 +16,11 @@ Per server and number of pairs: server CPU us per relayed message (utime+stime f
 /proc/PID/stat over the window / messages relayed), messages/s, round-trip p50/p99 (ping from
 one side, pong back from the other; one ping in flight per pair). Windows of the three servers
 are interleaved and repeated; medians are reported. Then resident memory per idle connection
-(3,000 connections, fresh server each), session set-ups per second for (a) (join to both
-`session:start`) on one node and on two nodes over Redis + PostgreSQL, and optionally a
-py-spy profile of (a)'s relay path.
+(3,000 connections, fresh server each; for (a) each connection is a different person, signed
+in before the baseline is read: no token serves two sockets, so what a taxpayer costs the
+node is counted once per connection, the sign-in itself not at all), session set-ups per
+second for (a) (join to both `session:start`) on one node and on two nodes over Redis +
+PostgreSQL, and optionally a py-spy profile of (a)'s relay path.
 
     python benchmarks/signaling_bench.py [--pairs 1,50,200] [--duration 3] [--repeats 3]
         [--messages N] [--out benchmarks/results/signaling-DATE.json] [--profile 15]
@@ -64,6 +69,7 @@ import aiohttp
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
+from signaling_accounts import people_of  # noqa: E402
 from signaling_clients import (  # noqa: E402
     Conn,
     Load,
@@ -75,6 +81,10 @@ from signaling_clients import (  # noqa: E402
 )
 
 ROOT = BENCH.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.signin import SIGN_IN_CODES_ENV, TestPerson, sign_in_people  # noqa: E402
+
 PY = sys.executable
 SERVER_CORE, CLIENT_CORE = "0", 1
 PEER_VERSION = "1.0.2"
@@ -187,6 +197,12 @@ def vtax_env(tmp: Path, key: str, extra: dict[str, str] | None = None) -> dict[s
         VTAX_RECORDER_AUTOSTART="false",
         VTAX_DRAIN_TIMEOUT_S="0",
         VTAX_LOG_FORMAT="text",
+        # Every taxpayer signs in by SMS code from this one client address.
+        **SIGN_IN_CODES_ENV,
+        # The agents' passwords (never used: they have tokens) hashed at the lowest cost.
+        VTAX_PASSWORD_HASH_TIME_COST="1",
+        VTAX_PASSWORD_HASH_MEMORY_KIB="8",
+        VTAX_PASSWORD_HASH_PARALLELISM="1",
     )
     env.update(extra or {})
     return env
@@ -202,16 +218,27 @@ def run_checked(cmd: list[str], env: dict[str, str], cwd: Path, what: str) -> st
     raise RuntimeError(f"{what} failed")
 
 
-def make_accounts(
-    env: dict[str, str], root: Path, agents: int, taxpayers: int, idle: int = 0
-) -> dict[str, list[str]]:
+def make_accounts(env: dict[str, str], root: Path, agents: int, people: int) -> dict[str, Any]:
+    """A migrated database with `agents` agents (their tokens) and `people` people in the
+    registry (benchmarks/signaling_accounts.py); the people sign in once the node runs."""
     run_checked([PY, "-m", "vtax", "migrate"], env, root, "vtax migrate")
     out = run_checked(
         [PY, str(BENCH / "signaling_accounts.py"), "--agents", str(agents),
-         "--taxpayers", str(taxpayers), "--idle", str(idle)],
+         "--people", str(people)],
         env, root, "accounts",
     )  # fmt: skip
-    return json.loads(out)
+    answer = json.loads(out)
+    return {"agents": answer["agents"], "people": people_of(answer)}
+
+
+async def sign_in(server: Server, people: list[TestPerson]) -> list[str]:
+    """The people's taxpayer access tokens: an SMS sign-in each over HTTP at `server`, the
+    codes read from its log. Right before connecting: an access token lives 15 minutes."""
+    assert server.log_path is not None
+    t0 = perf()
+    sessions = await sign_in_people(server.url, people, [server.log_path])
+    log(f"({server.name}) {len(people)} people signed in by SMS code in {perf() - t0:.1f} s")
+    return [str(s["access_token"]) for s in sessions]
 
 
 async def start_vtax(name: str, tmp: Path, env: dict[str, str], root: Path) -> Server:
@@ -746,11 +773,12 @@ async def relay_matrix(
                 if extra.get("VTAX_X"):
                     extra = experiment_env(tmp, extra, args.x_site)
                 env = vtax_env(folder, key, extra)
-                log(f"({label}) creating {max_pairs} agents and taxpayers")
+                log(f"({label}) creating {max_pairs} agents and registering {max_pairs} people")
                 # In a thread: the loop keeps answering the Engine.IO pings of servers set up
                 # earlier (a blocked client is dropped after ping_interval + ping_timeout).
                 tokens = await asyncio.to_thread(make_accounts, env, root, max_pairs, max_pairs)
                 servers[label] = await start_vtax(label, folder, env, root)
+                tokens["taxpayers"] = await sign_in(servers[label], tokens["people"])
                 loads[label] = Load()
                 log(f"({label}) setting up {max_pairs} sessions through the queue")
                 t0 = perf()
@@ -847,9 +875,11 @@ async def memory_phase(
         if "a" in args.only:
             env = vtax_env(tmp / "mem-a", key, args.a_env)
             (tmp / "mem-a").mkdir()
-            tokens = make_accounts(env, args.a_root, 0, 0, idle=n + 50)["idle"]
+            people = make_accounts(env, args.a_root, 0, n + 50)["people"]
             server = await start_vtax("vtax-mem", tmp / "mem-a", env, args.a_root)
             try:
+                # One person per connection, all signed in before the first is measured.
+                tokens = await sign_in(server, people)
                 out["a"] = await idle_memory(
                     server, lambda i: SioConn.connect(http, server.url, tokens[i]), n
                 )
@@ -900,6 +930,7 @@ async def setup_phase(
         tokens = make_accounts(env, args.a_root, k, k)
         node = await start_vtax("vtax-setup-1", tmp / "setup-1", env, args.a_root)
         try:
+            tokens["taxpayers"] = await sign_in(node, tokens["people"])
             out["one_node_sqlite"] = await setups(
                 http, node.url, node.url, tokens["taxpayers"], tokens["agents"],
                 args.setup_duration, args.repeats,
@@ -932,6 +963,8 @@ async def redis_setups(
         env_b = vtax_env(tmp / "node-b", key, extra)
         tokens = make_accounts(env_a, args.a_root, 2 * k, 2 * k)
         nodes.append(await start_vtax("vtax-node-a", tmp / "node-a", env_a, args.a_root))
+        # Signed in at node A; the tokens are good at both nodes (one database, one key).
+        tokens["taxpayers"] = await sign_in(nodes[0], tokens["people"])
         try:
             out["one_node_redis_pg"] = await setups(
                 http, nodes[0].url, nodes[0].url, tokens["taxpayers"][:k], tokens["agents"][:k],

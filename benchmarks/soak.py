@@ -51,16 +51,10 @@ import socketio
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.signaling_accounts import people_of  # noqa: E402
 from deploy.stack import Stack  # noqa: E402
 from tests.recording.conftest import MediaPeer, audio_bitstream, video_bitstream  # noqa: E402
-from tests.signin import (  # noqa: E402
-    TestPerson,
-    derived_resident_id,
-    logged_texts,
-    person_for,
-    registry_csv,
-    sms_sign_in,
-)
+from tests.signin import TestPerson, sign_in_people  # noqa: E402
 
 JOIN = {"category": "invoices", "language": "zh-CN", "channel": "web", "question": "soak"}
 CANDIDATE = {
@@ -157,8 +151,14 @@ async def send_to_recorder(peer: Peer, sid: str, within: float) -> MediaPeer:
 
 
 class Soak:
-    def __init__(self, stack: Stack, tokens: dict[str, list[str]], args: argparse.Namespace):
-        self.stack, self.tokens, self.args = stack, tokens, args
+    def __init__(
+        self,
+        stack: Stack,
+        tokens: dict[str, list[str]],
+        people: list[TestPerson],
+        args: argparse.Namespace,
+    ):
+        self.stack, self.tokens, self.people, self.args = stack, tokens, people, args
         self.count: Counter[str] = Counter()
         self.errors: list[str] = []
         self.sessions: dict[str, dict[str, Any]] = {}  # session id -> what the clients did
@@ -297,7 +297,7 @@ class Soak:
 
     async def run(self) -> dict[str, Any]:
         args = self.args
-        self.tokens["taxpayers"] = await sign_in_lanes(self.stack, args.lanes)
+        self.tokens["taxpayers"] = await sign_in_lanes(self.stack, self.people)
         agents = [asyncio.create_task(self.agent(i)) for i in range(self.agents)]
         await asyncio.sleep(2)
         deadline = time.monotonic() + args.minutes * 60
@@ -387,43 +387,27 @@ class Soak:
         }
 
 
-def lane_person(i: int) -> TestPerson:
-    return person_for(derived_resident_id(f"soak:{i}"), "resident_id")
-
-
-def accounts(stack: Stack, lanes: int) -> dict[str, list[str]]:
-    """Agents with signed tokens (benchmarks/signaling_accounts.py), a supervisor, and one
-    person per lane in the registry (each lane signs in by SMS code through nginx)."""
+def accounts(stack: Stack, lanes: int) -> tuple[dict[str, list[str]], list[TestPerson]]:
+    """Agents with signed tokens and one person per lane in the registry
+    (benchmarks/signaling_accounts.py; each lane signs in by SMS code through nginx), and a
+    supervisor."""
     out = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks/signaling_accounts.py"), "--prefix", "soak",
-         "--agents", str(max(1, lanes * 3 // 4))],
+         "--agents", str(max(1, lanes * 3 // 4)), "--people", str(lanes)],
         cwd=ROOT, env=stack.node_env, capture_output=True, text=True, timeout=300, check=True,
     )  # fmt: skip
-    tokens: dict[str, list[str]] = json.loads(out.stdout)
+    answer = json.loads(out.stdout)
     password = secrets.token_urlsafe(12)
     stack.cli("user", "add", "soak-sup", "--role", "supervisor", stdin=password + "\n")
-    tokens["sup_password"] = [password]
-    registry = stack.dir / "soak-registry.csv"
-    registry.write_text(registry_csv([lane_person(i) for i in range(lanes)]), encoding="utf-8")
-    stack.cli("registry", "import", str(registry))
-    return tokens
+    return {"agents": answer["agents"], "sup_password": [password]}, people_of(answer)
 
 
-async def sign_in_lanes(stack: Stack, lanes: int) -> list[str]:
-    """Each lane's taxpayer token: an SMS sign-in through nginx from the lane's own address,
-    the code read from the nodes' logs (their log sender)."""
+async def sign_in_lanes(stack: Stack, people: list[TestPerson]) -> list[str]:
+    """Each lane's taxpayer token: an SMS sign-in through nginx from the lane's own address
+    (tests/signin.py `sign_in_people`), the codes read from the nodes' logs (their log sender)."""
     logs = [p.log for name, p in stack.procs.items() if name.startswith("node")]
-
-    async def one(i: int) -> str:
-        person = lane_person(i)
-        connector = aiohttp.TCPConnector(local_addr=(Soak.source(i), 0))
-        async with aiohttp.ClientSession(connector=connector) as http:
-            session = await sms_sign_in(
-                http, stack.url, person, lambda: logged_texts(logs, person.phone), timeout_s=30
-            )
-        return str(session["access_token"])
-
-    return list(await asyncio.gather(*(one(i) for i in range(lanes))))
+    sessions = await sign_in_people(stack.url, people, logs, source=Soak.source, timeout_s=30)
+    return [str(s["access_token"]) for s in sessions]
 
 
 def soak(args: argparse.Namespace) -> dict[str, Any]:
@@ -432,9 +416,9 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
     # The stack starts and stops outside the event loop (it runs blocking steps of its own).
     with tempfile.TemporaryDirectory(prefix="vtax-soak-") as tmp:
         with Stack(Path(tmp), nodes=args.nodes, recorders=1, extra_env=extra) as stack:
-            tokens = accounts(stack, args.lanes)
+            tokens, people = accounts(stack, args.lanes)
             log(f"stack up at {stack.url}: {args.nodes} nodes, {args.lanes} lanes")
-            result = asyncio.run(Soak(stack, tokens, args).run())
+            result = asyncio.run(Soak(stack, tokens, people, args).run())
     return {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.node()} {platform.machine()} {platform.processor() or ''}".strip(),

@@ -28,7 +28,14 @@ from tests.databases import (
     pg_url,
     unique_name,
 )
-from tests.signin import TestPerson, code_in, person_for, registry_csv
+from tests.signin import (
+    SIGN_IN_CODES,
+    SIGN_IN_CODES_ENV,
+    TestPerson,
+    code_in,
+    person_for,
+    registry_csv,
+)
 from vtax.app.identity import today_in
 from vtax.auth import Passwords
 from vtax.config import Settings
@@ -44,18 +51,9 @@ CHEAP_PASSWORDS: dict[str, Any] = {
     "password_hash_memory_kib": 8,
     "password_hash_parallelism": 1,
 }
-# Tests sign taxpayers in by SMS code (RunningServer.taxpayer, tests/signin.py), the same
-# numbers many times over and all from 127.0.0.1: no resend pause, and per-number and
-# per-address limits no test reaches. The limits themselves have their tests
-# (tests/identity, with the defaults).
-SIGN_IN_CODES: dict[str, Any] = {
-    "sign_in_code_resend_s": 0.0,
-    "sign_in_code_per_number": 1000,
-    "sign_in_code_per_address": 100_000,
-    "sign_in_code_tries_per_address": 100_000,
-}
 # What a `vtax serve` subprocess of the tests gets (tests/e2e, tests/multinode): the cheap
-# hashes, and no sign-in limit in the way of tests that sign in often (they have their tests).
+# hashes, and no sign-in limit in the way of tests that sign in often (tests/signin.py's
+# SIGN_IN_CODES: tests sign taxpayers in by SMS code, RunningServer.taxpayer).
 # Their one supervisor signs in through the form many times a minute, and an authenticator's
 # code is good once per 30 s step: recordings and exports open without the second factor
 # there. The in-process servers keep it on (RunningServer.staff signs supervisors in with a
@@ -64,7 +62,7 @@ TEST_NODE_ENV = {
     **{f"VTAX_{k.upper()}": str(v) for k, v in CHEAP_PASSWORDS.items()},
     "VTAX_LOGIN_ADDRESS_RATE": "1000",
     "VTAX_LOGIN_ADDRESS_BURST": "1000",
-    **{f"VTAX_{k.upper()}": str(v) for k, v in SIGN_IN_CODES.items()},
+    **SIGN_IN_CODES_ENV,
     "VTAX_RECORDS_NEED_SECOND_FACTOR": "false",
 }
 

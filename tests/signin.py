@@ -18,7 +18,8 @@ import hashlib
 import io
 import re
 import time
-from collections.abc import Callable
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,17 @@ HEADER = (
     "valid_from,valid_until,confirmed,revoked"
 )
 CODE = re.compile(r"(?<![0-9])([0-9]{6})(?![0-9])")
+LOG_SENDER = " (log sender, not sent): "
+# Nodes whose clients sign in often, the same numbers many times over and many people from one
+# address (tests, benchmarks): no resend pause, and per-number and per-address limits no run
+# reaches. The limits themselves have their tests (tests/identity, with the defaults).
+SIGN_IN_CODES: dict[str, Any] = {
+    "sign_in_code_resend_s": 0.0,
+    "sign_in_code_per_number": 1000,
+    "sign_in_code_per_address": 100_000,
+    "sign_in_code_tries_per_address": 100_000,
+}
+SIGN_IN_CODES_ENV = {f"VTAX_{k.upper()}": str(v) for k, v in SIGN_IN_CODES.items()}
 
 
 def _digits(seed: str, what: str, n: int) -> int:
@@ -102,18 +114,37 @@ def code_in(text: str) -> str:
     return found.group(1)
 
 
+class SentTexts:
+    """The sign-in texts that nodes' log senders wrote to their log files
+    (`SMS to +86139****1234 (log sender, not sent): ...`), by masked number. Each call reads
+    only what the logs gained since the last (whole lines), so that signing thousands of people
+    in does not read the logs thousands of times over."""
+
+    def __init__(self, logs: list[Path]) -> None:
+        self.logs = logs
+        self._read = dict.fromkeys(logs, 0)
+        self._texts: defaultdict[str, list[str]] = defaultdict(list)
+
+    def __call__(self, phone: str) -> list[str]:
+        for path in self.logs:
+            try:
+                with path.open("rb") as f:
+                    f.seek(self._read[path])
+                    chunk = f.read()
+            except OSError:
+                continue
+            whole = chunk.rfind(b"\n") + 1  # a line still being written waits for the next call
+            self._read[path] += whole
+            for line in chunk[:whole].decode("utf-8", errors="replace").splitlines():
+                head, found, text = line.partition(LOG_SENDER)
+                if found and "SMS to " in head:
+                    self._texts[head.rsplit("SMS to ", 1)[1]].append(text)
+        return list(self._texts[masked(phone)])
+
+
 def logged_texts(logs: list[Path], phone: str) -> list[str]:
-    """The sign-in texts to `phone` that nodes' log senders wrote to their log files
-    (`SMS to +86139****1234 (log sender, not sent): ...`), file by file."""
-    marker = f"SMS to {masked(phone)} (log sender, not sent): "
-    texts: list[str] = []
-    for path in logs:
-        try:
-            lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-        except OSError:
-            continue
-        texts.extend(line.split(marker, 1)[1] for line in lines if marker in line)
-    return texts
+    """The sign-in texts to `phone` in the nodes' logs (`SentTexts`), file by file."""
+    return SentTexts(logs)(phone)
 
 
 async def sms_sign_in(
@@ -150,3 +181,52 @@ async def sms_sign_in(
             },
         )
     return session
+
+
+async def sign_in_people(
+    url: str,
+    people: Sequence[TestPerson],
+    logs: list[Path],
+    *,
+    source: Callable[[int], str] | None = None,
+    concurrency: int = 16,
+    timeout_s: float = 30.0,
+) -> list[dict[str, Any]]:
+    """Many registered people signed in by SMS code at `url` (`sms_sign_in`, `concurrency` at
+    a time), the codes read from the nodes' `logs`: their `TaxpayerSession`s, in order.
+
+    The logs mask a number to its last four digits, so people whose masked numbers are alike
+    are signed in one after the other (in later waves), never at the same time. `source(i)`
+    is the client address person i's requests come from (each its own connection), e.g. for
+    nginx's ip_hash; else one connection pool serves all."""
+    texts = SentTexts(logs)
+    waves: list[list[int]] = []
+    alike: Counter[str] = Counter()
+    for i, person in enumerate(people):
+        wave = alike[masked(person.phone)]
+        alike[masked(person.phone)] += 1
+        if wave == len(waves):
+            waves.append([])
+        waves[wave].append(i)
+    sessions: dict[int, dict[str, Any]] = {}
+    limit = asyncio.Semaphore(concurrency)
+
+    async def one(http: aiohttp.ClientSession, i: int) -> None:
+        person = people[i]
+        sessions[i] = await sms_sign_in(
+            http, url, person, lambda: texts(person.phone), timeout_s=timeout_s
+        )
+
+    async def limited(shared: aiohttp.ClientSession, i: int) -> None:
+        async with limit:
+            if source is None:
+                await one(shared, i)
+                return
+            connector = aiohttp.TCPConnector(local_addr=(source(i), 0))
+            async with aiohttp.ClientSession(connector=connector) as own:
+                await one(own, i)
+
+    async with aiohttp.ClientSession() as shared:
+        for wave_of in waves:
+            await asyncio.gather(*(limited(shared, i) for i in wave_of))
+    return [sessions[i] for i in range(len(people))]
