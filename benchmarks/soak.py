@@ -54,7 +54,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.signaling_accounts import people_of  # noqa: E402
 from deploy.stack import Stack  # noqa: E402
 from tests.recording.conftest import MediaPeer, audio_bitstream, video_bitstream  # noqa: E402
-from tests.signin import TestPerson, sign_in_people  # noqa: E402
+from tests.signin import TestPerson, sign_in_people, staff_with_factor  # noqa: E402
 
 JOIN = {"category": "invoices", "language": "zh-CN", "channel": "web", "question": "soak"}
 CANDIDATE = {
@@ -332,11 +332,10 @@ class Soak:
         """What the stack kept, against what the clients did."""
         stack = self.stack
         async with aiohttp.ClientSession() as http:
-            async with http.post(
-                stack.url + "/api/auth/login",
-                json={"username": "soak-sup", "password": self.tokens["sup_password"][0]},
-            ) as r:
-                token = (await r.json())["token"]
+            # the export needs a sign-in with the second factor (records_need_second_factor)
+            token = await staff_with_factor(
+                http, stack.url, "soak-sup", self.tokens["sup_password"][0]
+            )
             auth = {"Authorization": f"Bearer {token}"}
             async with http.get(stack.url + "/api/review/export.csv", headers=auth) as r:
                 rows = list(csv.DictReader(io.StringIO(await r.text())))

@@ -89,7 +89,13 @@ def caller(request: web.Request) -> Principal:
 
 def app_caller(request: web.Request) -> Caller:
     who = caller(request)
-    return Caller(who.subject, who.role, expires_at=who.expires_at)  # type: ignore[arg-type]
+    return Caller(
+        who.subject,
+        who.role,  # type: ignore[arg-type]
+        expires_at=who.expires_at,
+        acting_for=who.acting_for,
+        acting_role=who.acting_role,
+    )
 
 
 def scope_of(request: web.Request) -> Scope:

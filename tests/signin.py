@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pyotp
 
 from vtax.identity import resident_id_check_char
 from vtax.sms import masked
@@ -230,3 +231,27 @@ async def sign_in_people(
         for wave_of in waves:
             await asyncio.gather(*(limited(shared, i) for i in wave_of))
     return [sessions[i] for i in range(len(people))]
+
+
+async def staff_with_factor(
+    http: aiohttp.ClientSession, url: str, username: str, password: str
+) -> str:
+    """A staff member's token of a sign-in with the second factor, over HTTP: a password
+    sign-in, an authenticator set up (`POST /api/staff/totp`, confirmed with the previous
+    step's code), then a sign-in with the current step's code (a step counts once). What
+    recordings and the CSV export need (`records_need_second_factor`)."""
+
+    async def post(path: str, body: dict[str, Any], token: str = "") -> Any:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        async with http.post(url + path, json=body, headers=headers) as r:
+            assert r.status in (200, 204), f"{path}: {r.status} {await r.text()}"
+            return await r.json() if r.status == 200 else None
+
+    login = {"username": username, "password": password}
+    first = await post("/api/auth/login", login)
+    enrolment = await post("/api/staff/totp", {}, first["token"])
+    totp = pyotp.TOTP(enrolment["secret"])
+    await post("/api/staff/totp/confirm", {"code": totp.at(int(time.time()), -1)}, first["token"])
+    signed = await post("/api/auth/login", {**login, "code": totp.now()})
+    assert signed["second_factor"] is True
+    return str(signed["token"])

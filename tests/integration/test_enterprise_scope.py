@@ -7,11 +7,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import aiohttp
+from sqlalchemy import select
+
 from tests.conftest import RunningServer
+from tests.review.helpers import PDF, call, served
 from tests.signin import TestPerson, code_in, derived_phone, derived_resident_id, registry_csv
 from vtax.app.identity import today_in
 from vtax.db import session_factory
 from vtax.identity.importer import import_text
+from vtax.models import ServiceSession, SessionEvent
 
 ACME = "91350100M000100Y43"
 OTHER = "91440300MA00000077"
@@ -141,3 +146,80 @@ async def test_what_each_role_sees_of_an_enterprise(server: RunningServer, clien
     assert await opens(server, handler["access_token"], ids["rep for acme"]) == 404
     assert await opens(server, outsider["access_token"], ids["rep for acme"]) == 404
     assert await opens(server, rep["access_token"], ids["handler personal"]) == 404
+
+
+async def test_deliveries_go_to_the_enterprise(server: RunningServer) -> None:
+    """A document delivered in the tax handler's session for the enterprise reaches the
+    enterprise: its legal representative sees it and acknowledges it, and the receipt names
+    the representative; the handler sees it too; another enterprise's representative and the
+    handler acting for themselves in another session see nothing of it."""
+    await register(server)
+    rep = await sign_in(server, REP, ACME)
+    handler = await sign_in(server, HANDLER, ACME)
+    outsider = await sign_in(server, OUTSIDER, OTHER)
+    agent = await server.staff("officer")
+    agent_id = server.ctx.issuer.verify(agent).subject
+    handler_id = handler["person"]["person_id"]
+    sid = await served(server.ctx.records, handler_id, agent_id)
+    async with server.ctx.records.sessionmaker() as db, db.begin():
+        row = await db.get(ServiceSession, sid)
+        assert row is not None
+        row.enterprise_id, row.acting_role = handler["acting"]["enterprise_id"], "tax_handler"
+    status, d = await call(
+        server, "POST", f"/api/sessions/{sid}/deliveries", agent, data=pdf_form()
+    )
+    assert status == 201, d
+
+    async def listed(token: str) -> list[str]:
+        status, page = await call(server, "GET", "/api/deliveries", token)
+        assert status == 200, page
+        return [x["id"] for x in page["deliveries"]]
+
+    assert await listed(rep["access_token"]) == [d["id"]]
+    assert await listed(handler["access_token"]) == [d["id"]]
+    assert await listed(outsider["access_token"]) == []
+    status, _ = await call(server, "GET", f"/api/deliveries/{d['id']}", outsider["access_token"])
+    assert status == 404
+    status, err = await call(
+        server, "POST", f"/api/deliveries/{d['id']}/ack", outsider["access_token"], json={}
+    )
+    assert status == 404 and err["error"]["code"] == "not_found"
+
+    # the representative downloads and acknowledges: the receipt names them
+    status, body = await call(
+        server, "GET", f"/api/deliveries/{d['id']}/content", rep["access_token"]
+    )
+    assert status == 200 and body == PDF
+    status, acked = await call(
+        server, "POST", f"/api/deliveries/{d['id']}/ack", rep["access_token"], json={}
+    )
+    assert status == 200, acked
+    assert acked["status"] == "acknowledged"
+    assert acked["receipt"]["taxpayer"]["id"] == rep["person"]["person_id"] != handler_id
+    assert acked["taxpayer_id"] == handler_id  # the session's person, who asked
+    # once: the handler's acknowledgement afterwards returns the representative's receipt
+    status, again = await call(
+        server, "POST", f"/api/deliveries/{d['id']}/ack", handler["access_token"], json={}
+    )
+    assert status == 200 and again["receipt"] == acked["receipt"]
+    async with server.ctx.records.sessionmaker() as db:
+        details = (
+            await db.scalars(
+                select(SessionEvent.data).where(
+                    SessionEvent.session_id == sid, SessionEvent.kind == "acknowledged"
+                )
+            )
+        ).all()
+    assert details == [
+        {
+            "delivery_id": d["id"],
+            "sha256": d["sha256"],
+            "for_enterprise": rep["acting"]["enterprise_id"],
+        }
+    ]
+
+
+def pdf_form() -> aiohttp.FormData:
+    f = aiohttp.FormData()
+    f.add_field("file", PDF, filename="notice.pdf", content_type="application/pdf")
+    return f

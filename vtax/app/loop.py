@@ -19,7 +19,7 @@ from vtax.catalog import Catalog
 from vtax.contract import client_events as ce
 from vtax.contract import server_events as se
 from vtax.review.deliveries import Deliveries
-from vtax.review.records import SessionRecords
+from vtax.review.records import Scope, SessionRecords
 from vtax.review.service_loop import FormCheck, Parties, StepResult
 
 log = logging.getLogger(__name__)
@@ -135,7 +135,8 @@ class ReviewLoop:
         self, caller: Caller, delivery_id: str, sha256: str | None
     ) -> dict[str, Any]:
         """The taxpayer's receipt of a document (its hash must match what was sent)."""
-        view = await self.deliveries.acknowledge(delivery_id, caller.subject, now(), sha256)
+        scope = Scope(caller.role, caller.subject, caller.acting_for, caller.acting_role)
+        view = await self.deliveries.acknowledge(delivery_id, scope, now(), sha256)
         # The delivery's taxpayer and agent are the session's (copied from its row at delivery).
         parties = Parties(view["taxpayer_id"], view["agent_id"])
         await self.announce(view["session_id"], "delivery_ack", parties, "agent")

@@ -175,22 +175,29 @@ class Deliveries:
 
     @staticmethod
     def _visible(scope: Scope) -> Any:
+        """A supervisor sees every delivery, an agent the ones they made; a taxpayer those of
+        the sessions they may see (`Scope`): their own, and acting for an enterprise as its
+        legal representative or finance officer all of the enterprise's, as its tax handler
+        the enterprise's they took part in. Deliveries go to the enterprise."""
         if scope.role == "supervisor":
             return None
         if scope.role == "agent":
             return Delivery.agent_id == scope.subject
         if scope.role == "taxpayer":
-            return Delivery.taxpayer_id == scope.subject
+            return Delivery.session_id.in_(select(ServiceSession.id).where(scope.clause()))
         return Delivery.id.is_(None)
 
-    async def _get(self, db: AsyncSession, delivery_id: str, scope: Scope) -> Delivery:
-        delivery = await db.get(Delivery, delivery_id)
-        clause_ok = delivery is not None and (
-            scope.role == "supervisor"
-            or (scope.role == "agent" and delivery.agent_id == scope.subject)
-            or (scope.role == "taxpayer" and delivery.taxpayer_id == scope.subject)
-        )
-        if not clause_ok or delivery is None:
+    async def _get(
+        self, db: AsyncSession, delivery_id: str, scope: Scope, *, lock: bool = False
+    ) -> Delivery:
+        query = select(Delivery).where(Delivery.id == delivery_id)
+        visible = self._visible(scope)
+        if visible is not None:
+            query = query.where(visible)
+        if lock:
+            query = query.with_for_update(of=Delivery)
+        delivery = await db.scalar(query)
+        if delivery is None:
             raise DomainError("not_found", "no such delivery")
         return delivery
 
@@ -281,13 +288,16 @@ class Deliveries:
         return view, data
 
     async def acknowledge(
-        self, delivery_id: str, taxpayer_id: str, at: datetime, sha256: str | None = None
+        self, delivery_id: str, scope: Scope, at: datetime, sha256: str | None = None
     ) -> dict[str, Any]:
-        """The taxpayer confirms receipt; the receipt is written once (a repeat returns it)."""
+        """A taxpayer who may see the delivery confirms receipt (for an enterprise, any of
+        its people who see it: the receipt names the one who acknowledged); the receipt is
+        written once (a repeat returns it)."""
+        if scope.role != "taxpayer":
+            raise DomainError("not_found", "no such delivery")
+        taxpayer_id = scope.subject
         async with self._sessions() as db, db.begin():
-            delivery = await db.get(Delivery, delivery_id, with_for_update=True)
-            if delivery is None or delivery.taxpayer_id != taxpayer_id:
-                raise DomainError("not_found", "no such delivery")
+            delivery = await self._get(db, delivery_id, scope, lock=True)
             receipt = await db.get(DeliveryReceipt, delivery_id)
             if sha256 is not None and sha256.lower() != delivery.sha256:
                 raise DomainError(
@@ -315,6 +325,7 @@ class Deliveries:
                 at,
                 Actor("taxpayer", taxpayer_id),
                 "acknowledged",
-                {"delivery_id": delivery_id, "sha256": delivery.sha256},
+                {"delivery_id": delivery_id, "sha256": delivery.sha256}
+                | ({"for_enterprise": scope.acting_for} if scope.acting_for else {}),
             )
             return delivery_view(delivery, receipt)
