@@ -19,32 +19,24 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+import pytest_asyncio
 
+from tests.browser import CHROMIUM as CHROMIUM  # (where other tests import them)
+from tests.browser import CHROMIUM_ARGS as CHROMIUM_ARGS
+from tests.browser import Chromium
 from tests.conftest import RESIDENT_ID, TEST_NODE_ENV
 from tests.signin import code_in, derived_resident_id, logged_texts, person_for, registry_csv
 from vtax.sms import masked
 
-CHROMIUM = Path("/usr/bin/chromium")
 # axe-core from the pages' npm install (web/package.json devDependencies)
 AXE = Path(__file__).resolve().parents[2] / "web/node_modules/axe-core/axe.min.js"
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--use-fake-ui-for-media-stream",
-    "--use-fake-device-for-media-stream",
-]
 STARTUP_TIMEOUT_S = 30.0
 USCC = "91350100M000100Y43"
 # Who the pages sign in as: the enterprise of USCC (acted for by its legal representative)
@@ -514,22 +506,25 @@ class E2E:
                 pass
 
 
-@pytest.fixture
-async def e2e(vtax_server: Server) -> AsyncIterator[E2E]:
-    from playwright.async_api import async_playwright
+@asynccontextmanager
+async def harness_on(
+    chromium: Chromium, server: Server, kind: type[E2E] | None = None
+) -> AsyncIterator[E2E]:
+    """An `E2E` harness (or a subclass) on the shared browser, its contexts closed after."""
+    harness = (kind or E2E)(server, await chromium.browser())
+    try:
+        yield harness
+    finally:
+        if os.environ.get("VTAX_E2E_DUMP_LOGS"):  # debugging: the pages' console, always
+            print("\n--- browser console ---\n" + "\n".join(harness.logs), file=sys.stderr)
+        await harness.close()
+        await chromium.after_test()
 
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        harness = E2E(vtax_server, browser)
-        try:
-            yield harness
-        finally:
-            if os.environ.get("VTAX_E2E_DUMP_LOGS"):  # debugging: the pages' console, always
-                print("\n--- browser console ---\n" + "\n".join(harness.logs), file=sys.stderr)
-            await harness.close()
-            await browser.close()
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def e2e(vtax_server: Server, chromium: Chromium) -> AsyncIterator[E2E]:
+    async with harness_on(chromium, vtax_server) as harness:
+        yield harness
 
 
 def write_timings(values_ms: list[float]) -> dict[str, Any]:
