@@ -15,12 +15,14 @@ from typing import Any
 import aiohttp
 import pyotp
 import pytest
+import pytest_asyncio
 import socketio
 from aiohttp import web
 
 from signaling.app import create_app
 from signaling.context import CONTEXT, AppContext
 from signaling.server import make_runner
+from tests.browser import Chromium
 from tests.databases import PG_ADMIN_DSN as PG_ADMIN_DSN  # (where other tests import it)
 from tests.databases import (
     Templates,
@@ -92,9 +94,19 @@ XDIST_GROUPS = {
 XDIST_FOLDERS = {"recording": "media"}
 
 
+# The tests that drive pages through the `e2e` harness (tests/e2e) or the stack's `relay_e2e`
+# (tests/stack) share one Chromium per run (per xdist worker: `chromium`), each test in
+# browser contexts of its own. Playwright's objects belong to the event loop that made them, so
+# those tests and their harness run on the session's loop; every other test keeps its own.
+SHARED_BROWSER_FIXTURES = ("e2e", "relay_e2e")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     root = Path(__file__).parent
+    session_loop = pytest.mark.asyncio(loop_scope="session")
     for item in items:
+        if any(f in getattr(item, "fixturenames", ()) for f in SHARED_BROWSER_FIXTURES):
+            item.add_marker(session_loop, append=False)
         group = next(
             (g for marker, g in XDIST_GROUPS.items() if item.get_closest_marker(marker)), None
         )
@@ -117,6 +129,16 @@ async def poll_until(check: Callable[[], Any], timeout: float = 5.0, interval: f
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout} s")
         await asyncio.sleep(interval)
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def chromium() -> AsyncIterator[Chromium]:
+    """The run's one Chromium (tests/browser.py), started when a test first asks for it."""
+    shared = Chromium()
+    try:
+        yield shared
+    finally:
+        await shared.close()
 
 
 @pytest.fixture(scope="session")

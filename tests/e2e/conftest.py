@@ -11,7 +11,9 @@ import asyncio
 import json
 import os
 import secrets
+import shutil
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -19,32 +21,24 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+import pytest_asyncio
 
+from tests.browser import CHROMIUM as CHROMIUM  # (where other tests import them)
+from tests.browser import CHROMIUM_ARGS as CHROMIUM_ARGS
+from tests.browser import Chromium
 from tests.conftest import RESIDENT_ID, TEST_NODE_ENV
 from tests.signin import code_in, derived_resident_id, logged_texts, person_for, registry_csv
 from vtax.sms import masked
 
-CHROMIUM = Path("/usr/bin/chromium")
 # axe-core from the pages' npm install (web/package.json devDependencies)
 AXE = Path(__file__).resolve().parents[2] / "web/node_modules/axe-core/axe.min.js"
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--use-fake-ui-for-media-stream",
-    "--use-fake-device-for-media-stream",
-]
 STARTUP_TIMEOUT_S = 30.0
 USCC = "91350100M000100Y43"
 # Who the pages sign in as: the enterprise of USCC (acted for by its legal representative)
@@ -200,17 +194,75 @@ def node_env() -> dict[str, str]:
     return {}
 
 
+@dataclass(frozen=True)
+class Seed:
+    """A migrated SQLite database with the suite's staff accounts and the people the pages sign
+    in as, made by the CLI once (`make_seed`); each node starts on a copy of it."""
+
+    db: Path
+    agent: tuple[str, str]
+    supervisor: tuple[str, str]
+
+    def copy_to(self, target: Path) -> None:
+        shutil.copyfile(self.db, target)
+
+
+def make_seed(folder: Path) -> Seed:
+    """`vtax migrate`, two `vtax user add` and `vtax registry import`, as an operator would,
+    into `folder`/vtax.db (the CLI's subprocesses cost ~5 s of CPU: once a run, not once a
+    module; the commands themselves have their tests: tests/integration/test_startup.py,
+    tests/identity/test_cli_registry.py)."""
+    db = folder / "vtax.db"
+    env = dict(os.environ)
+    env.update(
+        {
+            "VTAX_DATABASE_URL": f"sqlite+aiosqlite:///{db}",
+            "VTAX_SECRET_KEY": secrets.token_hex(32),
+            "VTAX_RECORDINGS_DIR": str(folder / "rec"),
+            **TEST_NODE_ENV,
+        }
+    )
+    env.pop("VTAX_REDIS_URL", None)
+    categories = catalog_categories()
+    agent = ("agent1", secrets.token_urlsafe(12))
+    supervisor = ("sup1", secrets.token_urlsafe(12))
+    run_cli(["migrate"], env)
+    skills = [a for c in categories for a in ("--skill", f"{c}=5")]
+    langs = [a for lang in AGENT_LANGUAGES for a in ("--language", lang)]
+    run_cli(["user", "add", agent[0], "--role", "agent", *skills, *langs], env, agent[1] + "\n")
+    run_cli(["user", "add", supervisor[0], "--role", "supervisor"], env, supervisor[1] + "\n")
+    # the people the pages sign in as (tests/signin.py), as the tax system's export gives them
+    (folder / "registry.csv").write_text(
+        registry_csv([person_for(n, t) for n, t in E2E_IDENTITIES]), encoding="utf-8"
+    )
+    run_cli(["registry", "import", str(folder / "registry.csv")], env)
+    with sqlite3.connect(db) as conn:  # everything in the one file, to be copied
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    return Seed(db, agent, supervisor)
+
+
+@pytest.fixture(scope="session")
+def e2e_seed(tmp_path_factory: pytest.TempPathFactory) -> Seed:
+    """The run's seed database (per xdist worker), made when a node first needs it."""
+    return make_seed(tmp_path_factory.mktemp("vtax-e2e-seed"))
+
+
 @pytest.fixture(scope="module")
 def vtax_server(
-    tmp_path_factory: pytest.TempPathFactory, node_env: dict[str, str]
+    tmp_path_factory: pytest.TempPathFactory, node_env: dict[str, str], e2e_seed: Seed
 ) -> Iterator[Server]:
-    yield from serve(tmp_path_factory.mktemp("vtax-e2e"), node_env=node_env)
+    yield from serve(tmp_path_factory.mktemp("vtax-e2e"), node_env=node_env, seed=e2e_seed)
 
 
 def serve(
-    tmp: Path, host: str = "127.0.0.1", node_env: dict[str, str] | None = None
+    tmp: Path,
+    host: str = "127.0.0.1",
+    node_env: dict[str, str] | None = None,
+    seed: Seed | None = None,
 ) -> Iterator[Server]:
-    """A migrated node with the suite's staff accounts and the people the pages sign in as,
+    """A node on a copy of the seed database (`make_seed`: a migrated database with the suite's
+    staff accounts and the people the pages sign in as; made here when none is given),
     listening on `host` (a test host's address in tests/e2e/test_impairment.py), stopped when
     the generator is closed."""
     node_env = node_env or {}
@@ -228,20 +280,12 @@ def serve(
     for key in ("VTAX_REDIS_URL",):  # the embedded backends: no services needed
         env.pop(key, None)
     (tmp / "rec").mkdir()
+    if seed is None:
+        (tmp / "seed").mkdir()
+        seed = make_seed(tmp / "seed")
+    seed.copy_to(tmp / "vtax.db")
     categories = catalog_categories()
-    agent = ("agent1", secrets.token_urlsafe(12))
-    supervisor = ("sup1", secrets.token_urlsafe(12))
-
-    run_cli(["migrate"], env)
-    skills = [a for c in categories for a in ("--skill", f"{c}=5")]
-    langs = [a for lang in AGENT_LANGUAGES for a in ("--language", lang)]
-    run_cli(["user", "add", agent[0], "--role", "agent", *skills, *langs], env, agent[1] + "\n")
-    run_cli(["user", "add", supervisor[0], "--role", "supervisor"], env, supervisor[1] + "\n")
-    # the people the pages sign in as (tests/signin.py), as the tax system's export gives them
-    (tmp / "registry.csv").write_text(
-        registry_csv([person_for(n, t) for n, t in E2E_IDENTITIES]), encoding="utf-8"
-    )
-    run_cli(["registry", "import", str(tmp / "registry.csv")], env)
+    agent, supervisor = seed.agent, seed.supervisor
 
     port = int(node_env.get("VTAX_PORT") or free_port())  # test_signin_oidc.py fixes it
     base_url = f"http://{host}:{port}"
@@ -514,22 +558,25 @@ class E2E:
                 pass
 
 
-@pytest.fixture
-async def e2e(vtax_server: Server) -> AsyncIterator[E2E]:
-    from playwright.async_api import async_playwright
+@asynccontextmanager
+async def harness_on(
+    chromium: Chromium, server: Server, kind: type[E2E] | None = None
+) -> AsyncIterator[E2E]:
+    """An `E2E` harness (or a subclass) on the shared browser, its contexts closed after."""
+    harness = (kind or E2E)(server, await chromium.browser())
+    try:
+        yield harness
+    finally:
+        if os.environ.get("VTAX_E2E_DUMP_LOGS"):  # debugging: the pages' console, always
+            print("\n--- browser console ---\n" + "\n".join(harness.logs), file=sys.stderr)
+        await harness.close()
+        await chromium.after_test()
 
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        harness = E2E(vtax_server, browser)
-        try:
-            yield harness
-        finally:
-            if os.environ.get("VTAX_E2E_DUMP_LOGS"):  # debugging: the pages' console, always
-                print("\n--- browser console ---\n" + "\n".join(harness.logs), file=sys.stderr)
-            await harness.close()
-            await browser.close()
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def e2e(vtax_server: Server, chromium: Chromium) -> AsyncIterator[E2E]:
+    async with harness_on(chromium, vtax_server) as harness:
+        yield harness
 
 
 def write_timings(values_ms: list[float]) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, E2E, Server, poll_until, serve
+from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, E2E, Seed, Server, poll_until, serve
 from tests.stack.test_stack import IN_CALL_JS, hang_up_completed, start_call
 
 pytestmark = pytest.mark.e2e
@@ -130,8 +130,10 @@ def link() -> Iterator[Link]:
 
 
 @pytest.fixture(scope="module")
-def link_server(link: Link, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    yield from serve(tmp_path_factory.mktemp("vtax-impair"), host=SERVER_IP)
+def link_server(
+    link: Link, tmp_path_factory: pytest.TempPathFactory, e2e_seed: Seed
+) -> Iterator[Server]:
+    yield from serve(tmp_path_factory.mktemp("vtax-impair"), host=SERVER_IP, seed=e2e_seed)
 
 
 @pytest.fixture

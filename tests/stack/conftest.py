@@ -4,7 +4,6 @@ nginx with ICE limited to relay candidates (every RTCPeerConnection of the page 
 
 from __future__ import annotations
 
-import os
 import secrets
 import shutil
 import sys
@@ -12,17 +11,19 @@ from collections.abc import AsyncIterator, Iterator
 from typing import ClassVar
 
 import pytest
+import pytest_asyncio
 
 from deploy.stack import Stack
 from tests.conftest import TEST_NODE_ENV
 from tests.e2e.conftest import (
     AGENT_LANGUAGES,
     CHROMIUM,
-    CHROMIUM_ARGS,
     E2E,
     E2E_IDENTITIES,
+    Chromium,
     Server,
     catalog_categories,
+    harness_on,
 )
 from tests.signin import person_for, registry_csv
 
@@ -104,19 +105,8 @@ def stack_server(stack: Stack) -> Server:
     )  # fmt: skip
 
 
-@pytest.fixture
-async def relay_e2e(stack_server: Server) -> AsyncIterator[E2E]:
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        harness = RelayE2E(stack_server, browser)
-        try:
-            yield harness
-        finally:
-            if os.environ.get("VTAX_E2E_DUMP_LOGS"):
-                print("\n--- browser console ---\n" + "\n".join(harness.logs), file=sys.stderr)
-            await harness.close()
-            await browser.close()
+@pytest_asyncio.fixture(loop_scope="session")
+async def relay_e2e(stack_server: Server, chromium: Chromium) -> AsyncIterator[E2E]:
+    """The harness on the run's one Chromium (tests/e2e/conftest.py: `chromium`)."""
+    async with harness_on(chromium, stack_server, RelayE2E) as harness:
+        yield harness
