@@ -1,7 +1,9 @@
 // Switching the camera in a call (core/camera.ts, Call.replaceCameraTrack): fake tracks,
 // senders and devices; the real Call over a fake RTCPeerConnection that keeps its senders.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { Call, type CallOptions } from '@/core/rtc';
+import type { RosterEntry } from '@/contract';
+import { Mesh } from '@/core/mesh';
+import { Call, SignalRouter, type CallOptions } from '@/core/rtc';
 import { countCameras, facingOf, openCamera, switchCamera, type CameraDevices, type CameraHolder, type Facing } from '@/core/camera';
 import { FakePeerConnection, FakeSocket, flush } from './fakes';
 
@@ -45,6 +47,9 @@ class FakeMediaStream {
   }
   removeTrack(t: FakeTrack) {
     this.tracks = this.tracks.filter((x) => x !== t);
+  }
+  clone() {
+    return new FakeMediaStream(this.tracks.map((t) => t.clone()));
   }
 }
 
@@ -105,13 +110,12 @@ class Phone implements CameraDevices {
 
 const START = { session_id: 's1', participant_id: 'me', polite: true, ice_servers: [], peer: { participant_id: 'peer' } } as unknown as CallOptions['start'];
 
-async function callWith(phone: Phone, facing: Facing = 'user') {
+async function callWith(phone: Phone, facing: Facing = 'user', socket = new FakeSocket()) {
   const cam = phone.cameras.find((c) => c.facing === facing) ?? phone.cameras[0]!;
   const video = new FakeTrack('video', { deviceId: cam.deviceId, ...(cam.facing ? { facingMode: cam.facing } : {}) });
   phone.open.push(video);
   const audio = new FakeTrack('audio');
   const stream = new FakeMediaStream([audio, video]);
-  const socket = new FakeSocket();
   const localVideo = { muted: false, srcObject: null as unknown } as unknown as HTMLVideoElement;
   const call = new Call({
     socket: socket as unknown as CallOptions['socket'],
@@ -262,5 +266,32 @@ describe('switching the camera in a call', () => {
     const sent = fresh.senders.find((s) => s.track?.kind === 'video')!.track!;
     expect(sent.getSettings().deviceId).toBe('rear');
     expect(sent.readyState).toBe('live');
+  });
+
+  it('the extra Calls of a call of three send a clone of the new camera', async () => {
+    const phone = new Phone([{ deviceId: 'front', facing: 'user' }, { deviceId: 'rear', facing: 'environment' }]);
+    const socket = new FakeSocket();
+    const { call } = await callWith(phone, 'user', socket);
+    const router = new SignalRouter(socket as never);
+    router.attach(call);
+    const mesh = new Mesh({ socket: socket as never, router, main: call, peerConnection: SenderPC as unknown as CallOptions['peerConnection'] });
+    const entry = (id: string, role: RosterEntry['role'], part: RosterEntry['part'] = role): RosterEntry => ({ participant_id: id, role, part, display_name: id, label: '', state: 'connected' });
+    mesh.update({ session_id: 's1', owner: 'peer', participants: [entry('me', 'taxpayer'), entry('peer', 'agent'), entry('i', 'agent', 'invitee')] });
+    const extra = router.peers.get('i')!;
+    await extra.ready;
+    const extraPc = extra.pc as unknown as SenderPC;
+    const oldCopy = extraPc.senders.find((s) => s.track?.kind === 'video')!.track!;
+    expect(oldCopy.getSettings().deviceId).toBe('front');
+
+    await switchCamera(call, 'environment', phone);
+    await flush();
+    const mainTrack = call.cameraTrack()!;
+    const copy = extraPc.senders.find((s) => s.track?.kind === 'video')!.track!;
+    expect(copy.getSettings().deviceId).toBe('rear');
+    expect(copy).not.toBe(mainTrack); // its own clone: closing that Call stops only the copy
+    expect(oldCopy.readyState).toBe('ended');
+
+    mesh.close();
+    expect(call.cameraListeners.size).toBe(0);
   });
 });
