@@ -43,6 +43,8 @@ export const useAgent = defineStore('agent', () => {
   const token = ref<string | null>(null);
   const user = ref<Pick<StaffRef, 'username' | 'display_name'> | null>(null);
   const catalog = shallowRef<CatalogOut | null>(null);
+  /** this sign-in used the authenticator's code (StaffFactorSetup shows it is on) */
+  const signedInWithCode = ref(false);
 
   const agentStatus = ref<AgentStatus>('offline');
   const statusReason = ref<string>('');
@@ -178,10 +180,11 @@ export const useAgent = defineStore('agent', () => {
   }
 
   /** After the sign-in form (StaffLogin): an agent's token. */
-  async function signedIn(res: StaffToken): Promise<void> {
+  async function signedIn(res: StaffToken, how: { withCode: boolean } = { withCode: false }): Promise<void> {
     // The desk shows (token set) only once the socket is up: its buttons emit at once.
     await call.ensureSocket(res.token);
     token.value = res.token;
+    signedInWithCode.value = how.withCode;
     user.value = res.user;
     await loadCatalog();
     state.value = 'idle';
@@ -191,6 +194,7 @@ export const useAgent = defineStore('agent', () => {
 
   function resetDesk(): void {
     token.value = null;
+    signedInWithCode.value = false;
     user.value = null;
     hideOffer();
     showCall.value = false;
@@ -506,7 +510,7 @@ export const useAgent = defineStore('agent', () => {
   }, POLL_MS);
 
   return {
-    state, status, error, busy, token, user, catalog, agentStatus, statusReason, offer, offerLeft, ticket,
+    state, status, error, busy, token, user, catalog, signedInWithCode, agentStatus, statusReason, offer, offerLeft, ticket,
     peerName, transfer, recordingState, showCall, showSummary, endReason, summary, summaryVersion, summaryCheck,
     deliverFor, deliverAbout, deliveries, docNote, recent, recentOpenOnly, showRecent, callElapsedS,
     peerNotice, monitorState, call, action, setError, signedIn, signOut, sendStatus, accept, reject, hangup, doTransfer,

@@ -3,8 +3,8 @@
 // `second_factor_required` when the password was right and a code is needed: the form then
 // keeps the name and password (read-only) and asks for the code. `account_locked` (with its
 // wait) and `invalid_credentials` are shown by the page from the thrown ApiError.
-import { ref } from 'vue';
-import type { StaffToken } from '@/contract';
+import { ref, shallowRef } from 'vue';
+import type { StaffToken, TotpEnrolment } from '@/contract';
 import { api } from '@/core/api';
 import { ApiError } from '@/core/errors';
 
@@ -49,4 +49,53 @@ export function useStaffLogin(role: StaffRole) {
   }
 
   return { form, needCode, signIn, reset };
+}
+
+/** Setting up the authenticator after a sign-in (POST /api/staff/totp, then .../confirm with
+ * its first code): the secret shows once; from the next sign-in on the code is asked. */
+export function useStaffFactor() {
+  const enrolment = shallowRef<TotpEnrolment | null>(null);
+  const code = ref('');
+  /** the account's authenticator is on (set up here, or signed in with its code) */
+  const on = ref(false);
+
+  async function begin(token: string | null): Promise<void> {
+    try {
+      enrolment.value = await api('post', '/api/staff/totp', { token });
+    } catch (e) {
+      // set up already (on another device, or before this page knew): nothing to do
+      if (e instanceof ApiError && e.code === 'invalid_state') {
+        on.value = true;
+        return;
+      }
+      throw e;
+    }
+    code.value = '';
+  }
+
+  async function confirm(token: string | null): Promise<void> {
+    const c = code.value.replace(/\s/g, '');
+    if (!TOTP_CODE.test(c)) throw new ApiError('needCode');
+    try {
+      await api('post', '/api/staff/totp/confirm', { token, body: { code: c } });
+    } catch (e) {
+      if (e instanceof ApiError && e.code === 'invalid_code') throw new ApiError('totpWrongCode', e.message);
+      throw e;
+    }
+    enrolment.value = null;
+    code.value = '';
+    on.value = true;
+  }
+
+  function cancel(): void {
+    enrolment.value = null;
+    code.value = '';
+  }
+
+  return { enrolment, code, on, begin, confirm, cancel };
+}
+
+/** A base32 secret in groups of four, as authenticator apps show and accept it. */
+export function groupedSecret(secret: string): string {
+  return (secret.replace(/\s/g, '').match(/.{1,4}/g) || []).join(' ');
 }

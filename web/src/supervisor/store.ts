@@ -109,6 +109,8 @@ export const useSupervisor = defineStore('supervisor', () => {
   const busy = ref(false);
   const token = ref<string | null>(null);
   const user = shallowRef<StaffRef | null>(null);
+  /** this sign-in used the authenticator's code (StaffFactorSetup shows it is on) */
+  const signedInWithCode = ref(false);
   const catalog = shallowRef<CatalogOut | null>(null);
   const agents = shallowRef<StaffRef[]>([]);
   const qualityForm = shallowRef<QualityForm | null>(null);
@@ -156,8 +158,9 @@ export const useSupervisor = defineStore('supervisor', () => {
   }
 
   /** After the sign-in form (StaffLogin): a supervisor's token. */
-  async function signedIn(res: StaffToken): Promise<void> {
+  async function signedIn(res: StaffToken, how: { withCode: boolean } = { withCode: false }): Promise<void> {
     token.value = res.token;
+    signedInWithCode.value = how.withCode;
     user.value = res.user;
     await loadChoices();
     await follow();
@@ -171,6 +174,7 @@ export const useSupervisor = defineStore('supervisor', () => {
     socket = null;
     token.value = null;
     user.value = null;
+    signedInWithCode.value = false;
     detail.value = null;
     sessions.value = [];
     live.value = null;
@@ -405,7 +409,7 @@ export const useSupervisor = defineStore('supervisor', () => {
   };
 
   return {
-    state, error, busy, token, user, catalog, agents, qualityForm,
+    state, error, busy, token, user, signedInWithCode, catalog, agents, qualityForm,
     filters, applied, pageSize, cursor, cursors, nextBefore, sessions, gen, updatedAt, autoRefresh, page,
     live, detail, recordingFiles, kpiForm, kpi, timezone,
     setError, action, signedIn, signOut, staffName, schedule, refresh, applyFilters, clearFilters, nextPage, firstPage,
