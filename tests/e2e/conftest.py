@@ -27,6 +27,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, ClassVar
 
+import pyotp
 import pytest
 import pytest_asyncio
 
@@ -145,6 +146,28 @@ class Server:
         username, password = self.supervisor
         res = self.post_json("/api/auth/login", {"username": username, "password": password})
         return str(res["token"])
+
+    def staff_with_authenticator(self, role: str) -> tuple[str, str, pyotp.TOTP]:
+        """A new staff account (the CLI) with its authenticator set up and turned on over
+        HTTP: its name, password and TOTP. Confirmed with the previous step's code (accepted,
+        +-1 step), so that a sign-in may use the current one: a step is used once."""
+        name, password = f"{role[:3]}-{secrets.token_hex(3)}", secrets.token_urlsafe(12)
+        run_cli(["user", "add", name, "--role", role], self.env, password + "\n")
+        login = self.post_json("/api/auth/login", {"username": name, "password": password})
+        enrolment = self.post_json("/api/staff/totp", {}, login["token"])
+        totp = pyotp.TOTP(enrolment["secret"])
+        confirm = urllib.request.Request(
+            self.base_url + "/api/staff/totp/confirm",
+            data=json.dumps({"code": totp.at(int(time.time()) - 30)}).encode(),
+            headers={
+                "Content-Type": "application/json",
+                "Authorization": f"Bearer {login['token']}",
+            },
+            method="POST",
+        )
+        with urllib.request.urlopen(confirm, timeout=5) as res:
+            assert res.status in (200, 204)
+        return name, password, totp
 
 
 def run_cli(args: list[str], env: dict[str, str], stdin: str | None = None) -> None:

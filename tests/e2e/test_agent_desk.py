@@ -6,10 +6,15 @@ With VTAX_SCREENSHOTS=docs/screenshots the states are saved at 1280x800 and 390x
 
 from __future__ import annotations
 
+import asyncio
+import secrets
+import time
 from typing import Any
 
+import pyotp
 import pytest
 
+from tests.e2e.conftest import run_cli
 from tests.e2e.test_browser_loop import start_request, wait_connected
 from tests.e2e.test_taxpayer_entry import LOCALES, VISIBLE_TEXT_JS, assert_one_language
 
@@ -40,6 +45,87 @@ async def test_wrong_password_is_explained(e2e: Any) -> None:
 
     assert await e2e.poll_until(refused, what="a refused sign-in") == "invalid_credentials"
     assert "Wrong username or password" in await e2e.error_text(page)
+    assert await page.is_visible("#login-card")
+
+
+async def test_an_agent_with_an_authenticator_signs_in_with_its_code(e2e: Any) -> None:
+    name, password, totp = await asyncio.to_thread(e2e.server.staff_with_authenticator, "agent")
+    page = await e2e.page("/agent", "agent", viewport=(390, 844))
+    await page.fill("#username", name)
+    await page.fill("#password", password)
+    await page.click("#login")
+    await page.wait_for_selector("#totp-code", state="visible")
+    await page.wait_for_function("() => document.activeElement.id === 'totp-code'")
+    assert "six-digit code" in await e2e.error_text(page)
+    await e2e.axe(page, "agent sign-in, the code asked")
+    await page.fill("#totp-code", totp.now())
+    await page.click("#login")
+    await page.wait_for_selector("#desk", state="visible")
+    assert not await page.is_visible("#login-card")
+    assert await e2e.error_text(page) == ""
+
+
+async def test_an_agent_sets_up_the_authenticator_on_the_desk(e2e: Any) -> None:
+    """Set up on the desk (the secret shown once, the app's code turns it on), then the next
+    sign-in asks for the code."""
+    name, password = f"agt-{secrets.token_hex(3)}", secrets.token_urlsafe(12)
+    await asyncio.to_thread(
+        run_cli, ["user", "add", name, "--role", "agent"], e2e.server.env, password + "\n"
+    )
+    page = await e2e.page("/agent", "agent", viewport=(1280, 800))
+    await e2e.login(page, name, password, "#desk")
+    await page.click("#totp-setup")
+    secret = (await page.text_content("#totp-secret") or "").replace(" ", "")
+    assert len(secret) >= 16
+    await page.wait_for_function("() => document.activeElement.id === 'totp-confirm-code'")
+    await e2e.axe(page, "agent desk, setting up the authenticator")
+    await e2e.screenshot(page, "agent-totp-setup-1280x800")
+    totp = pyotp.TOTP(secret)
+    wrong = "000000" if totp.now() != "000000" else "111111"
+    await page.fill("#totp-confirm-code", wrong)
+    await page.click("#totp-confirm")
+    await page.wait_for_function(
+        "() => window.vtax.lastError && window.vtax.lastError.code === 'totpWrongCode'"
+    )
+    # the previous step's code (accepted, +-1 step): the sign-in below uses the current one
+    await page.fill("#totp-confirm-code", totp.at(int(time.time()) - 30))
+    await page.click("#totp-confirm")
+    await page.wait_for_selector("#totp-state", state="visible")
+    assert await e2e.error_text(page) == ""
+    await page.click("#signout")
+    await page.wait_for_selector("#login-card", state="visible")
+    await page.fill("#username", name)
+    await page.fill("#password", password)
+    await page.click("#login")
+    await page.wait_for_selector("#totp-code", state="visible")
+    await page.fill("#totp-code", totp.now())
+    await page.click("#login")
+    await page.wait_for_selector("#desk", state="visible")
+    assert await page.is_visible("#totp-state")  # signed in with the code: on
+
+
+async def test_a_locked_account_is_told_for_how_long(e2e: Any) -> None:
+    name, password = f"agt-{secrets.token_hex(3)}", secrets.token_urlsafe(12)
+    await asyncio.to_thread(
+        run_cli, ["user", "add", name, "--role", "agent"], e2e.server.env, password + "\n"
+    )
+    page = await e2e.page("/agent", "agent")
+
+    async def code() -> Any:
+        return await page.evaluate("() => window.vtax.lastError && window.vtax.lastError.code")
+
+    # five wrong passwords (staff_max_failures) lock the account; the right one is then refused
+    for _ in range(5):
+        await page.evaluate("() => { window.vtax.lastError = null; }")
+        await page.fill("#username", name)
+        await page.fill("#password", "not the password")
+        await page.click("#login")
+        assert await e2e.poll_until(code, what="a refused sign-in") == "invalid_credentials"
+    await page.evaluate("() => { window.vtax.lastError = null; }")
+    await page.fill("#password", password)
+    await page.click("#login")
+    assert await e2e.poll_until(code, what="the lockout") == "account_locked"
+    assert "Try again in 15 min" in await e2e.error_text(page)
     assert await page.is_visible("#login-card")
 
 

@@ -34,7 +34,7 @@ async def test_set_up_the_authenticator_then_export(e2e: Any, viewport: tuple[in
     await e2e.login(page, name, password, "#sessions")
 
     # Signed in without a code: the page says why recordings and exports are closed ...
-    await page.wait_for_selector("#factor-card", state="visible")
+    await page.wait_for_selector("#factor-needed", state="visible")
     assert "authenticator" in (await page.text_content("#factor-needed") or "")
     await page.click("#export-csv")
     await page.wait_for_function(
@@ -43,14 +43,15 @@ async def test_set_up_the_authenticator_then_export(e2e: Any, viewport: tuple[in
     assert "six-digit code" in await e2e.error_text(page)
 
     # ... and sets the authenticator up: the key (grouped by four) and its QR code.
-    await page.click("#factor-setup")
-    await page.wait_for_selector("#factor-form", state="visible")
-    shown = (await page.text_content("#factor-key") or "").replace(" ", "")
+    await page.click("#factor-needed a")  # to the set-up card
+    await page.click("#totp-setup")
+    await page.wait_for_selector("#totp-form", state="visible")
+    shown = (await page.text_content("#totp-secret") or "").replace(" ", "")
     enrolment = await page.evaluate("() => window.vtax.totpEnrolment")
     assert shown == enrolment["secret"] and len(shown) >= 16
-    assert (await page.get_attribute("#factor-uri", "href") or "").startswith("otpauth://totp/")
+    assert (await page.get_attribute("#totp-uri", "href") or "").startswith("otpauth://totp/")
     drawn = await page.evaluate(
-        "() => { const c = document.getElementById('factor-qr');"
+        "() => { const c = document.getElementById('totp-qr');"
         " const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
         " let dark = 0; for (let i = 0; i < d.length; i += 4) if (d[i] < 128) dark++;"
         " return dark / (d.length / 4); }"
@@ -59,17 +60,20 @@ async def test_set_up_the_authenticator_then_export(e2e: Any, viewport: tuple[in
     await e2e.axe(page, f"supervisor, the authenticator set-up, {viewport[0]}")
     await e2e.screenshot(page, f"supervisor-authenticator-{viewport[0]}x{viewport[1]}")
     totp = pyotp.TOTP(shown)
-    await page.fill("#factor-code", "12345")
-    await page.click("#factor-confirm")
-    await page.wait_for_selector("#factor-error", state="visible")
+    wrong = f"{(int(totp.now()) + 500_000) % 1_000_000:06d}"
+    await page.fill("#totp-confirm-code", wrong)
+    await page.click("#totp-confirm")
+    await page.wait_for_function(
+        "() => window.vtax.lastError && window.vtax.lastError.code === 'invalid_code'"
+    )
     # the previous step's code (accepted, one step either way), so the sign-in below can use
     # the current one: each step counts once
-    await page.fill("#factor-code", totp.at(int(time.time()), -1))
-    await page.click("#factor-confirm")
-    await page.wait_for_selector("#factor-on", state="visible")
+    await page.fill("#totp-confirm-code", totp.at(int(time.time()), -1))
+    await page.click("#totp-confirm")
+    await page.wait_for_selector("#totp-state", state="visible")
 
     # Sign in again, now with a code: the export downloads.
-    await page.click("#factor-again")
+    await page.click("#signout")
     await page.fill("#username", name)
     await page.fill("#password", password)
     await page.click("#login")
@@ -77,7 +81,7 @@ async def test_set_up_the_authenticator_then_export(e2e: Any, viewport: tuple[in
     await page.fill("#totp-code", totp.now())
     await page.click("#login")
     await page.wait_for_selector("#sessions", state="visible")
-    assert not await page.is_visible("#factor-card")
+    assert not await page.is_visible("#factor-needed")
     async with page.expect_download() as dl_info:
         await page.click("#export-csv")
     exported = await dl_info.value

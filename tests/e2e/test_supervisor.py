@@ -12,14 +12,11 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-import time
 import urllib.request
 from typing import Any
 
-import pyotp
 import pytest
 
-from tests.e2e.conftest import run_cli
 from tests.e2e.test_review_loop import call_between, hang_up, wait_text, write_summary
 from tests.e2e.test_taxpayer_entry import (
     LOCALES,
@@ -308,26 +305,9 @@ async def test_kb_editor_form_conflict_export_and_import(e2e: Any, tmp_path: Any
 
 
 async def test_sign_in_with_the_authenticator_code(e2e: Any) -> None:
-    name, password = f"sup-{secrets.token_hex(3)}", secrets.token_urlsafe(12)
-    await asyncio.to_thread(
-        run_cli, ["user", "add", name, "--role", "supervisor"], e2e.server.env, password + "\n"
+    name, password, totp = await asyncio.to_thread(
+        e2e.server.staff_with_authenticator, "supervisor"
     )
-    login = await asyncio.to_thread(
-        e2e.server.post_json, "/api/auth/login", {"username": name, "password": password}
-    )
-    enrolment = await asyncio.to_thread(e2e.server.post_json, "/api/staff/totp", {}, login["token"])
-    totp = pyotp.TOTP(enrolment["secret"])
-    confirm = urllib.request.Request(
-        e2e.server.base_url + "/api/staff/totp/confirm",
-        # the previous step's code (accepted, +-1 step), so that the sign-in below may use
-        # the current one: a step is used once
-        data=json.dumps({"code": totp.at(int(time.time()) - 30)}).encode(),
-        headers={"Content-Type": "application/json", "Authorization": f"Bearer {login['token']}"},
-        method="POST",
-    )
-    status = await asyncio.to_thread(lambda: urllib.request.urlopen(confirm, timeout=5).status)
-    assert status in (200, 204)
-
     page = await e2e.page("/supervisor", "supervisor", viewport=(1280, 800))
     await page.fill("#username", name)
     await page.fill("#password", password)

@@ -117,6 +117,9 @@ async def test_a_call_at_each_width(e2e: Any, viewport: tuple[int, int]) -> None
     await page.click("#consent-no")
     await page.wait_for_selector("#consent-card", state="detached")
     assert await page.evaluate(NO_SIDEWAYS_SCROLL_JS), f"call scrolls sideways at {name}"
+    # one fake camera here: no camera switch (two: test_camera_switch.py)
+    assert await page.evaluate("() => window.vtax.cameras") == 1
+    assert not await page.is_visible("#switch-camera")
     box = await page.locator("#hangup").bounding_box()
     assert box and box["height"] >= 44 and box["width"] >= 44
     await e2e.axe(page, f"call at {name}")

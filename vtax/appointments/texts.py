@@ -64,7 +64,8 @@ def local_time(when: datetime, tz: ZoneInfo) -> str:
 
 
 def business_name(category: str, locale: str) -> str:
-    """The category's name from the catalog: its own locale, zh-CN for zh-HK, else English."""
+    """The category's name from the catalog in `locale` (it names every category in the four
+    page languages); a locale it lacks: zh-CN for another Chinese one, else English."""
     for c in catalog().data["categories"]:
         if c["code"] == category:
             names: dict[str, str] = c["name"]

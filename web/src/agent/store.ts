@@ -13,10 +13,12 @@ import type {
   SessionTransfer,
   SessionView,
   StaffRef,
+  StaffToken,
   TicketView,
 } from '@/contract';
 import { api, fetchOk } from '@/core/api';
 import { ApiError, asApiError } from '@/core/errors';
+import { actionRunner } from '@/core/action';
 import { vtax } from '@/core/hook';
 import { emitAck, type VtaxSocket } from '@/core/socket';
 import { AgentMonitorLink } from '@/core/monitor';
@@ -41,7 +43,8 @@ export const useAgent = defineStore('agent', () => {
   const token = ref<string | null>(null);
   const user = ref<Pick<StaffRef, 'username' | 'display_name'> | null>(null);
   const catalog = shallowRef<CatalogOut | null>(null);
-  const login = ref({ username: '', password: '' });
+  /** this sign-in used the authenticator's code (StaffFactorSetup shows it is on) */
+  const signedInWithCode = ref(false);
 
   const agentStatus = ref<AgentStatus>('offline');
   const statusReason = ref<string>('');
@@ -96,17 +99,7 @@ export const useAgent = defineStore('agent', () => {
     }
   }
 
-  async function action(fn: () => Promise<void> | void): Promise<void> {
-    setError(null);
-    busy.value = true;
-    try {
-      await fn();
-    } catch (e) {
-      setError(e);
-    } finally {
-      busy.value = false;
-    }
-  }
+  const action = actionRunner({ setBusy: (on) => (busy.value = on), setError });
 
   // ---- the call -----------------------------------------------------------------------------
   const call = useCall('agent', {
@@ -186,16 +179,13 @@ export const useAgent = defineStore('agent', () => {
     }
   }
 
-  async function signIn(): Promise<void> {
-    const res = await api('post', '/api/auth/login', {
-      body: { username: login.value.username.trim(), password: login.value.password },
-    });
-    if (res.role !== 'agent') throw new ApiError('forbidden');
+  /** After the sign-in form (StaffLogin): an agent's token. */
+  async function signedIn(res: StaffToken, how: { withCode: boolean } = { withCode: false }): Promise<void> {
     // The desk shows (token set) only once the socket is up: its buttons emit at once.
     await call.ensureSocket(res.token);
     token.value = res.token;
-    user.value = res.user || { username: login.value.username.trim(), display_name: '' };
-    login.value.password = '';
+    signedInWithCode.value = how.withCode;
+    user.value = res.user;
     await loadCatalog();
     state.value = 'idle';
     status.value = { key: 'agent.page.signedIn' };
@@ -204,6 +194,7 @@ export const useAgent = defineStore('agent', () => {
 
   function resetDesk(): void {
     token.value = null;
+    signedInWithCode.value = false;
     user.value = null;
     hideOffer();
     showCall.value = false;
@@ -519,10 +510,10 @@ export const useAgent = defineStore('agent', () => {
   }, POLL_MS);
 
   return {
-    state, status, error, busy, token, user, catalog, login, agentStatus, statusReason, offer, offerLeft, ticket,
+    state, status, error, busy, token, user, catalog, signedInWithCode, agentStatus, statusReason, offer, offerLeft, ticket,
     peerName, transfer, recordingState, showCall, showSummary, endReason, summary, summaryVersion, summaryCheck,
     deliverFor, deliverAbout, deliveries, docNote, recent, recentOpenOnly, showRecent, callElapsedS,
-    peerNotice, monitorState, call, action, setError, signIn, signOut, sendStatus, accept, reject, hangup, doTransfer,
+    peerNotice, monitorState, call, action, setError, signedIn, signOut, sendStatus, accept, reject, hangup, doTransfer,
     saveSummary, ready, deliver, loadRecent, followUpDone, documentsFor, restore,
     currentSession, // the confirmation form's record beside the summary
     onSessionStart, // multiparty: an accepted invitation starts the call as `session:start` does

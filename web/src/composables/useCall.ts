@@ -8,7 +8,8 @@ import { ApiError, asApiError } from '@/core/errors';
 import { vtax } from '@/core/hook';
 import { Recording } from '@/core/recording';
 import { resumeStore, type StoredSession } from '@/core/resumeStore';
-import { Call, SignalRouter, getLocalMedia, stopStream, type LocalMedia, type RouterSocket } from '@/core/rtc';
+import { Call, MEDIA_CONSTRAINTS, SignalRouter, getLocalMedia, stopStream, type LocalMedia, type RouterSocket } from '@/core/rtc';
+import { countCameras, facingOf, otherFacing, switchCamera as switchCameraOf, type CameraDevices, type Facing } from '@/core/camera';
 import { connectSocket, emitAck, isDraining, type VtaxSocket } from '@/core/socket';
 import { SAMPLE_MS, SEND_EVERY, StatsSampler, sampleLevel, type Sample } from '@/core/quality';
 
@@ -46,6 +47,11 @@ export function useCall(storeKey: string, hooks: CallHooks) {
   const qualitySample = shallowRef<Sample | null>(null);
   const muted = ref(false);
   const cameraOff = ref(false);
+  /** cameras on this device (a phone's front and rear: the switch button shows for 2+) */
+  const cameras = ref(0);
+  /** the way the call's camera faces; null while the call has no camera track */
+  const facing = ref<Facing | null>(null);
+  const switchingCamera = ref(false);
   /** resumes of the live call on a reconnected socket (the chat catches up on each) */
   const resumed = ref(0);
   const localVideo: Ref<HTMLVideoElement | null> = ref(null);
@@ -185,6 +191,43 @@ export function useCall(storeKey: string, hooks: CallHooks) {
     call.value = c;
     router.attach(c);
     watchQuality();
+    facing.value = null;
+    void c.ready.then(() => {
+      if (call.value !== c) return;
+      const track = c.cameraTrack();
+      facing.value = track ? facingOf(track) : null;
+      void refreshCameras();
+    });
+  }
+
+  // ---- switching the camera (core/camera.ts) -------------------------------------------------
+
+  const devices = (): (CameraDevices & Partial<Pick<MediaDevices, 'addEventListener'>>) | undefined => globalThis.navigator?.mediaDevices;
+
+  /** Count the cameras again (after the permission, and when one is plugged in or out). */
+  async function refreshCameras(): Promise<void> {
+    cameras.value = await countCameras(devices());
+    vtax.cameras = cameras.value;
+  }
+  devices()?.addEventListener?.('devicechange', () => void refreshCameras());
+
+  /** Front <-> rear: the other camera's track in the call, the old one stopped; mute, camera
+   * off and the recording consent as they were. Throws (the page shows it) if it fails. */
+  async function switchCamera(): Promise<void> {
+    const c = call.value;
+    const media = devices();
+    if (!c || !media || switchingCamera.value) return;
+    switchingCamera.value = true;
+    try {
+      const base = typeof MEDIA_CONSTRAINTS.video === 'object' ? MEDIA_CONSTRAINTS.video : {};
+      const now = await switchCameraOf(c, otherFacing(facing.value ?? 'user'), media, base);
+      if (call.value === c) facing.value = now;
+      vtax.cameraSwitches = Number(vtax.cameraSwitches || 0) + 1;
+    } catch (e) {
+      throw e instanceof ApiError ? e : new ApiError('camera_switch', e instanceof Error ? e.message : String(e));
+    } finally {
+      switchingCamera.value = false;
+    }
   }
 
   /** Hang up: `session:end`, then end here. */
@@ -347,6 +390,10 @@ export function useCall(storeKey: string, hooks: CallHooks) {
     qualitySample,
     muted,
     cameraOff,
+    cameras,
+    facing,
+    switchingCamera,
+    switchCamera,
     resumed,
     localVideo,
     remoteVideo,

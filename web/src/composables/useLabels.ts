@@ -46,6 +46,7 @@ export function useLabels(getCatalog: () => CatalogOut | null) {
   function errorText(e: ApiError | null): string {
     if (!e) return '';
     if (e.code === 'queue_closed' && e.nextOpenAt) return t('errors.queue_closed_next', { at: when(e.nextOpenAt) });
+    if (e.code === 'account_locked' && e.retryAfterS) return t('errors.account_locked_for', { minutes: Math.max(1, Math.ceil(e.retryAfterS / 60)) });
     const key = `errors.${e.code}`;
     return te(key) ? t(key) : t('errors.generic');
   }

@@ -45,7 +45,9 @@ async function errorOf(res: Response): Promise<ApiError> {
     /* not JSON */
   }
   const e = body.error;
-  return new ApiError(e?.code || `http_${res.status}`, e?.message || `HTTP ${res.status}`, e?.details, e?.next_open_at);
+  const header = Number(res.headers.get('Retry-After'));
+  const retryAfter = e?.retry_after_s ?? (Number.isFinite(header) && header > 0 ? header : undefined);
+  return new ApiError(e?.code || `http_${res.status}`, e?.message || `HTTP ${res.status}`, e?.details, e?.next_open_at, retryAfter);
 }
 
 /** A bearer-authenticated request; resolves with the 2xx Response, rejects with ApiError. */

@@ -7,13 +7,17 @@ export class ApiError extends Error {
   readonly details: ErrorDetail[] | undefined;
   /** queue_closed: when the queue opens next (ISO 8601) */
   readonly nextOpenAt: string | undefined;
+  /** rate_limited, account_locked: seconds to wait (the body's `retry_after_s` or the
+   * Retry-After header) */
+  readonly retryAfterS: number | undefined;
 
-  constructor(code: string, message?: string, details?: ErrorDetail[], nextOpenAt?: string) {
+  constructor(code: string, message?: string, details?: ErrorDetail[], nextOpenAt?: string, retryAfterS?: number) {
     super(message || code);
     this.name = 'ApiError';
     this.code = code;
     this.details = details;
     this.nextOpenAt = nextOpenAt;
+    this.retryAfterS = retryAfterS;
   }
 }
 

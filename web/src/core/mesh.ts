@@ -74,7 +74,20 @@ export class Mesh {
     this.me = o.main.participantId;
     this.info = { peers: {}, owner: '', mainGone: false, rosters: 0 };
     vtax.mesh = this.info;
+    this.main.cameraListeners.add(this.followCamera);
   }
+
+  /** The main Call's camera was switched: each extra Call sends a clone of the new one. */
+  private readonly followCamera = (track: MediaStreamTrack): void => {
+    for (const call of this.o.router.peers.values()) {
+      if (call === this.main || !call.cameraTrack()) continue;
+      const copy = track.clone();
+      call.replaceCameraTrack(copy).catch((e) => {
+        copy.stop();
+        console.warn('mesh camera track', e);
+      });
+    }
+  };
 
   /** Extra Calls, in roster order (not the main peer's, not the one in the main video). */
   tiles(): Tile[] {
@@ -185,6 +198,7 @@ export class Mesh {
 
   close(): void {
     this.closed = true;
+    this.main.cameraListeners.delete(this.followCamera);
     for (const id of [...this.o.router.peers.keys()]) this.o.router.detachPeer(id);
     this.info.peers = {};
   }

@@ -103,7 +103,11 @@ export class Recording {
     this.close();
     const socket = this.socket;
     const pc = new RTCPeerConnection({ iceServers: call.iceServers as RTCIceServer[] });
-    for (const track of stream.getTracks()) pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
+    let camera: RTCRtpSender | null = null;
+    for (const track of stream.getTracks()) {
+      const t = pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
+      if (track.kind === 'video') camera = t.sender;
+    }
     // The screen's m-line: always there (after the camera's), a track only while sharing.
     const screen = pc.addTransceiver(call.screenTrack ?? 'video', { direction: 'sendonly' });
     // No RTX (nor RED / FEC) on it: aiortc routes a packet of an SSRC it was not told of (an
@@ -121,7 +125,16 @@ export class Recording {
       screen.sender.replaceTrack(track).catch((e) => console.warn('recorder screen track', e));
     };
     call.screenListeners.add(follow);
-    const mine: Link = (this.link = { pc, sessionId: call.sessionId, recorderId, unfollow: () => call.screenListeners.delete(follow) });
+    // a switched camera (core/camera.ts): the recorder gets the new one on the same m-line
+    const followCamera = (track: MediaStreamTrack) => {
+      camera?.replaceTrack(track).catch((e) => console.warn('recorder camera track', e));
+    };
+    call.cameraListeners.add(followCamera);
+    const unfollow = () => {
+      call.screenListeners.delete(follow);
+      call.cameraListeners.delete(followCamera);
+    };
+    const mine: Link = (this.link = { pc, sessionId: call.sessionId, recorderId, unfollow });
     vtax.recorderPc = pc;
     const send = (type: 'offer' | 'candidate', data: Record<string, unknown> | null) =>
       emitAck(this.socket || socket, 'rtc:signal', { session_id: mine.sessionId, to: recorderId, type, data });

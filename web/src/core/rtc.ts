@@ -168,6 +168,9 @@ export class Call {
   remoteScreen: MediaStream | null = null;
   /** told when this side's screen track changes (the recorder's peer connection follows) */
   readonly screenListeners = new Set<(track: MediaStreamTrack | null) => void>();
+  /** told when this side's camera track is replaced (core/camera.ts: the recorder's peer
+   * connection and the extra Calls of a call of three follow) */
+  readonly cameraListeners = new Set<(track: MediaStreamTrack) => void>();
   /** told when the other side's screen track arrives (a new RTCPeerConnection: again) */
   onRemoteScreen: (stream: MediaStream) => void = () => {};
 
@@ -409,6 +412,41 @@ export class Call {
     }
   }
 
+  /** The local camera track (null: no camera in this call). */
+  cameraTrack(): MediaStreamTrack | null {
+    return this.stream?.getVideoTracks()[0] ?? null;
+  }
+
+  /**
+   * Put `track` in the camera's place (core/camera.ts): `replaceTrack` on the sender that
+   * carries the camera (no renegotiation), the local stream (self view, a renewed
+   * RTCPeerConnection) and the listeners; the old track stopped. It keeps the old one's
+   * `enabled` (camera off stays off).
+   */
+  async replaceCameraTrack(track: MediaStreamTrack): Promise<void> {
+    const old = this.cameraTrack();
+    if (this.closed || !this.stream || !old) throw new ApiError('camera_switch', 'no camera in the call');
+    track.enabled = old.enabled;
+    const sender = this.pc.getSenders().find((s) => s.track === old);
+    if (sender) await sender.replaceTrack(track);
+    if (this.closed) {
+      track.stop(); // closed meanwhile: close() stopped the stream's own tracks
+      return;
+    }
+    this.stream.removeTrack(old);
+    this.stream.addTrack(track);
+    old.stop();
+    // The self view: Chromium pauses an element whose stream lost its video track and does
+    // not resume for the one added; load the stream afresh and play it.
+    const self = this.localVideo;
+    if (self && self.srcObject === this.stream) {
+      self.srcObject = null;
+      self.srcObject = this.stream;
+      if (typeof self.play === 'function') void self.play().catch(() => {});
+    }
+    for (const fn of this.cameraListeners) fn(track);
+  }
+
   /** Mute or unmute the local tracks of one kind (the call keeps its transceivers). */
   setTrackEnabled(kind: 'audio' | 'video', enabled: boolean): void {
     for (const t of this.stream?.getTracks() || []) if (t.kind === kind) t.enabled = enabled;
@@ -644,6 +682,7 @@ export class Call {
     stopStream(this.stream);
     if (this.screenTrack) this.screenTrack.stop();
     this.screenListeners.clear();
+    this.cameraListeners.clear();
     if (this.localVideo) this.localVideo.srcObject = null;
     if (this.remoteVideo) this.remoteVideo.srcObject = null;
     vtax.lastPc = this.pc;

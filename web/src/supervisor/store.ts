@@ -15,10 +15,12 @@ import type {
   ReviewDetail,
   SessionView,
   StaffRef,
+  StaffToken,
   paths,
 } from '@/contract';
 import { api, queryString } from '@/core/api';
 import { ApiError, asApiError } from '@/core/errors';
+import { actionRunner } from '@/core/action';
 import { vtax } from '@/core/hook';
 import { connectSocket, type VtaxSocket } from '@/core/socket';
 import { DEFAULT_TIMEZONE } from '@/i18n/format';
@@ -106,12 +108,9 @@ export const useSupervisor = defineStore('supervisor', () => {
   const error = shallowRef<ApiError | null>(null);
   const busy = ref(false);
   const token = ref<string | null>(null);
-  /** this sign-in used the authenticator's code (recordings and exports need it) */
-  const secondFactor = ref(false);
   const user = shallowRef<StaffRef | null>(null);
-  const login = ref({ username: '', password: '', code: '' });
-  /** the account has an authenticator: the code is asked for */
-  const needCode = ref(false);
+  /** this sign-in used the authenticator's code (StaffFactorSetup shows it is on) */
+  const signedInWithCode = ref(false);
   const catalog = shallowRef<CatalogOut | null>(null);
   const agents = shallowRef<StaffRef[]>([]);
   const qualityForm = shallowRef<QualityForm | null>(null);
@@ -146,17 +145,7 @@ export const useSupervisor = defineStore('supervisor', () => {
   }
 
   /** Run a user action: one at a time per button (the caller disables it), errors shown. */
-  async function action(fn: () => Promise<unknown>): Promise<void> {
-    setError(null);
-    busy.value = true;
-    try {
-      await fn();
-    } catch (e) {
-      setError(e);
-    } finally {
-      busy.value = false;
-    }
-  }
+  const action = actionRunner({ setBusy: (on) => (busy.value = on), setError });
 
   /** A call with the supervisor's token; an expired sign-in goes back to the form. */
   async function call<T>(fn: (tok: string | null) => Promise<T>): Promise<T> {
@@ -168,30 +157,12 @@ export const useSupervisor = defineStore('supervisor', () => {
     }
   }
 
-  async function signIn(): Promise<void> {
-    const username = login.value.username.trim();
-    const body: { username: string; password: string; code?: string } = { username, password: login.value.password };
-    const code = login.value.code.trim();
-    if (needCode.value) {
-      if (!/^[0-9]{6}$/.test(code)) throw new ApiError('needCode');
-      body.code = code;
-    }
-    let res;
-    try {
-      res = await api('post', '/api/auth/login', { body });
-    } catch (e) {
-      if (e instanceof ApiError && e.code === 'second_factor_required') {
-        needCode.value = true; // the password was right: now the authenticator's code
-      }
-      throw e;
-    }
-    if (res.role !== 'supervisor') throw new ApiError('forbidden', 'supervisors only');
-    login.value.password = '';
-    login.value.code = '';
-    needCode.value = false;
+  /** After the sign-in form (StaffLogin): a supervisor's token. */
+  async function signedIn(res: StaffToken, how: { withCode: boolean } = { withCode: false }): Promise<void> {
     token.value = res.token;
+    // the server says whether the sign-in used the code (recordings and exports need it)
+    signedInWithCode.value = res.second_factor || how.withCode;
     user.value = res.user;
-    secondFactor.value = res.second_factor;
     await loadChoices();
     await follow();
     await refresh();
@@ -204,7 +175,7 @@ export const useSupervisor = defineStore('supervisor', () => {
     socket = null;
     token.value = null;
     user.value = null;
-    secondFactor.value = false;
+    signedInWithCode.value = false;
     detail.value = null;
     sessions.value = [];
     live.value = null;
@@ -439,10 +410,10 @@ export const useSupervisor = defineStore('supervisor', () => {
   };
 
   return {
-    state, error, busy, token, user, secondFactor, login, needCode, catalog, agents, qualityForm,
+    state, error, busy, token, user, signedInWithCode, catalog, agents, qualityForm,
     filters, applied, pageSize, cursor, cursors, nextBefore, sessions, gen, updatedAt, autoRefresh, page,
     live, detail, recordingFiles, kpiForm, kpi, timezone,
-    setError, action, signIn, signOut, staffName, schedule, refresh, applyFilters, clearFilters, nextPage, firstPage,
+    setError, action, signedIn, signOut, staffName, schedule, refresh, applyFilters, clearFilters, nextPage, firstPage,
     exportCsv, openDetail, closeDetail, reloadDetail, loadRecording, closeFollowUp, resolveFlag, submitQuality, loadKpi,
   };
 });

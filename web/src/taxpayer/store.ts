@@ -16,6 +16,7 @@ import type {
 } from '@/contract';
 import { api } from '@/core/api';
 import { ApiError, asApiError } from '@/core/errors';
+import { actionRunner } from '@/core/action';
 import { vtax } from '@/core/hook';
 import { downloadDocument } from '@/core/documents';
 import { useCall, type Connection } from '@/composables/useCall';
@@ -116,17 +117,7 @@ export const useTaxpayer = defineStore('taxpayer', () => {
   }
 
   /** Run a user action: clear the error, mark busy, show what fails. */
-  async function action(fn: () => Promise<void> | void): Promise<void> {
-    setError(null);
-    busy.value = true;
-    try {
-      await fn();
-    } catch (e) {
-      setError(e);
-    } finally {
-      busy.value = false;
-    }
-  }
+  const action = actionRunner({ setBusy: (on) => (busy.value = on), setError });
 
   // ---- the call ---------------------------------------------------------------------------
   const call = useCall('taxpayer', {

@@ -19,6 +19,7 @@ const { useSupervisor, toQuery } = await import('@/supervisor/store');
 const { useKb, blankForm, draftOf, formOf, filledLanguages } = await import('@/supervisor/kb');
 const { kpiSeries } = await import('@/supervisor/kpi');
 const { vtax } = await import('@/core/hook');
+const { useStaffLogin } = await import('@/composables/useStaffLogin');
 
 const CATALOG = { version: 1, timezone: 'Asia/Shanghai', categories: [{ code: 'invoices', name: { en: 'Invoices' }, items: [] }], languages: [], channels: [] };
 const QUALITY = { items: [{ code: 'greeting', label: 'Greeting', max: 10 }, { code: 'accuracy', label: 'Accuracy', max: 30 }], max_total: 40 };
@@ -40,14 +41,12 @@ const stats = (waiting: number): QueueStats => ({
 
 let calls: { method: string; url: string; body: unknown }[] = [];
 let route: (method: string, url: string, body: unknown) => Response | null = () => null;
-let withFactor = false;
 let kbVersion = 1;
 
 beforeEach(() => {
   setActivePinia(createPinia());
   calls = [];
   sockets.length = 0;
-  withFactor = false;
   kbVersion = 1;
   route = () => null;
   vi.stubGlobal(
@@ -60,7 +59,6 @@ beforeEach(() => {
       if (own) return own;
       if (url === '/api/auth/login') {
         if (body.password !== 'pw') return json({ error: { code: 'invalid_credentials', message: 'wrong' } }, 401);
-        if (withFactor && !body.code) return json({ error: { code: 'second_factor_required', message: 'code' } }, 401);
         const role = body.username === 'agent1' ? 'agent' : 'supervisor';
         return json({ token: 'tok', role, user: { id: 'u1', username: body.username, display_name: 'Sup One' }, expires_in_s: 3600 });
       }
@@ -80,9 +78,10 @@ afterEach(() => {
 
 async function signedIn() {
   const s = useSupervisor();
-  s.login.username = 'sup1';
-  s.login.password = 'pw';
-  await s.action(s.signIn);
+  const login = useStaffLogin('supervisor');
+  login.form.value.username = 'sup1';
+  login.form.value.password = 'pw';
+  await s.action(async () => s.signedIn(await login.signIn()));
   expect(s.error).toBeNull();
   return s;
 }
@@ -97,35 +96,6 @@ describe('the supervisor store', () => {
     expect(s.sessions).toHaveLength(1);
     expect(s.state).toBe('loaded');
     expect(calls.find((c) => c.url.startsWith('/api/sessions?'))?.url).toBe('/api/sessions?limit=50');
-    expect(s.login.password).toBe('');
-  });
-
-  it('asks for the authenticator code when the account has one, then sends it', async () => {
-    withFactor = true;
-    const s = useSupervisor();
-    s.login.username = 'sup1';
-    s.login.password = 'pw';
-    await s.action(s.signIn);
-    expect(s.error?.code).toBe('second_factor_required');
-    expect(s.needCode).toBe(true);
-    expect(s.token).toBeNull();
-    s.login.code = '12a';
-    await s.action(s.signIn);
-    expect(s.error?.code).toBe('needCode'); // not sent: six digits
-    s.login.code = '123456';
-    await s.action(s.signIn);
-    expect(s.error).toBeNull();
-    expect(calls.filter((c) => c.url === '/api/auth/login').at(-1)?.body).toEqual({ username: 'sup1', password: 'pw', code: '123456' });
-    expect(s.needCode).toBe(false);
-  });
-
-  it('refuses an agent', async () => {
-    const s = useSupervisor();
-    s.login.username = 'agent1';
-    s.login.password = 'pw';
-    await s.action(s.signIn);
-    expect(s.error?.code).toBe('forbidden');
-    expect(s.token).toBeNull();
   });
 
   it('turns the filter form into the query, ratings included', () => {

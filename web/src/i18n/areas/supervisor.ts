@@ -6,14 +6,10 @@ export default {
   "zh-CN": {
     "review": {
       "title": "服务督导与复核",
-      "signIn": "登录",
       "signOut": "退出登录",
       "signedOut": "未登录",
       "signedInAs": "已登录：{name}",
       "onlySupervisors": "此页面仅供督导人员使用。",
-      "totpCode": "身份验证器应用中的验证码",
-      "totpHint": "六位数字，每三十秒更换一次。",
-      "otherAccount": "换一个账号",
       "sections": "页面各部分",
       "wallboard": "实时监控大屏",
       "live": "实时排队",
@@ -271,10 +267,7 @@ export default {
       },
       "errors": {
       "kpiRange": "截止日期早于起始日期。",
-        "second_factor_required": "需要身份验证器的六位验证码：登录时输入；打开录像和导出表格也需要用验证码登录。",
-        "account_locked": "登录失败次数过多，账号暂时锁定。",
         "invalid_code": "验证码不正确，请输入下一个验证码。",
-        "needCode": "请输入六位验证码。",
         "needFlagNote": "请填写处理说明。",
         "kbNeedZhCN": "每个条目都要有简体中文的问题和答案。",
         "kbValidity": "失效日期不能早于生效日期。",
@@ -388,14 +381,10 @@ export default {
   "zh-HK": {
     "review": {
       "title": "服務督導與覆核",
-      "signIn": "登入",
       "signOut": "登出",
       "signedOut": "未登入",
       "signedInAs": "已登入：{name}",
       "onlySupervisors": "此頁面僅供督導人員使用。",
-      "totpCode": "身份驗證器應用中的驗證碼",
-      "totpHint": "六位數字，每三十秒更換一次。",
-      "otherAccount": "換一個帳戶",
       "sections": "頁面各部分",
       "wallboard": "實時監控大屏",
       "live": "實時排隊",
@@ -653,10 +642,7 @@ export default {
       },
       "errors": {
       "kpiRange": "截止日期早於起始日期。",
-        "second_factor_required": "需要身份驗證器的六位驗證碼：登入時輸入；開啟錄影和匯出表格亦需要以驗證碼登入。",
-        "account_locked": "登入失敗次數過多，帳戶暫時鎖定。",
         "invalid_code": "驗證碼不正確，請輸入下一個驗證碼。",
-        "needCode": "請輸入六位驗證碼。",
         "needFlagNote": "請填寫處理說明。",
         "kbNeedZhCN": "每個條目都要有簡體中文的問題和答案。",
         "kbValidity": "失效日期不能早於生效日期。",
@@ -770,14 +756,10 @@ export default {
   "en": {
     "review": {
       "title": "Supervisor review",
-      "signIn": "Sign in",
       "signOut": "Sign out",
       "signedOut": "Not signed in",
       "signedInAs": "Signed in as {name}",
       "onlySupervisors": "This page is for supervisors.",
-      "totpCode": "Code from your authenticator app",
-      "totpHint": "Six digits; a new code appears every 30 seconds.",
-      "otherAccount": "Use another account",
       "sections": "Sections of the page",
       "wallboard": "Wallboard",
       "live": "Live queues",
@@ -1035,10 +1017,7 @@ export default {
       },
       "errors": {
       "kpiRange": "The last day is before the first day.",
-        "second_factor_required": "Your authenticator's six-digit code is needed: enter it at sign-in; recordings and exports open only after a sign-in with it.",
-        "account_locked": "Too many failed sign-ins: the account is locked for a while.",
         "invalid_code": "The code does not match: try the next one.",
-        "needCode": "Please enter the six-digit code.",
         "needFlagNote": "Please write what was done.",
         "kbNeedZhCN": "Every entry has its question and answer in Simplified Chinese.",
         "kbValidity": "The entry cannot stop being valid before it starts.",
@@ -1152,14 +1131,10 @@ export default {
   "pt": {
     "review": {
       "title": "Supervisão e revisão",
-      "signIn": "Entrar",
       "signOut": "Sair",
       "signedOut": "Sessão não iniciada",
       "signedInAs": "Sessão iniciada como {name}",
       "onlySupervisors": "Esta página é para supervisores.",
-      "totpCode": "Código da aplicação de autenticação",
-      "totpHint": "Seis algarismos; um novo código aparece a cada 30 segundos.",
-      "otherAccount": "Usar outra conta",
       "sections": "Secções da página",
       "wallboard": "Painel em direto",
       "live": "Filas em direto",
@@ -1417,10 +1392,7 @@ export default {
       },
       "errors": {
       "kpiRange": "O último dia é anterior ao primeiro.",
-        "second_factor_required": "É preciso o código de seis algarismos do autenticador: indique-o ao entrar; as gravações e as exportações só abrem depois de entrar com ele.",
-        "account_locked": "Demasiadas tentativas falhadas: a conta está bloqueada por algum tempo.",
         "invalid_code": "O código não corresponde: tente o seguinte.",
-        "needCode": "Indique o código de seis algarismos.",
         "needFlagNote": "Escreva o que foi feito.",
         "kbNeedZhCN": "Cada entrada tem a pergunta e a resposta em chinês simplificado.",
         "kbValidity": "A entrada não pode deixar de ser válida antes de começar.",

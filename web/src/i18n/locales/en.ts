@@ -166,9 +166,6 @@ const en = {
   },
   agent: {
     title: 'Agent desk',
-    signIn: 'Sign in',
-    username: 'Username',
-    password: 'Password',
     myStatus: 'My status',
     status: {
       offline: 'Offline',
@@ -285,7 +282,6 @@ const en = {
   },
   wallboard: {
     title: 'Supervisor wallboard',
-    signIn: 'Sign in',
     onlySupervisors: 'This page is for supervisors.',
     live: 'Live, updated {at}',
     waiting: 'Waiting',

@@ -162,9 +162,6 @@ const pt: Messages = {
   },
   agent: {
     title: 'Posto de atendimento',
-    signIn: 'Entrar',
-    username: 'Utilizador',
-    password: 'Palavra-passe',
     myStatus: 'O meu estado',
     status: {
       offline: 'Desligado',
@@ -281,7 +278,6 @@ const pt: Messages = {
   },
   wallboard: {
     title: 'Painel do supervisor',
-    signIn: 'Entrar',
     onlySupervisors: 'Esta página é para supervisores.',
     live: 'Em direto, atualizado às {at}',
     waiting: 'Em espera',

@@ -153,9 +153,6 @@ const zhCN: Messages = {
   },
   agent: {
     title: '坐席工作台',
-    signIn: '登录',
-    username: '用户名',
-    password: '密码',
     myStatus: '我的状态',
     status: { offline: '离线', available: '空闲', reserved: '振铃', busy: '通话中', wrap_up: '整理', away: '小休' },
     reason: {
@@ -265,7 +262,6 @@ const zhCN: Messages = {
   },
   wallboard: {
     title: '班长监控大屏',
-    signIn: '登录',
     onlySupervisors: '此页面仅供班长使用。',
     live: '实时，更新于 {at}',
     waiting: '排队人数',

@@ -153,9 +153,6 @@ const zhHK: Messages = {
   },
   agent: {
     title: '職員工作台',
-    signIn: '登入',
-    username: '用戶名稱',
-    password: '密碼',
     myStatus: '我的狀態',
     status: { offline: '離線', available: '空閒', reserved: '響鈴', busy: '通話中', wrap_up: '整理', away: '小休' },
     reason: {
@@ -265,7 +262,6 @@ const zhHK: Messages = {
   },
   wallboard: {
     title: '主管監控大屏',
-    signIn: '登入',
     onlySupervisors: '此頁面只供主管使用。',
     live: '即時，更新於 {at}',
     waiting: '輪候人數',
