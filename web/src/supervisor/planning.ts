@@ -35,7 +35,7 @@ export interface PeriodForm {
   end: string;
   category: string;
   language: string;
-  agents: string;
+  agents: string | number;
 }
 
 /** `mon-fri`, `sat,sun`, `mon,wed-fri` -> the weekdays, in week order. */
@@ -94,8 +94,10 @@ export function toPlan(rows: PeriodForm[]): StaffingPeriod[] {
     if (!CLOCK.test(r.start)) throw bad('start');
     if (!CLOCK.test(r.end)) throw bad('end');
     if (r.start >= r.end) throw bad('order');
-    if (!/^\d{1,4}$/.test(r.agents.trim()) || Number(r.agents) > 1000) throw bad('agents');
-    const base = { start: r.start, end: r.end, category: r.category, language: r.language, agents: Number(r.agents) };
+    // a number input's v-model hands a number, an emptied one ''
+    const agents = String(r.agents).trim();
+    if (!/^\d{1,4}$/.test(agents) || Number(agents) > 1000) throw bad('agents');
+    const base = { start: r.start, end: r.end, category: r.category, language: r.language, agents: Number(agents) };
     if (r.kind === 'dated') {
       if (!DAY.test(r.day)) throw bad('day');
       return { ...base, day: r.day };
@@ -147,7 +149,7 @@ export const usePlanning = defineStore('planning', () => {
   /** the server's own words about a refused calendar file (a technical detail, English) */
   const calendarDetail = ref('');
   const figures = shallowRef<FiguresOut | null>(null);
-  const range = ref({ from: '', to: '', onTime: '5' });
+  const range = ref<{ from: string; to: string; onTime: string | number }>({ from: '', to: '', onTime: '5' });
 
   /** The page's sign-in and service zone, read through these. */
   function use(token: () => string | null, zone: () => string): void {
@@ -211,7 +213,7 @@ export const usePlanning = defineStore('planning', () => {
   function defaultRange(): void {
     if (range.value.from && range.value.to) return;
     const today = zoneToday(zoneOf());
-    range.value = { from: addDays(today, -7), to: addDays(today, 7), onTime: range.value.onTime || '5' };
+    range.value = { from: addDays(today, -7), to: addDays(today, 7), onTime: range.value.onTime === '' ? '5' : range.value.onTime };
   }
   async function loadFigures(): Promise<void> {
     defaultRange();
@@ -219,7 +221,7 @@ export const usePlanning = defineStore('planning', () => {
     if (!DAY.test(from) || !DAY.test(to)) throw new ApiError('figuresRange');
     if (to < from || addDays(from, 366) < to) throw new ApiError('figuresRange');
     const minutes = Number(onTime);
-    if (!/^\d{1,3}$/.test(onTime.trim()) || minutes > 240) throw new ApiError('figuresOnTime');
+    if (!/^\d{1,3}$/.test(String(onTime).trim()) || minutes > 240) throw new ApiError('figuresOnTime');
     figures.value = await api('get', '/api/appointments/figures', { token: tokenOf(), query: { from, to, on_time_minutes: minutes } });
     vtax.appointmentFigures = figures.value;
   }

@@ -80,6 +80,8 @@ describe('the staffing form', () => {
     expect(codeOf(() => toPlan([{ ...weekly, weekdays: [] }]))).toBe('staffRow:1:days');
     expect(codeOf(() => toPlan([{ ...weekly, agents: '2.5' }]))).toBe('staffRow:1:agents');
     expect(codeOf(() => toPlan([{ ...weekly, agents: '1001' }]))).toBe('staffRow:1:agents');
+    expect(codeOf(() => toPlan([{ ...weekly, agents: '' }]))).toBe('staffRow:1:agents');
+    expect(toPlan([{ ...weekly, agents: 4 }])[0]?.agents).toBe(4); // a number input's v-model
     expect(codeOf(() => toPlan([{ ...weekly, category: '' }]))).toBe('staffRow:1:category');
     expect(codeOf(() => toPlan([{ ...dated, day: '' }]))).toBe('staffRow:1:day');
     expect(codeOf(() => toPlan([{ ...weekly, start: '9:00' }]))).toBe('staffRow:1:start');
