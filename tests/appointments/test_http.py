@@ -147,6 +147,12 @@ async def test_every_endpoint_over_http(server: RunningServer) -> None:
     # ---- reading: the taxpayer's own; staff any, with the strikes; others 404
     status, mine = await call(server, "GET", "/api/appointments", a)
     assert status == 200 and [x["id"] for x in mine["bookings"]] == [bid]
+    # what the page checks a file against before sending it: the node's own limits
+    assert mine["material_limits"] == {
+        "max_bytes": server.ctx.settings.documents_max_bytes,
+        "max_count": server.ctx.settings.appointment_materials_max,
+        "media_types": ["application/pdf", "image/png", "image/jpeg", "image/webp"],
+    }
     status, theirs = await call(server, "GET", "/api/appointments", b)
     assert status == 200 and theirs["bookings"] == []
     assert (await call(server, "GET", "/api/appointments", agent))[0] == 403
@@ -261,6 +267,16 @@ async def test_every_endpoint_over_http(server: RunningServer) -> None:
     assert [(y["year"], y["status"]) for y in years["years"]] == [
         (2026, "official"), (2027, "provisional"),
     ]  # fmt: skip
+    # each year with its holidays in date order, days off and the weekend days worked (调休)
+    national = years["years"][0]["holidays"][-1]
+    assert national == {
+        "code": "national_day",
+        "name": {"zh-CN": "国庆节", "zh-HK": "國慶節", "en": "National Day", "pt": "Dia Nacional"},
+        "off_first": "2026-10-01", "off_last": "2026-10-07",
+        "working": ["2026-09-20", "2026-10-10"],
+    }  # fmt: skip
+    assert sum(len(h["working"]) for h in years["years"][0]["holidays"]) == 6
+    assert years["years"][0]["working_weekend_days"] == 6
 
     # ---- figures: supervisors
     fq = {"from": "2026-12-01", "to": "2026-12-31"}

@@ -9,9 +9,11 @@ axe-core on each state; screenshots at 1280x800 and 390x844.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 from zoneinfo import ZoneInfo
@@ -26,6 +28,7 @@ from tests.e2e.conftest import (
     E2E_IDENTITIES,
     Server,
     catalog_categories,
+    poll_until,
 )
 from tests.e2e.test_browser_loop import wait_connected
 from tests.e2e.test_taxpayer_entry import NO_SIDEWAYS_SCROLL_JS
@@ -307,3 +310,234 @@ async def test_out_of_hours_the_hand_over_offers_an_appointment(
     await page.click("#assistant-book")
     await page.wait_for_selector("#step-bookings", state="visible")
     assert await page.input_value("#book-category") == "invoices"
+
+
+PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
+
+
+async def wait_camera(page: Any, scope: Any) -> None:
+    """The camera's preview has a picture (the fake device's frames)."""
+    await scope.locator(".bm-photo").click()
+
+    async def picture() -> bool:
+        return bool(await scope.locator(".bm-video").evaluate("v => v.videoWidth > 0"))
+
+    await poll_until(picture, what="the camera preview has a picture")
+
+
+@pytest.mark.parametrize("viewport", [(1280, 800), (390, 844)])
+async def test_materials_attached_to_a_booking_are_opened_in_pre_review(
+    stack: Stack, viewport: tuple[int, int]
+) -> None:
+    """A PDF picked in the booking form goes with the booking; a photo from the camera is added
+    to the booking afterwards; a file the server would refuse is refused by the page; the agent
+    and the supervisor open both in pre-review (checked against their SHA-256)."""
+    e2e, server = stack.e2e, stack.server
+    w, h = viewport
+    name = f"{w}x{h}"
+    page = await taxpayer_bookings(e2e, USCC, "uscc", viewport=viewport)
+    await page.wait_for_selector(f'[id="slot-{FIRST}"]')
+    form = page.locator("#bm-form")
+    assert "at most 10 per appointment" in (await form.text_content() or "")
+    await page.set_input_files(
+        "#bm-form-file", files=[{"name": "notes.txt", "mimeType": "text/plain", "buffer": b"hi"}]
+    )
+    await page.wait_for_selector("#bm-form .bm-error:has-text('Only PDF files and pictures')")
+    await page.set_input_files(
+        "#bm-form-file",
+        files=[{"name": "tax-return.pdf", "mimeType": "application/pdf", "buffer": PDF}],
+    )
+    await page.wait_for_selector(
+        "#bm-form .bm-item[data-state='picked']:has-text('tax-return.pdf')"
+    )
+    await book(page, FIRST, QUESTION)
+    mine = page.locator('#my-bookings li[data-state="requested"]')
+    await mine.locator(".bm-item[data-state='received']").first.wait_for()
+    assert "tax-return.pdf" in (await mine.locator(".bm-item").first.text_content() or "")
+    assert await page.locator("#bm-form .bm-item").count() == 0, "the form's list is emptied"
+
+    # A photo of a paper document, added to the booking afterwards.
+    await wait_camera(page, mine)
+    await e2e.axe(page, f"booking with the camera open {name}")
+    await mine.locator(".bm-snap").click()
+    await mine.locator(".bm-use-photo").click()
+    await mine.locator(".bm-item[data-state='received'] >> nth=1").wait_for()
+    assert (
+        await mine.locator(".bm-item[data-state='sending'], .bm-item[data-state='failed']").count()
+        == 0
+    )
+    received = await page.evaluate("() => window.vtax.bookingMaterials.received")
+    assert len(received) == 2
+    booking_id = await mine.get_attribute("data-booking-id")
+    assert booking_id
+    stored = await server.ctx.services.appointments.bookings.materials(booking_id)
+    # (both came at the test clock's one instant: the server's order is by id then)
+    by_type = {m.media_type: m for m in stored}
+    assert sorted(by_type) == ["application/pdf", "image/jpeg"]
+    pdf, photo = by_type["application/pdf"], by_type["image/jpeg"]
+    assert pdf.sha256 == hashlib.sha256(PDF).hexdigest() and pdf.filename == "tax-return.pdf"
+    assert photo.filename.startswith("photo-") and photo.size_bytes > 1000
+    # the taxpayer opens their own photo
+    await mine.locator(f".bm-item[data-material-id='{photo.id}'] .bm-open").click()
+    await mine.locator(".bm-preview img").wait_for()
+    assert await page.evaluate(NO_SIDEWAYS_SCROLL_JS), f"materials scroll sideways at {name}"
+    await e2e.axe(page, f"booking with its materials {name}")
+    await e2e.screenshot(page, f"booking-materials-{name}")
+
+    # The agent sees both in pre-review and opens them.
+    agent = await e2e.agent_page()
+    item = agent.locator(f'#prereview li[data-booking-id="{booking_id}"]')
+    await item.locator(".bm-staff-item >> nth=1").wait_for()
+    names = await item.locator(".bm-staff-item .bm-name").all_text_contents()
+    assert names == [m.filename for m in stored]
+    await item.locator(f".bm-staff-item[data-material-id='{pdf.id}'] .bm-staff-open").click()
+    await item.locator(".bm-staff-pdf").wait_for()
+    await item.locator(f".bm-staff-item[data-material-id='{photo.id}'] .bm-staff-open").click()
+    await item.locator(".bm-staff-image").wait_for()
+    assert await item.locator(".bm-staff-image").evaluate("i => i.complete && i.naturalWidth > 0")
+    opened = await agent.evaluate("() => window.vtax.openedMaterials")
+    assert opened == [pdf.id, photo.id]
+    await e2e.axe(agent, "agent desk, a booking's materials opened")
+    if w == 1280:
+        await e2e.screenshot(agent, "agent-prereview-materials-1280x800")
+
+    # The supervisor's page has the same pre-review.
+    sup = await e2e.page("/supervisor", "supervisor", viewport=viewport)
+    await e2e.login(sup, "sup1", "sup-pass-1", "#sessions")
+    card = sup.locator(f'#prereview-card li[data-booking-id="{booking_id}"]')
+    await card.locator(f".bm-staff-item[data-material-id='{photo.id}'] .bm-staff-open").click()
+    await card.locator(".bm-staff-image").wait_for()
+    await card.locator(".approve").click()
+    await sup.wait_for_selector("#prereview-decided:has-text('Approved.')")
+
+    # ... and its figures count the booking on its day.
+    await sup.fill("#af-from", "2026-12-01")
+    await sup.fill("#af-to", "2026-12-10")
+    await sup.click("#af-show")
+    row = sup.locator('#appt-figures tr[data-day="2026-12-04"]')
+
+    async def counted() -> bool:  # the page loaded figures on opening; these come after
+        cells = [
+            (await row.locator(c).text_content() or "").strip() for c in (".booked", ".approved")
+        ]
+        return await row.count() == 1 and cells == ["1", "1"]
+
+    await poll_until(counted, what="the figures count the booking, approved")
+    assert "Dec" in (await row.locator("th").text_content() or "")
+
+
+async def test_a_supervisor_imports_a_calendar_year_and_edits_staffing(
+    stack: Stack, tmp_path: Path
+) -> None:
+    e2e, server = stack.e2e, stack.server
+    sup = await e2e.page("/supervisor", "supervisor", viewport=(1280, 800))
+    await e2e.login(sup, "sup1", "sup-pass-1", "#sessions")
+
+    # The calendar: the shipped years, holidays and the weekends worked for them.
+    y2026 = sup.locator('#calendar-card .cal-year[data-year="2026"]')
+    await y2026.wait_for()
+    assert await y2026.get_attribute("data-status") == "official"
+    national = y2026.locator('tr[data-holiday="national_day"]')
+    assert "(7 days)" in (await national.locator(".cal-off").text_content() or "")
+    assert (
+        await national.locator(".cal-working").text_content() or ""
+    ) == "Sun 20 Sept, Sat 10 Oct"
+    y2027 = sup.locator('#calendar-card .cal-year[data-year="2027"]')
+    assert await y2027.get_attribute("data-status") == "provisional"
+    assert await y2027.locator(".cal-provisional").is_visible()
+
+    # Files the page or the server refuses.
+    bad = tmp_path / "not-a-calendar.json"
+    bad.write_text("year: 2027")
+    await sup.set_input_files("#calendar-file", str(bad))
+    await sup.click("#calendar-import")
+    await sup.wait_for_selector("#error:has-text('This is not a calendar file')")
+    shipped = json.loads((Path(__file__).parents[2] / "vtax/data/calendar-2027.json").read_text())
+    wrong = {**shipped, "status": "official"}
+    wrong["holidays"] = [dict(h) for h in shipped["holidays"]]
+    wrong["holidays"][1] = {**wrong["holidays"][1], "working": ["2027-02-10"]}  # a Wednesday
+    bad.write_text(json.dumps(wrong))
+    await sup.set_input_files("#calendar-file", str(bad))
+    await sup.click("#calendar-import")
+    await sup.wait_for_selector("#error:has-text('The calendar file is not valid')")
+    assert "not a weekend day" in (await sup.text_content("#calendar-detail") or "")
+
+    # The official 2027 file: a longer Spring Festival with a Saturday worked.
+    official = {**shipped, "status": "official", "source": "State Council notice (test)"}
+    official["holidays"] = [dict(h) for h in shipped["holidays"]]
+    official["holidays"][1] = {
+        **official["holidays"][1], "off": ["2027-02-05", "2027-02-11"], "working": ["2027-02-20"],
+    }  # fmt: skip
+    good = tmp_path / "calendar-2027.json"
+    good.write_text(json.dumps(official, ensure_ascii=False))
+    await sup.set_input_files("#calendar-file", str(good))
+    await sup.click("#calendar-import")
+    await sup.wait_for_selector(
+        "#calendar-imported:has-text('2027 imported. Days off: 16; weekend days worked: 1.')"
+    )
+    await sup.wait_for_selector(
+        '#calendar-card .cal-year[data-year="2027"][data-status="official"]'
+    )
+    spring = y2027.locator('tr[data-holiday="spring_festival"]')
+    assert (await spring.locator(".cal-working").text_content() or "") == "Sat 20 Feb"
+    assert "(7 days)" in (await spring.locator(".cal-off").text_content() or "")
+    calendar = await server.ctx.services.appointments.planning.calendar()
+    assert calendar.is_working_day(date(2027, 2, 20)) and not calendar.is_working_day(
+        date(2027, 2, 10)
+    )
+
+    # Staffing: one period from the fixture; a second one for English on Monday afternoon.
+    periods = sup.locator("#staffing-form fieldset.period")
+    assert await periods.count() == 1
+    first = periods.nth(0)
+    assert await first.locator(".p-wd-fri").is_checked()
+    assert not await first.locator(".p-wd-sat").is_checked()
+    await first.locator(".p-agents").fill("3")
+    await sup.click("#staffing-add")
+    second = periods.nth(1)
+    await second.locator(".p-kind").select_option("dated")
+    await second.locator(".p-day").fill("2026-12-07")
+    await second.locator(".p-start").fill("14:00")
+    await second.locator(".p-end").fill("13:00")
+    await second.locator(".p-category").select_option("invoices")
+    await second.locator(".p-language").select_option("en")
+    await sup.click("#staffing-save")
+    await poll_until(lambda: e2e.error_text(sup), what="the staffing form's refusal")
+    assert await e2e.error_text(sup) == "Period 2: the start must be before the end.", (
+        await sup.evaluate("() => window.vtax.lastError")
+    )
+    plan = await server.ctx.services.appointments.planning.staffing()
+    assert [p.agents for p in plan.periods] == [2], "a refused form sends nothing"
+    await second.locator(".p-end").fill("15:00")
+    await sup.click("#staffing-save")
+    await sup.wait_for_selector("#staffing-saved:has-text('Staffing saved (2 periods).')")
+    plan = await server.ctx.services.appointments.planning.staffing()
+    assert [p.model_dump(mode="json", exclude_none=True) for p in plan.periods] == [
+        {"days": "mon-fri", "start": "09:00", "end": "12:00", "category": "invoices",
+         "language": "zh-CN", "agents": 3},
+        {"day": "2026-12-07", "start": "14:00", "end": "15:00", "category": "invoices",
+         "language": "en", "agents": 1},
+    ]  # fmt: skip
+    # the new period's slots are offered
+    token = await server_login(server, "sup1", "sup-pass-1")
+    async with server.http.get(
+        f"{server.url}/api/appointments/slots",
+        params={"category": "invoices", "language": "en"},
+        headers={"Authorization": f"Bearer {token}"},
+    ) as r:
+        slots = (await r.json())["slots"]
+    assert [s["id"] for s in slots] == ["invoices~en~20261207T1400", "invoices~en~20261207T1430"]
+    await e2e.axe(sup, "supervisor planning")
+    await sup.locator("#staffing-card").scroll_into_view_if_needed()
+    await e2e.screenshot(sup, "supervisor-planning-1280x800")
+
+    # A phone, and another language: the same plan and calendar, in Traditional Chinese.
+    phone = await e2e.page("/supervisor", "supervisor", viewport=(390, 844), locale="zh-HK")
+    await e2e.login(phone, "sup1", "sup-pass-1", "#sessions")
+    await phone.wait_for_selector("#staffing-form fieldset.period >> nth=1")
+    assert "工作日曆" in (await phone.text_content("#h-calendar") or "")
+    spring_hk = phone.locator('.cal-year[data-year="2027"] tr[data-holiday="spring_festival"]')
+    assert "春節" in (await spring_hk.text_content() or "")
+    assert await phone.evaluate(NO_SIDEWAYS_SCROLL_JS), "the planning pages scroll sideways"
+    await e2e.axe(phone, "supervisor planning, zh-HK, phone")
+    await e2e.screenshot(phone, "supervisor-planning-390x844")

@@ -48,7 +48,9 @@ from vtax.contract.appointments import (
     DayFiguresOut,
     FiguresOut,
     FiguresQuery,
+    HolidayOut,
     LiftBlockIn,
+    MaterialLimitsOut,
     MaterialOut,
     PreReviewIn,
     RescheduleIn,
@@ -62,6 +64,7 @@ from vtax.contract.appointments import (
 )
 from vtax.errors import DomainError
 from vtax.queue.queues import OpeningHours
+from vtax.review.deliveries import DOCUMENT_MEDIA_TYPES
 
 STAFF = ("agent", "supervisor")
 
@@ -294,7 +297,15 @@ class Appointments:
     async def mine(self, caller: Caller) -> BookingsOut:
         _require(caller, "taxpayer")
         rows = await self.bookings.of_taxpayer(caller.subject)
-        return BookingsOut(bookings=[await self._view(b) for b in rows])
+        rules = self.bookings.rules
+        return BookingsOut(
+            bookings=[await self._view(b) for b in rows],
+            material_limits=MaterialLimitsOut(
+                max_bytes=rules.material_max_bytes,
+                max_count=rules.materials_max,
+                media_types=list(DOCUMENT_MEDIA_TYPES),
+            ),
+        )
 
     async def get(self, caller: Caller, booking_id: str) -> BookingOut:
         """The taxpayer's own booking; staff see any, with the strikes (the agent who takes
@@ -412,8 +423,19 @@ class Appointments:
             year=year.year,
             status=year.status,
             source=year.source,
+            note=year.note,
             days_off=len(year.off),
             working_weekend_days=len(year.working),
+            holidays=[
+                HolidayOut(
+                    code=h.code,
+                    name={loc: h.name.of(loc) for loc in ("zh-CN", "zh-HK", "en", "pt")},
+                    off_first=h.off[0],
+                    off_last=h.off[1],
+                    working=sorted(h.working),
+                )
+                for h in sorted(year.holidays, key=lambda h: h.off[0])
+            ],
         )
 
     async def staffing(self, caller: Caller) -> StaffingPlanOut:

@@ -179,8 +179,17 @@ class BookingOut(Out):
     materials: list[MaterialOut] = Field(default_factory=list)
 
 
+class MaterialLimitsOut(Out):
+    """What the server accepts as a booking's material, so the page checks it before sending."""
+
+    max_bytes: int = Field(description="largest material (the node's `documents_max_bytes`)")
+    max_count: int = Field(description="materials per booking")
+    media_types: list[str] = Field(description="accepted content types (sniffed from the bytes)")
+
+
 class BookingsOut(Out):
     bookings: list[BookingOut]
+    material_limits: MaterialLimitsOut
 
 
 class StaffBookingOut(BookingOut):
@@ -222,12 +231,24 @@ class StrikesOut(Out):
     blocked: bool
 
 
+class HolidayOut(Out):
+    """One holiday of a calendar year: its days off and the weekend days worked for it (调休)."""
+
+    code: str
+    name: dict[PageLocale, str] = Field(description="the holiday's name in each page language")
+    off_first: Day
+    off_last: Day = Field(description="the last day off (inclusive)")
+    working: list[Day] = Field(description="adjusted working weekend days (Saturday, Sunday)")
+
+
 class CalendarYearOut(Out):
     year: int
     status: Literal["official", "provisional"]
     source: str
+    note: str = ""
     days_off: int
     working_weekend_days: int
+    holidays: list[HolidayOut] = Field(default_factory=list)
 
 
 class CalendarYearsOut(Out):

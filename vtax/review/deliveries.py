@@ -43,6 +43,10 @@ class DocumentType:
     extension: str
 
 
+# What `sniff` recognises (the pages check a file's type against these before sending it).
+DOCUMENT_MEDIA_TYPES = ("application/pdf", "image/png", "image/jpeg", "image/webp")
+
+
 def sniff(head: bytes) -> DocumentType | None:
     """The document type from its first bytes: PDF, PNG, JPEG or WebP; None for anything else."""
     if head.startswith(b"%PDF-"):

@@ -107,14 +107,17 @@ export interface BookingDetail {
 
 export interface BookingsOut {
   bookings: Array<BookingOut>;
+  material_limits: MaterialLimitsOut;
 }
 
 export interface CalendarYearOut {
   year: number;
   status: "official" | "provisional";
   source: string;
+  note: string;
   days_off: number;
   working_weekend_days: number;
+  holidays: Array<HolidayOut>;
 }
 
 /**
@@ -463,6 +466,20 @@ export interface Health {
   checks?: Record<string, string>;
 }
 
+/**
+ * One holiday of a calendar year: its days off and the weekend days worked for it (调休).
+ */
+export interface HolidayOut {
+  code: string;
+  /** the holiday's name in each page language */
+  name: Record<string, string>;
+  off_first: string;
+  /** the last day off (inclusive) */
+  off_last: string;
+  /** adjusted working weekend days (Saturday, Sunday) */
+  working: Array<string>;
+}
+
 export interface ItemFormView {
   code: string;
   fields: Array<FieldDefView>;
@@ -687,6 +704,18 @@ export interface LoopView {
   follow_up: FollowUpView;
   /** staff only */
   flag?: FlagView;
+}
+
+/**
+ * What the server accepts as a booking's material, so the page checks it before sending.
+ */
+export interface MaterialLimitsOut {
+  /** largest material (the node's `documents_max_bytes`) */
+  max_bytes: number;
+  /** materials per booking */
+  max_count: number;
+  /** accepted content types (sniffed from the bytes) */
+  media_types: Array<string>;
 }
 
 /**

@@ -68,22 +68,38 @@ export async function fetchOk(
   return res;
 }
 
-/** A JSON call to an endpoint of the contract. */
+function urlOf(path: string, opts: { path?: unknown; query?: unknown }): string {
+  return fillPath(path, opts.path as Record<string, string> | undefined) + queryString(opts.query as Record<string, unknown> | undefined);
+}
+
+/** A call to an endpoint of the contract; JSON answers parsed. A `FormData` or `Blob` body (an
+ * upload) goes as it is (the browser sets the multipart boundary), any other as JSON. */
 export async function api<M extends Method, P extends PathsWith<M>>(
   method: M,
   path: P,
   opts: CallOptions<Op<P, M>> = {},
 ): Promise<ResponseOf<Op<P, M>>> {
-  const url =
-    fillPath(path, opts.path as Record<string, string> | undefined) +
-    queryString(opts.query as Record<string, unknown> | undefined);
   const headers: Record<string, string> = { Accept: 'application/json' };
   const init: { token?: string | null; headers: Record<string, string>; body?: BodyInit } = { token: opts.token ?? null, headers };
-  if (opts.body !== undefined) {
+  const body: unknown = opts.body;
+  if (body instanceof FormData || body instanceof Blob) init.body = body;
+  else if (body !== undefined) {
     headers['Content-Type'] = 'application/json';
-    init.body = JSON.stringify(opts.body);
+    init.body = JSON.stringify(body);
   }
-  const res = await fetchOk(method.toUpperCase(), url, init);
+  const res = await fetchOk(method.toUpperCase(), urlOf(path, opts), init);
   const text = await res.text();
   return (text ? JSON.parse(text) : null) as ResponseOf<Op<P, M>>;
+}
+
+type BlobPaths = { [P in PathsWith<'get'>]: ResponseOf<Op<P, 'get'>> extends Blob ? P : never }[PathsWith<'get'>];
+
+/** The bytes of an endpoint that answers a file (its `response` is `Blob` in the contract),
+ * with the server's `X-Content-SHA256` when it sends one. */
+export async function apiBlob<P extends BlobPaths>(
+  path: P,
+  opts: CallOptions<Op<P, 'get'>> = {},
+): Promise<{ buffer: ArrayBuffer; type: string; sha256: string | null }> {
+  const res = await fetchOk('GET', urlOf(path, opts), { token: opts.token ?? null });
+  return { buffer: await res.arrayBuffer(), type: res.headers.get('Content-Type') || '', sha256: res.headers.get('X-Content-SHA256') };
 }

@@ -1,9 +1,10 @@
 // Delivered documents: download with a SHA-256 check, then hand the file to the browser.
-import type { DeliveryView } from '@/contract';
-import { fetchOk } from './api';
+import type { DeliveryView, MaterialOut } from '@/contract';
+import { apiBlob, fetchOk } from './api';
 import { ApiError } from './errors';
 
-async function sha256Hex(buffer: ArrayBuffer): Promise<string> {
+/** The hex SHA-256 of some bytes (what the server's `X-Content-SHA256` and `sha256` say). */
+export async function sha256Hex(buffer: ArrayBuffer): Promise<string> {
   const digest = await crypto.subtle.digest('SHA-256', buffer);
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
 }
@@ -30,4 +31,13 @@ export async function downloadDocument(token: string, d: Pick<DeliveryView, 'id'
   if (expected && sha !== expected.toLowerCase()) throw new ApiError('hash_mismatch');
   saveFile(new Blob([buffer], { type: d.media_type }), d.filename);
   return sha;
+}
+
+/** A booking's material checked against its SHA-256 (the staff's and the taxpayer's "open"). */
+export async function fetchBookingMaterial(token: string | null, bookingId: string, m: MaterialOut): Promise<Blob> {
+  const got = await apiBlob('/api/appointments/{booking_id}/materials/{material_id}', { token, path: { booking_id: bookingId, material_id: m.id } });
+  const sha = await sha256Hex(got.buffer);
+  const expected = (got.sha256 || m.sha256).toLowerCase();
+  if (sha !== expected || sha !== m.sha256.toLowerCase()) throw new ApiError('hash_mismatch');
+  return new Blob([got.buffer], { type: m.media_type });
 }

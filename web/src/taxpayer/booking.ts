@@ -4,14 +4,16 @@
 // rules, check in from shortly before the time (`appointment:check_in`: the ticket joins the
 // queue and the taxpayer store's queue step takes over), and, while waiting, ask to be told
 // when the turn is near instead of watching the page (`callback:request`; the place is kept).
-// REST and events are the contract's (vtax/contract/appointments.py).
+// Materials for the pre-review (a file or a photo, in the form and on a booking until check-in)
+// are bookingMaterials.ts. REST and events are the contract's (vtax/contract/appointments.py).
 import { defineStore } from 'pinia';
 import { computed, ref, shallowRef, watch } from 'vue';
-import type { BookingOut, CallbackOut, SlotOut, SlotsOut, paths } from '@/contract';
+import type { BookingOut, CallbackOut, MaterialOut, SlotOut, SlotsOut, paths } from '@/contract';
 import { api } from '@/core/api';
 import { ApiError } from '@/core/errors';
 import { vtax } from '@/core/hook';
 import { emitAck } from '@/core/socket';
+import { useBookingMaterials, type MaterialSource } from './bookingMaterials';
 import { useTaxpayer } from './store';
 
 type PageLocale = 'zh-CN' | 'zh-HK' | 'en' | 'pt';
@@ -37,6 +39,7 @@ export function slotsOfDay(slots: SlotOut[], day: string): SlotOut[] {
 
 export const useBooking = defineStore('booking', () => {
   const tp = useTaxpayer();
+  const mats = useBookingMaterials();
   const bookings = ref<BookingOut[]>([]);
   const slots = shallowRef<SlotsOut | null>(null);
   const form = ref({ category: '', language: '', day: '', slotId: '', items: [] as string[], question: '', phone: '' });
@@ -70,6 +73,7 @@ export const useBooking = defineStore('booking', () => {
         bookings.value = [];
         saved.value = null;
         moving.value = null;
+        mats.reset();
       }
     },
   );
@@ -107,6 +111,7 @@ export const useBooking = defineStore('booking', () => {
   async function loadMine(): Promise<void> {
     const data = await api('get', '/api/appointments', { token: tp.token });
     bookings.value = data.bookings || [];
+    mats.limits = data.material_limits;
     vtax.bookings = bookings.value;
   }
 
@@ -159,9 +164,31 @@ export const useBooking = defineStore('booking', () => {
       saved.value = b;
       f.question = '';
       f.items = [];
+      upsert(b);
+      // the booking is made; a file refused now stays on it with its reason and "try again"
+      const refused = await mats.sendPending(tp.token, b, (m) => addMaterial(b.id, m));
+      f.slotId = '';
+      await Promise.all([loadMine(), loadSlots()]);
+      if (refused) throw refused;
+      return;
     }
     f.slotId = '';
     await Promise.all([loadMine(), loadSlots()]);
+  }
+
+  function addMaterial(bookingId: string, m: MaterialOut): void {
+    const b = bookings.value.find((x) => x.id === bookingId);
+    if (b && !b.materials.some((x) => x.id === m.id)) upsert({ ...b, materials: [...b.materials, m] });
+    vtax.bookings = bookings.value;
+  }
+
+  /** A file or a photo for a booking already made (until check-in). */
+  async function attach(b: BookingOut, blob: Blob, name: string, source: MaterialSource): Promise<void> {
+    await mats.attach(tp.token, b, blob, name, source, (m) => addMaterial(b.id, m));
+  }
+
+  async function retryMaterial(b: BookingOut, key: number): Promise<void> {
+    await mats.retry(tp.token, b, key, (m) => addMaterial(b.id, m));
   }
 
   async function cancel(b: BookingOut): Promise<void> {
@@ -237,6 +264,6 @@ export const useBooking = defineStore('booking', () => {
 
   return {
     bookings, slots, form, moving, saved, callback, callbackTurn, daySlots, items, active,
-    open, loadMine, loadSlots, book, cancel, startMove, checkIn, requestCallback, comeBack, back,
+    open, loadMine, loadSlots, book, attach, retryMaterial, cancel, startMove, checkIn, requestCallback, comeBack, back,
   };
 });
