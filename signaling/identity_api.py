@@ -21,6 +21,7 @@ from signaling.http_api import (
     ApiError,
     bind,
     body,
+    client_address,
     error_response,
     json_response,
     principal,
@@ -77,12 +78,6 @@ def _staff(request: web.Request) -> StaffLogin:
     staff = _identity(request).staff
     assert staff is not None  # vtax.compose always gives the accounts
     return staff
-
-
-def client_address(request: web.Request) -> str:
-    """The address the per-address limits count (the peer; behind a proxy, the proxy's
-    own: set the limits for that)."""
-    return request.remote or ""
 
 
 # ---- taxpayers ------------------------------------------------------------------------------
@@ -203,7 +198,7 @@ async def staff_login(request: web.Request) -> web.Response:
     req = await body(request, c.StaffLogin2)
     gate = request.app[SIGN_IN]
     try:
-        gate.admit(request.remote or "", req.username)
+        gate.admit(client_address(request), req.username)
         signed = await _staff(request).login(req)
     except (RateLimited, Busy) as exc:
         wait = exc.retry_after_s if isinstance(exc, RateLimited) else 1
