@@ -42,7 +42,7 @@ from vtax.contract.errors import validation_details
 from vtax.contract.review import NoQuery
 
 NO_STORE = {"Cache-Control": "no-store"}
-KIOSK_ID = re.compile(r"^[0-9a-f-]{1,36}$")
+KIOSK_ID = re.compile(r"^[0-9a-f-]{1,36}$")  # kiosks' and people's ids (UUIDs)
 T = TypeVar("T")
 
 
@@ -259,6 +259,42 @@ async def kiosk_revoke(request: web.Request) -> web.Response:
     return _answer(await kiosk.revoke(request[PRINCIPAL], kiosk_id))
 
 
+# ---- people's access (supervisors) -------------------------------------------------------
+
+
+def _person_id(request: web.Request) -> str:
+    person_id = request.match_info["person_id"]
+    if not KIOSK_ID.match(person_id):  # a person's id is a UUID too
+        raise ApiError(404, "not_found", "no such person")
+    return person_id
+
+
+async def find_person(request: web.Request) -> web.Response:
+    req = await body(request, c.PersonLookup)
+    return _answer(await _identity(request).signin.find_person(request[PRINCIPAL], req))
+
+
+async def get_person(request: web.Request) -> web.Response:
+    query(request, NoQuery)
+    signin = _identity(request).signin
+    return _answer(await signin.person_account(request[PRINCIPAL], _person_id(request)))
+
+
+async def disable_person(request: web.Request) -> web.Response:
+    return await _set_disabled(request, True)
+
+
+async def enable_person(request: web.Request) -> web.Response:
+    return await _set_disabled(request, False)
+
+
+async def _set_disabled(request: web.Request, disabled: bool) -> web.Response:
+    person_id = _person_id(request)
+    req = await body(request, c.PersonAccessChange)
+    signin = _identity(request).signin
+    return _answer(await signin.disable_person(request[PRINCIPAL], person_id, disabled, req.reason))
+
+
 def add_identity_routes(app: web.Application) -> None:
     bind(
         app,
@@ -280,5 +316,9 @@ def add_identity_routes(app: web.Application) -> None:
             "staff_unlock": staff_unlock,
             "kiosk_register": kiosk_register,
             "kiosk_revoke": kiosk_revoke,
+            "find_person": find_person,
+            "get_person": get_person,
+            "disable_person": disable_person,
+            "enable_person": enable_person,
         },
     )
