@@ -233,6 +233,7 @@ class TaxpayerSignIn:
             else c.PersonAccessEvent(
                 state="disabled" if change.disabled else "enabled",
                 at=change.at.astimezone(UTC).isoformat(),
+                by_role=change.actor_role,
                 by=change.actor_id,
                 reason=change.reason,
             ),

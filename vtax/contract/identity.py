@@ -251,7 +251,8 @@ class PersonAccessChange(Message):
 class PersonAccessEvent(Out):
     state: Literal["disabled", "enabled"]
     at: Timestamp
-    by: str | None = Field(description="the supervisor's user id; null: the system")
+    by_role: str = Field(description="supervisor (the pages, the API) or operator (the CLI)")
+    by: str | None = Field(description="the supervisor's user id, the operator's login name")
     reason: str
 
 

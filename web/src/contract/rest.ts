@@ -746,7 +746,9 @@ export interface PersonAccessEvent {
   state: "disabled" | "enabled";
   /** ISO 8601 time with its offset */
   at: string;
-  /** the supervisor's user id; null: the system */
+  /** supervisor (the pages, the API) or operator (the CLI) */
+  by_role: string;
+  /** the supervisor's user id, the operator's login name */
   by: string | null;
   reason: string;
 }
