@@ -57,9 +57,12 @@ async def test_a_supervisor_disables_and_enables_a_taxpayer(e2e: Any) -> None:
     assert PERSON.document not in ((await page.text_content("#person")) or "")  # masked
     await e2e.axe(page, "the account card, enabled")
 
-    # a reason is required: the form does not submit without one
+    # a reason is required: refused on the card, in the page's language, nothing sent
     assert await page.text_content("#person-toggle") == "Disable account"
     await page.click("#person-toggle")
+    await page.wait_for_function(
+        "() => document.querySelector('#person-error').textContent === 'Give a reason.'"
+    )
     assert await page.get_attribute("#person", "data-disabled") == "false"
     await page.fill("#person-reason", "identity theft reported at the Lecong office")
     await page.click("#person-toggle")
