@@ -1,6 +1,7 @@
 """The supervisor's account card (/supervisor, web/src/supervisor/PeoplePanel.vue) in Chromium:
 a taxpayer found by document, disabled with a reason (their sign-in then sends no code),
-enabled again; an unknown document and a missing reason answered on the card; axe-core."""
+enabled again; an unknown document and a missing reason answered on the card; axe-core. And
+from a live session's detail: disabled mid-call, the taxpayer page's socket is cut."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.test_review_loop import call_between
 from tests.signin import derived_resident_id, person_for
 
 pytestmark = pytest.mark.e2e
@@ -91,3 +93,34 @@ async def test_a_supervisor_disables_and_enables_a_taxpayer(e2e: Any) -> None:
         return len(e2e.server.sms_texts(PERSON.phone)) > before
 
     await e2e.poll_until(sent, what="a sign-in code once enabled again")
+
+
+async def test_disabled_mid_call_from_the_session_detail(e2e: Any) -> None:
+    """From a live session's detail (*Manage account* beside its taxpayer): disabling the
+    taxpayer cuts their page's socket in the middle of the call, and it cannot reconnect."""
+    taxpayer, agent, sid = await call_between(e2e, "people e2e: disabled mid-call")
+    person_id = await taxpayer.evaluate("() => window.vtax.taxpayerId")
+    assert await taxpayer.evaluate("() => window.vtax.socket.connected") is True
+
+    page = await e2e.page("/supervisor", "supervisor", viewport=(1280, 900))
+    await e2e.login(page, *e2e.server.supervisor, "#sessions")
+    await page.click(f"#sessions tr[data-session-id='{sid}'] button.open")
+    await page.wait_for_selector("#detail-card")
+    await page.click("#manage-person")
+    await page.wait_for_selector(f"#person[data-person-id='{person_id}']")
+    assert await page.evaluate("() => document.activeElement.id") == "h-people"
+    await page.fill("#person-reason", "the caller is not the account holder")
+    await page.click("#person-toggle")
+    await page.wait_for_selector("#person[data-disabled='true']")
+
+    async def cut() -> bool:
+        return await taxpayer.evaluate("() => window.vtax.socket.connected") is False
+
+    await e2e.poll_until(cut, what="the disabled taxpayer's socket cut")
+    await asyncio.sleep(3.0)  # the client's reconnection attempts are refused meanwhile
+    assert await taxpayer.evaluate("() => window.vtax.socket.connected") is False
+    assert await agent.evaluate("() => window.vtax.socket.connected") is True
+
+    await page.fill("#person-reason", "checked: it was the holder")  # as the module found it
+    await page.click("#person-toggle")
+    await page.wait_for_selector("#person[data-disabled='false']")
