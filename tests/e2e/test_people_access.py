@@ -46,7 +46,7 @@ async def test_a_supervisor_disables_and_enables_a_taxpayer(e2e: Any) -> None:
     await page.fill("#person-doc", derived_resident_id("nobody at all"))
     await page.click("#person-find-button")
     await page.wait_for_function(
-        "() => document.querySelector('#person-error').textContent.includes('Nobody')"
+        "() => document.querySelector('#person-error').textContent.includes('not in the registry')"
     )
     assert await page.locator("#person").count() == 0
 

@@ -35,7 +35,7 @@ export default {
       "errors": {
         "needDocument": "请输入证件号码。",
         "needReason": "请填写原因。",
-        "not_found": "登记库中没有持此证件的人员。",
+        "not_found": "登记库中没有此人。",
         "invalid_id": "证件号码格式或校验位不正确，请核对。"
       }
     }
@@ -72,7 +72,7 @@ export default {
       "errors": {
         "needDocument": "請輸入證件號碼。",
         "needReason": "請填寫原因。",
-        "not_found": "登記庫中沒有持此證件的人士。",
+        "not_found": "登記庫中沒有此人。",
         "invalid_id": "證件號碼格式或校驗位不正確，請核對。"
       }
     }
@@ -109,7 +109,7 @@ export default {
       "errors": {
         "needDocument": "Enter the document number.",
         "needReason": "Give a reason.",
-        "not_found": "Nobody with this document is in the registry.",
+        "not_found": "This person is not in the registry.",
         "invalid_id": "The document number has a wrong format or check character: check it."
       }
     }
@@ -146,7 +146,7 @@ export default {
       "errors": {
         "needDocument": "Introduza o número do documento.",
         "needReason": "Indique um motivo.",
-        "not_found": "Não há ninguém com este documento no registo.",
+        "not_found": "Esta pessoa não está no registo.",
         "invalid_id": "O número do documento tem formato ou dígito de controlo errado: verifique-o."
       }
     }
