@@ -48,7 +48,7 @@ async def test_a_supervisor_disables_and_enables_a_person(server: RunningServer,
     assert found["disabled"] is False and found["last_change"] is None
     assert found["name"] == "王芳 Wang Fang" and "19491231" not in found["document"]
     async with server.http.get(
-        f"{server.url}/api/people/{person_id}", headers={"Authorization": f"Bearer {boss}"}
+        f"{server.url}/api/people/{person_id}/access", headers={"Authorization": f"Bearer {boss}"}
     ) as r:
         assert r.status == 200 and await r.json() == found
 
@@ -121,7 +121,7 @@ async def test_only_supervisors_and_clear_errors(server: RunningServer):
             assert status == want, (path, err)
         status, _, _ = await post(server, "/api/people/lookup", WANG, token)
         assert status == want
-        assert await get(server, f"/api/people/{person_id}", token) == want
+        assert await get(server, f"/api/people/{person_id}/access", token) == want
     assert await get(server, "/api/sessions", taxpayer) == 200  # nothing happened
 
     unknown = str(uuid.uuid4())
@@ -129,8 +129,8 @@ async def test_only_supervisors_and_clear_errors(server: RunningServer):
         status, err, _ = await post(server, path, reason, boss)
         assert status == 404 and err["error"]["code"] == "not_found", err
         assert err["error"]["message"] == "no such person"
-    assert await get(server, f"/api/people/{unknown}", boss) == 404
-    assert await get(server, "/api/people/not%20an%20id", boss) == 404
+    assert await get(server, f"/api/people/{unknown}/access", boss) == 404
+    assert await get(server, "/api/people/not%20an%20id/access", boss) == 404
     status, err, _ = await post(server, "/api/people/x'--/disable", reason, boss)
     assert status == 404, err
     # a valid document nobody in the registry has; a malformed one

@@ -66,7 +66,7 @@ MATRIX = [
     ("GET", "/api/stats/live", None, SUPERVISOR),  # signaling/stats_api.py, when registered
     # people's access (a third person, so the roles' own tokens live on)
     ("POST", "/api/people/lookup", "lookup", SUPERVISOR),
-    ("GET", "/api/people/{pid}", None, SUPERVISOR),
+    ("GET", "/api/people/{pid}/access", None, SUPERVISOR),
     ("POST", "/api/people/{pid}/disable", "reason", SUPERVISOR),
     ("POST", "/api/people/{pid}/enable", "reason", SUPERVISOR),
 ]

@@ -860,7 +860,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint(
         "get_person",
         "GET",
-        "/api/people/{person_id}",
+        "/api/people/{person_id}/access",
         "A person's access: enabled or disabled, and the latest change with its reason",
         roles=SUPERVISOR,
         query=review.NoQuery,

@@ -1404,7 +1404,7 @@ export interface paths {
   "/api/people/lookup": {
     post: { body: PersonLookup; response: PersonAccount };
   };
-  "/api/people/{person_id}": {
+  "/api/people/{person_id}/access": {
     get: { path: { person_id: string }; response: PersonAccount };
   };
   "/api/people/{person_id}/disable": {

@@ -405,7 +405,7 @@ export const useSupervisor = defineStore('supervisor', () => {
 
   async function loadPerson(personId: string): Promise<void> {
     person.value = null;
-    person.value = await call((t) => api('get', '/api/people/{person_id}', { token: t, path: { person_id: personId } }));
+    person.value = await call((t) => api('get', '/api/people/{person_id}/access', { token: t, path: { person_id: personId } }));
   }
 
   /** Disable or enable the shown person (a reason is required; the server audits it). */

@@ -128,7 +128,7 @@ describe('the supervisor store', () => {
       if (url === '/api/people/lookup' && method === 'POST') return json(account(false));
       if (url === '/api/people/p1/disable') return json(account(true));
       if (url === '/api/people/p1/enable') return json(account(false));
-      if (url === '/api/people/p2') return json({ error: { code: 'not_found', message: 'no such person' } }, 404);
+      if (url === '/api/people/p2/access') return json({ error: { code: 'not_found', message: 'no such person' } }, 404);
       return null;
     };
     const s = await signedIn();
