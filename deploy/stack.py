@@ -62,8 +62,20 @@ NODE_ENV_KEYS = (
     "VTAX_LOG_FORMAT",
 )
 TURN_TTL_S = 3600
-#: Nodes leave recording to the recorder services.
-NODE_EXTRA_ENV = {"VTAX_RECORDER_AUTOSTART": "false"}
+#: The compose network and nginx's fixed address on it: the nodes believe X-Forwarded-For
+#: from that address only (docs/identity.md, "Client addresses"). The runner's nginx
+#: reaches the nodes from 127.0.0.1.
+COMPOSE_SUBNET = "172.28.0.0/24"
+NGINX_ADDRESS_IN_COMPOSE = "172.28.0.10"
+NGINX_ADDRESS_IN_STACK = "127.0.0.1"
+
+
+def node_extra_env(nginx_address: str) -> dict[str, str]:
+    """The nodes' settings besides NODE_ENV_KEYS: recording is left to the recorder
+    services, and nginx (at `nginx_address`) is the one trusted proxy."""
+    return {"VTAX_RECORDER_AUTOSTART": "false", "VTAX_TRUSTED_PROXIES": nginx_address}
+
+
 RECORDER_CAPACITY = 40
 #: nginx.conf names the nodes `<name>:<port>` in its upstream; compose's node services.
 NODE_PORT_IN_CONF = 8080
@@ -404,7 +416,7 @@ class Stack:
     def start_node(self, name: str) -> Proc:
         """Start (or restart, after a kill) a signaling node and wait for /readyz."""
         _, *args = node_command("127.0.0.1", self.ports[name])
-        env = {**self.node_env, **NODE_EXTRA_ENV}
+        env = {**self.node_env, **node_extra_env(NGINX_ADDRESS_IN_STACK), **self.extra_env}
         proc = self._spawn(name, [sys.executable, "-m", "vtax", *args], env)
         wait_for(name, lambda: http_ok(self.node_url(name) + "/readyz"), proc)
         return proc

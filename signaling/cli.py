@@ -1,5 +1,5 @@
-"""The `vtax` command: serve, migrate, registry import, user add, recorder, recordings prune|verify, simulate,
-kpi rebuild."""
+"""The `vtax` command: serve, migrate, registry import|disable|enable, user add, recorder,
+recordings prune|verify, simulate, kpi rebuild."""
 
 from __future__ import annotations
 
@@ -19,10 +19,12 @@ from vtax.catalog import Catalog
 from vtax.config import Settings, SettingsError
 from vtax.db import make_engine, migrate, session_factory
 from vtax.errors import DomainError
+from vtax.identity.documents import DOCUMENT_TYPES
 from vtax.logs import configure_logging
 from vtax.unreachable import backend_of, exc_line, is_unreachable
 
 USERNAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+PERSON_ID = re.compile(r"^[0-9a-f-]{1,36}$")
 
 
 def _skill(text: str) -> tuple[str, int]:
@@ -35,6 +37,19 @@ def _skill(text: str) -> tuple[str, int]:
 def _username(text: str) -> str:
     if not USERNAME.match(text):
         raise argparse.ArgumentTypeError("a username has 1-64 letters, digits, _ . or -")
+    return text
+
+
+def _person_id(text: str) -> str:
+    if not PERSON_ID.match(text):
+        raise argparse.ArgumentTypeError(f"{text[:40]!r}: a person's id is a UUID")
+    return text
+
+
+def _reason(text: str) -> str:
+    text = text.strip()
+    if not 1 <= len(text) <= 500 or "\x00" in text:
+        raise argparse.ArgumentTypeError("a reason has 1-500 characters")
     return text
 
 
@@ -76,6 +91,23 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument(
         "--format", choices=["csv", "json"], help="the file's format (default: by its suffix)"
     )
+
+    for verb, what in (
+        ("disable", "disable a person: every token of theirs dies, sign-in refused (audited)"),
+        ("enable", "enable a disabled person again (audited); they sign in anew"),
+    ):
+        access = registry_sub.add_parser(verb, help=what)
+        who = access.add_mutually_exclusive_group(required=True)
+        who.add_argument("--person", type=_person_id, metavar="ID", help="the person's id")
+        who.add_argument(
+            "--document",
+            nargs=2,
+            metavar=("TYPE", "NUMBER"),
+            help=f"the person's document: TYPE one of {', '.join(DOCUMENT_TYPES)}",
+        )
+        access.add_argument(
+            "--reason", required=True, type=_reason, help="why (kept in the identity audit)"
+        )
 
     user = sub.add_parser("user", help="manage staff accounts")
     user_sub = user.add_subparsers(dest="user_command", required=True)
@@ -265,6 +297,63 @@ def _registry_import(settings: Settings, path: Path, fmt: str | None) -> int:
     return 1 if report.errors else 0
 
 
+async def _registry_access(settings: Settings, args: argparse.Namespace) -> tuple[int, str]:
+    """Disable or enable a person as an operator (audited as `operator` with the login name);
+    scaled out, the nodes cut the person's open sockets at once (the cut goes through the
+    Socket.IO Redis channel, as a node's own does)."""
+    from vtax import identity as numbers
+    from vtax.identity import InvalidIdentity
+    from vtax.identity.documents import parse_document
+    from vtax.identity.registry import Registry
+
+    disabled = args.registry_command == "disable"
+    if settings.is_embedded_database:  # as `vtax serve` does on the embedded default
+        await migrate(settings.resolved_database_url, timezone=settings.service_timezone)
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        registry = Registry(session_factory(engine))
+        if args.person:
+            person = await registry.person(args.person)
+        else:
+            doc_type, number = args.document
+            try:
+                doc = parse_document(doc_type, number)
+            except InvalidIdentity as exc:
+                return 2, f"vtax: {exc}"
+            person = await registry.person_by_document(doc.type, doc.key)
+        if person is None:
+            return 1, "vtax: no such person in the registry"
+        operator = ("operator", getpass.getuser()[:36] or None)
+        await registry.set_disabled(person.id, disabled, operator, args.reason)
+    finally:
+        await engine.dispose()
+    shown = f"{person.name} ({person.doc_type} {numbers.mask(person.doc_number)}, {person.id})"
+    if not disabled:
+        return 0, f"enabled {shown}: they sign in anew"
+    if settings.redis_url:
+        await _cut_sockets(settings, person.id)
+        return 0, f"disabled {shown}: their tokens are dead and their open sockets cut"
+    return 0, (
+        f"disabled {shown}: their tokens are dead; a running node without Redis cuts their "
+        "open sockets when the access token expires (the supervisor page cuts them at once)"
+    )
+
+
+async def _cut_sockets(settings: Settings, person_id: str) -> None:
+    import socketio
+
+    from signaling.hub import CUT_EVENT, Hub
+
+    manager = socketio.AsyncRedisManager(
+        settings.redis_url, channel=f"{settings.redis_prefix}socketio", write_only=True
+    )
+    try:
+        await manager.emit(CUT_EVENT, None, namespace="/", room=Hub.user_room(person_id))
+    finally:
+        if manager.redis is not None:
+            await manager.redis.aclose()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -299,8 +388,12 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         asyncio.run(_migrate(settings))
         print(f"migrated {settings.resolved_database_url.split('@')[-1]}")
         return 0
-    if args.command == "registry":
+    if args.command == "registry" and args.registry_command == "import":
         return _registry_import(settings, args.path, args.format)
+    if args.command == "registry":
+        status, line = asyncio.run(_registry_access(settings, args))
+        print(line, file=sys.stdout if status == 0 else sys.stderr)
+        return status
     if args.command == "user":
         user_id = asyncio.run(_user_add(settings, args))
         print(f"added {args.role} {args.name} ({user_id})")

@@ -28,6 +28,7 @@ from vtax.contract.endpoints import ENDPOINTS, Endpoint
 from vtax.contract.errors import http_status, validation_details
 from vtax.contract.openapi import build_openapi
 from vtax.errors import DomainError
+from vtax.proxies import TrustedProxies
 from vtax.review.days import day_start
 from vtax.review.records import Scope, SessionFilter
 from vtax.unreachable import backend_of, exc_line, is_unreachable
@@ -317,6 +318,15 @@ async def openapi(request: web.Request) -> web.Response:
 
 
 SIGN_IN = web.AppKey("vtax.sign_in", SignIn)
+PROXIES = web.AppKey("vtax.trusted_proxies", TrustedProxies)
+
+
+def client_address(request: web.Request) -> str:
+    """The client's address, the one every per-address limit counts: the TCP peer, or behind
+    a trusted proxy (`VTAX_TRUSTED_PROXIES`) the rightmost `X-Forwarded-For` entry that is
+    not itself a trusted proxy (vtax/proxies.py). The one place an address is taken."""
+    forwarded = request.headers.getall("X-Forwarded-For", ())
+    return request.app[PROXIES].client(request.remote, forwarded)
 
 
 async def catalog(request: web.Request) -> web.Response:
@@ -412,6 +422,7 @@ def add_routes(app: web.Application) -> None:
     """The core endpoints, then the review module's (signaling/review_api.py)."""
     ctx = app[CONTEXT]
     app[SIGN_IN] = SignIn.from_settings(ctx.accounts, ctx.settings)
+    app[PROXIES] = TrustedProxies.of(ctx.settings.trusted_proxies)
     bind(
         app,
         {

@@ -21,6 +21,7 @@ from signaling.http_api import (
     ApiError,
     bind,
     body,
+    client_address,
     error_response,
     json_response,
     principal,
@@ -41,7 +42,7 @@ from vtax.contract.errors import validation_details
 from vtax.contract.review import NoQuery
 
 NO_STORE = {"Cache-Control": "no-store"}
-KIOSK_ID = re.compile(r"^[0-9a-f-]{1,36}$")
+KIOSK_ID = re.compile(r"^[0-9a-f-]{1,36}$")  # kiosks' and people's ids (UUIDs)
 T = TypeVar("T")
 
 
@@ -77,12 +78,6 @@ def _staff(request: web.Request) -> StaffLogin:
     staff = _identity(request).staff
     assert staff is not None  # vtax.compose always gives the accounts
     return staff
-
-
-def client_address(request: web.Request) -> str:
-    """The address the per-address limits count (the peer; behind a proxy, the proxy's
-    own: set the limits for that)."""
-    return request.remote or ""
 
 
 # ---- taxpayers ------------------------------------------------------------------------------
@@ -203,7 +198,7 @@ async def staff_login(request: web.Request) -> web.Response:
     req = await body(request, c.StaffLogin2)
     gate = request.app[SIGN_IN]
     try:
-        gate.admit(request.remote or "", req.username)
+        gate.admit(client_address(request), req.username)
         signed = await _staff(request).login(req)
     except (RateLimited, Busy) as exc:
         wait = exc.retry_after_s if isinstance(exc, RateLimited) else 1
@@ -265,6 +260,42 @@ async def kiosk_revoke(request: web.Request) -> web.Response:
     return _answer(await kiosk.revoke(request[PRINCIPAL], kiosk_id))
 
 
+# ---- people's access (supervisors) -------------------------------------------------------
+
+
+def _person_id(request: web.Request) -> str:
+    person_id = request.match_info["person_id"]
+    if not KIOSK_ID.match(person_id):  # a person's id is a UUID too
+        raise ApiError(404, "not_found", "no such person")
+    return person_id
+
+
+async def find_person(request: web.Request) -> web.Response:
+    req = await body(request, c.PersonLookup)
+    return _answer(await _identity(request).signin.find_person(request[PRINCIPAL], req))
+
+
+async def get_person(request: web.Request) -> web.Response:
+    query(request, NoQuery)
+    signin = _identity(request).signin
+    return _answer(await signin.person_account(request[PRINCIPAL], _person_id(request)))
+
+
+async def disable_person(request: web.Request) -> web.Response:
+    return await _set_disabled(request, True)
+
+
+async def enable_person(request: web.Request) -> web.Response:
+    return await _set_disabled(request, False)
+
+
+async def _set_disabled(request: web.Request, disabled: bool) -> web.Response:
+    person_id = _person_id(request)
+    req = await body(request, c.PersonAccessChange)
+    signin = _identity(request).signin
+    return _answer(await signin.disable_person(request[PRINCIPAL], person_id, disabled, req.reason))
+
+
 def add_identity_routes(app: web.Application) -> None:
     bind(
         app,
@@ -286,5 +317,9 @@ def add_identity_routes(app: web.Application) -> None:
             "staff_unlock": staff_unlock,
             "kiosk_register": kiosk_register,
             "kiosk_revoke": kiosk_revoke,
+            "find_person": find_person,
+            "get_person": get_person,
+            "disable_person": disable_person,
+            "enable_person": enable_person,
         },
     )

@@ -18,6 +18,8 @@ from pydantic import (
     model_validator,
 )
 
+from vtax.proxies import parse_networks
+
 ENV_PREFIX = "VTAX_"
 
 
@@ -73,6 +75,11 @@ class Settings(BaseModel):
     ping_interval_s: float = Field(5.0, gt=0, le=60)
     ping_timeout_s: float = Field(5.0, gt=0, le=60)
     allowed_origins: list[str] = Field(default_factory=list, description="Empty: same origin.")
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Reverse proxies (addresses, CIDR blocks) whose X-Forwarded-For is believed; "
+        "empty: the TCP peer is the client (docs/identity.md).",
+    )
     connect_timeout_s: float = Field(
         10.0, gt=0, le=300, description="A socket that has not signed in by then is closed."
     )
@@ -386,6 +393,11 @@ class Settings(BaseModel):
                 f"unknown time zone {v!r} (an IANA name such as Asia/Shanghai)"
             ) from None
         return v
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, v: list[str]) -> list[str]:
+        return [str(n) for n in parse_networks(v)]
 
     @field_validator("database_url")
     @classmethod

@@ -4,12 +4,21 @@ would run and what the stack tests run cannot drift apart."""
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
 import pytest
 
 from deploy import stack
-from tests.unit.test_compose import SERVICES, VTAX_SERVICES, environment, interpolate, options
+from tests.unit.test_compose import (
+    COMPOSE,
+    SERVICES,
+    VTAX_SERVICES,
+    environment,
+    interpolate,
+    options,
+)
+from vtax.config import Settings
 
 NGINX_CONF = (Path(stack.ROOT) / "deploy" / "nginx.conf").read_text()
 
@@ -50,11 +59,31 @@ def test_vtax_services_get_the_described_settings(name):
     assert set(stack.NODE_ENV_KEYS) <= set(env), name
     extra = set(env) - set(stack.NODE_ENV_KEYS)
     if name.startswith("node"):
-        assert extra == set(stack.NODE_EXTRA_ENV)
-        assert {k: env[k] for k in extra} == stack.NODE_EXTRA_ENV
+        described = stack.node_extra_env(stack.NGINX_ADDRESS_IN_COMPOSE)
+        assert extra == set(described)
+        assert {k: env[k] for k in extra} == described
     else:
         assert extra == set()
     assert env["VTAX_TURN_TTL_S"] == str(stack.TURN_TTL_S)
+
+
+def test_the_nodes_trust_nginx_and_only_nginx():
+    """nginx has a fixed address on the compose network, and it is the nodes' one trusted
+    proxy; the runner trusts its own nginx's (loopback) address the same way."""
+    nginx = SERVICES["nginx"]["networks"]["default"]["ipv4_address"]
+    assert nginx == stack.NGINX_ADDRESS_IN_COMPOSE
+    subnets = [c["subnet"] for c in COMPOSE["networks"]["default"]["ipam"]["config"]]
+    assert subnets == [stack.COMPOSE_SUBNET]
+    assert ipaddress.ip_address(nginx) in ipaddress.ip_network(stack.COMPOSE_SUBNET)
+    for name, service in VTAX_SERVICES.items():
+        env = environment(service)
+        if name.startswith("node"):
+            assert Settings.from_env(env).trusted_proxies == [f"{nginx}/32"], name
+        else:  # the recorder and migrate serve no clients
+            assert "VTAX_TRUSTED_PROXIES" not in env, name
+        assert "networks" not in service, name  # on the default network, any address
+    local = stack.node_extra_env(stack.NGINX_ADDRESS_IN_STACK)
+    assert local["VTAX_TRUSTED_PROXIES"] == "127.0.0.1"
 
 
 def test_services_and_commands_are_the_description():

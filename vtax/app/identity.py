@@ -210,19 +210,63 @@ class TaxpayerSignIn:
                 step_up=c.StepUpNeeded(acr=exc.acr, max_age_s=exc.max_age_s),
             ) from None
 
-    async def disable_person(
-        self, caller: Principal, person_id: str, disabled: bool = True
-    ) -> None:
-        """A supervisor disables (or enables) a person, audited: every token of theirs dies
-        at once (the transport also cuts their open sockets)."""
+    @staticmethod
+    def _supervisor(caller: Principal) -> None:
         if caller.role != "supervisor":
-            raise IdentityError("forbidden", "only supervisors disable people")
+            raise IdentityError("forbidden", "only supervisors manage people's access")
+
+    async def person_account(self, caller: Principal, person_id: str) -> c.PersonAccount:
+        """A person's access as a supervisor sees it (document masked, latest change)."""
+        self._supervisor(caller)
+        person = await self.registry.person(person_id)
+        if person is None:
+            raise IdentityError("not_found", "no such person")
+        change = await self.registry.access_change(person_id)
+        return c.PersonAccount(
+            person_id=person.id,
+            name=person.name,
+            document_type=person.doc_type,
+            document=numbers.mask(person.doc_number),
+            disabled=person.disabled,
+            last_change=None
+            if change is None
+            else c.PersonAccessEvent(
+                state="disabled" if change.disabled else "enabled",
+                at=change.at.astimezone(UTC).isoformat(),
+                by_role=change.actor_role,
+                by=change.actor_id,
+                reason=change.reason,
+            ),
+        )
+
+    async def find_person(self, caller: Principal, body: c.PersonLookup) -> c.PersonAccount:
+        """The person with this document (its number checked as at sign-in; a travel permit
+        found by its lifelong number, whichever card's number is given)."""
+        self._supervisor(caller)
         try:
-            await self.registry.set_disabled(person_id, disabled, (caller.role, caller.subject))
+            doc = parse_document(body.document_type, body.document)
+        except InvalidIdentity as exc:
+            raise IdentityError("invalid_id", str(exc)) from None
+        person = await self.registry.person_by_document(doc.type, doc.key)
+        if person is None:
+            raise IdentityError("not_found", "no person with this document in the registry")
+        return await self.person_account(caller, person.id)
+
+    async def disable_person(
+        self, caller: Principal, person_id: str, disabled: bool = True, reason: str = ""
+    ) -> c.PersonAccount:
+        """A supervisor disables (or enables) a person, audited with the reason: every token
+        of theirs dies at once (the transport also cuts their open sockets)."""
+        self._supervisor(caller)
+        try:
+            await self.registry.set_disabled(
+                person_id, disabled, (caller.role, caller.subject), reason
+            )
         except KeyError:
             raise IdentityError("not_found", "no such person") from None
         if disabled:
             await self._revoked(person_id)
+        return await self.person_account(caller, person_id)
 
 
 @dataclass(frozen=True, slots=True)

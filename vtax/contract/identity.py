@@ -228,3 +228,42 @@ class TotpConfirm(Message):
 
 class StaffUnlock(Message):
     user_id: Uuid
+
+
+# ---- people's access (a supervisor disables and enables) ------------------------------------
+
+DocumentType = Literal["resident_id", "residence_permit", "travel_permit", "passport"]
+
+
+class PersonLookup(Message):
+    """Find a person by their document (the number as on the card; checked like at sign-in)."""
+
+    document_type: DocumentType
+    document: Annotated[str, StringConstraints(min_length=1, max_length=40)]
+
+
+class PersonAccessChange(Message):
+    """Why a person is disabled or enabled again: kept in the identity audit."""
+
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=500)]
+
+
+class PersonAccessEvent(Out):
+    state: Literal["disabled", "enabled"]
+    at: Timestamp
+    by_role: str = Field(description="supervisor (the pages, the API) or operator (the CLI)")
+    by: str | None = Field(description="the supervisor's user id, the operator's login name")
+    reason: str
+
+
+class PersonAccount(Out):
+    """A person as a supervisor manages their access (the document masked)."""
+
+    person_id: str
+    name: str
+    document_type: str
+    document: str = Field(description="the document number masked")
+    disabled: bool
+    last_change: PersonAccessEvent | None = Field(
+        description="the latest disabling or enabling, if any"
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import or_, select, update
@@ -29,6 +29,17 @@ class PersonRecord:
     @classmethod
     def of(cls, p: Person) -> PersonRecord:
         return cls(p.id, p.name, p.doc_type, p.doc_number, p.disabled, p.token_version)
+
+
+@dataclass(frozen=True, slots=True)
+class AccessChange:
+    """A person disabled or enabled: when, by whom, why (an identity audit row)."""
+
+    disabled: bool
+    at: datetime
+    actor_role: str
+    actor_id: str | None
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,9 +141,14 @@ class Registry:
         return int(version)
 
     async def set_disabled(
-        self, person_id: str, disabled: bool, actor: tuple[str, str | None] = ("system", None)
+        self,
+        person_id: str,
+        disabled: bool,
+        actor: tuple[str, str | None] = ("system", None),
+        reason: str = "",
     ) -> None:
-        """Disable (or enable) a person, audited; disabling also kills every token at once."""
+        """Disable (or enable) a person, audited with the reason; disabling also kills every
+        token at once (enabling does not bring them back: the person signs in anew)."""
         async with self._sessions() as db, db.begin():
             values: dict[str, Any] = {"disabled": disabled, "updated_at": utcnow()}
             if disabled:
@@ -146,9 +162,32 @@ class Registry:
                     actor_id=actor[1],
                     kind="person_disabled" if disabled else "person_enabled",
                     subject=person_id,
-                    data={},
+                    data={"reason": reason} if reason else {},
                 )
             )
+
+    async def access_change(self, person_id: str) -> AccessChange | None:
+        """The latest disabling or enabling of the person (from the identity audit)."""
+        async with self._sessions() as db:
+            row = await db.scalar(
+                select(IdentityAudit)
+                .where(
+                    IdentityAudit.subject == person_id,
+                    IdentityAudit.kind.in_(("person_disabled", "person_enabled")),
+                )
+                .order_by(IdentityAudit.at.desc(), IdentityAudit.id.desc())
+                .limit(1)
+            )
+        if row is None:
+            return None
+        reason = (row.data or {}).get("reason", "")
+        return AccessChange(
+            disabled=row.kind == "person_disabled",
+            at=row.at,
+            actor_role=row.actor_role,
+            actor_id=row.actor_id,
+            reason=reason if isinstance(reason, str) else "",
+        )
 
     async def ensure_taxpayer(self, person: PersonRecord, doc_key: str | None = None) -> str:
         """The `taxpayers` row the sessions, ratings and deliveries name (its id is the

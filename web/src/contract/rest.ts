@@ -764,6 +764,46 @@ export interface ParticipantView {
   handled_to: string | null;
 }
 
+/**
+ * Why a person is disabled or enabled again: kept in the identity audit.
+ */
+export interface PersonAccessChange {
+  reason: string;
+}
+
+export interface PersonAccessEvent {
+  state: "disabled" | "enabled";
+  /** ISO 8601 time with its offset */
+  at: string;
+  /** supervisor (the pages, the API) or operator (the CLI) */
+  by_role: string;
+  /** the supervisor's user id, the operator's login name */
+  by: string | null;
+  reason: string;
+}
+
+/**
+ * A person as a supervisor manages their access (the document masked).
+ */
+export interface PersonAccount {
+  person_id: string;
+  name: string;
+  document_type: string;
+  /** the document number masked */
+  document: string;
+  disabled: boolean;
+  /** the latest disabling or enabling, if any */
+  last_change: PersonAccessEvent | null;
+}
+
+/**
+ * Find a person by their document (the number as on the card; checked like at sign-in).
+ */
+export interface PersonLookup {
+  document_type: "resident_id" | "residence_permit" | "travel_permit" | "passport";
+  document: string;
+}
+
 export interface PersonView {
   person_id: string;
   name: string;
@@ -1395,6 +1435,18 @@ export interface paths {
   };
   "/api/openapi.json": {
     get: { response: Blob };
+  };
+  "/api/people/lookup": {
+    post: { body: PersonLookup; response: PersonAccount };
+  };
+  "/api/people/{person_id}/access": {
+    get: { path: { person_id: string }; response: PersonAccount };
+  };
+  "/api/people/{person_id}/disable": {
+    post: { path: { person_id: string }; body: PersonAccessChange; response: PersonAccount };
+  };
+  "/api/people/{person_id}/enable": {
+    post: { path: { person_id: string }; body: PersonAccessChange; response: PersonAccount };
   };
   "/api/recordings/{session_id}": {
     get: { path: { session_id: string }; response: RecordingOut };

@@ -9,6 +9,8 @@ import type {
   CatalogOut,
   KpiReport,
   MaterialView,
+  PersonAccount,
+  PersonLookup,
   QualityForm,
   QueueStats,
   RecordingSegment,
@@ -134,6 +136,8 @@ export const useSupervisor = defineStore('supervisor', () => {
   const recordingFiles = shallowRef<RecordingSegment[] | null>(null);
   const kpiForm = ref<KpiForm>({ from: '', to: '', groupBy: 'day', agent: '', category: '', channel: '', language: '', threshold: '20' });
   const kpi = shallowRef<KpiReport | null>(null);
+  /** the person whose access is shown (found by document, or a session's taxpayer) */
+  const person = shallowRef<PersonAccount | null>(null);
 
   const timezone = computed(() => live.value?.timezone || catalog.value?.timezone || DEFAULT_TIMEZONE);
   const page = computed(() => cursors.value.length + 1);
@@ -180,6 +184,7 @@ export const useSupervisor = defineStore('supervisor', () => {
     sessions.value = [];
     live.value = null;
     kpi.value = null;
+    person.value = null;
     lastCounts = undefined;
     state.value = 'idle';
     vtax.state = 'idle';
@@ -366,6 +371,31 @@ export const useSupervisor = defineStore('supervisor', () => {
     await openDetail(d.session.id);
   }
 
+  async function findPerson(documentType: PersonLookup['document_type'], document: string): Promise<void> {
+    person.value = null;
+    const body = { document_type: documentType, document: document.trim() };
+    if (!body.document) throw new ApiError('needDocument');
+    person.value = await call((t) => api('post', '/api/people/lookup', { token: t, body }));
+  }
+
+  async function loadPerson(personId: string): Promise<void> {
+    person.value = null;
+    person.value = await call((t) => api('get', '/api/people/{person_id}/access', { token: t, path: { person_id: personId } }));
+  }
+
+  /** Disable or enable the shown person (a reason is required; the server audits it). */
+  async function setPersonAccess(disabled: boolean, reason: string): Promise<void> {
+    const p = person.value;
+    if (!p) return;
+    const text = reason.trim();
+    if (!text) throw new ApiError('needReason');
+    const path = { person_id: p.person_id };
+    const body = { reason: text };
+    person.value = disabled
+      ? await call((t) => api('post', '/api/people/{person_id}/disable', { token: t, path, body }))
+      : await call((t) => api('post', '/api/people/{person_id}/enable', { token: t, path, body }));
+  }
+
   async function loadKpi(): Promise<void> {
     const f = kpiForm.value;
     if (f.from && f.to && f.to < f.from) throw new ApiError('kpiRange', 'the last day is before the first');
@@ -412,8 +442,9 @@ export const useSupervisor = defineStore('supervisor', () => {
   return {
     state, error, busy, token, user, signedInWithCode, catalog, agents, qualityForm,
     filters, applied, pageSize, cursor, cursors, nextBefore, sessions, gen, updatedAt, autoRefresh, page,
-    live, detail, recordingFiles, kpiForm, kpi, timezone,
+    live, detail, recordingFiles, kpiForm, kpi, timezone, person,
     setError, action, signedIn, signOut, staffName, schedule, refresh, applyFilters, clearFilters, nextPage, firstPage,
     exportCsv, openDetail, closeDetail, reloadDetail, loadRecording, closeFollowUp, resolveFlag, submitQuality, loadKpi,
+    findPerson, loadPerson, setPersonAccess,
   };
 });

@@ -98,6 +98,39 @@ describe('the supervisor store', () => {
     expect(calls.find((c) => c.url.startsWith('/api/sessions?'))?.url).toBe('/api/sessions?limit=50');
   });
 
+  it('finds a person by document in the body, disables and enables them with a reason', async () => {
+    const account = (disabled: boolean) => ({
+      person_id: 'p1', name: 'Wang Fang', document_type: 'resident_id', document: '1101**********002X', disabled,
+      last_change: disabled ? { state: 'disabled', at: '2030-01-01T00:00:00+00:00', by_role: 'supervisor', by: 'u1', reason: 'case 1' } : null,
+    });
+    route = (method, url) => {
+      if (url === '/api/people/lookup' && method === 'POST') return json(account(false));
+      if (url === '/api/people/p1/disable') return json(account(true));
+      if (url === '/api/people/p1/enable') return json(account(false));
+      if (url === '/api/people/p2/access') return json({ error: { code: 'not_found', message: 'no such person' } }, 404);
+      return null;
+    };
+    const s = await signedIn();
+    await expect(s.findPerson('resident_id', '  ')).rejects.toMatchObject({ code: 'needDocument' });
+    expect(calls.some((c) => c.url.startsWith('/api/people'))).toBe(false);
+    await s.findPerson('resident_id', ' 11010519491231002x ');
+    const lookup = calls.find((c) => c.url === '/api/people/lookup');
+    expect(lookup?.body).toEqual({ document_type: 'resident_id', document: '11010519491231002x' });
+    expect(s.person?.person_id).toBe('p1');
+    await expect(s.setPersonAccess(true, ' ')).rejects.toMatchObject({ code: 'needReason' });
+    expect(calls.some((c) => c.url.endsWith('/disable'))).toBe(false);
+    await s.setPersonAccess(true, ' case 1 ');
+    expect(calls.at(-1)).toMatchObject({ method: 'POST', url: '/api/people/p1/disable', body: { reason: 'case 1' } });
+    expect(s.person?.disabled).toBe(true);
+    await s.setPersonAccess(false, 'checked');
+    expect(calls.at(-1)).toMatchObject({ method: 'POST', url: '/api/people/p1/enable', body: { reason: 'checked' } });
+    expect(s.person?.disabled).toBe(false);
+    await expect(s.loadPerson('p2')).rejects.toMatchObject({ code: 'not_found' });
+    expect(s.person).toBeNull();
+    s.signOut();
+    expect(s.person).toBeNull();
+  });
+
   it('turns the filter form into the query, ratings included', () => {
     const f = { from: '2030-01-01', to: '', agent: 'a1', category: 'invoices', askedCategory: '', channel: 'web', language: '', rating: 'low', flag: 'open', outcome: '', check: '', followUp: 'open' };
     expect(toQuery(f)).toEqual({ from: '2030-01-01', agent: 'a1', category: 'invoices', channel: 'web', flag: 'open', follow_up: 'open', max_rating: 2 });

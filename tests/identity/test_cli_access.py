@@ -1,0 +1,112 @@
+"""`vtax registry disable|enable (--person ID | --document TYPE NUMBER) --reason TEXT`, as the
+operator runs it: a subprocess over SQLite and PostgreSQL; scaled out, against two running
+nodes over Redis, the disabled person's open sockets on both nodes are cut at once."""
+
+from __future__ import annotations
+
+import getpass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from tests.conftest import poll_until
+from tests.identity.test_cli_registry import DEMO, env_for, vtax
+from tests.identity.test_identity_api import get, imported, post, sign_in
+from tests.queue import test_two_nodes
+from vtax.db import make_engine, session_factory
+from vtax.identity.tables import IdentityAudit, Person
+
+nodes = test_two_nodes.nodes  # the fixture: two nodes over one Redis prefix
+WANG = ("resident_id", "11010519491231002X")
+
+
+async def person_row(database_url: str, **where: str) -> tuple[Person, list[IdentityAudit]]:
+    engine = make_engine(database_url)
+    try:
+        async with session_factory(engine)() as db:
+            person = await db.scalar(select(Person).filter_by(**where))
+            assert person is not None
+            audit = list(
+                await db.scalars(
+                    select(IdentityAudit)
+                    .where(IdentityAudit.subject == person.id)
+                    .order_by(IdentityAudit.id)
+                )
+            )
+            return person, audit
+    finally:
+        await engine.dispose()
+
+
+async def test_disable_and_enable_from_the_command_line(database_url: str, tmp_path: Path):
+    env = env_for(database_url, tmp_path)
+    if not database_url.startswith("sqlite"):
+        assert vtax(env, "migrate").returncode == 0
+    assert vtax(env, "registry", "import", str(DEMO)).returncode == 0
+
+    done = vtax(env, "registry", "disable", "--document", *WANG, "--reason", "case 118")
+    assert done.returncode == 0, done.stderr
+    line = done.stdout.strip()
+    assert line.startswith("disabled 王芳 Wang Fang (resident_id "), line
+    assert "19491231" not in line  # the number masked
+    assert "open sockets when the access token expires" in line  # no Redis: said so
+    person, audit = await person_row(database_url, doc_key=WANG[1])
+    assert person.disabled and person.token_version == 1
+    assert [(a.kind, a.actor_role, a.actor_id, a.data) for a in audit] == [
+        ("person_disabled", "operator", getpass.getuser()[:36], {"reason": "case 118"})
+    ]
+
+    done = vtax(env, "registry", "enable", "--person", person.id, "--reason", "checked")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("enabled 王芳 Wang Fang"), done.stdout
+    person, audit = await person_row(database_url, doc_key=WANG[1])
+    assert not person.disabled and person.token_version == 1  # old tokens stay dead
+    assert [a.kind for a in audit] == ["person_disabled", "person_enabled"]
+
+    # unknown people and bad input: clear messages, nothing written
+    unknown = vtax(env, "registry", "disable", "--person", "0" * 8 + "-0000-4000-8000-" + "0" * 12,
+                   "--reason", "x")  # fmt: skip
+    assert unknown.returncode == 1 and "no such person" in unknown.stderr, unknown.stderr
+    nobody = vtax(env, "registry", "disable", "--document", "resident_id", "110105198001010016",
+                  "--reason", "x")  # fmt: skip
+    assert nobody.returncode == 1 and "no such person" in nobody.stderr
+    bad = vtax(env, "registry", "disable", "--document", "resident_id", "110105198001010017",
+               "--reason", "x")  # fmt: skip
+    assert bad.returncode == 2 and "check" in bad.stderr, bad.stderr
+    for args in (
+        ["--person", person.id],  # no reason
+        ["--person", person.id, "--reason", ""],
+        ["--person", "'; drop table x", "--reason", "x"],
+        ["--person", person.id, "--document", *WANG, "--reason", "x"],
+        ["--document", "licence", "123", "--reason", "x"],
+    ):
+        done = vtax(env, "registry", "disable", *args)
+        assert done.returncode == 2, (args, done.stderr)
+    person, audit = await person_row(database_url, doc_key=WANG[1])
+    assert not person.disabled and len(audit) == 2
+
+
+async def test_disabling_from_the_command_line_cuts_sockets_on_every_node(nodes: Any, clients: Any):
+    a, b = nodes
+    await imported(a)
+    session = await sign_in(a, "+8613800138000")
+    token = session["access_token"]
+    on_a, on_b = await clients(a, token), await clients(b, token)
+    staff = await clients(b, await b.staff("ann"))
+    settings = a.ctx.settings
+    env = {
+        "VTAX_DATABASE_URL": settings.resolved_database_url,
+        "VTAX_DATA_DIR": str(settings.data_dir),
+        "VTAX_SECRET_KEY": settings.secret_key,
+        "VTAX_REDIS_URL": settings.redis_url or "",
+        "VTAX_REDIS_PREFIX": settings.redis_prefix,
+    }
+    done = vtax(env, "registry", "disable", "--document", *WANG, "--reason", "fraud report")
+    assert done.returncode == 0, done.stderr
+    assert "open sockets cut" in done.stdout
+    await poll_until(lambda: not on_a.sio.connected and not on_b.sio.connected)
+    assert staff.sio.connected  # another account's socket stays
+    assert await get(b, "/api/sessions", token) == 401
+    status, err, _ = await post(a, "/api/auth/refresh", {"refresh_token": session["refresh_token"]})
+    assert status == 401, err
