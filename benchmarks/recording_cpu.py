@@ -48,22 +48,10 @@ from aiortc.contrib.media import MediaRecorder
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 from vtax.recording.capture import EncodedFrame, ReceiverTap  # noqa: E402
 from vtax.recording.writer import SegmentWriter  # noqa: E402
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--use-fake-ui-for-media-stream",
-    "--use-fake-device-for-media-stream",
-]
 TICKS = os.sysconf("SC_CLK_TCK")
 VIDEO_BITRATE = 600_000
 
@@ -283,7 +271,7 @@ async def part_chromium(rounds: int, window: float, warmup: float) -> dict[str, 
                 for _, url in procs.values():
                     await wait_up(http, url)
                 browser = await pw.chromium.launch(
-                    executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+                    executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
                 )
                 page = await browser.new_page()
                 await page.goto(f"http://127.0.0.1:{page_port}/")

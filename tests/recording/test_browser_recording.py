@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from tests.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.conftest import TEST_NODE_ENV, poll_until
 from tests.e2e.conftest import sign_in
 from tests.recording.media import probe
@@ -29,19 +30,6 @@ from tests.signin import logged_texts, person_for, registry_csv
 from vtax.recording.store import RecordingStore, verify
 
 pytestmark = pytest.mark.e2e
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--use-fake-ui-for-media-stream",
-    "--use-fake-device-for-media-stream",
-]
 USCC = "91350100M000100Y43"
 FPS = 15
 RECORD_S = 5.0

@@ -9,6 +9,30 @@ export async function sha256Hex(buffer: ArrayBuffer): Promise<string> {
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
+/** One JPEG frame of a playing video element (a photo of a paper document from the camera,
+ * in the call and for a booking); `cameraNotReady` before its first frame, `camera` when the
+ * browser cannot draw it (both in the pages' error texts). */
+export function grabFrame(video: HTMLVideoElement): Promise<Blob> {
+  return new Promise((resolve, reject) => {
+    const w = video.videoWidth;
+    const h = video.videoHeight;
+    if (!w || !h) {
+      reject(new ApiError('cameraNotReady', 'the camera has no picture yet'));
+      return;
+    }
+    const canvas = document.createElement('canvas');
+    canvas.width = w;
+    canvas.height = h;
+    const ctx = canvas.getContext('2d');
+    if (!ctx) {
+      reject(new ApiError('camera', 'no canvas'));
+      return;
+    }
+    ctx.drawImage(video, 0, 0, w, h);
+    canvas.toBlob((b) => (b ? resolve(b) : reject(new ApiError('camera', 'no picture'))), 'image/jpeg', 0.9);
+  });
+}
+
 /** Let the browser save `blob` as `filename`. */
 export function saveFile(blob: Blob, filename: string): void {
   const url = URL.createObjectURL(blob);
