@@ -119,6 +119,9 @@ async def test_ask_the_assistant_then_hand_over_to_the_agent(
         assert TYPED in seen and "The taxpayer asked for a person" in seen
         detail = await supervisor.evaluate("() => window.vtax.detailTranscript")
         assert detail["conversation_id"] == conversation
+        # the taxpayer acted for their enterprise: the detail names it and the role
+        acting = await supervisor.text_content("#detail-enterprise") or ""
+        assert "Test enterprise" in acting and "Legal representative" in acting, acting
         await supervisor.locator("#detail-transcript").scroll_into_view_if_needed()
         await e2e.screenshot(supervisor, "supervisor-detail-assistant-1280x800")
 

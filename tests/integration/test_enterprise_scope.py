@@ -146,6 +146,24 @@ async def test_what_each_role_sees_of_an_enterprise(server: RunningServer, clien
     assert await opens(server, handler["access_token"], ids["rep for acme"]) == 404
     assert await opens(server, outsider["access_token"], ids["rep for acme"]) == 404
     assert await opens(server, rep["access_token"], ids["handler personal"]) == 404
+    # the views name the enterprise and the role acted in (null: for oneself)
+    status, seen = await call(
+        server, "GET", f"/api/sessions/{ids['handler for acme']}", finance["access_token"]
+    )
+    assert status == 200, seen
+    assert seen["enterprise"] == {
+        "id": handler["acting"]["enterprise_id"],
+        "uscc": ACME,
+        "name": f"Enterprise {ACME}",
+        "role": "tax_handler",
+    }
+    status, mine = await call(
+        server, "GET", f"/api/sessions/{ids['handler personal']}", handler_self["access_token"]
+    )
+    assert status == 200 and mine["enterprise"] is None
+    status, detail = await call(server, "GET", f"/api/review/sessions/{ids['rep for acme']}", sup)
+    assert status == 200, detail
+    assert detail["session"]["enterprise"]["role"] == "legal_representative"
 
 
 async def test_deliveries_go_to_the_enterprise(server: RunningServer) -> None:

@@ -159,6 +159,13 @@ class TaxpayerRef(Out):
     name: str
 
 
+class EnterpriseRef(Out):
+    id: str
+    uscc: str
+    name: str
+    role: str | None = Field(description="the role the person acted in (legal_representative, ...)")
+
+
 class StaffRef(Out):
     id: str
     username: str
@@ -226,6 +233,9 @@ class SessionView(Out):
         "null: a walk-in"
     )
     taxpayer: TaxpayerRef
+    enterprise: EnterpriseRef | None = Field(
+        description="the enterprise the person acted for; null: for themselves"
+    )
     agent: StaffRef | None
     joined_at: Timestamp
     offered_at: Timestamp | None

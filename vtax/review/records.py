@@ -23,7 +23,6 @@ from vtax.models import (
     ServiceSession,
     SessionRating,
     SessionSummary,
-    Taxpayer,
     User,
 )
 from vtax.review import audit
@@ -34,7 +33,7 @@ from vtax.review.kpi import KpiReport
 from vtax.review.loop import ENDED, LoopState, Step, refusal, require
 from vtax.review.rollup import Deltas, Snap, snapshot, write_change
 from vtax.review.service_loop import ServiceLoop, SummaryResult
-from vtax.review.views import session_view
+from vtax.review.views import session_view, view_query
 
 __all__ = [
     "SYSTEM",
@@ -533,13 +532,7 @@ class SessionRecords:
 
     @staticmethod
     def _view_query() -> Any:
-        return (
-            select(ServiceSession, Taxpayer, User, SessionSummary, SessionRating)
-            .join(Taxpayer, Taxpayer.id == ServiceSession.taxpayer_id)
-            .outerjoin(User, User.id == ServiceSession.agent_id)
-            .outerjoin(SessionSummary, SessionSummary.session_id == ServiceSession.id)
-            .outerjoin(SessionRating, SessionRating.session_id == ServiceSession.id)
-        )
+        return view_query()
 
 
 # a session that just joined: not answered, not abandoned, no wait, talk, wrap, rating,

@@ -24,8 +24,6 @@ from vtax.models import (
     SessionParticipantRow,
     SessionRating,
     SessionSummary,
-    Taxpayer,
-    User,
 )
 from vtax.review import audit
 from vtax.review.audit import Actor
@@ -42,6 +40,7 @@ from vtax.review.views import (
     loop_state,
     quality_view,
     session_view,
+    view_query,
 )
 
 SummaryResult = Literal["resolved", "follow_up", "transferred"]
@@ -341,16 +340,7 @@ class ServiceLoop:
         """A session's whole loop for a supervisor: record, checks, deliveries with receipts,
         quality reviews and the audit log."""
         async with self._sessions() as db:
-            row = (
-                await db.execute(
-                    select(ServiceSession, Taxpayer, User, SessionSummary, SessionRating)
-                    .join(Taxpayer, Taxpayer.id == ServiceSession.taxpayer_id)
-                    .outerjoin(User, User.id == ServiceSession.agent_id)
-                    .outerjoin(SessionSummary, SessionSummary.session_id == ServiceSession.id)
-                    .outerjoin(SessionRating, SessionRating.session_id == ServiceSession.id)
-                    .where(ServiceSession.id == session_id)
-                )
-            ).first()
+            row = (await db.execute(view_query().where(ServiceSession.id == session_id))).first()
             if row is None:
                 raise DomainError("not_found", "no such session")
             checks = await db.scalars(

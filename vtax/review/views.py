@@ -5,7 +5,10 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
+from sqlalchemy import select
+
 from vtax import identity
+from vtax.identity.tables import Enterprise
 from vtax.models import (
     Delivery,
     DeliveryReceipt,
@@ -70,12 +73,26 @@ def rating_view(rating: SessionRating | None) -> dict[str, Any] | None:
     }
 
 
+def view_query() -> Any:
+    """The rows `session_view` takes: the session with its person, agent, summary, rating and
+    the enterprise acted for (the session list, one session, the review detail)."""
+    return (
+        select(ServiceSession, Taxpayer, User, SessionSummary, SessionRating, Enterprise)
+        .join(Taxpayer, Taxpayer.id == ServiceSession.taxpayer_id)
+        .outerjoin(User, User.id == ServiceSession.agent_id)
+        .outerjoin(SessionSummary, SessionSummary.session_id == ServiceSession.id)
+        .outerjoin(SessionRating, SessionRating.session_id == ServiceSession.id)
+        .outerjoin(Enterprise, Enterprise.id == ServiceSession.enterprise_id)
+    )
+
+
 def session_view(
     s: ServiceSession,
     t: Taxpayer,
     u: User | None,
     summary: SessionSummary | None,
     rating: SessionRating | None,
+    e: Enterprise | None = None,
     *,
     staff: bool = True,
 ) -> dict[str, Any]:
@@ -97,6 +114,9 @@ def session_view(
             "id_number_masked": identity.mask(t.id_number),
             "name": t.name,
         },
+        "enterprise": None
+        if e is None
+        else {"id": e.id, "uscc": e.uscc, "name": e.name, "role": s.acting_role},
         "agent": None
         if u is None
         else {"id": u.id, "username": u.username, "display_name": u.display_name},

@@ -355,6 +355,14 @@ export interface DoneAt {
   done_at: string;
 }
 
+export interface EnterpriseRef {
+  id: string;
+  uscc: string;
+  name: string;
+  /** the role the person acted in (legal_representative, ...) */
+  role: string | null;
+}
+
 /**
  * What an editor writes: everything but the bookkeeping (version, who, when).
  */
@@ -974,6 +982,8 @@ export interface SessionView {
   /** the appointment checked in (GET /api/appointments/{booking_id}); null: a walk-in */
   booking_id: string | null;
   taxpayer: TaxpayerRef;
+  /** the enterprise the person acted for; null: for themselves */
+  enterprise: EnterpriseRef | null;
   agent: StaffRef | null;
   /** ISO 8601 time with its offset */
   joined_at: string;
