@@ -64,7 +64,7 @@ async def test_set_up_the_authenticator_then_export(e2e: Any, viewport: tuple[in
     await page.fill("#totp-confirm-code", wrong)
     await page.click("#totp-confirm")
     await page.wait_for_function(
-        "() => window.vtax.lastError && window.vtax.lastError.code === 'invalid_code'"
+        "() => window.vtax.lastError && window.vtax.lastError.code === 'totpWrongCode'"
     )
     # the previous step's code (accepted, one step either way), so the sign-in below can use
     # the current one: each step counts once

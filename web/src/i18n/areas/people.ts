@@ -11,7 +11,7 @@ export default {
       "document": "证件号码",
       "find": "查找",
       "manage": "管理账号",
-      "manageOf": "管理 {name} 的账号",
+      "manageOf": "管理账号：{name}",
       "docType": {
         "resident_id": "居民身份证",
         "residence_permit": "港澳台居民居住证",
@@ -48,7 +48,7 @@ export default {
       "document": "證件號碼",
       "find": "查找",
       "manage": "管理帳戶",
-      "manageOf": "管理 {name} 的帳戶",
+      "manageOf": "管理帳戶：{name}",
       "docType": {
         "resident_id": "居民身份證",
         "residence_permit": "港澳台居民居住證",
@@ -85,7 +85,7 @@ export default {
       "document": "Document number",
       "find": "Find",
       "manage": "Manage account",
-      "manageOf": "Manage the account of {name}",
+      "manageOf": "Manage account: {name}",
       "docType": {
         "resident_id": "Resident ID card",
         "residence_permit": "Residence permit (Hong Kong, Macau, Taiwan residents)",
@@ -122,7 +122,7 @@ export default {
       "document": "Número do documento",
       "find": "Procurar",
       "manage": "Gerir conta",
-      "manageOf": "Gerir a conta de {name}",
+      "manageOf": "Gerir conta: {name}",
       "docType": {
         "resident_id": "Bilhete de identidade de residente",
         "residence_permit": "Autorização de residência (residentes de Hong Kong, Macau, Taiwan)",
