@@ -61,6 +61,8 @@ export function useCall(storeKey: string, hooks: CallHooks) {
   let media: Promise<LocalMedia> | null = null;
   let resuming = false;
   let qualityTimer: ReturnType<typeof setInterval> | undefined;
+  /** the session `end` ran for (it runs once per session) */
+  let endedSessionId: string | null = null;
 
   function setConnection(c: Connection): void {
     connection.value = c;
@@ -241,8 +243,14 @@ export function useCall(storeKey: string, hooks: CallHooks) {
     }
   }
 
-  /** The call is over on this page; a reload still shows the after-call step. */
+  /** The call is over on this page; a reload still shows the after-call step. Once per
+   * session: a hang-up ends it both when the server's `session:end` arrives and when the
+   * hang-up's ack does, and a second `onEnded` would take the page back to the after-call
+   * step from wherever the person went meanwhile (a new question). */
   function end(reason: string): void {
+    const sid = session.value?.session_id ?? null;
+    if (sid !== null && sid === endedSessionId) return;
+    endedSessionId = sid;
     if (router) router.detach();
     call.value = null;
     clearInterval(qualityTimer);
