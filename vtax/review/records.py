@@ -419,7 +419,7 @@ class SessionRecords:
 
     async def get(self, session_id: str, scope: Scope) -> dict[str, Any]:
         clause = scope.clause()
-        query = self._view_query().where(ServiceSession.id == session_id)
+        query = view_query().where(ServiceSession.id == session_id)
         if clause is not None:
             query = query.where(clause)
         async with self._sessions() as db:
@@ -438,7 +438,7 @@ class SessionRecords:
         """Keyset-paginated on (joined_at, id): newest first unless `filters.sort` is oldest.
         `before` is the opaque cursor from the previous page."""
         filters = filters or SessionFilter()
-        query = self._view_query().where(*self._where(scope, filters, before))
+        query = view_query().where(*self._where(scope, filters, before))
         query = query.order_by(*self._order(filters.sort))
         async with self._sessions() as db:
             rows = (await db.execute(query.limit(limit + 1))).all()
@@ -529,10 +529,6 @@ class SessionRecords:
         if sort == "oldest":
             return s.joined_at.asc(), s.id.asc()
         return s.joined_at.desc(), s.id.desc()
-
-    @staticmethod
-    def _view_query() -> Any:
-        return view_query()
 
 
 # a session that just joined: not answered, not abandoned, no wait, talk, wrap, rating,
