@@ -17,6 +17,7 @@ from vtax.errors import DomainError
 from vtax.models import ServiceSession
 from vtax.review.kpi import KpiQuery
 from vtax.review.records import Scope, SessionFilter
+from vtax.review.views import view_query
 
 SUP = Scope("supervisor", "")
 
@@ -214,7 +215,7 @@ async def test_the_category_filter_uses_its_index_on_postgresql(store):
     records = store.records
     # the list query as the API runs it (joins, keyset order, limit + 1), on a rare category
     query = (
-        records._view_query()
+        view_query()
         .where(*records._where(SUP, SessionFilter(category="rare"), None))
         .order_by(*records._order("newest"))
         .limit(51)
