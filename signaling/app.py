@@ -295,6 +295,7 @@ def create_app(settings: Settings, *, migrate_on_start: bool | None = None) -> w
             raise
         services.calls.start_background()
         services.multiparty.start_background()  # invitations expire
+        services.monitor.start_background()  # monitoring jobs nobody joined go again
         services.queue.start()  # timers, dispatch retries, statistics pushes
         services.folder.start()  # KPI journal -> rollup (vtax/review/rollup.py)
         services.appointment_tasks.start()  # texts, no-show sweep, callback windows

@@ -314,6 +314,7 @@ class Services:
         await self.queue.close()
         await self.folder.close()
         await self.multiparty.close()
+        await self.monitor.close()
         await self.calls.close()
         await self.backends.db.dispose()
 

@@ -148,6 +148,13 @@ class Settings(BaseModel):
     monitor_max_per_session: int = Field(
         4, ge=1, le=50, description="Supervisors monitoring one session at once."
     )
+    monitor_leg_join_s: float = Field(
+        15.0,
+        gt=0,
+        le=300,
+        description="A media-leg worker sent a monitoring job that has not joined within this "
+        "time is passed over: the job goes to another worker (or the same, if it is the only one).",
+    )
     # Recording jobs (vtax/recording/jobs.py)
     recording_job_lease_s: float = Field(
         30.0,

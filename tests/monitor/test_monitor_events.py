@@ -226,6 +226,65 @@ async def test_an_agent_back_on_a_new_connection_is_told_of_the_leg_again(server
     assert_taxpayer_clean(taxpayer, m1, leg_id)
 
 
+async def test_a_job_nobody_joined_goes_to_another_worker(server, clients):
+    """The worker sent the job does not join within `monitor_leg_join_s` (it hangs): the job
+    goes to another worker, the first is told to stop and its late join is refused."""
+    set_monitor_settings(server, monitor_leg_join_s=1.0)
+    slow = await leg_client(server, clients)
+    _, _, t_start, _ = await monitored_call(server, clients)
+    session_id = t_start["session_id"]
+    sup = await clients(server, await server.staff("sup1", "supervisor"))
+    started = await sup.call("monitor:start", {"session_id": session_id})
+    assert started["ok"] and started["state"] == "connecting", started
+    first = await slow.wait_for("monitor:job")
+    other = await leg_client(server, clients)
+    second = await other.wait_for("monitor:job", timeout=10)
+    assert second["session_id"] == session_id and second["job_id"] != first["job_id"]
+    await slow.wait_for("leg:stop")
+    late = await slow.call("leg:join", {"session_id": session_id, "job_id": first["job_id"]})
+    assert late["ok"] is False and late["error"]["code"] == "invalid_state", late
+    joined = await other.call("leg:join", {"session_id": session_id, "job_id": second["job_id"]})
+    assert joined["ok"], joined
+    live = await sup.wait_for("monitor:state", lambda m: m["state"] == "live")
+    assert live["leg_id"] == joined["leg_id"]
+    assert len(other.received["monitor:job"]) == 1  # sent once, not at every sweep
+    rows = await poll_until(lambda: _rows_with(server, session_id, "monitor_leg_joined", 1), 5)
+    resent = [d for k, _, d in rows if k == "monitor_leg_resent"]
+    assert resent == [{"reason": "leg_late"}], rows
+
+
+async def test_a_worker_gone_before_joining_the_monitors_wait_for_the_next(server, clients):
+    """The worker dies between the job and `leg:join`; no other worker is there: the
+    monitors wait (connecting) and the next worker to say hello gets the job."""
+    doomed = await leg_client(server, clients)
+    _, _, t_start, _ = await monitored_call(server, clients)
+    session_id = t_start["session_id"]
+    sup = await clients(server, await server.staff("sup1", "supervisor"))
+    assert (await sup.call("monitor:start", {"session_id": session_id}))["ok"]
+    await doomed.wait_for("monitor:job")
+    await doomed.close()
+    store = server.ctx.services.monitor.store
+
+    async def dropped() -> bool:
+        record = await store.get(session_id)
+        return record is not None and record.leg is None
+
+    await poll_until(dropped, timeout=10)
+    assert [m["state"] for m in sup.received["monitor:state"]] == []  # still connecting
+    newcomer = await leg_client(server, clients)
+    job = await newcomer.wait_for("monitor:job", timeout=10)
+    joined = await newcomer.call("leg:join", {"session_id": session_id, "job_id": job["job_id"]})
+    assert joined["ok"], joined
+    await sup.wait_for("monitor:state", lambda m: m["state"] == "live")
+    rows = await audit_rows(server, session_id)
+    kinds = [(k, d.get("reason")) for k, _, d in rows if k.startswith("monitor_leg")]
+    assert kinds == [
+        ("monitor_leg_lost", "leg_lost"),
+        ("monitor_leg_resent", "waiting"),
+        ("monitor_leg_joined", None),
+    ], kinds
+
+
 async def test_refusals(server, clients):
     taxpayer, agent, t_start, _ = await monitored_call(server, clients)
     session_id = t_start["session_id"]

@@ -14,6 +14,8 @@ talk to the agent alone (docs/recording.md, "The media leg"; docs/protocol.md).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import secrets
 import time
@@ -56,6 +58,7 @@ class MonitorCalls:
         self.records, self.notifier = records, notifier
         self.watching: dict[str, set[str]] = {}  # supervisor sid on this node -> session ids
         self.legs_here: dict[str, set[str]] = {}  # worker sid on this node -> session ids
+        self._sweeper: asyncio.Task[None] | None = None
         calls.on_started.append(self.session_started)
         calls.on_resumed.append(self.participant_resumed)
         calls.on_session_ended.append(self.session_ended)
@@ -158,7 +161,7 @@ class MonitorCalls:
             if record.leg is None:
                 if worker is None:
                     return (record if record.monitors else None), ("no_worker", record)
-                record.leg = Leg(job_id=job_id, worker_sid=worker.sid)
+                record.leg = Leg(job_id=job_id, worker_sid=worker.sid, sent_at=time.time())
                 record.monitors[monitor.monitor_id] = monitor
                 return record, ("dispatch", record)
             record.monitors[monitor.monitor_id] = monitor
@@ -182,15 +185,7 @@ class MonitorCalls:
             supervisors=len(record.monitors),
         )
         if outcome == "dispatch" and worker is not None:
-            await self.store.count_leg(worker.sid, 1)
-            job = se.MonitorJob.model_validate(
-                {
-                    "job_id": job_id,
-                    "session_id": live.id,
-                    "ice_servers": ice_servers(self.settings, "leg-" + live.id),
-                }
-            )
-            await self.notifier.to_connections([worker.sid], job)
+            await self._send_job(live.id, job_id, worker.sid)
         else:
             await self._tell_leg(record)
         await self._tell_agent(live, record)
@@ -386,40 +381,115 @@ class MonitorCalls:
 
     async def _leg_lost(self, session_id: str, worker_sid: str) -> None:
         """The worker running a session's leg is gone: the monitors wait for a new leg."""
-        workers = [w for w in await self.store.workers() if w.legs < w.capacity]
-        worker = min(workers, key=lambda w: w.legs / w.capacity) if workers else None
+        record = await self.store.get(session_id)
+        if record is not None and record.leg is not None and record.leg.worker_sid == worker_sid:
+            await self._reassign(session_id, record.leg, await self.store.workers(), "leg_lost")
+
+    async def _send_job(self, session_id: str, job_id: str, worker_sid: str) -> None:
+        await self.store.count_leg(worker_sid, 1)
+        job = se.MonitorJob.model_validate(
+            {
+                "job_id": job_id,
+                "session_id": session_id,
+                "ice_servers": ice_servers(self.settings, "leg-" + session_id),
+            }
+        )
+        await self.notifier.to_connections([worker_sid], job)
+
+    async def _reassign(
+        self, session_id: str, expected: Leg | None, workers: list[LegWorker], reason: str
+    ) -> None:
+        """Give the session's leg to another worker: the one it had (`expected`, None: it has
+        none) is gone (`leg_lost`) or did not join in time (`leg_late`), or a worker came for
+        monitors left waiting (`waiting`). Compare-and-set on the record: of several nodes
+        sweeping, one sends the job. A worker that did not join is passed over while another
+        has room; alone, it gets the new job (it may only have been slow)."""
+        passed = expected.worker_sid if expected is not None else None
+        others = [w for w in workers if w.legs < w.capacity and w.sid != passed]
+        same = [w for w in workers if w.sid == passed and reason == "leg_late"]
+        free = others or same
+        worker = min(free, key=lambda w: w.legs / w.capacity) if free else None
+        if expected is None and worker is None:
+            return  # monitors waiting, still no worker with room
         job_id = _new_id("lj")
 
         def replace(record: Monitoring | None) -> tuple[Monitoring | None, Monitoring | None]:
-            if record is None or record.leg is None or record.leg.worker_sid != worker_sid:
+            if record is None or not record.monitors or record.leg != expected:
                 return record, None
-            record.leg = Leg(job_id=job_id, worker_sid=worker.sid) if worker else None
+            record.leg = Leg(job_id, worker.sid, sent_at=time.time()) if worker else None
             return record, record
 
         record = await self.store.update(session_id, replace)
         if record is None:
-            return
-        await self.audit(session_id, "monitor_leg_lost", Actor("system", None))
-        for monitor in record.monitors.values():
-            state = se.MonitorState(
-                session_id=session_id,
-                monitor_id=monitor.monitor_id,
-                state="connecting",
-                leg_id=None,
-                reason="leg_lost",
-            )
-            await self.notifier.to_connections([monitor.sid], state)
-        await self._tell_agent(await self.calls.get(session_id), record)
+            return  # changed meanwhile (joined, stopped, ended, or another node did it)
+        if expected is not None:
+            await self.store.count_leg(expected.worker_sid, -1)
+            kind = "monitor_leg_lost" if reason == "leg_lost" else "monitor_leg_resent"
+            await self.audit(session_id, kind, Actor("system", None), reason=reason)
+            if reason == "leg_late":
+                # Should it join after all, its join is refused (the job is not current).
+                await self.notifier.to_connections(
+                    [expected.worker_sid], se.LegStop(session_id=session_id)
+                )
+        else:
+            await self.audit(session_id, "monitor_leg_resent", Actor("system", None), reason=reason)
+        if expected is not None and expected.leg_id is not None:
+            for monitor in record.monitors.values():
+                state = se.MonitorState(
+                    session_id=session_id,
+                    monitor_id=monitor.monitor_id,
+                    state="connecting",
+                    leg_id=None,
+                    reason="leg_lost",
+                )
+                await self.notifier.to_connections([monitor.sid], state)
+            await self._tell_agent(await self.calls.get(session_id), record)
         if worker is not None:
-            await self.store.count_leg(worker.sid, 1)
-            job = se.MonitorJob.model_validate(
-                {
-                    "job_id": job_id,
-                    "session_id": session_id,
-                    "ice_servers": ice_servers(self.settings, "leg-" + session_id),
-                }
-            )
-            await self.notifier.to_connections([worker.sid], job)
+            log.info("monitoring job of %s sent to %s (%s)", session_id, worker.worker, reason)
+            await self._send_job(session_id, job_id, worker.sid)
+
+    # ---- the sweep: jobs nobody joined, monitors waiting for a worker -----------------------
+
+    def start_background(self) -> None:
+        self._sweeper = asyncio.create_task(self._sweep_forever(), name="monitor-leg-sweep")
+
+    async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+
+    async def _sweep_forever(self, interval_s: float = 2.0) -> None:
+        while True:
+            try:
+                await self.sweep(time.time())
+            except Exception:
+                log.exception("monitor leg sweep failed; retrying")
+            await asyncio.sleep(interval_s)
+
+    async def sweep(self, now: float) -> None:
+        """Every monitored session whose leg is not served: a job sent `monitor_leg_join_s`
+        ago and not joined (the worker died before `leg:join`, or hangs), a worker that is no
+        longer registered (it left from a node that died), or no leg at all (no worker had
+        room when the last one was lost): send the job again. Safe on every node at once."""
+        ids = await self.store.monitored()
+        if not ids:
+            return
+        workers = await self.store.workers()
+        registered = {w.sid for w in workers}
+        for session_id in ids:
+            record = await self.store.get(session_id)
+            if record is None or not record.monitors:
+                continue
+            if await self.calls.get(session_id) is None:
+                continue  # the call ended: session_ended clears the record
+            leg = record.leg
+            if leg is None:
+                await self._reassign(session_id, None, workers, "waiting")
+            elif leg.worker_sid not in registered:
+                await self._reassign(session_id, leg, workers, "leg_lost")
+            elif leg.leg_id is None and now - leg.sent_at > self.settings.monitor_leg_join_s:
+                await self._reassign(session_id, leg, workers, "leg_late")
 
 
 __all__ = ["MonitorCalls"]

@@ -9,6 +9,8 @@ Redis keys (prefix `p`, VTAX_REDIS_PREFIX):
   WATCH/MULTI transaction (`update`), expires a day after its last change.
 - `<p>monitor:workers`         HASH: worker connection sid -> JSON {worker, capacity}.
 - `<p>monitor:load`            HASH: worker connection sid -> legs it runs (HINCRBY).
+- `<p>monitor:sessions`        SET: the session ids that have a record (kept with it in the
+  same transaction), for the sweep that re-sends jobs nobody joined (vtax/app/monitor.py).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ class Leg:
     job_id: str
     worker_sid: str
     leg_id: str | None = None
+    sent_at: float = 0.0  # when the job went to the worker (a record of before: 0, long ago)
 
 
 @dataclass(slots=True)
@@ -98,6 +101,10 @@ class MonitorStore(Protocol):
 
     async def count_leg(self, sid: str, delta: int) -> None: ...
 
+    async def monitored(self) -> list[str]:
+        """The ids of the sessions that have a record."""
+        ...
+
 
 class MemoryMonitorStore:
     def __init__(self) -> None:
@@ -136,6 +143,9 @@ class MemoryMonitorStore:
         if sid in self._workers:
             self._load[sid] = max(0, self._load.get(sid, 0) + delta)
 
+    async def monitored(self) -> list[str]:
+        return sorted(self._records)
+
 
 class RedisMonitorStore:
     def __init__(self, redis: Any, prefix: str) -> None:
@@ -159,8 +169,10 @@ class RedisMonitorStore:
                     pipe.multi()
                     if new is None:
                         pipe.delete(key)
+                        pipe.srem(f"{self.p}monitor:sessions", session_id)
                     else:
                         pipe.set(key, new.to_json(), ex=RECORD_TTL_S)
+                        pipe.sadd(f"{self.p}monitor:sessions", session_id)
                     await pipe.execute()
                     return result
                 except WatchError:
@@ -193,6 +205,17 @@ class RedisMonitorStore:
     async def count_leg(self, sid: str, delta: int) -> None:
         if await self.redis.hexists(f"{self.p}monitor:workers", sid):
             await self.redis.hincrby(f"{self.p}monitor:load", sid, delta)
+
+    async def monitored(self) -> list[str]:
+        members = await self.redis.smembers(f"{self.p}monitor:sessions")
+        found = []
+        for member in members:
+            session_id = member.decode() if isinstance(member, bytes) else str(member)
+            if await self.redis.exists(self._key(session_id)):
+                found.append(session_id)
+            else:  # the record expired (a day without a change): forget its id too
+                await self.redis.srem(f"{self.p}monitor:sessions", session_id)
+        return sorted(found)
 
 
 __all__ = [
