@@ -9,6 +9,7 @@ import pytest
 
 from vtax.assistant import kbfile
 from vtax.assistant.kb import EntryDraft
+from vtax.assistant.seed import load_seed
 from vtax.assistant.store import KbStore
 from vtax.db import make_engine, migrate, session_factory
 from vtax.errors import DomainError
@@ -140,7 +141,7 @@ def test_named_links_resolve_per_language():
 
 
 async def test_the_seed_goes_into_an_empty_knowledge_base_only(store: KbStore):
-    from vtax.assistant.seed import ensure_seeded, load_seed
+    from vtax.assistant.seed import ensure_seeded
 
     report = await ensure_seeded(store)
     assert report is not None and len(report.created) == len(load_seed()) >= 200
@@ -164,8 +165,41 @@ def test_hkfill_adds_traditional_texts_and_keeps_written_ones():
         ]
     }
     assert fill(doc) == 1
-    assert doc["entries"][0]["texts"]["zh-HK"]["question"] == "個稅怎麼退"
+    assert doc["entries"][0]["texts"]["zh-HK"]["question"] == "個稅如何退"
     assert doc["entries"][1]["texts"]["zh-HK"]["answer"] == "手寫"
+
+
+@pytest.mark.parametrize(
+    ("mainland", "hong_kong"),
+    [
+        ("可通過電子稅務局辦理", "可透過電子稅務局辦理"),
+        ("審核通過後即可領用", "審核通過後即可領用"),  # "passed" stays
+        ("人臉識別一直不通過怎麼辦？", "人臉識別一直不通過怎麼辦？"),
+        ("發票怎麼開", "發票如何開"),
+        ("為什麼不能領用", "為甚麼不能領用"),
+        ("已綁定手機號驗證", "已綁定手機號碼驗證"),
+        ("手機號碼", "手機號碼"),
+        ("在“存款賬户賬號報告”中填寫開户銀行", "在「存款帳戶帳號報告」中填寫開戶銀行"),
+        ("“粵稅通”小程序在線掃碼繳稅", "「粵稅通」小程式網上掃描二維碼繳稅"),
+    ],
+)
+def test_hk_review_holds_texts_to_hong_kong_usage(mainland: str, hong_kong: str) -> None:
+    from vtax.assistant.hkfill import review
+
+    assert review(mainland) == hong_kong
+    assert review(hong_kong) == hong_kong  # idempotent
+
+
+def test_the_seed_zh_hk_texts_follow_hong_kong_usage() -> None:
+    """Every zh-HK text of the shipped seed has been through the review rules: running them
+    again changes nothing (a new entry written or filled with mainland usage fails here)."""
+    from vtax.assistant.hkfill import review
+
+    for entry in load_seed():
+        hk = entry.texts.get("zh-HK")
+        assert hk is not None, entry.key
+        for text in (hk.question, *hk.alternatives, hk.answer):
+            assert review(text) == text, (entry.key, text, review(text))
 
 
 async def test_concurrent_edits_of_one_version_let_exactly_one_through(store: KbStore):

@@ -247,7 +247,7 @@ const zhHK: Messages = {
   },
   kiosk: {
     title: '視像辦稅自助服務機',
-    keypad: '屏幕鍵盤',
+    keypad: '螢幕鍵盤',
     backspace: '刪除',
     clear: '清除',
     elderly: '長者模式',
@@ -256,9 +256,9 @@ const zhHK: Messages = {
     privacyContinue: '我明白，開啟鏡頭',
     privacyBack: '返回',
     idleTitle: '您仍在嗎？',
-    idleText: '為保障您的私隱，屏幕將於 {n} 秒後清除。',
+    idleText: '為保障您的私隱，螢幕將於 {n} 秒後清除。',
     idleStay: '繼續辦理',
-    wiped: '為保障您的私隱，屏幕已清除。',
+    wiped: '為保障您的私隱，螢幕已清除。',
   },
   wallboard: {
     title: '主管監控大屏',
