@@ -147,9 +147,13 @@ async def browser(node: Node) -> AsyncIterator[Any]:
             await chromium.close()
 
 
-async def _page(browser: Any, node: Node, path: str, logs: list[str]) -> Any:
+async def _page(
+    browser: Any, node: Node, path: str, logs: list[str], init_script: str | None = None
+) -> Any:
     ctx = await browser.new_context(base_url=node.base, locale="en-US")
     ctx.set_default_timeout(15000)
+    if init_script:
+        await ctx.add_init_script(init_script)
     page = await ctx.new_page()
     page.on("console", lambda m: logs.append(f"[{path}] {m.type}: {m.text}"))
     await page.goto(path)
@@ -173,10 +177,13 @@ async () => {
 """
 
 
-async def start_call(browser: Any, node: Node, logs: list[str], question: str) -> tuple[Any, Any]:
+async def start_call(
+    browser: Any, node: Node, logs: list[str], question: str, agent_init: str | None = None
+) -> tuple[Any, Any]:
     """The agent signed in and available, the taxpayer's question, the agent accepts: the
-    pages (agent, taxpayer) as the consent prompt comes up."""
-    agent = await _page(browser, node, "/agent", logs)
+    pages (agent, taxpayer) as the consent prompt comes up. `agent_init`: a script run in the
+    agent's page before its own (e.g. a camera that cannot be opened)."""
+    agent = await _page(browser, node, "/agent", logs, agent_init)
     await agent.fill("#username", "agent1")
     await agent.fill("#password", "agent-password-1")
     await agent.click("#login")

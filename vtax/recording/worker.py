@@ -61,31 +61,46 @@ RESTART_INTERVAL_S = 2.0
 TICK_S = 0.25
 
 
-def negotiated_codecs(sdp: str) -> dict[str, str]:
-    """kind -> codec name the remote side sends, from our answer (first non-RTX codec of
-    each m-line we receive on)."""
+def _received(sdp: str) -> list[Any]:
+    """The m-lines of our answer we receive on."""
+    return [
+        m
+        for m in SessionDescription.parse(sdp).media
+        if m.port != 0 and m.direction in ("recvonly", "sendrecv", None)
+    ]
+
+
+def _screen_media(media: list[Any], screen_mid: str | None) -> Any:
+    """The shared screen's m-line: the one the page names (`screen_mid` in its offer's data),
+    else, for a page that does not name it, the second video m-line (docs/recording.md)."""
+    if screen_mid is not None:
+        return next((m for m in media if m.kind == "video" and m.rtp.muxId == screen_mid), None)
+    videos = [m for m in media if m.kind == "video"]
+    return videos[1] if len(videos) >= 2 else None
+
+
+def _first_codec(media: Any) -> str | None:
+    return next((c.name for c in media.rtp.codecs if c.name.lower() != "rtx"), None)
+
+
+def negotiated_codecs(sdp: str, screen_mid: str | None = None) -> dict[str, str]:
+    """kind -> codec name the remote side sends on its camera and microphone, from our answer
+    (first non-RTX codec of each m-line we receive on; the shared screen's m-line is not one:
+    a page without a camera sends its screen on the only video m-line there is)."""
+    media = _received(sdp)
+    screen = _screen_media(media, screen_mid)
     found: dict[str, str] = {}
-    for media in SessionDescription.parse(sdp).media:
-        if media.port == 0 or media.direction not in ("recvonly", "sendrecv", None):
-            continue
-        for codec in media.rtp.codecs:
-            if codec.name.lower() != "rtx":
-                found.setdefault(media.kind, codec.name)
-                break
+    for m in media:
+        codec = _first_codec(m) if m is not screen else None
+        if codec is not None:
+            found.setdefault(m.kind, codec)
     return found
 
 
-def screen_codec(sdp: str) -> str | None:
-    """The codec of the second video m-line we receive on: the shared screen's (the pages
-    keep it after the camera's, docs/recording.md "Screen"), None if the offer has none."""
-    videos = [
-        m
-        for m in SessionDescription.parse(sdp).media
-        if m.kind == "video" and m.port != 0 and m.direction in ("recvonly", "sendrecv", None)
-    ]
-    if len(videos) < 2:
-        return None
-    return next((c.name for c in videos[1].rtp.codecs if c.name.lower() != "rtx"), None)
+def screen_codec(sdp: str, screen_mid: str | None = None) -> str | None:
+    """The codec of the shared screen's m-line we receive on, None if the offer has none."""
+    screen = _screen_media(_received(sdp), screen_mid)
+    return _first_codec(screen) if screen is not None else None
 
 
 def ice_servers(raw: list[dict[str, Any]]) -> list[RTCIceServer]:
@@ -111,6 +126,7 @@ class ParticipantLink:
     kinds: frozenset[str] = frozenset()
     # the shared screen: its own segment file, next to the camera's (docs/recording.md)
     screen_writer: SegmentWriter | None = None
+    screen_mid: str | None = None  # the screen's m-line, as the page's offer names it
     pending_candidates: list[dict[str, Any] | None] = field(default_factory=list)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     last_pli: float = 0.0
@@ -120,6 +136,9 @@ class ParticipantLink:
 
     async def on_offer(self, data: dict[str, Any]) -> None:
         sdp = str(data.get("sdp") or "")
+        mid = data.get("screen_mid")
+        # the page names its screen's m-line (a mid is a short token; anything else: unnamed)
+        screen_mid = mid if isinstance(mid, str) and 0 < len(mid) <= 32 else None
         match = SDP_SESSION_ID.search(sdp)
         sdp_session = match.group(1) if match else None
         if self.pc is None or sdp_session != self.sdp_session:
@@ -127,16 +146,18 @@ class ParticipantLink:
             await self.close_pc()
             self.pc = self._new_pc()
             self.sdp_session = sdp_session
+        self.screen_mid = screen_mid  # before the tracks arrive (on_track reads it)
         pc = self.pc
         await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
         await pc.setLocalDescription(await pc.createAnswer())
         answer = pc.localDescription
-        codecs = negotiated_codecs(answer.sdp)
-        if self.writer is None or frozenset(codecs) != self.kinds:
+        codecs = negotiated_codecs(answer.sdp, screen_mid)
+        if frozenset(codecs) != self.kinds or (self.writer is None and codecs):
             await self.finish_segment()  # ready before any media can flow
             self.kinds = frozenset(codecs)
-            self.writer = self.session.new_writer(self, codecs)
-        screen = screen_codec(answer.sdp)
+            # none: a page with neither camera nor microphone, only a screen to share
+            self.writer = self.session.new_writer(self, codecs) if codecs else None
+        screen = screen_codec(answer.sdp, screen_mid)
         if screen is not None and self.screen_writer is None:
             self.screen_writer = self.session.new_writer(self, {"video": screen}, track="screen")
         await self.session.signal(
@@ -188,8 +209,11 @@ class ParticipantLink:
             videos = [t for t in pc.getTransceivers() if t.kind == "video"]
             for transceiver in pc.getTransceivers():
                 if transceiver.receiver.track is track:
-                    # the second video m-line is the shared screen's
-                    screen = track.kind == "video" and videos.index(transceiver) == 1
+                    # the shared screen's: the m-line the page named, else the second video
+                    if self.screen_mid is not None:
+                        screen = track.kind == "video" and transceiver.mid == self.screen_mid
+                    else:
+                        screen = track.kind == "video" and videos.index(transceiver) == 1
                     self.taps["screen" if screen else track.kind] = ReceiverTap(
                         transceiver.receiver,
                         track.kind,
@@ -222,13 +246,12 @@ class ParticipantLink:
         """Ask for a keyframe while the segment needs one; give up video if none comes (not
         the screen's: it has frames only while the participant shares)."""
         writer, tap = self.writer, self.taps.get("video")
-        if writer is None:
-            return
-        writer.give_up_video_if_late()
         now = time.monotonic()
-        if tap is not None and writer.wants_keyframe and now - self.last_pli >= PLI_INTERVAL_S:
-            if await tap.request_keyframe():
-                self.last_pli = now
+        if writer is not None:  # none: a page with only a screen to share
+            writer.give_up_video_if_late()
+            if tap is not None and writer.wants_keyframe and now - self.last_pli >= PLI_INTERVAL_S:
+                if await tap.request_keyframe():
+                    self.last_pli = now
         screen, screen_tap = self.screen_writer, self.taps.get("screen")
         if screen is not None and screen_tap is not None and screen.wants_keyframe:
             if now - self.last_screen_pli >= PLI_INTERVAL_S and await screen_tap.request_keyframe():

@@ -5,9 +5,10 @@
 //   second, send-only RTCPeerConnection carrying this page's camera and microphone to it;
 // - the recorder's `rtc:signal {type: "restart"}` opens a new one when ours is not healthy
 //   (signals of the other people of a call of three or more are the mesh's: src/core/mesh.ts);
-// - a fixed second video m-line on it for the shared screen (no track until this side shares,
-//   then `replaceTrack` follows the call's screen track): the recorder keeps it as its own
-//   track (docs/recording.md, "Screen").
+// - a fixed video m-line on it for the shared screen, after the camera's (no track until this
+//   side shares, then `replaceTrack` follows the call's screen track), named by its mid in the
+//   offer (`screen_mid`: a page without a camera has no other video m-line): the recorder
+//   keeps it as its own track (docs/recording.md, "Screen").
 // For the tests: window.vtax.recording and window.vtax.recorderPc.
 import type { RecordingState, RelayedSignal, SessionParticipant, SessionRoster } from '@/contract';
 import { vtax, type RecordingInfo } from './hook';
@@ -98,14 +99,15 @@ export class Recording {
     if (!call || call.closed || !this.socket) return;
     await call.ready;
     if (call.closed || this.info.recorderId !== recorderId) return;
+    // A page without a camera (or without any device) still opens the link: what it has is
+    // recorded, and the screen it shares too.
     const stream = call.stream;
-    if (!stream || !stream.getTracks().length) return; // nothing to record from this side
     this.close();
     const socket = this.socket;
     const pc = new RTCPeerConnection({ iceServers: call.iceServers as RTCIceServer[] });
     let camera: RTCRtpSender | null = null;
-    for (const track of stream.getTracks()) {
-      const t = pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
+    for (const track of stream ? stream.getTracks() : []) {
+      const t = pc.addTransceiver(track, { direction: 'sendonly', streams: stream ? [stream] : [] });
       if (track.kind === 'video') camera = t.sender;
     }
     // The screen's m-line: always there (after the camera's), a track only while sharing.
@@ -148,7 +150,8 @@ export class Recording {
     try {
       await pc.setLocalDescription(await pc.createOffer());
       this.info.offers += 1;
-      if (pc.localDescription) await send('offer', pc.localDescription.toJSON() as unknown as Record<string, unknown>);
+      // the screen's m-line by its mid: without a camera it is the only video m-line
+      if (pc.localDescription) await send('offer', { ...(pc.localDescription.toJSON() as unknown as Record<string, unknown>), screen_mid: screen.mid });
     } catch (e) {
       console.warn('recorder offer failed', e);
     }
