@@ -3,12 +3,13 @@
 // changes, so a reload or a resume brings it back), the items' field definitions
 // (GET /api/catalog/forms), and the three steps: the agent proposes, the taxpayer confirms or
 // refuses the version shown (named by number and hash, so a stale one is refused).
-import { ref, shallowRef, watch, type Ref } from 'vue';
+import { shallowRef, watch, type Ref } from 'vue';
 import type { FormDefinitions, FormItemIn, FormVersionView, ItemFormView } from '@/contract';
 import { api } from '@/core/api';
 import { ApiError, asApiError } from '@/core/errors';
 import { vtax } from '@/core/hook';
 import { emitAck, type VtaxSocket } from '@/core/socket';
+import { useAction } from '@/composables/useAction';
 
 /** The items' fields and materials (GET /api/catalog/forms, public and small). */
 export function loadDefinitions(): Promise<FormDefinitions> {
@@ -18,8 +19,8 @@ export function loadDefinitions(): Promise<FormDefinitions> {
 export function useConfirmation(socket: Ref<VtaxSocket | null>, sessionId: Ref<string | null>) {
   const form = shallowRef<FormVersionView | null>(null);
   const items = shallowRef<Record<string, ItemFormView>>({});
-  const error = shallowRef<ApiError | null>(null);
-  const busy = ref(false);
+  // the three steps; loading the form and its definitions report into `error` too
+  const { busy, error, action: run } = useAction();
   const wired = new WeakSet<VtaxSocket>();
 
   function show(f: FormVersionView | null): void {
@@ -69,18 +70,6 @@ export function useConfirmation(socket: Ref<VtaxSocket | null>, sessionId: Ref<s
   void loadDefinitions()
     .then((d) => (items.value = Object.fromEntries(d.items.map((i) => [i.code, i]))))
     .catch((e) => (error.value = asApiError(e)));
-
-  async function run(fn: () => Promise<void>): Promise<void> {
-    error.value = null;
-    busy.value = true;
-    try {
-      await fn();
-    } catch (e) {
-      error.value = asApiError(e);
-    } finally {
-      busy.value = false;
-    }
-  }
 
   function need(): { s: VtaxSocket; sid: string } {
     const s = socket.value;

@@ -3,7 +3,7 @@
 // and the Vue state the share panel renders. The call's own composable is not changed: this
 // follows its `socket` and `call` refs.
 import { markRaw, ref, shallowRef, watch } from 'vue';
-import { ApiError, asApiError } from '@/core/errors';
+import { useAction } from '@/composables/useAction';
 import { vtax } from '@/core/hook';
 import { ScreenShare, canShareScreen, type ScreenSocket, type ScreenView } from '@/core/screen';
 import type { UseCall } from './useCall';
@@ -12,8 +12,7 @@ export function useScreen(call: UseCall) {
   const view = ref<ScreenView>({ sharing: false, peerSharing: false, peerRole: null, pointer: null, pointsSent: 0 });
   const remoteScreen = shallowRef<MediaStream | null>(null);
   const localScreen = shallowRef<MediaStream | null>(null);
-  const error = ref<ApiError | null>(null);
-  const busy = ref(false);
+  const { busy, error, action } = useAction();
   const available = canShareScreen();
   const core = new ScreenShare({
     getCall: () => call.call.value,
@@ -49,17 +48,9 @@ export function useScreen(call: UseCall) {
     { immediate: true },
   );
 
-  async function toggle(): Promise<void> {
-    error.value = null;
-    busy.value = true;
-    try {
-      if (view.value.sharing) await core.stop();
-      else await core.start();
-    } catch (e) {
-      error.value = asApiError(e);
-    } finally {
-      busy.value = false;
-    }
+  /** Start or stop sharing; what fails is in `error`. */
+  function toggle(): Promise<void> {
+    return action(() => (view.value.sharing ? core.stop() : core.start()));
   }
 
   return markRaw({ view, remoteScreen, localScreen, error, busy, available, toggle, point: core.point.bind(core), core });

@@ -1,6 +1,7 @@
 // A user action on a page: the error of the last action is cleared, the page is busy while
 // any action runs (buttons disable themselves), and what fails is shown instead of thrown.
-// Framework-free: a store passes how to set its busy flag and its error.
+// Framework-free: a store passes how to set its busy flag and its error
+// (composables/useAction.ts does it for a component's own busy flag and error).
 
 export interface ActionHooks {
   /** true while at least one action runs */
@@ -9,13 +10,20 @@ export interface ActionHooks {
   setError(e: unknown): void;
 }
 
+export interface ActionOptions {
+  /** One action at a time: an action asked for while another of this runner runs (a second
+   * click before the first has settled) is dropped, fn not run, the error left as it is. */
+  exclusive?: boolean;
+}
+
 export type Action = (fn: () => unknown) => Promise<void>;
 
 /** The page's `action(fn)`: runs fn, marks busy until every started action has settled,
  * and hands a failure to setError (the returned promise never rejects). */
-export function actionRunner(hooks: ActionHooks): Action {
+export function actionRunner(hooks: ActionHooks, { exclusive = false }: ActionOptions = {}): Action {
   let running = 0;
   return async (fn) => {
+    if (exclusive && running > 0) return;
     hooks.setError(null);
     running += 1;
     hooks.setBusy(true);

@@ -128,3 +128,21 @@ export async function switchCamera(
   const said = typeof track.getSettings === 'function' ? track.getSettings().facingMode : undefined;
   return said === 'user' || said === 'environment' ? said : to;
 }
+
+/** What a photo of a paper document asks for: a phone's rear camera (a laptop has only the
+ * one it has), sharp enough to read. */
+export const DOCUMENT_CAMERA: MediaStreamConstraints = {
+  video: { facingMode: { ideal: 'environment' }, width: { ideal: 1920 }, height: { ideal: 1080 } },
+  audio: false,
+};
+
+/** The camera for a photo of a paper document (the materials of a call and of a booking);
+ * `camera` (the pages' error text) when the browser has none or refuses it. */
+export async function openDocumentCamera(devices: Pick<CameraDevices, 'getUserMedia'> | undefined = globalThis.navigator?.mediaDevices): Promise<MediaStream> {
+  if (!devices || typeof devices.getUserMedia !== 'function') throw new ApiError('camera', 'no camera access');
+  try {
+    return await devices.getUserMedia(DOCUMENT_CAMERA);
+  } catch (e) {
+    throw new ApiError('camera', e instanceof Error ? e.message : String(e));
+  }
+}

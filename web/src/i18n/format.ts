@@ -33,3 +33,19 @@ export function formatBytes(n: number | null | undefined, locale: string): strin
   if (n < 1024 * 1024) return `${nf(n / 1024)} KB`;
   return `${nf(n / 1024 / 1024)} MB`;
 }
+
+/** YYYYMMDD-HHMMSS in the service zone, for a file's name (what the officer's clock says). */
+export function fileStamp(d: Date, timeZone?: string | null): string {
+  const parts = new Intl.DateTimeFormat('en-CA', {
+    timeZone: timeZone || DEFAULT_TIMEZONE,
+    year: 'numeric',
+    month: '2-digit',
+    day: '2-digit',
+    hour: '2-digit',
+    minute: '2-digit',
+    second: '2-digit',
+    hourCycle: 'h23',
+  }).formatToParts(d);
+  const get = (type: string) => parts.find((p) => p.type === type)?.value || '00';
+  return `${get('year')}${get('month')}${get('day')}-${get('hour')}${get('minute')}${get('second')}`;
+}

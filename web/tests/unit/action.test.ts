@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { actionRunner } from '@/core/action';
+import { actionRunner, type ActionOptions } from '@/core/action';
 
-function harness() {
+function harness(options?: ActionOptions) {
   const seen = { busy: [] as boolean[], errors: [] as unknown[] };
-  const action = actionRunner({ setBusy: (on) => seen.busy.push(on), setError: (e) => seen.errors.push(e) });
+  const action = actionRunner({ setBusy: (on) => seen.busy.push(on), setError: (e) => seen.errors.push(e) }, options);
   return { action, seen };
 }
 
@@ -63,5 +63,53 @@ describe('actionRunner (a page action: busy flag and error capture)', () => {
     });
     expect(ran).toBe(true);
     expect(seen.busy).toEqual([true, false]);
+  });
+});
+
+describe('actionRunner { exclusive: true } (a second click while an action runs is dropped)', () => {
+  it('does not run an action asked for while another runs, and leaves busy and the error alone', async () => {
+    const { action, seen } = harness({ exclusive: true });
+    const first = deferred();
+    let secondRan = false;
+    const a = action(() => first.promise);
+    const b = action(() => {
+      secondRan = true;
+    });
+    await b; // settles at once, without running
+    expect(secondRan).toBe(false);
+    expect(seen.busy).toEqual([true]);
+    expect(seen.errors).toEqual([null]);
+    first.reject(new Error('first failed'));
+    await a;
+    expect(seen.busy).toEqual([true, false]);
+    expect((seen.errors[1] as Error).message).toBe('first failed');
+  });
+
+  it('runs the next action once the running one has settled, failed or not', async () => {
+    const { action, seen } = harness({ exclusive: true });
+    await action(() => Promise.reject(new Error('boom')));
+    let ran = 0;
+    await action(() => {
+      ran += 1;
+    });
+    await action(() => {
+      ran += 1;
+    });
+    expect(ran).toBe(2);
+    expect(seen.errors.at(-1)).toBeNull();
+    expect(seen.busy.at(-1)).toBe(false);
+  });
+
+  it('drops only while running: the default runner runs overlapping actions', async () => {
+    const { action } = harness();
+    const first = deferred();
+    let secondRan = false;
+    const a = action(() => first.promise);
+    await action(() => {
+      secondRan = true;
+    });
+    expect(secondRan).toBe(true);
+    first.resolve();
+    await a;
   });
 });

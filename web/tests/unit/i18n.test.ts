@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { messages, detectLocale, matchLocale, LOCALES } from '@/i18n';
-import { formatClock, formatDateTime } from '@/i18n/format';
+import { fileStamp, formatClock, formatDateTime } from '@/i18n/format';
 import { ERROR_CODES } from '@/contract';
 
 type Tree = { [k: string]: string | Tree };
@@ -79,6 +79,12 @@ describe('formatting', () => {
     expect(formatClock(65)).toBe('1:05');
     expect(formatClock(3725)).toBe('1:02:05');
     expect(formatClock(null)).toBe('—');
+  });
+  it("a photo's file name stamp, in the service time zone (none given: the default one)", () => {
+    const at = new Date('2030-01-31T16:05:09Z');
+    expect(fileStamp(at)).toBe('20300201-000509');
+    expect(fileStamp(at, 'Europe/Lisbon')).toBe('20300131-160509');
+    expect(fileStamp(at, '')).toBe('20300201-000509');
   });
 });
 

@@ -1,0 +1,121 @@
+// useCall ends a call once per session (commit 836c9a6): a hang-up hears the end twice, from
+// the server's `session:end` and from the hang-up's own ack, and a second `onEnded` would take
+// the page back to the after-call step from wherever the person went meanwhile.
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { SessionStart } from '@/contract';
+import { FakePeerConnection, FakeSocket, FakeStream, flush } from './fakes';
+
+type TestSocket = FakeSocket & { disconnect: () => void };
+const sockets: TestSocket[] = [];
+vi.mock('@/core/socket', async (importOriginal) => ({
+  ...(await importOriginal<typeof import('@/core/socket')>()),
+  connectSocket: vi.fn(async () => {
+    const s = new FakeSocket() as TestSocket;
+    s.disconnect = () => {
+      s.connected = false;
+    };
+    sockets.push(s);
+    return s;
+  }),
+}));
+
+const { useCall } = await import('@/composables/useCall');
+const { resumeStore } = await import('@/core/resumeStore');
+
+/** A session:start (its ticket left out: the call does not read it). */
+function started(sessionId: string): SessionStart {
+  return {
+    session_id: sessionId,
+    participant_id: 'me',
+    role: 'taxpayer',
+    polite: true,
+    peer: { participant_id: 'officer', role: 'agent', display_name: 'Officer' },
+    ice_servers: [],
+  } as unknown as SessionStart;
+}
+
+/** A call on a page, live in session `sid`, and what its onEnded heard. */
+async function liveCall(sid: string) {
+  const ended: string[] = [];
+  const call = useCall('call-end-test', { wire: () => {}, onEnded: (reason) => ended.push(reason), onMoved: () => {}, onError: () => {} });
+  await call.ensureSocket('tok');
+  const socket = sockets.at(-1)!;
+  const start = started(sid);
+  call.persistSession(start, 'tok', {});
+  call.start(start);
+  await flush();
+  return { call, socket, ended };
+}
+
+/** The server tells the room the session ended (what it does for a hang-up). */
+function serverEnds(socket: FakeSocket, sid: string, reason = 'hangup'): void {
+  socket.fire('session:end', { session_id: sid, reason });
+}
+
+// a device whose camera gives a stream without tracks (the call sends nothing, receives)
+class TracklessStream extends FakeStream {
+  getVideoTracks() {
+    return [];
+  }
+  getAudioTracks() {
+    return [];
+  }
+}
+const mediaDevices = { getUserMedia: async () => new TracklessStream(), enumerateDevices: async () => [] };
+
+beforeEach(() => {
+  vi.stubGlobal('RTCPeerConnection', FakePeerConnection);
+  vi.stubGlobal('MediaStream', FakeStream);
+  Object.defineProperty(navigator, 'mediaDevices', { value: mediaDevices, configurable: true });
+  FakePeerConnection.made = [];
+  sockets.length = 0;
+  resumeStore.clear('call-end-test');
+});
+afterEach(() => {
+  vi.unstubAllGlobals();
+  resumeStore.clear('call-end-test');
+});
+
+describe('useCall: the call ends once per session', () => {
+  it("a hang-up whose ack comes after the server's session:end ends it once", async () => {
+    const { call, socket, ended } = await liveCall('s1');
+    socket.answer = (event) => {
+      // the server's broadcast is on the wire before the ack
+      if (event === 'session:end') serverEnds(socket, 's1');
+      return { ok: true };
+    };
+    await call.hangup();
+    expect(socket.emitted.filter((e) => e.event === 'session:end')).toHaveLength(1);
+    expect(ended).toEqual(['hangup']);
+    expect(call.call.value).toBeNull();
+    expect(resumeStore.load('call-end-test')).toMatchObject({ ended: true, endReason: 'hangup' });
+  });
+
+  it("the server's session:end arriving after the hang-up's ack does not end it again", async () => {
+    const { call, socket, ended } = await liveCall('s1');
+    await call.hangup();
+    serverEnds(socket, 's1');
+    expect(ended).toEqual(['hangup']);
+  });
+
+  it('a session:end heard twice (a resent broadcast) ends it once', async () => {
+    const { socket, ended } = await liveCall('s1');
+    serverEnds(socket, 's1', 'agent_ended');
+    serverEnds(socket, 's1', 'agent_ended');
+    expect(ended).toEqual(['agent_ended']);
+  });
+
+  it('the next session on the same page ends in its turn (the guard is per session)', async () => {
+    const { call, socket, ended } = await liveCall('s1');
+    serverEnds(socket, 's1', 'agent_ended');
+    // a new question: a new session on the same socket
+    call.start(started('s2'));
+    await flush();
+    serverEnds(socket, 's1', 'agent_ended'); // a late echo of the old one
+    expect(ended).toEqual(['agent_ended']);
+    expect(call.call.value).not.toBeNull();
+    serverEnds(socket, 's2', 'hangup');
+    expect(ended).toEqual(['agent_ended', 'hangup']);
+    expect(call.call.value).toBeNull();
+  });
+});
