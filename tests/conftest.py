@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pyotp
 import pytest
 import pytest_asyncio
 import socketio
@@ -37,6 +36,7 @@ from tests.signin import (
     code_in,
     person_for,
     registry_csv,
+    staff_with_factor,
 )
 from vtax.app.identity import today_in
 from vtax.auth import Passwords
@@ -202,10 +202,11 @@ class RunningServer:
         second_factor: bool | None = None,
     ) -> str:
         """Create a staff account and sign in over HTTP; return the token. Supervisors (or
-        with `second_factor=True`) have an authenticator set up and sign in with its code, as
-        recordings and exports need (`records_need_second_factor`, on by default)."""
+        with `second_factor=True`) have an authenticator set up and sign in with its code
+        (tests/signin.py `staff_with_factor`), as recordings and exports need
+        (`records_need_second_factor`, on by default)."""
         password = secrets.token_urlsafe(12)
-        member = await self.ctx.accounts.add_user(
+        await self.ctx.accounts.add_user(
             username,
             role,
             password,
@@ -213,24 +214,14 @@ class RunningServer:
             skills={"invoices": 3} if skills is None and role == "agent" else skills,
             languages=["zh-CN"] if languages is None and role == "agent" else languages,
         )
-        login = {"username": username, "password": password}
         if role == "supervisor" if second_factor is None else second_factor:
-            login["code"] = await self.authenticator(member.id, username)
+            return await staff_with_factor(self.http, self.url, username, password)
+        login = {"username": username, "password": password}
         async with self.http.post(f"{self.url}/api/auth/login", json=login) as r:
             assert r.status == 200, await r.text()
             answer = await r.json()
-            assert answer["second_factor"] is ("code" in login)
+            assert answer["second_factor"] is False
             return str(answer["token"])
-
-    async def authenticator(self, user_id: str, username: str) -> str:
-        """Set up a TOTP authenticator for the account (confirmed with the previous step's
-        code) and return the current step's code, for one sign-in."""
-        staff = self.ctx.services.identity.staff
-        assert staff is not None
-        secret, _ = await staff.factors.enroll(user_id, username)
-        totp = pyotp.TOTP(secret)
-        assert await staff.factors.check(user_id, totp.at(int(time.time()), -1), confirming=True)
-        return str(totp.now())
 
     async def taxpayer(self, id_number: str = USCC, id_type: str = "uscc") -> str:
         """A taxpayer's access token, signed in through the SMS provider (tests/signin.py):

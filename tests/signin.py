@@ -233,25 +233,40 @@ async def sign_in_people(
     return [sessions[i] for i in range(len(people))]
 
 
+async def _staff_post(
+    http: aiohttp.ClientSession, url: str, path: str, body: dict[str, Any], token: str = ""
+) -> Any:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with http.post(url + path, json=body, headers=headers) as r:
+        assert r.status in (200, 204), f"{path}: {r.status} {await r.text()}"
+        return await r.json() if r.status == 200 else None
+
+
+async def authenticator_for(
+    http: aiohttp.ClientSession, url: str, username: str, password: str
+) -> pyotp.TOTP:
+    """Set up a staff account's authenticator over HTTP and turn it on, as the pages do: a
+    password sign-in, `POST /api/staff/totp`, then `/api/staff/totp/confirm` with the previous
+    step's code (accepted, one step either way), so that a sign-in may use the current one (a
+    step counts once). Its TOTP."""
+    first = await _staff_post(
+        http, url, "/api/auth/login", {"username": username, "password": password}
+    )
+    enrolment = await _staff_post(http, url, "/api/staff/totp", {}, first["token"])
+    totp = pyotp.TOTP(enrolment["secret"])
+    code = {"code": totp.at(int(time.time()), -1)}
+    await _staff_post(http, url, "/api/staff/totp/confirm", code, first["token"])
+    return totp
+
+
 async def staff_with_factor(
     http: aiohttp.ClientSession, url: str, username: str, password: str
 ) -> str:
-    """A staff member's token of a sign-in with the second factor, over HTTP: a password
-    sign-in, an authenticator set up (`POST /api/staff/totp`, confirmed with the previous
-    step's code), then a sign-in with the current step's code (a step counts once). What
+    """A staff member's token of a sign-in with the second factor, over HTTP: the
+    authenticator set up (`authenticator_for`), then a sign-in with its current code. What
     recordings and the CSV export need (`records_need_second_factor`)."""
-
-    async def post(path: str, body: dict[str, Any], token: str = "") -> Any:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        async with http.post(url + path, json=body, headers=headers) as r:
-            assert r.status in (200, 204), f"{path}: {r.status} {await r.text()}"
-            return await r.json() if r.status == 200 else None
-
-    login = {"username": username, "password": password}
-    first = await post("/api/auth/login", login)
-    enrolment = await post("/api/staff/totp", {}, first["token"])
-    totp = pyotp.TOTP(enrolment["secret"])
-    await post("/api/staff/totp/confirm", {"code": totp.at(int(time.time()), -1)}, first["token"])
-    signed = await post("/api/auth/login", {**login, "code": totp.now()})
+    totp = await authenticator_for(http, url, username, password)
+    login = {"username": username, "password": password, "code": totp.now()}
+    signed = await _staff_post(http, url, "/api/auth/login", login)
     assert signed["second_factor"] is True
     return str(signed["token"])

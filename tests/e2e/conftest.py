@@ -27,6 +27,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, ClassVar
 
+import aiohttp
 import pyotp
 import pytest
 import pytest_asyncio
@@ -36,7 +37,14 @@ from tests.browser import CHROMIUM as CHROMIUM  # (where other tests import them
 from tests.browser import CHROMIUM_ARGS as CHROMIUM_ARGS
 from tests.browser import Chromium
 from tests.conftest import RESIDENT_ID, TEST_NODE_ENV
-from tests.signin import code_in, derived_resident_id, logged_texts, person_for, registry_csv
+from tests.signin import (
+    authenticator_for,
+    code_in,
+    derived_resident_id,
+    logged_texts,
+    person_for,
+    registry_csv,
+)
 from vtax.sms import masked
 
 # axe-core from the pages' npm install (web/package.json devDependencies)
@@ -148,26 +156,16 @@ class Server:
         res = self.post_json("/api/auth/login", {"username": username, "password": password})
         return str(res["token"])
 
-    def staff_with_authenticator(self, role: str) -> tuple[str, str, pyotp.TOTP]:
+    async def staff_with_authenticator(self, role: str) -> tuple[str, str, pyotp.TOTP]:
         """A new staff account (the CLI) with its authenticator set up and turned on over
-        HTTP: its name, password and TOTP. Confirmed with the previous step's code (accepted,
-        +-1 step), so that a sign-in may use the current one: a step is used once."""
+        HTTP (tests/signin.py `authenticator_for`): its name, password and TOTP, whose
+        current code is still unused."""
         name, password = f"{role[:3]}-{secrets.token_hex(3)}", secrets.token_urlsafe(12)
-        run_cli(["user", "add", name, "--role", role], self.env, password + "\n")
-        login = self.post_json("/api/auth/login", {"username": name, "password": password})
-        enrolment = self.post_json("/api/staff/totp", {}, login["token"])
-        totp = pyotp.TOTP(enrolment["secret"])
-        confirm = urllib.request.Request(
-            self.base_url + "/api/staff/totp/confirm",
-            data=json.dumps({"code": totp.at(int(time.time()) - 30)}).encode(),
-            headers={
-                "Content-Type": "application/json",
-                "Authorization": f"Bearer {login['token']}",
-            },
-            method="POST",
+        await asyncio.to_thread(
+            run_cli, ["user", "add", name, "--role", role], self.env, password + "\n"
         )
-        with urllib.request.urlopen(confirm, timeout=5) as res:
-            assert res.status in (200, 204)
+        async with aiohttp.ClientSession() as http:
+            totp = await authenticator_for(http, self.base_url, name, password)
         return name, password, totp
 
 
@@ -488,11 +486,50 @@ class E2E:
     async def error_text(self, page: Any) -> str:
         return (await page.text_content("#error")) or ""
 
+    @staticmethod
+    async def wait_error(page: Any, code: str) -> None:
+        """Until the page's latest error (`window.vtax.lastError`) has this code."""
+        await page.wait_for_function(
+            "code => window.vtax.lastError && window.vtax.lastError.code === code", arg=code
+        )
+
     async def login(self, page: Any, username: str, password: str, ready: str) -> None:
         await page.fill("#username", username)
         await page.fill("#password", password)
         await page.click("#login")
         await page.wait_for_selector(ready, state="visible")
+
+    async def login_with_code(
+        self,
+        page: Any,
+        username: str,
+        password: str,
+        totp: pyotp.TOTP,
+        ready: str,
+        *,
+        axe: str | None = None,
+        wrong_code_first: bool = False,
+    ) -> None:
+        """Sign in through the staff form (web/src/components/StaffLogin.vue) of an account
+        with an authenticator: the password, then the code the form asks for (the code field
+        focused, the reason said), then `totp`'s current code, until `ready` shows. `axe`
+        names an axe-core check of the form asking for the code; `wrong_code_first` enters a
+        wrong code first, which is refused."""
+        await self.login(page, username, password, "#totp-code")
+        await self.wait_error(page, "second_factor_required")
+        assert "six-digit code" in await self.error_text(page)
+        await page.wait_for_function("() => document.activeElement.id === 'totp-code'")
+        if axe is not None:
+            await self.axe(page, axe)
+        if wrong_code_first:
+            await page.fill("#totp-code", f"{(int(totp.now()) + 500_000) % 1_000_000:06d}")
+            await page.click("#login")
+            await self.wait_error(page, "invalid_credentials")
+            assert not await page.is_visible(ready)
+        await page.fill("#totp-code", totp.now())
+        await page.click("#login")
+        await page.wait_for_selector(ready, state="visible")
+        assert await self.error_text(page) == ""
 
     async def agent_page(self) -> Any:
         page = await self.page("/agent", "agent")

@@ -49,20 +49,12 @@ async def test_wrong_password_is_explained(e2e: Any) -> None:
 
 
 async def test_an_agent_with_an_authenticator_signs_in_with_its_code(e2e: Any) -> None:
-    name, password, totp = await asyncio.to_thread(e2e.server.staff_with_authenticator, "agent")
+    name, password, totp = await e2e.server.staff_with_authenticator("agent")
     page = await e2e.page("/agent", "agent", viewport=(390, 844))
-    await page.fill("#username", name)
-    await page.fill("#password", password)
-    await page.click("#login")
-    await page.wait_for_selector("#totp-code", state="visible")
-    await page.wait_for_function("() => document.activeElement.id === 'totp-code'")
-    assert "six-digit code" in await e2e.error_text(page)
-    await e2e.axe(page, "agent sign-in, the code asked")
-    await page.fill("#totp-code", totp.now())
-    await page.click("#login")
-    await page.wait_for_selector("#desk", state="visible")
+    await e2e.login_with_code(
+        page, name, password, totp, "#desk", axe="agent sign-in, the code asked"
+    )
     assert not await page.is_visible("#login-card")
-    assert await e2e.error_text(page) == ""
 
 
 async def test_an_agent_sets_up_the_authenticator_on_the_desk(e2e: Any) -> None:
@@ -94,13 +86,7 @@ async def test_an_agent_sets_up_the_authenticator_on_the_desk(e2e: Any) -> None:
     assert await e2e.error_text(page) == ""
     await page.click("#signout")
     await page.wait_for_selector("#login-card", state="visible")
-    await page.fill("#username", name)
-    await page.fill("#password", password)
-    await page.click("#login")
-    await page.wait_for_selector("#totp-code", state="visible")
-    await page.fill("#totp-code", totp.now())
-    await page.click("#login")
-    await page.wait_for_selector("#desk", state="visible")
+    await e2e.login_with_code(page, name, password, totp, "#desk")
     assert await page.is_visible("#totp-state")  # signed in with the code: on
 
 

@@ -74,13 +74,7 @@ async def test_set_up_the_authenticator_then_export(e2e: Any, viewport: tuple[in
 
     # Sign in again, now with a code: the export downloads.
     await page.click("#signout")
-    await page.fill("#username", name)
-    await page.fill("#password", password)
-    await page.click("#login")
-    await page.wait_for_selector("#totp-code", state="visible")
-    await page.fill("#totp-code", totp.now())
-    await page.click("#login")
-    await page.wait_for_selector("#sessions", state="visible")
+    await e2e.login_with_code(page, name, password, totp, "#sessions")
     assert not await page.is_visible("#factor-needed")
     async with page.expect_download() as dl_info:
         await page.click("#export-csv")

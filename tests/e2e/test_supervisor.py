@@ -305,30 +305,18 @@ async def test_kb_editor_form_conflict_export_and_import(e2e: Any, tmp_path: Any
 
 
 async def test_sign_in_with_the_authenticator_code(e2e: Any) -> None:
-    name, password, totp = await asyncio.to_thread(
-        e2e.server.staff_with_authenticator, "supervisor"
-    )
+    name, password, totp = await e2e.server.staff_with_authenticator("supervisor")
     page = await e2e.page("/supervisor", "supervisor", viewport=(1280, 800))
-    await page.fill("#username", name)
-    await page.fill("#password", password)
-    await page.click("#login")
-    await page.wait_for_selector("#totp-code", state="visible")
-    assert await page.evaluate("() => window.vtax.lastError.code") == "second_factor_required"
-    assert "six-digit code" in await e2e.error_text(page)
-    await page.wait_for_function("() => document.activeElement.id === 'totp-code'")
-    await e2e.axe(page, "supervisor sign-in, the code asked")
-    wrong = "000000" if totp.now() != "000000" else "111111"
-    await page.fill("#totp-code", wrong)
-    await page.click("#login")
-    await page.wait_for_function(
-        "() => window.vtax.lastError && window.vtax.lastError.code === 'invalid_credentials'"
+    await e2e.login_with_code(
+        page,
+        name,
+        password,
+        totp,
+        "#sessions",
+        axe="supervisor sign-in, the code asked",
+        wrong_code_first=True,
     )
-    assert not await page.is_visible("#sessions")
-    await page.fill("#totp-code", totp.now())
-    await page.click("#login")
-    await page.wait_for_selector("#sessions", state="visible")
     assert name in (await page.text_content("#status") or "")
-    assert await e2e.error_text(page) == ""
 
 
 async def test_an_agent_is_refused(e2e: Any) -> None:

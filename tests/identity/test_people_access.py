@@ -1,11 +1,13 @@
 """A supervisor disables and enables a person over HTTP (`/api/people/...`,
 signaling/identity_api.py -> `TaxpayerSignIn.disable_person`): the person's access and
 refresh tokens die at once, their open socket is cut, SMS sign-in gives them nothing until
-they are enabled, and nobody but a supervisor may do it."""
+they are enabled, and nobody but a supervisor may do it. Every lookup and every read of a
+person's access is audited too (`identity_audit`), the number searched for masked."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -18,6 +20,7 @@ from vtax.db import session_factory
 from vtax.identity.tables import IdentityAudit
 
 WANG = {"document_type": "resident_id", "document": "11010519491231002X"}
+WANG_SEARCHED = {"document_type": "resident_id", "document": "1101**********002X"}  # masked
 PHONE = "+8613800138000"
 
 
@@ -102,6 +105,8 @@ async def test_a_supervisor_disables_and_enables_a_person(server: RunningServer,
             )
         ).all()
     assert [(r.kind, r.actor_role, r.data) for r in rows] == [
+        ("person_looked_up", "supervisor", {**WANG_SEARCHED, "outcome": "found"}),
+        ("person_access_read", "supervisor", {"outcome": "found"}),
         ("person_disabled", "supervisor", reason),
         ("person_enabled", "supervisor", back),
     ]
@@ -163,3 +168,86 @@ async def test_a_travel_permit_holder_is_found_by_either_cards_number(server: Ru
         assert status == 200, (number, person)
         found.append(person["person_id"])
     assert len(set(found)) == 1
+
+
+async def audit_rows(server: RunningServer) -> list[IdentityAudit]:
+    async with session_factory(server.ctx.engine)() as db:
+        return list((await db.scalars(select(IdentityAudit).order_by(IdentityAudit.id))).all())
+
+
+async def test_every_lookup_and_read_of_a_person_is_audited(server: RunningServer):
+    """A lookup by document (found, not found, a number failing its check) and a read of a
+    person's access (found or not) each leave a row: the supervisor, when, the person (none
+    for a miss), what was searched with the number masked; refused callers leave none."""
+    await imported(server)
+    session = await sign_in(server, PHONE)
+    person_id = session["person"]["person_id"]
+    boss = await server.staff("boss", "supervisor")
+    boss_id = await supervisor_id(server, "boss")
+    agent = await server.staff("ann")
+    for token in (agent, session["access_token"]):
+        status, _, _ = await post(server, "/api/people/lookup", WANG, token)
+        assert status == 403
+        assert await get(server, f"/api/people/{person_id}/access", token) == 403
+    assert await audit_rows(server) == []
+
+    started = datetime.now(UTC)
+    nobody = {"document_type": "resident_id", "document": "110105198001010016"}
+    bad = {"document_type": "resident_id", "document": "110105198001010017"}
+    for lookup, want in ((WANG, 200), (nobody, 404), (bad, 400)):
+        status, answer, _ = await post(server, "/api/people/lookup", lookup, boss)
+        assert status == want, answer
+    unknown = str(uuid.uuid4())
+    assert await get(server, f"/api/people/{person_id}/access", boss) == 200
+    assert await get(server, f"/api/people/{unknown}/access", boss) == 404
+    ended = datetime.now(UTC)
+
+    rows = await audit_rows(server)
+    assert [(r.kind, r.actor_role, r.actor_id, r.subject, r.data) for r in rows] == [
+        (
+            "person_looked_up",
+            "supervisor",
+            boss_id,
+            person_id,
+            {**WANG_SEARCHED, "outcome": "found"},
+        ),
+        (
+            "person_looked_up",
+            "supervisor",
+            boss_id,
+            "",
+            {
+                "document_type": "resident_id",
+                "document": "1101**********0016",
+                "outcome": "not_found",
+            },
+        ),
+        (
+            "person_looked_up",
+            "supervisor",
+            boss_id,
+            "",
+            {
+                "document_type": "resident_id",
+                "document": "1101**********0017",
+                "outcome": "invalid_id",
+            },
+        ),
+        ("person_access_read", "supervisor", boss_id, person_id, {"outcome": "found"}),
+        ("person_access_read", "supervisor", boss_id, unknown, {"outcome": "not_found"}),
+    ]
+    assert all(started <= r.at <= ended for r in rows)
+    kept = repr([(r.subject, r.data) for r in rows])
+    for number in (WANG["document"], nobody["document"], bad["document"]):
+        assert number[4:-4] not in kept  # never the whole number, nor its middle
+
+    # a travel permit's number, as typed, masked the same way
+    permit = {"document_type": "travel_permit", "document": "h1234567801"}
+    status, _, _ = await post(server, "/api/people/lookup", permit, boss)
+    assert status == 200
+    last = (await audit_rows(server))[-1]
+    assert last.data == {
+        "document_type": "travel_permit",
+        "document": "H123***7801",
+        "outcome": "found",
+    }

@@ -215,12 +215,11 @@ class TaxpayerSignIn:
         if caller.role != "supervisor":
             raise IdentityError("forbidden", "only supervisors manage people's access")
 
-    async def person_account(self, caller: Principal, person_id: str) -> c.PersonAccount:
+    async def _account(self, person_id: str) -> c.PersonAccount | None:
         """A person's access as a supervisor sees it (document masked, latest change)."""
-        self._supervisor(caller)
         person = await self.registry.person(person_id)
         if person is None:
-            raise IdentityError("not_found", "no such person")
+            return None
         change = await self.registry.access_change(person_id)
         return c.PersonAccount(
             person_id=person.id,
@@ -239,18 +238,48 @@ class TaxpayerSignIn:
             ),
         )
 
+    async def person_account(self, caller: Principal, person_id: str) -> c.PersonAccount:
+        """A person's access, for a supervisor; every read is audited (`person_access_read`:
+        who, when, which person, whether there was one)."""
+        self._supervisor(caller)
+        account = await self._account(person_id)
+        outcome = "not_found" if account is None else "found"
+        await self.registry.audit(
+            "person_access_read", person_id, (caller.role, caller.subject), {"outcome": outcome}
+        )
+        if account is None:
+            raise IdentityError("not_found", "no such person")
+        return account
+
     async def find_person(self, caller: Principal, body: c.PersonLookup) -> c.PersonAccount:
         """The person with this document (its number checked as at sign-in; a travel permit
-        found by its lifelong number, whichever card's number is given)."""
+        found by its lifelong number, whichever card's number is given). Every lookup is
+        audited (`person_looked_up`: who, when, the person found or none, and what was
+        searched, the number masked as on receipts), a refused number too."""
         self._supervisor(caller)
+        searched: dict[str, object] = {
+            "document_type": body.document_type,
+            "document": numbers.mask(numbers.normalize(body.document)),
+        }
+        actor = (caller.role, caller.subject)
         try:
             doc = parse_document(body.document_type, body.document)
         except InvalidIdentity as exc:
+            await self.registry.audit(
+                "person_looked_up", "", actor, {**searched, "outcome": "invalid_id"}
+            )
             raise IdentityError("invalid_id", str(exc)) from None
         person = await self.registry.person_by_document(doc.type, doc.key)
-        if person is None:
+        account = None if person is None else await self._account(person.id)
+        await self.registry.audit(
+            "person_looked_up",
+            "" if account is None else account.person_id,
+            actor,
+            {**searched, "outcome": "not_found" if account is None else "found"},
+        )
+        if account is None:
             raise IdentityError("not_found", "no person with this document in the registry")
-        return await self.person_account(caller, person.id)
+        return account
 
     async def disable_person(
         self, caller: Principal, person_id: str, disabled: bool = True, reason: str = ""
@@ -266,7 +295,10 @@ class TaxpayerSignIn:
             raise IdentityError("not_found", "no such person") from None
         if disabled:
             await self._revoked(person_id)
-        return await self.person_account(caller, person_id)
+        account = await self._account(person_id)  # the change's own row audits this answer
+        if account is None:
+            raise IdentityError("not_found", "no such person")
+        return account
 
 
 @dataclass(frozen=True, slots=True)

@@ -166,6 +166,17 @@ class Registry:
                 )
             )
 
+    async def audit(
+        self, kind: str, subject: str, actor: tuple[str, str | None], data: dict[str, object]
+    ) -> None:
+        """Append a row to the identity audit: what `actor` (role, id) did about `subject`."""
+        async with self._sessions() as db, db.begin():
+            db.add(
+                IdentityAudit(
+                    actor_role=actor[0], actor_id=actor[1], kind=kind, subject=subject, data=data
+                )
+            )
+
     async def access_change(self, person_id: str) -> AccessChange | None:
         """The latest disabling or enabling of the person (from the identity audit)."""
         async with self._sessions() as db:

@@ -126,7 +126,8 @@ class StaffSecurity(Base):
 
 class IdentityAudit(Base):
     """Append-only: kiosks registered and revoked, staff lockouts and unlocks, people
-    disabled. Rows are only inserted."""
+    disabled and enabled, supervisors' lookups and reads of people. Rows are only
+    inserted."""
 
     __tablename__ = "identity_audit"
     __table_args__ = (Index("ix_identity_audit_subject", "subject", "at"),)
