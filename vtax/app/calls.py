@@ -88,6 +88,8 @@ class Calls:
         self._epoch_proposal = secrets.token_hex(8)
         # Called with `winner` when the store lost its data (vtax/app/state_loss.py).
         self.on_state_lost: list[Callable[[bool], Awaitable[None]]] = []
+        # Called with a node's id once this node found it dead (e.g. its media-leg workers).
+        self.on_node_dead: list[Callable[[str], Awaitable[None]]] = []
 
     # ---- lifecycle ---------------------------------------------------------------------
 
@@ -143,6 +145,11 @@ class Calls:
             log.warning("node %s is silent; its participants may resume elsewhere", node)
             for session_id, participant_id, sid in await self.store.participants_on_node(node):
                 await self._reconnecting(session_id, participant_id, sid, now)
+            for hook in self.on_node_dead:
+                try:
+                    await hook(node)
+                except Exception:
+                    log.exception("node-dead hook failed")
 
     async def _check_epoch(self) -> None:
         """The store's generation marker changed since this node last saw it: the store lost

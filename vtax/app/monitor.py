@@ -62,6 +62,7 @@ class MonitorCalls:
         calls.on_started.append(self.session_started)
         calls.on_resumed.append(self.participant_resumed)
         calls.on_session_ended.append(self.session_ended)
+        calls.on_node_dead.append(self.node_dead)
 
     # ---- audit and notices -------------------------------------------------------------
 
@@ -299,7 +300,9 @@ class MonitorCalls:
 
     async def leg_hello(self, caller: Caller, p: ce.LegHello) -> ce.Done:
         assert caller.conn is not None
-        await self.store.add_worker(LegWorker(caller.conn, p.worker, p.capacity))
+        await self.store.add_worker(
+            LegWorker(caller.conn, p.worker, p.capacity, node=self.calls.node_id)
+        )
         self.legs_here.setdefault(caller.conn, set())
         return ce.Done()
 
@@ -378,6 +381,14 @@ class MonitorCalls:
             await self.store.remove_worker(sid)
             for session_id in sorted(self.legs_here.pop(sid, set())):
                 await self._leg_lost(session_id, sid)
+
+    async def node_dead(self, node: str) -> None:
+        """A node died without a word: the workers connected to it are gone with it (their
+        legs go to other workers at the next sweep: their worker is no longer registered)."""
+        for worker in await self.store.workers():
+            if worker.node == node:
+                log.warning("media-leg worker %s went with node %s", worker.worker, node)
+                await self.store.remove_worker(worker.sid)
 
     async def _leg_lost(self, session_id: str, worker_sid: str) -> None:
         """The worker running a session's leg is gone: the monitors wait for a new leg."""

@@ -7,7 +7,7 @@ so a supervisor on one node monitors a call whose agent is on another).
 Redis keys (prefix `p`, VTAX_REDIS_PREFIX):
 - `<p>monitor:s:<session id>`  STRING: the session's record as JSON; changed only inside a
   WATCH/MULTI transaction (`update`), expires a day after its last change.
-- `<p>monitor:workers`         HASH: worker connection sid -> JSON {worker, capacity}.
+- `<p>monitor:workers`         HASH: worker connection sid -> JSON {worker, capacity, node}.
 - `<p>monitor:load`            HASH: worker connection sid -> legs it runs (HINCRBY).
 - `<p>monitor:sessions`        SET: the session ids that have a record (kept with it in the
   same transaction), for the sweep that re-sends jobs nobody joined (vtax/app/monitor.py).
@@ -79,6 +79,7 @@ class LegWorker:
     worker: str
     capacity: int
     legs: int = 0
+    node: str = ""  # the node it is connected to (its workers go when the node is dead)
 
 
 Change = Callable[[Monitoring | None], tuple[Monitoring | None, T]]
@@ -135,7 +136,7 @@ class MemoryMonitorStore:
 
     async def workers(self) -> list[LegWorker]:
         return [
-            LegWorker(w.sid, w.worker, w.capacity, self._load.get(w.sid, 0))
+            LegWorker(w.sid, w.worker, w.capacity, self._load.get(w.sid, 0), w.node)
             for w in self._workers.values()
         ]
 
@@ -179,7 +180,9 @@ class RedisMonitorStore:
                     continue
 
     async def add_worker(self, worker: LegWorker) -> None:
-        info = json.dumps({"worker": worker.worker, "capacity": worker.capacity})
+        info = json.dumps(
+            {"worker": worker.worker, "capacity": worker.capacity, "node": worker.node}
+        )
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(f"{self.p}monitor:workers", worker.sid, info)
             pipe.hsetnx(f"{self.p}monitor:load", worker.sid, 0)
@@ -199,7 +202,8 @@ class RedisMonitorStore:
             info = json.loads(raw)
             sid_s = sid.decode() if isinstance(sid, bytes) else sid
             load = int(loads.get(sid, 0) or 0)
-            found.append(LegWorker(sid_s, info["worker"], int(info["capacity"]), load))
+            node = str(info.get("node") or "")
+            found.append(LegWorker(sid_s, info["worker"], int(info["capacity"]), load, node))
         return found
 
     async def count_leg(self, sid: str, delta: int) -> None:
