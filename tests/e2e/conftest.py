@@ -81,8 +81,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         server = funcargs.get("vtax_server")
         if isinstance(server, Server):
             rep.sections.append(("vtax server stderr (tail)", server.stderr_tail()))
-        harness = funcargs.get("e2e")
-        if isinstance(harness, E2E) and harness.logs:
+        # the harness under any fixture name (`e2e`, the stack's `relay_e2e`, ...)
+        harness = next((v for v in funcargs.values() if isinstance(v, E2E)), None)
+        if harness is not None and harness.logs:
             rep.sections.append(("browser console", "\n".join(harness.logs[-300:])))
     return rep
 

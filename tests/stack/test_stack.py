@@ -113,8 +113,18 @@ async def hang_up_completed(
     Returns the supervisor token it read the record with."""
     await taxpayer.click("#hangup")
     await e2e.wait_state(taxpayer, "ended")
-    await (agent_e2e or e2e).wait_state(agent, "ended")
     token = await asyncio.to_thread(e2e.server.supervisor_token)
+    try:
+        await (agent_e2e or e2e).wait_state(agent, "ended")
+    except AssertionError as e:
+        # What CI's report must say on its own (the nodes' logs are cut there): did the
+        # server end the session, and what did the pages see.
+        rec = await asyncio.to_thread(e2e.server.get_json, f"/api/sessions/{sid}", token)
+        logs = [line for line in (agent_e2e or e2e).logs if "[agent" in line][-15:]
+        raise AssertionError(
+            f"{e}; the record: outcome={rec.get('outcome')!r} end_reason={rec.get('end_reason')!r}"
+            f"; the agent page's last console lines: {logs}"
+        ) from e
 
     async def completed() -> Any:
         rec = await asyncio.to_thread(e2e.server.get_json, f"/api/sessions/{sid}", token)

@@ -15,6 +15,9 @@ import { SAMPLE_MS, SEND_EVERY, StatsSampler, sampleLevel, type Sample } from '@
 
 /** Resume errors after which there is nothing to resume. */
 export const RESUME_FINAL = new Set(['session_ended', 'not_in_session', 'unauthorized', 'forbidden']);
+/** A hang-up the server answered with one of these is sent again (HANGUP_RETRIES times). */
+export const HANGUP_RETRY = new Set(['unavailable', 'timeout', 'internal']);
+export const HANGUP_RETRIES = 4;
 /** A reloaded page keeps trying this long: beyond the server's reconnect grace. */
 const RESTORE_DEADLINE_MS = 45000;
 
@@ -236,10 +239,26 @@ export function useCall(storeKey: string, hooks: CallHooks) {
   async function hangup(): Promise<void> {
     const s = session.value;
     if (!s) return;
+    const sock = socket.value;
+    let failed: ApiError | null = null;
     try {
-      await emitAck(socket.value, 'session:end', { session_id: s.session_id, reason: 'hangup' });
+      await emitAck(sock, 'session:end', { session_id: s.session_id, reason: 'hangup' });
+    } catch (e) {
+      failed = asApiError(e);
     } finally {
       if (session.value && session.value.session_id === s.session_id) end('hangup');
+    }
+    // The call is over here at once; the server must hear it too, or the other side stays
+    // in a call with nobody (a Redis outage answers `unavailable`, a lost ack `timeout`).
+    for (let attempt = 0; failed && HANGUP_RETRY.has(failed.code) && attempt < HANGUP_RETRIES; attempt += 1) {
+      await new Promise((r) => setTimeout(r, 500 * 2 ** attempt));
+      if (!sock || !sock.connected) return; // a disconnect ends it by the resume grace
+      try {
+        await emitAck(sock, 'session:end', { session_id: s.session_id, reason: 'hangup' });
+        failed = null;
+      } catch (e) {
+        failed = asApiError(e);
+      }
     }
   }
 

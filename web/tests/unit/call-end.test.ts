@@ -118,4 +118,38 @@ describe('useCall: the call ends once per session', () => {
     expect(ended).toEqual(['agent_ended', 'hangup']);
     expect(call.call.value).toBeNull();
   });
+
+  it('a hang-up the server could not take (a Redis outage) ends here at once and is sent again until it is taken', async () => {
+    const { call, socket, ended } = await liveCall('s1');
+    let tries = 0;
+    socket.answer = (event) => {
+      if (event !== 'session:end') return { ok: true };
+      tries += 1;
+      return tries <= 2 ? { ok: false, error: { code: 'unavailable', message: 'down' } } : { ok: true };
+    };
+    vi.useFakeTimers();
+    try {
+      const done = call.hangup();
+      await vi.advanceTimersByTimeAsync(0);
+      expect(ended).toEqual(['hangup']); // not waiting for the server
+      await vi.advanceTimersByTimeAsync(10_000);
+      await done;
+    } finally {
+      vi.useRealTimers();
+    }
+    expect(tries).toBe(3);
+    expect(ended).toEqual(['hangup']);
+  });
+
+  it('a hang-up refused for good (not in the session) is not sent again', async () => {
+    const { call, socket, ended } = await liveCall('s1');
+    let tries = 0;
+    socket.answer = () => {
+      tries += 1;
+      return { ok: false, error: { code: 'not_in_session', message: 'no' } };
+    };
+    await call.hangup();
+    expect(tries).toBe(1);
+    expect(ended).toEqual(['hangup']);
+  });
 });
