@@ -18,6 +18,8 @@ export const RESUME_FINAL = new Set(['session_ended', 'not_in_session', 'unautho
 /** A hang-up the server answered with one of these is sent again (HANGUP_RETRIES times). */
 export const HANGUP_RETRY = new Set(['unavailable', 'timeout', 'internal']);
 export const HANGUP_RETRIES = 4;
+/** How long media may be stopped before the page asks the server where the call is. */
+export const MEDIA_CHECK_MS = 4000;
 /** A reloaded page keeps trying this long: beyond the server's reconnect grace. */
 const RESTORE_DEADLINE_MS = 45000;
 
@@ -64,6 +66,7 @@ export function useCall(storeKey: string, hooks: CallHooks) {
   let media: Promise<LocalMedia> | null = null;
   let resuming = false;
   let qualityTimer: ReturnType<typeof setInterval> | undefined;
+  let mediaCheckTimer: ReturnType<typeof setTimeout> | undefined;
   /** the session `end` ran for (it runs once per session) */
   let endedSessionId: string | null = null;
 
@@ -187,6 +190,7 @@ export function useCall(storeKey: string, hooks: CallHooks) {
         if (s === 'connected') setConnection('connected');
         else if (s === 'disconnected' || s === 'failed') setConnection('reconnecting');
         else if (s === 'new' && connection.value === 'connected') setConnection('reconnecting');
+        watchMedia(s);
       },
       onError: (e) => {
         console.warn('call error', e);
@@ -273,6 +277,7 @@ export function useCall(storeKey: string, hooks: CallHooks) {
     if (router) router.detach();
     call.value = null;
     clearInterval(qualityTimer);
+    clearTimeout(mediaCheckTimer);
     releasePreview();
     if (connection.value !== 'idle') setConnection('idle');
     // No more resuming; a reload still shows the after-call step until the rating is given.
@@ -341,6 +346,24 @@ export function useCall(storeKey: string, hooks: CallHooks) {
   }
 
   /** The socket reconnected during the call: same RTCPeerConnection, resume the session. */
+  /**
+   * Media stopped (the peer connection `disconnected` or `failed`) while the socket is up: if
+   * it has not come back after MEDIA_CHECK_MS, ask the server where the call is (a resume on
+   * this socket). What the page may have missed comes in the replay, and a call that ended
+   * meanwhile answers `session_ended`: a lost `session:end` (a node deaf to the others for a
+   * moment) cannot leave the page in a call with nobody.
+   */
+  function watchMedia(state: RTCPeerConnectionState): void {
+    clearTimeout(mediaCheckTimer);
+    if (state !== 'disconnected' && state !== 'failed') return;
+    const c = call.value;
+    mediaCheckTimer = setTimeout(() => {
+      const s = socket.value;
+      if (c !== call.value || !c || !s || !s.connected) return; // a socket resume does it
+      if (c.pc.connectionState === 'disconnected' || c.pc.connectionState === 'failed') void resumeLive();
+    }, MEDIA_CHECK_MS);
+  }
+
   async function resumeLive(): Promise<void> {
     if (resuming || !call.value || !session.value || !router) return;
     const id = session.value.session_id;

@@ -153,3 +153,46 @@ describe('useCall: the call ends once per session', () => {
     expect(ended).toEqual(['hangup']);
   });
 });
+
+describe('useCall: media stopped, the page asks the server where the call is', () => {
+  /** The call's peer connection goes to `state` (what Chromium does when media stops). */
+  function media(state: RTCPeerConnectionState): void {
+    const pc = FakePeerConnection.made.at(-1)!;
+    pc.connectionState = state;
+    pc.onconnectionstatechange?.();
+  }
+
+  it('a call whose session:end never came ends when its resume answers session_ended', async () => {
+    const { socket, ended } = await liveCall('s1');
+    socket.answer = (event) =>
+      event === 'session:resume' ? { ok: false, error: { code: 'session_ended', message: 'over' } } : { ok: true };
+    vi.useFakeTimers();
+    try {
+      media('connected');
+      media('disconnected');
+      await vi.advanceTimersByTimeAsync(3000);
+      expect(socket.emitted.some((e) => e.event === 'session:resume')).toBe(false); // a blip: wait
+      await vi.advanceTimersByTimeAsync(2000);
+    } finally {
+      vi.useRealTimers();
+    }
+    expect(socket.emitted.filter((e) => e.event === 'session:resume')).toHaveLength(1);
+    expect(ended).toEqual(['session_ended']);
+  });
+
+  it('media back within the check asks nothing', async () => {
+    const { socket, ended } = await liveCall('s1');
+    vi.useFakeTimers();
+    try {
+      media('connected');
+      media('disconnected');
+      await vi.advanceTimersByTimeAsync(2000);
+      media('connected');
+      await vi.advanceTimersByTimeAsync(10_000);
+    } finally {
+      vi.useRealTimers();
+    }
+    expect(socket.emitted.some((e) => e.event === 'session:resume')).toBe(false);
+    expect(ended).toEqual([]);
+  });
+});
