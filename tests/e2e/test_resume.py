@@ -353,3 +353,17 @@ async def test_come_back_after_the_session_ended(e2e: Any) -> None:
     assert await taxpayer.evaluate(STORED_JS, "taxpayer") is None
     rec = await session_record(e2e, token, sid)
     assert rec["rating"] and rec["rating"]["score"] == 3
+
+
+async def test_a_lost_session_end_ends_the_page_once_media_stops(e2e: Any) -> None:
+    """The agent page never hears `session:end` (what a node deaf to the others for a moment
+    loses: its listener is taken off here); the taxpayer hangs up. The agent's media stops, and
+    4 s later the page asks the server where the call is: `session_ended`, the page ends."""
+    token = await asyncio.to_thread(e2e.server.supervisor_token)
+    taxpayer, agent, sid = await start_call(e2e, "hang up while the agent is deaf")
+    await agent.evaluate("() => window.vtax.socket.off('session:end')")
+    await taxpayer.click("#hangup")
+    await e2e.wait_state(taxpayer, "ended")
+    assert (await session_record(e2e, token, sid))["outcome"] == "completed"
+    await e2e.wait_state(agent, "ended", within=25)
+    assert await agent.evaluate("() => window.vtax.pc") is None

@@ -187,10 +187,11 @@ export function useCall(storeKey: string, hooks: CallHooks) {
       remoteVideo: remoteVideo.value,
       onConnectionState: (s) => {
         if (connection.value === 'idle') return;
+        // Chromium reports `new` when the peer closed its end (DTLS close_notify)
+        const lost = s === 'disconnected' || s === 'failed' || (s === 'new' && connection.value === 'connected');
         if (s === 'connected') setConnection('connected');
-        else if (s === 'disconnected' || s === 'failed') setConnection('reconnecting');
-        else if (s === 'new' && connection.value === 'connected') setConnection('reconnecting');
-        watchMedia(s);
+        else if (lost) setConnection('reconnecting');
+        watchMedia(lost);
       },
       onError: (e) => {
         console.warn('call error', e);
@@ -347,20 +348,20 @@ export function useCall(storeKey: string, hooks: CallHooks) {
 
   /** The socket reconnected during the call: same RTCPeerConnection, resume the session. */
   /**
-   * Media stopped (the peer connection `disconnected` or `failed`) while the socket is up: if
+   * Media stopped (the peer connection `disconnected`, `failed`, or `new` again) while the socket is up: if
    * it has not come back after MEDIA_CHECK_MS, ask the server where the call is (a resume on
    * this socket). What the page may have missed comes in the replay, and a call that ended
    * meanwhile answers `session_ended`: a lost `session:end` (a node deaf to the others for a
    * moment) cannot leave the page in a call with nobody.
    */
-  function watchMedia(state: RTCPeerConnectionState): void {
+  function watchMedia(lost: boolean): void {
     clearTimeout(mediaCheckTimer);
-    if (state !== 'disconnected' && state !== 'failed') return;
+    if (!lost) return;
     const c = call.value;
     mediaCheckTimer = setTimeout(() => {
       const s = socket.value;
       if (c !== call.value || !c || !s || !s.connected) return; // a socket resume does it
-      if (c.pc.connectionState === 'disconnected' || c.pc.connectionState === 'failed') void resumeLive();
+      if (!['connected', 'connecting'].includes(c.pc.connectionState)) void resumeLive();
     }, MEDIA_CHECK_MS);
   }
 

@@ -180,6 +180,34 @@ describe('useCall: media stopped, the page asks the server where the call is', (
     expect(ended).toEqual(['session_ended']);
   });
 
+  it('a peer connection back to new (the peer closed its end) is checked too', async () => {
+    const { socket, ended } = await liveCall('s1');
+    socket.answer = (event) =>
+      event === 'session:resume' ? { ok: false, error: { code: 'session_ended', message: 'over' } } : { ok: true };
+    vi.useFakeTimers();
+    try {
+      media('connected');
+      media('new');
+      await vi.advanceTimersByTimeAsync(5000);
+    } finally {
+      vi.useRealTimers();
+    }
+    expect(ended).toEqual(['session_ended']);
+  });
+
+  it('a call slow to connect at the start is not checked (new, connecting: not lost)', async () => {
+    const { socket } = await liveCall('s1');
+    vi.useFakeTimers();
+    try {
+      media('new');
+      media('connecting');
+      await vi.advanceTimersByTimeAsync(10_000);
+    } finally {
+      vi.useRealTimers();
+    }
+    expect(socket.emitted.some((e) => e.event === 'session:resume')).toBe(false);
+  });
+
   it('media back within the check asks nothing', async () => {
     const { socket, ended } = await liveCall('s1');
     vi.useFakeTimers();
