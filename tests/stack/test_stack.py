@@ -115,7 +115,8 @@ async def hang_up_completed(
     await e2e.wait_state(taxpayer, "ended")
     token = await asyncio.to_thread(e2e.server.supervisor_token)
     try:
-        await (agent_e2e or e2e).wait_state(agent, "ended")
+        # within the page's media check (a session:end lost in a pub/sub gap: useCall.ts)
+        await (agent_e2e or e2e).wait_state(agent, "ended", within=25)
     except AssertionError as e:
         # What CI's report must say on its own (the nodes' logs are cut there): did the
         # server end the session, and what did the pages see.
