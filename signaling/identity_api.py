@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
@@ -296,6 +297,13 @@ async def _set_disabled(request: web.Request, disabled: bool) -> web.Response:
     return _answer(await signin.disable_person(request[PRINCIPAL], person_id, disabled, req.reason))
 
 
+async def identity_audit(request: web.Request) -> web.Response:
+    q = query(request, c.IdentityAuditQuery)
+    signin = _identity(request).signin
+    zone = ZoneInfo(request.app[CONTEXT].settings.service_timezone)
+    return _answer(await signin.identity_audit(request[PRINCIPAL], q, zone))
+
+
 def add_identity_routes(app: web.Application) -> None:
     bind(
         app,
@@ -321,5 +329,6 @@ def add_identity_routes(app: web.Application) -> None:
             "get_person": get_person,
             "disable_person": disable_person,
             "enable_person": enable_person,
+            "identity_audit": identity_audit,
         },
     )

@@ -583,11 +583,16 @@ class E2E:
         assert result == [], f"axe-core on {what}: {json.dumps(result, indent=1)}"
         return list(result)
 
-    async def screenshot(self, page: Any, name: str) -> None:
-        """With VTAX_SCREENSHOTS=<dir> set, save a full-page PNG there (Playwright makes the dir)."""
+    async def screenshot(self, page: Any, name: str, selector: str | None = None) -> None:
+        """With VTAX_SCREENSHOTS=<dir> set, save a full-page PNG there (Playwright makes the
+        dir), or only the element `selector` (a card of a long page)."""
         folder = os.environ.get("VTAX_SCREENSHOTS")
         if folder:
-            await page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
+            path = str(Path(folder) / f"{name}.png")
+            if selector is None:
+                await page.screenshot(path=path, full_page=True)
+            else:
+                await page.locator(selector).screenshot(path=path)
 
     async def inbound_video(self, page: Any) -> dict[str, Any] | None:
         return await page.evaluate(INBOUND_VIDEO_JS)

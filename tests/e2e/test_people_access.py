@@ -94,6 +94,22 @@ async def test_a_supervisor_disables_and_enables_a_taxpayer(e2e: Any) -> None:
 
     await e2e.poll_until(sent, what="a sign-in code once enabled again")
 
+    # the account's audit trail, newest first: enabled, disabled (with their reasons), the
+    # lookup that found it; the card's own reads are in it too
+    await page.click("#person-history-show")
+    await page.wait_for_selector("#person-history-rows tbody tr")
+    kinds = await page.eval_on_selector_all(
+        "#person-history-rows tbody tr", "rows => rows.map(r => r.dataset.kind)"
+    )
+    changes = [k for k in kinds if k in ("person_enabled", "person_disabled")]
+    assert changes == ["person_enabled", "person_disabled"], kinds
+    assert "person_looked_up" in kinds, kinds
+    first = await page.inner_text("#person-history-rows tbody tr:first-child")
+    assert "Account enabled" in first and "identity checked in person" in first, first
+    assert "Sup1" in first or "sup1" in first, first
+    await e2e.axe(page, "the account's audit trail")
+    await e2e.screenshot(page, "supervisor-people-history", "#people-card")
+
 
 async def test_disabled_mid_call_from_the_session_detail(e2e: Any) -> None:
     """From a live session's detail (*Manage account* beside its taxpayer): disabling the

@@ -16,7 +16,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -51,6 +51,7 @@ from vtax.identity.tokens import (
     require_step_up,
 )
 from vtax.models import User
+from vtax.review.days import day_start
 from vtax.sms import SmsError, SmsSender, masked
 
 log = logging.getLogger(__name__)
@@ -236,6 +237,48 @@ class TaxpayerSignIn:
                 by=change.actor_id,
                 reason=change.reason,
             ),
+        )
+
+    async def identity_audit(
+        self, caller: Principal, q: c.IdentityAuditQuery, zone: ZoneInfo
+    ) -> c.IdentityAuditPage:
+        """The identity audit for a supervisor, newest first, a page at a time. Reading it is
+        audited too (`identity_audit_read`, the filters as given): who looked at whose
+        history is itself history."""
+        self._supervisor(caller)
+        since = day_start(q.date_from, zone) if q.date_from is not None else None
+        until = day_start(q.date_to + timedelta(days=1), zone) if q.date_to is not None else None
+        filters = q.model_dump(mode="json", exclude_none=True, exclude={"limit", "before"})
+        rows = await self.registry.audit_rows(
+            subject=q.subject,
+            kind=q.kind,
+            actor_id=q.actor,
+            since=since,
+            until=until,
+            before_id=q.before,
+            limit=q.limit + 1,
+        )
+        # written after the read (a page does not show its own read) and before the answer
+        # (no rows leave without their row)
+        await self.registry.audit(
+            "identity_audit_read", q.subject or "", (caller.role, caller.subject), filters
+        )
+        more = len(rows) > q.limit
+        rows = rows[: q.limit]
+        return c.IdentityAuditPage(
+            rows=[
+                c.IdentityAuditRow(
+                    id=r.id,
+                    at=r.at.astimezone(zone).isoformat(),
+                    actor_role=r.actor_role,
+                    actor=r.actor_id,
+                    kind=r.kind,
+                    subject=r.subject,
+                    data=r.data,
+                )
+                for r in rows
+            ],
+            next_before=rows[-1].id if more else None,
         )
 
     async def person_account(self, caller: Principal, person_id: str) -> c.PersonAccount:

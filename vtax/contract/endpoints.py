@@ -902,6 +902,18 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         errors=(404,),
         headers=NO_STORE,
     ),
+    Endpoint(
+        "identity_audit",
+        "GET",
+        "/api/identity/audit",
+        "The identity audit (kiosks, staff lockouts, people disabled, enabled, looked up, "
+        "read), newest first, filtered; reading it is audited too",
+        roles=SUPERVISOR,
+        query=identity.IdentityAuditQuery,
+        response=identity.IdentityAuditPage,
+        tags=("people",),
+        headers=NO_STORE,
+    ),
     *APPOINTMENTS,
     # ---- assistant (docs/assistant.md)
     Endpoint(

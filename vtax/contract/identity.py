@@ -4,11 +4,11 @@ list in docs/identity.md)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints
 
-from vtax.contract.base import Message, Out, Timestamp
+from vtax.contract.base import Day, Message, Out, Query, Timestamp
 
 PageLanguage = Literal["zh-CN", "zh-HK", "en", "pt"]
 GrantRole = Literal["legal_representative", "finance_officer", "tax_handler", "invoice_purchaser"]
@@ -267,3 +267,48 @@ class PersonAccount(Out):
     last_change: PersonAccessEvent | None = Field(
         description="the latest disabling or enabling, if any"
     )
+
+
+# ---- the identity audit (supervisors) ------------------------------------------------------
+
+AuditKind = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=32, pattern=r"^[a-z][a-z0-9_]*$"),
+    Field(description="a row kind: person_disabled, person_looked_up, kiosk_revoked, ..."),
+]
+
+
+class IdentityAuditQuery(Query):
+    """Filters of the identity audit; all optional, all must hold. Days are the service's
+    time zone's days."""
+
+    subject: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = Field(
+        None, description="what a row is about: a person's id, a staff user id, a kiosk id"
+    )
+    kind: AuditKind | None = None
+    actor: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = Field(
+        None, description="who did it: a supervisor's user id, an operator's login name"
+    )
+    date_from: Day | None = Field(None, alias="from", description="first day (inclusive)")
+    date_to: Day | None = Field(None, alias="to", description="last day (inclusive)")
+    before: Annotated[int, Field(ge=1)] | None = Field(
+        None, description="cursor: `next_before` of the last page"
+    )
+    limit: Annotated[int, Field(ge=1, le=200)] = 50
+
+
+class IdentityAuditRow(Out):
+    id: int
+    at: Timestamp
+    actor_role: str = Field(description="supervisor, operator (the CLI), taxpayer, system")
+    actor: str | None = Field(description="the supervisor's user id, the operator's login name")
+    kind: str
+    subject: str
+    data: dict[str, Any] = Field(description="the row's facts; numbers in it are masked")
+
+
+class IdentityAuditPage(Out):
+    """Newest first. Reading it is itself audited (`identity_audit_read`)."""
+
+    rows: list[IdentityAuditRow]
+    next_before: int | None = Field(description="the cursor of the next (older) page, if any")

@@ -32,6 +32,19 @@ class PersonRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class AuditRow:
+    """One identity audit row, as it was written."""
+
+    id: int
+    at: datetime
+    actor_role: str
+    actor_id: str | None
+    kind: str
+    subject: str
+    data: dict[str, object]
+
+
+@dataclass(frozen=True, slots=True)
 class AccessChange:
     """A person disabled or enabled: when, by whom, why (an identity audit row)."""
 
@@ -176,6 +189,40 @@ class Registry:
                     actor_role=actor[0], actor_id=actor[1], kind=kind, subject=subject, data=data
                 )
             )
+
+    async def audit_rows(
+        self,
+        *,
+        subject: str | None = None,
+        kind: str | None = None,
+        actor_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        before_id: int | None = None,
+        limit: int = 50,
+    ) -> list[AuditRow]:
+        """The identity audit, newest first, filtered; `before_id` pages back (rows are only
+        inserted, so ids order them as they were written)."""
+        q = select(IdentityAudit)
+        if subject is not None:
+            q = q.where(IdentityAudit.subject == subject)
+        if kind is not None:
+            q = q.where(IdentityAudit.kind == kind)
+        if actor_id is not None:
+            q = q.where(IdentityAudit.actor_id == actor_id)
+        if since is not None:
+            q = q.where(IdentityAudit.at >= since)
+        if until is not None:
+            q = q.where(IdentityAudit.at < until)
+        if before_id is not None:
+            q = q.where(IdentityAudit.id < before_id)
+        q = q.order_by(IdentityAudit.id.desc()).limit(limit)
+        async with self._sessions() as db:
+            rows = (await db.scalars(q)).all()
+        return [
+            AuditRow(r.id, r.at, r.actor_role, r.actor_id, r.kind, r.subject, dict(r.data or {}))
+            for r in rows
+        ]
 
     async def access_change(self, person_id: str) -> AccessChange | None:
         """The latest disabling or enabling of the person (from the identity audit)."""

@@ -488,6 +488,29 @@ export interface HolidayOut {
   working: Array<string>;
 }
 
+/**
+ * Newest first. Reading it is itself audited (`identity_audit_read`).
+ */
+export interface IdentityAuditPage {
+  rows: Array<IdentityAuditRow>;
+  /** the cursor of the next (older) page, if any */
+  next_before: number | null;
+}
+
+export interface IdentityAuditRow {
+  id: number;
+  /** ISO 8601 time with its offset */
+  at: string;
+  /** supervisor, operator (the CLI), taxpayer, system */
+  actor_role: string;
+  /** the supervisor's user id, the operator's login name */
+  actor: string | null;
+  kind: string;
+  subject: string;
+  /** the row's facts; numbers in it are masked */
+  data: Record<string, unknown>;
+}
+
 export interface ItemFormView {
   code: string;
   fields: Array<FieldDefView>;
@@ -1413,6 +1436,9 @@ export interface paths {
   };
   "/api/desk/today": {
     get: { response: DeskToday };
+  };
+  "/api/identity/audit": {
+    get: { query: { subject?: string | null; kind?: string | null; actor?: string | null; from?: string | null; to?: string | null; before?: number | null; limit?: number }; response: IdentityAuditPage };
   };
   "/api/kb/entries": {
     get: { query: { category?: "certificates" | "cross_border" | "declaration_payment" | "invoices" | "non_tax_revenue" | "registration" | "social_insurance" | "tax_incentives" | null; include_retired?: boolean }; response: KbEntryList };

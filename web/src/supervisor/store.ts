@@ -9,6 +9,7 @@ import type {
   CatalogOut,
   KpiReport,
   MaterialView,
+  IdentityAuditRow,
   PersonAccount,
   PersonLookup,
   QualityForm,
@@ -138,6 +139,9 @@ export const useSupervisor = defineStore('supervisor', () => {
   const kpi = shallowRef<KpiReport | null>(null);
   /** the person whose access is shown (found by document, or a session's taxpayer) */
   const person = shallowRef<PersonAccount | null>(null);
+  /** The shown person's identity audit rows (newest first), once asked for; the next cursor. */
+  const personHistory = shallowRef<IdentityAuditRow[] | null>(null);
+  const personHistoryNext = ref<number | null>(null);
 
   const timezone = computed(() => live.value?.timezone || catalog.value?.timezone || DEFAULT_TIMEZONE);
   const page = computed(() => cursors.value.length + 1);
@@ -185,6 +189,8 @@ export const useSupervisor = defineStore('supervisor', () => {
     live.value = null;
     kpi.value = null;
     person.value = null;
+    personHistory.value = null;
+    personHistoryNext.value = null;
     lastCounts = undefined;
     state.value = 'idle';
     vtax.state = 'idle';
@@ -373,13 +379,29 @@ export const useSupervisor = defineStore('supervisor', () => {
 
   async function findPerson(documentType: PersonLookup['document_type'], document: string): Promise<void> {
     person.value = null;
+    personHistory.value = null;
+    personHistoryNext.value = null;
     const body = { document_type: documentType, document: document.trim() };
     if (!body.document) throw new ApiError('needDocument');
     person.value = await call((t) => api('post', '/api/people/lookup', { token: t, body }));
   }
 
+  /** The shown person's audit trail, a page at a time (`more`: the next, older page). */
+  async function loadPersonHistory(more = false): Promise<void> {
+    const p = person.value;
+    if (!p) return;
+    const query: { subject: string; limit: number; before?: number } = { subject: p.person_id, limit: 20 };
+    if (more && personHistoryNext.value !== null) query.before = personHistoryNext.value;
+    const page = await call((t) => api('get', '/api/identity/audit', { token: t, query }));
+    if (person.value?.person_id !== p.person_id) return;
+    personHistory.value = more && personHistory.value ? [...personHistory.value, ...page.rows] : page.rows;
+    personHistoryNext.value = page.next_before;
+  }
+
   async function loadPerson(personId: string): Promise<void> {
     person.value = null;
+    personHistory.value = null;
+    personHistoryNext.value = null;
     person.value = await call((t) => api('get', '/api/people/{person_id}/access', { token: t, path: { person_id: personId } }));
   }
 
@@ -394,6 +416,7 @@ export const useSupervisor = defineStore('supervisor', () => {
     person.value = disabled
       ? await call((t) => api('post', '/api/people/{person_id}/disable', { token: t, path, body }))
       : await call((t) => api('post', '/api/people/{person_id}/enable', { token: t, path, body }));
+    if (personHistory.value) await loadPersonHistory(); // the change is its newest row
   }
 
   async function loadKpi(): Promise<void> {
@@ -445,6 +468,6 @@ export const useSupervisor = defineStore('supervisor', () => {
     live, detail, recordingFiles, kpiForm, kpi, timezone, person,
     setError, action, signedIn, signOut, staffName, schedule, refresh, applyFilters, clearFilters, nextPage, firstPage,
     exportCsv, openDetail, closeDetail, reloadDetail, loadRecording, closeFollowUp, resolveFlag, submitQuality, loadKpi,
-    findPerson, loadPerson, setPersonAccess,
+    findPerson, loadPerson, setPersonAccess, personHistory, personHistoryNext, loadPersonHistory,
   };
 });

@@ -32,6 +32,30 @@ export default {
       "enable": "重新启用",
       "doneDisabled": "已停用 {name} 的账号。",
       "doneEnabled": "已重新启用 {name} 的账号，此人需要重新登录。",
+      "history": "账号审计记录",
+      "historyShow": "查看审计记录",
+      "historyMore": "更早的记录",
+      "historyEmpty": "没有记录。",
+      "historyBy": "操作人",
+      "historyWhat": "事项",
+      "historyAt": "时间",
+      "historyDetail": "详情",
+      "kind": {
+        "person_disabled": "停用账号",
+        "person_enabled": "重新启用",
+        "person_looked_up": "按证件查找",
+        "person_access_read": "查看账号",
+        "identity_audit_read": "查看审计记录",
+        "kiosk_registered": "登记自助终端",
+        "kiosk_revoked": "吊销自助终端",
+        "staff_locked": "员工账号锁定",
+        "staff_unlocked": "员工账号解锁"
+      },
+      "outcome": {
+        "found": "找到",
+        "not_found": "未找到",
+        "invalid_id": "号码无效"
+      },
       "errors": {
         "needDocument": "请输入证件号码。",
         "needReason": "请填写原因。",
@@ -69,6 +93,30 @@ export default {
       "enable": "重新啟用",
       "doneDisabled": "已停用 {name} 的帳戶。",
       "doneEnabled": "已重新啟用 {name} 的帳戶，此人需要重新登入。",
+      "history": "帳戶審計記錄",
+      "historyShow": "查看審計記錄",
+      "historyMore": "較早的記錄",
+      "historyEmpty": "沒有記錄。",
+      "historyBy": "操作人",
+      "historyWhat": "事項",
+      "historyAt": "時間",
+      "historyDetail": "詳情",
+      "kind": {
+        "person_disabled": "停用帳戶",
+        "person_enabled": "重新啟用",
+        "person_looked_up": "按證件查找",
+        "person_access_read": "查看帳戶",
+        "identity_audit_read": "查看審計記錄",
+        "kiosk_registered": "登記自助終端機",
+        "kiosk_revoked": "撤銷自助終端機",
+        "staff_locked": "員工帳戶鎖定",
+        "staff_unlocked": "員工帳戶解鎖"
+      },
+      "outcome": {
+        "found": "找到",
+        "not_found": "找不到",
+        "invalid_id": "號碼無效"
+      },
       "errors": {
         "needDocument": "請輸入證件號碼。",
         "needReason": "請填寫原因。",
@@ -106,6 +154,30 @@ export default {
       "enable": "Enable again",
       "doneDisabled": "The account of {name} is disabled.",
       "doneEnabled": "The account of {name} is enabled again; they sign in anew.",
+      "history": "Audit trail",
+      "historyShow": "Show the audit trail",
+      "historyMore": "Older entries",
+      "historyEmpty": "No entries.",
+      "historyBy": "By",
+      "historyWhat": "What",
+      "historyAt": "When",
+      "historyDetail": "Details",
+      "kind": {
+        "person_disabled": "Account disabled",
+        "person_enabled": "Account enabled",
+        "person_looked_up": "Looked up by document",
+        "person_access_read": "Account viewed",
+        "identity_audit_read": "Audit trail viewed",
+        "kiosk_registered": "Kiosk registered",
+        "kiosk_revoked": "Kiosk revoked",
+        "staff_locked": "Staff account locked",
+        "staff_unlocked": "Staff account unlocked"
+      },
+      "outcome": {
+        "found": "found",
+        "not_found": "not found",
+        "invalid_id": "invalid number"
+      },
       "errors": {
         "needDocument": "Enter the document number.",
         "needReason": "Give a reason.",
@@ -143,6 +215,30 @@ export default {
       "enable": "Reativar",
       "doneDisabled": "A conta de {name} foi desativada.",
       "doneEnabled": "A conta de {name} foi reativada; a pessoa tem de entrar de novo.",
+      "history": "Registo de auditoria",
+      "historyShow": "Ver o registo de auditoria",
+      "historyMore": "Entradas anteriores",
+      "historyEmpty": "Sem entradas.",
+      "historyBy": "Por",
+      "historyWhat": "O quê",
+      "historyAt": "Quando",
+      "historyDetail": "Detalhes",
+      "kind": {
+        "person_disabled": "Conta desativada",
+        "person_enabled": "Conta reativada",
+        "person_looked_up": "Procurado por documento",
+        "person_access_read": "Conta consultada",
+        "identity_audit_read": "Registo de auditoria consultado",
+        "kiosk_registered": "Quiosque registado",
+        "kiosk_revoked": "Quiosque revogado",
+        "staff_locked": "Conta de funcionário bloqueada",
+        "staff_unlocked": "Conta de funcionário desbloqueada"
+      },
+      "outcome": {
+        "found": "encontrado",
+        "not_found": "não encontrado",
+        "invalid_id": "número inválido"
+      },
       "errors": {
         "needDocument": "Introduza o número do documento.",
         "needReason": "Indique um motivo.",
