@@ -294,6 +294,7 @@ def create_app(settings: Settings, *, migrate_on_start: bool | None = None) -> w
             await services.close()  # aiohttp runs no on_cleanup after a failed start
             raise
         services.calls.start_background()
+        hub.start_recheck(settings.socket_recheck_s)  # tokens revoked in another process
         services.multiparty.start_background()  # invitations expire
         services.monitor.start_background()  # monitoring jobs nobody joined go again
         services.queue.start()  # timers, dispatch retries, statistics pushes
@@ -308,6 +309,7 @@ def create_app(settings: Settings, *, migrate_on_start: bool | None = None) -> w
 
     async def on_cleanup(app: web.Application) -> None:
         sio.cancel_pending()
+        await hub.stop_recheck()
         await services.close()
         await _close_pubsub(sio.manager)
 

@@ -335,7 +335,8 @@ async def _registry_access(settings: Settings, args: argparse.Namespace) -> tupl
         return 0, f"disabled {shown}: their tokens are dead and their open sockets cut"
     return 0, (
         f"disabled {shown}: their tokens are dead; a running node without Redis cuts their "
-        "open sockets when the access token expires (the supervisor page cuts them at once)"
+        f"open sockets within {settings.socket_recheck_s:g} s, at its next re-check "
+        "(VTAX_SOCKET_RECHECK_S; the supervisor page cuts them at once)"
     )
 
 

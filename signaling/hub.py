@@ -10,6 +10,7 @@ ack answer is checked against its model first; a mismatch is a bug and raises.""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -207,6 +208,8 @@ class Hub:
         }
         self.rate_limited = 0  # for /metrics
         self.expired_cut = 0  # sockets cut when their token expired
+        self.revoked_cut = 0  # sockets cut by the re-check: their token no longer holds
+        self._recheck: asyncio.Task[None] | None = None
         self._cuts: set[asyncio.Task[None]] = set()
         self.events_handled = 0
         self.connect_hooks: list[Callable[[Connection], Awaitable[None]]] = []
@@ -355,6 +358,51 @@ class Hub:
             await self.sio.enter_room(sid, SUPERVISORS_ROOM)
         for hook in self.connect_hooks:
             await hook(conn)
+
+    # ---- the re-check of open sockets -------------------------------------------------------
+
+    def start_recheck(self, every_s: float) -> None:
+        """Check every open socket's token again every `every_s` (0: never): what revokes a
+        token in another process (the CLI on the embedded default) reaches the sockets here."""
+        if every_s > 0 and self._recheck is None:
+            self._recheck = asyncio.create_task(self._recheck_forever(every_s))
+
+    async def stop_recheck(self) -> None:
+        if self._recheck is not None:
+            self._recheck.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._recheck
+            self._recheck = None
+
+    async def _recheck_forever(self, every_s: float) -> None:
+        while True:
+            await asyncio.sleep(every_s)
+            try:
+                await self.recheck()
+            except Exception:
+                log.exception("socket re-check failed")
+
+    async def recheck(self) -> int:
+        """Cut the sockets whose token no longer holds (the person disabled, signed out
+        everywhere, the kiosk revoked, the grant ended, the staff account disabled). A check
+        that cannot be made (the database or Redis down) cuts nothing. Returns how many."""
+        cut = 0
+        for conn in list(self.connections.values()):
+            if self.connections.get(conn.sid) is not conn or not conn.token:
+                continue
+            try:
+                await self.authenticate(conn.token)
+            except Unauthorized:
+                if self.connections.get(conn.sid) is conn:
+                    self.revoked_cut += 1
+                    cut += 1
+                    log.info("socket cut: its token no longer holds", extra={"sid": conn.sid})
+                    await self.sio.disconnect(conn.sid)
+            except Exception as exc:  # an outage: the next round tries again
+                log.warning("socket re-check skipped: %s", exc_line(exc))
+                return cut
+            await asyncio.sleep(0)  # one socket at a time: the events go on between
+        return cut
 
     def _expire(self, conn: Connection) -> None:
         if self.connections.get(conn.sid) is conn:

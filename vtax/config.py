@@ -88,6 +88,14 @@ class Settings(BaseModel):
     )
     max_event_bytes: int = Field(64 * 1024, ge=1024)
     resume_grace_s: float = Field(30.0, gt=0, le=600, description="Time to resume a dropped call.")
+    socket_recheck_s: float = Field(
+        30.0,
+        ge=0,
+        le=3600,
+        description="Every open socket's token is checked again this often (a person disabled "
+        "or a kiosk revoked by the CLI on the embedded default, where no Redis carries the "
+        "cut): its socket is cut. 0: never.",
+    )
     resume_buffer: int = Field(256, ge=8, le=10_000, description="Signals kept per session.")
     resume_buffer_bytes: int = Field(
         256 * 1024, ge=64 * 1024, le=64 * 1024 * 1024, description="Their bytes (JSON), at most."

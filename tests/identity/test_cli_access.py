@@ -4,13 +4,15 @@ nodes over Redis, the disabled person's open sockets on both nodes are cut at on
 
 from __future__ import annotations
 
+import asyncio
 import getpass
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
-from tests.conftest import poll_until
+from tests.conftest import RunningServer, poll_until
 from tests.identity.test_cli_registry import DEMO, env_for, vtax
 from tests.identity.test_identity_api import get, imported, post, sign_in
 from tests.queue import test_two_nodes
@@ -50,7 +52,7 @@ async def test_disable_and_enable_from_the_command_line(database_url: str, tmp_p
     line = done.stdout.strip()
     assert line.startswith("disabled 王芳 Wang Fang (resident_id "), line
     assert "19491231" not in line  # the number masked
-    assert "open sockets when the access token expires" in line  # no Redis: said so
+    assert "open sockets within 30 s, at its next re-check" in line  # no Redis: said so
     person, audit = await person_row(database_url, doc_key=WANG[1])
     assert person.disabled and person.token_version == 1
     assert [(a.kind, a.actor_role, a.actor_id, a.data) for a in audit] == [
@@ -85,6 +87,36 @@ async def test_disable_and_enable_from_the_command_line(database_url: str, tmp_p
         assert done.returncode == 2, (args, done.stderr)
     person, audit = await person_row(database_url, doc_key=WANG[1])
     assert not person.disabled and len(audit) == 2
+
+
+@pytest.mark.parametrize("settings_overrides", [{"socket_recheck_s": 0.5}])
+async def test_without_redis_a_running_node_cuts_the_sockets_at_its_next_recheck(
+    server: RunningServer, clients: Any
+) -> None:
+    """The embedded default: the CLI reaches the database but not the node; the node's
+    re-check of its open sockets finds the token revoked and cuts the person's socket (and
+    only theirs)."""
+    await imported(server)
+    session = await sign_in(server, "+8613800138000")
+    mine = await clients(server, session["access_token"])
+    staff = await clients(server, await server.staff("ann"))
+    settings = server.ctx.settings
+    env = {
+        "VTAX_DATABASE_URL": settings.resolved_database_url,
+        "VTAX_DATA_DIR": str(settings.data_dir),
+        "VTAX_SECRET_KEY": settings.secret_key,
+        "VTAX_SOCKET_RECHECK_S": "0.5",
+    }
+    await asyncio.sleep(1.2)  # two re-checks with the token good: nothing cut
+    assert mine.sio.connected and server.ctx.hub.revoked_cut == 0
+    done = await asyncio.to_thread(
+        vtax, env, "registry", "disable", "--document", *WANG, "--reason", "fraud report"
+    )
+    assert done.returncode == 0, done.stderr
+    assert "within 0.5 s, at its next re-check" in done.stdout, done.stdout
+    await poll_until(lambda: not mine.sio.connected, timeout=5)
+    assert server.ctx.hub.revoked_cut == 1
+    assert staff.sio.connected  # another account's socket stays
 
 
 async def test_disabling_from_the_command_line_cuts_sockets_on_every_node(nodes: Any, clients: Any):
