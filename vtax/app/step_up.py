@@ -7,15 +7,12 @@ row `step_up_required` of the identity audit, so the audit shows who was asked a
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from vtax.app.ports import Caller
 from vtax.errors import DomainError
-
-log = logging.getLogger(__name__)
 
 
 class Audit(Protocol):
