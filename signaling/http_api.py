@@ -77,7 +77,9 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     except ApiError as exc:
         return error_response(exc.status, exc.code, exc.message, **exc.extra)
     except DomainError as exc:
-        return error_response(http_status(exc.code), exc.code, exc.message)
+        # a refusal's extra facts too (a step-up's `step_up`, a closed queue's next opening)
+        extra = {k: v for k, v in exc.as_dict().items() if k not in ("code", "message")}
+        return error_response(http_status(exc.code), exc.code, exc.message, **extra)
     except IdentityError as exc:
         return identity_error_response(exc)
     except web.HTTPException as exc:

@@ -170,6 +170,8 @@ def caller_of(conn: Connection) -> Caller:
         expires_at=p.expires_at,
         acting_for=p.acting_for,
         acting_role=p.acting_role,
+        acr=p.acr,
+        auth_time=p.auth_time,
     )
 
 

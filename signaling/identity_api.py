@@ -109,11 +109,14 @@ async def oidc_start(request: web.Request) -> web.Response:
     oidc = _oidc(request)
     q = query(request, c.OidcStartQuery)
     req = await body(request, c.OidcStart)
+    who = None
     if q.step_up:  # a fresh sign-in of the person already signed in
         who = await principal(request, request.app[CONTEXT])
         if who.role != "taxpayer":
             raise ApiError(403, "forbidden", "a step-up is for taxpayers")
-    return _answer(await oidc.begin(req, step_up=q.step_up, address=client_address(request)))
+    return _answer(
+        await oidc.begin(req, step_up=q.step_up, address=client_address(request), caller=who)
+    )
 
 
 async def oidc_callback(request: web.Request) -> web.Response:

@@ -95,6 +95,8 @@ def app_caller(request: web.Request) -> Caller:
         expires_at=who.expires_at,
         acting_for=who.acting_for,
         acting_role=who.acting_role,
+        acr=who.acr,
+        auth_time=who.auth_time,
     )
 
 

@@ -41,8 +41,10 @@ from tests.signin import (
 from vtax.app.identity import today_in
 from vtax.auth import Passwords
 from vtax.config import Settings
+from vtax.contract.identity import ActFor
 from vtax.db import migrate, session_factory
 from vtax.identity.importer import import_text
+from vtax.identity.tokens import SignIn
 from vtax.sms import LogSmsSender
 
 # argon2 at its lowest cost: a staff sign-in is a hash and a check, ~0.4 s each at the
@@ -66,6 +68,9 @@ TEST_NODE_ENV = {
     "VTAX_LOGIN_ADDRESS_BURST": "1000",
     **SIGN_IN_CODES_ENV,
     "VTAX_RECORDS_NEED_SECOND_FACTOR": "false",
+    # their pages sign taxpayers in by SMS code (level 3) and have no OpenID Provider to
+    # step up with; the step-up before a receipt has its tests (tests/identity/test_step_up.py)
+    "VTAX_STEP_UP_RECEIPTS": "false",
 }
 
 
@@ -253,6 +258,25 @@ class RunningServer:
                 },
             )
         return session
+
+    async def stepped_up(self, token: str) -> str:
+        """A fresh level-4 access token of the taxpayer behind `token`, acting as it does:
+        what a step-up gives (signing a receipt needs one; tests/identity/test_step_up.py
+        drives the real step-up through the OpenID Provider)."""
+        signin = self.ctx.services.identity.signin
+        who = await signin.authenticate(token)
+        person = await signin.registry.person(who.subject)
+        assert person is not None
+        session = await signin.start(person, SignIn("oidc", 4, time.time()))
+        if who.acting_for:
+            session = await signin.act_for(
+                ActFor(
+                    refresh_token=session.refresh_token,
+                    enterprise_id=who.acting_for,
+                    role=who.acting_role,  # type: ignore[arg-type]
+                )
+            )
+        return session.access_token
 
     async def register(self, id_number: str = USCC, id_type: str = "uscc") -> TestPerson:
         """The test person behind an identity number in the registry (idempotent)."""

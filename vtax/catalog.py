@@ -19,7 +19,11 @@ class Catalog:
     @classmethod
     def load(cls) -> Catalog:
         text = resources.files("vtax").joinpath("data/catalog.json").read_text(encoding="utf-8")
-        return cls(json.loads(text))
+        data = json.loads(text)
+        for category in data["categories"]:
+            for item in category["items"]:
+                item["step_up"] = bool(item.get("step_up", False))  # every item says it
+        return cls(data)
 
     @cached_property
     def categories(self) -> frozenset[str]:
@@ -30,6 +34,18 @@ class Catalog:
         return {
             c["code"]: frozenset(i["code"] for i in c["items"]) for c in self.data["categories"]
         }
+
+    @cached_property
+    def step_up_items(self) -> frozenset[str]:
+        """Risky items: asking for one needs a fresh high-level sign-in (vtax/app/step_up.py)."""
+        return frozenset(
+            i["code"] for c in self.data["categories"] for i in c["items"] if i.get("step_up")
+        )
+
+    def check_item_of(self, category: str, item: str) -> None:
+        """`invalid_payload` for an item that is not one of the category's."""
+        if item not in self.items_by_category.get(category, frozenset()):
+            raise DomainError("invalid_payload", f"{item[:64]!r} is not an item of {category!r}")
 
     def check_categories(self, *codes: str | None) -> None:
         """`invalid_payload` for a category (given as a filter or a refinement) the catalog

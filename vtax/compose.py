@@ -39,6 +39,7 @@ from vtax.app.quality import CallQualityService
 from vtax.app.queueing import Queueing, QueueNotices
 from vtax.app.screen import ScreenShare
 from vtax.app.stats import LiveFigures
+from vtax.app.step_up import StepUpGate
 from vtax.appointments.bookings import Bookings
 from vtax.appointments.callback_store import Callbacks
 from vtax.appointments.outbox import Outbox
@@ -55,6 +56,7 @@ from vtax.confirmation.forms import shipped as shipped_forms
 from vtax.confirmation.store import FormStore
 from vtax.db import make_engine, session_factory
 from vtax.errors import DomainError
+from vtax.identity.registry import Registry
 from vtax.live import LiveStore
 from vtax.live.memory import MemoryLiveStore
 from vtax.live.redis_store import RedisLiveStore
@@ -341,7 +343,12 @@ def build(
     notices = QueueNotices(records, notifier)
     engine = queue_engine(settings, notices, backends.queue_kv, sorted(catalog.categories))
     calls.on_ended.append(engine.session_ended)
-    queueing = Queueing(engine, notices, calls, records, accounts, catalog, notifier)
+    step_up = StepUpGate(
+        settings.step_up_acr, settings.step_up_max_age_s, audit=Registry(sessions).audit
+    )
+    queueing = Queueing(
+        engine, notices, calls, records, accounts, catalog, notifier, step_up=step_up
+    )
     materials = Materials(
         MaterialStore(
             sessions,
@@ -358,7 +365,14 @@ def build(
         SessionMaterials(materials),  # a form links the session's materials by id and hash
         notifier,
     )
-    loop = ReviewLoop(records, deliveries, catalog, notifier, form_check=confirmation.summary_form)
+    loop = ReviewLoop(
+        records,
+        deliveries,
+        catalog,
+        notifier,
+        form_check=confirmation.summary_form,
+        step_up=step_up if settings.step_up_receipts else None,
+    )
     figures = LiveFigures(settings, engine, backends.live, notifier)
     notices.stats_hooks.append(figures.push)
     notices.agent_state_hooks.append(_history(records))

@@ -253,6 +253,11 @@ class Settings(BaseModel):
         300, ge=30, le=24 * 3600, description="A high-level sign-in counts this long for step-up."
     )
     step_up_acr: int = Field(4, ge=3, le=5, description="The level risky items require.")
+    step_up_receipts: bool = Field(
+        True,
+        description="Signing a delivery receipt needs a step-up too (risky catalog items "
+        "always do).",
+    )
     records_need_second_factor: bool = Field(
         True,
         description="Recordings and the CSV export open only for a staff sign-in with the "

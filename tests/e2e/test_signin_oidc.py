@@ -124,3 +124,46 @@ async def test_the_platform_signs_a_person_in_and_out(e2e: Any, provider: Provid
     await page.wait_for_url(f"{provider.issuer}/**", timeout=15000)  # the platform's logout
     assert "post_logout_redirect_uri" in page.url and f"client_id={CLIENT_ID}" in page.url
     assert refresh_status(e2e.server.base_url, stored["refresh_token"]) == 401
+
+
+async def test_a_risky_item_asks_to_verify_again(e2e: Any, provider: Provider) -> None:
+    """A person signed in at level 3 (the platform's account `chan`) asks for a risky item:
+    the page shows "verify again", which goes back to the platform for a fresh level-4
+    sign-in (acr_values, prompt=login, max_age) and, back, sends the join again: the agent
+    gets the offer (docs/identity.md, Step-up)."""
+    agent = await e2e.agent_page()
+    await e2e.agent_available(agent)
+    page = await e2e.page("/taxpayer", "taxpayer")
+    asked: list[str] = []
+
+    async def as_chan(route: Any) -> None:
+        asked.append(route.request.url)
+        await route.continue_(url=route.request.url + "&login_hint=chan")
+
+    await page.route(f"{provider.issuer}/auth?*", as_chan)
+    await page.wait_for_selector("#oidc-start", state="visible")
+    await page.click("#oidc-start")
+    await page.wait_for_url("**/taxpayer", timeout=15000)
+    await page.wait_for_selector("#step-request", state="visible")
+    await page.select_option("#category", "invoices")
+    assert (
+        await page.get_attribute(
+            "#item option[value='invoices.invoice_collection']", "data-step-up"
+        )
+        == "true"
+    )
+    await page.select_option("#item", "invoices.invoice_collection")
+    await page.select_option("#language", "en")
+    await page.fill("#question", "I need to collect invoices")
+    await page.click("#start")
+    await page.wait_for_selector("#step-up", state="visible")
+    assert (await page.evaluate("() => window.vtax.lastError"))["code"] == "step_up_required"
+    await e2e.axe(page, "verify again")
+
+    await page.click("#step-up-verify")
+    await page.wait_for_url("**/taxpayer", timeout=15000)
+    await agent.wait_for_selector("#accept", state="visible", timeout=15000)
+    assert "I need to collect invoices" in (await agent.text_content("#offer-question") or "")
+    assert await page.is_hidden("#step-up")
+    step_up = asked[-1]
+    assert "prompt=login" in step_up and "max_age=300" in step_up and "acr_values=4+5" in step_up

@@ -321,10 +321,27 @@ async def test_unknown_key_then_rotated_key(oidc):
 
 
 async def test_step_up_sign_in(oidc):
-    session = await oidc.sign_in("chan", step_up=True)  # acr_values=4, prompt=login, max_age
+    first = await oidc.signin.authenticate((await oidc.sign_in("chan")).access_token)
+    assert first.acr == 3
+    with pytest.raises(IdentityError, match="signed-in taxpayer"):  # a step-up is of someone
+        await oidc.use_case.begin(OidcStart(language="en"), step_up=True)
+    # acr_values=4 5, prompt=login, max_age; the same person again
+    session = await oidc.sign_in("chan", step_up=True, caller=first)
     p = await oidc.signin.authenticate(session.access_token)
-    assert p.acr == 4
+    assert p.acr == 4 and p.subject == first.subject
     oidc.signin.require_step_up(p)
+    # another person (on a browser of their own) is refused
+    start = await oidc.use_case.begin(
+        OidcStart(language="en"), login_hint="wang", step_up=True, caller=first
+    )
+    other = Browser()
+    try:
+        back = await other.authorize(start.authorization_url, oidc.redirect_uri)
+    finally:
+        await other.close()
+    with pytest.raises(IdentityError) as e:
+        await oidc.use_case.callback(OidcCallback(code=back["code"], state=back["state"]))
+    assert e.value.code == "step_up_refused"
 
 
 async def test_provider_grants_are_replaced_at_each_sign_in(oidc):

@@ -198,8 +198,13 @@ async def test_deliveries_go_to_the_enterprise(server: RunningServer) -> None:
     assert await listed(outsider["access_token"]) == []
     status, _ = await call(server, "GET", f"/api/deliveries/{d['id']}", outsider["access_token"])
     assert status == 404
+    # signing a receipt needs a fresh high-level sign-in (docs/identity.md, Step-up)
     status, err = await call(
-        server, "POST", f"/api/deliveries/{d['id']}/ack", outsider["access_token"], json={}
+        server,
+        "POST",
+        f"/api/deliveries/{d['id']}/ack",
+        await server.stepped_up(outsider["access_token"]),
+        json={},
     )
     assert status == 404 and err["error"]["code"] == "not_found"
 
@@ -209,7 +214,11 @@ async def test_deliveries_go_to_the_enterprise(server: RunningServer) -> None:
     )
     assert status == 200 and body == PDF
     status, acked = await call(
-        server, "POST", f"/api/deliveries/{d['id']}/ack", rep["access_token"], json={}
+        server,
+        "POST",
+        f"/api/deliveries/{d['id']}/ack",
+        await server.stepped_up(rep["access_token"]),
+        json={},
     )
     assert status == 200, acked
     assert acked["status"] == "acknowledged"
@@ -217,7 +226,11 @@ async def test_deliveries_go_to_the_enterprise(server: RunningServer) -> None:
     assert acked["taxpayer_id"] == handler_id  # the session's person, who asked
     # once: the handler's acknowledgement afterwards returns the representative's receipt
     status, again = await call(
-        server, "POST", f"/api/deliveries/{d['id']}/ack", handler["access_token"], json={}
+        server,
+        "POST",
+        f"/api/deliveries/{d['id']}/ack",
+        await server.stepped_up(handler["access_token"]),
+        json={},
     )
     assert status == 200 and again["receipt"] == acked["receipt"]
     async with server.ctx.records.sessionmaker() as db:

@@ -40,7 +40,8 @@ async def test_each_step_is_announced_to_the_other_side(server, clients):
     ) as r:
         assert r.status == 201, await r.text()
         delivery = await r.json()
-    tp_headers = {"Authorization": f"Bearer {taxpayer.token}"}
+    # signing the receipt needs a fresh high-level sign-in (docs/identity.md, Step-up)
+    tp_headers = {"Authorization": f"Bearer {await server.stepped_up(taxpayer.token)}"}
     async with server.http.get(
         f"{server.url}/api/deliveries/{delivery['id']}/content", headers=tp_headers
     ) as r:
@@ -128,7 +129,8 @@ async def test_the_announcement_reuses_the_row_the_step_loaded(server, clients):
         f"{server.url}/api/sessions/{sid}/deliveries", data=form, headers=headers
     ) as r:
         delivery = await r.json()
-    tp_headers = {"Authorization": f"Bearer {taxpayer.token}"}
+    # signing the receipt needs a fresh high-level sign-in (docs/identity.md, Step-up)
+    tp_headers = {"Authorization": f"Bearer {await server.stepped_up(taxpayer.token)}"}
     async with server.http.get(
         f"{server.url}/api/deliveries/{delivery['id']}/content", headers=tp_headers
     ) as r:

@@ -38,11 +38,12 @@ class People:
 async def signed_in(server: RunningServer, person_id: str) -> str:
     """A taxpayer's access token from a sign-in of the identity use case (`TaxpayerSignIn.
     start`, what every provider calls once the person is proven; the providers have their
-    tests in tests/identity)."""
+    tests in tests/identity): a fresh level-4 one, as signing a receipt needs (the step-up
+    has its tests in tests/identity/test_step_up.py)."""
     signin = server.ctx.services.identity.signin
     person = await signin.registry.person(person_id)
     assert person is not None, person_id
-    session = await signin.start(person, SignIn("sms", 3, time.time()))
+    session = await signin.start(person, SignIn("oidc", 4, time.time()))
     return session.access_token
 
 

@@ -30,7 +30,7 @@ from vtax.contract import identity as c
 from vtax.identity import InvalidIdentity, otp
 from vtax.identity.documents import InvalidPhone, parse_document, parse_phone
 from vtax.identity.kiosk import KIOSK_ACR, KioskRefused, Kiosks, KioskView
-from vtax.identity.oidc import OidcClient, OidcError
+from vtax.identity.oidc import IdToken, OidcClient, OidcError
 from vtax.identity.registry import (
     ActiveGrant,
     PersonRecord,
@@ -491,10 +491,15 @@ class OidcSignIn:
         login_hint: str = "",
         address: str = "",
         starts_per_minute: int = 30,
+        caller: Principal | None = None,
     ) -> c.OidcRedirect:
         """The provider URL to send the browser to; `step_up`: a fresh sign-in at the
-        step-up level (acr_values, prompt=login, max_age). Each start keeps a flow state
-        for a while, so one client address may start `starts_per_minute` a minute."""
+        step-up level (acr_values, prompt=login, max_age) of `caller`, the taxpayer signed
+        in: the flow keeps who they are and for whom they act, and the callback refuses
+        anyone else. Each start keeps a flow state for a while, so one client address may
+        start `starts_per_minute` a minute."""
+        if step_up and (caller is None or caller.role != "taxpayer"):
+            raise IdentityError("forbidden", "a step-up is for a signed-in taxpayer")
         if address:
             wait = await self.state.hit(
                 "oidc-start", otp.address_key(address), starts_per_minute, 60.0
@@ -507,6 +512,13 @@ class OidcSignIn:
                 max_age_s=self.signin.step_up_max_age_s if step_up else None,
                 login_hint=login_hint,
                 ui_locales=body.language,
+                context=None
+                if caller is None or not step_up
+                else {
+                    "step_up_for": caller.subject,
+                    "act": caller.acting_for,
+                    "act_role": caller.acting_role,
+                },
             )
         except OidcError as exc:
             log.warning("OIDC sign-in could not start: %s", exc)
@@ -558,6 +570,9 @@ class OidcSignIn:
         except InvalidIdentity as exc:
             log.warning("OIDC sign-in without a valid document: %s", exc)
             raise failed from None
+        expected = token.context.get("step_up_for", "")
+        if expected:
+            await self._same_person(expected, doc.type, doc.key, token)
         name = str(claims.get("name", ""))[:100] or doc.number
         person = await upsert_from_provider(
             self.sessions,
@@ -575,6 +590,50 @@ class OidcSignIn:
         if token.sid:
             await self.state.add_member("oidc-sid", token.sid, family, self.refresh_ttl_s)
         await self.state.add_member("oidc-sub", token.sub, family, self.refresh_ttl_s)
+        if expected:
+            session = await self._stepped_up(session, token)
+        return session
+
+    async def _same_person(
+        self, expected: str, doc_type: str, doc_key: str, token: IdToken
+    ) -> None:
+        """A step-up proves the person signed in, again: another person is refused (and
+        nothing of theirs is written), audited `step_up_refused`."""
+        found = await self.registry.person_by_document(doc_type, doc_key)
+        if found is not None and found.id == expected:
+            return
+        await self.registry.audit(
+            "step_up_refused",
+            expected,
+            ("taxpayer", expected),
+            {"reason": "another person", "other": found.id if found else "", "acr": token.acr},
+        )
+        raise IdentityError(
+            "step_up_refused", "the new sign-in is of another person: sign in as yourself"
+        )
+
+    async def _stepped_up(self, session: c.TaxpayerSession, token: IdToken) -> c.TaxpayerSession:
+        """The fresh sign-in acts for the enterprise the step-up was started under, and
+        is audited `step_up_done`."""
+        person_id = session.person.person_id
+        act, act_role = token.context.get("act", ""), token.context.get("act_role", "")
+        if act and act_role:
+            try:
+                session = await self.signin.act_for(
+                    c.ActFor(
+                        refresh_token=session.refresh_token,
+                        enterprise_id=act,
+                        role=act_role,  # type: ignore[arg-type]
+                    )
+                )
+            except IdentityError as exc:  # the grant ended meanwhile: for themselves
+                log.info("step-up of %s: not acting for %s any more: %s", person_id, act, exc)
+        await self.registry.audit(
+            "step_up_done",
+            person_id,
+            ("taxpayer", person_id),
+            {"acr": token.acr, "auth_time": int(token.auth_time), "act": act},
+        )
         return session
 
     async def backchannel_logout(self, body: c.BackchannelLogout) -> int:

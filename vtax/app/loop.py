@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from vtax.app.ports import Caller, Notifier
+from vtax.app.step_up import StepUpGate
 from vtax.catalog import Catalog
 from vtax.contract import client_events as ce
 from vtax.contract import server_events as se
@@ -38,8 +39,11 @@ class ReviewLoop:
         catalog: Catalog,
         notifier: Notifier,
         form_check: FormCheck | None = None,
+        step_up: StepUpGate | None = None,
     ) -> None:
         self.records = records
+        # signing a receipt needs a fresh high sign-in (None: setting `step_up_receipts` off)
+        self.step_up = step_up
         # the confirmation form the summary records (vtax/app/confirmation.py summary_form)
         self.form_check = form_check
         self.deliveries = deliveries
@@ -134,7 +138,10 @@ class ReviewLoop:
     async def acknowledge(
         self, caller: Caller, delivery_id: str, sha256: str | None
     ) -> dict[str, Any]:
-        """The taxpayer's receipt of a document (its hash must match what was sent)."""
+        """The taxpayer's receipt of a document (its hash must match what was sent), signed
+        after a fresh high-level sign-in (`step_up_required`)."""
+        if self.step_up is not None:
+            await self.step_up.require(caller, "delivery_ack", delivery_id)
         scope = Scope(caller.role, caller.subject, caller.acting_for, caller.acting_role)
         view = await self.deliveries.acknowledge(delivery_id, scope, now(), sha256)
         # The delivery's taxpayer and agent are the session's (copied from its row at delivery).

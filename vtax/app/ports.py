@@ -27,6 +27,9 @@ class Caller:
     # a taxpayer acting for an enterprise (the token's `act`, `act_role`); "": for themselves
     acting_for: str = ""
     acting_role: str = ""
+    # how sure and since when (the token's `acr`, `auth_time`): the step-up gate reads them
+    acr: int = 0
+    auth_time: float = 0.0
 
     @property
     def actor(self) -> Actor:

@@ -17,6 +17,7 @@ from typing import Any
 from vtax.accounts import Accounts
 from vtax.app.calls import Calls, ticket_view
 from vtax.app.ports import Caller, Notifier, at
+from vtax.app.step_up import StepUpGate
 from vtax.catalog import Catalog
 from vtax.contract import client_events as ce
 from vtax.contract import server_events as se
@@ -108,8 +109,11 @@ class Queueing:
         accounts: Accounts,
         catalog: Catalog,
         notifier: Notifier,
+        step_up: StepUpGate | None = None,
     ) -> None:
         self.engine = engine
+        # risky items (catalog `step_up`) are asked for only after a fresh high sign-in
+        self.step_up = step_up or StepUpGate()
         self.notices = notices
         self.calls = calls
         self.records = records
@@ -172,6 +176,10 @@ class Queueing:
     # ---- intake ----------------------------------------------------------------------------
 
     async def join(self, caller: Caller, p: ce.QueueJoin) -> ce.Queued:
+        if p.item is not None:
+            self.catalog.check_item_of(p.category, p.item)
+            if p.item in self.catalog.step_up_items:
+                await self.step_up.require(caller, "queue:join", p.item)
         ticket = await self.new_ticket(
             caller, p.category, p.language, p.channel, p.question, p.priority
         )

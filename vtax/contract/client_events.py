@@ -88,7 +88,8 @@ class QueueJoin(ClientEvent):
     taxpayer's declared need (a kiosk for the elderly, an accessibility need), served first
     within the queue's aging. Refused at once when the queue cannot serve it (`queue_closed`
     with `next_open_at`, `queue_full`, `wait_too_long`, `no_agents`), with `already_queued`
-    while a ticket waits and `in_session` during a call."""
+    while a ticket waits and `in_session` during a call; `step_up_required` for a risky
+    `item` without a fresh high-level sign-in (verify again, `auth:renew`, join again)."""
 
     event = "queue:join"
     roles = ("taxpayer",)
@@ -100,6 +101,11 @@ class QueueJoin(ClientEvent):
     channel: Channel
     question: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
     priority: Literal["normal", "elderly", "accessibility"] = "normal"
+    item: CatalogItemCode | None = Field(
+        None,
+        description="the catalog item asked for, one of the category's; a risky one "
+        "(`step_up` in the catalog) needs a fresh high-level sign-in (`step_up_required`)",
+    )
 
 
 class QueueRejoin(ClientEvent):

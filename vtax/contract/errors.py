@@ -144,6 +144,12 @@ ERROR_CODES: dict[str, ErrorCode] = {
         401,
         "the item needs a recent sign-in at a higher level (`acr`, `auth_time`): sign in again",
     ),
+    "step_up_refused": ErrorCode(
+        "HTTP",
+        403,
+        "a step-up (a fresh sign-in started with `step_up=true`) came back as another person: "
+        "refused and audited, the session stays as it was",
+    ),
     "refresh_reused": ErrorCode(
         "HTTP", 401, "a refresh token was used twice: its whole family is revoked, sign in again"
     ),

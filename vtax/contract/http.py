@@ -75,6 +75,10 @@ Names = Annotated[
 class CatalogItem(Out):
     code: str
     name: Names
+    step_up: bool = Field(
+        description="risky (invoice collection, deregistration, export rebates...): asking for "
+        "it (`queue:join` with `item`) needs a fresh high-level sign-in, else `step_up_required`"
+    )
 
 
 class CatalogCategory(Out):

@@ -19,7 +19,7 @@ import hmac
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -67,6 +67,8 @@ class IdToken:
     auth_time: float
     sid: str
     claims: dict[str, Any] = field(repr=False)
+    # what the sign-in was started for (`begin(context=...)`: a step-up names its person)
+    context: dict[str, str] = field(default_factory=dict)
 
 
 def _b64json(part: str) -> dict[str, Any]:
@@ -226,17 +228,20 @@ class OidcClient:
         max_age_s: int | None = None,
         login_hint: str = "",
         ui_locales: str = "",
+        context: dict[str, str] | None = None,
     ) -> str:
         """The provider's authorization URL for a new sign-in (state, nonce and the PKCE
-        verifier kept for `flow_ttl_s`)."""
+        verifier kept for `flow_ttl_s`, with `context`, which `finish` gives back)."""
         meta = await self.metadata()
         state, nonce, verifier = generate_token(32), generate_token(32), generate_token(64)
-        await self.state.put_once(
-            "oidc",
-            state,
-            json.dumps({"nonce": nonce, "verifier": verifier, "acr": min_acr}),
-            self.config.flow_ttl_s,
-        )
+        flow = {
+            "nonce": nonce,
+            "verifier": verifier,
+            "acr": min_acr,
+            "max_age": max_age_s,
+            "context": context or {},
+        }
+        await self.state.put_once("oidc", state, json.dumps(flow), self.config.flow_ttl_s)
         extra: dict[str, Any] = {
             "nonce": nonce,
             "code_challenge": create_s256_code_challenge(verifier),
@@ -302,10 +307,18 @@ class OidcClient:
         if not isinstance(id_token, str):
             raise OidcError("the token endpoint gave no ID token")
         token = await self.validate_id_token(id_token, flow["nonce"], int(flow["acr"]))
+        max_age = flow.get("max_age")
+        # max_age asked: the proof must be that fresh (OpenID Connect Core 3.1.3.7, item 13)
+        if (
+            max_age is not None
+            and self.clock() - token.auth_time > max_age + self.config.clock_skew_s
+        ):
+            raise OidcError(f"the sign-in is older than the {max_age} s asked for")
         access = answer.get("access_token")
         if isinstance(meta.get("userinfo_endpoint"), str) and isinstance(access, str):
             token = await self._with_userinfo(token, meta["userinfo_endpoint"], access)
-        return token, id_token
+        context = flow.get("context") or {}
+        return replace(token, context={str(k): str(v) for k, v in context.items()}), id_token
 
     async def _with_userinfo(self, token: IdToken, endpoint: str, access: str) -> IdToken:
         """The profile claims from the UserInfo endpoint (a provider may keep them out of the
@@ -323,7 +336,7 @@ class OidcClient:
             raise OidcError(f"the userinfo endpoint answered {status}")
         if info.get("sub") != token.sub:
             raise OidcError("the userinfo is about another subject")
-        return IdToken(token.sub, token.acr, token.auth_time, token.sid, {**info, **token.claims})
+        return replace(token, claims={**info, **token.claims})
 
     async def end_session_url(self, id_token_hint: str = "", state: str = "") -> str | None:
         """RP-initiated logout: where to send the browser (None if the provider has none)."""

@@ -226,6 +226,8 @@ export interface CatalogItem {
   code: string;
   /** the name per page language (zh-CN, zh-HK, en, pt) */
   name: Record<string, string>;
+  /** risky (invoice collection, deregistration, export rebates...): asking for it (`queue:join` with `item`) needs a fresh high-level sign-in, else `step_up_required` */
+  step_up: boolean;
 }
 
 export interface CatalogOut {

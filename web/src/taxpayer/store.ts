@@ -46,6 +46,7 @@ export const DIMENSIONS = ['professionalism', 'attitude', 'efficiency', 'av_qual
 export type Dimension = (typeof DIMENSIONS)[number];
 
 const POLL_MS = 5000; // fallback: `session:loop` brings changes at once
+const STEP_UP_KEY = 'vtax.stepUp'; // what a step-up retries, kept over the platform's redirect
 
 export const useTaxpayer = defineStore('taxpayer', () => {
   const params = new URLSearchParams(location.search);
@@ -77,7 +78,16 @@ export const useTaxpayer = defineStore('taxpayer', () => {
     language: '',
     channel: params.get('channel') || 'web',
     question: '',
+    /** the catalog item asked for ('' none); a risky one (`step_up`) needs a fresh high sign-in */
+    item: '',
   });
+
+  /** What `step_up_required` refused, kept across the trip to the identity platform and
+   * retried when the fresh sign-in comes back (docs/identity.md, Step-up). */
+  type StepUpRetry =
+    | { action: 'join'; form: { category: string; language: string; channel: string; question: string; item: string } }
+    | { action: 'ack'; deliveryId: string; sessionId: string };
+  const stepUp = ref<StepUpRetry | null>(null);
 
   /** the declared need (the kiosk's elderly mode): served first within the queue's aging */
   const priority = ref<NonNullable<QueueJoin['priority']>>('normal');
@@ -253,16 +263,70 @@ export const useTaxpayer = defineStore('taxpayer', () => {
     location.assign(r.authorization_url);
   }
 
-  /** Back from the platform with `code` and `state` (or its `error`) in the query. */
+  /** Back from the platform with `code` and `state` (or its `error`) in the query. A step-up
+   * (`verifyAgain`) takes the fresh sign-in and lets the page go on as after a reload (a call
+   * resumes), then retries what was refused; anything else is a new sign-in. */
   async function finishOidc(): Promise<boolean> {
     const code = params.get('code');
     const st = params.get('state');
     const failed = params.get('error');
     if (!(st && (code || failed))) return false;
     window.history.replaceState(null, '', location.pathname); // the code works once: not in the history
+    const pending = takeStepUp();
     if (failed || !code) throw new ApiError('sign_in_failed');
-    await signedIn(await api('post', '/api/auth/oidc/callback', { body: { code, state: st } }));
+    const s = await api('post', '/api/auth/oidc/callback', { body: { code, state: st } }).catch((e) => {
+      if (pending && asApiError(e).code === 'step_up_refused') stepUp.value = pending;
+      throw e;
+    });
+    if (pending) {
+      auth.accept(s);
+      stepUp.value = pending;
+      retryAfterRestore = true;
+      return false;
+    }
+    await signedIn(s);
     return true;
+  }
+
+  let retryAfterRestore = false;
+
+  function takeStepUp(): StepUpRetry | null {
+    try {
+      const raw = sessionStorage.getItem(STEP_UP_KEY);
+      sessionStorage.removeItem(STEP_UP_KEY);
+      return raw ? (JSON.parse(raw) as StepUpRetry) : null;
+    } catch {
+      return null;
+    }
+  }
+
+  /** "Verify again": off to the identity platform for a fresh sign-in at the step-up level
+   * (acr_values, prompt=login, max_age), of the person signed in. */
+  async function verifyAgain(language: string): Promise<void> {
+    if (!stepUp.value || !token.value) return;
+    const r = await api('post', '/api/auth/oidc/start', {
+      token: token.value,
+      query: { step_up: true },
+      body: { language: language as 'zh-CN' | 'zh-HK' | 'en' | 'pt' },
+    });
+    sessionStorage.setItem(STEP_UP_KEY, JSON.stringify(stepUp.value));
+    location.assign(r.authorization_url);
+  }
+
+  /** After the fresh sign-in: the refused step again. */
+  async function retryStepUp(): Promise<void> {
+    const pending = stepUp.value;
+    if (!pending) return;
+    stepUp.value = null;
+    if (pending.action === 'join') {
+      form.value = { ...form.value, ...pending.form };
+      await startRequest();
+      return;
+    }
+    openPanel(pending.sessionId);
+    await api('post', '/api/deliveries/{delivery_id}/ack', { token: token.value, path: { delivery_id: pending.deliveryId }, body: {} });
+    notice.value = { key: 'stepUp.acknowledged' };
+    await loadDeliveries();
   }
 
   /** After a sign-in: whom one acts for (when there is a choice), then the question. */
@@ -378,10 +442,13 @@ export const useTaxpayer = defineStore('taxpayer', () => {
         channel: form.value.channel as QueueJoin['channel'],
         question,
         ...(priority.value !== 'normal' ? { priority: priority.value } : {}),
+        ...(form.value.item ? { item: form.value.item as NonNullable<QueueJoin['item']> } : {}),
       });
+      stepUp.value = null;
       enterQueue(ack);
     } catch (e) {
       call.releasePreview();
+      if (asApiError(e).code === 'step_up_required') stepUp.value = { action: 'join', form: { ...form.value } };
       throw e;
     }
   }
@@ -461,8 +528,17 @@ export const useTaxpayer = defineStore('taxpayer', () => {
     refreshPanel().catch(setError);
   }
 
-  /** Page load: if this tab has a live (or just ended) session, pick it up. */
+  /** Page load: if this tab has a live (or just ended) session, pick it up; back from a
+   * step-up, retry what it was for. */
   async function restore(): Promise<void> {
+    await restoreSession();
+    if (retryAfterRestore) {
+      retryAfterRestore = false;
+      await retryStepUp();
+    }
+  }
+
+  async function restoreSession(): Promise<void> {
     if (await finishOidc()) return;
     const saved = call.load();
     if (!saved || !saved.token || !saved.sessionId) {
@@ -644,6 +720,10 @@ export const useTaxpayer = defineStore('taxpayer', () => {
       token: token.value,
       path: { delivery_id: d.id },
       body: d.downloadedSha ? { sha256: d.downloadedSha } : {},
+    }).catch((e) => {
+      // signing a receipt needs a fresh high sign-in: "verify again" (docs/identity.md)
+      if (asApiError(e).code === 'step_up_required') stepUp.value = { action: 'ack', deliveryId: d.id, sessionId: d.session_id };
+      throw e;
     });
     const list = panel.value?.deliveries || [];
     const i = list.findIndex((x) => x.id === view.id);
@@ -692,6 +772,7 @@ export const useTaxpayer = defineStore('taxpayer', () => {
     step, state, status, error, notice, busy, token, name, catalog, form, priority, ticketId, position, etaS, agentName, endReason,
     recordingState, consent, monitorNotice, panel, rating, ratedNow, checkComment, history, historyCursor, settled, sessionOver,
     methods, signin, session, resendIn, loadMethods, sendCode, verifyCode, startOidc, chooseActing, changeActing,
+    stepUp, verifyAgain, retryStepUp,
     call, action, setError, signOut, loadCatalog, preselectLanguage, startRequest, enterQueue, backToRequest, onWire, leaveQueue, hangup,
     answerConsent, restore, sendCheck, rate, newQuestion, download, acknowledge, openHistory, loadHistory,
     openFromHistory, backFromHistory,
