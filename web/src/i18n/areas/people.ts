@@ -49,7 +49,10 @@ export default {
         "kiosk_registered": "登记自助终端",
         "kiosk_revoked": "吊销自助终端",
         "staff_locked": "员工账号锁定",
-        "staff_unlocked": "员工账号解锁"
+        "staff_unlocked": "员工账号解锁",
+        "step_up_required": "要求重新核验身份",
+        "step_up_done": "已重新核验身份",
+        "step_up_refused": "重新核验被拒绝"
       },
       "outcome": {
         "found": "找到",
@@ -110,7 +113,10 @@ export default {
         "kiosk_registered": "登記自助終端機",
         "kiosk_revoked": "撤銷自助終端機",
         "staff_locked": "員工帳戶鎖定",
-        "staff_unlocked": "員工帳戶解鎖"
+        "staff_unlocked": "員工帳戶解鎖",
+        "step_up_required": "要求重新核實身份",
+        "step_up_done": "已重新核實身份",
+        "step_up_refused": "重新核實被拒絕"
       },
       "outcome": {
         "found": "找到",
@@ -171,7 +177,10 @@ export default {
         "kiosk_registered": "Kiosk registered",
         "kiosk_revoked": "Kiosk revoked",
         "staff_locked": "Staff account locked",
-        "staff_unlocked": "Staff account unlocked"
+        "staff_unlocked": "Staff account unlocked",
+        "step_up_required": "Fresh sign-in asked for",
+        "step_up_done": "Fresh sign-in done",
+        "step_up_refused": "Fresh sign-in refused"
       },
       "outcome": {
         "found": "found",
@@ -232,7 +241,10 @@ export default {
         "kiosk_registered": "Quiosque registado",
         "kiosk_revoked": "Quiosque revogado",
         "staff_locked": "Conta de funcionário bloqueada",
-        "staff_unlocked": "Conta de funcionário desbloqueada"
+        "staff_unlocked": "Conta de funcionário desbloqueada",
+        "step_up_required": "Nova verificação pedida",
+        "step_up_done": "Nova verificação feita",
+        "step_up_refused": "Nova verificação recusada"
       },
       "outcome": {
         "found": "encontrado",
