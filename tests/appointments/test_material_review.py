@@ -5,14 +5,16 @@ checks of `attach`, no approval while a file needs replacing, the audit, the tex
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+from datetime import timedelta
 
 import pytest
 from pydantic import ValidationError
 from sqlalchemy import select
 
 from tests.appointments.conftest import NOW, PDF, SH, Db
-from tests.appointments.test_bookings import AGENT, code_of, req, slot
+from tests.appointments.test_bookings import AGENT, MONDAY, code_of, req, slot
 from tests.appointments.test_use_cases import AGENT as AGENT_CALLER
 from tests.appointments.test_use_cases import SUPERVISOR, Clock, FakeNotifier, app
 from vtax.app.ports import Caller
@@ -20,6 +22,8 @@ from vtax.appointments.outbox import Outbox
 from vtax.appointments.tables import OutboxMessage
 from vtax.appointments.texts import compose
 from vtax.contract.appointments import MaterialVerdictIn, PreReviewIn
+from vtax.db import make_engine
+from vtax.errors import DomainError
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"0" * 20
 
@@ -261,3 +265,46 @@ async def test_use_cases_staff_review_the_owner_replaces_and_hears_of_it(db: Db)
 def test_verdict_bodies_are_validated(body: dict[str, str]) -> None:
     with pytest.raises(ValidationError):
         MaterialVerdictIn.model_validate(body)
+
+
+async def test_an_approval_racing_a_verdict_on_two_nodes_never_passes_a_file_to_replace(
+    db: Db,
+) -> None:
+    """Approve and mark a file at once through two engines (two nodes' pools), many times:
+    a booking is never approved with a file that needs replacing."""
+    tps = await db.taxpayers(8)
+    other = make_engine(db.url)
+    try:
+        one, two = db.bookings(), db.bookings(other)
+        for i, tp in enumerate(tps):
+            b = await one.book(
+                slot("0900" if i % 2 else "0930", MONDAY + timedelta(days=i // 2)), req(tp), NOW
+            )
+            m = await one.attach(b.id, tp, "id.pdf", PDF, NOW)
+            await one.review(b.id, AGENT, "pre_review", NOW)
+
+            async def approve(b_id: str = b.id) -> str:
+                try:
+                    await one.review(b_id, AGENT, "approved", NOW)
+                    return "approved"
+                except DomainError as exc:
+                    return exc.code
+
+            async def mark(b_id: str = b.id, m_id: str = m.id) -> str:
+                try:
+                    await two.review_material(
+                        b_id, m_id, AGENT, "needs_replacing", NOW, reason="illegible"
+                    )
+                    return "marked"
+                except DomainError as exc:
+                    return exc.code
+
+            results = await asyncio.gather(approve(), mark())
+            state = (await one.get(b.id)).state
+            [after] = await one.materials(b.id)
+            assert not (state == "approved" and after.review == "needs_replacing"), results
+            assert set(results) <= {
+                "approved", "marked", "invalid_state", "materials_need_replacing",
+            }, results  # fmt: skip
+    finally:
+        await other.dispose()
