@@ -100,6 +100,22 @@ async def material(request: web.Request) -> web.Response:
     )
 
 
+async def replace_material(request: web.Request) -> web.Response:
+    use_cases = _use_cases(request)
+    booking_id, material_id = _id(request, "booking_id"), _id(request, "material_id")
+    limit = use_cases.bookings.rules.material_max_bytes
+    filename, data, _note = await read_upload(request, limit)
+    m = await use_cases.replace_material(_caller(request), booking_id, material_id, filename, data)
+    return _answer(m)
+
+
+async def review_material(request: web.Request) -> web.Response:
+    b = await body(request, ap.MaterialVerdictIn)
+    booking_id, material_id = _id(request, "booking_id"), _id(request, "material_id")
+    view = await _use_cases(request).review_material(_caller(request), booking_id, material_id, b)
+    return _answer(view)
+
+
 async def pre_review(request: web.Request) -> web.Response:
     b = await body(request, ap.PreReviewIn)
     booking_id = _id(request, "booking_id")
@@ -174,6 +190,8 @@ def add_appointment_routes(app: web.Application) -> None:
             "appointment_reschedule": reschedule,
             "appointment_attach": attach,
             "appointment_material": material,
+            "appointment_replace_material": replace_material,
+            "appointment_review_material": review_material,
             "appointment_pre_review": pre_review,
         },
     )

@@ -146,6 +146,7 @@ def test_texts_in_four_languages_in_the_service_time_zone() -> None:
         "rejected",
         "reminder",
         "cancelled",
+        "material_replace",
     ):
         texts = {loc: compose(kind, loc, data, SH) for loc in LOCALES}
         assert len(set(texts.values())) == 4, kind

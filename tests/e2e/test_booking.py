@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import struct
+import zlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -49,6 +51,26 @@ PLAN = {
 }  # fmt: skip
 DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 QUESTION = "I need to collect paper invoices for my shop"
+
+
+def _png(width: int = 8, height: int = 8) -> bytes:
+    """A small grey PNG (a real picture: the staff's preview shows it)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    rows = b"".join(b"\x00" + b"\x80" * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+PNG = _png()
 
 
 class Clock:
@@ -331,7 +353,9 @@ async def test_materials_attached_to_a_booking_are_opened_in_pre_review(
 ) -> None:
     """A PDF picked in the booking form goes with the booking; a photo from the camera is added
     to the booking afterwards; a file the server would refuse is refused by the page; the agent
-    and the supervisor open both in pre-review (checked against their SHA-256)."""
+    and the supervisor open both in pre-review (checked against their SHA-256). The agent
+    accepts the PDF and marks the photo as needing replacing; "Approve" is refused until the
+    taxpayer, who reads why on the booking, replaces it; then the supervisor approves."""
     e2e, server = stack.e2e, stack.server
     w, h = viewport
     name = f"{w}x{h}"
@@ -400,6 +424,41 @@ async def test_materials_attached_to_a_booking_are_opened_in_pre_review(
     await e2e.axe(agent, "agent desk, a booking's materials opened")
     if w == 1280:
         await e2e.screenshot(agent, "agent-prereview-materials-1280x800")
+
+    # Per-file review: the agent marks the photo as needing replacing (with a reason and a
+    # note); the approval waits for it; the taxpayer reads why and replaces the file.
+    photo_item = item.locator(f".bm-staff-item[data-material-id='{photo.id}']")
+    await item.locator(f".bm-staff-item[data-material-id='{pdf.id}'] .bm-accept").click()
+    await item.locator(
+        f".bm-staff-item[data-material-id='{pdf.id}'] .bm-verdict[data-review='accepted']"
+    ).wait_for()
+    await photo_item.locator(".bm-issue").select_option("illegible")
+    await photo_item.locator(".bm-note").fill("too dark, take it by a window")
+    await photo_item.locator(".bm-needs-replacing").click()
+    await photo_item.locator(".bm-verdict[data-review='needs_replacing']").wait_for()
+    await item.locator(".pr-waiting-files").wait_for()
+    await e2e.axe(agent, "agent desk, a file marked as needing replacing")
+    await item.locator(".approve").click()
+    await agent.wait_for_selector("text=A document still needs replacing")
+    assert (await server.ctx.services.appointments.bookings.get(booking_id)).state == "pre_review"
+
+    mine = page.locator(f'#my-bookings li[data-booking-id="{booking_id}"]')
+    told = mine.locator(f".bm-item[data-material-id='{photo.id}']")
+    await told.locator(".bm-verdict[data-review='needs_replacing']").wait_for()
+    why = await told.locator(".bm-why").text_content() or ""
+    assert "It cannot be read" in why and "too dark, take it by a window" in why, why
+    await e2e.axe(page, f"booking with a file to replace {name}")
+    await e2e.screenshot(page, f"booking-material-to-replace-{name}")
+    await told.locator(".bm-replace").set_input_files(
+        files=[{"name": "clear-photo.png", "mimeType": "image/png", "buffer": PNG}]
+    )
+    await told.locator(".bm-verdict[data-review='pending']").wait_for()
+    assert await told.locator(".bm-replace").count() == 0
+    again = {m.id: m for m in await server.ctx.services.appointments.bookings.materials(booking_id)}
+    assert again[photo.id].revision == 2 and again[photo.id].media_type == "image/png"
+    assert again[photo.id].sha256 == hashlib.sha256(PNG).hexdigest()
+    kinds = [e.kind for e in await server.ctx.services.appointments.bookings.events(booking_id)]
+    assert kinds.count("material_reviewed") == 2 and kinds.count("material_replaced") == 1
 
     # The supervisor's page has the same pre-review.
     sup = await e2e.page("/supervisor", "supervisor", viewport=viewport)

@@ -1,5 +1,5 @@
 """Use cases of appointments (预约) and callbacks: list slots, book, cancel, reschedule, attach
-materials, pre-review, check in, the staff's view with the strikes, lift a block, import a
+materials, pre-review (of the booking and of each material), check in, the staff's view with the strikes, lift a block, import a
 calendar year, plan staffing, ask for a callback. Each takes the `Caller`, validates what the
 contract model cannot (the catalog's items of the category, the slot against the plan),
 checks who may do it, and returns a contract model. The taxpayer hears of every change of a
@@ -52,6 +52,7 @@ from vtax.contract.appointments import (
     LiftBlockIn,
     MaterialLimitsOut,
     MaterialOut,
+    MaterialVerdictIn,
     PreReviewIn,
     RescheduleIn,
     SlotOut,
@@ -154,6 +155,12 @@ class Appointments:
             size_bytes=m.size_bytes,
             sha256=m.sha256,
             created_at=self._time(m.created_at),
+            review=m.review,  # type: ignore[arg-type]
+            review_reason=m.review_reason,  # type: ignore[arg-type]
+            review_note=m.review_note,
+            reviewed_at=self._time(m.reviewed_at) if m.reviewed_at else None,
+            revision=m.revision,
+            replaced_at=self._time(m.replaced_at) if m.replaced_at else None,
         )
 
     def _fields(self, b: Booking, materials: list[BookingMaterial]) -> dict[str, Any]:
@@ -343,6 +350,17 @@ class Appointments:
         m = await self.bookings.attach(booking_id, caller.subject, filename, data, self.now())
         return self._material(m)
 
+    async def replace_material(
+        self, caller: Caller, booking_id: str, material_id: str, filename: str, data: bytes
+    ) -> MaterialOut:
+        """The booking's taxpayer replaces a file staff marked needs_replacing."""
+        _require(caller, "taxpayer")
+        b, m = await self.bookings.replace_material(
+            booking_id, material_id, caller.subject, filename, data, self.now()
+        )
+        await self._tell(b)
+        return self._material(m)
+
     async def material(
         self, caller: Caller, booking_id: str, material_id: str
     ) -> tuple[MaterialOut, bytes]:
@@ -380,6 +398,23 @@ class Appointments:
             note=body.note,
             route=body.route,
             reason=body.reason,
+        )
+        await self._tell(b)
+        return await self._staff_view(b)
+
+    async def review_material(
+        self, caller: Caller, booking_id: str, material_id: str, body: MaterialVerdictIn
+    ) -> StaffBookingOut:
+        """Staff's verdict on one file of the booking; the taxpayer hears of it."""
+        _require(caller, *STAFF)
+        b, _m = await self.bookings.review_material(
+            booking_id,
+            material_id,
+            caller.actor,
+            body.verdict,
+            self.now(),
+            reason=body.reason,
+            note=body.note,
         )
         await self._tell(b)
         return await self._staff_view(b)

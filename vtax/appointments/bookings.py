@@ -10,7 +10,7 @@ booker's row lock; SQLite has one writer). One active booking per taxpayer per d
 constraint on (taxpayer_id, active_day), where active_day is NULL once the booking is over.
 Every step is audited in appointment_events.
 
-One module (~740 lines) on purpose: every step shares the same load-check-update-audit
+One module (~900 lines) on purpose: every step shares the same load-check-update-audit
 transaction shape and the seat bookkeeping; splitting them by step would spread the one
 invariant (no overselling, one booking a day) over several files."""
 
@@ -611,6 +611,158 @@ class Bookings:
             )
         return m, data
 
+    async def _material_of(self, db: AsyncSession, b: Booking, material_id: str) -> BookingMaterial:
+        """The booking's own material (a material of another booking is not_found here)."""
+        m = await db.get(BookingMaterial, material_id, populate_existing=True)
+        if m is None or m.booking_id != b.id:
+            raise DomainError("not_found", "no such material")
+        return m
+
+    async def _touch(self, db: AsyncSession, b: Booking, now: datetime) -> None:
+        """A change to a booking's materials is a step on its version too: a verdict, a
+        replacement and the approval never interleave (the approval counts the files that
+        need replacing in the version it moves)."""
+        result = await db.execute(
+            update(Booking)
+            .where(Booking.id == b.id, Booking.version == b.version)
+            .values(version=b.version + 1, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if getattr(result, "rowcount", 0) != 1:
+            raise DomainError("invalid_state", "the booking changed meanwhile: reload it")
+        set_committed_value(b, "version", b.version + 1)
+        set_committed_value(b, "updated_at", now)
+
+    async def review_material(
+        self,
+        booking_id: str,
+        material_id: str,
+        actor: Actor,
+        verdict: str,
+        now: datetime,
+        *,
+        reason: str | None = None,
+        note: str = "",
+    ) -> tuple[Booking, BookingMaterial]:
+        """Staff's verdict on one file (accepted, or needs_replacing with a reason code and a
+        note), while the booking is before its pre-review decision; a requested booking is
+        taken up (pre_review). Audited; a text goes to the phone for a file to replace."""
+        if verdict not in states.MATERIAL_VERDICTS:
+            raise DomainError("invalid_payload", f"{verdict} is not a verdict on a material")
+        if verdict == "needs_replacing" and not reason:
+            raise DomainError("invalid_payload", "a file that needs replacing needs a reason")
+        async with self._sessions() as db, db.begin():
+            b = await self._load(db, booking_id)
+            m = await self._material_of(db, b, material_id)
+            if b.state not in states.MATERIALS_REVIEWABLE:
+                raise DomainError(
+                    "invalid_state", f"the materials of a {b.state} booking are not reviewed"
+                )
+            if b.state == "requested":
+                await self._move(db, b, "pre_review", now, actor, reviewed_by=actor.id)
+            await self._touch(db, b, now)
+            replacing = verdict == "needs_replacing"
+            values: dict[str, Any] = {
+                "review": verdict,
+                "review_reason": reason if replacing else None,
+                "review_note": (note or None) if replacing else None,
+                "reviewed_by": actor.id,
+                "reviewed_at": now,
+            }
+            await db.execute(
+                update(BookingMaterial)
+                .where(BookingMaterial.id == m.id)
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+            for key, value in values.items():
+                set_committed_value(m, key, value)
+            self._event(
+                db, now, actor, "material_reviewed", booking=b,
+                data={
+                    "material_id": m.id, "revision": m.revision, "sha256": m.sha256,
+                    "verdict": verdict, "reason": values["review_reason"], "note": note,
+                },
+            )  # fmt: skip
+            if replacing and b.phone:
+                outbox.enqueue(
+                    db,
+                    dedupe=f"{b.id}:material:{b.version}",
+                    kind="material_replace",
+                    phone=b.phone,
+                    locale=b.locale,
+                    due_at=now,
+                    booking_id=b.id,
+                    data=self._message_data(
+                        b, filename=m.filename, issue=reason or "other", note=note
+                    ),
+                )
+            return b, m
+
+    async def replace_material(
+        self,
+        booking_id: str,
+        material_id: str,
+        taxpayer_id: str,
+        filename: str,
+        data: bytes,
+        now: datetime,
+    ) -> tuple[Booking, BookingMaterial]:
+        """The booking's taxpayer replaces a file staff marked needs_replacing, while the
+        booking is in pre-review, with the content checks of `attach`. The material keeps its
+        id, turns pending and counts one more revision; the earlier file stays stored."""
+        if self.store is None:
+            raise DomainError("unavailable", "no document storage is configured")
+        doc = check_document(data, self.rules.material_max_bytes)
+        async with self._sessions() as db, db.begin():
+            b = await self._load(db, booking_id, taxpayer_id)
+            m = await self._material_of(db, b, material_id)
+            if b.state not in states.MATERIALS_REVIEWABLE:
+                raise DomainError(
+                    "invalid_state", f"materials of a {b.state} booking cannot be replaced"
+                )
+            if m.review != "needs_replacing":
+                raise DomainError(
+                    "invalid_state", "only a file staff marked as needing replacing is replaced"
+                )
+            await self._touch(db, b, now)
+            previous = m.sha256
+            revision = m.revision + 1
+            values: dict[str, Any] = {
+                "filename": clean_filename(filename, doc),
+                "media_type": doc.media_type,
+                "size_bytes": len(data),
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "storage_key": f"bookings/{b.id}/{m.id}-r{revision}.{doc.extension}",
+                "revision": revision,
+                "replaced_at": now,
+                "review": "pending",
+                "review_reason": None,
+                "review_note": None,
+                "reviewed_by": None,
+                "reviewed_at": None,
+            }
+            changed = await db.execute(
+                update(BookingMaterial)
+                .where(BookingMaterial.id == m.id, BookingMaterial.revision == m.revision)
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+            if getattr(changed, "rowcount", 0) != 1:
+                raise DomainError("invalid_state", "the material changed meanwhile: reload it")
+            for key, value in values.items():
+                set_committed_value(m, key, value)
+            self._event(
+                db, now, Actor("taxpayer", taxpayer_id), "material_replaced", booking=b,
+                data={
+                    "material_id": m.id, "revision": revision, "sha256": m.sha256,
+                    "previous_sha256": previous, "size": len(data),
+                },
+            )  # fmt: skip
+            # the file last: a failed write rolls the row back (as attach does)
+            await self.store.put(m.storage_key, data)
+            return b, m
+
     # ---- staff -----------------------------------------------------------------------------
 
     async def review(
@@ -634,6 +786,8 @@ class Bookings:
             raise DomainError("invalid_payload", "a rejection gives its reason")
         async with self._sessions() as db, db.begin():
             b = await self._load(db, booking_id)
+            if decision == "approved":
+                await self._no_file_to_replace(db, b)
             if b.state == "requested":
                 await self._move(db, b, "pre_review", now, actor, reviewed_by=actor.id)
             if decision == "pre_review":
@@ -649,6 +803,20 @@ class Bookings:
             if decision == "approved":
                 self._reminders(db, b, now)
             return b
+
+    @staticmethod
+    async def _no_file_to_replace(db: AsyncSession, b: Booking) -> None:
+        waiting = await db.scalar(
+            select(func.count())
+            .select_from(BookingMaterial)
+            .where(BookingMaterial.booking_id == b.id, BookingMaterial.review == "needs_replacing")
+        )
+        if waiting:
+            raise DomainError(
+                "materials_need_replacing",
+                f"{waiting} material(s) marked as needing replacing: the booking cannot be "
+                "approved until the taxpayer replaces them (or staff accept them)",
+            )
 
     async def lift_block(
         self, taxpayer_id: str, actor: Actor, reason: str, now: datetime

@@ -56,6 +56,10 @@ RELEASES_SEAT: frozenset[BookingState] = frozenset(
 CHANGEABLE: frozenset[BookingState] = frozenset({"requested", "pre_review", "approved", "reminded"})
 # Pre-review decisions.
 DECISIONS: frozenset[BookingState] = frozenset({"approved", "redirected_online", "rejected"})
+# Staff review the materials file by file, and the taxpayer replaces a file marked
+# needs_replacing, until the pre-review decision.
+MATERIALS_REVIEWABLE: frozenset[BookingState] = frozenset({"requested", "pre_review"})
+MATERIAL_VERDICTS: frozenset[str] = frozenset({"accepted", "needs_replacing"})
 # May check in.
 CHECK_IN_FROM: frozenset[BookingState] = frozenset({"approved", "reminded"})
 

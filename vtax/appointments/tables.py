@@ -119,6 +119,16 @@ class BookingMaterial(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     storage_key: Mapped[str] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Staff's verdict on this file (migration 0017): pending | accepted | needs_replacing, with
+    # a reason code and a note for the taxpayer. A replacement keeps the material's id, takes
+    # the new bytes (a new storage key; the old file stays for the audit) and turns pending.
+    review: Mapped[str] = mapped_column(String(16), default="pending", server_default="pending")
+    review_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    review_note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    reviewed_by: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    revision: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    replaced_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class AppointmentEvent(Base):

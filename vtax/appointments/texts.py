@@ -49,6 +49,12 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "V-Tax: your appointment at {when} is cancelled.",
         "pt": "V-Tax: a sua marcação às {when} foi cancelada.",
     },
+    "material_replace": {
+        "zh-CN": "【V-Tax】您{when}预约所附的材料“{filename}”需要更换：{issue}。请在预约页面上传新文件。",
+        "zh-HK": "【V-Tax】您{when}預約所附的材料「{filename}」需要更換：{issue}。請於預約頁面上載新檔案。",
+        "en": 'V-Tax: the file "{filename}" of your appointment at {when} needs replacing: {issue}. Upload a new one on the appointment page.',
+        "pt": 'V-Tax: o ficheiro "{filename}" da sua marcação às {when} tem de ser substituído: {issue}. Envie um novo na página da marcação.',
+    },
     "turn_near": {
         "zh-CN": "【V-Tax】快轮到您了，请在{minutes}分钟内回到页面接通视频。",
         "zh-HK": "【V-Tax】快將輪到您，請於{minutes}分鐘內返回頁面接通視像。",
@@ -56,6 +62,44 @@ TEXTS: dict[str, dict[str, str]] = {
         "pt": "V-Tax: a sua vez está próxima. Volte à página dentro de {minutes} minutos para ligar.",
     },
 }
+
+
+# What is wrong with a material staff marked needs_replacing (vtax/contract/appointments.py
+# `MaterialIssue`), as the text names it.
+MATERIAL_ISSUES: dict[str, dict[str, str]] = {
+    "illegible": {
+        "zh-CN": "文件不清晰",
+        "zh-HK": "檔案不清晰",
+        "en": "it cannot be read",
+        "pt": "não se consegue ler",
+    },
+    "wrong_document": {
+        "zh-CN": "不是所需的材料",
+        "zh-HK": "不是所需的材料",
+        "en": "it is not the document needed",
+        "pt": "não é o documento pedido",
+    },
+    "expired": {
+        "zh-CN": "证件已过期",
+        "zh-HK": "證件已過期",
+        "en": "it has expired",
+        "pt": "está caducado",
+    },
+    "incomplete": {
+        "zh-CN": "材料不完整",
+        "zh-HK": "材料不完整",
+        "en": "pages or parts are missing",
+        "pt": "faltam páginas ou partes",
+    },
+    "other": {"zh-CN": "其他原因", "zh-HK": "其他原因", "en": "see the note", "pt": "veja a nota"},
+}
+
+
+def issue_text(issue: str, note: str, locale: str) -> str:
+    """The reason of a file to replace in `locale`, with staff's note after it."""
+    names = MATERIAL_ISSUES.get(issue, MATERIAL_ISSUES["other"])
+    name = names.get(locale, names["en"])
+    return f"{name} ({note})" if note else name
 
 
 def local_time(when: datetime, tz: ZoneInfo) -> str:
@@ -91,5 +135,7 @@ def compose(kind: str, locale: str, data: dict[str, Any], tz: ZoneInfo) -> str:
         "reason": str(data.get("reason", "")),
         "early": data.get("early", 10),
         "minutes": data.get("minutes", 2),
+        "filename": str(data.get("filename", "")),
+        "issue": issue_text(str(data.get("issue", "other")), str(data.get("note", "")), locale),
     }
     return template.format(**values)

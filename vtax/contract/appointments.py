@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import Field, StringConstraints, model_validator
 
 from vtax.appointments.slots import StaffingPeriod
 from vtax.contract.base import (
@@ -49,6 +49,11 @@ BookingStateName = Literal[
     "rescheduled",
 ]
 
+# Staff's verdict on one material of a booking (per-file pre-review) and what is wrong with a
+# file that needs replacing; the pages name each code in the four languages.
+MaterialReview = Literal["pending", "accepted", "needs_replacing"]
+MaterialIssue = Literal["illegible", "wrong_document", "expired", "incomplete", "other"]
+
 # ---- queries and bodies ----------------------------------------------------------------------
 
 
@@ -88,6 +93,27 @@ class PreReviewIn(Message):
         "", description="redirected_online: the online service to use (a name or a link)"
     )
     reason: Note = Field("", description="rejected: why, for the taxpayer")
+
+
+class MaterialVerdictIn(Message):
+    """Staff's verdict on one material: `needs_replacing` names what is wrong (a code, and a
+    note for the taxpayer; `other` needs the note); `accepted` takes neither."""
+
+    verdict: Literal["accepted", "needs_replacing"]
+    reason: MaterialIssue | None = Field(None, description="needs_replacing: what is wrong")
+    note: Annotated[str, StringConstraints(max_length=500)] = Field(
+        "", description="needs_replacing: what to bring instead, for the taxpayer"
+    )
+
+    @model_validator(mode="after")
+    def _reason_with_needs_replacing(self) -> MaterialVerdictIn:
+        if self.verdict == "needs_replacing" and self.reason is None:
+            raise ValueError("a file that needs replacing needs a reason")
+        if self.reason == "other" and not self.note:
+            raise ValueError("the reason `other` needs a note for the taxpayer")
+        if self.verdict == "accepted" and (self.reason is not None or self.note):
+            raise ValueError("a reason and a note go with needs_replacing only")
+        return self
 
 
 class LiftBlockIn(Message):
@@ -152,6 +178,14 @@ class MaterialOut(Out):
     size_bytes: int
     sha256: Sha256
     created_at: Timestamp
+    review: MaterialReview = Field(
+        "pending", description="staff's verdict on this file; needs_replacing blocks approval"
+    )
+    review_reason: MaterialIssue | None = Field(None, description="needs_replacing: what is wrong")
+    review_note: str | None = Field(None, description="needs_replacing: staff's note")
+    reviewed_at: Timestamp | None = None
+    revision: int = Field(1, description="1, and one more each time the taxpayer replaced it")
+    replaced_at: Timestamp | None = None
 
 
 class BookingOut(Out):

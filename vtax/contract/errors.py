@@ -119,6 +119,9 @@ ERROR_CODES: dict[str, ErrorCode] = {
     "too_early": ErrorCode("both", 409, "check-in is not open yet (it opens shortly before T)"),
     "no_show": ErrorCode("both", 409, "the time to check in for that appointment is over"),
     "too_many_materials": ErrorCode("HTTP", 409, "the booking holds its maximum of materials"),
+    "materials_need_replacing": ErrorCode(
+        "HTTP", 409, "a booking is not approved while a material is marked needs_replacing"
+    ),
     "invalid_calendar": ErrorCode(
         "HTTP", 400, "an imported calendar file is not valid (the message says where and why)"
     ),

@@ -1,10 +1,12 @@
 // Staff's pre-review of appointments (agent desk): the bookings waiting for it (requested or
 // taken up), each with the taxpayer's no-show strikes; approve, send to an online service
 // (with the route to use) or reject (with the reason the taxpayer reads); a block after too
-// many no-shows is shown and can be lifted with a reason. REST of vtax/contract/appointments.py.
+// many no-shows is shown and can be lifted with a reason; each attached file gets a verdict
+// (accepted, or needs replacing: then no approval until it is replaced). REST of
+// vtax/contract/appointments.py.
 import { defineStore } from 'pinia';
 import { ref } from 'vue';
-import type { PreReviewIn, StaffBookingOut, StrikesOut } from '@/contract';
+import type { MaterialOut, MaterialVerdictIn, PreReviewIn, StaffBookingOut, StrikesOut } from '@/contract';
 import { api } from '@/core/api';
 import { ApiError } from '@/core/errors';
 import { vtax } from '@/core/hook';
@@ -53,6 +55,16 @@ export const usePreReview = defineStore('prereview', () => {
     await load();
   }
 
+  /** Staff's verdict on one file of the booking; the booking as it now is replaces the old. */
+  async function reviewMaterial(b: StaffBookingOut, m: MaterialOut, body: MaterialVerdictIn): Promise<void> {
+    const now = await api('post', '/api/appointments/{booking_id}/materials/{material_id}/review', {
+      token: token.value,
+      path: { booking_id: b.id, material_id: m.id },
+      body,
+    });
+    bookings.value = bookings.value.map((x) => (x.id === now.id ? now : x));
+  }
+
   async function liftBlock(taxpayerId: string, reason: string): Promise<void> {
     if (!reason.trim()) throw new ApiError('needReason');
     const s = await api('post', '/api/appointments/strikes/{taxpayer_id}/lift', {
@@ -64,5 +76,5 @@ export const usePreReview = defineStore('prereview', () => {
     await load();
   }
 
-  return { token, bookings, drafts, strikes, decided, draft, load, decide, liftBlock };
+  return { token, bookings, drafts, strikes, decided, draft, load, decide, reviewMaterial, liftBlock };
 });

@@ -767,6 +767,18 @@ export interface MaterialReviewIn {
   reason?: string;
 }
 
+/**
+ * Staff's verdict on one material: `needs_replacing` names what is wrong (a code, and a
+ * note for the taxpayer; `other` needs the note); `accepted` takes neither.
+ */
+export interface MaterialVerdictIn {
+  verdict: "accepted" | "needs_replacing";
+  /** needs_replacing: what is wrong */
+  reason?: "illegible" | "wrong_document" | "expired" | "incomplete" | "other" | null;
+  /** needs_replacing: what to bring instead, for the taxpayer */
+  note?: string;
+}
+
 export interface OidcCallback {
   code: string;
   state: string;
@@ -1366,6 +1378,12 @@ export interface paths {
   };
   "/api/appointments/{booking_id}/materials/{material_id}": {
     get: { path: { booking_id: string; material_id: string }; response: Blob };
+  };
+  "/api/appointments/{booking_id}/materials/{material_id}/replace": {
+    post: { path: { booking_id: string; material_id: string }; query: { filename?: string; note?: string }; body: FormData | Blob; response: MaterialOut };
+  };
+  "/api/appointments/{booking_id}/materials/{material_id}/review": {
+    post: { path: { booking_id: string; material_id: string }; body: MaterialVerdictIn; response: StaffBookingOut };
   };
   "/api/appointments/{booking_id}/reschedule": {
     post: { path: { booking_id: string }; body: RescheduleIn; response: BookingOut };

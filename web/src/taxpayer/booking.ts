@@ -13,7 +13,7 @@ import { api } from '@/core/api';
 import { ApiError } from '@/core/errors';
 import { vtax } from '@/core/hook';
 import { emitAck } from '@/core/socket';
-import { useBookingMaterials, type MaterialSource } from './bookingMaterials';
+import { newlyToReplace, useBookingMaterials, type MaterialSource } from './bookingMaterials';
 import { useTaxpayer } from './store';
 
 type PageLocale = 'zh-CN' | 'zh-HK' | 'en' | 'pt';
@@ -56,9 +56,11 @@ export const useBooking = defineStore('booking', () => {
   tp.onWire((socket) => {
     socket.on('appointment:update', (msg) => {
       if (!msg || !msg.booking) return;
+      const before = bookings.value.find((x) => x.id === msg.booking.id);
       upsert(msg.booking);
       vtax.lastBookingUpdate = msg.booking;
-      tp.notice = { key: `booking.update.${msg.booking.state}` };
+      // a file staff newly marked as needing replacing says so; else the state's notice
+      tp.notice = { key: newlyToReplace(before, msg.booking) ? 'bookingMaterials.review.notice' : `booking.update.${msg.booking.state}` };
     });
     socket.on('callback:turn', (msg) => {
       if (!msg || msg.ticket_id !== tp.ticketId) return;
@@ -182,6 +184,15 @@ export const useBooking = defineStore('booking', () => {
     vtax.bookings = bookings.value;
   }
 
+  /** Replace a file staff marked as needing replacing (during pre-review). */
+  async function replaceMaterial(b: BookingOut, m: MaterialOut, blob: Blob, name: string): Promise<void> {
+    await mats.replace(tp.token, b, m, blob, name, (out) => {
+      const now = bookings.value.find((x) => x.id === b.id);
+      if (now) upsert({ ...now, materials: now.materials.map((x) => (x.id === out.id ? out : x)) });
+      vtax.bookings = bookings.value;
+    });
+  }
+
   /** A file or a photo for a booking already made (until check-in). */
   async function attach(b: BookingOut, blob: Blob, name: string, source: MaterialSource): Promise<void> {
     await mats.attach(tp.token, b, blob, name, source, (m) => addMaterial(b.id, m));
@@ -264,6 +275,6 @@ export const useBooking = defineStore('booking', () => {
 
   return {
     bookings, slots, form, moving, saved, callback, callbackTurn, daySlots, items, active,
-    open, loadMine, loadSlots, book, attach, retryMaterial, cancel, startMove, checkIn, requestCallback, comeBack, back,
+    open, loadMine, loadSlots, book, attach, retryMaterial, replaceMaterial, cancel, startMove, checkIn, requestCallback, comeBack, back,
   };
 });

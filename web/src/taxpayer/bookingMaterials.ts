@@ -4,7 +4,9 @@
 // announces with the bookings (`BookingsOut.material_limits`: size, count, types), so a file
 // that would be refused is refused before it is sent, in the page language; the server checks
 // the same again by the file's content. A sent file counts as received when the SHA-256 the
-// server stored equals the one computed here. REST: appointment_attach (opening one is
+// server stored equals the one computed here. A file staff marked as needing replacing (the
+// per-file pre-review) is replaced during pre-review, with the same checks. REST:
+// appointment_attach, appointment_replace_material (opening one is
 // core/documents.ts, fetchBookingMaterial, shared with the staff's pages).
 import { defineStore } from 'pinia';
 import { markRaw, ref, shallowRef } from 'vue';
@@ -28,6 +30,23 @@ const BY_EXTENSION: Record<string, string> = {
 
 export function takesMaterials(b: Pick<BookingOut, 'state'>): boolean {
   return (TAKES_MATERIALS as readonly string[]).includes(b.state);
+}
+
+/** Booking states in which a file staff marked is replaced (states.py, MATERIALS_REVIEWABLE). */
+export const REPLACES_MATERIALS = ['requested', 'pre_review'] as const;
+
+/** The taxpayer may replace this file now: staff marked it, the booking is in pre-review. */
+export function canReplace(b: Pick<BookingOut, 'state'>, m: Pick<MaterialOut, 'review'>): boolean {
+  return m.review === 'needs_replacing' && (REPLACES_MATERIALS as readonly string[]).includes(b.state);
+}
+
+/** A file of `after` is marked as needing replacing that was not so in `before`. */
+export function newlyToReplace(before: Pick<BookingOut, 'materials'> | undefined, after: Pick<BookingOut, 'materials'>): boolean {
+  return after.materials.some((m) => {
+    if (m.review !== 'needs_replacing') return false;
+    const was = before?.materials.find((x) => x.id === m.id);
+    return !was || was.review !== 'needs_replacing' || was.revision !== m.revision;
+  });
 }
 
 /** The file's type as the browser names it, else by its extension ('' when unknown). */
@@ -139,6 +158,25 @@ export const useBookingMaterials = defineStore('bookingMaterials', () => {
     await send(token, booking, item, onSaved);
   }
 
+  /** Replace a file staff marked as needing replacing: the same checks as a new file (the
+   * count stays), sent to appointment_replace_material, received when the SHA-256 matches. */
+  async function replace(token: string | null, booking: BookingOut, m: MaterialOut, blob: Blob, name: string, onSaved: (m: MaterialOut) => void): Promise<void> {
+    if (!canReplace(booking, m)) throw new ApiError('invalid_state');
+    checkMaterial({ name, size: blob.size, type: blob.type }, limits.value, 0);
+    const local = await sha256Hex(await blob.arrayBuffer());
+    const form = new FormData();
+    form.append('file', new File([blob], name, { type: blob.type }), name);
+    const out = await api('post', '/api/appointments/{booking_id}/materials/{material_id}/replace', {
+      token,
+      path: { booking_id: booking.id, material_id: m.id },
+      body: form,
+    });
+    if (out.sha256.toLowerCase() !== local) throw new ApiError('hash_mismatch');
+    received.value = [...received.value.filter((id) => id !== out.id), out.id];
+    onSaved(out);
+    expose();
+  }
+
   /** After booking: send the files picked in the form; a refused one stays on the booking
    * with its reason and "try again" (the booking itself is made). */
   async function sendPending(token: string | null, booking: BookingOut, onSaved: (m: MaterialOut) => void): Promise<ApiError | null> {
@@ -178,5 +216,5 @@ export const useBookingMaterials = defineStore('bookingMaterials', () => {
     expose();
   }
 
-  return { limits, pending, sends, received, formError, sendsOf, addPending, removePending, attach, sendPending, retry, dismiss, reset };
+  return { limits, pending, sends, received, formError, sendsOf, addPending, removePending, attach, replace, sendPending, retry, dismiss, reset };
 });

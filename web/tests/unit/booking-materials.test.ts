@@ -5,6 +5,7 @@ import { useBooking } from '@/taxpayer/booking';
 import { useTaxpayer } from '@/taxpayer/store';
 import { fetchBookingMaterial, sha256Hex } from '@/core/documents';
 import { ApiError } from '@/core/errors';
+import type { MaterialOut } from '@/contract';
 import { authRoute, signInBySms } from './fakes';
 
 const LIMITS = { max_bytes: 1000, max_count: 3, media_types: ['application/pdf', 'image/png', 'image/jpeg', 'image/webp'] };
@@ -21,7 +22,8 @@ const SLOTS = {
   provisional_days: [],
   slots: [{ id: 'invoices~zh-CN~20261207T0900', category: 'invoices', language: 'zh-CN', starts_at: '2026-12-07T09:00:00+08:00', ends_at: '2026-12-07T09:30:00+08:00', capacity: 2, remaining: 2 }],
 };
-type Material = { id: string; filename: string; media_type: string; size_bytes: number; sha256: string; created_at: string };
+type Material = MaterialOut;
+const UNREVIEWED = { review: 'pending', review_reason: null, review_note: null, reviewed_at: null, revision: 1, replaced_at: null } as const;
 function booking(id: string, state = 'requested', materials: Material[] = []) {
   return { id, state, slot_id: 'invoices~zh-CN~20261207T0900', category: 'invoices', language: 'zh-CN', channel: 'web', starts_at: '2026-12-07T09:00:00+08:00', ends_at: '2026-12-07T09:30:00+08:00', day: '2026-12-07', items: [], question: 'q', locale: 'en', created_at: 'x', materials };
 }
@@ -59,7 +61,7 @@ beforeEach(() => {
         const buf = await file.arrayBuffer();
         const id = `m${uploads.length}`;
         bytes[id] = buf;
-        const out = { id, filename: file.name, media_type: file.type, size_bytes: file.size, sha256: corrupt ? '0'.repeat(64) : await sha256Hex(buf), created_at: '2026-12-03T10:00:00+08:00' };
+        const out = { id, filename: file.name, media_type: file.type, size_bytes: file.size, sha256: corrupt ? '0'.repeat(64) : await sha256Hex(buf), created_at: '2026-12-03T10:00:00+08:00', ...UNREVIEWED };
         stored.push(out);
         return json(out, 201);
       }

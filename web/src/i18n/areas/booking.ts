@@ -92,6 +92,7 @@ export default {
         approve: '通过',
         redirect: '建议网上办理',
         reject: '不通过',
+        filesToReplace: '有材料需要纳税人更换：更换前不能通过。',
         decided: {
           approved: '已通过。',
           redirected_online: '已建议网上办理。',
@@ -112,6 +113,9 @@ export default {
       callbackNotOffered: '现在等待时间不长，请在这里稍等。',
       needRoute: '请填写网上办理的途径。',
       needReason: '请填写原因。',
+      needIssue: '请选择需要更换的原因。',
+      needNote: '选择“其他原因”时，请写上说明。',
+      materials_need_replacing: '还有材料需要更换，暂时不能通过。',
     },
   },
   'zh-HK': {
@@ -203,6 +207,7 @@ export default {
         approve: '通過',
         redirect: '建議網上辦理',
         reject: '不通過',
+        filesToReplace: '有資料需要納稅人更換：更換前不能通過。',
         decided: {
           approved: '已通過。',
           redirected_online: '已建議網上辦理。',
@@ -223,6 +228,9 @@ export default {
       callbackNotOffered: '現在等候時間不長，請在這裏稍等。',
       needRoute: '請填寫網上辦理的途徑。',
       needReason: '請填寫原因。',
+      needIssue: '請選擇需要更換的原因。',
+      needNote: '選擇「其他原因」時，請寫上說明。',
+      materials_need_replacing: '仍有資料需要更換，暫時不能通過。',
     },
   },
   en: {
@@ -314,6 +322,7 @@ export default {
         approve: 'Approve',
         redirect: 'Send online',
         reject: 'Do not approve',
+        filesToReplace: 'A document needs replacing by the taxpayer: no approval until it is replaced.',
         decided: {
           approved: 'Approved.',
           redirected_online: 'Sent to the online service.',
@@ -334,6 +343,9 @@ export default {
       callbackNotOffered: 'The wait is short now. Please wait here.',
       needRoute: 'Please write the online service to use.',
       needReason: 'Please write the reason.',
+      needIssue: 'Choose what is wrong with the file.',
+      needNote: 'With "Another reason", write a note for the taxpayer.',
+      materials_need_replacing: 'A document still needs replacing, so the appointment cannot be approved yet.',
     },
   },
   pt: {
@@ -425,6 +437,7 @@ export default {
         approve: 'Aprovar',
         redirect: 'Enviar para online',
         reject: 'Não aprovar',
+        filesToReplace: 'Há um documento a substituir pelo contribuinte: sem aprovação até ser substituído.',
         decided: {
           approved: 'Aprovada.',
           redirected_online: 'Enviada para o serviço online.',
@@ -445,6 +458,9 @@ export default {
       callbackNotOffered: 'A espera agora é curta. Espere aqui, por favor.',
       needRoute: 'Escreva o serviço online a usar.',
       needReason: 'Escreva o motivo.',
+      needIssue: 'Escolha o que está errado no ficheiro.',
+      needNote: 'Com "Outro motivo", escreva uma nota para o contribuinte.',
+      materials_need_replacing: 'Ainda há um documento a substituir, por isso a marcação não pode ser aprovada.',
     },
   },
 } satisfies AreaMessages;
