@@ -3,17 +3,61 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import random
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import DateTime, event
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+
+#: PostgreSQL's SQLSTATEs of a transaction that lost a race and may simply run again:
+#: deadlock_detected, serialization_failure.
+RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def lost_race(exc: BaseException) -> bool:
+    """The database aborted the transaction to break a deadlock (or a serialization
+    conflict): nothing of it was written, and running it again is the documented remedy."""
+    orig = getattr(exc, "orig", None)
+    return isinstance(exc, DBAPIError) and getattr(orig, "sqlstate", None) in RETRYABLE_SQLSTATES
+
+
+def retry_lost_races(
+    attempts: int = 4, pause_s: float = 0.02
+) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
+    """Run a whole transaction again (a fresh session each time: the method opens its own)
+    when PostgreSQL aborted it as a deadlock victim, up to `attempts` times with a short
+    random pause. Lock ordering avoids most deadlocks; a unique index's wait on another
+    transaction's uncommitted key can still form one, and PostgreSQL's answer to that is
+    "retry the transaction". SQLite never raises these."""
+
+    def wrap(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+        @functools.wraps(fn)
+        async def run(*args: P.args, **kwargs: P.kwargs) -> R:
+            for attempt in range(1, attempts + 1):
+                try:
+                    return await fn(*args, **kwargs)
+                except DBAPIError as exc:
+                    if attempt == attempts or not lost_race(exc):
+                        raise
+                    await asyncio.sleep(random.uniform(0, pause_s * attempt))
+            raise AssertionError("unreachable")
+
+        return run
+
+    return wrap
 
 
 def utcnow() -> datetime:

@@ -43,6 +43,7 @@ from vtax.appointments.tables import (
     SlotSeats,
 )
 from vtax.appointments.timing import QueueEntry, TimingRules, Verdict, queue_entry, verdict
+from vtax.db import retry_lost_races
 from vtax.errors import DomainError
 from vtax.review.audit import SYSTEM, Actor
 from vtax.review.deliveries import DEFAULT_MAX_BYTES, DocumentStore, check_document, clean_filename
@@ -346,6 +347,7 @@ class Bookings:
 
     # ---- the taxpayer's steps ------------------------------------------------------------------
 
+    @retry_lost_races()
     async def book(self, slot: Slot, req: BookingRequest, now: datetime) -> Booking:
         """Take a seat of `slot` (a bookable slot, checked by the caller against the plan)."""
         strikes = await self.strikes(req.taxpayer_id, now)
@@ -402,6 +404,7 @@ class Bookings:
                 f"an appointment can be changed until {minutes} minutes before its time",
             )
 
+    @retry_lost_races()
     async def cancel(
         self,
         booking_id: str,
@@ -434,6 +437,7 @@ class Bookings:
             self._text(db, b, "cancelled", now)
             return b
 
+    @retry_lost_races()
     async def reschedule(
         self, booking_id: str, taxpayer_id: str, slot: Slot, now: datetime
     ) -> Booking:
