@@ -367,3 +367,18 @@ async def test_a_lost_session_end_ends_the_page_once_media_stops(e2e: Any) -> No
     assert (await session_record(e2e, token, sid))["outcome"] == "completed"
     await e2e.wait_state(agent, "ended", within=25)
     assert await agent.evaluate("() => window.vtax.pc") is None
+
+
+async def test_a_hang_up_while_the_socket_reconnects_still_ends_the_call(e2e: Any) -> None:
+    """The taxpayer's socket drops and the taxpayer hangs up before it is back: the hang-up
+    waits in socket.io-client's buffer and goes out on the new connection, which the session
+    does not know yet (`not_in_session`); the page resumes on it and hangs up again, so the
+    agent's call ends at once as `completed` (`hangup`), not 30 s later as `dropped`."""
+    token = await asyncio.to_thread(e2e.server.supervisor_token)
+    taxpayer, agent, sid = await start_call(e2e, "hang up while the socket is down")
+    await taxpayer.evaluate("() => window.vtax.socket.io.engine.close()")
+    await taxpayer.click("#hangup")
+    await e2e.wait_state(taxpayer, "ended")
+    await e2e.wait_state(agent, "ended", within=20)
+    rec = await session_record(e2e, token, sid)
+    assert (rec["outcome"], rec["end_reason"]) == ("completed", "hangup"), rec

@@ -244,22 +244,35 @@ export function useCall(storeKey: string, hooks: CallHooks) {
   async function hangup(): Promise<void> {
     const s = session.value;
     if (!s) return;
-    const sock = socket.value;
+    const body = { session_id: s.session_id, reason: 'hangup' } as const;
     let failed: ApiError | null = null;
     try {
-      await emitAck(sock, 'session:end', { session_id: s.session_id, reason: 'hangup' });
+      await emitAck(socket.value, 'session:end', body);
     } catch (e) {
       failed = asApiError(e);
     } finally {
       if (session.value && session.value.session_id === s.session_id) end('hangup');
     }
     // The call is over here at once; the server must hear it too, or the other side stays
-    // in a call with nobody (a Redis outage answers `unavailable`, a lost ack `timeout`).
-    for (let attempt = 0; failed && HANGUP_RETRY.has(failed.code) && attempt < HANGUP_RETRIES; attempt += 1) {
+    // in a call with nobody: a Redis outage answers `unavailable`, a lost ack `timeout`; a
+    // socket that reconnected meanwhile (the hang-up waited in its buffer) is a new
+    // connection the session does not know, `not_in_session`: resume on it, then hang up.
+    for (let attempt = 0; failed && attempt < HANGUP_RETRIES; attempt += 1) {
+      const code: string = failed.code;
+      if (!HANGUP_RETRY.has(code) && code !== 'not_in_session') return;
       await new Promise((r) => setTimeout(r, 500 * 2 ** attempt));
-      if (!sock || !sock.connected) return; // a disconnect ends it by the resume grace
+      const sock = socket.value;
       try {
-        await emitAck(sock, 'session:end', { session_id: s.session_id, reason: 'hangup' });
+        if (code === 'not_in_session') {
+          try {
+            await emitAck(sock, 'session:resume', { session_id: s.session_id, last_seq: 0 });
+          } catch (e) {
+            const err = asApiError(e);
+            if (!HANGUP_RETRY.has(err.code)) return; // over, or truly not ours
+            throw err;
+          }
+        }
+        await emitAck(sock, 'session:end', body);
         failed = null;
       } catch (e) {
         failed = asApiError(e);

@@ -141,15 +141,44 @@ describe('useCall: the call ends once per session', () => {
     expect(ended).toEqual(['hangup']);
   });
 
-  it('a hang-up refused for good (not in the session) is not sent again', async () => {
+  it('a hang-up refused for good (not in the session, nor resumable) is not sent again', async () => {
     const { call, socket, ended } = await liveCall('s1');
-    let tries = 0;
-    socket.answer = () => {
-      tries += 1;
-      return { ok: false, error: { code: 'not_in_session', message: 'no' } };
+    socket.answer = (event) =>
+      event === 'session:resume'
+        ? { ok: false, error: { code: 'session_ended', message: 'over' } }
+        : { ok: false, error: { code: 'not_in_session', message: 'no' } };
+    vi.useFakeTimers();
+    try {
+      const done = call.hangup();
+      await vi.advanceTimersByTimeAsync(10_000);
+      await done;
+    } finally {
+      vi.useRealTimers();
+    }
+    // one hang-up, one resume that says it is over: nothing more
+    expect(socket.emitted.map((e) => e.event)).toEqual(['session:end', 'session:resume']);
+    expect(ended).toEqual(['hangup']);
+  });
+
+  it('a hang-up that went out on a reconnected socket resumes on it, then hangs up', async () => {
+    const { call, socket, ended } = await liveCall('s1');
+    let ends = 0;
+    socket.answer = (event) => {
+      if (event === 'session:end') {
+        ends += 1;
+        return ends === 1 ? { ok: false, error: { code: 'not_in_session', message: 'new connection' } } : { ok: true };
+      }
+      return { ok: true };
     };
-    await call.hangup();
-    expect(tries).toBe(1);
+    vi.useFakeTimers();
+    try {
+      const done = call.hangup();
+      await vi.advanceTimersByTimeAsync(10_000);
+      await done;
+    } finally {
+      vi.useRealTimers();
+    }
+    expect(socket.emitted.map((e) => e.event)).toEqual(['session:end', 'session:resume', 'session:end']);
     expect(ended).toEqual(['hangup']);
   });
 });
