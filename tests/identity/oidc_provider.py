@@ -9,6 +9,8 @@ import asyncio
 import json
 import re
 import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,41 @@ def free_port() -> int:
 def new_key(kid: str) -> dict[str, Any]:
     key = RSAKey.generate_key(2048, parameters={"kid": kid, "alg": "RS256", "use": "sig"})
     return dict(key.as_dict(private=True))
+
+
+#: The page's OIDC redirect in the API tests (the browser stops there).
+REDIRECT = "http://127.0.0.1:9/oidc/callback"
+
+
+def node_settings(provider_port: int) -> dict[str, Any]:
+    """A node's settings for SMS and OIDC sign-in against the provider on `provider_port`."""
+    return {
+        "identity_providers": ["sms", "oidc"],
+        "oidc_issuer": f"http://127.0.0.1:{provider_port}",
+        "oidc_client_id": CLIENT_ID,
+        "oidc_client_secret": CLIENT_SECRET,
+        "oidc_redirect_uri": REDIRECT,
+        "oidc_post_logout_redirect_uri": REDIRECT + "/signed-out",
+    }
+
+
+@asynccontextmanager
+async def running(
+    folder: Path, port: int, accounts: dict[str, Any], node_url: str
+) -> AsyncIterator[Provider]:
+    """The provider with `accounts` (a copy), its back-channel logout pointed at the node."""
+    p = Provider(
+        folder,
+        port,
+        json.loads(json.dumps(accounts)),
+        f"{node_url}/api/auth/oidc/backchannel-logout",
+        REDIRECT,
+    )
+    await p.start()
+    try:
+        yield p
+    finally:
+        await p.stop()
 
 
 @dataclass

@@ -5,7 +5,6 @@ back-channel logout posted to the node (a form), which ends the sign-in at once.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -14,16 +13,15 @@ import pytest
 
 from tests.conftest import RunningServer, poll_until
 from tests.identity.oidc_provider import (
-    CLIENT_ID,
-    CLIENT_SECRET,
+    REDIRECT,
     Browser,
     Provider,
     free_port,
+    node_settings,
+    running,
 )
 from tests.identity.test_identity_api import get, post
 from tests.identity.test_oidc import ACCOUNTS, ACME
-
-REDIRECT = "http://127.0.0.1:9/oidc/callback"  # the page's; the browser stops there
 
 
 @pytest.fixture
@@ -33,14 +31,7 @@ def provider_port() -> int:
 
 @pytest.fixture
 def settings_overrides(provider_port: int) -> dict[str, Any]:
-    return {
-        "identity_providers": ["sms", "oidc"],
-        "oidc_issuer": f"http://127.0.0.1:{provider_port}",
-        "oidc_client_id": CLIENT_ID,
-        "oidc_client_secret": CLIENT_SECRET,
-        "oidc_redirect_uri": REDIRECT,
-        "oidc_post_logout_redirect_uri": REDIRECT + "/signed-out",
-    }
+    return node_settings(provider_port)
 
 
 @pytest.fixture
@@ -48,18 +39,8 @@ async def provider(
     server: RunningServer, provider_port: int, tmp_path: Path
 ) -> AsyncIterator[Provider]:
     """The provider, its back-channel logout pointed at the running node."""
-    p = Provider(
-        tmp_path,
-        provider_port,
-        json.loads(json.dumps(ACCOUNTS)),
-        f"{server.url}/api/auth/oidc/backchannel-logout",
-        REDIRECT,
-    )
-    await p.start()
-    try:
+    async with running(tmp_path, provider_port, ACCOUNTS, server.url) as p:
         yield p
-    finally:
-        await p.stop()
 
 
 async def browse(browser: Browser, url: str, account: str = "wang") -> dict[str, str]:

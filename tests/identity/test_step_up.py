@@ -7,7 +7,6 @@ the open socket with `auth:renew`; a step-up that comes back as another person i
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -18,13 +17,19 @@ from sqlalchemy import select
 
 from tests.conftest import USCC, RunningServer
 from tests.identity.numbers import resident_id
-from tests.identity.oidc_provider import CLIENT_ID, CLIENT_SECRET, Browser, Provider, free_port
+from tests.identity.oidc_provider import (
+    REDIRECT,
+    Browser,
+    Provider,
+    free_port,
+    node_settings,
+    running,
+)
 from tests.identity.test_identity_api import post
 from tests.review.helpers import PDF, call, served
 from tests.signin import person_for
 from vtax.identity.tables import IdentityAudit, Person
 
-REDIRECT = "http://127.0.0.1:9/oidc/callback"  # the page's; the browser stops there
 ME = person_for(USCC)  # signed in by SMS code, acting for the enterprise USCC
 SOLO = person_for(resident_id("44030019800101123"), "resident_id")  # acting for themselves
 ACCOUNTS = {
@@ -65,32 +70,16 @@ def provider_port() -> int:
 
 @pytest.fixture
 def settings_overrides(provider_port: int) -> dict[str, Any]:
-    return {
-        "identity_providers": ["sms", "oidc"],
-        "oidc_issuer": f"http://127.0.0.1:{provider_port}",
-        "oidc_client_id": CLIENT_ID,
-        "oidc_client_secret": CLIENT_SECRET,
-        "oidc_redirect_uri": REDIRECT,
-        "oidc_post_logout_redirect_uri": REDIRECT + "/signed-out",
-    }
+    return node_settings(provider_port)
 
 
 @pytest.fixture
 async def provider(
     server: RunningServer, provider_port: int, tmp_path: Path
 ) -> AsyncIterator[Provider]:
-    p = Provider(
-        tmp_path,
-        provider_port,
-        json.loads(json.dumps(ACCOUNTS)),
-        f"{server.url}/api/auth/oidc/backchannel-logout",
-        REDIRECT,
-    )
-    await p.start()
-    try:
+    """The provider with this file's accounts (the same person, another one)."""
+    async with running(tmp_path, provider_port, ACCOUNTS, server.url) as p:
         yield p
-    finally:
-        await p.stop()
 
 
 @pytest.fixture
