@@ -146,13 +146,22 @@ class Bookings:
             **extra,
         }
 
-    def _text(self, db: AsyncSession, b: Booking, kind: str, now: datetime, **extra: Any) -> None:
-        """Queue a text to the booking's phone (none without a phone)."""
+    def _text(
+        self,
+        db: AsyncSession,
+        b: Booking,
+        kind: str,
+        now: datetime,
+        dedupe: str | None = None,
+        **extra: Any,
+    ) -> None:
+        """Queue a text to the booking's phone (none without a phone); one per `dedupe` key
+        (by default one of each kind per booking)."""
         if not b.phone:
             return
         outbox.enqueue(
             db,
-            dedupe=f"{b.id}:{kind}",
+            dedupe=dedupe or f"{b.id}:{kind}",
             kind=kind,
             phone=b.phone,
             locale=b.locale,
@@ -688,19 +697,11 @@ class Bookings:
                     "verdict": verdict, "reason": values["review_reason"], "note": note,
                 },
             )  # fmt: skip
-            if replacing and b.phone:
-                outbox.enqueue(
-                    db,
-                    dedupe=f"{b.id}:material:{b.version}",
-                    kind="material_replace",
-                    phone=b.phone,
-                    locale=b.locale,
-                    due_at=now,
-                    booking_id=b.id,
-                    data=self._message_data(
-                        b, filename=m.filename, issue=reason or "other", note=note
-                    ),
-                )
+            if replacing:  # one text per verdict (the booking's version names it)
+                self._text(
+                    db, b, "material_replace", now, dedupe=f"{b.id}:material:{b.version}",
+                    filename=m.filename, issue=reason or "other", note=note,
+                )  # fmt: skip
             return b, m
 
     async def replace_material(
