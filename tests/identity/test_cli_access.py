@@ -16,11 +16,24 @@ from tests.conftest import RunningServer, poll_until
 from tests.identity.test_cli_registry import DEMO, env_for, vtax
 from tests.identity.test_identity_api import get, imported, post, sign_in
 from tests.queue import test_two_nodes
+from vtax.config import Settings
 from vtax.db import make_engine, session_factory
 from vtax.identity.tables import IdentityAudit, Person
 
 nodes = test_two_nodes.nodes  # the fixture: two nodes over one Redis prefix
 WANG = ("resident_id", "11010519491231002X")
+
+
+def node_env(settings: Settings) -> dict[str, str]:
+    """The CLI's environment for the running node's database, key and (scaled out) Redis."""
+    env = {
+        "VTAX_DATABASE_URL": settings.resolved_database_url,
+        "VTAX_DATA_DIR": str(settings.data_dir),
+        "VTAX_SECRET_KEY": settings.secret_key,
+    }
+    if settings.redis_url:
+        env |= {"VTAX_REDIS_URL": settings.redis_url, "VTAX_REDIS_PREFIX": settings.redis_prefix}
+    return env
 
 
 async def person_row(database_url: str, **where: str) -> tuple[Person, list[IdentityAudit]]:
@@ -100,13 +113,7 @@ async def test_without_redis_a_running_node_cuts_the_sockets_at_its_next_recheck
     session = await sign_in(server, "+8613800138000")
     mine = await clients(server, session["access_token"])
     staff = await clients(server, await server.staff("ann"))
-    settings = server.ctx.settings
-    env = {
-        "VTAX_DATABASE_URL": settings.resolved_database_url,
-        "VTAX_DATA_DIR": str(settings.data_dir),
-        "VTAX_SECRET_KEY": settings.secret_key,
-        "VTAX_SOCKET_RECHECK_S": "0.5",
-    }
+    env = {**node_env(server.ctx.settings), "VTAX_SOCKET_RECHECK_S": "0.5"}
     await asyncio.sleep(1.2)  # two re-checks with the token good: nothing cut
     assert mine.sio.connected and server.ctx.hub.revoked_cut == 0
     done = await asyncio.to_thread(
@@ -126,14 +133,7 @@ async def test_disabling_from_the_command_line_cuts_sockets_on_every_node(nodes:
     token = session["access_token"]
     on_a, on_b = await clients(a, token), await clients(b, token)
     staff = await clients(b, await b.staff("ann"))
-    settings = a.ctx.settings
-    env = {
-        "VTAX_DATABASE_URL": settings.resolved_database_url,
-        "VTAX_DATA_DIR": str(settings.data_dir),
-        "VTAX_SECRET_KEY": settings.secret_key,
-        "VTAX_REDIS_URL": settings.redis_url or "",
-        "VTAX_REDIS_PREFIX": settings.redis_prefix,
-    }
+    env = node_env(a.ctx.settings)
     done = vtax(env, "registry", "disable", "--document", *WANG, "--reason", "fraud report")
     assert done.returncode == 0, done.stderr
     assert "open sockets cut" in done.stdout
