@@ -52,6 +52,29 @@ function serverEnds(socket: FakeSocket, sid: string, reason = 'hangup'): void {
   socket.fire('session:end', { session_id: sid, reason });
 }
 
+/** Run `fn` on fake timers (the hang-up's retries, the media check), real ones after. */
+async function onFakeTimers(fn: () => Promise<void>): Promise<void> {
+  vi.useFakeTimers();
+  try {
+    await fn();
+  } finally {
+    vi.useRealTimers();
+  }
+}
+
+/** A hang-up and every retry it makes (10 s of fake time). */
+async function hangUpWithRetries(call: { hangup: () => Promise<void> }): Promise<void> {
+  await onFakeTimers(async () => {
+    const done = call.hangup();
+    await vi.advanceTimersByTimeAsync(10_000);
+    await done;
+  });
+}
+
+/** The server: a resume answers that the session is over; anything else is fine. */
+const resumeSaysEnded = (event: string) =>
+  event === 'session:resume' ? { ok: false, error: { code: 'session_ended', message: 'over' } } : { ok: true };
+
 // a device whose camera gives a stream without tracks (the call sends nothing, receives)
 class TracklessStream extends FakeStream {
   getVideoTracks() {
@@ -127,16 +150,13 @@ describe('useCall: the call ends once per session', () => {
       tries += 1;
       return tries <= 2 ? { ok: false, error: { code: 'unavailable', message: 'down' } } : { ok: true };
     };
-    vi.useFakeTimers();
-    try {
+    await onFakeTimers(async () => {
       const done = call.hangup();
       await vi.advanceTimersByTimeAsync(0);
       expect(ended).toEqual(['hangup']); // not waiting for the server
       await vi.advanceTimersByTimeAsync(10_000);
       await done;
-    } finally {
-      vi.useRealTimers();
-    }
+    });
     expect(tries).toBe(3);
     expect(ended).toEqual(['hangup']);
   });
@@ -147,14 +167,7 @@ describe('useCall: the call ends once per session', () => {
       event === 'session:resume'
         ? { ok: false, error: { code: 'session_ended', message: 'over' } }
         : { ok: false, error: { code: 'not_in_session', message: 'no' } };
-    vi.useFakeTimers();
-    try {
-      const done = call.hangup();
-      await vi.advanceTimersByTimeAsync(10_000);
-      await done;
-    } finally {
-      vi.useRealTimers();
-    }
+    await hangUpWithRetries(call);
     // one hang-up, one resume that says it is over: nothing more
     expect(socket.emitted.map((e) => e.event)).toEqual(['session:end', 'session:resume']);
     expect(ended).toEqual(['hangup']);
@@ -170,14 +183,7 @@ describe('useCall: the call ends once per session', () => {
       }
       return { ok: true };
     };
-    vi.useFakeTimers();
-    try {
-      const done = call.hangup();
-      await vi.advanceTimersByTimeAsync(10_000);
-      await done;
-    } finally {
-      vi.useRealTimers();
-    }
+    await hangUpWithRetries(call);
     expect(socket.emitted.map((e) => e.event)).toEqual(['session:end', 'session:resume', 'session:end']);
     expect(ended).toEqual(['hangup']);
   });
@@ -193,62 +199,48 @@ describe('useCall: media stopped, the page asks the server where the call is', (
 
   it('a call whose session:end never came ends when its resume answers session_ended', async () => {
     const { socket, ended } = await liveCall('s1');
-    socket.answer = (event) =>
-      event === 'session:resume' ? { ok: false, error: { code: 'session_ended', message: 'over' } } : { ok: true };
-    vi.useFakeTimers();
-    try {
+    socket.answer = resumeSaysEnded;
+    await onFakeTimers(async () => {
       media('connected');
       media('disconnected');
       await vi.advanceTimersByTimeAsync(3000);
       expect(socket.emitted.some((e) => e.event === 'session:resume')).toBe(false); // a blip: wait
       await vi.advanceTimersByTimeAsync(2000);
-    } finally {
-      vi.useRealTimers();
-    }
+    });
     expect(socket.emitted.filter((e) => e.event === 'session:resume')).toHaveLength(1);
     expect(ended).toEqual(['session_ended']);
   });
 
   it('a peer connection back to new (the peer closed its end) is checked too', async () => {
     const { socket, ended } = await liveCall('s1');
-    socket.answer = (event) =>
-      event === 'session:resume' ? { ok: false, error: { code: 'session_ended', message: 'over' } } : { ok: true };
-    vi.useFakeTimers();
-    try {
+    socket.answer = resumeSaysEnded;
+    await onFakeTimers(async () => {
       media('connected');
       media('new');
       await vi.advanceTimersByTimeAsync(5000);
-    } finally {
-      vi.useRealTimers();
-    }
+    });
     expect(ended).toEqual(['session_ended']);
   });
 
   it('a call slow to connect at the start is not checked (new, connecting: not lost)', async () => {
     const { socket } = await liveCall('s1');
-    vi.useFakeTimers();
-    try {
+    await onFakeTimers(async () => {
       media('new');
       media('connecting');
       await vi.advanceTimersByTimeAsync(10_000);
-    } finally {
-      vi.useRealTimers();
-    }
+    });
     expect(socket.emitted.some((e) => e.event === 'session:resume')).toBe(false);
   });
 
   it('media back within the check asks nothing', async () => {
     const { socket, ended } = await liveCall('s1');
-    vi.useFakeTimers();
-    try {
+    await onFakeTimers(async () => {
       media('connected');
       media('disconnected');
       await vi.advanceTimersByTimeAsync(2000);
       media('connected');
       await vi.advanceTimersByTimeAsync(10_000);
-    } finally {
-      vi.useRealTimers();
-    }
+    });
     expect(socket.emitted.some((e) => e.event === 'session:resume')).toBe(false);
     expect(ended).toEqual([]);
   });
